@@ -1,0 +1,209 @@
+//! Chat: the modes people talk to Atelier in, and the model behind them.
+//!
+//! History belongs to the caller (the bot keeps it in a Discord thread, the web app in its
+//! session store); every call gets the turns so far and streams back the reply.
+
+use std::fmt;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Invalid, Result};
+
+/// The longest single chat message we accept.
+pub const MAX_MESSAGE_CHARACTERS: usize = 8_000;
+
+/// What the assistant is for in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChatMode {
+    /// Improves a prompt by asking one question at a time.
+    PromptCoach,
+    /// Suggests ideas for pictures.
+    IdeaGenerator,
+    /// Answers questions about Bedrock's image models and their settings.
+    ModelExpert,
+    /// A general assistant.
+    #[default]
+    Assistant,
+}
+
+impl ChatMode {
+    pub const ALL: [Self; 4] = [Self::PromptCoach, Self::IdeaGenerator, Self::ModelExpert, Self::Assistant];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PromptCoach => "prompt-coach",
+            Self::IdeaGenerator => "idea-generator",
+            Self::ModelExpert => "model-expert",
+            Self::Assistant => "assistant",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::PromptCoach => "Prompt coach",
+            Self::IdeaGenerator => "Idea generator",
+            Self::ModelExpert => "Image-model expert",
+            Self::Assistant => "Assistant",
+        }
+    }
+}
+
+impl fmt::Display for ChatMode {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ChatMode {
+    type Err = Invalid;
+    fn from_str(text: &str) -> Result<Self, Invalid> {
+        let wanted = text.trim().to_ascii_lowercase().replace(['_', ' '], "-");
+        let wanted = match wanted.as_str() {
+            "coach" => "prompt-coach",
+            "ideas" => "idea-generator",
+            "expert" => "model-expert",
+            other => other,
+        }
+        .to_string();
+        Self::ALL.into_iter().find(|mode| mode.as_str() == wanted).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|mode| mode.as_str()).collect();
+            Invalid::new(format!("`{text}` is not a chat mode: use one of {}", names.join(", ")))
+        })
+    }
+}
+
+/// Who said a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Speaker {
+    User,
+    Assistant,
+}
+
+/// One turn of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatTurn {
+    pub speaker: Speaker,
+    pub text: String,
+}
+
+/// A checked user message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatMessage(String);
+
+impl ChatMessage {
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(Invalid::new("the message is empty: write something to send"));
+        }
+        let characters = trimmed.chars().count();
+        if characters > MAX_MESSAGE_CHARACTERS {
+            return Err(Invalid::new(format!(
+                "the message is {characters} characters long; shorten it to at most {MAX_MESSAGE_CHARACTERS}"
+            )));
+        }
+        Ok(Self(trimmed.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why a reply ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The model finished its answer.
+    EndTurn,
+    /// The reply reached the length limit.
+    MaxTokens,
+    /// A guardrail or content filter stopped the reply.
+    Filtered,
+}
+
+/// A piece of a streamed reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatEvent {
+    /// More text of the reply.
+    Text(String),
+    /// The reply is over.
+    Finished { stop_reason: StopReason },
+}
+
+/// A streamed reply.
+pub type ChatStream = BoxStream<'static, Result<ChatEvent>>;
+
+/// A conversational model.
+#[async_trait]
+pub trait ChatModel: Send + Sync + 'static {
+    /// A name for logs and for labelling replies (`demo` replies are labelled as such).
+    fn name(&self) -> String;
+
+    /// Starts a reply to `message` after `history`, in `mode`.
+    async fn reply(&self, mode: ChatMode, history: &[ChatTurn], message: &ChatMessage) -> Result<ChatStream>;
+}
+
+/// The demo chat: answers from local rules, so conversations can be tried with no model.
+#[derive(Debug, Default, Clone)]
+pub struct DemoChat;
+
+#[async_trait]
+impl ChatModel for DemoChat {
+    fn name(&self) -> String {
+        "demo".into()
+    }
+
+    async fn reply(&self, mode: ChatMode, history: &[ChatTurn], message: &ChatMessage) -> Result<ChatStream> {
+        let text = demo_reply(mode, history, message.as_str());
+        // Stream word by word, as a real model would, so the streaming paths get exercised.
+        let mut events: Vec<Result<ChatEvent>> = Vec::new();
+        for (index, word) in text.split(' ').enumerate() {
+            let piece = if index == 0 { word.to_string() } else { format!(" {word}") };
+            events.push(Ok(ChatEvent::Text(piece)));
+        }
+        events.push(Ok(ChatEvent::Finished { stop_reason: StopReason::EndTurn }));
+        Ok(Box::pin(futures::stream::iter(events)))
+    }
+}
+
+fn demo_reply(mode: ChatMode, history: &[ChatTurn], message: &str) -> String {
+    let turn = history.iter().filter(|turn| turn.speaker == Speaker::User).count() + 1;
+    match mode {
+        ChatMode::PromptCoach => {
+            let findings = crate::checker::local_findings(message);
+            match findings.missing.first() {
+                Some(missing) => format!(
+                    "(Demo coach, turn {turn}.) Good start. One question: {} Add that and send the prompt again.",
+                    missing.question
+                ),
+                None => format!(
+                    "(Demo coach, turn {turn}.) That prompt names a subject, a style, the light and the framing. \
+                     Try it in the studio: \"{message}\""
+                ),
+            }
+        }
+        ChatMode::IdeaGenerator => {
+            let subject = message.trim_end_matches(['.', '!', '?']);
+            format!(
+                "(Demo ideas.) Three pictures from \"{subject}\": 1. {subject} at golden hour, wide shot, film grain. \
+                 2. {subject} as a paper-cut diorama, soft studio light. 3. {subject} in a rainy neon street, \
+                 reflections, cinematic."
+            )
+        }
+        ChatMode::ModelExpert => "(Demo expert.) No Bedrock model is configured, so this answer comes from \
+             Atelier's notes: SDXL takes sizes from a fixed list and weighted prompts; Titan and Nova Canvas \
+             take up to 512 and 1,024 characters and can inpaint, outpaint and make variations; the Stable Image \
+             models choose an aspect ratio rather than pixels. Configure Bedrock for real answers."
+            .to_string(),
+        ChatMode::Assistant => format!(
+            "(Demo assistant.) No chat model is configured, so I can only echo: you said \"{message}\". \
+             Configure Bedrock (ATELIER_ENGINE=bedrock) to talk to Claude."
+        ),
+    }
+}

@@ -1,0 +1,142 @@
+use super::*;
+
+fn raw(pairs: &[(&str, &str)]) -> RawSettings {
+    let variables = pairs.iter().map(|(name, value)| (name.to_string(), value.to_string()));
+    RawSettings::from_variables(variables).expect("settings read")
+}
+
+fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::from_raw(&raw(pairs))
+}
+
+#[test]
+fn defaults_are_local_mode() {
+    let config = config(&[]).unwrap();
+    assert_eq!(config.bind, "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(config.public_url.as_str(), "http://127.0.0.1:8080/");
+    assert_eq!(config.store, StoreLocation::Folder(PathBuf::from("./atelier-data")));
+    assert_eq!(config.engine, EngineChoice::Auto);
+    assert!(config.discord.is_none());
+    assert!(config.oidc.is_none());
+    assert_eq!(config.local_sign_in(), LocalSignIn::Allowed);
+}
+
+#[test]
+fn store_locations_parse() {
+    let s3 = config(&[("ATELIER_STORE", "s3://atelier-images/prod/")]).unwrap();
+    assert_eq!(s3.store, StoreLocation::S3 { bucket: "atelier-images".into(), prefix: Some("prod".into()) });
+    let bare = config(&[("ATELIER_STORE", "s3://atelier-images")]).unwrap();
+    assert_eq!(bare.store, StoreLocation::S3 { bucket: "atelier-images".into(), prefix: None });
+}
+
+#[test]
+fn an_unparsable_store_names_the_variable_and_the_fix() {
+    let error = config(&[("ATELIER_STORE", "ftp://somewhere")]).unwrap_err();
+    assert_eq!(error.variable, "ATELIER_STORE");
+    let line = error.to_string();
+    assert!(line.starts_with("ATELIER_STORE=ftp://somewhere: is not a store location"), "{line}");
+    assert!(line.contains("file://PATH"), "{line}");
+    assert!(!line.contains('\n'));
+
+    let bucket = config(&[("ATELIER_STORE", "s3://No_Such")]).unwrap_err();
+    assert!(bucket.to_string().contains("not a valid S3 bucket name"), "{bucket}");
+}
+
+#[test]
+fn a_bad_bind_or_engine_is_refused() {
+    let bind = config(&[("ATELIER_BIND", "8080")]).unwrap_err();
+    assert_eq!(bind.variable, "ATELIER_BIND");
+    let engine = config(&[("ATELIER_ENGINE", "openai")]).unwrap_err();
+    assert_eq!(engine.variable, "ATELIER_ENGINE");
+    assert!(engine.to_string().contains("bedrock, demo or auto"));
+    let localhost = config(&[("ATELIER_BIND", "localhost:9000")]).unwrap();
+    assert_eq!(localhost.bind, "127.0.0.1:9000".parse().unwrap());
+}
+
+#[test]
+fn local_sign_in_is_refused_off_loopback() {
+    let open = config(&[("ATELIER_BIND", "0.0.0.0:8080")]).unwrap();
+    assert!(matches!(open.local_sign_in(), LocalSignIn::RefusedOffLoopback(_)));
+    assert_eq!(open.public_url.as_str(), "http://localhost:8080/");
+    let with_oidc = config(&[
+        ("ATELIER_BIND", "0.0.0.0:8080"),
+        ("ATELIER_OIDC_ISSUER", "https://issuer.example/pool"),
+        ("ATELIER_OIDC_CLIENT_ID", "client"),
+    ])
+    .unwrap();
+    assert_eq!(with_oidc.local_sign_in(), LocalSignIn::NotNeeded);
+}
+
+#[test]
+fn half_an_oidc_setting_is_refused() {
+    let error = config(&[("ATELIER_OIDC_ISSUER", "https://issuer.example")]).unwrap_err();
+    assert_eq!(error.variable, "ATELIER_OIDC_ISSUER");
+    assert!(error.to_string().contains("ATELIER_OIDC_CLIENT_ID"));
+}
+
+#[test]
+fn discord_settings_parse_and_secrets_never_print() {
+    let config = config(&[
+        ("ATELIER_DISCORD_TOKEN", "very-secret-token"),
+        ("ATELIER_DISCORD_APPLICATION_ID", "123456789012345678"),
+        ("ATELIER_DISCORD_API_URL", "http://127.0.0.1:3000"),
+        ("ATELIER_DISCORD_GATEWAY_URL", "ws://127.0.0.1:3000/ws"),
+    ])
+    .unwrap();
+    let discord = config.discord.as_ref().unwrap();
+    assert_eq!(discord.application_id, Some(123_456_789_012_345_678));
+    assert_eq!(discord.token.expose_secret(), "very-secret-token");
+    let printed = format!("{config:?} {:?}", config.describe());
+    assert!(!printed.contains("very-secret-token"), "{printed}");
+
+    let bad_id = Config::from_raw(&raw(&[("ATELIER_DISCORD_TOKEN", "t"), ("ATELIER_DISCORD_APPLICATION_ID", "abc")]))
+        .unwrap_err();
+    assert_eq!(bad_id.variable, "ATELIER_DISCORD_APPLICATION_ID");
+    let orphan = Config::from_raw(&raw(&[("ATELIER_DISCORD_API_URL", "http://127.0.0.1:1")])).unwrap_err();
+    assert!(orphan.to_string().contains("ATELIER_DISCORD_TOKEN"));
+}
+
+#[test]
+fn misspelt_variables_are_pointed_out() {
+    let settings = raw(&[("ATELIER_STOR", "file://x"), ("ATELIER_TOTALLY_ELSE", "1")]);
+    let unknown = settings.unknown_variables();
+    assert!(unknown.contains(&("ATELIER_STOR".into(), Some("ATELIER_STORE"))), "{unknown:?}");
+    assert!(unknown.contains(&("ATELIER_TOTALLY_ELSE".into(), None)), "{unknown:?}");
+}
+
+#[test]
+fn the_settings_file_is_read_and_the_environment_wins() {
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("atelier.toml");
+    std::fs::write(&file, "store = \"s3://from-file\"\nbind = \"127.0.0.1:9999\"\ndiscord_application_id = 42\n").unwrap();
+    let path = file.to_str().unwrap();
+    let config = config(&[("ATELIER_CONFIG", path), ("ATELIER_BIND", "127.0.0.1:7777")]).unwrap();
+    assert_eq!(config.store, StoreLocation::S3 { bucket: "from-file".into(), prefix: None });
+    assert_eq!(config.bind, "127.0.0.1:7777".parse().unwrap());
+
+    std::fs::write(&file, "stor = \"s3://from-file\"\n").unwrap();
+    let typo = RawSettings::from_variables([("ATELIER_CONFIG".to_string(), path.to_string())]).unwrap_err();
+    assert!(typo.to_string().contains("did you mean `store`?"), "{typo}");
+
+    let missing = RawSettings::from_variables([("ATELIER_CONFIG".to_string(), "/no/such/atelier.toml".to_string())])
+        .unwrap_err();
+    assert_eq!(missing.variable, "ATELIER_CONFIG");
+}
+
+#[test]
+fn auto_engine_follows_the_aws_environment() {
+    let nothing = AwsEnvironment::default();
+    assert_eq!(resolve_engine(EngineChoice::Auto, &nothing), EngineKind::Demo);
+    let region_only = AwsEnvironment { region: Some("us-east-1".into()), credentials_source: None };
+    assert_eq!(resolve_engine(EngineChoice::Auto, &region_only), EngineKind::Demo);
+    let complete =
+        AwsEnvironment { region: Some("us-east-1".into()), credentials_source: Some("environment variables") };
+    assert_eq!(resolve_engine(EngineChoice::Auto, &complete), EngineKind::Bedrock);
+    assert_eq!(resolve_engine(EngineChoice::Demo, &complete), EngineKind::Demo);
+}
+
+#[test]
+fn profile_regions_are_found() {
+    let text = "[default]\nregion = eu-west-1\n[profile other]\nregion = us-west-2\n";
+    assert_eq!(region_in_profile_file(text).as_deref(), Some("eu-west-1"));
+}

@@ -1,0 +1,68 @@
+//! Image engines: the one trait every image model family sits behind, in Atelier's terms.
+
+pub mod demo;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::config::EngineKind;
+use crate::error::Result;
+use crate::images::CheckedImage;
+use crate::request::{EditMode, EditRequest, GenerationRequest, Seed};
+
+/// A model an engine offers, as menus and records show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// The short name people type (`sdxl`, `demo`).
+    pub alias: String,
+    /// The provider's model id.
+    pub id: String,
+    /// The request schema family (`stability-sdxl`, `amazon-titan`, `demo`).
+    pub family: String,
+    /// A name for menus.
+    pub label: String,
+    /// The edit modes the model can do.
+    pub edit_modes: Vec<EditMode>,
+}
+
+/// What the engine's own safety filtering said about an image it returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum SafetyOutcome {
+    /// The engine passed the image.
+    Passed,
+    /// The engine has no filter (the demo engine).
+    NotChecked,
+}
+
+/// One image an engine made.
+#[derive(Debug, Clone)]
+pub struct GeneratedImage {
+    pub image: CheckedImage,
+    pub seed: Seed,
+    pub safety: SafetyOutcome,
+}
+
+/// The result of one engine call.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub model: ModelInfo,
+    pub images: Vec<GeneratedImage>,
+}
+
+/// An image model family behind one interface. Implementations check each request against
+/// their model's own limits *before* calling it, so a refusal costs nothing.
+#[async_trait]
+pub trait ImageEngine: Send + Sync + 'static {
+    /// Which engine this is (the demo engine is labelled as such everywhere).
+    fn kind(&self) -> EngineKind;
+
+    /// The models on offer, default first.
+    fn models(&self) -> Vec<ModelInfo>;
+
+    /// Makes new images from a prompt.
+    async fn generate(&self, request: &GenerationRequest) -> Result<Generated>;
+
+    /// Edits an existing image.
+    async fn edit(&self, request: &EditRequest) -> Result<Generated>;
+}

@@ -1,0 +1,421 @@
+//! The gallery: every image anyone makes, with its prompt, parameters and lineage, kept per
+//! owner in an [`ObjectStore`].
+//!
+//! Layout, identical in every backend:
+//! - `users/{owner}/images/{id}.{png|jpg|webp}`: the bytes exactly as the engine returned them;
+//! - `users/{owner}/thumbnails/{id}.jpg`: a small JPEG made once, at store time;
+//! - `users/{owner}/records/{newest-first key}.json`: the [`ImageRecord`].
+//!
+//! The record key is the image id with its bits inverted, so a plain ascending listing (all
+//! S3 offers) returns the newest image first and pages with `start-after`. The record is
+//! written last: an image appears in listings only once all its parts are stored.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use ulid::Ulid;
+
+use crate::config::EngineKind;
+use crate::engine::SafetyOutcome;
+use crate::error::{Error, Invalid, Result};
+use crate::images::{CheckedImage, make_thumbnail};
+use crate::request::{EditMode, Seed, Shape, Size};
+use crate::store::{ObjectKey, ObjectStore, PutMode, StoreError};
+
+/// Whose gallery an image is in: a web account, or a Discord user not linked yet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Owner(String);
+
+impl Owner {
+    /// The operator of a local installation: the CLI and local-mode web sign-in act as this owner.
+    pub fn local_operator() -> Self {
+        Self("local-operator".into())
+    }
+
+    /// A Discord user who has not linked a web account.
+    pub fn discord(user_id: u64) -> Self {
+        Self(format!("discord-{user_id}"))
+    }
+
+    /// A web account, by the sign-in provider's subject (`sub`) claim.
+    pub fn web_account(subject: &str) -> Result<Self, Invalid> {
+        Self::parse(&format!("web-{subject}"))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        let valid = !text.is_empty()
+            && text.len() <= 160
+            && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if valid { Ok(Self(text.to_string())) } else { Err(Invalid::new(format!("`{text}` is not a valid owner"))) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Owner {
+    type Error = Invalid;
+    fn try_from(text: String) -> Result<Self, Invalid> {
+        Self::parse(&text)
+    }
+}
+
+impl From<Owner> for String {
+    fn from(owner: Owner) -> Self {
+        owner.0
+    }
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+/// An image's id: a ULID, so ids sort by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ImageId(pub Ulid);
+
+impl ImageId {
+    pub fn new() -> Self {
+        Self(Ulid::new())
+    }
+
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        Ulid::from_string(text.trim())
+            .map(Self)
+            .map_err(|_| Invalid::new(format!("`{text}` is not an image id")))
+    }
+
+    /// The record key fragment that sorts newest first.
+    fn newest_first(self) -> String {
+        Ulid(u128::MAX - self.0.0).to_string()
+    }
+}
+
+impl Default for ImageId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for ImageId {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}", self.0)
+    }
+}
+
+/// Where an image was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Origin {
+    Cli,
+    Web,
+    Discord { guild_id: Option<u64>, channel_id: u64, message_id: Option<u64> },
+}
+
+impl Origin {
+    pub fn kind(&self) -> OriginKind {
+        match self {
+            Self::Cli => OriginKind::Cli,
+            Self::Web => OriginKind::Web,
+            Self::Discord { .. } => OriginKind::Discord,
+        }
+    }
+}
+
+/// The kind of [`Origin`], for filtering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OriginKind {
+    Cli,
+    Web,
+    Discord,
+}
+
+impl OriginKind {
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "cli" => Ok(Self::Cli),
+            "web" => Ok(Self::Web),
+            "discord" => Ok(Self::Discord),
+            _ => Err(Invalid::new(format!("`{text}` is not a source: use cli, web or discord"))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cli => "cli",
+            Self::Web => "web",
+            Self::Discord => "discord",
+        }
+    }
+}
+
+/// A user-named group of related images (the seed tool's "sessions").
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SessionName(String);
+
+impl SessionName {
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        let name = text.trim();
+        if name.is_empty() || name.chars().count() > 60 || name.chars().any(char::is_control) {
+            return Err(Invalid::new("a session name is 1 to 60 characters, on one line"));
+        }
+        Ok(Self(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for SessionName {
+    type Error = Invalid;
+    fn try_from(text: String) -> Result<Self, Invalid> {
+        Self::parse(&text)
+    }
+}
+
+impl From<SessionName> for String {
+    fn from(name: SessionName) -> Self {
+        name.0
+    }
+}
+
+/// How an image was asked for, beyond the prompt: what is needed to make it again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Parameters {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Shape>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub style: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edit_mode: Option<EditMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mask_prompt: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f32>,
+}
+
+/// Everything kept about one image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    pub id: ImageId,
+    pub owner: Owner,
+    pub prompt: Option<String>,
+    pub negative_prompt: Option<String>,
+    pub model_id: String,
+    pub model_family: String,
+    pub engine: EngineKind,
+    pub parameters: Parameters,
+    pub seed: Seed,
+    pub size: Size,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub safety: SafetyOutcome,
+    /// The image this one was made from (edits and variations).
+    pub parent: Option<ImageId>,
+    pub origin: Origin,
+    pub session: Option<SessionName>,
+    /// The media type of the stored bytes.
+    pub media_type: String,
+    /// The extension of the stored bytes' key.
+    pub extension: String,
+}
+
+/// How to narrow a listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    pub session: Option<SessionName>,
+    pub origin: Option<OriginKind>,
+}
+
+/// One page of a listing, newest first.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub records: Vec<ImageRecord>,
+    /// Pass back to get the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Which stored form of an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    Full,
+    Thumbnail,
+}
+
+/// The most records one page may hold.
+pub const MAX_PAGE: usize = 100;
+
+/// The gallery over an object store; see the module documentation.
+#[derive(Clone)]
+pub struct Gallery {
+    store: Arc<dyn ObjectStore>,
+}
+
+impl Gallery {
+    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
+        Self { store }
+    }
+
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    fn key(text: String) -> Result<ObjectKey> {
+        ObjectKey::new(text).map_err(Error::from)
+    }
+
+    fn record_key(owner: &Owner, id: ImageId) -> Result<ObjectKey> {
+        Self::key(format!("users/{owner}/records/{}.json", id.newest_first()))
+    }
+
+    fn image_key(owner: &Owner, id: ImageId, extension: &str) -> Result<ObjectKey> {
+        Self::key(format!("users/{owner}/images/{id}.{extension}"))
+    }
+
+    fn thumbnail_key(owner: &Owner, id: ImageId) -> Result<ObjectKey> {
+        Self::key(format!("users/{owner}/thumbnails/{id}.jpg"))
+    }
+
+    /// Keeps an image: its bytes as they are, a thumbnail, then the record.
+    pub async fn save(&self, record: &ImageRecord, image: &CheckedImage) -> Result<()> {
+        let pixels_source = image.clone();
+        let thumbnail = tokio::task::spawn_blocking(move || {
+            let pixels = pixels_source.decode()?;
+            make_thumbnail(&pixels).map_err(|error| Error::operator("making a thumbnail", error))
+        })
+        .await
+        .map_err(|error| Error::operator("the thumbnail task failed", error))??;
+
+        let image_key = Self::image_key(&record.owner, record.id, &record.extension)?;
+        let thumbnail_key = Self::thumbnail_key(&record.owner, record.id)?;
+        // The image and its thumbnail go up together; the record only once both are in.
+        let (image_written, thumbnail_written) = tokio::join!(
+            self.store.put(&image_key, image.bytes().clone(), &record.media_type, PutMode::CreateOnly),
+            self.store.put(&thumbnail_key, thumbnail, "image/jpeg", PutMode::CreateOnly),
+        );
+        image_written.map_err(saving_failed)?;
+        thumbnail_written.map_err(saving_failed)?;
+        let body = serde_json::to_vec_pretty(record).map_err(|error| Error::operator("encoding a record", error))?;
+        self.store
+            .put(&Self::record_key(&record.owner, record.id)?, Bytes::from(body), "application/json", PutMode::CreateOnly)
+            .await
+            .map_err(saving_failed)
+    }
+
+    /// The record of one image, if the owner has it.
+    pub async fn record(&self, owner: &Owner, id: ImageId) -> Result<ImageRecord> {
+        let bytes = self.store.get(&Self::record_key(owner, id)?).await?;
+        serde_json::from_slice(&bytes).map_err(|error| Error::operator(format!("reading the record of image {id}"), error))
+    }
+
+    /// The bytes of one image, full size or thumbnail, with their media type.
+    pub async fn image(&self, owner: &Owner, id: ImageId, variant: Variant) -> Result<(Bytes, String)> {
+        match variant {
+            Variant::Thumbnail => {
+                let bytes = self.store.get(&Self::thumbnail_key(owner, id)?).await?;
+                Ok((bytes, "image/jpeg".into()))
+            }
+            Variant::Full => {
+                let record = self.record(owner, id).await?;
+                let bytes = self.store.get(&Self::image_key(owner, id, &record.extension)?).await?;
+                Ok((bytes, record.media_type))
+            }
+        }
+    }
+
+    /// A page of the owner's images, newest first.
+    pub async fn list(&self, owner: &Owner, filter: &ListFilter, cursor: Option<&str>, limit: usize) -> Result<Page> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let prefix = format!("users/{owner}/records/");
+        let mut after = match cursor {
+            Some(cursor) => {
+                let id = ImageId::parse(cursor).map_err(|_| Invalid::new("that page link is broken: start from the first page"))?;
+                Some(Self::record_key(owner, id)?.as_str().to_string())
+            }
+            None => None,
+        };
+        let mut records = Vec::new();
+        loop {
+            // Fetch a little more than needed: filters may drop some, and one extra tells
+            // whether a next page exists.
+            let keys = self.store.list(&prefix, after.as_deref(), (limit + 1).max(32)).await?;
+            let exhausted = keys.is_empty();
+            after = keys.last().map(|key| key.as_str().to_string());
+            let batch: Vec<ImageRecord> = futures::stream::iter(keys)
+                .map(|key| {
+                    let store = &self.store;
+                    async move {
+                        let bytes = store.get(&key).await?;
+                        serde_json::from_slice::<ImageRecord>(&bytes).map_err(|error| {
+                            Error::operator(format!("reading the record at {}", key.as_str()), error)
+                        })
+                    }
+                })
+                .buffered(8)
+                .try_collect()
+                .await?;
+            records.extend(batch.into_iter().filter(|record| {
+                filter.session.as_ref().is_none_or(|session| record.session.as_ref() == Some(session))
+                    && filter.origin.is_none_or(|origin| record.origin.kind() == origin)
+            }));
+            if records.len() > limit || exhausted {
+                break;
+            }
+        }
+        let next_cursor = if records.len() > limit {
+            records.truncate(limit);
+            records.last().map(|record| record.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { records, next_cursor })
+    }
+
+    /// The images made from this one.
+    pub async fn children(&self, owner: &Owner, id: ImageId) -> Result<Vec<ImageRecord>> {
+        // Children are always newer than their parent, so the scan stops at the parent.
+        let mut children = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.list(owner, &ListFilter::default(), cursor.as_deref(), MAX_PAGE).await?;
+            let reached_parent = page.records.iter().any(|record| record.id <= id);
+            children.extend(page.records.into_iter().filter(|record| record.parent == Some(id)));
+            match page.next_cursor {
+                Some(next) if !reached_parent => cursor = Some(next),
+                _ => return Ok(children),
+            }
+        }
+    }
+
+    /// Deletes an image: the record first (so it leaves listings at once), then its bytes.
+    pub async fn delete(&self, owner: &Owner, id: ImageId) -> Result<()> {
+        let record = self.record(owner, id).await?;
+        self.store.delete(&Self::record_key(owner, id)?).await?;
+        self.store.delete(&Self::image_key(owner, id, &record.extension)?).await?;
+        self.store.delete(&Self::thumbnail_key(owner, id)?).await?;
+        Ok(())
+    }
+
+    /// Whether the store can be used.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        self.store.check().await
+    }
+}
+
+fn saving_failed(error: StoreError) -> Error {
+    Error::operator("the image was made but could not be saved yet", error)
+}
+
+#[cfg(test)]
+mod tests;

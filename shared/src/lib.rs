@@ -1,0 +1,29 @@
+//! Atelier's core: everything the Discord bot and the web app share.
+//!
+//! # Layout
+//! - [`config`]: the typed configuration, read and checked once at start.
+//! - [`request`]: what people ask for (prompts, shapes, seeds, edit modes), checked on creation.
+//! - [`images`]: checking uploads, encoding PNGs, making thumbnails.
+//! - [`engine`]: the [`engine::ImageEngine`] trait every image model family sits behind, and the demo engine.
+//! - [`chat`] and [`checker`]: conversations and the prompt critique.
+//! - [`store`] and [`gallery`]: object storage and the per-owner image gallery on top of it.
+//! - [`service`]: [`Atelier`], the operations front ends call.
+//! - [`startup`]: building an [`Atelier`] from a [`config::Config`].
+//!
+//! **Architecture invariant:** this crate knows nothing of Discord or of serving HTTP (no
+//! serenity, poise, axum or templates). Front ends parse, call [`Atelier`], and render.
+
+pub mod chat;
+pub mod checker;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod gallery;
+pub mod images;
+pub mod request;
+pub mod service;
+pub mod startup;
+pub mod store;
+
+pub use error::{Error, Invalid, Result};
+pub use service::Atelier;

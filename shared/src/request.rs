@@ -1,0 +1,451 @@
+//! What people ask for, in Atelier's own terms: prompts, shapes, seeds, counts, styles and
+//! edit modes. Each type checks its value once when it is made, so everything downstream
+//! (engines, the store, the front ends) can trust it, and every refusal says what to change.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Invalid;
+
+/// The longest prompt any front end accepts; each model has its own, usually lower, limit
+/// which its engine checks before calling it.
+pub const MAX_PROMPT_CHARACTERS: usize = 2_000;
+
+/// A non-empty prompt of at most [`MAX_PROMPT_CHARACTERS`] characters, trimmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Prompt(String);
+
+impl Prompt {
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(Invalid::new("the prompt is empty: describe the image you want"));
+        }
+        let characters = trimmed.chars().count();
+        if characters > MAX_PROMPT_CHARACTERS {
+            return Err(Invalid::new(format!(
+                "the prompt is {characters} characters long; shorten it to at most {MAX_PROMPT_CHARACTERS}"
+            )));
+        }
+        Ok(Self(trimmed.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Prompt {
+    type Error = Invalid;
+    fn try_from(text: String) -> Result<Self, Invalid> {
+        Self::parse(&text)
+    }
+}
+
+impl From<Prompt> for String {
+    fn from(prompt: Prompt) -> Self {
+        prompt.0
+    }
+}
+
+impl fmt::Display for Prompt {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+/// Parses an optional negative prompt: blank means none.
+pub fn parse_negative_prompt(text: Option<&str>) -> Result<Option<Prompt>, Invalid> {
+    match text.map(str::trim).filter(|text| !text.is_empty()) {
+        None => Ok(None),
+        Some(text) => Prompt::parse(text)
+            .map(Some)
+            .map_err(|invalid| Invalid::new(invalid.message().replacen("the prompt", "the negative prompt", 1))),
+    }
+}
+
+/// An aspect ratio such as 16:9, between 1:4 and 4:1 (the widest any of our models allows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AspectRatio {
+    pub width: u32,
+    pub height: u32,
+}
+
+impl FromStr for AspectRatio {
+    type Err = Invalid;
+    fn from_str(text: &str) -> Result<Self, Invalid> {
+        let invalid = || Invalid::new(format!("`{text}` is not an aspect ratio: write it as W:H, such as 16:9"));
+        let (width, height) = text.trim().split_once(':').ok_or_else(invalid)?;
+        let width: u32 = width.trim().parse().map_err(|_| invalid())?;
+        let height: u32 = height.trim().parse().map_err(|_| invalid())?;
+        if width == 0 || height == 0 || width > 100 || height > 100 {
+            return Err(invalid());
+        }
+        if width > height * 4 || height > width * 4 {
+            return Err(Invalid::new(format!(
+                "the aspect ratio {width}:{height} is too extreme: keep it between 1:4 and 4:1"
+            )));
+        }
+        Ok(Self { width, height })
+    }
+}
+
+impl fmt::Display for AspectRatio {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}:{}", self.width, self.height)
+    }
+}
+
+/// Image dimensions in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Size {
+    pub width: u32,
+    pub height: u32,
+}
+
+/// The largest side we accept in a request or an uploaded image; models have lower limits.
+pub const MAX_SIDE: u32 = 4_096;
+
+impl FromStr for Size {
+    type Err = Invalid;
+    fn from_str(text: &str) -> Result<Self, Invalid> {
+        let invalid = || Invalid::new(format!("`{text}` is not a size: write it as WxH, such as 1024x1024"));
+        let (width, height) = text.trim().split_once(['x', 'X', '×']).ok_or_else(invalid)?;
+        let width: u32 = width.trim().parse().map_err(|_| invalid())?;
+        let height: u32 = height.trim().parse().map_err(|_| invalid())?;
+        if !(64..=MAX_SIDE).contains(&width) || !(64..=MAX_SIDE).contains(&height) {
+            return Err(Invalid::new(format!(
+                "{width}x{height} is out of range: each side must be between 64 and {MAX_SIDE} pixels"
+            )));
+        }
+        Ok(Self { width, height })
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}x{}", self.width, self.height)
+    }
+}
+
+/// How the caller wants the picture shaped: an aspect ratio for the engine to size, or exact pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shape {
+    Aspect(AspectRatio),
+    Size(Size),
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Self::Aspect(AspectRatio { width: 1, height: 1 })
+    }
+}
+
+impl Shape {
+    /// The size closest to about one megapixel with this shape, in multiples of 64, which suits
+    /// every model family we use for an aspect-ratio request.
+    pub fn to_size(self) -> Size {
+        match self {
+            Self::Size(size) => size,
+            Self::Aspect(AspectRatio { width, height }) => {
+                let area = 1024.0 * 1024.0;
+                let ratio = f64::from(width) / f64::from(height);
+                let round = |side: f64| ((side / 64.0).round().max(1.0) as u32 * 64).clamp(64, MAX_SIDE);
+                Size { width: round((area * ratio).sqrt()), height: round((area / ratio).sqrt()) }
+            }
+        }
+    }
+}
+
+/// The seed that makes a result reproducible. Bedrock models accept 0..=4,294,967,295
+/// (Nova Canvas less; its engine checks that).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Seed(pub u32);
+
+impl Seed {
+    pub fn random() -> Self {
+        Self(rand::random())
+    }
+}
+
+impl FromStr for Seed {
+    type Err = Invalid;
+    fn from_str(text: &str) -> Result<Self, Invalid> {
+        text.trim().parse::<u32>().map(Seed).map_err(|_| {
+            Invalid::new(format!("`{text}` is not a seed: use a whole number from 0 to {}", u32::MAX))
+        })
+    }
+}
+
+impl fmt::Display for Seed {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}", self.0)
+    }
+}
+
+/// How many images one request makes: 1 to [`ImageCount::MAX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageCount(u8);
+
+impl ImageCount {
+    pub const MAX: u8 = 4;
+    pub const ONE: Self = Self(1);
+
+    pub fn new(count: u32) -> Result<Self, Invalid> {
+        match u8::try_from(count) {
+            Ok(count @ 1..=Self::MAX) => Ok(Self(count)),
+            _ => Err(Invalid::new(format!("{count} images is not possible: ask for 1 to {} at a time", Self::MAX))),
+        }
+    }
+
+    pub fn get(self) -> u32 {
+        u32::from(self.0)
+    }
+}
+
+/// A style preset name, such as `photographic` or `anime` (engines check which they know).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StyleName(String);
+
+impl StyleName {
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        let name = text.trim().to_ascii_lowercase();
+        if name.is_empty() || name.len() > 40 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(Invalid::new(format!(
+                "`{text}` is not a style name: use letters, digits and hyphens, such as photographic"
+            )));
+        }
+        Ok(Self(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Which model to use, as the caller named it (an alias such as `sdxl`, or a full model id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelName(String);
+
+impl ModelName {
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        let name = text.trim();
+        if name.is_empty() || name.len() > 200 || name.chars().any(char::is_whitespace) {
+            return Err(Invalid::new(format!("`{text}` is not a model name: use an alias such as sdxl or a model id")));
+        }
+        Ok(Self(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A request for new images from a prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerationRequest {
+    pub prompt: Prompt,
+    pub negative_prompt: Option<Prompt>,
+    /// `None` means the engine's default model.
+    pub model: Option<ModelName>,
+    pub shape: Shape,
+    /// `None` means a random seed, recorded with the result so it can be reproduced.
+    pub seed: Option<Seed>,
+    pub count: ImageCount,
+    pub style: Option<StyleName>,
+}
+
+impl GenerationRequest {
+    /// A request with only a prompt; everything else at its default.
+    pub fn from_prompt(prompt: Prompt) -> Self {
+        Self {
+            prompt,
+            negative_prompt: None,
+            model: None,
+            shape: Shape::default(),
+            seed: None,
+            count: ImageCount::ONE,
+            style: None,
+        }
+    }
+}
+
+/// The ways an existing image can be edited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EditMode {
+    /// Repaint the masked region from the prompt.
+    Inpaint,
+    /// Extend the picture beyond its borders.
+    Outpaint,
+    /// A new image close to the source.
+    Variation,
+    /// Keep the subject, make the background transparent.
+    RemoveBackground,
+    /// Find something described by the mask prompt and replace it with the prompt.
+    Replace,
+    /// Find something described by the mask prompt and recolour it as the prompt says.
+    Recolor,
+    /// Make the picture larger.
+    Upscale,
+}
+
+impl EditMode {
+    pub const ALL: [Self; 7] = [
+        Self::Inpaint,
+        Self::Outpaint,
+        Self::Variation,
+        Self::RemoveBackground,
+        Self::Replace,
+        Self::Recolor,
+        Self::Upscale,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inpaint => "inpaint",
+            Self::Outpaint => "outpaint",
+            Self::Variation => "variation",
+            Self::RemoveBackground => "remove-background",
+            Self::Replace => "replace",
+            Self::Recolor => "recolor",
+            Self::Upscale => "upscale",
+        }
+    }
+
+    /// A short description for menus and help text.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Inpaint => "repaint a masked region from the prompt",
+            Self::Outpaint => "extend the picture beyond its borders",
+            Self::Variation => "a new image close to this one",
+            Self::RemoveBackground => "keep the subject, make the background transparent",
+            Self::Replace => "replace what the mask prompt describes with the prompt",
+            Self::Recolor => "recolour what the mask prompt describes as the prompt says",
+            Self::Upscale => "make the picture larger",
+        }
+    }
+
+    /// Whether the mode needs a prompt saying what to paint.
+    pub fn needs_prompt(self) -> bool {
+        matches!(self, Self::Inpaint | Self::Replace | Self::Recolor)
+    }
+
+    /// Whether the mode needs a region: a mask image or a mask prompt.
+    pub fn needs_region(self) -> bool {
+        matches!(self, Self::Inpaint | Self::Replace | Self::Recolor)
+    }
+}
+
+impl fmt::Display for EditMode {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EditMode {
+    type Err = Invalid;
+    fn from_str(text: &str) -> Result<Self, Invalid> {
+        let wanted = text.trim().to_ascii_lowercase().replace('_', "-");
+        let wanted = match wanted.as_str() {
+            "recolour" => "recolor",
+            "remove-bg" | "background-removal" => "remove-background",
+            "variations" => "variation",
+            other => other,
+        }
+        .to_string();
+        Self::ALL.into_iter().find(|mode| mode.as_str() == wanted).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|mode| mode.as_str()).collect();
+            Invalid::new(format!("`{text}` is not an edit mode: use one of {}", names.join(", ")))
+        })
+    }
+}
+
+/// Which way an outpaint grows the picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutpaintDirection {
+    #[default]
+    All,
+    Left,
+    Right,
+    Up,
+    Down,
+}
+
+impl FromStr for OutpaintDirection {
+    type Err = Invalid;
+    fn from_str(text: &str) -> Result<Self, Invalid> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "all" | "around" => Ok(Self::All),
+            "left" => Ok(Self::Left),
+            "right" => Ok(Self::Right),
+            "up" | "top" => Ok(Self::Up),
+            "down" | "bottom" => Ok(Self::Down),
+            _ => Err(Invalid::new(format!("`{text}` is not a direction: use all, left, right, up or down"))),
+        }
+    }
+}
+
+/// Where the region to edit is: painted in a mask image, or described in words.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Region {
+    /// A mask image of the source's size; black pixels mark the region to change
+    /// (the convention of Titan and Nova Canvas, which engines translate as their model needs).
+    MaskImage(crate::images::CheckedImage),
+    /// The region described in words, such as "the sky".
+    MaskPrompt(Prompt),
+}
+
+/// A request to edit an existing image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EditRequest {
+    pub mode: EditMode,
+    pub source: crate::images::CheckedImage,
+    pub prompt: Option<Prompt>,
+    pub negative_prompt: Option<Prompt>,
+    pub region: Option<Region>,
+    pub model: Option<ModelName>,
+    pub seed: Option<Seed>,
+    /// How close a variation stays to its source, 0.2 to 1.0.
+    pub similarity: Option<f32>,
+    pub outpaint_direction: OutpaintDirection,
+}
+
+impl EditRequest {
+    /// Checks what every engine needs before any model call: a prompt where the mode paints
+    /// something, a region where it needs one, a mask of the source's own size.
+    pub fn check(&self) -> Result<(), Invalid> {
+        if self.mode.needs_prompt() && self.prompt.is_none() {
+            return Err(Invalid::new(format!("{} needs a prompt saying what to paint", self.mode)));
+        }
+        if self.mode.needs_region() && self.region.is_none() {
+            return Err(Invalid::new(format!(
+                "{} needs a region: give a mask image or a mask prompt such as \"the sky\"",
+                self.mode
+            )));
+        }
+        if let Some(Region::MaskImage(mask)) = &self.region {
+            if mask.size() != self.source.size() {
+                return Err(Invalid::new(format!(
+                    "the mask is {} but the image is {}: paint the mask at the image's own size",
+                    mask.size(),
+                    self.source.size()
+                )));
+            }
+        }
+        if let Some(similarity) = self.similarity {
+            if !(0.2..=1.0).contains(&similarity) {
+                return Err(Invalid::new(format!("similarity {similarity} is out of range: use 0.2 to 1.0")));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,166 @@
+//! [`Atelier`], the core service: every front end (the CLI, the bot, the web app) calls these
+//! operations and only parses and renders around them. The rules live here: what is checked
+//! before a model is called, that every image is kept with its lineage, who may see what.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::chat::{ChatMessage, ChatMode, ChatModel, ChatStream, ChatTurn};
+use crate::checker::{Critique, PromptCritic};
+use crate::config::EngineKind;
+use crate::engine::{Generated, ImageEngine, ModelInfo};
+use crate::error::Result;
+use crate::gallery::{Gallery, ImageId, ImageRecord, Origin, Owner, Parameters, SessionName};
+use crate::images::CheckedImage;
+use crate::request::{EditRequest, GenerationRequest, Prompt, Region};
+
+/// Who is asking, and from where: every operation acts for one owner.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub owner: Owner,
+    pub origin: Origin,
+    /// The named session new images go into, if any.
+    pub session: Option<SessionName>,
+}
+
+impl Actor {
+    pub fn new(owner: Owner, origin: Origin) -> Self {
+        Self { owner, origin, session: None }
+    }
+}
+
+/// Where an edit's source image comes from.
+#[derive(Debug, Clone)]
+pub enum EditSource {
+    /// An image already in the actor's gallery, which becomes the parent of the result.
+    Stored(ImageId),
+    /// A new upload.
+    Upload(CheckedImage),
+}
+
+/// The parts the core is built from, each behind a trait in our own terms.
+pub struct Parts {
+    pub engine: Arc<dyn ImageEngine>,
+    pub chat: Arc<dyn ChatModel>,
+    pub critic: Arc<dyn PromptCritic>,
+    pub gallery: Gallery,
+}
+
+/// The core service; cheap to clone and share between the bot and the web app.
+#[derive(Clone)]
+pub struct Atelier {
+    engine: Arc<dyn ImageEngine>,
+    chat: Arc<dyn ChatModel>,
+    critic: Arc<dyn PromptCritic>,
+    gallery: Gallery,
+}
+
+impl Atelier {
+    pub fn new(parts: Parts) -> Self {
+        Self { engine: parts.engine, chat: parts.chat, critic: parts.critic, gallery: parts.gallery }
+    }
+
+    /// Which engine draws the images.
+    pub fn engine_kind(&self) -> EngineKind {
+        self.engine.kind()
+    }
+
+    /// The models on offer, default first.
+    pub fn models(&self) -> Vec<ModelInfo> {
+        self.engine.models()
+    }
+
+    pub fn gallery(&self) -> &Gallery {
+        &self.gallery
+    }
+
+    /// Makes images from a prompt and keeps them in the actor's gallery.
+    pub async fn generate(&self, actor: &Actor, request: &GenerationRequest) -> Result<Vec<ImageRecord>> {
+        let generated = self.engine.generate(request).await?;
+        let parameters = Parameters {
+            shape: Some(request.shape),
+            style: request.style.as_ref().map(|style| style.as_str().to_string()),
+            ..Parameters::default()
+        };
+        self.keep(actor, generated, Some(&request.prompt), request.negative_prompt.as_ref(), parameters, None).await
+    }
+
+    /// Edits an image (from the gallery or uploaded) and keeps the result, linked to its parent.
+    pub async fn edit(&self, actor: &Actor, source: EditSource, request: EditRequest) -> Result<Vec<ImageRecord>> {
+        let (parent, request) = match source {
+            EditSource::Upload(image) => (None, EditRequest { source: image, ..request }),
+            EditSource::Stored(id) => {
+                let (bytes, _) = self.gallery.image(&actor.owner, id, crate::gallery::Variant::Full).await?;
+                let image = tokio::task::spawn_blocking(move || CheckedImage::check(bytes, "the stored image"))
+                    .await
+                    .map_err(|error| crate::Error::operator("checking a stored image", error))??;
+                (Some(id), EditRequest { source: image, ..request })
+            }
+        };
+        request.check()?;
+        let generated = self.engine.edit(&request).await?;
+        let parameters = Parameters {
+            edit_mode: Some(request.mode),
+            mask_prompt: match &request.region {
+                Some(Region::MaskPrompt(prompt)) => Some(prompt.as_str().to_string()),
+                _ => None,
+            },
+            similarity: request.similarity,
+            ..Parameters::default()
+        };
+        self.keep(actor, generated, request.prompt.as_ref(), request.negative_prompt.as_ref(), parameters, parent).await
+    }
+
+    async fn keep(
+        &self,
+        actor: &Actor,
+        generated: Generated,
+        prompt: Option<&Prompt>,
+        negative_prompt: Option<&Prompt>,
+        parameters: Parameters,
+        parent: Option<ImageId>,
+    ) -> Result<Vec<ImageRecord>> {
+        let mut records = Vec::with_capacity(generated.images.len());
+        for image in generated.images {
+            let record = ImageRecord {
+                id: ImageId::new(),
+                owner: actor.owner.clone(),
+                prompt: prompt.map(|prompt| prompt.as_str().to_string()),
+                negative_prompt: negative_prompt.map(|prompt| prompt.as_str().to_string()),
+                model_id: generated.model.id.clone(),
+                model_family: generated.model.family.clone(),
+                engine: self.engine.kind(),
+                parameters: parameters.clone(),
+                seed: image.seed,
+                size: image.image.size(),
+                created_at: OffsetDateTime::now_utc(),
+                safety: image.safety,
+                parent,
+                origin: actor.origin.clone(),
+                session: actor.session.clone(),
+                media_type: image.image.media_type().to_string(),
+                extension: image.image.extension().to_string(),
+            };
+            self.gallery.save(&record, &image.image).await?;
+            tracing::info!(
+                image.id = %record.id,
+                owner = %record.owner,
+                model = %record.model_id,
+                "kept image {} for {}", record.id, record.owner
+            );
+            records.push(record);
+        }
+        Ok(records)
+    }
+
+    /// The structured critique of a prompt.
+    pub async fn check_prompt(&self, prompt: &Prompt) -> Result<Critique> {
+        self.critic.critique(prompt).await
+    }
+
+    /// Starts a streamed chat reply.
+    pub async fn chat(&self, mode: ChatMode, history: &[ChatTurn], message: &ChatMessage) -> Result<ChatStream> {
+        self.chat.reply(mode, history, message).await
+    }
+}

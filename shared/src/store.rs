@@ -1,0 +1,91 @@
+//! Object storage: the narrow interface the gallery (and later the account records) are
+//! kept through, with a local-folder backend. Keys are plain `/`-separated paths, the same
+//! in every backend, so a folder store and an S3 bucket hold identical layouts.
+
+pub mod folder;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+/// Whether a write may replace an existing object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMode {
+    /// Write whatever is there.
+    Overwrite,
+    /// Write only if nothing is there yet (S3's `If-None-Match: *`), so two writers can never
+    /// both believe they created the same object.
+    CreateOnly,
+}
+
+/// What can go wrong with the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no object at `{0}`")]
+    NotFound(String),
+    #[error("an object already exists at `{0}`")]
+    AlreadyExists(String),
+    #[error("the store at {location} cannot be used: {detail}")]
+    Unavailable { location: String, detail: String },
+}
+
+impl StoreError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound(_))
+    }
+}
+
+impl From<StoreError> for crate::Error {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(_) => crate::Error::not_found("that image does not exist, or is not yours"),
+            other => crate::Error::operator("the image store failed", other),
+        }
+    }
+}
+
+/// A checked object key: relative, `/`-separated, of safe characters only, so no key can
+/// climb out of a folder store or collide with its temporary files.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey(String);
+
+impl ObjectKey {
+    pub fn new(key: impl Into<String>) -> Result<Self, StoreError> {
+        let key = key.into();
+        let safe_segment = |segment: &str| {
+            !segment.is_empty()
+                && !segment.starts_with('.')
+                && segment.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        if key.len() > 900 || !key.split('/').all(safe_segment) {
+            return Err(StoreError::Unavailable {
+                location: "(any)".into(),
+                detail: format!("`{key}` is not a valid object key"),
+            });
+        }
+        Ok(Self(key))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A place to keep objects.
+#[async_trait]
+pub trait ObjectStore: Send + Sync + 'static {
+    /// Where the store is, for logs and `atelier config` (`file:///…`, `s3://…`).
+    fn location(&self) -> String;
+
+    async fn put(&self, key: &ObjectKey, body: Bytes, content_type: &str, mode: PutMode) -> Result<(), StoreError>;
+
+    async fn get(&self, key: &ObjectKey) -> Result<Bytes, StoreError>;
+
+    /// Keys that start with `prefix`, in ascending byte order, after `start_after`, at most `limit`.
+    async fn list(&self, prefix: &str, start_after: Option<&str>, limit: usize) -> Result<Vec<ObjectKey>, StoreError>;
+
+    /// Deletes an object; deleting one that is not there is not an error.
+    async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError>;
+
+    /// Whether the store can be used right now (for `/readyz`).
+    async fn check(&self) -> Result<(), StoreError>;
+}

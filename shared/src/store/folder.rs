@@ -1,0 +1,213 @@
+//! The local-folder store: the embedded default, for a laptop or a single server.
+//!
+//! Writes go to a temporary file first and are then moved into place, so a crash never
+//! leaves half an image behind; create-only writes use a hard link, which fails atomically
+//! when the target exists, as S3's conditional write does.
+
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::{ObjectKey, ObjectStore, PutMode, StoreError};
+
+/// Where temporary files are written before they are moved into place. It starts with a dot,
+/// which no object key may, so it never shows up in listings.
+const TEMPORARY_FOLDER: &str = ".incoming";
+
+/// Objects as files under one folder; the key is the relative path.
+#[derive(Debug, Clone)]
+pub struct FolderStore {
+    root: PathBuf,
+}
+
+impl FolderStore {
+    /// Opens (creating it if needed) the folder, and proves it can be written, so a wrong
+    /// path or permission shows at start rather than on someone's first image.
+    pub async fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let root = root.into();
+        let store = Self { root };
+        store.check().await?;
+        Ok(store)
+    }
+
+    fn path(&self, key: &ObjectKey) -> PathBuf {
+        self.root.join(key.as_str())
+    }
+
+    fn unavailable(&self, action: &str, error: std::io::Error) -> StoreError {
+        StoreError::Unavailable {
+            location: self.location(),
+            detail: format!("{action} failed: {}", describe_io_error(&error)),
+        }
+    }
+
+    async fn write_temporary(&self, body: &[u8]) -> Result<PathBuf, StoreError> {
+        let folder = self.root.join(TEMPORARY_FOLDER);
+        tokio::fs::create_dir_all(&folder).await.map_err(|error| self.unavailable("creating a folder", error))?;
+        let path = folder.join(ulid::Ulid::new().to_string());
+        tokio::fs::write(&path, body).await.map_err(|error| self.unavailable("writing a file", error))?;
+        Ok(path)
+    }
+}
+
+fn describe_io_error(error: &std::io::Error) -> String {
+    match error.kind() {
+        ErrorKind::PermissionDenied => "permission denied".into(),
+        ErrorKind::ReadOnlyFilesystem => "the file system is read-only".into(),
+        ErrorKind::StorageFull => "the disk is full".into(),
+        _ => error.to_string(),
+    }
+}
+
+#[async_trait]
+impl ObjectStore for FolderStore {
+    fn location(&self) -> String {
+        format!("file://{}", self.root.display())
+    }
+
+    async fn put(&self, key: &ObjectKey, body: Bytes, _content_type: &str, mode: PutMode) -> Result<(), StoreError> {
+        let target = self.path(key);
+        if let Some(parent) = target.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(|error| self.unavailable("creating a folder", error))?;
+        }
+        let temporary = self.write_temporary(&body).await?;
+        let placed = match mode {
+            PutMode::Overwrite => tokio::fs::rename(&temporary, &target).await,
+            PutMode::CreateOnly => {
+                let linked = tokio::fs::hard_link(&temporary, &target).await;
+                // The temporary name is not needed either way once the link is made or refused.
+                let _ = tokio::fs::remove_file(&temporary).await;
+                linked
+            }
+        };
+        match placed {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == ErrorKind::AlreadyExists => {
+                Err(StoreError::AlreadyExists(key.as_str().to_string()))
+            }
+            Err(error) => {
+                let _ = tokio::fs::remove_file(&temporary).await;
+                Err(self.unavailable("moving a file into place", error))
+            }
+        }
+    }
+
+    async fn get(&self, key: &ObjectKey) -> Result<Bytes, StoreError> {
+        match tokio::fs::read(self.path(key)).await {
+            Ok(bytes) => Ok(Bytes::from(bytes)),
+            Err(error) if error.kind() == ErrorKind::NotFound => Err(StoreError::NotFound(key.as_str().into())),
+            Err(error) => Err(self.unavailable("reading a file", error)),
+        }
+    }
+
+    async fn list(&self, prefix: &str, start_after: Option<&str>, limit: usize) -> Result<Vec<ObjectKey>, StoreError> {
+        let root = self.root.clone();
+        let prefix = prefix.to_string();
+        let start_after = start_after.map(String::from);
+        let location = self.location();
+        tokio::task::spawn_blocking(move || {
+            // Only the folder the prefix points into needs walking; keys elsewhere cannot match.
+            let folder = match prefix.rfind('/') {
+                Some(end) => root.join(&prefix[..end]),
+                None => root.clone(),
+            };
+            let mut keys = Vec::new();
+            collect_keys(&root, &folder, &mut keys).map_err(|error| StoreError::Unavailable {
+                location,
+                detail: format!("listing files failed: {}", describe_io_error(&error)),
+            })?;
+            keys.retain(|key| key.starts_with(&prefix) && start_after.as_deref().is_none_or(|after| key.as_str() > after));
+            keys.sort();
+            keys.truncate(limit);
+            Ok(keys.into_iter().filter_map(|key| ObjectKey::new(key).ok()).collect())
+        })
+        .await
+        .map_err(|error| StoreError::Unavailable { location: self.location(), detail: error.to_string() })?
+    }
+
+    async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
+        match tokio::fs::remove_file(self.path(key)).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(self.unavailable("deleting a file", error)),
+        }
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        tokio::fs::create_dir_all(&self.root).await.map_err(|error| self.unavailable("creating the folder", error))?;
+        let probe = self.write_temporary(b"atelier").await?;
+        tokio::fs::remove_file(&probe).await.map_err(|error| self.unavailable("removing a probe file", error))
+    }
+}
+
+fn collect_keys(root: &Path, folder: &Path, keys: &mut Vec<String>) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(error),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            collect_keys(root, &path, keys)?;
+        } else if let Ok(relative) = path.strip_prefix(root) {
+            let key: Vec<String> = relative.components().map(|part| part.as_os_str().to_string_lossy().into()).collect();
+            keys.push(key.join("/"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(text: &str) -> ObjectKey {
+        ObjectKey::new(text).unwrap()
+    }
+
+    #[tokio::test]
+    async fn objects_round_trip_and_list_in_order() {
+        let folder = tempfile::tempdir().unwrap();
+        let store = FolderStore::open(folder.path().join("data")).await.unwrap();
+        for name in ["b", "a", "c"] {
+            let path = key(&format!("users/x/records/{name}.json"));
+            store.put(&path, Bytes::from(name), "application/json", PutMode::Overwrite).await.unwrap();
+        }
+        store.put(&key("users/y/records/a.json"), Bytes::from("other"), "application/json", PutMode::Overwrite).await.unwrap();
+        let listed = store.list("users/x/records/", None, 10).await.unwrap();
+        let names: Vec<&str> = listed.iter().map(ObjectKey::as_str).collect();
+        assert_eq!(names, ["users/x/records/a.json", "users/x/records/b.json", "users/x/records/c.json"]);
+        let page = store.list("users/x/records/", Some("users/x/records/a.json"), 1).await.unwrap();
+        assert_eq!(page, [key("users/x/records/b.json")]);
+        assert_eq!(store.get(&key("users/x/records/c.json")).await.unwrap(), Bytes::from("c"));
+        store.delete(&key("users/x/records/c.json")).await.unwrap();
+        assert!(store.get(&key("users/x/records/c.json")).await.unwrap_err().is_not_found());
+    }
+
+    #[tokio::test]
+    async fn create_only_writes_refuse_to_replace() {
+        let folder = tempfile::tempdir().unwrap();
+        let store = FolderStore::open(folder.path()).await.unwrap();
+        let path = key("links/token");
+        store.put(&path, Bytes::from("first"), "text/plain", PutMode::CreateOnly).await.unwrap();
+        let second = store.put(&path, Bytes::from("second"), "text/plain", PutMode::CreateOnly).await;
+        assert!(matches!(second, Err(StoreError::AlreadyExists(_))), "{second:?}");
+        assert_eq!(store.get(&path).await.unwrap(), Bytes::from("first"));
+        assert!(store.list("", None, 10).await.unwrap().iter().all(|key| !key.as_str().contains(TEMPORARY_FOLDER)));
+    }
+
+    #[test]
+    fn keys_cannot_escape_the_folder() {
+        for bad in ["../etc/passwd", "/absolute", "users//x", "users/.hidden", "a b", ""] {
+            assert!(ObjectKey::new(bad).is_err(), "{bad} was accepted");
+        }
+    }
+}
