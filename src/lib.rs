@@ -1,1 +1,13 @@
+//! The `atelier` binary's library: command-line parsing and the wiring that starts the web
+//! app and the Discord bot around one shared core.
+//!
+//! # Layout
+//! - [`cli`]: the subcommands, their flags and help text, and `main`.
+//! - [`serve`]: `atelier serve`, which the end-to-end tests also start in-process.
+//! - `tools`: the one-shot subcommands (`generate`, `edit`, `check`, `chat`, `config`,
+//!   `register-commands`).
 
+pub mod cli;
+pub mod serve;
+mod telemetry;
+mod tools;

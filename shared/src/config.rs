@@ -36,7 +36,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("ATELIER_DISCORD_APPLICATION_ID", "the Discord application id, for registering slash commands"),
     ("ATELIER_DISCORD_API_URL", "base URL of the Discord REST API (tests only; default https://discord.com)"),
     ("ATELIER_DISCORD_GATEWAY_URL", "URL of the Discord gateway (tests only; default: asked from the REST API)"),
-    ("ATELIER_DISCORD_MESSAGE_CONTENT", "true when the bot has the message-content intent, so chat threads continue on plain replies"),
+    (
+        "ATELIER_DISCORD_MESSAGE_CONTENT",
+        "true when the bot has the message-content intent, so chat threads continue on plain replies",
+    ),
     ("ATELIER_OIDC_ISSUER", "OpenID Connect issuer URL of the sign-in provider (Cognito user pool)"),
     ("ATELIER_OIDC_CLIENT_ID", "OpenID Connect client id of the web app"),
     ("ATELIER_OIDC_CLIENT_SECRET", "OpenID Connect client secret of the web app, if the client has one"),
@@ -59,9 +62,7 @@ impl RawSettings {
 
     /// Builds the settings from the given variables (the environment in production, a map
     /// in tests), reading the TOML file they point to.
-    pub fn from_variables(
-        variables: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
+    pub fn from_variables(variables: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
         let mut from_env = BTreeMap::new();
         let mut unknown = Vec::new();
         for (name, value) in variables {
@@ -79,29 +80,19 @@ impl RawSettings {
             Some(path) => (PathBuf::from(path), true),
             None => (PathBuf::from("atelier.toml"), false),
         };
-        let mut values = if file.exists() || file_is_explicit {
-            read_settings_file(&file)?
-        } else {
-            BTreeMap::new()
-        };
+        let mut values = if file.exists() || file_is_explicit { read_settings_file(&file)? } else { BTreeMap::new() };
         // The environment wins over the file, so one deployment can override a shared file.
         values.extend(from_env);
         Ok(Self { values, unknown })
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.values
-            .get(name)
-            .map(|value| value.trim())
-            .filter(|value| !value.is_empty())
+        self.values.get(name).map(|value| value.trim()).filter(|value| !value.is_empty())
     }
 
     /// `ATELIER_*` variables that are not settings Atelier knows, each with the closest known name.
     pub fn unknown_variables(&self) -> Vec<(String, Option<&'static str>)> {
-        self.unknown
-            .iter()
-            .map(|name| (name.clone(), closest_setting(name)))
-            .collect()
+        self.unknown.iter().map(|name| (name.clone(), closest_setting(name))).collect()
     }
 }
 
@@ -315,9 +306,7 @@ impl AwsEnvironment {
             Some("web identity")
         } else if credentials_text.is_some_and(|text| text.contains("aws_access_key_id"))
             || config_text.is_some_and(|text| {
-                ["aws_access_key_id", "sso_", "role_arn", "credential_process"]
-                    .iter()
-                    .any(|key| text.contains(key))
+                ["aws_access_key_id", "sso_", "role_arn", "credential_process"].iter().any(|key| text.contains(key))
             })
         {
             Some("the shared AWS config files")
@@ -371,7 +360,11 @@ impl Config {
     pub fn from_raw(raw: &RawSettings) -> Result<Self, ConfigError> {
         let bind = parse_bind(raw.get("ATELIER_BIND"))?;
         let public_url = match raw.get("ATELIER_PUBLIC_URL") {
-            Some(text) => parse_http_url("ATELIER_PUBLIC_URL", text, "set it to the address people open, such as https://atelier.example.com")?,
+            Some(text) => parse_http_url(
+                "ATELIER_PUBLIC_URL",
+                text,
+                "set it to the address people open, such as https://atelier.example.com",
+            )?,
             None => default_public_url(bind)?,
         };
         let store = parse_store(raw.get("ATELIER_STORE"))?;
@@ -419,7 +412,9 @@ impl Config {
                     .transpose()?,
                 api_url: raw
                     .get("ATELIER_DISCORD_API_URL")
-                    .map(|text| parse_http_url("ATELIER_DISCORD_API_URL", text, "use a URL such as http://127.0.0.1:3000"))
+                    .map(|text| {
+                        parse_http_url("ATELIER_DISCORD_API_URL", text, "use a URL such as http://127.0.0.1:3000")
+                    })
                     .transpose()?,
                 gateway_url: raw
                     .get("ATELIER_DISCORD_GATEWAY_URL")
@@ -432,7 +427,10 @@ impl Config {
         let oidc = match (raw.get("ATELIER_OIDC_ISSUER"), raw.get("ATELIER_OIDC_CLIENT_ID")) {
             (None, None) => {
                 if raw.get("ATELIER_OIDC_CLIENT_SECRET").is_some() {
-                    return Err(missing_pair("ATELIER_OIDC_CLIENT_SECRET", "ATELIER_OIDC_ISSUER and ATELIER_OIDC_CLIENT_ID"));
+                    return Err(missing_pair(
+                        "ATELIER_OIDC_CLIENT_SECRET",
+                        "ATELIER_OIDC_ISSUER and ATELIER_OIDC_CLIENT_ID",
+                    ));
                 }
                 None
             }
@@ -445,7 +443,9 @@ impl Config {
                     "use the issuer URL, such as https://cognito-idp.REGION.amazonaws.com/POOL_ID",
                 )?,
                 client_id: client_id.to_string(),
-                client_secret: raw.get("ATELIER_OIDC_CLIENT_SECRET").map(|secret| SecretString::from(secret.to_string())),
+                client_secret: raw
+                    .get("ATELIER_OIDC_CLIENT_SECRET")
+                    .map(|secret| SecretString::from(secret.to_string())),
                 cognito_user_pool_id: raw.get("ATELIER_COGNITO_USER_POOL_ID").map(String::from),
             }),
         };

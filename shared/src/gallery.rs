@@ -88,9 +88,7 @@ impl ImageId {
     }
 
     pub fn parse(text: &str) -> Result<Self, Invalid> {
-        Ulid::from_string(text.trim())
-            .map(Self)
-            .map_err(|_| Invalid::new(format!("`{text}` is not an image id")))
+        Ulid::from_string(text.trim()).map(Self).map_err(|_| Invalid::new(format!("`{text}` is not an image id")))
     }
 
     /// The record key fragment that sorts newest first.
@@ -308,7 +306,12 @@ impl Gallery {
         thumbnail_written.map_err(saving_failed)?;
         let body = serde_json::to_vec_pretty(record).map_err(|error| Error::operator("encoding a record", error))?;
         self.store
-            .put(&Self::record_key(&record.owner, record.id)?, Bytes::from(body), "application/json", PutMode::CreateOnly)
+            .put(
+                &Self::record_key(&record.owner, record.id)?,
+                Bytes::from(body),
+                "application/json",
+                PutMode::CreateOnly,
+            )
             .await
             .map_err(saving_failed)
     }
@@ -316,7 +319,8 @@ impl Gallery {
     /// The record of one image, if the owner has it.
     pub async fn record(&self, owner: &Owner, id: ImageId) -> Result<ImageRecord> {
         let bytes = self.store.get(&Self::record_key(owner, id)?).await?;
-        serde_json::from_slice(&bytes).map_err(|error| Error::operator(format!("reading the record of image {id}"), error))
+        serde_json::from_slice(&bytes)
+            .map_err(|error| Error::operator(format!("reading the record of image {id}"), error))
     }
 
     /// The bytes of one image, full size or thumbnail, with their media type.
@@ -340,7 +344,8 @@ impl Gallery {
         let prefix = format!("users/{owner}/records/");
         let mut after = match cursor {
             Some(cursor) => {
-                let id = ImageId::parse(cursor).map_err(|_| Invalid::new("that page link is broken: start from the first page"))?;
+                let id = ImageId::parse(cursor)
+                    .map_err(|_| Invalid::new("that page link is broken: start from the first page"))?;
                 Some(Self::record_key(owner, id)?.as_str().to_string())
             }
             None => None,
@@ -357,9 +362,8 @@ impl Gallery {
                     let store = &self.store;
                     async move {
                         let bytes = store.get(&key).await?;
-                        serde_json::from_slice::<ImageRecord>(&bytes).map_err(|error| {
-                            Error::operator(format!("reading the record at {}", key.as_str()), error)
-                        })
+                        serde_json::from_slice::<ImageRecord>(&bytes)
+                            .map_err(|error| Error::operator(format!("reading the record at {}", key.as_str()), error))
                     }
                 })
                 .buffered(8)

@@ -11,7 +11,7 @@ use crate::checker::{Critique, PromptCritic};
 use crate::config::EngineKind;
 use crate::engine::{Generated, ImageEngine, ModelInfo};
 use crate::error::Result;
-use crate::gallery::{Gallery, ImageId, ImageRecord, Origin, Owner, Parameters, SessionName};
+use crate::gallery::{Gallery, ImageId, ImageRecord, Origin, Owner, Parameters, SessionName, Variant};
 use crate::images::CheckedImage;
 use crate::request::{EditRequest, GenerationRequest, Prompt, Region};
 
@@ -30,13 +30,12 @@ impl Actor {
     }
 }
 
-/// Where an edit's source image comes from.
+/// An image just made and kept: its record, and the same bytes that went to the store, so
+/// front ends can show or upload it without reading it back.
 #[derive(Debug, Clone)]
-pub enum EditSource {
-    /// An image already in the actor's gallery, which becomes the parent of the result.
-    Stored(ImageId),
-    /// A new upload.
-    Upload(CheckedImage),
+pub struct Kept {
+    pub record: ImageRecord,
+    pub image: CheckedImage,
 }
 
 /// The parts the core is built from, each behind a trait in our own terms.
@@ -76,7 +75,7 @@ impl Atelier {
     }
 
     /// Makes images from a prompt and keeps them in the actor's gallery.
-    pub async fn generate(&self, actor: &Actor, request: &GenerationRequest) -> Result<Vec<ImageRecord>> {
+    pub async fn generate(&self, actor: &Actor, request: &GenerationRequest) -> Result<Vec<Kept>> {
         let generated = self.engine.generate(request).await?;
         let parameters = Parameters {
             shape: Some(request.shape),
@@ -86,20 +85,20 @@ impl Atelier {
         self.keep(actor, generated, Some(&request.prompt), request.negative_prompt.as_ref(), parameters, None).await
     }
 
-    /// Edits an image (from the gallery or uploaded) and keeps the result, linked to its parent.
-    pub async fn edit(&self, actor: &Actor, source: EditSource, request: EditRequest) -> Result<Vec<ImageRecord>> {
-        let (parent, request) = match source {
-            EditSource::Upload(image) => (None, EditRequest { source: image, ..request }),
-            EditSource::Stored(id) => {
-                let (bytes, _) = self.gallery.image(&actor.owner, id, crate::gallery::Variant::Full).await?;
-                let image = tokio::task::spawn_blocking(move || CheckedImage::check(bytes, "the stored image"))
-                    .await
-                    .map_err(|error| crate::Error::operator("checking a stored image", error))??;
-                (Some(id), EditRequest { source: image, ..request })
-            }
-        };
+    /// Loads an image from the actor's gallery as the source of an edit.
+    pub async fn source_image(&self, actor: &Actor, id: ImageId) -> Result<CheckedImage> {
+        let (bytes, _) = self.gallery.image(&actor.owner, id, Variant::Full).await?;
+        tokio::task::spawn_blocking(move || CheckedImage::check(bytes, "the stored image"))
+            .await
+            .map_err(|error| crate::Error::operator("checking a stored image", error))?
+            .map_err(crate::Error::from)
+    }
+
+    /// Edits an image and keeps the result; `parent` is the gallery image it came from, if
+    /// any (an upload has none), so the gallery can show the lineage.
+    pub async fn edit(&self, actor: &Actor, parent: Option<ImageId>, request: &EditRequest) -> Result<Vec<Kept>> {
         request.check()?;
-        let generated = self.engine.edit(&request).await?;
+        let generated = self.engine.edit(request).await?;
         let parameters = Parameters {
             edit_mode: Some(request.mode),
             mask_prompt: match &request.region {
@@ -120,8 +119,8 @@ impl Atelier {
         negative_prompt: Option<&Prompt>,
         parameters: Parameters,
         parent: Option<ImageId>,
-    ) -> Result<Vec<ImageRecord>> {
-        let mut records = Vec::with_capacity(generated.images.len());
+    ) -> Result<Vec<Kept>> {
+        let mut kept = Vec::with_capacity(generated.images.len());
         for image in generated.images {
             let record = ImageRecord {
                 id: ImageId::new(),
@@ -149,9 +148,9 @@ impl Atelier {
                 model = %record.model_id,
                 "kept image {} for {}", record.id, record.owner
             );
-            records.push(record);
+            kept.push(Kept { record, image: image.image });
         }
-        Ok(records)
+        Ok(kept)
     }
 
     /// The structured critique of a prompt.

@@ -108,7 +108,8 @@ fn misspelt_variables_are_pointed_out() {
 fn the_settings_file_is_read_and_the_environment_wins() {
     let folder = tempfile::tempdir().unwrap();
     let file = folder.path().join("atelier.toml");
-    std::fs::write(&file, "store = \"s3://from-file\"\nbind = \"127.0.0.1:9999\"\ndiscord_application_id = 42\n").unwrap();
+    std::fs::write(&file, "store = \"s3://from-file\"\nbind = \"127.0.0.1:9999\"\ndiscord_application_id = 42\n")
+        .unwrap();
     let path = file.to_str().unwrap();
     let config = config(&[("ATELIER_CONFIG", path), ("ATELIER_BIND", "127.0.0.1:7777")]).unwrap();
     assert_eq!(config.store, StoreLocation::S3 { bucket: "from-file".into(), prefix: None });
@@ -118,8 +119,8 @@ fn the_settings_file_is_read_and_the_environment_wins() {
     let typo = RawSettings::from_variables([("ATELIER_CONFIG".to_string(), path.to_string())]).unwrap_err();
     assert!(typo.to_string().contains("did you mean `store`?"), "{typo}");
 
-    let missing = RawSettings::from_variables([("ATELIER_CONFIG".to_string(), "/no/such/atelier.toml".to_string())])
-        .unwrap_err();
+    let missing =
+        RawSettings::from_variables([("ATELIER_CONFIG".to_string(), "/no/such/atelier.toml".to_string())]).unwrap_err();
     assert_eq!(missing.variable, "ATELIER_CONFIG");
 }
 

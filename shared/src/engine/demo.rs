@@ -115,22 +115,18 @@ impl ImageEngine for DemoEngine {
 
 /// Runs image work on the blocking pool so the async workers stay free.
 async fn run_blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(work).await.map_err(|error| Error::operator("the demo engine's drawing task failed", error))?
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| Error::operator("the demo engine's drawing task failed", error))?
 }
 
 fn finish(picture: DynamicImage, description: &str, seed: Seed) -> Result<GeneratedImage> {
     let size = Size { width: picture.width(), height: picture.height() };
     let seed_text = seed.to_string();
-    let bytes = encode_png(
-        &picture,
-        &[("Software", DEMO_SOFTWARE_TEXT), ("Description", description), ("Seed", &seed_text)],
-    )
-    .map_err(|error| Error::operator("encoding a demo image as PNG", error))?;
-    Ok(GeneratedImage {
-        image: CheckedImage::from_encoded_png(bytes, size),
-        seed,
-        safety: SafetyOutcome::NotChecked,
-    })
+    let bytes =
+        encode_png(&picture, &[("Software", DEMO_SOFTWARE_TEXT), ("Description", description), ("Seed", &seed_text)])
+            .map_err(|error| Error::operator("encoding a demo image as PNG", error))?;
+    Ok(GeneratedImage { image: CheckedImage::from_encoded_png(bytes, size), seed, safety: SafetyOutcome::NotChecked })
 }
 
 /// A stream of pseudo-random bytes from the prompt, style and seed: the same inputs always
@@ -254,7 +250,9 @@ fn region_mask(source: &DynamicImage, region: Option<&Region>) -> Result<image::
         // Black marks the region to change (the convention documented on `Region`).
         Some(Region::MaskImage(mask)) => {
             let grey = mask.decode()?.to_luma8();
-            image::GrayImage::from_fn(width, height, |x, y| image::Luma([if grey.get_pixel(x, y)[0] < 128 { 255 } else { 0 }]))
+            image::GrayImage::from_fn(width, height, |x, y| {
+                image::Luma([if grey.get_pixel(x, y)[0] < 128 { 255 } else { 0 }])
+            })
         }
         // The demo engine cannot find things in pictures, so a described region is the
         // picture's centre: enough to show the edit working end to end.

@@ -1,6 +1,6 @@
 use super::*;
-use crate::engine::demo::DemoEngine;
 use crate::engine::ImageEngine;
+use crate::engine::demo::DemoEngine;
 use crate::request::{GenerationRequest, Prompt, Shape};
 use crate::store::folder::FolderStore;
 
@@ -120,6 +120,7 @@ async fn deleting_removes_every_part_and_lineage_is_found() {
 #[tokio::test]
 async fn a_broken_cursor_is_a_user_error() {
     let (_folder, gallery) = gallery().await;
-    let refusal = gallery.list(&Owner::local_operator(), &ListFilter::default(), Some("nonsense"), 10).await.unwrap_err();
+    let refusal =
+        gallery.list(&Owner::local_operator(), &ListFilter::default(), Some("nonsense"), 10).await.unwrap_err();
     assert!(refusal.is_user_error());
 }

@@ -47,3 +47,25 @@ fn counts_seeds_and_modes_are_checked() {
         assert_eq!(mode.as_str().parse::<EditMode>().unwrap(), mode);
     }
 }
+
+#[test]
+fn fields_parse_into_a_request_with_blank_meaning_default() {
+    let fields = GenerationFields {
+        prompt: "a castle".into(),
+        negative_prompt: Some(" ".into()),
+        aspect: Some("16:9".into()),
+        seed: Some("7".into()),
+        count: Some("2".into()),
+        ..GenerationFields::default()
+    };
+    let request = fields.parse().unwrap();
+    assert_eq!(request.negative_prompt, None);
+    assert_eq!(request.shape, Shape::Aspect(AspectRatio { width: 16, height: 9 }));
+    assert_eq!(request.seed, Some(Seed(7)));
+    assert_eq!(request.count.get(), 2);
+
+    let both = GenerationFields { size: Some("512x512".into()), ..fields.clone() };
+    assert!(both.parse().unwrap_err().message().contains("not both"));
+    let bad_count = GenerationFields { count: Some("many".into()), ..fields };
+    assert!(bad_count.parse().unwrap_err().message().contains("use 1 to 4"));
+}

@@ -118,7 +118,9 @@ impl ObjectStore for FolderStore {
                 location,
                 detail: format!("listing files failed: {}", describe_io_error(&error)),
             })?;
-            keys.retain(|key| key.starts_with(&prefix) && start_after.as_deref().is_none_or(|after| key.as_str() > after));
+            keys.retain(|key| {
+                key.starts_with(&prefix) && start_after.as_deref().is_none_or(|after| key.as_str() > after)
+            });
             keys.sort();
             keys.truncate(limit);
             Ok(keys.into_iter().filter_map(|key| ObjectKey::new(key).ok()).collect())
@@ -158,7 +160,8 @@ fn collect_keys(root: &Path, folder: &Path, keys: &mut Vec<String>) -> std::io::
         if entry.file_type()?.is_dir() {
             collect_keys(root, &path, keys)?;
         } else if let Ok(relative) = path.strip_prefix(root) {
-            let key: Vec<String> = relative.components().map(|part| part.as_os_str().to_string_lossy().into()).collect();
+            let key: Vec<String> =
+                relative.components().map(|part| part.as_os_str().to_string_lossy().into()).collect();
             keys.push(key.join("/"));
         }
     }
@@ -181,7 +184,10 @@ mod tests {
             let path = key(&format!("users/x/records/{name}.json"));
             store.put(&path, Bytes::from(name), "application/json", PutMode::Overwrite).await.unwrap();
         }
-        store.put(&key("users/y/records/a.json"), Bytes::from("other"), "application/json", PutMode::Overwrite).await.unwrap();
+        store
+            .put(&key("users/y/records/a.json"), Bytes::from("other"), "application/json", PutMode::Overwrite)
+            .await
+            .unwrap();
         let listed = store.list("users/x/records/", None, 10).await.unwrap();
         let names: Vec<&str> = listed.iter().map(ObjectKey::as_str).collect();
         assert_eq!(names, ["users/x/records/a.json", "users/x/records/b.json", "users/x/records/c.json"]);

@@ -1,0 +1,74 @@
+//! Connecting to Discord: the REST client, slash-command registration, and the gateway.
+
+use atelier_shared::Atelier;
+use atelier_shared::config::DiscordConfig;
+use poise::serenity_prelude as serenity;
+use secrecy::ExposeSecret;
+
+use crate::{BotError, Data, commands, error};
+
+/// Builds serenity's REST client. A configured API URL (the stand-in in tests) replaces
+/// `https://discord.com`; serenity silently ignores that proxy while its rate limiter is
+/// on, so the limiter is turned off with it.
+pub fn http_client(config: &DiscordConfig) -> serenity::Http {
+    let mut builder = serenity::HttpBuilder::new(config.token.expose_secret());
+    if let Some(api_url) = &config.api_url {
+        builder = builder.proxy(api_url.as_str().trim_end_matches('/')).ratelimiter_disabled(true);
+    }
+    if let Some(application_id) = config.application_id {
+        builder = builder.application_id(serenity::ApplicationId::new(application_id));
+    }
+    builder.build()
+}
+
+/// Registers the slash commands globally; returns how many were registered.
+pub async fn register_commands(config: &DiscordConfig) -> Result<usize, BotError> {
+    let http = http_client(config);
+    if http.application_id().is_none() {
+        // Without a configured id, ask Discord which application this token belongs to.
+        let application = http.get_current_application_info().await?;
+        http.set_application_id(application.id);
+    }
+    let commands = commands::commands();
+    let created = poise::builtins::create_application_commands(&commands);
+    let registered = serenity::Command::set_global_commands(&http, created).await?;
+    Ok(registered.len())
+}
+
+/// Connects to the gateway and answers commands until `shutdown` completes.
+pub async fn run(
+    core: Atelier,
+    config: &DiscordConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BotError> {
+    let options = poise::FrameworkOptions {
+        commands: commands::commands(),
+        on_error: |framework_error| Box::pin(error::on_error(framework_error)),
+        ..Default::default()
+    };
+    let framework = poise::Framework::builder()
+        .options(options)
+        .initialize_owners(false)
+        .setup(move |_ctx, ready, _framework| {
+            Box::pin(async move {
+                tracing::info!(bot.user = %ready.user.name, "the Discord bot is connected as {}", ready.user.name);
+                Ok(Data { core })
+            })
+        })
+        .build();
+    let mut intents = serenity::GatewayIntents::non_privileged();
+    if config.message_content_intent {
+        intents |= serenity::GatewayIntents::MESSAGE_CONTENT;
+    }
+    let mut client = serenity::ClientBuilder::new_with_http(http_client(config), intents).framework(framework).await?;
+    if let Some(gateway_url) = &config.gateway_url {
+        *client.ws_url.lock().await = gateway_url.as_str().trim_end_matches('/').to_string();
+    }
+    let shard_manager = client.shard_manager.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        shard_manager.shutdown_all().await;
+    });
+    client.start().await?;
+    Ok(())
+}

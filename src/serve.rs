@@ -1,0 +1,153 @@
+//! `atelier serve`: the web app and, when a token is configured, the Discord bot, in one
+//! process around one core. The end-to-end tests start [`run`] in-process on port 0.
+
+use std::future::Future;
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use atelier_shared::config::{AwsEnvironment, Config, EngineKind, LocalSignIn, RawSettings};
+use atelier_shared::startup;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::cli::Failure;
+
+/// Reads the configuration from the environment, binds, and serves until Ctrl-C or SIGTERM.
+pub async fn serve_from_environment() -> Result<(), Failure> {
+    let raw = RawSettings::from_environment()?;
+    warn_about_unknown_variables(&raw);
+    let config = Config::from_raw(&raw)?;
+    let listener = bind(config.bind).await?;
+    run(config, AwsEnvironment::detect(), listener, shutdown_signal()).await
+}
+
+/// Logs each `ATELIER_*` variable that is not a setting, with the likely intended name.
+pub fn warn_about_unknown_variables(raw: &RawSettings) {
+    for (name, closest) in raw.unknown_variables() {
+        match closest {
+            Some(closest) => tracing::warn!("{name} is not a setting Atelier knows; did you mean {closest}?"),
+            None => tracing::warn!("{name} is not a setting Atelier knows; `atelier config` lists them"),
+        }
+    }
+}
+
+/// Binds the web app's address, turning the usual failures into one actionable line.
+pub async fn bind(address: SocketAddr) -> Result<TcpListener, Failure> {
+    TcpListener::bind(address).await.map_err(|error| {
+        let problem = match error.kind() {
+            ErrorKind::AddrInUse => "the address is already in use by another program".to_string(),
+            ErrorKind::AddrNotAvailable => "this machine has no such address".to_string(),
+            ErrorKind::PermissionDenied => "this user may not listen there (ports below 1024 need privileges)".to_string(),
+            _ => format!("cannot listen there ({error})"),
+        };
+        let suggestion = SocketAddr::new(address.ip(), address.port().saturating_add(1).max(1024));
+        Failure::must_change(format!(
+            "ATELIER_BIND={address}: {problem}; stop the other program or set ATELIER_BIND to a free address such as {suggestion}"
+        ))
+    })
+}
+
+/// Serves on `listener` until `shutdown` completes: the web app always, the bot when configured.
+pub async fn run(
+    config: Config,
+    aws: AwsEnvironment,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Failure> {
+    let (core, started) = startup::build(&config, &aws).await?;
+    let address =
+        listener.local_addr().map_err(|error| Failure::failed(format!("cannot read the bound address: {error}")))?;
+
+    if started.engine == EngineKind::Demo {
+        tracing::warn!(
+            "DEMO MODE: no image model is configured ({}), so images are drawn locally by the demo engine",
+            started.engine_reason
+        );
+    }
+    match config.local_sign_in() {
+        LocalSignIn::Allowed => {
+            tracing::info!("local mode: visitors are signed in as the local operator (loopback only)")
+        }
+        LocalSignIn::RefusedOffLoopback(bind) => tracing::warn!(
+            "{bind} is reachable beyond this machine and no sign-in provider is configured: web sign-in is refused \
+             until ATELIER_OIDC_ISSUER and ATELIER_OIDC_CLIENT_ID are set"
+        ),
+        LocalSignIn::NotNeeded => {}
+    }
+
+    // One shutdown signal, fanned out to the web app and the bot.
+    let (stop_sender, stop_receiver) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_sender.send(true);
+    });
+    let stopped = |mut receiver: watch::Receiver<bool>| async move {
+        let _ = receiver.wait_for(|stopped| *stopped).await;
+    };
+
+    let bot = match &config.discord {
+        Some(discord) => {
+            let discord = discord.clone();
+            let core = core.clone();
+            let bot_stopped = stopped(stop_receiver.clone());
+            tracing::info!("starting the Discord bot");
+            Some(tokio::spawn(async move {
+                if let Err(error) = atelier_bot::run(core, &discord, bot_stopped).await {
+                    tracing::error!(error = %error, "the Discord bot stopped: {error}");
+                }
+            }))
+        }
+        None => {
+            tracing::info!("the Discord bot is off (set ATELIER_DISCORD_TOKEN to run it)");
+            None
+        }
+    };
+
+    let site = atelier_web::Site {
+        engine: started.engine,
+        engine_reason: started.engine_reason.clone(),
+        local_sign_in: config.local_sign_in(),
+    };
+    let state = atelier_web::AppState { core, site: Arc::new(site) };
+    tracing::info!(
+        address = %address,
+        engine = %started.engine,
+        store = %started.store,
+        "the web app is listening on http://{address}/ (engine: {}, store: {})",
+        started.engine,
+        started.store
+    );
+    atelier_web::serve(listener, state, stopped(stop_receiver))
+        .await
+        .map_err(|error| Failure::failed(format!("the web server failed: {error}")))?;
+    if let Some(bot) = bot {
+        let _ = bot.await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on Ctrl-C, or on SIGTERM (what ECS sends to stop a task).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("interrupted: shutting down"),
+        () = terminate => tracing::info!("asked to terminate: shutting down"),
+    }
+}

@@ -1,0 +1,321 @@
+//! The one-shot subcommands. Each builds the same core `serve` uses, acts as the local
+//! operator, and prints for a person at a terminal.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use atelier_shared::Atelier;
+use atelier_shared::chat::{ChatEvent, ChatMessage, ChatMode, ChatTurn, Speaker, StopReason};
+use atelier_shared::config::{AwsEnvironment, Config, LocalSignIn, RawSettings, SETTINGS};
+use atelier_shared::gallery::{Origin, Owner};
+use atelier_shared::images::CheckedImage;
+use atelier_shared::request::{EditFields, GenerationFields, Prompt};
+use atelier_shared::service::{Actor, Kept};
+use atelier_shared::startup::{self, Started};
+use futures::StreamExt;
+
+use crate::cli::{ChatArgs, CheckArgs, EditArgs, Failure, GenerateArgs};
+use crate::serve::warn_about_unknown_variables;
+
+fn load_config() -> Result<Config, Failure> {
+    let raw = RawSettings::from_environment()?;
+    warn_about_unknown_variables(&raw);
+    Ok(Config::from_raw(&raw)?)
+}
+
+async fn load_core() -> Result<(Atelier, Started), Failure> {
+    let config = load_config()?;
+    Ok(startup::build(&config, &AwsEnvironment::detect()).await?)
+}
+
+fn operator() -> Actor {
+    Actor::new(Owner::local_operator(), Origin::Cli)
+}
+
+pub async fn generate(args: GenerateArgs) -> Result<(), Failure> {
+    // Check the request before anything else, so a mistake costs nothing.
+    let request = GenerationFields {
+        prompt: args.prompt,
+        negative_prompt: args.negative,
+        model: args.model,
+        aspect: args.aspect,
+        size: args.size,
+        seed: args.seed,
+        count: args.count,
+        style: args.style,
+    }
+    .parse()?;
+    prepare_output_folder(&args.out)?;
+    let (core, started) = load_core().await?;
+    announce_demo(&started);
+    let kept = core.generate(&operator(), &request).await?;
+    write_results(&args.out, &kept)
+}
+
+pub async fn edit(args: EditArgs) -> Result<(), Failure> {
+    let source = read_image(&args.image, "the image").await?;
+    let mask = match &args.mask {
+        Some(path) => Some(read_image(path, "the mask").await?),
+        None => None,
+    };
+    let request = EditFields {
+        mode: args.mode,
+        prompt: args.prompt,
+        negative_prompt: args.negative,
+        mask_prompt: args.mask_prompt,
+        model: args.model,
+        seed: args.seed,
+        similarity: args.similarity,
+        direction: args.direction,
+    }
+    .parse(source, mask)?;
+    prepare_output_folder(&args.out)?;
+    let (core, started) = load_core().await?;
+    announce_demo(&started);
+    let kept = core.edit(&operator(), None, &request).await?;
+    write_results(&args.out, &kept)
+}
+
+pub async fn check(args: CheckArgs) -> Result<(), Failure> {
+    let prompt = Prompt::parse(&args.prompt)?;
+    let (core, _) = load_core().await?;
+    let critique = core.check_prompt(&prompt).await?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&critique).map_err(|error| Failure::failed(error))?;
+        println!("{text}");
+        return Ok(());
+    }
+    let section = |title: &str, items: &[String]| {
+        if !items.is_empty() {
+            println!("{title}:");
+            for item in items {
+                println!("  - {item}");
+            }
+        }
+    };
+    println!("Critique by {}", critique.reviewer);
+    section("Strengths", &critique.strengths);
+    section("To improve", &critique.improvements);
+    section("Suggestions", &critique.suggestions);
+    println!("Improved prompts:");
+    for improved in &critique.improved_prompts {
+        println!("  {}: {}", improved.family, improved.prompt);
+    }
+    if !critique.negative_prompt_suggestions.is_empty() {
+        println!("Negative prompt: {}", critique.negative_prompt_suggestions.join(", "));
+    }
+    println!("{}", critique.explanation);
+    Ok(())
+}
+
+pub async fn chat(args: ChatArgs) -> Result<(), Failure> {
+    let mode: ChatMode = args.mode.parse()?;
+    if let Some(text) = args.message {
+        let message = ChatMessage::parse(&text)?;
+        let (core, _) = load_core().await?;
+        stream_reply(&core, mode, &[], &message).await?;
+        return Ok(());
+    }
+    let (core, started) = load_core().await?;
+    announce_demo(&started);
+    eprintln!("Chatting in {} mode. Type a message and press Enter; an empty line or Ctrl-D ends.", mode.label());
+    let mut history: Vec<ChatTurn> = Vec::new();
+    loop {
+        eprint!("> ");
+        let _ = std::io::stderr().flush();
+        let line = tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).map(|read| (read, line))
+        })
+        .await
+        .map_err(|error| Failure::failed(format!("reading the terminal failed: {error}")))?
+        .map_err(|error| Failure::failed(format!("reading the terminal failed: {error}")))?;
+        let (read, line) = line;
+        if read == 0 || line.trim().is_empty() {
+            return Ok(());
+        }
+        let message = match ChatMessage::parse(&line) {
+            Ok(message) => message,
+            Err(invalid) => {
+                eprintln!("{invalid}");
+                continue;
+            }
+        };
+        let reply = stream_reply(&core, mode, &history, &message).await?;
+        history.push(ChatTurn { speaker: Speaker::User, text: message.as_str().to_string() });
+        history.push(ChatTurn { speaker: Speaker::Assistant, text: reply });
+    }
+}
+
+/// Prints a reply as it arrives and returns it whole.
+async fn stream_reply(
+    core: &Atelier,
+    mode: ChatMode,
+    history: &[ChatTurn],
+    message: &ChatMessage,
+) -> Result<String, Failure> {
+    let mut stream = core.chat(mode, history, message).await?;
+    let mut reply = String::new();
+    let mut stdout = std::io::stdout();
+    while let Some(event) = stream.next().await {
+        match event? {
+            ChatEvent::Text(text) => {
+                reply.push_str(&text);
+                let _ = write!(stdout, "{text}");
+                let _ = stdout.flush();
+            }
+            ChatEvent::Finished { stop_reason } => {
+                let _ = writeln!(stdout);
+                if stop_reason == StopReason::Filtered {
+                    eprintln!("(the reply was stopped by a content filter)");
+                } else if stop_reason == StopReason::MaxTokens {
+                    eprintln!("(the reply reached its length limit)");
+                }
+                break;
+            }
+        }
+    }
+    Ok(reply)
+}
+
+pub async fn show_config() -> Result<(), Failure> {
+    let config = load_config()?;
+    println!("Settings (environment variables win over atelier.toml):");
+    let described = config.describe();
+    let width = described.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    for (name, value) in &described {
+        println!("  {name:width$}  {value}");
+    }
+
+    let aws = AwsEnvironment::detect();
+    println!();
+    println!("Features:");
+    let feature = |name: &str, ready: bool, detail: String| {
+        println!("  [{}] {name}: {detail}", if ready { "ready" } else { "missing" });
+    };
+    feature("web app", true, format!("listens on {} and is reached at {}", config.bind, config.public_url));
+    let engine = atelier_shared::config::resolve_engine(config.engine, &aws);
+    match engine {
+        atelier_shared::config::EngineKind::Bedrock => feature(
+            "image models (Bedrock)",
+            true,
+            format!(
+                "region {}, credentials from {}",
+                aws.region.as_deref().unwrap_or("(SDK default)"),
+                aws.credentials_source.unwrap_or("the SDK's default chain")
+            ),
+        ),
+        atelier_shared::config::EngineKind::Demo => feature(
+            "image models (Bedrock)",
+            false,
+            "the demo engine draws locally; set AWS_REGION and AWS credentials (or ATELIER_ENGINE=bedrock)".into(),
+        ),
+    }
+    feature("gallery store", true, config.store.to_string());
+    match &config.discord {
+        Some(discord) => feature(
+            "Discord bot",
+            true,
+            match discord.application_id {
+                Some(id) => format!("token set, application {id}"),
+                None => "token set (the application id is looked up from the token)".into(),
+            },
+        ),
+        None => feature("Discord bot", false, "set ATELIER_DISCORD_TOKEN".into()),
+    }
+    match config.local_sign_in() {
+        LocalSignIn::Allowed => {
+            feature("web sign-in", true, "local mode: visitors are the local operator (loopback only)".into())
+        }
+        LocalSignIn::RefusedOffLoopback(bind) => feature(
+            "web sign-in",
+            false,
+            format!("{bind} is not loopback: set ATELIER_OIDC_ISSUER and ATELIER_OIDC_CLIENT_ID, or bind to 127.0.0.1"),
+        ),
+        LocalSignIn::NotNeeded => feature("web sign-in", true, "OpenID Connect".into()),
+    }
+    let linking_ready =
+        config.discord.is_some() && config.oidc.as_ref().is_some_and(|oidc| oidc.cognito_user_pool_id.is_some());
+    feature(
+        "account linking",
+        linking_ready,
+        if linking_ready {
+            "Discord users can link their web accounts".into()
+        } else {
+            "needs ATELIER_DISCORD_TOKEN, ATELIER_OIDC_ISSUER, ATELIER_OIDC_CLIENT_ID and ATELIER_COGNITO_USER_POOL_ID"
+                .into()
+        },
+    );
+
+    let raw = RawSettings::from_environment()?;
+    let unknown = raw.unknown_variables();
+    if !unknown.is_empty() {
+        println!();
+        println!("Not settings (misspelt?):");
+        for (name, closest) in unknown {
+            match closest {
+                Some(closest) => println!("  {name}: did you mean {closest}?"),
+                None => println!("  {name}"),
+            }
+        }
+    }
+    println!();
+    println!("All settings:");
+    for (name, description) in SETTINGS {
+        println!("  {name:width$}  {description}");
+    }
+    Ok(())
+}
+
+pub async fn register_commands() -> Result<(), Failure> {
+    let config = load_config()?;
+    let discord = config.discord.as_ref().ok_or_else(|| {
+        Failure::must_change(
+            "ATELIER_DISCORD_TOKEN: is not set; set it to the bot token from the Discord developer portal",
+        )
+    })?;
+    let registered = atelier_bot::register_commands(discord).await.map_err(|error| {
+        Failure::failed(format!("Discord refused the slash commands: {}", crate::cli::error_chain(&error)))
+    })?;
+    println!("Registered {registered} slash commands with Discord.");
+    Ok(())
+}
+
+fn announce_demo(started: &Started) {
+    if started.engine == atelier_shared::config::EngineKind::Demo {
+        eprintln!(
+            "Demo mode: no image model is configured ({}); the demo engine draws locally.",
+            started.engine_reason
+        );
+    }
+}
+
+fn prepare_output_folder(folder: &Path) -> Result<(), Failure> {
+    std::fs::create_dir_all(folder).map_err(|error| {
+        Failure::must_change(format!(
+            "--out {}: the folder cannot be created ({error}); choose another",
+            folder.display()
+        ))
+    })
+}
+
+async fn read_image(path: &Path, what: &'static str) -> Result<CheckedImage, Failure> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|error| Failure::must_change(format!("{}: cannot be read ({error})", path.display())))?;
+    tokio::task::spawn_blocking(move || CheckedImage::check(bytes.into(), what))
+        .await
+        .map_err(|error| Failure::failed(format!("checking the image failed: {error}")))?
+        .map_err(|invalid| Failure::must_change(format!("{}: {invalid}", path.display())))
+}
+
+fn write_results(folder: &Path, kept: &[Kept]) -> Result<(), Failure> {
+    for image in kept {
+        let record = &image.record;
+        let path = folder.join(format!("atelier-{}.{}", record.id, record.extension));
+        std::fs::write(&path, image.image.bytes())
+            .map_err(|error| Failure::failed(format!("{}: cannot be written ({error})", path.display())))?;
+        println!("{}  seed {}  {}  model {}", path.display(), record.seed, record.size, record.model_id);
+    }
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! One module per area of the app, each exporting `router()`.
+
+pub mod chat;
+pub mod check;
+pub mod edit;
+pub mod gallery;
+pub mod health;
+pub mod home;
+pub mod studio;

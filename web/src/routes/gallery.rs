@@ -1,0 +1,174 @@
+//! The gallery: the signed-in user's images newest first, an image's page with its prompt,
+//! parameters and lineage, and the image bytes themselves (served only to their owner).
+
+use atelier_shared::gallery::{ImageId, ImageRecord, ListFilter, OriginKind, SessionName, Variant};
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::SignedIn;
+use crate::error::WebError;
+use crate::page::{self, Section};
+use crate::routes::studio::query_value;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/gallery", get(show_gallery))
+        .route("/gallery/{id}", get(show_image))
+        .route("/gallery/{id}/delete", post(delete_image))
+        .route("/images/{id}/{variant}", get(image_bytes))
+}
+
+/// Images per gallery page.
+const PAGE_SIZE: usize = 48;
+
+#[derive(Debug, Default, Deserialize)]
+struct GalleryQuery {
+    cursor: Option<String>,
+    session: Option<String>,
+    source: Option<String>,
+}
+
+async fn show_gallery(
+    State(state): State<AppState>,
+    user: SignedIn,
+    Query(query): Query<GalleryQuery>,
+) -> Result<Markup, WebError> {
+    let blank_is_none =
+        |text: &Option<String>| text.as_deref().map(str::trim).filter(|text| !text.is_empty()).map(String::from);
+    let session = blank_is_none(&query.session);
+    let source = blank_is_none(&query.source);
+    let filter = ListFilter {
+        session: session.as_deref().map(SessionName::parse).transpose()?,
+        origin: source.as_deref().map(OriginKind::parse).transpose()?,
+    };
+    let page_of_images = state.core.gallery().list(&user.owner, &filter, query.cursor.as_deref(), PAGE_SIZE).await?;
+    let next = page_of_images.next_cursor.as_ref().map(|cursor| {
+        let mut link = format!("/gallery?cursor={}", query_value(cursor));
+        if let Some(session) = &session {
+            link.push_str(&format!("&session={}", query_value(session)));
+        }
+        if let Some(source) = &source {
+            link.push_str(&format!("&source={}", query_value(source)));
+        }
+        link
+    });
+    let content = html! {
+        h1 { "Gallery" }
+        form.row method="get" action="/gallery" {
+            label { "Session " input type="text" name="session" value=(session.clone().unwrap_or_default()); }
+            label { "Source "
+                select name="source" {
+                    option value="" { "Everywhere" }
+                    @for kind in [OriginKind::Web, OriginKind::Discord, OriginKind::Cli] {
+                        option value=(kind.as_str()) selected[source.as_deref() == Some(kind.as_str())] { (kind.as_str()) }
+                    }
+                }
+            }
+            button.secondary type="submit" { "Filter" }
+        }
+        @if page_of_images.records.is_empty() {
+            p { "No images here yet. " a href="/studio" { "Make one" } "." }
+        } @else {
+            (page::thumbnails(&page_of_images.records))
+        }
+        @if let Some(next) = next {
+            p { a.button.secondary href=(next) rel="next" { "Older images" } }
+        }
+    };
+    Ok(page::render(&state.site, Some(&user), Section::Gallery, "Gallery", content))
+}
+
+fn parse_id(text: &str) -> Result<ImageId, WebError> {
+    ImageId::parse(text)
+        .map_err(|_| WebError::Core(atelier_shared::Error::not_found("there is no image at this address")))
+}
+
+async fn show_image(State(state): State<AppState>, user: SignedIn, Path(id): Path<String>) -> Result<Markup, WebError> {
+    let id = parse_id(&id)?;
+    let gallery = state.core.gallery();
+    let record = gallery.record(&user.owner, id).await?;
+    let children = gallery.children(&user.owner, id).await?;
+    let title = record.prompt.clone().unwrap_or_else(|| "An edited image".into());
+    Ok(page::render(&state.site, Some(&user), Section::Gallery, &title, image_page(&record, &children)))
+}
+
+fn image_page(record: &ImageRecord, children: &[ImageRecord]) -> Markup {
+    let full = format!("/images/{}/full", record.id);
+    html! {
+        div.detail {
+            div {
+                img.full src=(full) alt=(record.prompt.as_deref().unwrap_or("an edited image"))
+                    width=(record.size.width) height=(record.size.height);
+            }
+            div {
+                h1 { (record.prompt.as_deref().unwrap_or("An edited image")) }
+                dl.facts {
+                    @if let Some(negative) = &record.negative_prompt { dt { "Negative prompt" } dd { (negative) } }
+                    dt { "Model" } dd { (record.model_id) " (" (record.model_family) ")" }
+                    dt { "Engine" } dd { (record.engine) @if record.engine == atelier_shared::config::EngineKind::Demo { " — drawn locally, no model was called" } }
+                    dt { "Seed" } dd { (record.seed) }
+                    dt { "Size" } dd { (record.size) }
+                    @if let Some(style) = &record.parameters.style { dt { "Style" } dd { (style) } }
+                    @if let Some(mode) = record.parameters.edit_mode { dt { "Edit" } dd { (mode) } }
+                    @if let Some(mask) = &record.parameters.mask_prompt { dt { "Region" } dd { (mask) } }
+                    @if let Some(session) = &record.session { dt { "Session" } dd { (session.as_str()) } }
+                    dt { "Made" } dd { (record.created_at.date()) " from " (record.origin.kind().as_str()) }
+                    @if let Some(parent) = record.parent {
+                        dt { "Made from" } dd { a href=(format!("/gallery/{parent}")) { "the parent image" } }
+                    }
+                }
+                @if !children.is_empty() {
+                    h2 { "Made from this image" }
+                    (page::thumbnails(children))
+                }
+                div.actions {
+                    a.button href=(full) download=(format!("atelier-{}.{}", record.id, record.extension)) { "Download" }
+                    @if let Some(prompt) = &record.prompt {
+                        a.button.secondary href=(format!("/studio?prompt={}", query_value(prompt))) { "Use this prompt" }
+                    }
+                    a.button.secondary href=(format!("/edit?image={}", record.id)) { "Edit this image" }
+                    form method="post" action=(format!("/gallery/{}/delete", record.id)) {
+                        button.danger type="submit" { "Delete" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn delete_image(
+    State(state): State<AppState>,
+    user: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Redirect, WebError> {
+    let id = parse_id(&id)?;
+    state.core.gallery().delete(&user.owner, id).await?;
+    Ok(Redirect::to("/gallery"))
+}
+
+async fn image_bytes(
+    State(state): State<AppState>,
+    user: SignedIn,
+    Path((id, variant)): Path<(String, String)>,
+) -> Result<Response, WebError> {
+    let id = parse_id(&id)?;
+    let variant = match variant.as_str() {
+        "full" => Variant::Full,
+        "thumbnail" => Variant::Thumbnail,
+        _ => return Err(WebError::Core(atelier_shared::Error::not_found("there is no such image variant"))),
+    };
+    let (bytes, media_type) = state.core.gallery().image(&user.owner, id, variant).await?;
+    // Images never change once stored, so the browser may keep them; `private` keeps shared
+    // caches (CloudFront) from serving one user's image to another.
+    Ok((
+        [(header::CONTENT_TYPE, media_type), (header::CACHE_CONTROL, "private, max-age=86400, immutable".into())],
+        bytes,
+    )
+        .into_response())
+}

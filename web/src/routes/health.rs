@@ -1,0 +1,33 @@
+//! Probes for the load balancer: `/healthz` says the process answers; `/readyz` says it can
+//! do its work (the store is reachable and an engine is configured).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let engine = state.core.engine_kind().to_string();
+    match state.core.gallery().check().await {
+        Ok(()) => (StatusCode::OK, Json(json!({ "ready": true, "store": "ok", "engine": engine }))),
+        Err(error) => {
+            tracing::warn!(error = %error, "not ready: the store cannot be used: {error}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "ready": false, "store": error.to_string(), "engine": engine })),
+            )
+        }
+    }
+}
