@@ -81,7 +81,7 @@ pub async fn check(args: CheckArgs) -> Result<(), Failure> {
     let (core, _) = load_core().await?;
     let critique = core.check_prompt(&prompt).await?;
     if args.json {
-        let text = serde_json::to_string_pretty(&critique).map_err(|error| Failure::failed(error))?;
+        let text = serde_json::to_string_pretty(&critique).map_err(Failure::failed)?;
         println!("{text}");
         return Ok(());
     }

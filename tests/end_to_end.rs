@@ -1,1 +1,13 @@
+//! Atelier end to end: the real binary and the real web app, started on loopback with
+//! isolated state for every test.
 
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "a broken assumption in a test should fail it loudly")]
+
+mod support;
+
+// The command line as operators use it: help, config, bad settings, generate, edit, check, chat.
+mod cli;
+// `atelier serve` as a process: the README's run command, probes, shutdown.
+mod serve;
+// The web app through HTTP: pages, forms, the gallery, sign-in rules.
+mod web;

@@ -329,12 +329,12 @@ fn region_in_profile_file(text: &str) -> Option<String> {
     for line in text.lines().map(str::trim) {
         if line.starts_with('[') {
             in_profile = wanted.iter().any(|header| header == line);
-        } else if in_profile {
-            if let Some((key, value)) = line.split_once('=') {
-                if key.trim() == "region" && !value.trim().is_empty() {
-                    return Some(value.trim().to_string());
-                }
-            }
+        } else if in_profile
+            && let Some((key, value)) = line.split_once('=')
+            && key.trim() == "region"
+            && !value.trim().is_empty()
+        {
+            return Some(value.trim().to_string());
         }
     }
     None

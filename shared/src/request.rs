@@ -430,19 +430,19 @@ impl EditRequest {
                 self.mode
             )));
         }
-        if let Some(Region::MaskImage(mask)) = &self.region {
-            if mask.size() != self.source.size() {
-                return Err(Invalid::new(format!(
-                    "the mask is {} but the image is {}: paint the mask at the image's own size",
-                    mask.size(),
-                    self.source.size()
-                )));
-            }
+        if let Some(Region::MaskImage(mask)) = &self.region
+            && mask.size() != self.source.size()
+        {
+            return Err(Invalid::new(format!(
+                "the mask is {} but the image is {}: paint the mask at the image's own size",
+                mask.size(),
+                self.source.size()
+            )));
         }
-        if let Some(similarity) = self.similarity {
-            if !(0.2..=1.0).contains(&similarity) {
-                return Err(Invalid::new(format!("similarity {similarity} is out of range: use 0.2 to 1.0")));
-            }
+        if let Some(similarity) = self.similarity
+            && !(0.2..=1.0).contains(&similarity)
+        {
+            return Err(Invalid::new(format!("similarity {similarity} is out of range: use 0.2 to 1.0")));
         }
         Ok(())
     }

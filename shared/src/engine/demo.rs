@@ -214,17 +214,15 @@ fn render(prompt: &str, style: &str, seed: Seed, size: Size) -> RgbImage {
     RgbImage::from_fn(size.width, size.height, |x, y| {
         let (fx, fy) = (x as f32, y as f32);
         let along = ((fx / width - 0.5) * direction_x + (fy / height - 0.5) * direction_y + 0.71) / 1.42;
-        let mut color = [0.0f32; 3];
-        for channel in 0..3 {
-            color[channel] = top[channel] + (bottom[channel] - top[channel]) * along.clamp(0.0, 1.0);
-        }
+        let along = along.clamp(0.0, 1.0);
+        let mut color: [f32; 3] = std::array::from_fn(|c| top[c] + (bottom[c] - top[c]) * along);
         for disc in &discs {
             let distance = ((fx - disc.x).powi(2) + (fy - disc.y).powi(2)).sqrt() / disc.radius;
             if distance < 1.6 {
                 // A smooth fall-off gives the soft glow rather than a hard edge.
                 let weight = disc.strength * (1.0 - (distance / 1.6)).clamp(0.0, 1.0).powi(2);
-                for channel in 0..3 {
-                    color[channel] += (disc.color[channel] - color[channel]) * weight;
+                for (channel, target) in color.iter_mut().zip(disc.color) {
+                    *channel += (target - *channel) * weight;
                 }
             }
         }

@@ -1,0 +1,154 @@
+//! The shared test harness: start Atelier in-process on port 0 with its own data folder, run
+//! the `atelier` binary with a clean environment, and stand-ins for outside services.
+
+pub mod discord;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use atelier_shared::config::{AwsEnvironment, Config, RawSettings};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// One running Atelier with its own data folder, stopped when dropped.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    pub data: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestApp {
+    /// Local mode: demo engine, folder store, the visitor signed in as the local operator.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Local mode with extra settings, as `ATELIER_*` variables.
+    pub async fn spawn_with(settings: &[(&str, &str)]) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let store = format!("file://{}", data.path().join("store").display());
+        let mut variables = vec![
+            ("ATELIER_STORE".to_string(), store),
+            ("ATELIER_ENGINE".to_string(), "demo".to_string()),
+            ("ATELIER_BIND".to_string(), "127.0.0.1:0".to_string()),
+            // No atelier.toml from the working directory may leak in.
+            ("ATELIER_CONFIG".to_string(), write_empty_settings_file(data.path()).display().to_string()),
+        ];
+        for (name, value) in settings {
+            variables.retain(|(existing, _)| existing != name);
+            variables.push((name.to_string(), value.to_string()));
+        }
+        let config = Config::from_raw(&RawSettings::from_variables(variables).unwrap()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(failure) = atelier::serve::run(config, AwsEnvironment::default(), listener, shutdown).await {
+                panic!("the app failed: {}", failure.message);
+            }
+        });
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let app = Self { address, client, data, stop: Some(stop), task: Some(task) };
+        app.wait_until_ready().await;
+        app
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_text(&self, path: &str) -> (reqwest::StatusCode, String) {
+        let response = self.get(path).await;
+        (response.status(), response.text().await.unwrap())
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client.post(self.url(path)).form(form).send().await.unwrap()
+    }
+
+    async fn wait_until_ready(&self) {
+        for _ in 0..200 {
+            if let Ok(response) = self.client.get(self.url("/readyz")).send().await
+                && response.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the app at {} never became ready", self.address);
+    }
+
+    /// Stops the app and waits until it has finished.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn write_empty_settings_file(folder: &Path) -> PathBuf {
+    let path = folder.join("atelier.toml");
+    std::fs::write(&path, "# no settings: the test's variables say everything\n").unwrap();
+    path
+}
+
+/// The `atelier` binary, run in `folder` with no `ATELIER_*` or AWS settings from the
+/// machine running the tests, so results do not depend on who runs them.
+pub fn atelier(folder: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_atelier"));
+    command.current_dir(folder);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("ATELIER_") || name.starts_with("AWS_") {
+            command.env_remove(&name);
+        }
+    }
+    // No AWS files from the home folder either, and never the instance metadata service.
+    command
+        .env("HOME", folder)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", folder.join("no-aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", folder.join("no-aws-credentials"))
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// Runs a command and returns its output, with stdout and stderr as text.
+pub fn run(command: &mut Command) -> (Output, String, String) {
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output, stdout, stderr)
+}
+
+/// The text chunks of a PNG, such as `Software`.
+pub fn png_text(bytes: &[u8], keyword: &str) -> Option<String> {
+    let reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().unwrap();
+    reader.info().uncompressed_latin1_text.iter().find(|chunk| chunk.keyword == keyword).map(|chunk| chunk.text.clone())
+}
+
+/// A free loopback port (bound and released), for a process that must bind it itself.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}

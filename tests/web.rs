@@ -1,0 +1,212 @@
+//! The web app through HTTP, as a browser uses it.
+
+use reqwest::StatusCode;
+use reqwest::multipart::{Form, Part};
+
+use crate::support::{TestApp, png_text};
+
+/// The first gallery link (`/gallery/{id}`) in a page.
+fn first_image_id(page: &str) -> String {
+    let start = page.find("href=\"/gallery/").expect("no image link in the page") + "href=\"/gallery/".len();
+    page[start..start + 26].to_string()
+}
+
+#[tokio::test]
+async fn probes_answer() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get_text("/healthz").await, (StatusCode::OK, "ok".to_string()));
+    let ready: serde_json::Value = app.get("/readyz").await.json().await.unwrap();
+    assert_eq!(ready["store"], "ok");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_turns_unready_when_the_store_cannot_be_written() {
+    let app = TestApp::spawn().await;
+    // Replace the store's folder with a plain file: nothing can be written there any more.
+    let store = app.data.path().join("store");
+    std::fs::remove_dir_all(&store).unwrap();
+    std::fs::write(&store, "in the way").unwrap();
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["ready"], false);
+    // Liveness is unaffected: the process is fine, the load balancer should not kill it.
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_home_page_says_it_is_a_demo_and_who_is_signed_in() {
+    let app = TestApp::spawn().await;
+    let (status, page) = app.get_text("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("data-testid=\"demo-banner\""), "{page}");
+    assert!(page.contains("ATELIER_ENGINE=demo"), "the banner should say why: {page}");
+    assert!(page.contains("Signed in as <strong>Local operator</strong>"), "{page}");
+    let stylesheet = app.get("/static/atelier.css").await;
+    assert_eq!(stylesheet.headers()["content-type"], "text/css; charset=utf-8");
+}
+
+#[tokio::test]
+async fn generating_from_the_studio_fills_the_gallery() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .post_form(
+            "/studio",
+            &[
+                ("prompt", "a paper boat on a pond"),
+                ("aspect", "16:9"),
+                ("seed", "11"),
+                ("count", "2"),
+                ("session", "boats"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("2 new images in your gallery"), "{page}");
+    assert!(page.contains("seed 11") && page.contains("seed 12"), "{page}");
+
+    let (_, gallery) = app.get_text("/gallery").await;
+    let id = first_image_id(&gallery);
+    assert_eq!(gallery.matches("/thumbnail\"").count(), 2, "{gallery}");
+    let (_, filtered) = app.get_text("/gallery?session=boats&source=web").await;
+    assert_eq!(filtered.matches("/thumbnail\"").count(), 2);
+    let (_, other_session) = app.get_text("/gallery?session=castles").await;
+    assert!(other_session.contains("No images here yet"), "{other_session}");
+
+    let (status, detail) = app.get_text(&format!("/gallery/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(detail.contains("a paper boat on a pond"), "{detail}");
+    assert!(detail.contains("no model was called"), "{detail}");
+    assert!(detail.contains("boats"), "{detail}");
+
+    let full = app.get(&format!("/images/{id}/full")).await;
+    assert_eq!(full.headers()["content-type"], "image/png");
+    assert!(full.headers()["cache-control"].to_str().unwrap().starts_with("private"));
+    let bytes = full.bytes().await.unwrap();
+    assert_eq!(png_text(&bytes, "Software").as_deref(), Some("Atelier demo engine (no model was called)"));
+    let thumbnail = app.get(&format!("/images/{id}/thumbnail")).await;
+    assert_eq!(thumbnail.headers()["content-type"], "image/jpeg");
+}
+
+#[tokio::test]
+async fn a_refused_prompt_comes_back_with_the_reason_and_the_form_as_typed() {
+    let app = TestApp::spawn().await;
+    let response =
+        app.post_form("/studio", &[("prompt", "a castle"), ("negative_prompt", "fog"), ("count", "12")]).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("12 images is not possible: ask for 1 to 4 at a time"), "{page}");
+    assert!(page.contains(">a castle</textarea>"), "the prompt was lost: {page}");
+    assert!(page.contains("value=\"fog\""), "the negative prompt was lost: {page}");
+    let (_, gallery) = app.get_text("/gallery").await;
+    assert!(gallery.contains("No images here yet"), "a refused request must not make anything");
+}
+
+#[tokio::test]
+async fn editing_a_gallery_image_records_its_lineage_and_can_go_on() {
+    let app = TestApp::spawn().await;
+    app.post_form("/studio", &[("prompt", "a red house"), ("seed", "3")]).await;
+    let (_, gallery) = app.get_text("/gallery").await;
+    let parent = first_image_id(&gallery);
+
+    let form = Form::new().text("image_id", parent.clone()).text("mode", "variation").text("similarity", "0.8");
+    let response = app.client.post(app.url("/edit")).multipart(form).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Keep editing"), "{page}");
+    let child = first_image_id(&page);
+    assert_ne!(child, parent);
+
+    let (_, child_page) = app.get_text(&format!("/gallery/{child}")).await;
+    assert!(child_page.contains(&format!("href=\"/gallery/{parent}\"")), "no link to the parent: {child_page}");
+    assert!(child_page.contains("variation"), "{child_page}");
+    let (_, parent_page) = app.get_text(&format!("/gallery/{parent}")).await;
+    assert!(parent_page.contains("Made from this image"), "{parent_page}");
+    assert!(parent_page.contains(&format!("/images/{child}/thumbnail")), "{parent_page}");
+}
+
+#[tokio::test]
+async fn an_uploaded_broken_image_is_refused_plainly() {
+    let app = TestApp::spawn().await;
+    let form = Form::new()
+        .part("image", Part::bytes(b"\x89PNG\r\n\x1a\ntruncated".to_vec()).file_name("photo.png"))
+        .text("mode", "upscale");
+    let response = app.client.post(app.url("/edit")).multipart(form).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("The uploaded image is damaged"), "{page}");
+}
+
+#[tokio::test]
+async fn deleting_an_image_removes_it() {
+    let app = TestApp::spawn().await;
+    app.post_form("/studio", &[("prompt", "a snowman")]).await;
+    let (_, gallery) = app.get_text("/gallery").await;
+    let id = first_image_id(&gallery);
+    let response = app.post_form(&format!("/gallery/{id}/delete"), &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.get(&format!("/gallery/{id}")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&format!("/images/{id}/full")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/gallery/not-an-id").await.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_checker_offers_improved_prompts_to_generate() {
+    let app = TestApp::spawn().await;
+    let page = app.post_form("/check", &[("prompt", "a cat")]).await.text().await.unwrap();
+    assert!(page.contains("data-testid=\"critique\""), "{page}");
+    assert!(page.contains("/studio?prompt=a+cat%2C+"), "no generate link: {page}");
+    let empty = app.post_form("/check", &[("prompt", " ")]).await;
+    assert_eq!(empty.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn chat_keeps_the_conversation() {
+    let app = TestApp::spawn().await;
+    let first = app.post_form("/chat", &[("mode", "prompt-coach"), ("message", "a cat")]).await.text().await.unwrap();
+    assert!(first.contains("Demo coach, turn 1"), "{first}");
+    // The page carries the conversation in its form; send it back as a browser would.
+    let start = first.find("name=\"history\" value=\"").unwrap() + "name=\"history\" value=\"".len();
+    let end = start + first[start..].find('"').unwrap();
+    let history = first[start..end].replace("&quot;", "\"").replace("&amp;", "&");
+    let second = app
+        .post_form("/chat", &[("mode", "prompt-coach"), ("message", "a cat, oil painting"), ("history", &history)])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(second.contains("turn 2"), "{second}");
+    assert!(second.contains("a cat, oil painting"), "{second}");
+}
+
+#[tokio::test]
+async fn cross_site_posts_are_refused() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .post(app.url("/studio"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("prompt", "a forged request")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let (_, gallery) = app.get_text("/gallery").await;
+    assert!(gallery.contains("No images here yet"));
+}
+
+#[tokio::test]
+async fn local_sign_in_is_refused_when_listening_beyond_loopback() {
+    // The app believes it is bound to every interface (the test still listens on loopback).
+    let app = TestApp::spawn_with(&[("ATELIER_BIND", "0.0.0.0:8080")]).await;
+    let (status, page) = app.get_text("/gallery").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(page.contains("will not sign anyone in without a password"), "{page}");
+    assert!(page.contains("ATELIER_OIDC_ISSUER"), "{page}");
+    let refused = app.post_form("/studio", &[("prompt", "a cat")]).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    // The probes still answer, so the load balancer sees the task.
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+}
