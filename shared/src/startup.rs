@@ -47,7 +47,7 @@ pub async fn build(config: &Config, aws: &AwsEnvironment) -> Result<(Atelier, St
     let engine_reason = match (config.engine, engine) {
         (crate::config::EngineChoice::Demo, _) => "ATELIER_ENGINE=demo".to_string(),
         (_, EngineKind::Demo) => match (&aws.region, aws.credentials_source) {
-            (None, _) => "no AWS region is configured (set AWS_REGION)".to_string(),
+            (None, _) => "no AWS region is configured; set AWS_REGION".to_string(),
             (Some(_), None) => "no AWS credentials are configured".to_string(),
             (Some(_), Some(_)) => "ATELIER_ENGINE=demo".to_string(),
         },
