@@ -6,8 +6,8 @@ use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use atelier_shared::config::{AwsEnvironment, Config, EngineKind, LocalSignIn, RawSettings};
-use atelier_shared::startup;
+use atelier_shared::config::{Config, EngineKind, LocalSignIn, RawSettings};
+use atelier_shared::startup::{self, AwsSetup};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -19,7 +19,7 @@ pub async fn serve_from_environment() -> Result<(), Failure> {
     warn_about_unknown_variables(&raw);
     let config = Config::from_raw(&raw)?;
     let listener = bind(config.bind).await?;
-    run(config, AwsEnvironment::detect(), listener, shutdown_signal()).await
+    run(config, AwsSetup::detect(), listener, shutdown_signal()).await
 }
 
 /// Logs each `ATELIER_*` variable that is not a setting, with the likely intended name.
@@ -51,7 +51,7 @@ pub async fn bind(address: SocketAddr) -> Result<TcpListener, Failure> {
 /// Serves on `listener` until `shutdown` completes: the web app always, the bot when configured.
 pub async fn run(
     config: Config,
-    aws: AwsEnvironment,
+    aws: AwsSetup,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Failure> {

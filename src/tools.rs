@@ -11,7 +11,7 @@ use atelier_shared::gallery::{Origin, Owner};
 use atelier_shared::images::CheckedImage;
 use atelier_shared::request::{EditFields, GenerationFields, Prompt};
 use atelier_shared::service::{Actor, Kept};
-use atelier_shared::startup::{self, Started};
+use atelier_shared::startup::{self, AwsSetup, Started};
 use futures::StreamExt;
 
 use crate::cli::{ChatArgs, CheckArgs, EditArgs, Failure, GenerateArgs};
@@ -25,7 +25,7 @@ fn load_config() -> Result<Config, Failure> {
 
 async fn load_core() -> Result<(Atelier, Started), Failure> {
     let config = load_config()?;
-    Ok(startup::build(&config, &AwsEnvironment::detect()).await?)
+    Ok(startup::build(&config, &AwsSetup::detect()).await?)
 }
 
 fn operator() -> Actor {

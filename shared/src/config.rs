@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::engine::catalog::Catalog;
+
 /// Every setting Atelier reads, by environment variable name, with a one-line description
 /// that `atelier config` and the README show.
 pub const SETTINGS: &[(&str, &str)] = &[
@@ -32,6 +34,14 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("ATELIER_STORE", "where images are kept: file://PATH (default file://./atelier-data) or s3://BUCKET[/PREFIX]"),
     ("ATELIER_S3_FORCE_PATH_STYLE", "true for S3-compatible servers that need path-style URLs"),
     ("ATELIER_ENGINE", "bedrock, demo, or auto (default: Bedrock when AWS credentials and a region are configured)"),
+    ("ATELIER_IMAGE_MODELS", "image models to add or replace, as alias=model-id pairs separated by commas"),
+    ("ATELIER_DEFAULT_IMAGE_MODEL", "alias of the model used when none is named (default core)"),
+    ("ATELIER_CHAT_MODEL", "Claude model or inference profile for chat, critiques and appeals"),
+    ("ATELIER_CLASSIFIER_MODEL", "fast Claude model or inference profile for the safety check"),
+    ("ATELIER_GUARDRAIL_ID", "Bedrock Guardrail id or ARN applied to prompts before generation (optional)"),
+    ("ATELIER_GUARDRAIL_VERSION", "version of that guardrail (default DRAFT)"),
+    ("ATELIER_BLOCKED_TERMS", "terms refused before any model call, separated by commas (replaces the built-in list)"),
+    ("ATELIER_CHAT_HISTORY_TOKENS", "how much conversation history (in estimated tokens) goes with each chat turn (default 6000)"),
     ("ATELIER_DISCORD_TOKEN", "the Discord bot token; the bot runs only when it is set"),
     ("ATELIER_DISCORD_APPLICATION_ID", "the Discord application id, for registering slash commands"),
     ("ATELIER_DISCORD_API_URL", "base URL of the Discord REST API (tests only; default https://discord.com)"),
@@ -200,7 +210,37 @@ pub struct Config {
     pub discord: Option<DiscordConfig>,
     /// Web sign-in through OpenID Connect; `None` in local mode.
     pub oidc: Option<OidcConfig>,
+    /// The image models on offer.
+    pub models: Catalog,
+    /// The Claude models and safety settings.
+    pub bedrock: BedrockSettings,
 }
+
+/// Which Claude models to use and how prompts are checked for safety.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BedrockSettings {
+    /// Chat, critiques and appeals (the stronger model).
+    pub chat_model: String,
+    /// The quick allowed/blocked classifier.
+    pub classifier_model: String,
+    /// A Bedrock Guardrail to apply to prompts, as (identifier, version).
+    pub guardrail: Option<(String, String)>,
+    /// Terms refused locally before any model call, lower case.
+    pub blocked_terms: Vec<String>,
+    /// The estimated tokens of history sent with each chat turn.
+    pub chat_history_tokens: usize,
+}
+
+/// Refused before any model is asked: requests for sexual content involving minors, which no
+/// deployment wants and no appeal should reach a model with. Operators extend the list with
+/// `ATELIER_BLOCKED_TERMS`.
+pub const DEFAULT_BLOCKED_TERMS: &[&str] = &["child porn", "csam", "underage nude", "underage sex", "loli hentai"];
+
+/// The default chat model: a current Claude through the US cross-region inference profile.
+pub const DEFAULT_CHAT_MODEL: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+
+/// The default classifier: a fast Claude through the US cross-region inference profile.
+pub const DEFAULT_CLASSIFIER_MODEL: &str = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
 
 /// Where the gallery keeps its objects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -450,7 +490,57 @@ impl Config {
             }),
         };
 
-        Ok(Self { bind, public_url, store, s3_force_path_style, engine, discord, oidc })
+        let models = Catalog::new(raw.get("ATELIER_IMAGE_MODELS"), raw.get("ATELIER_DEFAULT_IMAGE_MODEL")).map_err(
+            |problem| {
+                let variable = if problem.contains("default") || problem.contains("not a configured model alias") {
+                    "ATELIER_DEFAULT_IMAGE_MODEL"
+                } else {
+                    "ATELIER_IMAGE_MODELS"
+                };
+                ConfigError {
+                    variable,
+                    value: raw.get(variable).map(String::from),
+                    problem,
+                    fix: "write alias=model-id pairs separated by commas, and name a generator alias as the default"
+                        .into(),
+                }
+            },
+        )?;
+        let bedrock = BedrockSettings {
+            chat_model: raw.get("ATELIER_CHAT_MODEL").unwrap_or(DEFAULT_CHAT_MODEL).to_string(),
+            classifier_model: raw.get("ATELIER_CLASSIFIER_MODEL").unwrap_or(DEFAULT_CLASSIFIER_MODEL).to_string(),
+            guardrail: match (raw.get("ATELIER_GUARDRAIL_ID"), raw.get("ATELIER_GUARDRAIL_VERSION")) {
+                (Some(id), version) => Some((id.to_string(), version.unwrap_or("DRAFT").to_string())),
+                (None, Some(version)) => {
+                    return Err(ConfigError {
+                        variable: "ATELIER_GUARDRAIL_VERSION",
+                        value: Some(version.into()),
+                        problem: "is set without ATELIER_GUARDRAIL_ID".into(),
+                        fix: "set ATELIER_GUARDRAIL_ID too, or unset it".into(),
+                    });
+                }
+                (None, None) => None,
+            },
+            blocked_terms: match raw.get("ATELIER_BLOCKED_TERMS") {
+                Some(text) => text
+                    .split(',')
+                    .map(|term| term.trim().to_lowercase())
+                    .filter(|term| !term.is_empty())
+                    .collect(),
+                None => DEFAULT_BLOCKED_TERMS.iter().map(|term| (*term).to_string()).collect(),
+            },
+            chat_history_tokens: match raw.get("ATELIER_CHAT_HISTORY_TOKENS") {
+                Some(text) => text.parse().ok().filter(|tokens| *tokens >= 500).ok_or_else(|| ConfigError {
+                    variable: "ATELIER_CHAT_HISTORY_TOKENS",
+                    value: Some(text.into()),
+                    problem: "is not a number of tokens of at least 500".into(),
+                    fix: "use a whole number such as 6000".into(),
+                })?,
+                None => 6_000,
+            },
+        };
+
+        Ok(Self { bind, public_url, store, s3_force_path_style, engine, discord, oidc, models, bedrock })
     }
 
     /// The settings as `atelier config` prints them, with secrets redacted.
@@ -475,6 +565,17 @@ impl Config {
                     EngineChoice::Demo => "demo".into(),
                 },
             ),
+            (
+                "ATELIER_IMAGE_MODELS",
+                self.models.entries().iter().map(|entry| format!("{}={}", entry.alias, entry.id)).collect::<Vec<_>>().join(", "),
+            ),
+            ("ATELIER_CHAT_MODEL", self.bedrock.chat_model.clone()),
+            ("ATELIER_CLASSIFIER_MODEL", self.bedrock.classifier_model.clone()),
+            (
+                "ATELIER_GUARDRAIL_ID",
+                self.bedrock.guardrail.as_ref().map(|(id, version)| format!("{id} (version {version})")).unwrap_or_else(unset),
+            ),
+            ("ATELIER_BLOCKED_TERMS", format!("{} terms", self.bedrock.blocked_terms.len())),
             ("ATELIER_DISCORD_TOKEN", discord.map(|discord| redacted(&discord.token)).unwrap_or_else(unset)),
             (
                 "ATELIER_DISCORD_APPLICATION_ID",

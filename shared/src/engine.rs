@@ -1,5 +1,6 @@
 //! Image engines: the one trait every image model family sits behind, in Atelier's terms.
 
+pub mod catalog;
 pub mod demo;
 
 use async_trait::async_trait;

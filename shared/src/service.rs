@@ -13,7 +13,8 @@ use crate::engine::{Generated, ImageEngine, ModelInfo};
 use crate::error::Result;
 use crate::gallery::{Gallery, ImageId, ImageRecord, Origin, Owner, Parameters, SessionName, Variant};
 use crate::images::CheckedImage;
-use crate::request::{EditRequest, GenerationRequest, Prompt, Region};
+use crate::request::{EditMode, EditRequest, GenerationRequest, Prompt, Region};
+use crate::safety::{SafetyGate, Verdict};
 
 /// Who is asking, and from where: every operation acts for one owner.
 #[derive(Debug, Clone)]
@@ -41,6 +42,7 @@ pub struct Kept {
 /// The parts the core is built from, each behind a trait in our own terms.
 pub struct Parts {
     pub engine: Arc<dyn ImageEngine>,
+    pub safety: Arc<SafetyGate>,
     pub chat: Arc<dyn ChatModel>,
     pub critic: Arc<dyn PromptCritic>,
     pub gallery: Gallery,
@@ -50,6 +52,7 @@ pub struct Parts {
 #[derive(Clone)]
 pub struct Atelier {
     engine: Arc<dyn ImageEngine>,
+    safety: Arc<SafetyGate>,
     chat: Arc<dyn ChatModel>,
     critic: Arc<dyn PromptCritic>,
     gallery: Gallery,
@@ -57,7 +60,7 @@ pub struct Atelier {
 
 impl Atelier {
     pub fn new(parts: Parts) -> Self {
-        Self { engine: parts.engine, chat: parts.chat, critic: parts.critic, gallery: parts.gallery }
+        Self { engine: parts.engine, safety: parts.safety, chat: parts.chat, critic: parts.critic, gallery: parts.gallery }
     }
 
     /// Which engine draws the images.
@@ -76,6 +79,7 @@ impl Atelier {
 
     /// Makes images from a prompt and keeps them in the actor's gallery.
     pub async fn generate(&self, actor: &Actor, request: &GenerationRequest) -> Result<Vec<Kept>> {
+        self.pass_safety(&safety_text(Some(&request.prompt), request.negative_prompt.as_ref(), None)).await?;
         let generated = self.engine.generate(request).await?;
         let parameters = Parameters {
             shape: Some(request.shape),
@@ -98,6 +102,32 @@ impl Atelier {
     /// any (an upload has none), so the gallery can show the lineage.
     pub async fn edit(&self, actor: &Actor, parent: Option<ImageId>, request: &EditRequest) -> Result<Vec<Kept>> {
         request.check()?;
+        // A variation or zoom-out of a gallery image keeps steering by the prompt it was made
+        // with, unless a new one is given: models that need text get the right text.
+        let mut inherited = None;
+        if request.prompt.is_none()
+            && matches!(request.mode, EditMode::Variation | EditMode::Outpaint)
+            && let Some(parent) = parent
+        {
+            let record = self.gallery.record(&actor.owner, parent).await?;
+            inherited = record.prompt.as_deref().and_then(|text| Prompt::parse(text).ok());
+        }
+        let with_inherited_prompt;
+        let request = match inherited {
+            Some(prompt) => {
+                with_inherited_prompt = EditRequest { prompt: Some(prompt), ..request.clone() };
+                &with_inherited_prompt
+            }
+            None => request,
+        };
+        let mask_prompt = match &request.region {
+            Some(Region::MaskPrompt(prompt)) => Some(prompt),
+            _ => None,
+        };
+        let text = safety_text(request.prompt.as_ref(), request.negative_prompt.as_ref(), mask_prompt);
+        if !text.is_empty() {
+            self.pass_safety(&text).await?;
+        }
         let generated = self.engine.edit(request).await?;
         let parameters = Parameters {
             edit_mode: Some(request.mode),
@@ -109,6 +139,24 @@ impl Atelier {
             ..Parameters::default()
         };
         self.keep(actor, generated, request.prompt.as_ref(), request.negative_prompt.as_ref(), parameters, parent).await
+    }
+
+    async fn pass_safety(&self, text: &str) -> Result<()> {
+        match self.safety.check(text).await? {
+            Verdict::Allowed => Ok(()),
+            Verdict::Blocked(refusal) => {
+                tracing::info!(category = %refusal.category, by = %refusal.by, "a prompt was refused");
+                Err(crate::Error::Blocked(format!(
+                    "{} refused this prompt ({}): {}. If you think that is a mistake, you can appeal once",
+                    refusal.by, refusal.category, refusal.reason
+                )))
+            }
+        }
+    }
+
+    /// Appeals a refused prompt (with its negative prompt) once: a stronger model looks again.
+    pub async fn appeal(&self, actor: &Actor, prompt: &Prompt, negative_prompt: Option<&Prompt>) -> Result<Verdict> {
+        self.safety.appeal(&actor.owner, &safety_text(Some(prompt), negative_prompt, None)).await
     }
 
     async fn keep(
@@ -162,4 +210,19 @@ impl Atelier {
     pub async fn chat(&self, mode: ChatMode, history: &[ChatTurn], message: &ChatMessage) -> Result<ChatStream> {
         self.chat.reply(mode, history, message).await
     }
+}
+
+/// The text the safety gate judges: the prompt, and labelled, what to leave out and where to paint.
+fn safety_text(prompt: Option<&Prompt>, negative_prompt: Option<&Prompt>, mask_prompt: Option<&Prompt>) -> String {
+    let mut parts = Vec::new();
+    if let Some(prompt) = prompt {
+        parts.push(prompt.as_str().to_string());
+    }
+    if let Some(negative) = negative_prompt {
+        parts.push(format!("(leave out: {})", negative.as_str()));
+    }
+    if let Some(region) = mask_prompt {
+        parts.push(format!("(region: {})", region.as_str()));
+    }
+    parts.join(" ")
 }

@@ -2,15 +2,40 @@
 
 use std::sync::Arc;
 
+use aws_config::{BehaviorVersion, SdkConfig};
+
 use crate::Atelier;
+use crate::bedrock::chat::BedrockChat;
+use crate::bedrock::client::Bedrock;
+use crate::bedrock::critic::BedrockCritic;
+use crate::bedrock::engine::BedrockImageEngine;
+use crate::bedrock::safety::{BedrockClassifier, BedrockGuardrail};
 use crate::chat::DemoChat;
 use crate::checker::LocalCritic;
-use crate::config::{AwsEnvironment, Config, ConfigError, EngineKind, StoreLocation, resolve_engine};
+use crate::config::{AwsEnvironment, Config, ConfigError, EngineChoice, EngineKind, StoreLocation, resolve_engine};
 use crate::engine::demo::DemoEngine;
 use crate::gallery::Gallery;
+use crate::safety::{Checker, SafetyCheck, SafetyGate};
 use crate::service::Parts;
 use crate::store::ObjectStore;
 use crate::store::folder::FolderStore;
+
+/// What start-up knows about AWS.
+#[derive(Debug, Clone, Default)]
+pub struct AwsSetup {
+    /// What the environment says about a region and credentials.
+    pub environment: AwsEnvironment,
+    /// An SDK configuration to use instead of loading one from the environment: the tests
+    /// point it at the stand-ins.
+    pub sdk_config: Option<SdkConfig>,
+}
+
+impl AwsSetup {
+    /// Reads the environment; the SDK configuration is loaded later, only if Bedrock is used.
+    pub fn detect() -> Self {
+        Self { environment: AwsEnvironment::detect(), sdk_config: None }
+    }
+}
 
 /// What start-up decided, for the log and the pages.
 #[derive(Debug, Clone)]
@@ -22,7 +47,7 @@ pub struct Started {
 }
 
 /// Builds the core: opens the store (proving it writable) and picks the engine.
-pub async fn build(config: &Config, aws: &AwsEnvironment) -> Result<(Atelier, Started), ConfigError> {
+pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started), ConfigError> {
     let store: Arc<dyn ObjectStore> = match &config.store {
         StoreLocation::Folder(path) => Arc::new(FolderStore::open(path).await.map_err(|error| ConfigError {
             variable: "ATELIER_STORE",
@@ -42,35 +67,52 @@ pub async fn build(config: &Config, aws: &AwsEnvironment) -> Result<(Atelier, St
             });
         }
     };
-
-    let engine = resolve_engine(config.engine, aws);
-    let engine_reason = match (config.engine, engine) {
-        (crate::config::EngineChoice::Demo, _) => "ATELIER_ENGINE=demo".to_string(),
-        (_, EngineKind::Demo) => match (&aws.region, aws.credentials_source) {
-            (None, _) => "no AWS region is configured; set AWS_REGION".to_string(),
-            (Some(_), None) => "no AWS credentials are configured".to_string(),
-            (Some(_), Some(_)) => "ATELIER_ENGINE=demo".to_string(),
-        },
-        // Until the Bedrock engine is part of the build, `auto` falls back to the demo engine
-        // rather than refusing to start on a machine that happens to have AWS credentials.
-        (crate::config::EngineChoice::Auto, EngineKind::Bedrock) => {
-            "Bedrock image models are not wired into this build yet".to_string()
+    let gallery = Gallery::new(store.clone());
+    // An explicit SDK configuration means the caller has set AWS up already.
+    let choice = match (&aws.sdk_config, config.engine) {
+        (Some(_), EngineChoice::Auto) => EngineChoice::Bedrock,
+        (_, choice) => choice,
+    };
+    let engine = resolve_engine(choice, &aws.environment);
+    let (parts, engine_reason) = match engine {
+        EngineKind::Demo => {
+            let reason = match (config.engine, &aws.environment.region, aws.environment.credentials_source) {
+                (EngineChoice::Demo, _, _) => "ATELIER_ENGINE=demo".to_string(),
+                (_, None, _) => "no AWS region is configured; set AWS_REGION".to_string(),
+                (_, Some(_), _) => "no AWS credentials are configured".to_string(),
+            };
+            let parts = Parts {
+                engine: Arc::new(DemoEngine),
+                safety: Arc::new(SafetyGate::new(config.bedrock.blocked_terms.clone(), Vec::new(), None)),
+                chat: Arc::new(DemoChat),
+                critic: Arc::new(LocalCritic),
+                gallery,
+            };
+            (parts, reason)
         }
-        (_, EngineKind::Bedrock) => {
-            return Err(ConfigError {
-                variable: "ATELIER_ENGINE",
-                value: Some("bedrock".into()),
-                problem: "the Bedrock engine is not available in this build yet".into(),
-                fix: "set ATELIER_ENGINE=demo".into(),
-            });
+        EngineKind::Bedrock => {
+            let sdk_config = match &aws.sdk_config {
+                Some(sdk_config) => sdk_config.clone(),
+                None => aws_config::defaults(BehaviorVersion::latest()).load().await,
+            };
+            let bedrock = Bedrock::new(&sdk_config);
+            let settings = &config.bedrock;
+            let mut checks: Vec<Arc<dyn SafetyCheck>> = Vec::new();
+            if let Some((identifier, version)) = &settings.guardrail {
+                checks.push(Arc::new(BedrockGuardrail::new(bedrock.clone(), identifier.clone(), version.clone())));
+            }
+            checks.push(Arc::new(BedrockClassifier::new(bedrock.clone(), settings.classifier_model.clone(), Checker::Classifier)));
+            let appeal_reviewer = Arc::new(BedrockClassifier::new(bedrock.clone(), settings.chat_model.clone(), Checker::Appeal));
+            let parts = Parts {
+                engine: Arc::new(BedrockImageEngine::new(bedrock.clone(), config.models.clone())),
+                safety: Arc::new(SafetyGate::new(settings.blocked_terms.clone(), checks, Some(appeal_reviewer))),
+                chat: Arc::new(BedrockChat::new(bedrock.clone(), settings.chat_model.clone(), settings.chat_history_tokens)),
+                critic: Arc::new(BedrockCritic::new(bedrock.clone(), settings.chat_model.clone())),
+                gallery,
+            };
+            (parts, format!("Bedrock in {}", bedrock.region))
         }
     };
-    let parts = Parts {
-        engine: Arc::new(DemoEngine),
-        chat: Arc::new(DemoChat),
-        critic: Arc::new(LocalCritic),
-        gallery: Gallery::new(store.clone()),
-    };
-    let started = Started { engine: EngineKind::Demo, engine_reason, store: store.location() };
+    let started = Started { engine, engine_reason, store: store.location() };
     Ok((Atelier::new(parts), started))
 }

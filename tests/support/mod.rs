@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use atelier_shared::config::{AwsEnvironment, Config, RawSettings};
+use atelier_shared::config::{Config, RawSettings};
+use atelier_shared::startup::AwsSetup;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -50,7 +51,7 @@ impl TestApp {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            if let Err(failure) = atelier::serve::run(config, AwsEnvironment::default(), listener, shutdown).await {
+            if let Err(failure) = atelier::serve::run(config, AwsSetup::default(), listener, shutdown).await {
                 panic!("the app failed: {}", failure.message);
             }
         });

@@ -1,0 +1,206 @@
+//! Claude chat through ConverseStream: the modes' instructions, history trimmed to a budget,
+//! and the event stream turned into text pieces and a stop reason.
+
+use async_trait::async_trait;
+use aws_sdk_bedrockruntime::types::{
+    ContentBlock, ContentBlockDelta, ConversationRole, ConverseStreamOutput, InferenceConfiguration, Message,
+    StopReason as BedrockStopReason, SystemContentBlock,
+};
+
+use super::client::{Bedrock, CallContext, FIRST_TOKEN_TIMEOUT, STREAM_IDLE_TIMEOUT, error_from_sdk};
+use crate::chat::{ChatEvent, ChatMessage, ChatMode, ChatModel, ChatStream, ChatTurn, Speaker, StopReason};
+use crate::error::{Error, Result};
+
+/// The longest reply, in tokens.
+const MAX_REPLY_TOKENS: i32 = 1_200;
+
+/// What every mode shares: stay on pictures and prompts.
+const COMMON_INSTRUCTIONS: &str = "You are Atelier's assistant, part of a community tool for making images with \
+Amazon Bedrock's image models (Stability SD3.5, Stable Image Ultra and Core, SDXL, Amazon Titan Image Generator and \
+Nova Canvas). Keep answers short enough to read in a chat, use plain text with light Markdown, and do not get \
+off-topic: politely steer back to images and prompts.";
+
+/// The instructions for each mode.
+pub fn instructions(mode: ChatMode) -> String {
+    let specific = match mode {
+        ChatMode::PromptCoach => {
+            "Help the user improve an image prompt. Ask exactly one question at a time about what is missing \
+             (subject, style, lighting, composition, mood, colours), then, once it is complete, give the final \
+             prompt on its own line and ask whether to refine further."
+        }
+        ChatMode::IdeaGenerator => {
+            "Act as a creative director. Suggest a few distinct picture ideas for the user's theme, each as a \
+             ready-to-use prompt on its own line."
+        }
+        ChatMode::ModelExpert => {
+            "Answer questions about Bedrock's image models: their options, limits, strengths and prompting tips. \
+             Say so when you are not sure."
+        }
+        ChatMode::Assistant => "Help with whatever the user asks about making images.",
+    };
+    format!("{COMMON_INSTRUCTIONS}\n\n{specific}")
+}
+
+/// A rough token estimate (about four characters a token), enough to keep history in budget.
+fn estimated_tokens(text: &str) -> usize {
+    text.chars().count() / 4 + 1
+}
+
+/// The newest turns that fit `budget`, starting with a user turn and alternating, as Converse
+/// requires: consecutive turns of one speaker are joined.
+pub fn trimmed_history(history: &[ChatTurn], budget: usize) -> Vec<ChatTurn> {
+    let mut kept: Vec<ChatTurn> = Vec::new();
+    let mut used = 0;
+    for turn in history.iter().rev() {
+        used += estimated_tokens(&turn.text);
+        if used > budget {
+            break;
+        }
+        kept.push(turn.clone());
+    }
+    kept.reverse();
+    let mut joined: Vec<ChatTurn> = Vec::new();
+    for turn in kept {
+        match joined.last_mut() {
+            Some(last) if last.speaker == turn.speaker => {
+                last.text.push_str("\n\n");
+                last.text.push_str(&turn.text);
+            }
+            _ => joined.push(turn),
+        }
+    }
+    while joined.first().is_some_and(|turn| turn.speaker == Speaker::Assistant) {
+        joined.remove(0);
+    }
+    joined
+}
+
+fn to_message(speaker: Speaker, text: &str) -> Result<Message> {
+    let role = match speaker {
+        Speaker::User => ConversationRole::User,
+        Speaker::Assistant => ConversationRole::Assistant,
+    };
+    Message::builder()
+        .role(role)
+        .content(ContentBlock::Text(text.to_string()))
+        .build()
+        .map_err(|error| Error::operator("building a chat message", error))
+}
+
+/// The stop reason in our terms.
+fn stop_reason(reason: &BedrockStopReason) -> StopReason {
+    match reason {
+        BedrockStopReason::MaxTokens | BedrockStopReason::ModelContextWindowExceeded => StopReason::MaxTokens,
+        BedrockStopReason::GuardrailIntervened | BedrockStopReason::ContentFiltered => StopReason::Filtered,
+        _ => StopReason::EndTurn,
+    }
+}
+
+/// Claude on Bedrock as Atelier's chat model.
+#[derive(Clone, Debug)]
+pub struct BedrockChat {
+    bedrock: Bedrock,
+    model_id: String,
+    history_tokens: usize,
+}
+
+impl BedrockChat {
+    pub fn new(bedrock: Bedrock, model_id: String, history_tokens: usize) -> Self {
+        Self { bedrock, model_id, history_tokens }
+    }
+}
+
+#[async_trait]
+impl ChatModel for BedrockChat {
+    fn name(&self) -> String {
+        self.model_id.clone()
+    }
+
+    async fn reply(&self, mode: ChatMode, history: &[ChatTurn], message: &ChatMessage) -> Result<ChatStream> {
+        let mut turns = trimmed_history(history, self.history_tokens);
+        if turns.last().is_some_and(|turn| turn.speaker == Speaker::User) {
+            // Converse wants alternating turns: a user turn left unanswered joins the new one.
+            if let Some(last) = turns.last_mut() {
+                last.text.push_str("\n\n");
+                last.text.push_str(message.as_str());
+            }
+        } else {
+            turns.push(ChatTurn { speaker: Speaker::User, text: message.as_str().to_string() });
+        }
+        let messages = turns.iter().map(|turn| to_message(turn.speaker, &turn.text)).collect::<Result<Vec<_>>>()?;
+        let call = CallContext { model: &self.model_id, model_id: &self.model_id, region: &self.bedrock.region };
+        let request = self
+            .bedrock
+            .runtime
+            .converse_stream()
+            .model_id(&self.model_id)
+            .system(SystemContentBlock::Text(instructions(mode)))
+            .set_messages(Some(messages))
+            .inference_config(InferenceConfiguration::builder().max_tokens(MAX_REPLY_TOKENS).temperature(0.5).build())
+            .send();
+        let output = tokio::time::timeout(FIRST_TOKEN_TIMEOUT, request)
+            .await
+            .map_err(|_| Error::Busy(format!("{} did not start answering in time; try again", self.model_id)))?
+            .map_err(|error| error_from_sdk(error, call))?;
+
+        let model_id = self.model_id.clone();
+        let region = self.bedrock.region.clone();
+        let events = futures::stream::unfold(Some(output.stream), move |receiver| {
+            let model_id = model_id.clone();
+            let region = region.clone();
+            async move {
+                let mut receiver = receiver?;
+                loop {
+                    let call = CallContext { model: &model_id, model_id: &model_id, region: &region };
+                    let next = match tokio::time::timeout(STREAM_IDLE_TIMEOUT, receiver.recv()).await {
+                        Err(_) => Err(Error::Busy(format!("{model_id} stopped answering mid-reply; try again"))),
+                        Ok(Err(error)) => Err(error_from_sdk(error, call)),
+                        Ok(Ok(None)) => return None,
+                        Ok(Ok(Some(event))) => Ok(event),
+                    };
+                    match next {
+                        Err(error) => return Some((Err(error), None)),
+                        Ok(ConverseStreamOutput::ContentBlockDelta(delta)) => {
+                            if let Some(ContentBlockDelta::Text(text)) = delta.delta() {
+                                return Some((Ok(ChatEvent::Text(text.clone())), Some(receiver)));
+                            }
+                        }
+                        Ok(ConverseStreamOutput::MessageStop(stop)) => {
+                            let event = ChatEvent::Finished { stop_reason: stop_reason(stop.stop_reason()) };
+                            // The metadata event may follow; the reply itself is complete.
+                            return Some((Ok(event), None));
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            }
+        });
+        Ok(Box::pin(events))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turn(speaker: Speaker, text: &str) -> ChatTurn {
+        ChatTurn { speaker, text: text.into() }
+    }
+
+    #[test]
+    fn history_keeps_the_newest_turns_within_budget_and_starts_with_the_user() {
+        let history = vec![
+            turn(Speaker::User, &"old ".repeat(400)),
+            turn(Speaker::Assistant, "an old answer"),
+            turn(Speaker::User, "a newer question"),
+            turn(Speaker::Assistant, "a newer answer"),
+        ];
+        let trimmed = trimmed_history(&history, 50);
+        assert_eq!(trimmed.len(), 2, "{trimmed:?}");
+        assert_eq!(trimmed[0].text, "a newer question");
+        let joined = trimmed_history(&[turn(Speaker::User, "a"), turn(Speaker::User, "b")], 100);
+        assert_eq!(joined, [turn(Speaker::User, "a\n\nb")]);
+        let assistant_first = trimmed_history(&[turn(Speaker::Assistant, "hello"), turn(Speaker::User, "hi")], 100);
+        assert_eq!(assistant_first, [turn(Speaker::User, "hi")]);
+    }
+}

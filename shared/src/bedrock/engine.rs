@@ -1,0 +1,163 @@
+//! The Bedrock image engine: picks the model and its family adapter, checks the request
+//! against that model's limits, calls InvokeModel, and reads the answer.
+
+use async_trait::async_trait;
+use aws_smithy_types::Blob;
+use futures::future::try_join_all;
+use serde_json::Value;
+
+use super::client::{Bedrock, CallContext, error_from_sdk};
+use super::wire::Answer;
+use super::{image_services, sdxl, stability, titan};
+use crate::config::EngineKind;
+use crate::engine::catalog::{Catalog, Family, ModelEntry};
+use crate::engine::{Generated, GeneratedImage, ImageEngine, ModelInfo, SafetyOutcome};
+use crate::error::{Error, Invalid, Result};
+use crate::images::CheckedImage;
+use crate::request::{EditRequest, GenerationRequest, Seed};
+
+/// Image generation and editing on Bedrock.
+#[derive(Clone, Debug)]
+pub struct BedrockImageEngine {
+    bedrock: Bedrock,
+    catalog: Catalog,
+}
+
+impl BedrockImageEngine {
+    pub fn new(bedrock: Bedrock, catalog: Catalog) -> Self {
+        Self { bedrock, catalog }
+    }
+
+    async fn invoke(&self, model: &ModelEntry, body: &Value) -> Result<Vec<u8>> {
+        let payload = serde_json::to_vec(body).map_err(|error| Error::operator("encoding a request body", error))?;
+        let call = CallContext { model: &model.alias, model_id: &model.id, region: &self.bedrock.region };
+        let started = std::time::Instant::now();
+        let output = self
+            .bedrock
+            .runtime
+            .invoke_model()
+            .model_id(&model.id)
+            .content_type("application/json")
+            .accept("application/json")
+            .body(Blob::new(payload))
+            .send()
+            .await
+            .map_err(|error| error_from_sdk(error, call))?;
+        tracing::info!(model = %model.id, duration_ms = started.elapsed().as_millis() as u64, "{} answered", model.alias);
+        Ok(output.body.into_inner())
+    }
+
+    /// Calls the model with one body and turns its answer into checked images.
+    async fn draw(&self, model: &ModelEntry, body: Value, seed: Seed) -> Result<Vec<GeneratedImage>> {
+        let response = self.invoke(model, &body).await?;
+        let answer = match model.family {
+            Family::StabilitySdxl => sdxl::read_response(&response)?,
+            Family::Titan(_) => titan::read_response(&response)?,
+            Family::StabilityText { .. } | Family::StabilityService(_) => stability::read_response(&response)?,
+        };
+        let returned = match answer {
+            Answer::Images(images) => images,
+            Answer::Filtered(what) => return Err(Error::Blocked(format!("{what}: change the prompt and try again"))),
+        };
+        let mut images = Vec::with_capacity(returned.len());
+        for image in returned {
+            let bytes = image.bytes;
+            // A model's image is checked like an upload: a broken one must not reach a gallery.
+            let checked = tokio::task::spawn_blocking(move || CheckedImage::check(bytes, "the model's image"))
+                .await
+                .map_err(|error| Error::operator("checking a model's image", error))?
+                .map_err(|invalid| Error::operator(format!("{} returned a broken image", model.alias), invalid))?;
+            images.push(GeneratedImage { image: checked, seed: image.seed.unwrap_or(seed), safety: SafetyOutcome::Passed });
+        }
+        Ok(images)
+    }
+}
+
+/// The largest seed a family accepts.
+fn max_seed(family: Family) -> u32 {
+    match family {
+        Family::Titan(variant) => titan::max_seed(variant),
+        Family::StabilitySdxl => u32::MAX,
+        Family::StabilityText { .. } | Family::StabilityService(_) => stability::MAX_SEED,
+    }
+}
+
+/// The seed to use: the one asked for (checked against the model), or a random one it accepts.
+fn choose_seed(model: &ModelEntry, asked: Option<Seed>) -> Result<Seed, Invalid> {
+    let max = max_seed(model.family);
+    match asked {
+        Some(seed) if seed.0 > max => {
+            Err(Invalid::new(format!("{} takes seeds from 0 to {max}; {seed} is too large", model.alias)))
+        }
+        Some(seed) => Ok(seed),
+        None => Ok(Seed(rand::random_range(0..=max))),
+    }
+}
+
+fn model_info(entry: &ModelEntry) -> ModelInfo {
+    ModelInfo {
+        alias: entry.alias.clone(),
+        id: entry.id.clone(),
+        family: entry.family.name().into(),
+        label: entry.alias.clone(),
+        edit_modes: entry.family.edit_modes(),
+    }
+}
+
+#[async_trait]
+impl ImageEngine for BedrockImageEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Bedrock
+    }
+
+    fn models(&self) -> Vec<ModelInfo> {
+        let default = self.catalog.for_generation(None).ok();
+        let mut models: Vec<ModelInfo> = default.into_iter().map(model_info).collect();
+        models.extend(
+            self.catalog
+                .entries()
+                .iter()
+                .filter(|entry| Some(*entry) != default)
+                .map(model_info),
+        );
+        models
+    }
+
+    async fn generate(&self, request: &GenerationRequest) -> Result<Generated> {
+        let model = self.catalog.for_generation(request.model.as_ref())?;
+        let first_seed = choose_seed(model, request.seed)?;
+        // Every body is built (and so checked) before the first call is made.
+        let calls: Vec<(Value, Seed)> = match model.family {
+            // Titan and Nova Canvas make a batch in one call.
+            Family::Titan(variant) => vec![(titan::generation_body(model, variant, request, first_seed)?, first_seed)],
+            family => (0..request.count.get())
+                .map(|index| {
+                    let seed = Seed(first_seed.0.saturating_add(index).min(max_seed(family)));
+                    let body = match family {
+                        Family::StabilitySdxl => sdxl::generation_body(model, request, seed)?,
+                        Family::StabilityText { .. } => stability::generation_body(model, request, seed)?,
+                        _ => return Err(Invalid::new(format!("{} cannot generate images", model.alias))),
+                    };
+                    Ok((body, seed))
+                })
+                .collect::<Result<_, Invalid>>()?,
+        };
+        let batches = try_join_all(calls.into_iter().map(|(body, seed)| self.draw(model, body, seed))).await?;
+        Ok(Generated { model: model_info(model), images: batches.into_iter().flatten().collect() })
+    }
+
+    async fn edit(&self, request: &EditRequest) -> Result<Generated> {
+        request.check()?;
+        let model = self.catalog.for_edit(request.mode, request.model.as_ref())?;
+        let seed = choose_seed(model, request.seed)?;
+        let body = match model.family {
+            Family::StabilitySdxl => sdxl::edit_body(model, request, seed)?,
+            Family::Titan(variant) => titan::edit_body(model, variant, request, seed)?,
+            Family::StabilityText { .. } => stability::edit_body(model, request, seed)?,
+            Family::StabilityService(tool) => image_services::edit_body(model, tool, request, seed)?,
+        };
+        let images = self.draw(model, body, seed).await?;
+        Ok(Generated { model: model_info(model), images })
+    }
+}
+

@@ -1,0 +1,134 @@
+//! Stability AI's current text-to-image models on Bedrock: SD3.5 Large, Stable Image Ultra
+//! and Stable Image Core. They take an aspect ratio rather than pixel sizes; SD3.5 also takes
+//! a source image (`mode: image-to-image`). Their response format, `images[]`, `seeds[]`,
+//! `finish_reasons[]`, is shared with the Image Services tools.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::wire::{Answer, ReturnedImage, check_length, decode_image, image_base64, parse_response};
+use crate::engine::catalog::ModelEntry;
+use crate::error::{Error, Invalid};
+use crate::request::{AspectRatio, EditMode, EditRequest, GenerationRequest, Seed, Shape};
+
+/// The aspect ratios these models accept.
+pub const ASPECT_RATIOS: [&str; 9] = ["16:9", "1:1", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21"];
+
+/// The longest prompt these models take.
+pub const MAX_PROMPT: usize = 10_000;
+
+/// The largest seed these models take.
+pub const MAX_SEED: u32 = 4_294_967_294;
+
+fn greatest_common_divisor(left: u32, right: u32) -> u32 {
+    if right == 0 { left } else { greatest_common_divisor(right, left % right) }
+}
+
+/// The request's shape as one of [`ASPECT_RATIOS`]; an exact size is accepted when it has one
+/// of those ratios.
+fn aspect_ratio(model: &ModelEntry, shape: Shape) -> Result<String, Invalid> {
+    let AspectRatio { width, height } = match shape {
+        Shape::Aspect(ratio) => ratio,
+        Shape::Size(size) => AspectRatio { width: size.width, height: size.height },
+    };
+    let divisor = greatest_common_divisor(width, height).max(1);
+    let ratio = format!("{}:{}", width / divisor, height / divisor);
+    if ASPECT_RATIOS.contains(&ratio.as_str()) {
+        return Ok(ratio);
+    }
+    let what = match shape {
+        Shape::Aspect(_) => format!("the aspect ratio {ratio}"),
+        Shape::Size(size) => format!("the size {size}"),
+    };
+    Err(Invalid::new(format!(
+        "{} draws in fixed aspect ratios and cannot make {what}: use one of {}",
+        model.alias,
+        ASPECT_RATIOS.join(", ")
+    )))
+}
+
+/// The body of a text-to-image request.
+pub fn generation_body(model: &ModelEntry, request: &GenerationRequest, seed: Seed) -> Result<Value, Invalid> {
+    check_length("the prompt", request.prompt.as_str(), &model.alias, MAX_PROMPT)?;
+    let mut body = json!({
+        "prompt": request.prompt.as_str(),
+        "mode": "text-to-image",
+        "aspect_ratio": aspect_ratio(model, request.shape)?,
+        "seed": seed.0,
+        "output_format": "png",
+    });
+    if let Some(negative) = &request.negative_prompt {
+        check_length("the negative prompt", negative.as_str(), &model.alias, MAX_PROMPT)?;
+        body["negative_prompt"] = json!(negative.as_str());
+    }
+    Ok(body)
+}
+
+/// The body of an image-to-image request (a variation).
+pub fn edit_body(model: &ModelEntry, request: &EditRequest, seed: Seed) -> Result<Value, Error> {
+    if request.mode != EditMode::Variation {
+        return Err(Invalid::new(format!("{} cannot {}", model.alias, request.mode)).into());
+    }
+    let prompt = request.prompt.as_ref().map(|prompt| prompt.as_str()).unwrap_or("");
+    check_length("the prompt", prompt, &model.alias, MAX_PROMPT)?;
+    // `strength` is how far the result may move away from the source: the opposite of similarity.
+    let strength = 1.0 - f64::from(request.similarity.unwrap_or(0.7));
+    let mut body = json!({
+        "prompt": prompt,
+        "mode": "image-to-image",
+        "image": image_base64(&request.source)?,
+        "strength": (strength * 100.0).round() / 100.0,
+        "seed": seed.0,
+        "output_format": "png",
+    });
+    if let Some(negative) = &request.negative_prompt {
+        body["negative_prompt"] = json!(negative.as_str());
+    }
+    Ok(body)
+}
+
+#[derive(Debug, Deserialize)]
+struct Response {
+    #[serde(default)]
+    images: Vec<String>,
+    #[serde(default)]
+    seeds: Vec<u64>,
+    #[serde(default)]
+    finish_reasons: Vec<Option<String>>,
+}
+
+/// Reads a response: any non-null finish reason that names a filter is a block; any other
+/// is the model failing to draw.
+pub fn read_response(body: &[u8]) -> Result<Answer, Error> {
+    let response: Response = parse_response(body, "Stability")?;
+    for reason in response.finish_reasons.iter().flatten() {
+        if let Some(filtered) = reason.strip_prefix("Filter reason: ") {
+            let what = match filtered.trim() {
+                "prompt" => "the prompt",
+                "input image" => "the source image",
+                "output image" => "the image it drew",
+                other => other,
+            };
+            return Ok(Answer::Filtered(format!("the model's content filter refused {what}")));
+        }
+        return Err(Error::Busy(format!("the model could not draw this ({reason}); try again")));
+    }
+    if response.images.is_empty() {
+        return Err(Error::operator("reading a Stability response", "it holds no image"));
+    }
+    let images = response
+        .images
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            Ok(ReturnedImage {
+                bytes: decode_image(text)?,
+                seed: response.seeds.get(index).and_then(|seed| u32::try_from(*seed).ok()).map(Seed),
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(Answer::Images(images))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,53 @@
+use super::*;
+use crate::engine::catalog::Catalog;
+use crate::request::{ModelName, Prompt, Size};
+
+fn model(alias: &str) -> ModelEntry {
+    let catalog = Catalog::new(None, None).unwrap();
+    catalog.for_generation(Some(&ModelName::parse(alias).unwrap())).unwrap().clone()
+}
+
+fn request(shape: Shape) -> GenerationRequest {
+    GenerationRequest {
+        shape,
+        negative_prompt: Some(Prompt::parse("blurry").unwrap()),
+        ..GenerationRequest::from_prompt(Prompt::parse("a fox").unwrap())
+    }
+}
+
+#[test]
+fn text_to_image_bodies_use_the_documented_fields() {
+    let body = generation_body(&model("core"), &request(Shape::Aspect(AspectRatio { width: 16, height: 9 })), Seed(7))
+        .unwrap();
+    assert_eq!(
+        body,
+        json!({"prompt": "a fox", "negative_prompt": "blurry", "mode": "text-to-image", "aspect_ratio": "16:9",
+               "seed": 7, "output_format": "png"})
+    );
+}
+
+#[test]
+fn sizes_become_ratios_or_are_refused_with_the_choices() {
+    let square = generation_body(&model("ultra"), &request(Shape::Size(Size { width: 1024, height: 1024 })), Seed(1));
+    assert_eq!(square.unwrap()["aspect_ratio"], "1:1");
+    let refusal =
+        generation_body(&model("ultra"), &request(Shape::Aspect(AspectRatio { width: 4, height: 3 })), Seed(1))
+            .unwrap_err();
+    assert!(refusal.message().contains("cannot make the aspect ratio 4:3: use one of 16:9, 1:1"), "{refusal}");
+}
+
+#[test]
+fn finish_reasons_become_blocks_or_failures() {
+    let filtered = read_response(br#"{"seeds":[1],"finish_reasons":["Filter reason: prompt"],"images":[]}"#).unwrap();
+    assert!(matches!(filtered, Answer::Filtered(text) if text.contains("the prompt")));
+    let failed = read_response(br#"{"seeds":[1],"finish_reasons":["Inference error"],"images":[]}"#).unwrap_err();
+    assert!(matches!(failed, Error::Busy(_)));
+    let image = read_response(br#"{"seeds":[99],"finish_reasons":[null],"images":["iVBORw0KGgo="]}"#).unwrap();
+    match image {
+        Answer::Images(images) => {
+            assert_eq!(images[0].seed, Some(Seed(99)));
+            assert_eq!(&images[0].bytes[..4], b"\x89PNG");
+        }
+        Answer::Filtered(text) => panic!("unexpected block: {text}"),
+    }
+}

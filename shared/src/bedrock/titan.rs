@@ -1,0 +1,265 @@
+//! Amazon Titan Image Generator v1 and v2, and Nova Canvas, which share one schema:
+//! `taskType`, a params object per task, and `imageGenerationConfig`. A content-filter block
+//! arrives as a `ValidationException` (see `client`), not in the response body.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::wire::{Answer, MaskConvention, ReturnedImage, check_length, decode_image, image_base64, mask_base64, parse_response};
+use crate::engine::catalog::{ModelEntry, TitanVariant};
+use crate::error::{Error, Invalid};
+use crate::images::{CheckedImage, encode_png};
+use crate::request::{AspectRatio, EditMode, EditRequest, GenerationRequest, OutpaintDirection, Region, Seed, Shape, Size};
+
+/// The sizes Titan v1 and v2 accept.
+pub const TITAN_SIZES: [(u32, u32); 17] = [
+    (1024, 1024), (768, 768), (512, 512), (1152, 896), (1216, 832), (1344, 768), (1536, 640), (1280, 768),
+    (1152, 640), (1173, 640), (896, 1152), (832, 1216), (768, 1344), (640, 1536), (768, 1280), (640, 1152),
+    (640, 1173),
+];
+
+/// Classifier-free guidance (Titan's documented default).
+const CFG_SCALE: f64 = 8.0;
+
+/// The limits of one variant.
+struct Limits {
+    max_text: usize,
+    max_seed: u32,
+}
+
+fn limits(variant: TitanVariant) -> Limits {
+    match variant {
+        TitanVariant::TitanV1 | TitanVariant::TitanV2 => Limits { max_text: 512, max_seed: 2_147_483_646 },
+        TitanVariant::NovaCanvas => Limits { max_text: 1_024, max_seed: 858_993_459 },
+    }
+}
+
+/// The largest seed a variant accepts.
+pub fn max_seed(variant: TitanVariant) -> u32 {
+    limits(variant).max_seed
+}
+
+fn check_seed(model: &ModelEntry, variant: TitanVariant, seed: Seed) -> Result<(), Invalid> {
+    let max = limits(variant).max_seed;
+    if seed.0 > max {
+        return Err(Invalid::new(format!("{} takes seeds from 0 to {max}; {seed} is too large", model.alias)));
+    }
+    Ok(())
+}
+
+fn check_texts(model: &ModelEntry, variant: TitanVariant, prompt: Option<&str>, negative: Option<&str>) -> Result<(), Invalid> {
+    let limit = limits(variant).max_text;
+    if let Some(prompt) = prompt {
+        check_length("the prompt", prompt, &model.alias, limit)?;
+    }
+    if let Some(negative) = negative {
+        check_length("the negative prompt", negative, &model.alias, limit)?;
+    }
+    Ok(())
+}
+
+/// Nova Canvas's size rules: sides 320-4096 and divisible by 16, aspect 1:4 to 4:1, fewer than
+/// 4,194,304 pixels.
+fn check_nova_size(model: &ModelEntry, size: Size) -> Result<(), Invalid> {
+    let side_ok = |side: u32| (320..=4096).contains(&side) && side % 16 == 0;
+    if !side_ok(size.width) || !side_ok(size.height) {
+        return Err(Invalid::new(format!(
+            "{} draws sides of 320 to 4096 pixels in steps of 16; {size} is not one: adjust the size",
+            model.alias
+        )));
+    }
+    if size.width > size.height * 4 || size.height > size.width * 4 {
+        return Err(Invalid::new(format!("{} keeps the aspect ratio between 1:4 and 4:1; {size} is beyond it", model.alias)));
+    }
+    if u64::from(size.width) * u64::from(size.height) >= 4_194_304 {
+        return Err(Invalid::new(format!("{size} is over {}'s 4,194,304-pixel limit: ask for a smaller size", model.alias)));
+    }
+    Ok(())
+}
+
+fn size_for(model: &ModelEntry, variant: TitanVariant, shape: Shape) -> Result<Size, Invalid> {
+    if variant == TitanVariant::NovaCanvas {
+        let size = shape.to_size();
+        check_nova_size(model, size)?;
+        return Ok(size);
+    }
+    match shape {
+        Shape::Size(size) if TITAN_SIZES.contains(&(size.width, size.height)) => Ok(size),
+        Shape::Size(size) => Err(Invalid::new(format!(
+            "{} cannot draw {size}: use one of {}, or give an aspect ratio",
+            model.alias,
+            TITAN_SIZES.iter().map(|(w, h)| format!("{w}x{h}")).collect::<Vec<_>>().join(", ")
+        ))),
+        Shape::Aspect(AspectRatio { width, height }) => {
+            let wanted = f64::from(width) / f64::from(height);
+            // The closest ratio, and among equals the largest picture.
+            let closest = TITAN_SIZES
+                .iter()
+                .min_by(|left, right| {
+                    let distance = |(w, h): &(u32, u32)| (f64::from(*w) / f64::from(*h) / wanted).ln().abs();
+                    distance(left).total_cmp(&distance(right)).then((right.0 * right.1).cmp(&(left.0 * left.1)))
+                })
+                .copied()
+                .unwrap_or((1024, 1024));
+            Ok(Size { width: closest.0, height: closest.1 })
+        }
+    }
+}
+
+fn with_negative(mut params: Value, negative: Option<&str>) -> Value {
+    if let Some(negative) = negative {
+        params["negativeText"] = json!(negative);
+    }
+    params
+}
+
+/// The body of a text-to-image request.
+pub fn generation_body(model: &ModelEntry, variant: TitanVariant, request: &GenerationRequest, seed: Seed) -> Result<Value, Invalid> {
+    let negative = request.negative_prompt.as_ref().map(|prompt| prompt.as_str());
+    check_texts(model, variant, Some(request.prompt.as_str()), negative)?;
+    check_seed(model, variant, seed)?;
+    if request.style.is_some() {
+        return Err(Invalid::new(format!(
+            "{} takes no style preset: describe the style in the prompt, or use sdxl for presets",
+            model.alias
+        )));
+    }
+    let size = size_for(model, variant, request.shape)?;
+    Ok(json!({
+        "taskType": "TEXT_IMAGE",
+        "textToImageParams": with_negative(json!({"text": request.prompt.as_str()}), negative),
+        "imageGenerationConfig": {
+            "numberOfImages": request.count.get(),
+            "quality": "standard",
+            "cfgScale": CFG_SCALE,
+            "seed": seed.0,
+            "width": size.width,
+            "height": size.height,
+        },
+    }))
+}
+
+/// The region as Titan takes it: `maskPrompt` or `maskImage` (black = inside the mask).
+fn mask_field(region: &Region) -> Result<(&'static str, Value), Error> {
+    Ok(match region {
+        Region::MaskPrompt(prompt) => ("maskPrompt", json!(prompt.as_str())),
+        Region::MaskImage(mask) => ("maskImage", json!(mask_base64(mask, MaskConvention::BlackMarksRegion)?)),
+    })
+}
+
+/// A zoom-out for Titan's outpainting, which keeps what is inside the mask and paints the rest:
+/// the source is shrunk onto a canvas of its own size, placed by the direction, and the mask
+/// covers it, so the model paints the new surroundings.
+fn zoom_out_canvas(source: &CheckedImage, direction: OutpaintDirection) -> Result<(String, String), Error> {
+    let pixels = source.decode()?;
+    let (width, height) = (pixels.width(), pixels.height());
+    let (inner_width, inner_height) = ((width * 2 / 3).max(1), (height * 2 / 3).max(1));
+    let shrunk = pixels.resize_exact(inner_width, inner_height, image::imageops::FilterType::Lanczos3).to_rgb8();
+    let (left, top) = match direction {
+        OutpaintDirection::All => ((width - inner_width) / 2, (height - inner_height) / 2),
+        OutpaintDirection::Left => (width - inner_width, (height - inner_height) / 2),
+        OutpaintDirection::Right => (0, (height - inner_height) / 2),
+        OutpaintDirection::Up => ((width - inner_width) / 2, height - inner_height),
+        OutpaintDirection::Down => ((width - inner_width) / 2, 0),
+    };
+    let mut canvas = image::RgbImage::from_pixel(width, height, image::Rgb([128, 128, 128]));
+    image::imageops::overlay(&mut canvas, &shrunk, i64::from(left), i64::from(top));
+    let mask = image::GrayImage::from_fn(width, height, |x, y| {
+        let inside = x >= left && x < left + inner_width && y >= top && y < top + inner_height;
+        image::Luma([if inside { 0 } else { 255 }])
+    });
+    let encode = |picture: image::DynamicImage| {
+        encode_png(&picture, &[]).map_err(|error| Error::operator("preparing an outpaint canvas", error))
+    };
+    let canvas = encode(image::DynamicImage::ImageRgb8(canvas))?;
+    let mask = encode(image::DynamicImage::ImageLuma8(mask))?;
+    use base64::Engine as _;
+    let base64 = base64::engine::general_purpose::STANDARD;
+    Ok((base64.encode(canvas), base64.encode(mask)))
+}
+
+/// The body of an edit request.
+pub fn edit_body(model: &ModelEntry, variant: TitanVariant, request: &EditRequest, seed: Seed) -> Result<Value, Error> {
+    let prompt = request.prompt.as_ref().map(|prompt| prompt.as_str());
+    let negative = request.negative_prompt.as_ref().map(|prompt| prompt.as_str());
+    check_texts(model, variant, prompt, negative)?;
+    check_seed(model, variant, seed)?;
+    if request.source.bytes().len() > 5 * 1024 * 1024 {
+        return Err(Invalid::new(format!("{} takes source images up to 5 MB: save it as JPEG or make it smaller", model.alias)).into());
+    }
+    if variant == TitanVariant::NovaCanvas {
+        check_nova_size(model, request.source.size())?;
+    }
+    let config = json!({"numberOfImages": 1, "quality": "standard", "cfgScale": CFG_SCALE, "seed": seed.0});
+    let body = match request.mode {
+        EditMode::Inpaint | EditMode::Replace => {
+            let region = request.region.as_ref().ok_or_else(|| Invalid::new(format!("{} needs a region", request.mode)))?;
+            let (mask_key, mask_value) = mask_field(region)?;
+            // Without text, Titan removes what the mask covers, which is what an empty inpaint means.
+            let mut params = json!({"image": image_base64(&request.source)?, mask_key: mask_value});
+            if let Some(prompt) = prompt {
+                params["text"] = json!(prompt);
+            }
+            json!({"taskType": "INPAINTING", "inPaintingParams": with_negative(params, negative), "imageGenerationConfig": config})
+        }
+        EditMode::Outpaint => {
+            let params = match &request.region {
+                // An explicit region: keep it and paint around it.
+                Some(region) => {
+                    let (mask_key, mask_value) = mask_field(region)?;
+                    json!({"image": image_base64(&request.source)?, mask_key: mask_value, "outPaintingMode": "DEFAULT"})
+                }
+                None => {
+                    let (canvas, mask) = zoom_out_canvas(&request.source, request.outpaint_direction)?;
+                    json!({"image": canvas, "maskImage": mask, "outPaintingMode": "PRECISE"})
+                }
+            };
+            let mut params = with_negative(params, negative);
+            params["text"] = json!(prompt.unwrap_or("the same scene, seen from further away"));
+            json!({"taskType": "OUTPAINTING", "outPaintingParams": params, "imageGenerationConfig": config})
+        }
+        EditMode::Variation => {
+            let mut params = json!({
+                "images": [image_base64(&request.source)?],
+                "similarityStrength": f64::from(request.similarity.unwrap_or(0.7)),
+            });
+            if let Some(prompt) = prompt {
+                params["text"] = json!(prompt);
+            }
+            json!({"taskType": "IMAGE_VARIATION", "imageVariationParams": with_negative(params, negative), "imageGenerationConfig": config})
+        }
+        EditMode::RemoveBackground if variant != TitanVariant::TitanV1 => {
+            json!({"taskType": "BACKGROUND_REMOVAL", "backgroundRemovalParams": {"image": image_base64(&request.source)?}})
+        }
+        mode => return Err(Invalid::new(format!("{} cannot {mode}", model.alias)).into()),
+    };
+    Ok(body)
+}
+
+#[derive(Debug, Deserialize)]
+struct Response {
+    #[serde(default)]
+    images: Vec<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// Reads a response: `images[]`, or an `error` the model reports.
+pub fn read_response(body: &[u8]) -> Result<Answer, Error> {
+    let response: Response = parse_response(body, "Titan")?;
+    if let Some(error) = response.error.filter(|error| !error.is_empty()) {
+        return Err(Error::Busy(format!("the model could not draw this ({error}); try again")));
+    }
+    if response.images.is_empty() {
+        return Err(Error::operator("reading a Titan response", "it holds no image"));
+    }
+    let images = response
+        .images
+        .iter()
+        .map(|text| Ok(ReturnedImage { bytes: decode_image(text)?, seed: None }))
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(Answer::Images(images))
+}
+
+#[cfg(test)]
+mod tests;

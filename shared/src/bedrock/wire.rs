@@ -1,0 +1,90 @@
+//! What the image families share on the wire: images and masks as base64, and the reading of
+//! a response into images or a content-filter block.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use image::ImageFormat;
+
+use crate::error::{Error, Invalid};
+use crate::images::{CheckedImage, encode_png};
+use crate::request::Seed;
+
+/// One image a model returned, decoded from base64 once.
+#[derive(Debug, Clone)]
+pub struct ReturnedImage {
+    pub bytes: Bytes,
+    /// The seed the model reports for this image, when it reports one.
+    pub seed: Option<Seed>,
+}
+
+/// What a model's response said.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    Images(Vec<ReturnedImage>),
+    /// The model's content filter refused; the text says what was filtered, for the user.
+    Filtered(String),
+}
+
+/// Which mask pixels mark the region to change, as a model expects them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaskConvention {
+    /// Black marks the region (our own convention, and Titan's, Nova Canvas's and SDXL's
+    /// `MASK_IMAGE_BLACK`).
+    BlackMarksRegion,
+    /// White marks the region (Stability AI Image Services).
+    WhiteMarksRegion,
+}
+
+/// A source image as base64 PNG or JPEG, the formats every family accepts; other formats
+/// are converted to PNG once.
+pub fn image_base64(image: &CheckedImage) -> Result<String, Error> {
+    match image.format() {
+        ImageFormat::Png | ImageFormat::Jpeg => Ok(BASE64.encode(image.bytes())),
+        _ => {
+            let pixels = image.decode()?;
+            let png = encode_png(&pixels, &[]).map_err(|error| Error::operator("converting an image to PNG", error))?;
+            Ok(BASE64.encode(png))
+        }
+    }
+}
+
+/// A mask as base64 PNG of pure black and white, in the convention the model expects.
+pub fn mask_base64(mask: &CheckedImage, convention: MaskConvention) -> Result<String, Error> {
+    let grey = mask.decode()?.to_luma8();
+    let (inside, outside) = match convention {
+        MaskConvention::BlackMarksRegion => (0u8, 255u8),
+        MaskConvention::WhiteMarksRegion => (255u8, 0u8),
+    };
+    let pure = image::GrayImage::from_fn(grey.width(), grey.height(), |x, y| {
+        // Our convention: dark pixels mark the region to change.
+        image::Luma([if grey.get_pixel(x, y)[0] < 128 { inside } else { outside }])
+    });
+    let png = encode_png(&image::DynamicImage::ImageLuma8(pure), &[])
+        .map_err(|error| Error::operator("encoding a mask as PNG", error))?;
+    Ok(BASE64.encode(png))
+}
+
+/// Decodes one base64 image from a response.
+pub fn decode_image(text: &str) -> Result<Bytes, Error> {
+    BASE64
+        .decode(text.as_bytes())
+        .map(Bytes::from)
+        .map_err(|error| Error::operator("reading an image from the model's response", error))
+}
+
+/// Reads a response body as JSON of the given shape.
+pub fn parse_response<T: serde::de::DeserializeOwned>(body: &[u8], family: &str) -> Result<T, Error> {
+    serde_json::from_slice(body).map_err(|error| Error::operator(format!("reading a {family} response"), error))
+}
+
+/// Checks a text field against a model's character limit, with a message naming the model.
+pub fn check_length(what: &str, text: &str, model: &str, limit: usize) -> Result<(), Invalid> {
+    let characters = text.chars().count();
+    if characters > limit {
+        return Err(Invalid::new(format!(
+            "{what} is {characters} characters; {model} takes at most {limit}: shorten it or choose another model"
+        )));
+    }
+    Ok(())
+}

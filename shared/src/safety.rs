@@ -1,0 +1,152 @@
+//! The safety gate every generation and edit passes before any image model is called:
+//! a cheap local rule list, then a Bedrock Guardrail when one is configured, then a fast
+//! classifier. A block can be appealed once per user and prompt; the appeal goes to a
+//! stronger model. Verdicts are cached per normalised prompt, so asking twice costs once.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::gallery::Owner;
+
+/// Which check refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checker {
+    LocalRules,
+    Guardrail,
+    Classifier,
+    Appeal,
+}
+
+impl fmt::Display for Checker {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Self::LocalRules => "Atelier's rules",
+            Self::Guardrail => "the guardrail",
+            Self::Classifier => "the safety check",
+            Self::Appeal => "the appeal review",
+        })
+    }
+}
+
+/// Why a prompt was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub category: String,
+    pub reason: String,
+    pub by: Checker,
+}
+
+/// A safety verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    Blocked(Refusal),
+}
+
+/// One model-backed check (the guardrail, the classifier, the appeal reviewer).
+#[async_trait]
+pub trait SafetyCheck: Send + Sync + 'static {
+    async fn check(&self, text: &str) -> Result<Verdict>;
+}
+
+/// The most verdicts kept; the cache starts over when it is full, which is simple and bounded.
+const CACHE_LIMIT: usize = 10_000;
+
+/// The gate; see the module documentation.
+pub struct SafetyGate {
+    blocked_terms: Vec<String>,
+    checks: Vec<Arc<dyn SafetyCheck>>,
+    appeal_reviewer: Option<Arc<dyn SafetyCheck>>,
+    cache: Mutex<HashMap<String, Verdict>>,
+    appeals_used: Mutex<HashSet<(Owner, String)>>,
+}
+
+/// Lower case with runs of white space folded, so trivial variations share one verdict.
+pub fn normalise(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+impl SafetyGate {
+    pub fn new(blocked_terms: Vec<String>, checks: Vec<Arc<dyn SafetyCheck>>, appeal_reviewer: Option<Arc<dyn SafetyCheck>>) -> Self {
+        let blocked_terms = blocked_terms.iter().map(|term| normalise(term)).filter(|term| !term.is_empty()).collect();
+        Self { blocked_terms, checks, appeal_reviewer, cache: Mutex::default(), appeals_used: Mutex::default() }
+    }
+
+    fn local_rules(&self, normalised: &str) -> Option<Refusal> {
+        self.blocked_terms.iter().find(|term| normalised.contains(term.as_str())).map(|term| Refusal {
+            category: "blocked term".into(),
+            reason: format!("the prompt contains \"{term}\", which this community does not allow"),
+            by: Checker::LocalRules,
+        })
+    }
+
+    fn cached(&self, normalised: &str) -> Option<Verdict> {
+        self.cache.lock().ok().and_then(|cache| cache.get(normalised).cloned())
+    }
+
+    fn remember(&self, normalised: String, verdict: &Verdict) {
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(normalised, verdict.clone());
+        }
+    }
+
+    /// Checks text before it reaches an image model.
+    pub async fn check(&self, text: &str) -> Result<Verdict> {
+        let normalised = normalise(text);
+        if let Some(refusal) = self.local_rules(&normalised) {
+            return Ok(Verdict::Blocked(refusal));
+        }
+        if let Some(verdict) = self.cached(&normalised) {
+            return Ok(verdict);
+        }
+        let mut verdict = Verdict::Allowed;
+        for check in &self.checks {
+            verdict = check.check(text).await?;
+            if matches!(verdict, Verdict::Blocked(_)) {
+                break;
+            }
+        }
+        self.remember(normalised, &verdict);
+        Ok(verdict)
+    }
+
+    /// Asks the stronger reviewer to look again at a blocked prompt, once per user and prompt.
+    /// Blocks by the local rules are final: they are the community's own list.
+    pub async fn appeal(&self, owner: &Owner, text: &str) -> Result<Verdict> {
+        let normalised = normalise(text);
+        if let Some(refusal) = self.local_rules(&normalised) {
+            return Ok(Verdict::Blocked(Refusal {
+                reason: format!("{}; blocks by the community's own rules cannot be appealed", refusal.reason),
+                ..refusal
+            }));
+        }
+        let first_appeal = self
+            .appeals_used
+            .lock()
+            .map(|mut used| used.insert((owner.clone(), normalised.clone())))
+            .unwrap_or(false);
+        if !first_appeal {
+            return Err(crate::Error::Blocked("this prompt was already appealed once; change the prompt instead".into()));
+        }
+        let Some(reviewer) = &self.appeal_reviewer else {
+            return Err(crate::Error::Blocked("appeals need a model, and none is configured".into()));
+        };
+        let verdict = match reviewer.check(text).await? {
+            Verdict::Blocked(refusal) => Verdict::Blocked(Refusal { by: Checker::Appeal, ..refusal }),
+            Verdict::Allowed => Verdict::Allowed,
+        };
+        // The stronger model's word stands for everyone asking the same thing.
+        self.remember(normalised, &verdict);
+        Ok(verdict)
+    }
+}
+
+#[cfg(test)]
+mod tests;
