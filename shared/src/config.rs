@@ -41,7 +41,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("ATELIER_GUARDRAIL_ID", "Bedrock Guardrail id or ARN applied to prompts before generation (optional)"),
     ("ATELIER_GUARDRAIL_VERSION", "version of that guardrail (default DRAFT)"),
     ("ATELIER_BLOCKED_TERMS", "terms refused before any model call, separated by commas (replaces the built-in list)"),
-    ("ATELIER_CHAT_HISTORY_TOKENS", "how much conversation history (in estimated tokens) goes with each chat turn (default 6000)"),
+    (
+        "ATELIER_CHAT_HISTORY_TOKENS",
+        "how much conversation history (in estimated tokens) goes with each chat turn (default 6000)",
+    ),
     ("ATELIER_DISCORD_TOKEN", "the Discord bot token; the bot runs only when it is set"),
     ("ATELIER_DISCORD_APPLICATION_ID", "the Discord application id, for registering slash commands"),
     ("ATELIER_DISCORD_API_URL", "base URL of the Discord REST API (tests only; default https://discord.com)"),
@@ -522,11 +525,9 @@ impl Config {
                 (None, None) => None,
             },
             blocked_terms: match raw.get("ATELIER_BLOCKED_TERMS") {
-                Some(text) => text
-                    .split(',')
-                    .map(|term| term.trim().to_lowercase())
-                    .filter(|term| !term.is_empty())
-                    .collect(),
+                Some(text) => {
+                    text.split(',').map(|term| term.trim().to_lowercase()).filter(|term| !term.is_empty()).collect()
+                }
                 None => DEFAULT_BLOCKED_TERMS.iter().map(|term| (*term).to_string()).collect(),
             },
             chat_history_tokens: match raw.get("ATELIER_CHAT_HISTORY_TOKENS") {
@@ -567,13 +568,22 @@ impl Config {
             ),
             (
                 "ATELIER_IMAGE_MODELS",
-                self.models.entries().iter().map(|entry| format!("{}={}", entry.alias, entry.id)).collect::<Vec<_>>().join(", "),
+                self.models
+                    .entries()
+                    .iter()
+                    .map(|entry| format!("{}={}", entry.alias, entry.id))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             ),
             ("ATELIER_CHAT_MODEL", self.bedrock.chat_model.clone()),
             ("ATELIER_CLASSIFIER_MODEL", self.bedrock.classifier_model.clone()),
             (
                 "ATELIER_GUARDRAIL_ID",
-                self.bedrock.guardrail.as_ref().map(|(id, version)| format!("{id} (version {version})")).unwrap_or_else(unset),
+                self.bedrock
+                    .guardrail
+                    .as_ref()
+                    .map(|(id, version)| format!("{id} (version {version})"))
+                    .unwrap_or_else(unset),
             ),
             ("ATELIER_BLOCKED_TERMS", format!("{} terms", self.bedrock.blocked_terms.len())),
             ("ATELIER_DISCORD_TOKEN", discord.map(|discord| redacted(&discord.token)).unwrap_or_else(unset)),

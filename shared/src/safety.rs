@@ -71,7 +71,11 @@ pub fn normalise(text: &str) -> String {
 }
 
 impl SafetyGate {
-    pub fn new(blocked_terms: Vec<String>, checks: Vec<Arc<dyn SafetyCheck>>, appeal_reviewer: Option<Arc<dyn SafetyCheck>>) -> Self {
+    pub fn new(
+        blocked_terms: Vec<String>,
+        checks: Vec<Arc<dyn SafetyCheck>>,
+        appeal_reviewer: Option<Arc<dyn SafetyCheck>>,
+    ) -> Self {
         let blocked_terms = blocked_terms.iter().map(|term| normalise(term)).filter(|term| !term.is_empty()).collect();
         Self { blocked_terms, checks, appeal_reviewer, cache: Mutex::default(), appeals_used: Mutex::default() }
     }
@@ -127,13 +131,12 @@ impl SafetyGate {
                 ..refusal
             }));
         }
-        let first_appeal = self
-            .appeals_used
-            .lock()
-            .map(|mut used| used.insert((owner.clone(), normalised.clone())))
-            .unwrap_or(false);
+        let first_appeal =
+            self.appeals_used.lock().map(|mut used| used.insert((owner.clone(), normalised.clone()))).unwrap_or(false);
         if !first_appeal {
-            return Err(crate::Error::Blocked("this prompt was already appealed once; change the prompt instead".into()));
+            return Err(crate::Error::Blocked(
+                "this prompt was already appealed once; change the prompt instead".into(),
+            ));
         }
         let Some(reviewer) = &self.appeal_reviewer else {
             return Err(crate::Error::Blocked("appeals need a model, and none is configured".into()));

@@ -60,7 +60,13 @@ pub struct Atelier {
 
 impl Atelier {
     pub fn new(parts: Parts) -> Self {
-        Self { engine: parts.engine, safety: parts.safety, chat: parts.chat, critic: parts.critic, gallery: parts.gallery }
+        Self {
+            engine: parts.engine,
+            safety: parts.safety,
+            chat: parts.chat,
+            critic: parts.critic,
+            gallery: parts.gallery,
+        }
     }
 
     /// Which engine draws the images.

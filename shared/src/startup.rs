@@ -101,12 +101,21 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
             if let Some((identifier, version)) = &settings.guardrail {
                 checks.push(Arc::new(BedrockGuardrail::new(bedrock.clone(), identifier.clone(), version.clone())));
             }
-            checks.push(Arc::new(BedrockClassifier::new(bedrock.clone(), settings.classifier_model.clone(), Checker::Classifier)));
-            let appeal_reviewer = Arc::new(BedrockClassifier::new(bedrock.clone(), settings.chat_model.clone(), Checker::Appeal));
+            checks.push(Arc::new(BedrockClassifier::new(
+                bedrock.clone(),
+                settings.classifier_model.clone(),
+                Checker::Classifier,
+            )));
+            let appeal_reviewer =
+                Arc::new(BedrockClassifier::new(bedrock.clone(), settings.chat_model.clone(), Checker::Appeal));
             let parts = Parts {
                 engine: Arc::new(BedrockImageEngine::new(bedrock.clone(), config.models.clone())),
                 safety: Arc::new(SafetyGate::new(settings.blocked_terms.clone(), checks, Some(appeal_reviewer))),
-                chat: Arc::new(BedrockChat::new(bedrock.clone(), settings.chat_model.clone(), settings.chat_history_tokens)),
+                chat: Arc::new(BedrockChat::new(
+                    bedrock.clone(),
+                    settings.chat_model.clone(),
+                    settings.chat_history_tokens,
+                )),
                 critic: Arc::new(BedrockCritic::new(bedrock.clone(), settings.chat_model.clone())),
                 gallery,
             };

@@ -90,11 +90,15 @@ pub fn error_from_code(code: &str, message: &str, call: CallContext<'_>) -> Erro
             Error::Busy(format!("{model} had a problem on its side; try again"))
         }
         "AccessDeniedException" => Error::operator(
-            format!("enable model {model_id} in the Bedrock console in region {region}, and allow this role bedrock:InvokeModel"),
+            format!(
+                "enable model {model_id} in the Bedrock console in region {region}, and allow this role bedrock:InvokeModel"
+            ),
             format!("access denied: {message}"),
         ),
         "ResourceNotFoundException" => Error::operator(
-            format!("model {model_id} does not exist in region {region}: check ATELIER_IMAGE_MODELS or the chat model setting"),
+            format!(
+                "model {model_id} does not exist in region {region}: check ATELIER_IMAGE_MODELS or the chat model setting"
+            ),
             format!("not found: {message}"),
         ),
         other => Error::operator(format!("calling {model_id} in {region}"), format!("{other}: {message}")),
@@ -132,16 +136,25 @@ mod tests {
 
     #[test]
     fn each_bedrock_error_tells_the_right_person_the_right_thing() {
-        let blocked = error_from_code("ValidationException", "This request has been blocked by our content filters.", call());
+        let blocked =
+            error_from_code("ValidationException", "This request has been blocked by our content filters.", call());
         assert!(matches!(blocked, Error::Blocked(ref text) if text.contains("content filter")), "{blocked:?}");
         let invalid = error_from_code("ValidationException", "width must be a multiple of 64", call());
-        assert!(matches!(invalid, Error::Invalid(ref text) if text.message().contains("width must be a multiple of 64")));
-        for code in ["ThrottlingException", "ModelNotReadyException", "ModelTimeoutException", "ServiceQuotaExceededException"] {
+        assert!(
+            matches!(invalid, Error::Invalid(ref text) if text.message().contains("width must be a multiple of 64"))
+        );
+        for code in
+            ["ThrottlingException", "ModelNotReadyException", "ModelTimeoutException", "ServiceQuotaExceededException"]
+        {
             assert!(matches!(error_from_code(code, "", call()), Error::Busy(_)), "{code}");
         }
         let denied = error_from_code("AccessDeniedException", "no", call());
         assert!(!denied.is_user_error());
-        assert!(denied.to_string().contains("enable model amazon.titan-image-generator-v1 in the Bedrock console in region us-east-1"));
+        assert!(
+            denied
+                .to_string()
+                .contains("enable model amazon.titan-image-generator-v1 in the Bedrock console in region us-east-1")
+        );
         let missing = error_from_code("ResourceNotFoundException", "no", call());
         assert!(missing.to_string().contains("check ATELIER_IMAGE_MODELS"), "{missing}");
     }

@@ -25,9 +25,9 @@ pub fn json_to_document(value: &Value) -> Document {
         }),
         Value::String(text) => Document::String(text.clone()),
         Value::Array(items) => Document::Array(items.iter().map(json_to_document).collect()),
-        Value::Object(map) => {
-            Document::Object(map.iter().map(|(key, value)| (key.clone(), json_to_document(value))).collect::<HashMap<_, _>>())
-        }
+        Value::Object(map) => Document::Object(
+            map.iter().map(|(key, value)| (key.clone(), json_to_document(value))).collect::<HashMap<_, _>>(),
+        ),
     }
 }
 
@@ -41,7 +41,9 @@ pub fn document_to_json(document: &Document) -> Value {
         Document::Number(Number::Float(number)) => Value::from(*number),
         Document::String(text) => Value::String(text.clone()),
         Document::Array(items) => Value::Array(items.iter().map(document_to_json).collect()),
-        Document::Object(map) => Value::Object(map.iter().map(|(key, value)| (key.clone(), document_to_json(value))).collect()),
+        Document::Object(map) => {
+            Value::Object(map.iter().map(|(key, value)| (key.clone(), document_to_json(value))).collect())
+        }
     }
 }
 
@@ -69,9 +71,16 @@ pub async fn answer_through_tool(
         .build()
         .map_err(build_error)?;
     let choice = ToolChoice::Tool(SpecificToolChoice::builder().name(tool.name).build().map_err(build_error)?);
-    let tools = ToolConfiguration::builder().tools(Tool::ToolSpec(specification)).tool_choice(choice).build().map_err(build_error)?;
-    let message =
-        Message::builder().role(ConversationRole::User).content(ContentBlock::Text(question.into())).build().map_err(build_error)?;
+    let tools = ToolConfiguration::builder()
+        .tools(Tool::ToolSpec(specification))
+        .tool_choice(choice)
+        .build()
+        .map_err(build_error)?;
+    let message = Message::builder()
+        .role(ConversationRole::User)
+        .content(ContentBlock::Text(question.into()))
+        .build()
+        .map_err(build_error)?;
     let call = CallContext { model: model_id, model_id, region: &bedrock.region };
     let output = bedrock
         .runtime

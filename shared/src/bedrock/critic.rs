@@ -80,12 +80,17 @@ impl BedrockCritic {
 #[async_trait]
 impl PromptCritic for BedrockCritic {
     async fn critique(&self, prompt: &Prompt) -> Result<Critique> {
-        let tool = ToolAnswer { name: "record_critique", description: "Record the critique of the prompt.", schema: critique_schema() };
+        let tool = ToolAnswer {
+            name: "record_critique",
+            description: "Record the critique of the prompt.",
+            schema: critique_schema(),
+        };
         let question = Self::question(prompt);
         // A reply that does not parse is asked for once more, then reported; never shown raw.
         let mut last_problem = String::new();
         for _ in 0..2 {
-            let answer = answer_through_tool(&self.bedrock, &self.model_id, INSTRUCTIONS, &question, &tool, 1_500).await?;
+            let answer =
+                answer_through_tool(&self.bedrock, &self.model_id, INSTRUCTIONS, &question, &tool, 1_500).await?;
             match serde_json::from_value::<ToolCritique>(answer) {
                 Ok(parsed) => {
                     return Ok(Critique {

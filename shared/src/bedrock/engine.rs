@@ -67,7 +67,11 @@ impl BedrockImageEngine {
                 .await
                 .map_err(|error| Error::operator("checking a model's image", error))?
                 .map_err(|invalid| Error::operator(format!("{} returned a broken image", model.alias), invalid))?;
-            images.push(GeneratedImage { image: checked, seed: image.seed.unwrap_or(seed), safety: SafetyOutcome::Passed });
+            images.push(GeneratedImage {
+                image: checked,
+                seed: image.seed.unwrap_or(seed),
+                safety: SafetyOutcome::Passed,
+            });
         }
         Ok(images)
     }
@@ -113,13 +117,7 @@ impl ImageEngine for BedrockImageEngine {
     fn models(&self) -> Vec<ModelInfo> {
         let default = self.catalog.for_generation(None).ok();
         let mut models: Vec<ModelInfo> = default.into_iter().map(model_info).collect();
-        models.extend(
-            self.catalog
-                .entries()
-                .iter()
-                .filter(|entry| Some(*entry) != default)
-                .map(model_info),
-        );
+        models.extend(self.catalog.entries().iter().filter(|entry| Some(*entry) != default).map(model_info));
         models
     }
 
@@ -160,4 +158,3 @@ impl ImageEngine for BedrockImageEngine {
         Ok(Generated { model: model_info(model), images })
     }
 }
-

@@ -3,7 +3,9 @@
 //! as delimited data, never as instructions.
 
 use async_trait::async_trait;
-use aws_sdk_bedrockruntime::types::{GuardrailAction, GuardrailContentBlock, GuardrailContentSource, GuardrailTextBlock};
+use aws_sdk_bedrockruntime::types::{
+    GuardrailAction, GuardrailContentBlock, GuardrailContentSource, GuardrailTextBlock,
+};
 use serde_json::json;
 
 use super::client::{Bedrock, CallContext, error_from_sdk};
@@ -28,7 +30,10 @@ impl BedrockGuardrail {
 #[async_trait]
 impl SafetyCheck for BedrockGuardrail {
     async fn check(&self, text: &str) -> Result<Verdict> {
-        let block = GuardrailTextBlock::builder().text(text).build().map_err(|error| Error::operator("building a guardrail request", error))?;
+        let block = GuardrailTextBlock::builder()
+            .text(text)
+            .build()
+            .map_err(|error| Error::operator("building a guardrail request", error))?;
         let call = CallContext { model: "the guardrail", model_id: &self.identifier, region: &self.bedrock.region };
         let output = self
             .bedrock

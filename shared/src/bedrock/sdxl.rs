@@ -5,19 +5,45 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::wire::{Answer, MaskConvention, ReturnedImage, check_length, decode_image, image_base64, mask_base64, parse_response};
+use super::wire::{
+    Answer, MaskConvention, ReturnedImage, check_length, decode_image, image_base64, mask_base64, parse_response,
+};
 use crate::engine::catalog::ModelEntry;
 use crate::error::{Error, Invalid};
 use crate::request::{AspectRatio, EditMode, EditRequest, GenerationRequest, Region, Seed, Shape, Size};
 
 /// The sizes SDXL 1.0 accepts on Bedrock.
-pub const SIZES: [(u32, u32); 9] =
-    [(1024, 1024), (1152, 896), (1216, 832), (1344, 768), (1536, 640), (640, 1536), (768, 1344), (832, 1216), (896, 1152)];
+pub const SIZES: [(u32, u32); 9] = [
+    (1024, 1024),
+    (1152, 896),
+    (1216, 832),
+    (1344, 768),
+    (1536, 640),
+    (640, 1536),
+    (768, 1344),
+    (832, 1216),
+    (896, 1152),
+];
 
 /// The style presets SDXL knows.
 pub const STYLE_PRESETS: [&str; 17] = [
-    "3d-model", "analog-film", "anime", "cinematic", "comic-book", "digital-art", "enhance", "fantasy-art", "isometric",
-    "line-art", "low-poly", "modeling-compound", "neon-punk", "origami", "photographic", "pixel-art", "tile-texture",
+    "3d-model",
+    "analog-film",
+    "anime",
+    "cinematic",
+    "comic-book",
+    "digital-art",
+    "enhance",
+    "fantasy-art",
+    "isometric",
+    "line-art",
+    "low-poly",
+    "modeling-compound",
+    "neon-punk",
+    "origami",
+    "photographic",
+    "pixel-art",
+    "tile-texture",
 ];
 
 /// The longest prompt SDXL takes.
@@ -161,7 +187,10 @@ pub fn read_response(body: &[u8]) -> Result<Answer, Error> {
         .artifacts
         .iter()
         .map(|artifact| {
-            let text = artifact.base64.as_deref().ok_or_else(|| Error::operator("reading an SDXL response", "an artifact has no image"))?;
+            let text = artifact
+                .base64
+                .as_deref()
+                .ok_or_else(|| Error::operator("reading an SDXL response", "an artifact has no image"))?;
             Ok(ReturnedImage {
                 bytes: decode_image(text)?,
                 seed: artifact.seed.and_then(|seed| u32::try_from(seed).ok()).map(Seed),

@@ -101,7 +101,7 @@ struct Response {
 /// is the model failing to draw.
 pub fn read_response(body: &[u8]) -> Result<Answer, Error> {
     let response: Response = parse_response(body, "Stability")?;
-    for reason in response.finish_reasons.iter().flatten() {
+    if let Some(reason) = response.finish_reasons.iter().flatten().next() {
         if let Some(filtered) = reason.strip_prefix("Filter reason: ") {
             let what = match filtered.trim() {
                 "prompt" => "the prompt",

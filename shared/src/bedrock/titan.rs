@@ -5,16 +5,34 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::wire::{Answer, MaskConvention, ReturnedImage, check_length, decode_image, image_base64, mask_base64, parse_response};
+use super::wire::{
+    Answer, MaskConvention, ReturnedImage, check_length, decode_image, image_base64, mask_base64, parse_response,
+};
 use crate::engine::catalog::{ModelEntry, TitanVariant};
 use crate::error::{Error, Invalid};
 use crate::images::{CheckedImage, encode_png};
-use crate::request::{AspectRatio, EditMode, EditRequest, GenerationRequest, OutpaintDirection, Region, Seed, Shape, Size};
+use crate::request::{
+    AspectRatio, EditMode, EditRequest, GenerationRequest, OutpaintDirection, Region, Seed, Shape, Size,
+};
 
 /// The sizes Titan v1 and v2 accept.
 pub const TITAN_SIZES: [(u32, u32); 17] = [
-    (1024, 1024), (768, 768), (512, 512), (1152, 896), (1216, 832), (1344, 768), (1536, 640), (1280, 768),
-    (1152, 640), (1173, 640), (896, 1152), (832, 1216), (768, 1344), (640, 1536), (768, 1280), (640, 1152),
+    (1024, 1024),
+    (768, 768),
+    (512, 512),
+    (1152, 896),
+    (1216, 832),
+    (1344, 768),
+    (1536, 640),
+    (1280, 768),
+    (1152, 640),
+    (1173, 640),
+    (896, 1152),
+    (832, 1216),
+    (768, 1344),
+    (640, 1536),
+    (768, 1280),
+    (640, 1152),
     (640, 1173),
 ];
 
@@ -47,7 +65,12 @@ fn check_seed(model: &ModelEntry, variant: TitanVariant, seed: Seed) -> Result<(
     Ok(())
 }
 
-fn check_texts(model: &ModelEntry, variant: TitanVariant, prompt: Option<&str>, negative: Option<&str>) -> Result<(), Invalid> {
+fn check_texts(
+    model: &ModelEntry,
+    variant: TitanVariant,
+    prompt: Option<&str>,
+    negative: Option<&str>,
+) -> Result<(), Invalid> {
     let limit = limits(variant).max_text;
     if let Some(prompt) = prompt {
         check_length("the prompt", prompt, &model.alias, limit)?;
@@ -61,7 +84,7 @@ fn check_texts(model: &ModelEntry, variant: TitanVariant, prompt: Option<&str>, 
 /// Nova Canvas's size rules: sides 320-4096 and divisible by 16, aspect 1:4 to 4:1, fewer than
 /// 4,194,304 pixels.
 fn check_nova_size(model: &ModelEntry, size: Size) -> Result<(), Invalid> {
-    let side_ok = |side: u32| (320..=4096).contains(&side) && side % 16 == 0;
+    let side_ok = |side: u32| (320..=4096).contains(&side) && side.is_multiple_of(16);
     if !side_ok(size.width) || !side_ok(size.height) {
         return Err(Invalid::new(format!(
             "{} draws sides of 320 to 4096 pixels in steps of 16; {size} is not one: adjust the size",
@@ -69,10 +92,16 @@ fn check_nova_size(model: &ModelEntry, size: Size) -> Result<(), Invalid> {
         )));
     }
     if size.width > size.height * 4 || size.height > size.width * 4 {
-        return Err(Invalid::new(format!("{} keeps the aspect ratio between 1:4 and 4:1; {size} is beyond it", model.alias)));
+        return Err(Invalid::new(format!(
+            "{} keeps the aspect ratio between 1:4 and 4:1; {size} is beyond it",
+            model.alias
+        )));
     }
     if u64::from(size.width) * u64::from(size.height) >= 4_194_304 {
-        return Err(Invalid::new(format!("{size} is over {}'s 4,194,304-pixel limit: ask for a smaller size", model.alias)));
+        return Err(Invalid::new(format!(
+            "{size} is over {}'s 4,194,304-pixel limit: ask for a smaller size",
+            model.alias
+        )));
     }
     Ok(())
 }
@@ -114,7 +143,12 @@ fn with_negative(mut params: Value, negative: Option<&str>) -> Value {
 }
 
 /// The body of a text-to-image request.
-pub fn generation_body(model: &ModelEntry, variant: TitanVariant, request: &GenerationRequest, seed: Seed) -> Result<Value, Invalid> {
+pub fn generation_body(
+    model: &ModelEntry,
+    variant: TitanVariant,
+    request: &GenerationRequest,
+    seed: Seed,
+) -> Result<Value, Invalid> {
     let negative = request.negative_prompt.as_ref().map(|prompt| prompt.as_str());
     check_texts(model, variant, Some(request.prompt.as_str()), negative)?;
     check_seed(model, variant, seed)?;
@@ -185,7 +219,11 @@ pub fn edit_body(model: &ModelEntry, variant: TitanVariant, request: &EditReques
     check_texts(model, variant, prompt, negative)?;
     check_seed(model, variant, seed)?;
     if request.source.bytes().len() > 5 * 1024 * 1024 {
-        return Err(Invalid::new(format!("{} takes source images up to 5 MB: save it as JPEG or make it smaller", model.alias)).into());
+        return Err(Invalid::new(format!(
+            "{} takes source images up to 5 MB: save it as JPEG or make it smaller",
+            model.alias
+        ))
+        .into());
     }
     if variant == TitanVariant::NovaCanvas {
         check_nova_size(model, request.source.size())?;
@@ -193,7 +231,8 @@ pub fn edit_body(model: &ModelEntry, variant: TitanVariant, request: &EditReques
     let config = json!({"numberOfImages": 1, "quality": "standard", "cfgScale": CFG_SCALE, "seed": seed.0});
     let body = match request.mode {
         EditMode::Inpaint | EditMode::Replace => {
-            let region = request.region.as_ref().ok_or_else(|| Invalid::new(format!("{} needs a region", request.mode)))?;
+            let region =
+                request.region.as_ref().ok_or_else(|| Invalid::new(format!("{} needs a region", request.mode)))?;
             let (mask_key, mask_value) = mask_field(region)?;
             // Without text, Titan removes what the mask covers, which is what an empty inpaint means.
             let mut params = json!({"image": image_base64(&request.source)?, mask_key: mask_value});

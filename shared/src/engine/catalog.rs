@@ -206,7 +206,9 @@ impl Catalog {
         let default_generator = default_generator.unwrap_or("core").to_string();
         match entries.iter().find(|entry| entry.alias == default_generator) {
             Some(entry) if entry.family.generates() => {}
-            Some(entry) => return Err(format!("`{}` is an edit tool and cannot be the default generator", entry.alias)),
+            Some(entry) => {
+                return Err(format!("`{}` is an edit tool and cannot be the default generator", entry.alias));
+            }
             None => return Err(format!("`{default_generator}` is not a configured model alias")),
         }
         Ok(Self { entries, default_generator })
@@ -231,7 +233,9 @@ impl Catalog {
     /// The model to generate with: the named one, or the default.
     pub fn for_generation(&self, name: Option<&ModelName>) -> Result<&ModelEntry, Invalid> {
         let Some(name) = name else {
-            return self.by_alias(&self.default_generator).ok_or_else(|| Invalid::new("no default model is configured"));
+            return self
+                .by_alias(&self.default_generator)
+                .ok_or_else(|| Invalid::new("no default model is configured"));
         };
         match self.find(name) {
             Some(entry) if entry.family.generates() => Ok(entry),
@@ -280,17 +284,27 @@ mod tests {
 
     #[test]
     fn families_are_read_from_ids_and_inference_profiles() {
-        assert_eq!(Family::of_model_id("us.stability.stable-image-inpaint-v1:0"), Some(Family::StabilityService(ServiceTool::Inpaint)));
+        assert_eq!(
+            Family::of_model_id("us.stability.stable-image-inpaint-v1:0"),
+            Some(Family::StabilityService(ServiceTool::Inpaint))
+        );
         assert_eq!(Family::of_model_id("amazon.nova-canvas-v1:0"), Some(Family::Titan(TitanVariant::NovaCanvas)));
-        assert_eq!(Family::of_model_id("stability.sd3-5-large-v1:0"), Some(Family::StabilityText { image_to_image: true }));
+        assert_eq!(
+            Family::of_model_id("stability.sd3-5-large-v1:0"),
+            Some(Family::StabilityText { image_to_image: true })
+        );
         assert_eq!(Family::of_model_id("anthropic.claude-v2"), None);
     }
 
     #[test]
     fn defaults_resolve_and_overrides_replace_by_alias() {
-        let catalog = Catalog::new(Some("core=stability.stable-image-core-v2:0, mine=amazon.nova-canvas-v2:0"), None).unwrap();
+        let catalog =
+            Catalog::new(Some("core=stability.stable-image-core-v2:0, mine=amazon.nova-canvas-v2:0"), None).unwrap();
         assert_eq!(catalog.for_generation(None).unwrap().id, "stability.stable-image-core-v2:0");
-        assert_eq!(catalog.for_generation(Some(&name("mine"))).unwrap().family, Family::Titan(TitanVariant::NovaCanvas));
+        assert_eq!(
+            catalog.for_generation(Some(&name("mine"))).unwrap().family,
+            Family::Titan(TitanVariant::NovaCanvas)
+        );
         assert_eq!(catalog.for_generation(Some(&name("amazon.titan-image-generator-v1"))).unwrap().alias, "titan");
         assert!(Catalog::new(Some("x=openai.dall-e"), None).unwrap_err().contains("cannot tell"));
         assert!(Catalog::new(None, Some("inpaint")).unwrap_err().contains("edit tool"));

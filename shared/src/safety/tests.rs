@@ -13,7 +13,11 @@ impl SafetyCheck for Counting {
     async fn check(&self, text: &str) -> Result<Verdict> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         Ok(if text.contains(self.word) {
-            Verdict::Blocked(Refusal { category: "violence".into(), reason: "too gory".into(), by: Checker::Classifier })
+            Verdict::Blocked(Refusal {
+                category: "violence".into(),
+                reason: "too gory".into(),
+                by: Checker::Classifier,
+            })
         } else {
             Verdict::Allowed
         })

@@ -36,13 +36,17 @@ fn the_negative_prompt_is_a_negatively_weighted_text_prompt() {
 
 #[test]
 fn only_the_allowed_sizes_are_sent() {
-    let wide = generation_body(&model(), &request(Shape::Aspect(AspectRatio { width: 16, height: 9 })), Seed(1)).unwrap();
+    let wide =
+        generation_body(&model(), &request(Shape::Aspect(AspectRatio { width: 16, height: 9 })), Seed(1)).unwrap();
     assert_eq!((wide["width"].as_u64(), wide["height"].as_u64()), (Some(1344), Some(768)));
-    let refusal = generation_body(&model(), &request(Shape::Size(Size { width: 512, height: 512 })), Seed(1)).unwrap_err();
+    let refusal =
+        generation_body(&model(), &request(Shape::Size(Size { width: 512, height: 512 })), Seed(1)).unwrap_err();
     assert!(refusal.message().contains("sdxl cannot draw 512x512: use one of 1024x1024"), "{refusal}");
     let mut unknown_style = request(Shape::default());
     unknown_style.style = Some(StyleName::parse("watercolour").unwrap());
-    assert!(generation_body(&model(), &unknown_style, Seed(1)).unwrap_err().message().contains("no style `watercolour`"));
+    assert!(
+        generation_body(&model(), &unknown_style, Seed(1)).unwrap_err().message().contains("no style `watercolour`")
+    );
 }
 
 fn edit(mode: EditMode, source: CheckedImage, region: Option<Region>) -> EditRequest {
@@ -74,15 +78,19 @@ fn variations_and_masked_inpaints_use_the_image_to_image_fields() {
 
 #[test]
 fn edits_sdxl_cannot_do_are_refused_with_an_alternative() {
-    let described = edit(EditMode::Inpaint, image(1024, 1024), Some(Region::MaskPrompt(Prompt::parse("the door").unwrap())));
+    let described =
+        edit(EditMode::Inpaint, image(1024, 1024), Some(Region::MaskPrompt(Prompt::parse("the door").unwrap())));
     assert!(edit_body(&model(), &described, Seed(1)).unwrap_err().to_string().contains("needs a painted mask"));
     let odd_size = edit(EditMode::Variation, image(500, 300), None);
-    assert!(edit_body(&model(), &odd_size, Seed(1)).unwrap_err().to_string().contains("this one is 500x300: use sd3.5"));
+    assert!(
+        edit_body(&model(), &odd_size, Seed(1)).unwrap_err().to_string().contains("this one is 500x300: use sd3.5")
+    );
 }
 
 #[test]
 fn a_filtered_artifact_is_a_block_not_an_image() {
-    let filtered = br#"{"result":"success","artifacts":[{"seed":1,"base64":"iVBORw0KGgo=","finishReason":"CONTENT_FILTERED"}]}"#;
+    let filtered =
+        br#"{"result":"success","artifacts":[{"seed":1,"base64":"iVBORw0KGgo=","finishReason":"CONTENT_FILTERED"}]}"#;
     assert!(matches!(read_response(filtered).unwrap(), Answer::Filtered(_)));
     let fine = br#"{"result":"success","artifacts":[{"seed":12,"base64":"iVBORw0KGgo=","finishReason":"SUCCESS"}]}"#;
     match read_response(fine).unwrap() {

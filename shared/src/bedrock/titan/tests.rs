@@ -23,7 +23,8 @@ fn image(width: u32, height: u32) -> CheckedImage {
 
 #[test]
 fn text_to_image_uses_the_documented_fields() {
-    let body = generation_body(&model("titan"), TitanVariant::TitanV1, &request("a fox", Shape::default()), Seed(9)).unwrap();
+    let body =
+        generation_body(&model("titan"), TitanVariant::TitanV1, &request("a fox", Shape::default()), Seed(9)).unwrap();
     assert_eq!(
         body,
         json!({
@@ -39,18 +40,34 @@ fn each_variant_enforces_its_own_limits_before_the_call() {
     let long = "a".repeat(600);
     let titan = generation_body(&model("titan"), TitanVariant::TitanV1, &request(&long, Shape::default()), Seed(1));
     assert!(titan.unwrap_err().message().contains("titan takes at most 512"));
-    let nova = generation_body(&model("nova-canvas"), TitanVariant::NovaCanvas, &request(&long, Shape::default()), Seed(1));
+    let nova =
+        generation_body(&model("nova-canvas"), TitanVariant::NovaCanvas, &request(&long, Shape::default()), Seed(1));
     assert!(nova.is_ok(), "Nova Canvas takes up to 1,024 characters");
 
-    let seed = generation_body(&model("nova-canvas"), TitanVariant::NovaCanvas, &request("a fox", Shape::default()), Seed(900_000_000));
+    let seed = generation_body(
+        &model("nova-canvas"),
+        TitanVariant::NovaCanvas,
+        &request("a fox", Shape::default()),
+        Seed(900_000_000),
+    );
     assert!(seed.unwrap_err().message().contains("0 to 858993459"));
     let odd = Shape::Size(Size { width: 1000, height: 1000 });
     let nova_size = generation_body(&model("nova-canvas"), TitanVariant::NovaCanvas, &request("a fox", odd), Seed(1));
     assert!(nova_size.unwrap_err().message().contains("steps of 16"));
     let titan_size = generation_body(&model("titan"), TitanVariant::TitanV1, &request("a fox", odd), Seed(1));
     assert!(titan_size.unwrap_err().message().contains("titan cannot draw 1000x1000"));
-    let wide = generation_body(&model("titan"), TitanVariant::TitanV1, &request("a fox", Shape::Aspect(AspectRatio { width: 16, height: 9 })), Seed(1)).unwrap();
-    assert_eq!((wide["imageGenerationConfig"]["width"].as_u64(), wide["imageGenerationConfig"]["height"].as_u64()), (Some(1152), Some(640)), "the listed size closest to 16:9");
+    let wide = generation_body(
+        &model("titan"),
+        TitanVariant::TitanV1,
+        &request("a fox", Shape::Aspect(AspectRatio { width: 16, height: 9 })),
+        Seed(1),
+    )
+    .unwrap();
+    assert_eq!(
+        (wide["imageGenerationConfig"]["width"].as_u64(), wide["imageGenerationConfig"]["height"].as_u64()),
+        (Some(1152), Some(640)),
+        "the listed size closest to 16:9"
+    );
 }
 
 fn edit(mode: EditMode, region: Option<Region>, prompt: Option<&str>) -> EditRequest {
@@ -71,14 +88,19 @@ fn edit(mode: EditMode, region: Option<Region>, prompt: Option<&str>) -> EditReq
 fn edit_tasks_use_their_params_objects() {
     let titan = model("titan-v2");
     let region = Some(Region::MaskPrompt(Prompt::parse("the sky").unwrap()));
-    let inpaint = edit_body(&titan, TitanVariant::TitanV2, &edit(EditMode::Inpaint, region.clone(), Some("stars")), Seed(2)).unwrap();
+    let inpaint =
+        edit_body(&titan, TitanVariant::TitanV2, &edit(EditMode::Inpaint, region.clone(), Some("stars")), Seed(2))
+            .unwrap();
     assert_eq!(inpaint["taskType"], "INPAINTING");
     assert_eq!(inpaint["inPaintingParams"]["maskPrompt"], "the sky");
     assert_eq!(inpaint["inPaintingParams"]["text"], "stars");
     assert!(inpaint["inPaintingParams"].get("maskImage").is_none(), "maskPrompt and maskImage are exclusive");
 
     let variation = edit_body(&titan, TitanVariant::TitanV2, &edit(EditMode::Variation, None, None), Seed(2)).unwrap();
-    assert_eq!(variation["imageVariationParams"]["similarityStrength"].as_f64().map(|value| (value * 10.0).round()), Some(7.0));
+    assert_eq!(
+        variation["imageVariationParams"]["similarityStrength"].as_f64().map(|value| (value * 10.0).round()),
+        Some(7.0)
+    );
     assert_eq!(variation["imageVariationParams"]["images"].as_array().map(Vec::len), Some(1));
 
     let outpaint = edit_body(&titan, TitanVariant::TitanV2, &edit(EditMode::Outpaint, None, None), Seed(2)).unwrap();
@@ -86,8 +108,12 @@ fn edit_tasks_use_their_params_objects() {
     assert_eq!(outpaint["outPaintingParams"]["outPaintingMode"], "PRECISE");
     assert!(outpaint["outPaintingParams"]["maskImage"].is_string());
 
-    let background = edit_body(&titan, TitanVariant::TitanV2, &edit(EditMode::RemoveBackground, None, None), Seed(2)).unwrap();
-    assert_eq!(background, json!({"taskType": "BACKGROUND_REMOVAL", "backgroundRemovalParams": {"image": background["backgroundRemovalParams"]["image"]}}));
+    let background =
+        edit_body(&titan, TitanVariant::TitanV2, &edit(EditMode::RemoveBackground, None, None), Seed(2)).unwrap();
+    assert_eq!(
+        background,
+        json!({"taskType": "BACKGROUND_REMOVAL", "backgroundRemovalParams": {"image": background["backgroundRemovalParams"]["image"]}})
+    );
     let v1 = edit_body(&model("titan"), TitanVariant::TitanV1, &edit(EditMode::RemoveBackground, None, None), Seed(2));
     assert!(v1.unwrap_err().to_string().contains("titan cannot remove-background"));
 }
