@@ -211,6 +211,30 @@ pub async fn show_config() -> Result<(), Failure> {
             "the demo engine draws locally; set AWS_REGION and AWS credentials (or ATELIER_ENGINE=bedrock)".into(),
         ),
     }
+    if engine == atelier_shared::config::EngineKind::Bedrock {
+        let default_model = config.models.for_generation(None).map(|model| model.to_string()).unwrap_or_default();
+        feature("default image model", true, default_model);
+        feature("chat, critique and appeals", true, config.bedrock.chat_model.clone());
+        feature(
+            "prompt safety",
+            true,
+            format!(
+                "{} local terms, {}, classifier {}",
+                config.bedrock.blocked_terms.len(),
+                match &config.bedrock.guardrail {
+                    Some((id, version)) => format!("guardrail {id} version {version}"),
+                    None => "no guardrail (set ATELIER_GUARDRAIL_ID to add one)".into(),
+                },
+                config.bedrock.classifier_model
+            ),
+        );
+    } else {
+        feature(
+            "prompt safety",
+            true,
+            format!("{} local terms only; the model checks need Bedrock", config.bedrock.blocked_terms.len()),
+        );
+    }
     feature("gallery store", true, config.store.to_string());
     match &config.discord {
         Some(discord) => feature(

@@ -22,6 +22,8 @@ pub struct ModelInfo {
     pub family: String,
     /// A name for menus.
     pub label: String,
+    /// Whether the model makes images from a prompt alone (edit tools do not).
+    pub can_generate: bool,
     /// The edit modes the model can do.
     pub edit_modes: Vec<EditMode>,
 }

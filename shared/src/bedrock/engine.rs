@@ -104,6 +104,7 @@ fn model_info(entry: &ModelEntry) -> ModelInfo {
         id: entry.id.clone(),
         family: entry.family.name().into(),
         label: entry.alias.clone(),
+        can_generate: entry.family.generates(),
         edit_modes: entry.family.edit_modes(),
     }
 }

@@ -31,6 +31,7 @@ impl DemoEngine {
             id: "atelier.demo".into(),
             family: "demo".into(),
             label: "Demo engine (no model configured)".into(),
+            can_generate: true,
             edit_modes: EditMode::ALL.to_vec(),
         }
     }

@@ -1,6 +1,7 @@
 //! The studio's edit page: pick an image from the gallery or upload one, choose the edit,
 //! and keep editing the result.
 
+use atelier_shared::engine::ModelInfo;
 use atelier_shared::gallery::{ImageId, ImageRecord, ListFilter};
 use atelier_shared::images::CheckedImage;
 use atelier_shared::request::{EditFields, EditMode};
@@ -48,7 +49,13 @@ async fn show_edit(
     };
     let recent = state.core.gallery().list(&user.owner, &ListFilter::default(), None, 12).await?.records;
     let form = EditForm { image_id: source.as_ref().map(|record| record.id.to_string()), ..EditForm::default() };
-    Ok(page::render(&state.site, Some(&user), Section::Edit, "Edit", edit_page(source.as_ref(), &recent, &form, None)))
+    Ok(page::render(
+        &state.site,
+        Some(&user),
+        Section::Edit,
+        "Edit",
+        edit_page(&state.core.models(), source.as_ref(), &recent, &form, None),
+    ))
 }
 
 async fn read_form(mut multipart: Multipart) -> Result<EditForm, WebError> {
@@ -78,6 +85,7 @@ async fn read_form(mut multipart: Multipart) -> Result<EditForm, WebError> {
                     "seed" => &mut form.fields.seed,
                     "similarity" => &mut form.fields.similarity,
                     "direction" => &mut form.fields.direction,
+                    "model" => &mut form.fields.model,
                     _ => continue,
                 };
                 *slot = Some(text).filter(|text| !text.trim().is_empty());
@@ -111,7 +119,7 @@ async fn edit_image(State(state): State<AppState>, user: SignedIn, multipart: Mu
                 .map(|page| page.records)
                 .unwrap_or_default();
             let message = error.message();
-            let body = edit_page(source.as_ref(), &recent, &form, Some(&message));
+            let body = edit_page(&state.core.models(), source.as_ref(), &recent, &form, Some(&message));
             (error.status(), page::render(&state.site, Some(&user), Section::Edit, "Edit", body)).into_response()
         }
     }
@@ -145,7 +153,13 @@ async fn check_image(bytes: Bytes, what: &'static str) -> Result<CheckedImage, W
         .map_err(WebError::from)
 }
 
-fn edit_page(source: Option<&ImageRecord>, recent: &[ImageRecord], form: &EditForm, error: Option<&str>) -> Markup {
+fn edit_page(
+    models: &[ModelInfo],
+    source: Option<&ImageRecord>,
+    recent: &[ImageRecord],
+    form: &EditForm,
+    error: Option<&str>,
+) -> Markup {
     let fields = &form.fields;
     let value = |field: &Option<String>| field.clone().unwrap_or_default();
     html! {
@@ -175,6 +189,16 @@ fn edit_page(source: Option<&ImageRecord>, recent: &[ImageRecord], form: &EditFo
                 select name="mode" {
                     @for mode in EditMode::ALL {
                         option value=(mode.as_str()) selected[fields.mode == mode.as_str()] { (mode.as_str()) " — " (mode.describe()) }
+                    }
+                }
+            }
+            label { "Model " span.hint { "(automatic picks the right tool for the edit)" }
+                select name="model" {
+                    option value="" { "Automatic" }
+                    @for model in models.iter().filter(|model| !model.edit_modes.is_empty()) {
+                        option value=(model.alias) selected[fields.model.as_deref() == Some(model.alias.as_str())] {
+                            (model.label) " — " (model.edit_modes.iter().map(|mode| mode.as_str()).collect::<Vec<_>>().join(", "))
+                        }
                     }
                 }
             }

@@ -109,7 +109,7 @@ fn studio_form(state: &AppState, form: &StudioForm, error: Option<&str>) -> Mark
             div.row {
                 label { "Model"
                     select name="model" {
-                        @for model in &models {
+                        @for model in models.iter().filter(|model| model.can_generate) {
                             option value=(model.alias) selected[fields.model.as_deref() == Some(model.alias.as_str())] { (model.label) }
                         }
                     }
