@@ -5,6 +5,10 @@
 
 mod support;
 
+// The Bedrock stand-in itself, driven by the real aws-sdk-bedrockruntime client.
+mod bedrock_stand_in;
+// The core against the Bedrock stand-in: every family, edit mode, error mapping, the checker and chat.
+mod bedrock;
 // The command line as operators use it: help, config, bad settings, generate, edit, check, chat.
 mod cli;
 // `atelier serve` as a process: the README's run command, probes, shutdown.

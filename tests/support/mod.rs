@@ -1,6 +1,7 @@
 //! The shared test harness: start Atelier in-process on port 0 with its own data folder, run
 //! the `atelier` binary with a clean environment, and stand-ins for outside services.
 
+pub mod bedrock;
 pub mod discord;
 
 use std::net::SocketAddr;

@@ -7,7 +7,7 @@ use aws_sdk_bedrockruntime::types::{
     StopReason as BedrockStopReason, SystemContentBlock,
 };
 
-use super::client::{Bedrock, CallContext, FIRST_TOKEN_TIMEOUT, STREAM_IDLE_TIMEOUT, error_from_sdk};
+use super::client::{Bedrock, CallContext, FIRST_TOKEN_TIMEOUT, STREAM_IDLE_TIMEOUT, error_from_code, error_from_sdk};
 use crate::chat::{ChatEvent, ChatMessage, ChatMode, ChatModel, ChatStream, ChatTurn, Speaker, StopReason};
 use crate::error::{Error, Result};
 
@@ -87,6 +87,32 @@ fn to_message(speaker: Speaker, text: &str) -> Result<Message> {
         .map_err(|error| Error::operator("building a chat message", error))
 }
 
+/// Maps an error from inside the event stream. Bedrock names those errors only in the
+/// event's `:exception-type` header, so the SDK's error code is empty: read the variant.
+fn stream_error(
+    error: aws_sdk_bedrockruntime::error::SdkError<
+        aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError,
+        aws_smithy_types::event_stream::RawMessage,
+    >,
+    call: CallContext<'_>,
+) -> Error {
+    use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
+    use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError as StreamError;
+    let Some(service_error) = error.as_service_error() else {
+        return error_from_sdk(error, call);
+    };
+    let code = match service_error {
+        StreamError::InternalServerException(_) => "InternalServerException",
+        StreamError::ModelStreamErrorException(_) => "ModelStreamErrorException",
+        StreamError::ServiceUnavailableException(_) => "ServiceUnavailableException",
+        StreamError::ThrottlingException(_) => "ThrottlingException",
+        StreamError::ValidationException(_) => "ValidationException",
+        _ => return error_from_sdk(error, call),
+    };
+    let message = service_error.message().unwrap_or("").to_string();
+    error_from_code(code, &message, call)
+}
+
 /// The stop reason in our terms.
 fn stop_reason(reason: &BedrockStopReason) -> StopReason {
     match reason {
@@ -154,7 +180,7 @@ impl ChatModel for BedrockChat {
                     let call = CallContext { model: &model_id, model_id: &model_id, region: &region };
                     let next = match tokio::time::timeout(STREAM_IDLE_TIMEOUT, receiver.recv()).await {
                         Err(_) => Err(Error::Busy(format!("{model_id} stopped answering mid-reply; try again"))),
-                        Ok(Err(error)) => Err(error_from_sdk(error, call)),
+                        Ok(Err(error)) => Err(stream_error(error, call)),
                         Ok(Ok(None)) => return None,
                         Ok(Ok(Some(event))) => Ok(event),
                     };

@@ -36,6 +36,9 @@ pub const TITAN_SIZES: [(u32, u32); 17] = [
     (640, 1173),
 ];
 
+/// The longest side of a source image Titan v1 and v2 edit.
+pub const TITAN_MAX_SOURCE_SIDE: u32 = 1_408;
+
 /// Classifier-free guidance (Titan's documented default).
 const CFG_SCALE: f64 = 8.0;
 
@@ -225,8 +228,15 @@ pub fn edit_body(model: &ModelEntry, variant: TitanVariant, request: &EditReques
         ))
         .into());
     }
+    let source = request.source.size();
     if variant == TitanVariant::NovaCanvas {
-        check_nova_size(model, request.source.size())?;
+        check_nova_size(model, source)?;
+    } else if source.width.max(source.height) > TITAN_MAX_SOURCE_SIDE {
+        return Err(Invalid::new(format!(
+            "the image is {source}; {} edits images up to {TITAN_MAX_SOURCE_SIDE} pixels on the longest side: scale it down",
+            model.alias
+        ))
+        .into());
     }
     let config = json!({"numberOfImages": 1, "quality": "standard", "cfgScale": CFG_SCALE, "seed": seed.0});
     let body = match request.mode {
