@@ -35,6 +35,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Chat with the assistant: one message with --message, a conversation otherwise
     Chat(ChatArgs),
+    /// Suggest four prompts that would draw something like an image
+    Describe(DescribeArgs),
     /// Show the effective configuration (secrets redacted) and what each feature still needs
     Config,
     /// Register the bot's slash commands with Discord
@@ -127,6 +129,16 @@ pub struct ChatArgs {
     /// Send one message, print the reply and exit
     #[arg(long)]
     pub message: Option<String>,
+    /// An image for the assistant to look at, sent with --message
+    #[arg(long, requires = "message")]
+    pub image: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// The image to describe (PNG, JPEG or WebP)
+    #[arg(long)]
+    pub image: PathBuf,
 }
 
 /// Runs the command line and returns the process's exit code: 0 on success, 1 when the work
@@ -149,6 +161,7 @@ pub fn main() -> ExitCode {
             Some(Command::Edit(args)) => tools::edit(args).await,
             Some(Command::Check(args)) => tools::check(args).await,
             Some(Command::Chat(args)) => tools::chat(args).await,
+            Some(Command::Describe(args)) => tools::describe(args).await,
             Some(Command::Config) => tools::show_config().await,
             Some(Command::RegisterCommands) => tools::register_commands().await,
         }

@@ -14,7 +14,7 @@ use atelier_shared::service::{Actor, Kept};
 use atelier_shared::startup::{self, AwsSetup, Started};
 use futures::StreamExt;
 
-use crate::cli::{ChatArgs, CheckArgs, EditArgs, Failure, GenerateArgs};
+use crate::cli::{ChatArgs, CheckArgs, DescribeArgs, EditArgs, Failure, GenerateArgs};
 use crate::serve::warn_about_unknown_variables;
 
 fn load_config() -> Result<Config, Failure> {
@@ -111,7 +111,10 @@ pub async fn check(args: CheckArgs) -> Result<(), Failure> {
 pub async fn chat(args: ChatArgs) -> Result<(), Failure> {
     let mode: ChatMode = args.mode.parse()?;
     if let Some(text) = args.message {
-        let message = ChatMessage::parse(&text)?;
+        let mut message = ChatMessage::parse(&text)?;
+        if let Some(path) = &args.image {
+            message = message.with_image(read_image(path, "the image").await?);
+        }
         let (core, _) = load_core().await?;
         stream_reply(&core, mode, &[], &message).await?;
         return Ok(());
@@ -164,7 +167,14 @@ async fn stream_reply(
                 let _ = write!(stdout, "{text}");
                 let _ = stdout.flush();
             }
-            ChatEvent::Finished { stop_reason } => {
+            ChatEvent::Finished { stop_reason, usage } => {
+                if let Some(usage) = usage {
+                    tracing::info!(
+                        input_tokens = usage.input_tokens,
+                        output_tokens = usage.output_tokens,
+                        "the reply used tokens"
+                    );
+                }
                 let _ = writeln!(stdout);
                 if stop_reason == StopReason::Filtered {
                     eprintln!("(the reply was stopped by a content filter)");
@@ -176,6 +186,16 @@ async fn stream_reply(
         }
     }
     Ok(reply)
+}
+
+pub async fn describe(args: DescribeArgs) -> Result<(), Failure> {
+    let image = read_image(&args.image, "the image").await?;
+    let (core, started) = load_core().await?;
+    announce_demo(&started);
+    for (number, prompt) in core.describe(&image).await?.iter().enumerate() {
+        println!("{}. {prompt}", number + 1);
+    }
+    Ok(())
 }
 
 pub async fn show_config() -> Result<(), Failure> {

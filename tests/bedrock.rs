@@ -364,7 +364,10 @@ async fn chat_streams_and_reports_filters_and_mid_stream_errors() {
     while let Some(event) = stream.next().await {
         match event.unwrap() {
             ChatEvent::Text(text) => pieces.push(text),
-            ChatEvent::Finished { stop_reason } => stop = Some(stop_reason),
+            ChatEvent::Finished { stop_reason, usage } => {
+                stop = Some(stop_reason);
+                assert!(usage.is_some_and(|usage| usage.output_tokens > 0), "the usage was not reported");
+            }
         }
     }
     assert!(pieces.len() > 1, "the reply should arrive in pieces: {pieces:?}");
@@ -379,7 +382,7 @@ async fn chat_streams_and_reports_filters_and_mid_stream_errors() {
     while let Some(event) = stream.next().await {
         last = Some(event.unwrap());
     }
-    assert_eq!(last, Some(ChatEvent::Finished { stop_reason: StopReason::Filtered }));
+    assert!(matches!(last, Some(ChatEvent::Finished { stop_reason: StopReason::Filtered, .. })), "{last:?}");
 
     stand_in.script(Behaviour::MidStreamError);
     let mut stream = core.chat(ChatMode::Assistant, &[], &message).await.unwrap();
@@ -502,4 +505,80 @@ async fn the_cli_generates_edits_checks_and_chats_against_bedrock() {
 
     let kept = std::fs::read_dir(folder.path().join("atelier-data/users/local-operator/records")).unwrap().count();
     assert_eq!(kept, 3, "two generated and one edited image are in the gallery");
+}
+
+#[tokio::test]
+async fn describe_suggests_four_prompts_from_the_image() {
+    let stand_in = BedrockStandIn::start().await;
+    let (_folder, core) = core(&stand_in, &[]).await;
+    let prompts =
+        json!({"prompts": ["a red barn at dusk", "a barn in snow", "a barn, oil painting", "a barn, aerial view"]});
+    stand_in.script(Behaviour::ToolUse(prompts));
+    let suggestions = core.describe(&png(256, 256, 200)).await.unwrap();
+    assert_eq!(suggestions, ["a red barn at dusk", "a barn in snow", "a barn, oil painting", "a barn, aerial view"]);
+    let call = stand_in.requests().into_iter().find(|call| call.operation == Operation::Converse).unwrap();
+    let content = &call.body["messages"][0]["content"];
+    assert_eq!(content[0]["image"]["format"], "png", "{content}");
+    assert!(content[0]["image"]["source"]["bytes"].as_str().is_some_and(|bytes| !bytes.is_empty()));
+    assert_eq!(call.body["toolConfig"]["toolChoice"]["tool"]["name"], "record_prompts");
+}
+
+#[tokio::test]
+async fn chat_sends_an_attached_image_and_refuses_one_too_large_to_look_at() {
+    let stand_in = BedrockStandIn::start().await;
+    let (_folder, core) = core(&stand_in, &[]).await;
+    stand_in.script(Behaviour::ChatReply("A calm red square.".into()));
+    let message = ChatMessage::parse("what is in this picture?").unwrap().with_image(png(128, 128, 220));
+    let mut stream = core.chat(ChatMode::Assistant, &[], &message).await.unwrap();
+    let mut reply = String::new();
+    while let Some(event) = stream.next().await {
+        if let ChatEvent::Text(text) = event.unwrap() {
+            reply.push_str(&text);
+        }
+    }
+    assert_eq!(reply, "A calm red square.");
+    let call = stand_in.requests().into_iter().find(|call| call.operation == Operation::ConverseStream).unwrap();
+    let content = call.body["messages"][0]["content"].as_array().unwrap();
+    assert_eq!(content.len(), 2, "{content:?}");
+    assert_eq!(content[0]["image"]["format"], "png");
+    assert_eq!(content[1]["text"], "what is in this picture?");
+
+    // Noise does not compress: about 4.4 MB of PNG, over Claude's 3.75 MB.
+    let mut state = 0x2545_f491_u32;
+    let noise = image::RgbImage::from_fn(1210, 1210, |_, _| {
+        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let [a, b, c, _] = state.to_le_bytes();
+        image::Rgb([a, b, c])
+    });
+    let bytes = encode_png(&image::DynamicImage::ImageRgb8(noise), &[]).unwrap();
+    let large = CheckedImage::check(bytes, "the image").unwrap();
+    let refusal =
+        core.chat(ChatMode::Assistant, &[], &ChatMessage::parse("and this?").unwrap().with_image(large)).await;
+    let refusal = refusal.err().expect("an image over 3.75 MB must be refused");
+    assert!(refusal.is_user_error() && refusal.to_string().contains("up to 3.75 MB"), "{refusal}");
+    assert_eq!(stand_in.calls_to(Operation::ConverseStream), 1);
+}
+
+#[tokio::test]
+async fn chat_sends_the_history_it_is_given() {
+    use atelier_shared::chat::{ChatTurn, Speaker};
+    let stand_in = BedrockStandIn::start().await;
+    let (_folder, core) = core(&stand_in, &[]).await;
+    let history = [
+        ChatTurn { speaker: Speaker::User, text: "a cat".into() },
+        ChatTurn { speaker: Speaker::Assistant, text: "What style?".into() },
+    ];
+    let message = ChatMessage::parse("watercolour").unwrap();
+    let mut stream = core.chat(ChatMode::PromptCoach, &history, &message).await.unwrap();
+    while let Some(event) = stream.next().await {
+        event.unwrap();
+    }
+    let call = stand_in.requests().into_iter().find(|call| call.operation == Operation::ConverseStream).unwrap();
+    let texts: Vec<&str> = call.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| message["content"][0]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["a cat", "What style?", "watercolour"]);
 }

@@ -266,3 +266,18 @@ fn register_commands_without_a_token_says_what_to_set() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr.contains("ATELIER_DISCORD_TOKEN"), "{stderr}");
 }
+
+#[test]
+fn describe_offers_four_prompts_even_in_demo_mode() {
+    let folder = tempfile::tempdir().unwrap();
+    let (output, stdout, _) =
+        run(atelier(folder.path()).args(["generate", "--prompt", "a red house", "--size", "320x192", "--out", "in"]));
+    assert!(output.status.success());
+    let image = stdout.split("  ").next().unwrap().to_string();
+    let (output, stdout, stderr) = run(atelier(folder.path()).args(["describe", "--image", &image]));
+    assert!(output.status.success(), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(lines.iter().all(|line| line.contains("a wide")), "{stdout}");
+    assert!(lines[0].starts_with("1. "), "{stdout}");
+}

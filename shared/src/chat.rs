@@ -11,6 +11,7 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Invalid, Result};
+use crate::images::CheckedImage;
 
 /// The longest single chat message we accept.
 pub const MAX_MESSAGE_CHARACTERS: usize = 8_000;
@@ -91,9 +92,12 @@ pub struct ChatTurn {
     pub text: String,
 }
 
-/// A checked user message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatMessage(String);
+/// A checked user message, with an image when one is attached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatMessage {
+    text: String,
+    image: Option<CheckedImage>,
+}
 
 impl ChatMessage {
     pub fn parse(text: &str) -> Result<Self, Invalid> {
@@ -107,12 +111,28 @@ impl ChatMessage {
                 "the message is {characters} characters long; shorten it to at most {MAX_MESSAGE_CHARACTERS}"
             )));
         }
-        Ok(Self(trimmed.to_string()))
+        Ok(Self { text: trimmed.to_string(), image: None })
+    }
+
+    /// Attaches an image for the model to look at.
+    pub fn with_image(self, image: CheckedImage) -> Self {
+        Self { image: Some(image), ..self }
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
+
+    pub fn image(&self) -> Option<&CheckedImage> {
+        self.image.as_ref()
+    }
+}
+
+/// How many tokens a reply took, as the model reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TokenUsage {
+    pub input_tokens: u32,
+    pub output_tokens: u32,
 }
 
 /// Why a reply ended.
@@ -132,8 +152,8 @@ pub enum StopReason {
 pub enum ChatEvent {
     /// More text of the reply.
     Text(String),
-    /// The reply is over.
-    Finished { stop_reason: StopReason },
+    /// The reply is over; the usage is there when the model reported it.
+    Finished { stop_reason: StopReason, usage: Option<TokenUsage> },
 }
 
 /// A streamed reply.
@@ -147,7 +167,13 @@ pub trait ChatModel: Send + Sync + 'static {
 
     /// Starts a reply to `message` after `history`, in `mode`.
     async fn reply(&self, mode: ChatMode, history: &[ChatTurn], message: &ChatMessage) -> Result<ChatStream>;
+
+    /// Four prompts that would draw something like `image`.
+    async fn describe(&self, image: &CheckedImage) -> Result<Vec<String>>;
 }
+
+/// How many prompt suggestions `describe` gives.
+pub const DESCRIBE_SUGGESTIONS: usize = 4;
 
 /// The demo chat: answers from local rules, so conversations can be tried with no model.
 #[derive(Debug, Default, Clone)]
@@ -160,15 +186,62 @@ impl ChatModel for DemoChat {
     }
 
     async fn reply(&self, mode: ChatMode, history: &[ChatTurn], message: &ChatMessage) -> Result<ChatStream> {
-        let text = demo_reply(mode, history, message.as_str());
+        let mut text = demo_reply(mode, history, message.as_str());
+        if let Some(image) = message.image() {
+            text.push_str(&format!(" (I cannot look at the {} image you attached without a model.)", image.size()));
+        }
         // Stream word by word, as a real model would, so the streaming paths get exercised.
         let mut events: Vec<Result<ChatEvent>> = Vec::new();
         for (index, word) in text.split(' ').enumerate() {
             let piece = if index == 0 { word.to_string() } else { format!(" {word}") };
             events.push(Ok(ChatEvent::Text(piece)));
         }
-        events.push(Ok(ChatEvent::Finished { stop_reason: StopReason::EndTurn }));
+        events.push(Ok(ChatEvent::Finished { stop_reason: StopReason::EndTurn, usage: None }));
         Ok(Box::pin(futures::stream::iter(events)))
+    }
+
+    async fn describe(&self, image: &CheckedImage) -> Result<Vec<String>> {
+        // Without a model the best honest description is of the colours and the shape.
+        let image = image.clone();
+        let (colour, shape) = tokio::task::spawn_blocking(move || {
+            let pixels = image.decode()?;
+            let tiny = pixels.resize_exact(1, 1, ::image::imageops::FilterType::Triangle).to_rgb8();
+            let shape = match pixels.width().cmp(&pixels.height()) {
+                std::cmp::Ordering::Greater => "a wide",
+                std::cmp::Ordering::Less => "a tall",
+                std::cmp::Ordering::Equal => "a square",
+            };
+            Ok::<_, crate::Error>((colour_name(tiny.get_pixel(0, 0).0), shape))
+        })
+        .await
+        .map_err(|error| crate::Error::operator("looking at an image", error))??;
+        Ok(vec![
+            format!("{shape} abstract picture in soft {colour} tones, gentle gradients, glowing light"),
+            format!("{shape} dreamy landscape washed in {colour}, hazy atmosphere, cinematic"),
+            format!("{shape} minimalist poster, {colour} palette, bokeh lights, clean composition"),
+            format!("{shape} watercolour painting dominated by {colour}, soft edges, paper texture"),
+        ])
+    }
+}
+
+/// A plain colour name for an average colour.
+fn colour_name([red, green, blue]: [u8; 3]) -> &'static str {
+    let (red, green, blue) = (i32::from(red), i32::from(green), i32::from(blue));
+    let brightest = red.max(green).max(blue);
+    if brightest < 60 {
+        return "dark";
+    }
+    if red.max(green).max(blue) - red.min(green).min(blue) < 25 {
+        return if brightest > 200 { "white" } else { "grey" };
+    }
+    match (red == brightest, green == brightest, blue == brightest) {
+        (true, _, _) if green > blue + 40 => "orange",
+        (true, _, _) if blue > green + 40 => "magenta",
+        (true, _, _) => "red",
+        (_, true, _) if blue > red + 40 => "teal",
+        (_, true, _) => "green",
+        _ if red > green + 40 => "violet",
+        _ => "blue",
     }
 }
 

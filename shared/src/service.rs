@@ -212,6 +212,11 @@ impl Atelier {
         self.critic.critique(prompt).await
     }
 
+    /// Four prompts that would draw something like `image` (the `/describe` feature).
+    pub async fn describe(&self, image: &CheckedImage) -> Result<Vec<String>> {
+        self.chat.describe(image).await
+    }
+
     /// Starts a streamed chat reply.
     pub async fn chat(&self, mode: ChatMode, history: &[ChatTurn], message: &ChatMessage) -> Result<ChatStream> {
         self.chat.reply(mode, history, message).await

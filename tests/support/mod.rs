@@ -126,12 +126,17 @@ pub fn atelier(folder: &Path) -> Command {
             command.env_remove(&name);
         }
     }
-    // No AWS files from the home folder either, and never the instance metadata service.
+    // No AWS files from the home folder either (empty ones instead), and never the instance
+    // metadata service.
+    let empty = folder.join(".aws-empty");
+    if !empty.exists() {
+        std::fs::write(&empty, "").unwrap();
+    }
     command
         .env("HOME", folder)
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", folder.join("no-aws-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", folder.join("no-aws-credentials"))
+        .env("AWS_CONFIG_FILE", &empty)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
         .env("RUST_LOG", "warn");
     command
 }

@@ -4,14 +4,15 @@
 use std::collections::HashMap;
 
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, InferenceConfiguration, Message, SpecificToolChoice, SystemContentBlock, Tool,
-    ToolChoice, ToolConfiguration, ToolInputSchema, ToolSpecification,
+    ContentBlock, ConversationRole, ImageBlock, ImageFormat, ImageSource, InferenceConfiguration, Message,
+    SpecificToolChoice, SystemContentBlock, Tool, ToolChoice, ToolConfiguration, ToolInputSchema, ToolSpecification,
 };
-use aws_smithy_types::{Document, Number};
+use aws_smithy_types::{Blob, Document, Number};
 use serde_json::Value;
 
 use super::client::{Bedrock, CallContext, error_from_sdk};
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, Result};
+use crate::images::CheckedImage;
 
 /// JSON as the SDK's document type.
 pub fn json_to_document(value: &Value) -> Document {
@@ -60,6 +61,7 @@ pub async fn answer_through_tool(
     model_id: &str,
     system: &str,
     question: &str,
+    image: Option<&CheckedImage>,
     tool: &ToolAnswer<'_>,
     max_tokens: i32,
 ) -> Result<Value> {
@@ -76,11 +78,11 @@ pub async fn answer_through_tool(
         .tool_choice(choice)
         .build()
         .map_err(build_error)?;
-    let message = Message::builder()
-        .role(ConversationRole::User)
-        .content(ContentBlock::Text(question.into()))
-        .build()
-        .map_err(build_error)?;
+    let mut message = Message::builder().role(ConversationRole::User);
+    if let Some(image) = image {
+        message = message.content(image_block(image)?);
+    }
+    let message = message.content(ContentBlock::Text(question.into())).build().map_err(build_error)?;
     let call = CallContext { model: model_id, model_id, region: &bedrock.region };
     let output = bedrock
         .runtime
@@ -100,6 +102,31 @@ pub async fn answer_through_tool(
         .find_map(|block| block.as_tool_use().ok().filter(|tool_use| tool_use.name() == tool.name))
         .map(|tool_use| document_to_json(tool_use.input()));
     tool_input.ok_or_else(|| Error::operator(format!("asking {model_id} through a tool"), "the reply used no tool"))
+}
+
+/// The largest image Claude takes on Bedrock, in bytes.
+pub const MAX_VISION_BYTES: usize = 3_750_000;
+
+/// An image as a Converse content block, checked against Claude's limits.
+pub fn image_block(image: &CheckedImage) -> Result<ContentBlock> {
+    if image.bytes().len() > MAX_VISION_BYTES {
+        return Err(Invalid::new(format!(
+            "the image is {:.1} MB; the assistant looks at images up to 3.75 MB: save it as JPEG or make it smaller",
+            image.bytes().len() as f64 / 1_000_000.0
+        ))
+        .into());
+    }
+    let format = match image.format() {
+        image::ImageFormat::Jpeg => ImageFormat::Jpeg,
+        image::ImageFormat::WebP => ImageFormat::Webp,
+        _ => ImageFormat::Png,
+    };
+    let block = ImageBlock::builder()
+        .format(format)
+        .source(ImageSource::Bytes(Blob::new(image.bytes().to_vec())))
+        .build()
+        .map_err(|error| Error::operator("building an image block", error))?;
+    Ok(ContentBlock::Image(block))
 }
 
 /// Wraps text that must be treated as data, never as instructions, in tags it cannot close.

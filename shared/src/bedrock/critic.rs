@@ -90,7 +90,7 @@ impl PromptCritic for BedrockCritic {
         let mut last_problem = String::new();
         for _ in 0..2 {
             let answer =
-                answer_through_tool(&self.bedrock, &self.model_id, INSTRUCTIONS, &question, &tool, 1_500).await?;
+                answer_through_tool(&self.bedrock, &self.model_id, INSTRUCTIONS, &question, None, &tool, 1_500).await?;
             match serde_json::from_value::<ToolCritique>(answer) {
                 Ok(parsed) => {
                     return Ok(Critique {

@@ -113,7 +113,8 @@ impl SafetyCheck for BedrockClassifier {
             }),
         };
         let question = format!("Classify this image prompt.\n\n{}", as_data(TAG, text));
-        let answer = answer_through_tool(&self.bedrock, &self.model_id, INSTRUCTIONS, &question, &tool, 300).await?;
+        let answer =
+            answer_through_tool(&self.bedrock, &self.model_id, INSTRUCTIONS, &question, None, &tool, 300).await?;
         let verdict: ToolVerdict = serde_json::from_value(answer)
             .map_err(|error| Error::operator(format!("reading {}'s safety verdict", self.model_id), error))?;
         Ok(match verdict.verdict.as_str() {
