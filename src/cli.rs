@@ -69,6 +69,9 @@ pub struct GenerateArgs {
     /// Style preset, such as photographic or anime
     #[arg(long)]
     pub style: Option<String>,
+    /// A palette to follow, such as "#1B4F72,#F4D03F" (titan-v2 and nova-canvas)
+    #[arg(long)]
+    pub colors: Option<String>,
     /// Folder to write the images to
     #[arg(long, default_value = ".")]
     pub out: PathBuf,

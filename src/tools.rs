@@ -43,6 +43,7 @@ pub async fn generate(args: GenerateArgs) -> Result<(), Failure> {
         seed: args.seed,
         count: args.count,
         style: args.style,
+        colors: args.colors,
     }
     .parse()?;
     prepare_output_folder(&args.out)?;

@@ -112,6 +112,29 @@ struct EditCase {
 }
 
 #[tokio::test]
+async fn a_palette_guides_titan_v2_and_nova_and_is_refused_elsewhere() {
+    let stand_in = BedrockStandIn::start().await;
+    let (_folder, core) = core(&stand_in, &[]).await;
+    for model in ["titan-v2", "nova-canvas"] {
+        let request = GenerationFields {
+            prompt: "a beach hut".into(),
+            model: Some(model.into()),
+            colors: Some("#1B4F72,#F4D03F".into()),
+            ..GenerationFields::default()
+        }
+        .parse()
+        .unwrap();
+        let kept = core.generate(&actor(), &request).await.unwrap_or_else(|error| panic!("{model}: {error}"));
+        assert_eq!(kept[0].record.parameters.colors, ["#1B4F72", "#F4D03F"]);
+    }
+    let on_core =
+        GenerationFields { prompt: "a hut".into(), colors: Some("#000000".into()), ..GenerationFields::default() };
+    let refusal = core.generate(&actor(), &on_core.parse().unwrap()).await.unwrap_err();
+    assert!(refusal.to_string().contains("core cannot follow a colour palette"), "{refusal}");
+    assert_eq!(stand_in.calls_to(Operation::InvokeModel), 2);
+}
+
+#[tokio::test]
 async fn every_edit_mode_each_family_supports_goes_through() {
     let stand_in = BedrockStandIn::start().await;
     let (_folder, core) = core(&stand_in, &[]).await;

@@ -195,6 +195,8 @@ pub struct Parameters {
     pub shape: Option<Shape>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub style: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub colors: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub edit_mode: Option<EditMode>,
     #[serde(skip_serializing_if = "Option::is_none")]

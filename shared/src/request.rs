@@ -246,6 +246,51 @@ impl ModelName {
     }
 }
 
+/// A colour as `#RRGGBB`, for palette-guided generation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HexColor(String);
+
+impl HexColor {
+    /// The most colours a palette may have.
+    pub const MAX_PALETTE: usize = 10;
+
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        let digits = text.trim().trim_start_matches('#');
+        if digits.len() != 6 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Invalid::new(format!("`{text}` is not a colour: write it as #RRGGBB, such as #FF8800")));
+        }
+        Ok(Self(format!("#{}", digits.to_ascii_uppercase())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The red, green and blue values.
+    pub fn rgb(&self) -> [u8; 3] {
+        let channel = |range: std::ops::Range<usize>| u8::from_str_radix(&self.0[range], 16).unwrap_or(0);
+        [channel(1..3), channel(3..5), channel(5..7)]
+    }
+}
+
+/// Parses a palette: colours separated by commas or spaces; blank means none.
+pub fn parse_palette(text: Option<&str>) -> Result<Vec<HexColor>, Invalid> {
+    let colours = text
+        .unwrap_or("")
+        .split([',', ' '])
+        .filter(|part| !part.trim().is_empty())
+        .map(HexColor::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    if colours.len() > HexColor::MAX_PALETTE {
+        return Err(Invalid::new(format!(
+            "{} colours is too many: give at most {}",
+            colours.len(),
+            HexColor::MAX_PALETTE
+        )));
+    }
+    Ok(colours)
+}
+
 /// A request for new images from a prompt.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerationRequest {
@@ -258,6 +303,8 @@ pub struct GenerationRequest {
     pub seed: Option<Seed>,
     pub count: ImageCount,
     pub style: Option<StyleName>,
+    /// Colours the picture should follow (Titan v2 and Nova Canvas); empty for none.
+    pub colors: Vec<HexColor>,
 }
 
 impl GenerationRequest {
@@ -271,6 +318,7 @@ impl GenerationRequest {
             seed: None,
             count: ImageCount::ONE,
             style: None,
+            colors: Vec::new(),
         }
     }
 }
@@ -462,6 +510,8 @@ pub struct GenerationFields {
     pub seed: Option<String>,
     pub count: Option<String>,
     pub style: Option<String>,
+    /// Colours as `#RRGGBB`, separated by commas or spaces.
+    pub colors: Option<String>,
 }
 
 /// A field's text, or `None` when blank.
@@ -493,6 +543,7 @@ impl GenerationFields {
             seed: given(&self.seed).map(str::parse).transpose()?,
             count,
             style: given(&self.style).map(StyleName::parse).transpose()?,
+            colors: parse_palette(given(&self.colors))?,
         })
     }
 }

@@ -90,6 +90,7 @@ impl Atelier {
         let parameters = Parameters {
             shape: Some(request.shape),
             style: request.style.as_ref().map(|style| style.as_str().to_string()),
+            colors: request.colors.iter().map(|color| color.as_str().to_string()).collect(),
             ..Parameters::default()
         };
         self.keep(actor, generated, Some(&request.prompt), request.negative_prompt.as_ref(), parameters, None).await

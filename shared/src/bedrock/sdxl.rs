@@ -101,6 +101,9 @@ fn common_fields(model: &ModelEntry, prompt: &str, negative: Option<&str>, seed:
 
 /// The body of a text-to-image request.
 pub fn generation_body(model: &ModelEntry, request: &GenerationRequest, seed: Seed) -> Result<Value, Invalid> {
+    if !request.colors.is_empty() {
+        return Err(Invalid::new("sdxl cannot follow a colour palette: use titan-v2 or nova-canvas"));
+    }
     let size = size_for(request.shape)?;
     let mut body = common_fields(
         model,

@@ -50,6 +50,12 @@ fn aspect_ratio(model: &ModelEntry, shape: Shape) -> Result<String, Invalid> {
 /// The body of a text-to-image request.
 pub fn generation_body(model: &ModelEntry, request: &GenerationRequest, seed: Seed) -> Result<Value, Invalid> {
     check_length("the prompt", request.prompt.as_str(), &model.alias, MAX_PROMPT)?;
+    if !request.colors.is_empty() {
+        return Err(Invalid::new(format!(
+            "{} cannot follow a colour palette: use titan-v2 or nova-canvas",
+            model.alias
+        )));
+    }
     let mut body = json!({
         "prompt": request.prompt.as_str(),
         "mode": "text-to-image",

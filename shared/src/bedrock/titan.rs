@@ -162,9 +162,24 @@ pub fn generation_body(
         )));
     }
     let size = size_for(model, variant, request.shape)?;
+    let (task, params_key, params) = if request.colors.is_empty() {
+        ("TEXT_IMAGE", "textToImageParams", json!({"text": request.prompt.as_str()}))
+    } else if variant == TitanVariant::TitanV1 {
+        return Err(Invalid::new(format!(
+            "{} cannot follow a colour palette: use titan-v2 or nova-canvas",
+            model.alias
+        )));
+    } else {
+        let colors: Vec<&str> = request.colors.iter().map(|color| color.as_str()).collect();
+        (
+            "COLOR_GUIDED_GENERATION",
+            "colorGuidedGenerationParams",
+            json!({"text": request.prompt.as_str(), "colors": colors}),
+        )
+    };
     Ok(json!({
-        "taskType": "TEXT_IMAGE",
-        "textToImageParams": with_negative(json!({"text": request.prompt.as_str()}), negative),
+        "taskType": task,
+        params_key: with_negative(params, negative),
         "imageGenerationConfig": {
             "numberOfImages": request.count.get(),
             "quality": "standard",

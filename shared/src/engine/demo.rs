@@ -76,7 +76,10 @@ impl ImageEngine for DemoEngine {
                 // Consecutive seeds, like the Stability models do for a batch.
                 let seed = Seed(first_seed.0.wrapping_add(index));
                 let style = request.style.as_ref().map(|style| style.as_str()).unwrap_or("");
-                let picture = render(request.prompt.as_str(), style, seed, size);
+                let mut picture = render(request.prompt.as_str(), style, seed, size);
+                if !request.colors.is_empty() {
+                    tint(&mut picture, &request.colors);
+                }
                 images.push(finish(DynamicImage::ImageRgb8(picture), request.prompt.as_str(), seed)?);
             }
             Ok(Generated { model: DemoEngine::model(), images })
@@ -229,6 +232,20 @@ fn render(prompt: &str, style: &str, seed: Seed, size: Size) -> RgbImage {
         }
         Rgb(color.map(|value| value.clamp(0.0, 255.0) as u8))
     })
+}
+
+/// Pulls the picture toward a palette: each pixel moves halfway to the palette colour
+/// that matches its brightness band.
+fn tint(picture: &mut RgbImage, colors: &[crate::request::HexColor]) {
+    let palette: Vec<[u8; 3]> = colors.iter().map(|color| color.rgb()).collect();
+    for pixel in picture.pixels_mut() {
+        let brightness = (u32::from(pixel[0]) + u32::from(pixel[1]) + u32::from(pixel[2])) / 3;
+        let index = (brightness as usize * palette.len() / 256).min(palette.len() - 1);
+        let target = palette[index];
+        for channel in 0..3 {
+            pixel[channel] = ((u16::from(pixel[channel]) + u16::from(target[channel])) / 2) as u8;
+        }
+    }
 }
 
 fn variation(source: &DynamicImage, prompt: &str, seed: Seed, similarity: f32) -> DynamicImage {

@@ -115,6 +115,7 @@ fn image_page(record: &ImageRecord, children: &[ImageRecord]) -> Markup {
                     dt { "Seed" } dd { (record.seed) }
                     dt { "Size" } dd { (record.size) }
                     @if let Some(style) = &record.parameters.style { dt { "Style" } dd { (style) } }
+                    @if !record.parameters.colors.is_empty() { dt { "Colours" } dd { (record.parameters.colors.join(", ")) } }
                     @if let Some(mode) = record.parameters.edit_mode { dt { "Edit" } dd { (mode) } }
                     @if let Some(mask) = &record.parameters.mask_prompt { dt { "Region" } dd { (mask) } }
                     @if let Some(session) = &record.session { dt { "Session" } dd { (session.as_str()) } }

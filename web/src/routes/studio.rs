@@ -137,6 +137,9 @@ fn studio_form(state: &AppState, form: &StudioForm, error: Option<&str>) -> Mark
                 label { "Images"
                     input type="number" name="count" min="1" max="4" value=(fields.count.clone().unwrap_or_else(|| "1".into()));
                 }
+                label { "Colours " span.hint { "(titan-v2, nova-canvas: #RRGGBB, …)" }
+                    input type="text" name="colors" value=(value(&fields.colors)) placeholder="#1B4F72, #F4D03F";
+                }
                 label { "Session " span.hint { "(optional group name)" }
                     input type="text" name="session" maxlength="60" value=(value(&form.session));
                 }

@@ -127,3 +127,22 @@ fn the_zoom_out_mask_keeps_the_shrunk_source_and_frees_the_border() {
     assert_eq!(mask.get_pixel(150, 150)[0], 0, "the centre holds the source: inside the mask, kept");
     assert_eq!(mask.get_pixel(5, 5)[0], 255, "the border is new: outside the mask, painted");
 }
+
+#[test]
+fn a_palette_makes_a_colour_guided_request_on_v2_and_nova_only() {
+    use crate::request::parse_palette;
+    let mut guided = request("a beach hut", Shape::default());
+    guided.colors = parse_palette(Some("#1b4f72, F4D03F")).unwrap();
+    let body = generation_body(&model("titan-v2"), TitanVariant::TitanV2, &guided, Seed(4)).unwrap();
+    assert_eq!(body["taskType"], "COLOR_GUIDED_GENERATION");
+    assert_eq!(
+        body["colorGuidedGenerationParams"],
+        json!({"text": "a beach hut", "negativeText": "blurry", "colors": ["#1B4F72", "#F4D03F"]})
+    );
+    assert!(body.get("textToImageParams").is_none());
+    let v1 = generation_body(&model("titan"), TitanVariant::TitanV1, &guided, Seed(4)).unwrap_err();
+    assert!(v1.message().contains("use titan-v2 or nova-canvas"), "{v1}");
+    assert!(parse_palette(Some("#12345")).unwrap_err().message().contains("#RRGGBB"));
+    let eleven = vec!["#000000"; 11].join(",");
+    assert!(parse_palette(Some(&eleven)).unwrap_err().message().contains("at most 10"));
+}
