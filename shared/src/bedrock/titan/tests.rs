@@ -143,6 +143,6 @@ fn a_palette_makes_a_colour_guided_request_on_v2_and_nova_only() {
     let v1 = generation_body(&model("titan"), TitanVariant::TitanV1, &guided, Seed(4)).unwrap_err();
     assert!(v1.message().contains("use titan-v2 or nova-canvas"), "{v1}");
     assert!(parse_palette(Some("#12345")).unwrap_err().message().contains("#RRGGBB"));
-    let eleven = vec!["#000000"; 11].join(",");
+    let eleven = ["#000000"; 11].join(",");
     assert!(parse_palette(Some(&eleven)).unwrap_err().message().contains("at most 10"));
 }
