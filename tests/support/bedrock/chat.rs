@@ -1,7 +1,7 @@
 //! Converse, ConverseStream and ApplyGuardrail: request checks, replies and event-stream frames.
 //!
-//! Shapes come from the Bedrock Runtime service model ([ref §2.7], [ref §2.8] in
-//! /work/shared/docs/bedrock-reference.md) and were checked against the deserializers of
+//! Shapes come from the Bedrock Runtime service model (botocore's bedrock-runtime service-2.json,
+//! the same Smithy model as the Rust SDK) and were checked against the deserializers of
 //! aws-sdk-bedrockruntime 1.153.0 (`protocol_serde/shape_converse*.rs`, `shape_apply_guardrail.rs`,
 //! `event_stream_serde.rs`). Constraint errors are worded the way AWS services word them
 //! ("1 validation error detected: Value ... at 'path' failed to satisfy constraint: ..."), and
@@ -704,7 +704,7 @@ pub struct GuardrailCheck {
     images: u64,
 }
 
-/// Checks the path parameters and `{source, content, outputScope?}` ([ref §2.8]).
+/// Checks the path parameters and `{source, content, outputScope?}`.
 pub fn check_guardrail(identifier: &str, version: &str, body: &Value) -> Checked<GuardrailCheck> {
     if identifier.is_empty() || identifier.chars().count() > 2048 {
         return Err(constraint(

@@ -1,15 +1,19 @@
 //! InvokeModel for the image models: which family a model id belongs to, each family's request
 //! schema, and answers that carry real (solid-colour) images at the size the request implies.
 //!
-//! Sources, cited rule by rule below as [ref §x] = /work/shared/docs/bedrock-reference.md:
-//! - SDXL: AWS model-parameters-diffusion-1-0-text-image / -image-image / -image-image-mask
-//!   ([ref §2.1], [ref §1.3]); "samples must be one" is from the AWS SDXL page.
-//! - Titan v1/v2: AWS model-parameters-titan-image, titan-image-models ([ref §2.2], [ref §1.4]).
+//! The lists and limits here are written out again rather than taken from `atelier-shared`
+//! on purpose: the stand-in must know the documented rules independently, or a wrong list in
+//! the code under test would pass its own tests.
+//!
+//! Sources, cited rule by rule below:
+//! - SDXL: AWS model-parameters-diffusion-1-0-text-image / -image-image / -image-image-mask;
+//!   "samples must be one" is from the AWS SDXL page.
+//! - Titan v1/v2: AWS model-parameters-titan-image, titan-image-models.
 //! - Nova Canvas: AWS Nova user guide image-gen-req-resp-structure and awslabs/mcp
-//!   nova-canvas tests ([ref §2.3]).
+//!   nova-canvas tests.
 //! - SD3.5, Stable Image Ultra/Core: AWS model-parameters-diffusion-3-5-large,
 //!   model-parameters-diffusion-stable-ultra-text-image-request-response,
-//!   model-parameters-diffusion-stable-image-core-text-image-request-response ([ref §2.4]).
+//!   model-parameters-diffusion-stable-image-core-text-image-request-response.
 //! - Image Services: AWS stable-image-services.html says the body is the JSON form of Stability's
 //!   v2beta edit/upscale APIs with base64 images and the `seeds`/`finish_reasons`/`images`
 //!   answer; the per-tool fields and ranges below are Stability's v2beta API reference
@@ -134,7 +138,7 @@ fn dimension(value: Option<i128>, default: u32) -> u32 {
 // ---------------------------------------------------------------------------------------------
 // SDXL 1.0
 
-/// [ref §2.1] "height/width: must be one of" these.
+/// "height/width: must be one of" these.
 const SDXL_SIZES: &[(u32, u32)] = &[
     (1024, 1024),
     (1152, 896),
@@ -147,7 +151,7 @@ const SDXL_SIZES: &[(u32, u32)] = &[
     (896, 1152),
 ];
 
-/// [ref §1.3] the 17 style presets (also Stability v2beta's `style_preset` enum).
+/// the 17 style presets (also Stability v2beta's `style_preset` enum).
 const STYLE_PRESETS: &[&str] = &[
     "3d-model",
     "analog-film",
@@ -170,7 +174,7 @@ const STYLE_PRESETS: &[&str] = &[
 
 fn sdxl(body: &Value) -> Checked<Plan> {
     let root = Object::root(body)?;
-    // [ref §2.1] text-to-image fields, plus the image-to-image and masking fields.
+    // text-to-image fields, plus the image-to-image and masking fields.
     root.only(&[
         "text_prompts",
         "height",
@@ -191,7 +195,7 @@ fn sdxl(body: &Value) -> Checked<Plan> {
         "mask_source",
         "mask_image",
     ])?;
-    // [ref §2.1] text_prompts: required, each {text: 0-2000 chars, weight?}; weight < 0 = negative.
+    // text_prompts: required, each {text: 0-2000 chars, weight?}; weight < 0 = negative.
     let prompts = root.required_array("text_prompts", 1, usize::MAX)?;
     let mut positive = Vec::new();
     for (index, prompt) in prompts.iter().enumerate() {
@@ -203,7 +207,7 @@ fn sdxl(body: &Value) -> Checked<Plan> {
             positive.push(text);
         }
     }
-    root.number("cfg_scale", 0.0, 35.0)?; // [ref §2.1] 0-35
+    root.number("cfg_scale", 0.0, 35.0)?; // 0-35
     root.enumeration(
         "clip_guidance_preset",
         &["FAST_BLUE", "FAST_GREEN", "NONE", "SIMPLE", "SLOW", "SLOWER", "SLOWEST"],
@@ -225,8 +229,8 @@ fn sdxl(body: &Value) -> Checked<Plan> {
     )?;
     // AWS SDXL page: "Currently Amazon Bedrock supports generating one image ... the value must be one."
     root.integer("samples", 1, 1)?;
-    let seed = root.integer("seed", 0, 4_294_967_295)?; // [ref §2.1] 0-4294967295
-    root.integer("steps", 10, 150)?; // [ref §2.1] 10-150
+    let seed = root.integer("seed", 0, 4_294_967_295)?; // 0-4294967295
+    root.integer("steps", 10, 150)?; // 10-150
     root.enumeration("style_preset", STYLE_PRESETS)?;
     root.object("extras")?;
     let width = root.integer("width", 0, i128::from(u32::MAX))?;
@@ -250,12 +254,12 @@ fn sdxl(body: &Value) -> Checked<Plan> {
             size
         }
         Some(init) => {
-            // [ref §2.1] image-to-image: init_image_mode, image_strength (0-1), step schedule.
+            // image-to-image: init_image_mode, image_strength (0-1), step schedule.
             root.enumeration("init_image_mode", &["IMAGE_STRENGTH", "STEP_SCHEDULE"])?;
             root.number("image_strength", 0.0, 1.0)?;
             root.number("step_schedule_start", 0.0, 1.0)?;
             root.number("step_schedule_end", 0.0, 1.0)?;
-            // [ref §2.1] masking: mask_source, and mask_image (same size) unless INIT_IMAGE_ALPHA.
+            // masking: mask_source, and mask_image (same size) unless INIT_IMAGE_ALPHA.
             if root.has("mask_image") && !root.has("mask_source") {
                 root.required("mask_source")?;
             }
@@ -293,7 +297,7 @@ fn same_size(object: &Object<'_>, key: &str, image: &Picture, mask: &Picture) ->
 // ---------------------------------------------------------------------------------------------
 // Titan Image Generator v1/v2 and Nova Canvas
 
-/// [ref §1.4] Titan's supported width x height pairs.
+/// Titan's supported width x height pairs.
 const TITAN_SIZES: &[(u32, u32)] = &[
     (1024, 1024),
     (768, 768),
@@ -314,7 +318,7 @@ const TITAN_SIZES: &[(u32, u32)] = &[
     (640, 1173),
 ];
 
-/// [ref §2.3] Nova Canvas `textToImageParams.style`.
+/// Nova Canvas `textToImageParams.style`.
 const NOVA_STYLES: &[&str] = &[
     "3D_ANIMATED_FAMILY_FILM",
     "DESIGN_SKETCH",
@@ -328,8 +332,8 @@ const NOVA_STYLES: &[&str] = &[
 
 fn titan(body: &Value, version: Titan) -> Checked<Plan> {
     let root = Object::root(body)?;
-    // [ref §2.2] table: v1 has four tasks; v2 adds COLOR_GUIDED_GENERATION and BACKGROUND_REMOVAL;
-    // [ref §2.3] Nova supports every v2 task plus VIRTUAL_TRY_ON.
+    // table: v1 has four tasks; v2 adds COLOR_GUIDED_GENERATION and BACKGROUND_REMOVAL;
+    // Nova supports every v2 task plus VIRTUAL_TRY_ON.
     let mut tasks = vec!["TEXT_IMAGE", "INPAINTING", "OUTPAINTING", "IMAGE_VARIATION"];
     if version != Titan::V1 {
         tasks.extend(["COLOR_GUIDED_GENERATION", "BACKGROUND_REMOVAL"]);
@@ -350,7 +354,7 @@ fn titan(body: &Value, version: Titan) -> Checked<Plan> {
     root.only(&["taskType", "imageGenerationConfig", params_key])?;
     let params = root.required_object(params_key)?;
     let config = generation_config(&root, version)?;
-    // [ref §2.2] Titan text and negativeText: at most 512 characters; [ref §2.3] Nova: 1-1024.
+    // Titan text and negativeText: at most 512 characters; Nova: 1-1024.
     let max_text = if version == Titan::Nova { 1024 } else { 512 };
     let mut plan = Plan::new(config.width, config.height, "");
     plan.count = config.count;
@@ -360,7 +364,7 @@ fn titan(body: &Value, version: Titan) -> Checked<Plan> {
         "TEXT_IMAGE" => {
             let mut keys = vec!["text", "negativeText"];
             if version != Titan::V1 {
-                // [ref §2.2] v2 conditioning image; Nova has it too, and `style` ([ref §2.3]).
+                // v2 conditioning image; Nova has it too, and `style`.
                 keys.extend(["conditionImage", "controlMode", "controlStrength"]);
             }
             if version == Titan::Nova {
@@ -374,7 +378,7 @@ fn titan(body: &Value, version: Titan) -> Checked<Plan> {
                 params.required("conditionImage")?;
             }
             params.enumeration("controlMode", &["CANNY_EDGE", "SEGMENTATION"])?;
-            params.number("controlStrength", 0.2, 1.0)?; // [ref §2.2] "Range: 0.2 to 1.0"
+            params.number("controlStrength", 0.2, 1.0)?; // "Range: 0.2 to 1.0"
             params.enumeration("style", NOVA_STYLES)?;
         }
         "INPAINTING" | "OUTPAINTING" => {
@@ -384,10 +388,10 @@ fn titan(body: &Value, version: Titan) -> Checked<Plan> {
             }
             params.only(&keys)?;
             let image = titan_input_image(&params, "image", version)?;
-            // [ref §2.2]/[ref §2.3] an empty or missing text in INPAINTING removes the object.
+            // An empty or missing text in INPAINTING removes the object.
             plan.prompt = params.string("text", 0, max_text)?.unwrap_or_default().to_string();
             params.string("negativeText", 1, max_text)?;
-            // [ref §2.2] "Use maskPrompt or maskImage, not both."
+            // "Use maskPrompt or maskImage, not both."
             match (params.has("maskPrompt"), params.has("maskImage")) {
                 (true, true) => {
                     return Err(malformed(&params.pointer, "only one of [maskPrompt, maskImage] may be provided"));
@@ -401,14 +405,14 @@ fn titan(body: &Value, version: Titan) -> Checked<Plan> {
             if let Some(mask) = params.image("maskImage", PNG_OR_JPEG)? {
                 same_size(&params, "maskImage", &image, &mask)?;
             }
-            params.enumeration("outPaintingMode", &["DEFAULT", "PRECISE"])?; // [ref §2.2]
+            params.enumeration("outPaintingMode", &["DEFAULT", "PRECISE"])?;
             (plan.width, plan.height) = (image.width, image.height);
         }
         "IMAGE_VARIATION" => {
             params.only(&["text", "negativeText", "images", "similarityStrength"])?;
             plan.prompt = params.string("text", 1, max_text)?.unwrap_or_default().to_string();
             params.string("negativeText", 1, max_text)?;
-            // [ref §2.2] images: 1-5 base64 images; similarityStrength 0.2-1.0.
+            // images: 1-5 base64 images; similarityStrength 0.2-1.0.
             let images = params.required_array("images", 1, 5)?;
             let mut first = None;
             for (index, image) in images.iter().enumerate() {
@@ -426,7 +430,7 @@ fn titan(body: &Value, version: Titan) -> Checked<Plan> {
             params.only(&["text", "negativeText", "colors", "referenceImage"])?;
             plan.prompt = params.required_string("text", 1, max_text)?.to_string();
             params.string("negativeText", 1, max_text)?;
-            // [ref §2.2]/[ref §2.3] colors: 1-10 hex codes "#RRGGBB".
+            // colors: 1-10 hex codes "#RRGGBB".
             let colors = params.required_array("colors", 1, 10)?;
             for (index, color) in colors.iter().enumerate() {
                 let pointer = format!("{}/{index}", params.pointer_to("colors"));
@@ -445,7 +449,7 @@ fn titan(body: &Value, version: Titan) -> Checked<Plan> {
             }
         }
         "BACKGROUND_REMOVAL" => {
-            // [ref §2.2] backgroundRemovalParams: {image}; the output has a transparent background.
+            // backgroundRemovalParams: {image}; the output has a transparent background.
             params.only(&["image"])?;
             let image = titan_input_image(&params, "image", version)?;
             (plan.width, plan.height) = (image.width, image.height);
@@ -493,11 +497,11 @@ fn generation_config(root: &Object<'_>, version: Titan) -> Checked<GenerationCon
     let mut config = GenerationConfig { count: 1, width: 1024, height: 1024, sized: false, seed: 0 };
     let Some(object) = root.object("imageGenerationConfig")? else { return Ok(config) };
     object.only(&["numberOfImages", "quality", "cfgScale", "height", "width", "seed"])?;
-    // [ref §2.2] numberOfImages 1-5, quality standard|premium, cfgScale 1.1-10.0.
+    // numberOfImages 1-5, quality standard|premium, cfgScale 1.1-10.0.
     config.count = object.integer("numberOfImages", 1, 5)?.and_then(|count| usize::try_from(count).ok()).unwrap_or(1);
     object.enumeration("quality", &["standard", "premium"])?;
     object.number("cfgScale", 1.1, 10.0)?;
-    // [ref §2.2] Titan seed 0-2147483646; [ref §2.3] Nova seed 0-858,993,459.
+    // Titan seed 0-2147483646; Nova seed 0-858,993,459.
     let max_seed = if version == Titan::Nova { 858_993_459 } else { 2_147_483_646 };
     config.seed = seed_of(object.integer("seed", 0, max_seed)?);
     let width = object.integer("width", 0, i128::from(u32::MAX))?;
@@ -506,7 +510,7 @@ fn generation_config(root: &Object<'_>, version: Titan) -> Checked<GenerationCon
     (config.width, config.height) = (dimension(width, 1024), dimension(height, 1024));
     let (w, h) = (config.width, config.height);
     if version == Titan::Nova {
-        // [ref §2.3] sides 320-4096 and divisible by 16, aspect 1:4 to 4:1, fewer than 4,194,304 pixels.
+        // sides 320-4096 and divisible by 16, aspect 1:4 to 4:1, fewer than 4,194,304 pixels.
         if !(320..=4096).contains(&w) || !(320..=4096).contains(&h) || w % 16 != 0 || h % 16 != 0 {
             return Err(invalid(format!(
                 "The width and height must each be between 320 and 4096 pixels and divisible by 16 (got {w}x{h})."
@@ -532,8 +536,8 @@ fn titan_input_image(params: &Object<'_>, key: &str, version: Titan) -> Checked<
     titan_input_image_at(params.map.get(key).unwrap_or(&Value::Null), &params.pointer_to(key), version)
 }
 
-/// [ref §2.2] editing images are base64 PNG or JPEG; Titan: at most 5 MB and the longest side at
-/// most 1,408 px (titan-image-models.html, zh_cn text). Nova: the generation limits of [ref §2.3]
+/// Titan and Nova editing images are base64 PNG or JPEG; Titan: at most 5 MB and the longest side at
+/// most 1,408 px (titan-image-models.html, zh_cn text). Nova: the generation limits of
 /// (longest side 4096, fewer than 4,194,304 pixels) are applied to inputs too, an assumption.
 fn titan_input_image_at(value: &Value, pointer: &str, version: Titan) -> Checked<Picture> {
     let Value::String(text) = value else {
@@ -568,7 +572,7 @@ fn titan_input_image_at(value: &Value, pointer: &str, version: Titan) -> Checked
 // ---------------------------------------------------------------------------------------------
 // SD3.5 Large, Stable Image Ultra and Core
 
-/// [ref §2.4] aspect_ratio enum, with Stability's output size for each (about one megapixel).
+/// aspect_ratio enum, with Stability's output size for each (about one megapixel).
 const ASPECT_RATIOS: &[(&str, u32, u32)] = &[
     ("16:9", 1344, 768),
     ("1:1", 1024, 1024),
@@ -591,7 +595,7 @@ fn output_format(object: &Object<'_>, allowed: &[&str]) -> Checked<ImageFormat> 
 
 fn stable_text(body: &Value, sd35: bool) -> Checked<Plan> {
     let root = Object::root(body)?;
-    // [ref §2.4] prompt, negative_prompt, aspect_ratio, mode, image + strength (SD3.5 only:
+    // prompt, negative_prompt, aspect_ratio, mode, image + strength (SD3.5 only:
     // "Ultra and Core are text-to-image only"), seed, output_format.
     let mut keys = vec!["prompt", "negative_prompt", "aspect_ratio", "mode", "seed", "output_format"];
     if sd35 {
@@ -608,7 +612,7 @@ fn stable_text(body: &Value, sd35: bool) -> Checked<Plan> {
     // AWS Core page: "Supported formats: JPEG, PNG." (webp is not documented there).
     let format = output_format(&root, &["jpeg", "png"])?;
     let (width, height) = if mode == "image-to-image" {
-        // [ref §2.4] aspect_ratio is "text-to-image only"; image and strength are required.
+        // aspect_ratio is "text-to-image only"; image and strength are required.
         root.forbid("aspect_ratio")?;
         let image = root.required_image("image", PNG_JPEG_OR_WEBP)?;
         if image.width < 64 || image.height < 64 {
@@ -839,7 +843,7 @@ pub fn render(family: Family, plan: &Plan, filtered: bool, number: u64) -> Resul
     let rgb = colour(&plan.prompt);
     match family {
         Family::Sdxl => {
-            // [ref §2.1] CONTENT_FILTERED comes back as HTTP 200 with a blurred image.
+            // CONTENT_FILTERED comes back as HTTP 200 with a blurred image.
             let (finish, rgb) = if filtered { ("CONTENT_FILTERED", [128, 128, 128]) } else { ("SUCCESS", rgb) };
             let mut artifacts = Vec::new();
             for index in 0..plan.count {
@@ -849,7 +853,7 @@ pub fn render(family: Family, plan: &Plan, filtered: bool, number: u64) -> Resul
             Ok(json!({ "result": "success", "artifacts": artifacts }))
         }
         Family::Titan(_) => {
-            // [ref §2.2] content-filter blocks arrive as a ValidationException.
+            // content-filter blocks arrive as a ValidationException.
             if filtered {
                 return Err(Failure::validation("This request has been blocked by our content filters."));
             }
