@@ -210,3 +210,14 @@ async fn local_sign_in_is_refused_when_listening_beyond_loopback() {
     // The probes still answer, so the load balancer sees the task.
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_prompt_refused_by_the_communitys_own_rules_offers_no_appeal() {
+    let app = TestApp::spawn_with(&[("ATELIER_BLOCKED_TERMS", "forbidden fruit")]).await;
+    let response = app.post_form("/studio", &[("prompt", "a forbidden fruit still life")]).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("refused this prompt (blocked term)"), "{page}");
+    assert!(!page.contains("data-testid=\"appeal\""), "local rules cannot be appealed: {page}");
+    assert!(page.contains(">a forbidden fruit still life</textarea>"), "the prompt was lost");
+}

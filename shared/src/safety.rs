@@ -121,6 +121,12 @@ impl SafetyGate {
         Ok(verdict)
     }
 
+    /// Whether a refusal may be appealed: not the community's own list, and only when a
+    /// reviewer is configured.
+    pub fn is_appealable(&self, refusal: &Refusal) -> bool {
+        refusal.by != Checker::LocalRules && refusal.by != Checker::Appeal && self.appeal_reviewer.is_some()
+    }
+
     /// Asks the stronger reviewer to look again at a blocked prompt, once per user and prompt.
     /// Blocks by the local rules are final: they are the community's own list.
     pub async fn appeal(&self, owner: &Owner, text: &str) -> Result<Verdict> {

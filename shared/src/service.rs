@@ -153,8 +153,13 @@ impl Atelier {
             Verdict::Allowed => Ok(()),
             Verdict::Blocked(refusal) => {
                 tracing::info!(category = %refusal.category, by = %refusal.by, "a prompt was refused");
+                let appeal = if self.safety.is_appealable(&refusal) {
+                    ". If you think that is a mistake, you can appeal once"
+                } else {
+                    ""
+                };
                 Err(crate::Error::Blocked(format!(
-                    "{} refused this prompt ({}): {}. If you think that is a mistake, you can appeal once",
+                    "{} refused this prompt ({}): {}{appeal}",
                     refusal.by, refusal.category, refusal.reason
                 )))
             }

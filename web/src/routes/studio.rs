@@ -2,6 +2,7 @@
 
 use atelier_shared::gallery::{ImageRecord, SessionName};
 use atelier_shared::request::GenerationFields;
+use atelier_shared::safety::Verdict;
 use atelier_shared::service::Kept;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -31,36 +32,30 @@ const ASPECTS: [(&str, &str); 7] = [
     ("21:9", "Cinema (21:9)"),
 ];
 
-/// The style presets Stability's models know; the demo engine also tints by them.
-const STYLES: [&str; 17] = [
-    "photographic",
-    "cinematic",
-    "digital-art",
-    "anime",
-    "comic-book",
-    "fantasy-art",
-    "analog-film",
-    "neon-punk",
-    "isometric",
-    "low-poly",
-    "origami",
-    "line-art",
-    "craft-clay",
-    "3d-model",
-    "pixel-art",
-    "enhance",
-    "tile-texture",
-];
+/// The style presets on offer: the ones Stability's models know (other engines say which
+/// they take when asked for one).
+const STYLES: &[&str] = &atelier_shared::bedrock::sdxl::STYLE_PRESETS;
 
 #[derive(Debug, Default, Deserialize)]
 struct StudioForm {
     #[serde(flatten)]
     fields: GenerationFields,
     session: Option<String>,
+    /// Set when the visitor asks for a refused prompt to be looked at again.
+    appeal: Option<String>,
+}
+
+/// What the form shows above itself after a refusal.
+enum Notice<'a> {
+    Nothing,
+    /// Something to change.
+    Error(&'a str),
+    /// The safety check refused: the visitor may appeal once.
+    Refused(&'a str),
 }
 
 async fn show_studio(State(state): State<AppState>, user: SignedIn, Query(form): Query<StudioForm>) -> Markup {
-    page::render(&state.site, Some(&user), Section::Studio, "Generate", studio_form(&state, &form, None))
+    page::render(&state.site, Some(&user), Section::Studio, "Generate", studio_form(&state, &form, Notice::Nothing))
 }
 
 async fn generate_images(State(state): State<AppState>, user: SignedIn, Form(form): Form<StudioForm>) -> Response {
@@ -77,8 +72,12 @@ async fn generate_images(State(state): State<AppState>, user: SignedIn, Form(for
                 return error.into_response();
             }
             let message = error.message();
-            let form = studio_form(&state, &form, Some(&message));
-            (status, page::render(&state.site, Some(&user), Section::Studio, "Generate", form)).into_response()
+            let appealable = matches!(&error, WebError::Core(atelier_shared::Error::Blocked(_)))
+                && form.appeal.is_none()
+                && message.contains("appeal");
+            let notice = if appealable { Notice::Refused(&message) } else { Notice::Error(&message) };
+            let body = studio_form(&state, &form, notice);
+            (status, page::render(&state.site, Some(&user), Section::Studio, "Generate", body)).into_response()
         }
     }
 }
@@ -86,18 +85,35 @@ async fn generate_images(State(state): State<AppState>, user: SignedIn, Form(for
 async fn generate(state: &AppState, user: &SignedIn, form: &StudioForm) -> Result<Vec<Kept>, WebError> {
     let request = form.fields.parse()?;
     let mut actor = user.actor();
+    if form.appeal.is_some() {
+        let verdict = state.core.appeal(&actor, &request.prompt, request.negative_prompt.as_ref()).await?;
+        if let Verdict::Blocked(refusal) = verdict {
+            return Err(atelier_shared::Error::Blocked(format!(
+                "{} upheld the refusal ({}): {}",
+                refusal.by, refusal.category, refusal.reason
+            ))
+            .into());
+        }
+    }
     actor.session =
         form.session.as_deref().filter(|name| !name.trim().is_empty()).map(SessionName::parse).transpose()?;
     Ok(state.core.generate(&actor, &request).await?)
 }
 
-fn studio_form(state: &AppState, form: &StudioForm, error: Option<&str>) -> Markup {
+fn studio_form(state: &AppState, form: &StudioForm, notice: Notice<'_>) -> Markup {
     let fields = &form.fields;
     let value = |field: &Option<String>| field.clone().unwrap_or_default();
     let models = state.core.models();
     html! {
         h1 { "Generate" }
-        (page::error_notice(error))
+        @match notice {
+            Notice::Nothing => {}
+            Notice::Error(message) => (page::error_notice(Some(message))),
+            Notice::Refused(message) => {
+                (page::error_notice(Some(message)))
+                p.hint { "A stronger model can look at the prompt once more. Appeal only if you believe the refusal is a mistake." }
+            }
+        }
         form.stack method="post" action="/studio" {
             label { "Prompt"
                 textarea name="prompt" required maxlength="2000"
@@ -124,7 +140,7 @@ fn studio_form(state: &AppState, form: &StudioForm, error: Option<&str>) -> Mark
                 label { "Style"
                     select name="style" {
                         option value="" { "None" }
-                        @for style in STYLES {
+                        @for style in STYLES.iter().copied() {
                             option value=(style) selected[fields.style.as_deref() == Some(style)] { (style) }
                         }
                     }
@@ -144,7 +160,12 @@ fn studio_form(state: &AppState, form: &StudioForm, error: Option<&str>) -> Mark
                     input type="text" name="session" maxlength="60" value=(value(&form.session));
                 }
             }
-            div.actions { button type="submit" { "Generate" } }
+            div.actions {
+                button type="submit" { "Generate" }
+                @if matches!(notice, Notice::Refused(_)) {
+                    button.secondary type="submit" name="appeal" value="1" data-testid="appeal" { "Appeal and generate" }
+                }
+            }
         }
     }
 }
@@ -170,7 +191,7 @@ fn results(state: &AppState, form: &StudioForm, records: &[ImageRecord]) -> Mark
             a.button href=(format!("/studio?prompt={again}")) { "Make more with this prompt" }
             a.button.secondary href="/gallery" { "Open the gallery" }
         }
-        (studio_form(state, form, None))
+        (studio_form(state, form, Notice::Nothing))
     }
 }
 
