@@ -5,12 +5,16 @@
 
 mod support;
 
+// Accounts: OpenID Connect sign-in and Discord linking, against an OIDC provider and Cognito (moto).
+mod accounts;
 // The Bedrock stand-in itself, driven by the real aws-sdk-bedrockruntime client.
 mod bedrock_stand_in;
 // The core against the Bedrock stand-in: every family, edit mode, error mapping, the checker and chat.
 mod bedrock;
 // The command line as operators use it: help, config, bad settings, generate, edit, check, chat.
 mod cli;
+// The S3 store against moto (store, gallery, CLI, web redirects) and s3s-fs (signatures, URL expiry).
+mod s3;
 // `atelier serve` as a process: the README's run command, probes, shutdown.
 mod serve;
 // The web app through HTTP: pages, forms, the gallery, sign-in rules.

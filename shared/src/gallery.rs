@@ -253,6 +253,9 @@ pub enum Variant {
     Thumbnail,
 }
 
+/// How long a download URL works: long enough to load a page, short enough not to be shared.
+pub const DOWNLOAD_URL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// The most records one page may hold.
 pub const MAX_PAGE: usize = 100;
 
@@ -340,6 +343,16 @@ impl Gallery {
         }
     }
 
+    /// A short-lived URL to download an image directly from the store, when it offers one
+    /// (S3); `None` means the web app serves the bytes through its own authorised route.
+    pub async fn download_url(&self, owner: &Owner, id: ImageId, variant: Variant) -> Result<Option<String>> {
+        let key = match variant {
+            Variant::Thumbnail => Self::thumbnail_key(owner, id)?,
+            Variant::Full => Self::image_key(owner, id, &self.record(owner, id).await?.extension)?,
+        };
+        Ok(self.store.download_url(&key, DOWNLOAD_URL_LIFETIME).await?)
+    }
+
     /// A page of the owner's images, newest first.
     pub async fn list(&self, owner: &Owner, filter: &ListFilter, cursor: Option<&str>, limit: usize) -> Result<Page> {
         let limit = limit.clamp(1, MAX_PAGE);
@@ -416,6 +429,76 @@ impl Gallery {
     /// Whether the store can be used.
     pub async fn check(&self) -> Result<(), StoreError> {
         self.store.check().await
+    }
+
+    /// Moves every image of `from` into `to`'s gallery (when a Discord user links a web
+    /// account), returning how many moved. Per image: the bytes and the thumbnail are copied
+    /// create-only, then the record with its owner rewritten (so the image appears in `to`'s
+    /// listings whole), then the source's bytes, thumbnail and record are deleted, the record
+    /// last. Safe to run again after a crash: an `AlreadyExists` is a copy made before, a
+    /// missing source part one already moved, and an image never shows twice in one gallery.
+    pub async fn adopt(&self, from: &Owner, to: &Owner) -> Result<usize> {
+        /// Copies one object create-only; a source already gone is fine if the copy is there.
+        async fn copy(store: &dyn ObjectStore, source: &ObjectKey, target: &ObjectKey, media_type: &str) -> Result<()> {
+            match store.get(source).await {
+                Ok(bytes) => match store.put(target, bytes, media_type, PutMode::CreateOnly).await {
+                    Ok(()) | Err(StoreError::AlreadyExists(_)) => Ok(()),
+                    Err(error) => Err(Error::operator("moving an image between galleries", error)),
+                },
+                Err(StoreError::NotFound(_)) => match store.get(target).await {
+                    Ok(_) => Ok(()),
+                    Err(StoreError::NotFound(_)) => {
+                        tracing::warn!("{} is missing, and so is its copy {}", source.as_str(), target.as_str());
+                        Ok(())
+                    }
+                    Err(error) => Err(Error::operator("moving an image between galleries", error)),
+                },
+                Err(error) => Err(Error::operator("moving an image between galleries", error)),
+            }
+        }
+
+        if from == to {
+            return Ok(0);
+        }
+        let store = self.store.as_ref();
+        let failed = |error: StoreError| Error::operator("moving an image between galleries", error);
+        let prefix = format!("users/{from}/records/");
+        let mut moved = 0;
+        let mut after: Option<String> = None;
+        loop {
+            let keys = store.list(&prefix, after.as_deref(), MAX_PAGE).await.map_err(failed)?;
+            let Some(last) = keys.last() else { return Ok(moved) };
+            after = Some(last.as_str().to_string());
+            for source_record_key in keys {
+                let bytes = match store.get(&source_record_key).await {
+                    Ok(bytes) => bytes,
+                    Err(StoreError::NotFound(_)) => continue,
+                    Err(error) => return Err(failed(error)),
+                };
+                let mut record: ImageRecord = serde_json::from_slice(&bytes).map_err(|error| {
+                    Error::operator(format!("reading the record at {}", source_record_key.as_str()), error)
+                })?;
+                let id = record.id;
+                let (source_image, source_thumbnail) =
+                    (Self::image_key(from, id, &record.extension)?, Self::thumbnail_key(from, id)?);
+                copy(store, &source_image, &Self::image_key(to, id, &record.extension)?, &record.media_type).await?;
+                copy(store, &source_thumbnail, &Self::thumbnail_key(to, id)?, "image/jpeg").await?;
+                record.owner = to.clone();
+                let body =
+                    serde_json::to_vec_pretty(&record).map_err(|error| Error::operator("encoding a record", error))?;
+                match store
+                    .put(&Self::record_key(to, id)?, Bytes::from(body), "application/json", PutMode::CreateOnly)
+                    .await
+                {
+                    Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
+                    Err(error) => return Err(failed(error)),
+                }
+                store.delete(&source_image).await.map_err(failed)?;
+                store.delete(&source_thumbnail).await.map_err(failed)?;
+                store.delete(&source_record_key).await.map_err(failed)?;
+                moved += 1;
+            }
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 //! **Architecture invariant:** this crate knows nothing of Discord or of serving HTTP (no
 //! serenity, poise, axum or templates). Front ends parse, call [`Atelier`], and render.
 
+pub mod accounts;
 pub mod bedrock;
 pub mod chat;
 pub mod checker;
@@ -21,6 +22,7 @@ pub mod engine;
 pub mod error;
 pub mod gallery;
 pub mod images;
+pub mod oidc;
 pub mod request;
 pub mod safety;
 pub mod service;

@@ -19,6 +19,7 @@ use crate::safety::{Checker, SafetyCheck, SafetyGate};
 use crate::service::Parts;
 use crate::store::ObjectStore;
 use crate::store::folder::FolderStore;
+use crate::store::s3::S3Store;
 
 /// What start-up knows about AWS.
 #[derive(Debug, Clone, Default)]
@@ -31,7 +32,7 @@ pub struct AwsSetup {
 }
 
 impl AwsSetup {
-    /// Reads the environment; the SDK configuration is loaded later, only if Bedrock is used.
+    /// Reads the environment; the SDK configuration is loaded later, only if Bedrock or S3 is used.
     pub fn detect() -> Self {
         Self { environment: AwsEnvironment::detect(), sdk_config: None }
     }
@@ -48,6 +49,8 @@ pub struct Started {
 
 /// Builds the core: opens the store (proving it writable) and picks the engine.
 pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started), ConfigError> {
+    // Loaded from the environment at most once, and only if S3 or Bedrock needs it.
+    let mut sdk_config = aws.sdk_config.clone();
     let store: Arc<dyn ObjectStore> = match &config.store {
         StoreLocation::Folder(path) => Arc::new(FolderStore::open(path).await.map_err(|error| ConfigError {
             variable: "ATELIER_STORE",
@@ -58,13 +61,16 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
             },
             fix: "choose a folder this user can write, or fix its permissions".into(),
         })?),
-        StoreLocation::S3 { .. } => {
-            return Err(ConfigError {
+        StoreLocation::S3 { bucket, prefix } => {
+            let sdk_config = load_sdk_config(&mut sdk_config).await;
+            let store = S3Store::new(&sdk_config, bucket.clone(), prefix.clone(), config.s3_force_path_style);
+            store.diagnose().await.map_err(|found| ConfigError {
                 variable: "ATELIER_STORE",
                 value: Some(config.store.to_string()),
-                problem: "S3 storage is not available in this build yet".into(),
-                fix: "use a folder (file://PATH) for now".into(),
-            });
+                problem: format!("the bucket cannot be used: {}", found.problem),
+                fix: found.fix,
+            })?;
+            Arc::new(store)
         }
     };
     let gallery = Gallery::new(store.clone());
@@ -91,10 +97,7 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
             (parts, reason)
         }
         EngineKind::Bedrock => {
-            let sdk_config = match &aws.sdk_config {
-                Some(sdk_config) => sdk_config.clone(),
-                None => aws_config::defaults(BehaviorVersion::latest()).load().await,
-            };
+            let sdk_config = load_sdk_config(&mut sdk_config).await;
             let bedrock = Bedrock::new(&sdk_config);
             let settings = &config.bedrock;
             let mut checks: Vec<Arc<dyn SafetyCheck>> = Vec::new();
@@ -124,4 +127,12 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
     };
     let started = Started { engine, engine_reason, store: store.location() };
     Ok((Atelier::new(parts), started))
+}
+
+/// The SDK configuration: the one given, or the environment's, loaded the first time it is needed.
+async fn load_sdk_config(slot: &mut Option<SdkConfig>) -> SdkConfig {
+    match slot {
+        Some(sdk_config) => sdk_config.clone(),
+        None => slot.insert(aws_config::defaults(BehaviorVersion::latest()).load().await).clone(),
+    }
 }

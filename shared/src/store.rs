@@ -1,8 +1,10 @@
-//! Object storage: the narrow interface the gallery (and later the account records) are
-//! kept through, with a local-folder backend. Keys are plain `/`-separated paths, the same
-//! in every backend, so a folder store and an S3 bucket hold identical layouts.
+//! Object storage: the narrow interface the gallery and the account links are kept through,
+//! with two backends: a local folder (`folder`, the embedded default) and S3 (`s3`, the
+//! production store). Keys are plain `/`-separated paths, the same in every backend, so a
+//! folder and a bucket hold identical layouts.
 
 pub mod folder;
+pub mod s3;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -88,4 +90,15 @@ pub trait ObjectStore: Send + Sync + 'static {
 
     /// Whether the store can be used right now (for `/readyz`).
     async fn check(&self) -> Result<(), StoreError>;
+
+    /// A short-lived URL the browser can download the object from directly, when the store
+    /// offers one (S3's presigned URLs); `None` means the web app serves the bytes itself.
+    async fn download_url(
+        &self,
+        key: &ObjectKey,
+        expires_in: std::time::Duration,
+    ) -> Result<Option<String>, StoreError> {
+        let _ = (key, expires_in);
+        Ok(None)
+    }
 }

@@ -3,6 +3,10 @@
 
 pub mod bedrock;
 pub mod discord;
+pub mod moto;
+pub mod oidc;
+pub mod python;
+pub mod s3s;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,6 +35,16 @@ impl TestApp {
 
     /// Local mode with extra settings, as `ATELIER_*` variables.
     pub async fn spawn_with(settings: &[(&str, &str)]) -> Self {
+        Self::start(settings, AwsSetup::default()).await
+    }
+
+    /// Local mode with extra settings and an SDK configuration pointing at AWS stand-ins
+    /// (moto for an `s3://` store, say).
+    pub async fn spawn_with_aws(settings: &[(&str, &str)], sdk_config: aws_config::SdkConfig) -> Self {
+        Self::start(settings, AwsSetup { sdk_config: Some(sdk_config), ..AwsSetup::default() }).await
+    }
+
+    async fn start(settings: &[(&str, &str)], aws: AwsSetup) -> Self {
         let data = tempfile::tempdir().unwrap();
         let store = format!("file://{}", data.path().join("store").display());
         let mut variables = vec![
@@ -52,7 +66,7 @@ impl TestApp {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            if let Err(failure) = atelier::serve::run(config, AwsSetup::default(), listener, shutdown).await {
+            if let Err(failure) = atelier::serve::run(config, aws, listener, shutdown).await {
                 panic!("the app failed: {}", failure.message);
             }
         });

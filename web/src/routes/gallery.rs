@@ -1,10 +1,12 @@
 //! The gallery: the signed-in user's images newest first, an image's page with its prompt,
 //! parameters and lineage, and the image bytes themselves (served only to their owner).
 
-use atelier_shared::gallery::{ImageId, ImageRecord, ListFilter, OriginKind, SessionName, Variant};
+use atelier_shared::gallery::{
+    DOWNLOAD_URL_LIFETIME, ImageId, ImageRecord, ListFilter, OriginKind, SessionName, Variant,
+};
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
@@ -164,7 +166,21 @@ async fn image_bytes(
         "thumbnail" => Variant::Thumbnail,
         _ => return Err(WebError::Core(atelier_shared::Error::not_found("there is no such image variant"))),
     };
-    let (bytes, media_type) = state.core.gallery().image(&user.owner, id, variant).await?;
+    let gallery = state.core.gallery();
+    // A store that offers download URLs (S3) serves the bytes itself: the bucket stays
+    // private, and the URL works for minutes only. The URL is made for a key under the
+    // signed-in owner's own folder (after reading the record, for a full image), so another
+    // owner's id never leads to their image. The browser may reuse the redirect only while
+    // the URL it points to still has time left.
+    if let Some(url) = gallery.download_url(&user.owner, id, variant).await? {
+        let reuse_for = DOWNLOAD_URL_LIFETIME.as_secs() / 2;
+        return Ok((
+            StatusCode::SEE_OTHER,
+            [(header::LOCATION, url), (header::CACHE_CONTROL, format!("private, max-age={reuse_for}"))],
+        )
+            .into_response());
+    }
+    let (bytes, media_type) = gallery.image(&user.owner, id, variant).await?;
     // Images never change once stored, so the browser may keep them; `private` keeps shared
     // caches (CloudFront) from serving one user's image to another.
     Ok((

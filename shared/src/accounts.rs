@@ -1,0 +1,454 @@
+//! Accounts: linking a Discord user to a web account, so both share one gallery.
+//!
+//! The flow: `/link` in Discord asks for a [`LinkToken`] ([`Accounts::issue_link`]): a random
+//! one-time token bound to the Discord user, valid ten minutes, whose URL
+//! (`{public_url}link?token=…`) the person opens in the browser. Signed in there, they confirm,
+//! and the web app calls [`Accounts::consume_link`], which uses the token up, binds the two
+//! accounts, moves the images made under the Discord id into the web account's gallery, and
+//! records the link in the sign-in provider's directory ([`AccountDirectory`]).
+//!
+//! Records in the [`ObjectStore`], identical in every backend:
+//! - `links/tokens/{sha256 of the token}.json`: the issued token (never the token itself);
+//! - `links/tokens/{sha256 of the token}.used`: written once with a create-only write (S3's
+//!   `If-None-Match: *`) when the token is used, so two replicas can never both accept it;
+//! - `links/discord/{discord user id}.json`: the [`Link`], written create-only: the
+//!   authoritative record, so one Discord account links to at most one web account;
+//! - `links/web/{owner}.json`: the same [`Link`], for lookups from the web side.
+//!
+//! Every step can be re-run after a crash: a link that stands is finished again by linking
+//! the same two accounts again, and the gallery move skips what is already moved.
+
+pub mod directory;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use rand::RngCore;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+use url::Url;
+
+pub use directory::{AccountDirectory, CognitoDirectory, DISCORD_ID_ATTRIBUTE, NoDirectory};
+
+use crate::error::{Error, Invalid, Result};
+use crate::gallery::{Gallery, Owner};
+use crate::oidc::SignedInUser;
+use crate::store::{ObjectKey, ObjectStore, PutMode, StoreError};
+
+/// How long a link token works.
+pub const LINK_LIFETIME: Duration = Duration::minutes(10);
+
+/// Random bytes in a link token (encoded as 43 URL-safe characters).
+const TOKEN_BYTES: usize = 32;
+
+/// The current time; replaceable so tests can move it forward.
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// A one-time link for a Discord user, to open in the browser.
+#[derive(Clone)]
+pub struct LinkToken {
+    token: String,
+    url: Url,
+    discord_user_id: u64,
+    expires_at: OffsetDateTime,
+}
+
+impl LinkToken {
+    /// The URL to open: `{public_url}link?token=…`. Show it only to the Discord user it is
+    /// for (an ephemeral reply): whoever opens it first can link their web account.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The token alone, as it appears in the URL.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    pub fn discord_user_id(&self) -> u64 {
+        self.discord_user_id
+    }
+
+    pub fn expires_at(&self) -> OffsetDateTime {
+        self.expires_at
+    }
+}
+
+impl std::fmt::Debug for LinkToken {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token (and so the URL) is a secret until used.
+        formatter
+            .debug_struct("LinkToken")
+            .field("discord_user_id", &self.discord_user_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A link between a Discord user and a web account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub discord_user_id: u64,
+    /// The web account's gallery owner.
+    pub owner: Owner,
+    /// The web account's subject at the sign-in provider.
+    pub subject: String,
+    /// The web account's user name in the provider's directory.
+    pub username: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub linked_at: OffsetDateTime,
+}
+
+/// What a valid, unused link token offers, before it is used (for the confirmation page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkOffer {
+    pub discord_user_id: u64,
+    pub expires_at: OffsetDateTime,
+}
+
+/// The outcome of using a link token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Linked {
+    pub link: Link,
+    /// How many images made under the Discord id moved into the web account's gallery.
+    pub images_moved: usize,
+}
+
+/// The stored form of an issued token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TokenRecord {
+    discord_user_id: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    issued_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+}
+
+/// The stored mark of a used token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct UsedRecord {
+    #[serde(with = "time::serde::rfc3339")]
+    used_at: OffsetDateTime,
+    owner: Owner,
+}
+
+/// Linking accounts; see the module documentation.
+#[derive(Clone)]
+pub struct Accounts {
+    store: Arc<dyn ObjectStore>,
+    gallery: Gallery,
+    directory: Arc<dyn AccountDirectory>,
+    public_url: Url,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Accounts {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Accounts")
+            .field("store", &self.store.location())
+            .field("public_url", &self.public_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Accounts {
+    /// Accounts kept in `store` (the gallery's store), recorded in `directory`, with link
+    /// URLs under `public_url`.
+    pub fn new(store: Arc<dyn ObjectStore>, directory: Arc<dyn AccountDirectory>, public_url: &Url) -> Self {
+        let mut public_url = public_url.clone();
+        if !public_url.path().ends_with('/') {
+            let path = format!("{}/", public_url.path());
+            public_url.set_path(&path);
+        }
+        Self {
+            gallery: Gallery::new(store.clone()),
+            store,
+            directory,
+            public_url,
+            clock: Arc::new(OffsetDateTime::now_utc),
+        }
+    }
+
+    /// Replaces the clock (tests move it past a token's expiry instead of waiting).
+    pub fn with_clock(mut self, clock: impl Fn() -> OffsetDateTime + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        (self.clock)()
+    }
+
+    /// A new one-time link for a Discord user, valid for [`LINK_LIFETIME`].
+    pub async fn issue_link(&self, discord_user_id: u64) -> Result<LinkToken> {
+        let mut random = [0u8; TOKEN_BYTES];
+        rand::rng().fill_bytes(&mut random);
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random);
+        let issued_at = self.now();
+        let expires_at = issued_at + LINK_LIFETIME;
+        let record = TokenRecord { discord_user_id, issued_at, expires_at };
+        if !self.create_json(&token_key(&token_hash(&token), "json")?, &record).await? {
+            // 256 random bits never collide; a store that says otherwise is broken.
+            return Err(Error::operator("issuing a link token", "the store already holds a token with this hash"));
+        }
+
+        let mut url = self
+            .public_url
+            .join("link")
+            .map_err(|error| Error::operator(format!("building a link URL under {}", self.public_url), error))?;
+        url.query_pairs_mut().append_pair("token", &token);
+        Ok(LinkToken { token, url, discord_user_id, expires_at })
+    }
+
+    /// What a link token offers, without using it: for the page that asks to confirm.
+    /// Refuses tokens that are unknown, expired or used, with the same words as
+    /// [`Self::consume_link`].
+    pub async fn preview_link(&self, token: &str) -> Result<LinkOffer> {
+        let (hash, record) = self.valid_token(token).await?;
+        if self.get_json::<UsedRecord>(&token_key(&hash, "used")?).await?.is_some() {
+            return Err(already_used());
+        }
+        Ok(LinkOffer { discord_user_id: record.discord_user_id, expires_at: record.expires_at })
+    }
+
+    /// Uses a link token for the signed-in web user: binds the token's Discord user to the
+    /// web account, moves the Discord user's earlier images into the web account's gallery,
+    /// and records the link in the directory.
+    pub async fn consume_link(&self, token: &str, web_user: &SignedInUser) -> Result<Linked> {
+        let (hash, record) = self.valid_token(token).await?;
+        let discord_user_id = record.discord_user_id;
+        let used_key = token_key(&hash, "used")?;
+        if self.get_json::<UsedRecord>(&used_key).await?.is_some() {
+            return Err(already_used());
+        }
+        // Refuse a link that cannot stand before using the token up, so the person can still
+        // use it once they have unlinked.
+        if let Some(existing) = self.link_for_discord(discord_user_id).await?
+            && existing.owner != web_user.owner
+        {
+            return Err(discord_taken());
+        }
+        if let Some(existing) = self.live_web_link(&web_user.owner).await?
+            && existing.discord_user_id != discord_user_id
+        {
+            return Err(web_taken());
+        }
+
+        // The one step that decides: of two uses racing, only one creates the mark.
+        let used = UsedRecord { used_at: self.now(), owner: web_user.owner.clone() };
+        if !self.create_json(&used_key, &used).await? {
+            return Err(already_used());
+        }
+
+        let link = self.bind(discord_user_id, web_user).await?;
+        let images_moved = self.gallery.adopt(&Owner::discord(discord_user_id), &link.owner).await?;
+        self.directory.record_discord_id(&link.username, Some(discord_user_id)).await?;
+        tracing::info!("linked Discord user {discord_user_id} to {} ({images_moved} earlier images moved)", link.owner);
+        Ok(Linked { link, images_moved })
+    }
+
+    /// Writes both link records; re-running it for the same two accounts is harmless.
+    async fn bind(&self, discord_user_id: u64, web_user: &SignedInUser) -> Result<Link> {
+        let mut link = Link {
+            discord_user_id,
+            owner: web_user.owner.clone(),
+            subject: web_user.subject.clone(),
+            username: web_user.username.clone(),
+            linked_at: self.now(),
+        };
+        let discord_key = discord_key(discord_user_id)?;
+        let created_discord_record = self.create_json(&discord_key, &link).await?;
+        if !created_discord_record {
+            match self.get_json::<Link>(&discord_key).await? {
+                Some(existing) if existing.owner == link.owner => link = existing,
+                Some(_) => return Err(discord_taken()),
+                // Unlinked in between: the token is used up, so a new one is needed.
+                None => return Err(Error::Busy("the link changed while linking; run /link in Discord again".into())),
+            }
+        }
+
+        let web_key = web_key(&link.owner)?;
+        if !self.create_json(&web_key, &link).await? {
+            let existing = self.get_json::<Link>(&web_key).await?;
+            let conflict = match &existing {
+                Some(existing) if existing.discord_user_id == discord_user_id => false,
+                // Another Discord user's record: a conflict only if that link still stands.
+                Some(existing) => self
+                    .link_for_discord(existing.discord_user_id)
+                    .await?
+                    .is_some_and(|other| other.owner == link.owner),
+                None => false,
+            };
+            if conflict {
+                if created_discord_record {
+                    self.delete(&discord_key).await?;
+                }
+                return Err(web_taken());
+            }
+            if existing.as_ref() != Some(&link) {
+                // A stale record from an interrupted unlink: this link replaces it.
+                self.overwrite_json(&web_key, &link).await?;
+            }
+        }
+        Ok(link)
+    }
+
+    /// Unlinks a Discord user (from Discord's side). Their later images go to their own
+    /// Discord gallery again; those already in the web account stay there.
+    pub async fn unlink_from_discord(&self, discord_user_id: u64) -> Result<Link> {
+        let link = self
+            .link_for_discord(discord_user_id)
+            .await?
+            .ok_or_else(|| Error::not_found("your Discord account is not linked to a web account; /link links one"))?;
+        self.unlink(link).await
+    }
+
+    /// Unlinks the web account `owner` from its Discord user (from the web side).
+    pub async fn unlink_from_web(&self, owner: &Owner) -> Result<Link> {
+        let link = self
+            .live_web_link(owner)
+            .await?
+            .ok_or_else(|| Error::not_found("this web account is not linked to a Discord account"))?;
+        self.unlink(link).await
+    }
+
+    async fn unlink(&self, link: Link) -> Result<Link> {
+        // The directory first: if it fails, the records still say linked and unlinking again works.
+        self.directory.record_discord_id(&link.username, None).await?;
+        self.delete(&discord_key(link.discord_user_id)?).await?;
+        self.delete(&web_key(&link.owner)?).await?;
+        tracing::info!("unlinked Discord user {} from {}", link.discord_user_id, link.owner);
+        Ok(link)
+    }
+
+    /// The gallery owner for a Discord user's images: the linked web account, or the Discord
+    /// user's own gallery before linking. The bot asks this for every image it keeps.
+    pub async fn owner_for_discord(&self, discord_user_id: u64) -> Result<Owner> {
+        Ok(match self.link_for_discord(discord_user_id).await? {
+            Some(link) => link.owner,
+            None => Owner::discord(discord_user_id),
+        })
+    }
+
+    /// The link of a Discord user, if any.
+    pub async fn link_for_discord(&self, discord_user_id: u64) -> Result<Option<Link>> {
+        self.get_json(&discord_key(discord_user_id)?).await
+    }
+
+    /// The link of a web account, if any.
+    pub async fn link_for_web(&self, owner: &Owner) -> Result<Option<Link>> {
+        self.live_web_link(owner).await
+    }
+
+    /// The web side's record, trusted only when the Discord side (the authoritative record)
+    /// agrees, so a record left by an interrupted unlink never blocks anything.
+    async fn live_web_link(&self, owner: &Owner) -> Result<Option<Link>> {
+        let Some(web) = self.get_json::<Link>(&web_key(owner)?).await? else {
+            return Ok(None);
+        };
+        Ok(self.link_for_discord(web.discord_user_id).await?.filter(|link| link.owner == *owner))
+    }
+
+    /// A token's record, if the token is one we issued and it has not expired.
+    async fn valid_token(&self, token: &str) -> Result<(String, TokenRecord)> {
+        let token = token.trim();
+        if !looks_like_token(token) {
+            return Err(not_valid());
+        }
+        let hash = token_hash(token);
+        let record = self.get_json::<TokenRecord>(&token_key(&hash, "json")?).await?.ok_or_else(not_valid)?;
+        if self.now() >= record.expires_at {
+            return Err(Error::Invalid(Invalid::new("this link has expired: run /link in Discord again")));
+        }
+        Ok((hash, record))
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, key: &ObjectKey) -> Result<Option<T>> {
+        match self.store.get(key).await {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|error| Error::operator(format!("reading the account record at {}", key.as_str()), error)),
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(error) => Err(store_failed(error)),
+        }
+    }
+
+    /// Writes a record only if none is there yet (S3's `If-None-Match: *`); whether it did.
+    async fn create_json<T: Serialize>(&self, key: &ObjectKey, value: &T) -> Result<bool> {
+        match self.store.put(key, encode(key, value)?, "application/json", PutMode::CreateOnly).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::AlreadyExists(_)) => Ok(false),
+            Err(error) => Err(store_failed(error)),
+        }
+    }
+
+    async fn overwrite_json<T: Serialize>(&self, key: &ObjectKey, value: &T) -> Result<()> {
+        self.store.put(key, encode(key, value)?, "application/json", PutMode::Overwrite).await.map_err(store_failed)
+    }
+
+    async fn delete(&self, key: &ObjectKey) -> Result<()> {
+        self.store.delete(key).await.map_err(store_failed)
+    }
+}
+
+fn store_failed(error: StoreError) -> Error {
+    Error::operator("the account store failed", error)
+}
+
+fn encode<T: Serialize>(key: &ObjectKey, value: &T) -> Result<Bytes> {
+    serde_json::to_vec_pretty(value)
+        .map(Bytes::from)
+        .map_err(|error| Error::operator(format!("encoding the account record at {}", key.as_str()), error))
+}
+
+fn not_valid() -> Error {
+    Error::Invalid(Invalid::new(
+        "this link is not valid: copy the whole link, or run /link in Discord again for a new one",
+    ))
+}
+
+fn already_used() -> Error {
+    Error::Invalid(Invalid::new("this link was already used: run /link again"))
+}
+
+fn discord_taken() -> Error {
+    Error::Invalid(Invalid::new(
+        "this Discord account is already linked to another web account: unlink it first (/unlink in \
+         Discord, or from that web account), then run /link again",
+    ))
+}
+
+fn web_taken() -> Error {
+    Error::Invalid(Invalid::new(
+        "this web account is already linked to another Discord account: unlink that one first, then open \
+         a new link",
+    ))
+}
+
+fn looks_like_token(token: &str) -> bool {
+    token.len() == 43 && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The hex SHA-256 of a token: what the store keeps instead of the token.
+fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn token_key(hash: &str, extension: &str) -> Result<ObjectKey> {
+    ObjectKey::new(format!("links/tokens/{hash}.{extension}")).map_err(store_failed)
+}
+
+fn discord_key(discord_user_id: u64) -> Result<ObjectKey> {
+    ObjectKey::new(format!("links/discord/{discord_user_id}.json")).map_err(store_failed)
+}
+
+fn web_key(owner: &Owner) -> Result<ObjectKey> {
+    ObjectKey::new(format!("links/web/{owner}.json")).map_err(store_failed)
+}
+
+#[cfg(test)]
+mod tests;
