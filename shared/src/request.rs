@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Invalid;
 
+pub mod inline;
+
 /// The longest prompt any front end accepts; each model has its own, usually lower, limit
 /// which its engine checks before calling it.
 pub const MAX_PROMPT_CHARACTERS: usize = 2_000;
