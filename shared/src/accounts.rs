@@ -23,7 +23,6 @@ pub mod directory;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use bytes::Bytes;
 use rand::RngCore;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -36,7 +35,8 @@ pub use directory::{AccountDirectory, CognitoDirectory, DISCORD_ID_ATTRIBUTE, No
 use crate::error::{Error, Invalid, Result};
 use crate::gallery::{Gallery, Owner};
 use crate::oidc::SignedInUser;
-use crate::store::{ObjectKey, ObjectStore, PutMode, StoreError};
+use crate::store::json::JsonRecords;
+use crate::store::{ObjectKey, ObjectStore, StoreError};
 
 /// How long a link token works.
 pub const LINK_LIFETIME: Duration = Duration::minutes(10);
@@ -368,41 +368,29 @@ impl Accounts {
     }
 
     async fn get_json<T: DeserializeOwned>(&self, key: &ObjectKey) -> Result<Option<T>> {
-        match self.store.get(key).await {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|error| Error::operator(format!("reading the account record at {}", key.as_str()), error)),
-            Err(StoreError::NotFound(_)) => Ok(None),
-            Err(error) => Err(store_failed(error)),
-        }
+        self.records().get(key).await
     }
 
     /// Writes a record only if none is there yet (S3's `If-None-Match: *`); whether it did.
     async fn create_json<T: Serialize>(&self, key: &ObjectKey, value: &T) -> Result<bool> {
-        match self.store.put(key, encode(key, value)?, "application/json", PutMode::CreateOnly).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::AlreadyExists(_)) => Ok(false),
-            Err(error) => Err(store_failed(error)),
-        }
+        self.records().create(key, value).await
     }
 
     async fn overwrite_json<T: Serialize>(&self, key: &ObjectKey, value: &T) -> Result<()> {
-        self.store.put(key, encode(key, value)?, "application/json", PutMode::Overwrite).await.map_err(store_failed)
+        self.records().overwrite(key, value).await
     }
 
     async fn delete(&self, key: &ObjectKey) -> Result<()> {
-        self.store.delete(key).await.map_err(store_failed)
+        self.records().delete(key).await
+    }
+
+    fn records(&self) -> JsonRecords {
+        JsonRecords::new(self.store.clone(), "account record")
     }
 }
 
 fn store_failed(error: StoreError) -> Error {
     Error::operator("the account store failed", error)
-}
-
-fn encode<T: Serialize>(key: &ObjectKey, value: &T) -> Result<Bytes> {
-    serde_json::to_vec_pretty(value)
-        .map(Bytes::from)
-        .map_err(|error| Error::operator(format!("encoding the account record at {}", key.as_str()), error))
 }
 
 fn not_valid() -> Error {

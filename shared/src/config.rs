@@ -53,6 +53,11 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "ATELIER_DISCORD_MESSAGE_CONTENT",
         "true when the bot has the message-content intent, so chat threads continue on plain replies",
     ),
+    ("ATELIER_DISCORD_MODERATION_CHANNEL", "id of a Discord channel that gets one line per refused prompt (optional)"),
+    ("ATELIER_MAX_RUNNING_JOBS", "image jobs running at once in this process, sized to the Bedrock quotas (default 4)"),
+    ("ATELIER_USER_RUNNING_JOBS", "image jobs one person may have running at once (default 1)"),
+    ("ATELIER_USER_QUEUED_JOBS", "image jobs one person may have waiting, besides the running ones (default 3)"),
+    ("ATELIER_DAILY_IMAGE_QUOTA", "images one person may make per day (UTC); 0 for no limit (default 100)"),
     ("ATELIER_OIDC_ISSUER", "OpenID Connect issuer URL of the sign-in provider (Cognito user pool)"),
     ("ATELIER_OIDC_CLIENT_ID", "OpenID Connect client id of the web app"),
     ("ATELIER_OIDC_CLIENT_SECRET", "OpenID Connect client secret of the web app, if the client has one"),
@@ -217,6 +222,27 @@ pub struct Config {
     pub models: Catalog,
     /// The Claude models and safety settings.
     pub bedrock: BedrockSettings,
+    /// How many image jobs run at once, and how much each person may ask for.
+    pub limits: JobLimits,
+}
+
+/// How many image jobs run at once, and each person's share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobLimits {
+    /// Jobs running at once in this process; the rest wait in line.
+    pub max_running: usize,
+    /// Jobs one person may have running at once.
+    pub per_user_running: usize,
+    /// Jobs one person may have waiting, besides the running ones.
+    pub per_user_queued: usize,
+    /// Images one person may make per UTC day; `None` for no limit.
+    pub daily_images: Option<u32>,
+}
+
+impl Default for JobLimits {
+    fn default() -> Self {
+        Self { max_running: 4, per_user_running: 1, per_user_queued: 3, daily_images: Some(100) }
+    }
 }
 
 /// Which Claude models to use and how prompts are checked for safety.
@@ -301,6 +327,8 @@ pub struct DiscordConfig {
     pub gateway_url: Option<Url>,
     /// Whether the bot may read message content (a privileged intent in Discord's portal).
     pub message_content_intent: bool,
+    /// A channel that gets one line per refused prompt, for the community's moderators.
+    pub moderation_channel: Option<u64>,
 }
 
 /// Web sign-in through an OpenID Connect provider.
@@ -464,6 +492,17 @@ impl Config {
                     .map(|text| parse_websocket_url("ATELIER_DISCORD_GATEWAY_URL", text))
                     .transpose()?,
                 message_content_intent: parse_flag(raw, "ATELIER_DISCORD_MESSAGE_CONTENT")?,
+                moderation_channel: raw
+                    .get("ATELIER_DISCORD_MODERATION_CHANNEL")
+                    .map(|text| {
+                        text.parse::<u64>().ok().filter(|id| *id > 0).ok_or_else(|| ConfigError {
+                            variable: "ATELIER_DISCORD_MODERATION_CHANNEL",
+                            value: Some(text.into()),
+                            problem: "is not a Discord channel id".into(),
+                            fix: "turn on Developer Mode in Discord, right-click the channel and copy its ID".into(),
+                        })
+                    })
+                    .transpose()?,
             }),
         };
 
@@ -541,7 +580,18 @@ impl Config {
             },
         };
 
-        Ok(Self { bind, public_url, store, s3_force_path_style, engine, discord, oidc, models, bedrock })
+        let defaults = JobLimits::default();
+        let limits = JobLimits {
+            max_running: parse_count(raw, "ATELIER_MAX_RUNNING_JOBS", 1, defaults.max_running)?,
+            per_user_running: parse_count(raw, "ATELIER_USER_RUNNING_JOBS", 1, defaults.per_user_running)?,
+            per_user_queued: parse_count(raw, "ATELIER_USER_QUEUED_JOBS", 0, defaults.per_user_queued)?,
+            daily_images: match parse_count(raw, "ATELIER_DAILY_IMAGE_QUOTA", 0, 100)? {
+                0 => None,
+                images => Some(u32::try_from(images).unwrap_or(u32::MAX)),
+            },
+        };
+
+        Ok(Self { bind, public_url, store, s3_force_path_style, engine, discord, oidc, models, bedrock, limits })
     }
 
     /// The settings as `atelier config` prints them, with secrets redacted.
@@ -602,6 +652,17 @@ impl Config {
             (
                 "ATELIER_DISCORD_MESSAGE_CONTENT",
                 discord.map(|discord| discord.message_content_intent.to_string()).unwrap_or_else(unset),
+            ),
+            (
+                "ATELIER_DISCORD_MODERATION_CHANNEL",
+                discord.and_then(|discord| discord.moderation_channel).map(|id| id.to_string()).unwrap_or_else(unset),
+            ),
+            ("ATELIER_MAX_RUNNING_JOBS", self.limits.max_running.to_string()),
+            ("ATELIER_USER_RUNNING_JOBS", self.limits.per_user_running.to_string()),
+            ("ATELIER_USER_QUEUED_JOBS", self.limits.per_user_queued.to_string()),
+            (
+                "ATELIER_DAILY_IMAGE_QUOTA",
+                self.limits.daily_images.map(|images| images.to_string()).unwrap_or_else(|| "0 (no limit)".into()),
             ),
             ("ATELIER_OIDC_ISSUER", oidc.map(|oidc| oidc.issuer.to_string()).unwrap_or_else(unset)),
             ("ATELIER_OIDC_CLIENT_ID", oidc.map(|oidc| oidc.client_id.clone()).unwrap_or_else(unset)),
@@ -696,6 +757,24 @@ fn parse_websocket_url(variable: &'static str, text: &str) -> Result<Url, Config
             value: Some(text.into()),
             problem: "is not a WebSocket URL".into(),
             fix: "use ws://HOST:PORT/PATH or wss://HOST/PATH".into(),
+        }),
+    }
+}
+
+/// A whole number of at least `minimum`, or `default` when unset.
+fn parse_count(
+    raw: &RawSettings,
+    variable: &'static str,
+    minimum: usize,
+    default: usize,
+) -> Result<usize, ConfigError> {
+    match raw.get(variable) {
+        None => Ok(default),
+        Some(text) => text.trim().parse::<usize>().ok().filter(|count| *count >= minimum).ok_or_else(|| ConfigError {
+            variable,
+            value: Some(text.into()),
+            problem: format!("is not a whole number of at least {minimum}"),
+            fix: format!("use a whole number such as {default}"),
         }),
     }
 }

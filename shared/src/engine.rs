@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::config::EngineKind;
-use crate::error::Result;
+use crate::error::{Invalid, Result};
 use crate::images::CheckedImage;
 use crate::request::{EditMode, EditRequest, GenerationRequest, Seed};
 
@@ -62,6 +62,13 @@ pub trait ImageEngine: Send + Sync + 'static {
 
     /// The models on offer, default first.
     fn models(&self) -> Vec<ModelInfo>;
+
+    /// Checks a generation request against the model's own limits without calling anything,
+    /// so front ends can refuse a wrong option before they acknowledge, queue or charge it.
+    fn check_generation(&self, request: &GenerationRequest) -> Result<(), Invalid>;
+
+    /// Checks an edit request the same way.
+    fn check_edit(&self, request: &EditRequest) -> Result<()>;
 
     /// Makes new images from a prompt.
     async fn generate(&self, request: &GenerationRequest) -> Result<Generated>;

@@ -7,6 +7,8 @@
 //! - [`engine`]: the [`engine::ImageEngine`] trait every image model family sits behind, and the demo engine.
 //! - [`chat`] and [`checker`]: conversations and the prompt critique.
 //! - [`store`] and [`gallery`]: object storage and the per-owner image gallery on top of it.
+//! - [`jobs`]: the line image jobs wait in, per-person limits and the daily quota.
+//! - [`preferences`]: a person's defaults for new images.
 //! - [`service`]: [`Atelier`], the operations front ends call.
 //! - [`startup`]: building an [`Atelier`] from a [`config::Config`].
 //!
@@ -22,7 +24,9 @@ pub mod engine;
 pub mod error;
 pub mod gallery;
 pub mod images;
+pub mod jobs;
 pub mod oidc;
+pub mod preferences;
 pub mod request;
 pub mod safety;
 pub mod service;

@@ -501,7 +501,7 @@ impl EditRequest {
 /// A generation request as text fields, the way every front end receives it (form fields,
 /// command options, CLI flags). Blank fields mean "not given". Parsing here keeps the rules
 /// and the wording of every refusal the same in Discord, on the web and in the terminal.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GenerationFields {
     #[serde(default)]
     pub prompt: String,

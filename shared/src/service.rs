@@ -6,6 +6,9 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::Accounts;
 use crate::chat::{ChatMessage, ChatMode, ChatModel, ChatStream, ChatTurn};
 use crate::checker::{Critique, PromptCritic};
 use crate::config::EngineKind;
@@ -13,8 +16,12 @@ use crate::engine::{Generated, ImageEngine, ModelInfo};
 use crate::error::Result;
 use crate::gallery::{Gallery, ImageId, ImageRecord, Origin, Owner, Parameters, SessionName, Variant};
 use crate::images::CheckedImage;
-use crate::request::{EditMode, EditRequest, GenerationRequest, Prompt, Region};
+use crate::jobs::{Jobs, Progress, Stage, Usage, no_progress};
+use crate::preferences::{PreferenceChange, Preferences};
+use crate::request::{EditMode, EditRequest, GenerationFields, GenerationRequest, ModelName, Prompt, Region};
 use crate::safety::{SafetyGate, Verdict};
+use crate::store::ObjectKey;
+use crate::store::json::JsonRecords;
 
 /// Who is asking, and from where: every operation acts for one owner.
 #[derive(Debug, Clone)]
@@ -46,6 +53,9 @@ pub struct Parts {
     pub chat: Arc<dyn ChatModel>,
     pub critic: Arc<dyn PromptCritic>,
     pub gallery: Gallery,
+    pub jobs: Jobs,
+    /// Linking Discord users to web accounts; `None` where nothing can be linked.
+    pub accounts: Option<Arc<Accounts>>,
 }
 
 /// The core service; cheap to clone and share between the bot and the web app.
@@ -56,6 +66,16 @@ pub struct Atelier {
     chat: Arc<dyn ChatModel>,
     critic: Arc<dyn PromptCritic>,
     gallery: Gallery,
+    jobs: Jobs,
+    accounts: Option<Arc<Accounts>>,
+}
+
+/// A conversation kept going across messages (a Discord chat thread): whose it is and in
+/// which mode, so any replica can answer the next message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub owner: Owner,
+    pub mode: ChatMode,
 }
 
 impl Atelier {
@@ -66,7 +86,118 @@ impl Atelier {
             chat: parts.chat,
             critic: parts.critic,
             gallery: parts.gallery,
+            jobs: parts.jobs,
+            accounts: parts.accounts,
         }
+    }
+
+    /// Account linking, where it is set up.
+    pub fn accounts(&self) -> Option<&Accounts> {
+        self.accounts.as_deref()
+    }
+
+    /// Whose gallery a Discord user's images go to: their web account's once linked, their
+    /// own Discord gallery before.
+    pub async fn owner_for_discord(&self, discord_user_id: u64) -> Result<Owner> {
+        match &self.accounts {
+            Some(accounts) => accounts.owner_for_discord(discord_user_id).await,
+            None => Ok(Owner::discord(discord_user_id)),
+        }
+    }
+
+    /// One person's jobs and images today.
+    pub fn usage(&self, owner: &Owner) -> Usage {
+        self.jobs.usage(owner)
+    }
+
+    /// Checks a generation request against the model's limits, calling nothing: front ends
+    /// refuse a wrong option with it before they acknowledge or queue anything.
+    pub fn check_generation(&self, request: &GenerationRequest) -> Result<()> {
+        Ok(self.engine.check_generation(request)?)
+    }
+
+    /// Checks an edit request the same way.
+    pub fn check_edit(&self, request: &EditRequest) -> Result<()> {
+        self.engine.check_edit(request)
+    }
+
+    fn records(&self, kind: &'static str) -> JsonRecords {
+        JsonRecords::new(self.gallery.store().clone(), kind)
+    }
+
+    fn key(text: String) -> Result<ObjectKey> {
+        ObjectKey::new(text).map_err(|error| crate::Error::operator("building a store key", error))
+    }
+
+    /// A person's defaults for new images.
+    pub async fn preferences(&self, owner: &Owner) -> Result<Preferences> {
+        let key = Self::key(format!("users/{owner}/preferences.json"))?;
+        Ok(self.records("preferences record").get(&key).await?.unwrap_or_default())
+    }
+
+    /// Changes a person's defaults, refusing any that would not make a valid request.
+    pub async fn change_preferences(&self, owner: &Owner, change: PreferenceChange) -> Result<Preferences> {
+        let mut preferences = self.preferences(owner).await?;
+        preferences.update(change);
+        preferences.check()?;
+        if let Some(model) = &preferences.model {
+            let name = ModelName::parse(model)?;
+            let known = self
+                .models()
+                .iter()
+                .any(|info| info.can_generate && (info.alias == name.as_str() || info.id == name.as_str()));
+            if !known {
+                let aliases: Vec<String> =
+                    self.models().into_iter().filter(|info| info.can_generate).map(|info| info.alias).collect();
+                return Err(crate::Invalid::new(format!(
+                    "`{model}` is not a model that makes images here; choose one of {}",
+                    aliases.join(", ")
+                ))
+                .into());
+            }
+        }
+        let key = Self::key(format!("users/{owner}/preferences.json"))?;
+        self.records("preferences record").overwrite(&key, &preferences).await?;
+        Ok(preferences)
+    }
+
+    /// Keeps a refused request so its owner can appeal it later from a button that carries
+    /// only this id; returns the id.
+    pub async fn hold_refused(&self, owner: &Owner, fields: &GenerationFields) -> Result<String> {
+        let id = ulid::Ulid::new().to_string();
+        let key = Self::key(format!("users/{owner}/refused/{id}.json"))?;
+        self.records("refused request").overwrite(&key, fields).await?;
+        Ok(id)
+    }
+
+    /// Appeals a held refused request once; on success the request is returned so the
+    /// front end can run it, and the safety gate remembers the new verdict.
+    pub async fn appeal_held(&self, actor: &Actor, held: &str) -> Result<(Verdict, GenerationFields)> {
+        let Ok(held) = ulid::Ulid::from_string(held) else {
+            return Err(crate::Error::not_found("that refused prompt is no longer kept; send it again"));
+        };
+        let key = Self::key(format!("users/{}/refused/{held}.json", actor.owner))?;
+        let records = self.records("refused request");
+        let fields: GenerationFields = records
+            .get(&key)
+            .await?
+            .ok_or_else(|| crate::Error::not_found("that refused prompt is no longer kept; send it again"))?;
+        let request = fields.parse()?;
+        let verdict = self.appeal(actor, &request.prompt, request.negative_prompt.as_ref()).await?;
+        records.delete(&key).await?;
+        Ok((verdict, fields))
+    }
+
+    /// Remembers a conversation under an id of the front end's (a Discord thread id).
+    pub async fn remember_conversation(&self, id: &str, conversation: &Conversation) -> Result<()> {
+        let key = Self::key(format!("conversations/{id}.json"))?;
+        self.records("conversation record").overwrite(&key, conversation).await
+    }
+
+    /// A conversation remembered earlier, if any.
+    pub async fn conversation(&self, id: &str) -> Result<Option<Conversation>> {
+        let key = Self::key(format!("conversations/{id}.json"))?;
+        self.records("conversation record").get(&key).await
     }
 
     /// Which engine draws the images.
@@ -85,8 +216,48 @@ impl Atelier {
 
     /// Makes images from a prompt and keeps them in the actor's gallery.
     pub async fn generate(&self, actor: &Actor, request: &GenerationRequest) -> Result<Vec<Kept>> {
-        self.pass_safety(&safety_text(Some(&request.prompt), request.negative_prompt.as_ref(), None)).await?;
-        let generated = self.engine.generate(request).await?;
+        self.generate_with_progress(actor, request, &no_progress).await
+    }
+
+    /// [`Self::generate`], telling `progress` where the job is: in line, being checked,
+    /// being drawn, being saved. The request is checked against the model first, then
+    /// admitted to the job line (which charges the person's quota), then checked for safety.
+    /// A failure that is not the person's gives the quota back; a refusal by the model's own
+    /// filter does not, since the model ran.
+    pub async fn generate_with_progress(
+        &self,
+        actor: &Actor,
+        request: &GenerationRequest,
+        progress: Progress<'_>,
+    ) -> Result<Vec<Kept>> {
+        self.engine.check_generation(request)?;
+        let mut ticket = self.jobs.admit(&actor.owner, request.count.get())?;
+        let mut model_ran = false;
+        let outcome = async {
+            ticket.wait_turn(progress).await?;
+            progress(Stage::Checking);
+            self.pass_safety(&safety_text(Some(&request.prompt), request.negative_prompt.as_ref(), None)).await?;
+            progress(Stage::Generating);
+            model_ran = true;
+            let generated = self.engine.generate(request).await?;
+            progress(Stage::Saving);
+            self.keep_generated(actor, request, generated).await
+        }
+        .await;
+        if let Err(error) = &outcome
+            && !(model_ran && matches!(error, crate::Error::Blocked(_)))
+        {
+            ticket.refund();
+        }
+        outcome
+    }
+
+    async fn keep_generated(
+        &self,
+        actor: &Actor,
+        request: &GenerationRequest,
+        generated: Generated,
+    ) -> Result<Vec<Kept>> {
         let parameters = Parameters {
             shape: Some(request.shape),
             style: request.style.as_ref().map(|style| style.as_str().to_string()),
@@ -108,7 +279,41 @@ impl Atelier {
     /// Edits an image and keeps the result; `parent` is the gallery image it came from, if
     /// any (an upload has none), so the gallery can show the lineage.
     pub async fn edit(&self, actor: &Actor, parent: Option<ImageId>, request: &EditRequest) -> Result<Vec<Kept>> {
-        request.check()?;
+        self.edit_with_progress(actor, parent, request, &no_progress).await
+    }
+
+    /// [`Self::edit`] with progress, through the job line like [`Self::generate_with_progress`].
+    pub async fn edit_with_progress(
+        &self,
+        actor: &Actor,
+        parent: Option<ImageId>,
+        request: &EditRequest,
+        progress: Progress<'_>,
+    ) -> Result<Vec<Kept>> {
+        self.engine.check_edit(request)?;
+        let mut ticket = self.jobs.admit(&actor.owner, 1)?;
+        let mut model_ran = false;
+        let outcome = async {
+            ticket.wait_turn(progress).await?;
+            self.run_edit(actor, parent, request, progress, &mut model_ran).await
+        }
+        .await;
+        if let Err(error) = &outcome
+            && !(model_ran && matches!(error, crate::Error::Blocked(_)))
+        {
+            ticket.refund();
+        }
+        outcome
+    }
+
+    async fn run_edit(
+        &self,
+        actor: &Actor,
+        parent: Option<ImageId>,
+        request: &EditRequest,
+        progress: Progress<'_>,
+        model_ran: &mut bool,
+    ) -> Result<Vec<Kept>> {
         // A variation or zoom-out of a gallery image keeps steering by the prompt it was made
         // with, unless a new one is given: models that need text get the right text.
         let mut inherited = None;
@@ -133,9 +338,13 @@ impl Atelier {
         };
         let text = safety_text(request.prompt.as_ref(), request.negative_prompt.as_ref(), mask_prompt);
         if !text.is_empty() {
+            progress(Stage::Checking);
             self.pass_safety(&text).await?;
         }
+        progress(Stage::Generating);
+        *model_ran = true;
         let generated = self.engine.edit(request).await?;
+        progress(Stage::Saving);
         let parameters = Parameters {
             edit_mode: Some(request.mode),
             mask_prompt: match &request.region {

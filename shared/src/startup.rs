@@ -5,6 +5,8 @@ use std::sync::Arc;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::Atelier;
+use crate::accounts::Accounts;
+use crate::accounts::directory::{AccountDirectory, CognitoDirectory, NoDirectory};
 use crate::bedrock::chat::BedrockChat;
 use crate::bedrock::client::Bedrock;
 use crate::bedrock::critic::BedrockCritic;
@@ -15,6 +17,7 @@ use crate::checker::LocalCritic;
 use crate::config::{AwsEnvironment, Config, ConfigError, EngineChoice, EngineKind, StoreLocation, resolve_engine};
 use crate::engine::demo::DemoEngine;
 use crate::gallery::Gallery;
+use crate::jobs::Jobs;
 use crate::safety::{Checker, SafetyCheck, SafetyGate};
 use crate::service::Parts;
 use crate::store::ObjectStore;
@@ -74,6 +77,14 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
         }
     };
     let gallery = Gallery::new(store.clone());
+    // Links live in the gallery's store; recording them on the Cognito user as well needs the pool id.
+    let directory: Arc<dyn AccountDirectory> =
+        match config.oidc.as_ref().and_then(|oidc| oidc.cognito_user_pool_id.as_ref()) {
+            Some(pool) => Arc::new(CognitoDirectory::new(&load_sdk_config(&mut sdk_config).await, pool.clone())),
+            None => Arc::new(NoDirectory),
+        };
+    let accounts = Some(Arc::new(Accounts::new(store.clone(), directory, &config.public_url)));
+    let jobs = Jobs::new(config.limits);
     // An explicit SDK configuration means the caller has set AWS up already.
     let choice = match (&aws.sdk_config, config.engine) {
         (Some(_), EngineChoice::Auto) => EngineChoice::Bedrock,
@@ -93,6 +104,8 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
                 chat: Arc::new(DemoChat),
                 critic: Arc::new(LocalCritic),
                 gallery,
+                jobs,
+                accounts,
             };
             (parts, reason)
         }
@@ -121,6 +134,8 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
                 )),
                 critic: Arc::new(BedrockCritic::new(bedrock.clone(), settings.chat_model.clone())),
                 gallery,
+                jobs,
+                accounts,
             };
             (parts, format!("Bedrock in {}", bedrock.region))
         }

@@ -4,6 +4,7 @@
 //! folder and a bucket hold identical layouts.
 
 pub mod folder;
+pub mod json;
 pub mod s3;
 
 use async_trait::async_trait;

@@ -47,6 +47,43 @@ impl BedrockImageEngine {
         Ok(output.body.into_inner())
     }
 
+    /// Picks the model and builds every request body, which checks the request against the
+    /// model's limits: nothing is sent until all of it is known to be acceptable.
+    fn plan_generation(&self, request: &GenerationRequest) -> Result<(&ModelEntry, Vec<(Value, Seed)>), Invalid> {
+        let model = self.catalog.for_generation(request.model.as_ref())?;
+        let first_seed = choose_seed(model, request.seed)?;
+        let calls: Vec<(Value, Seed)> = match model.family {
+            // Titan and Nova Canvas make a batch in one call.
+            Family::Titan(variant) => vec![(titan::generation_body(model, variant, request, first_seed)?, first_seed)],
+            family => (0..request.count.get())
+                .map(|index| {
+                    let seed = Seed(first_seed.0.saturating_add(index).min(max_seed(family)));
+                    let body = match family {
+                        Family::StabilitySdxl => sdxl::generation_body(model, request, seed)?,
+                        Family::StabilityText { .. } => stability::generation_body(model, request, seed)?,
+                        _ => return Err(Invalid::new(format!("{} cannot generate images", model.alias))),
+                    };
+                    Ok((body, seed))
+                })
+                .collect::<Result<_, Invalid>>()?,
+        };
+        Ok((model, calls))
+    }
+
+    /// Picks the model for an edit and builds its body, checking it the same way.
+    fn plan_edit(&self, request: &EditRequest) -> Result<(&ModelEntry, Value, Seed)> {
+        request.check()?;
+        let model = self.catalog.for_edit(request.mode, request.model.as_ref())?;
+        let seed = choose_seed(model, request.seed)?;
+        let body = match model.family {
+            Family::StabilitySdxl => sdxl::edit_body(model, request, seed)?,
+            Family::Titan(variant) => titan::edit_body(model, variant, request, seed)?,
+            Family::StabilityText { .. } => stability::edit_body(model, request, seed)?,
+            Family::StabilityService(tool) => image_services::edit_body(model, tool, request, seed)?,
+        };
+        Ok((model, body, seed))
+    }
+
     /// Calls the model with one body and turns its answer into checked images.
     async fn draw(&self, model: &ModelEntry, body: Value, seed: Seed) -> Result<Vec<GeneratedImage>> {
         let response = self.invoke(model, &body).await?;
@@ -122,39 +159,22 @@ impl ImageEngine for BedrockImageEngine {
         models
     }
 
+    fn check_generation(&self, request: &GenerationRequest) -> Result<(), Invalid> {
+        self.plan_generation(request).map(|_| ())
+    }
+
+    fn check_edit(&self, request: &EditRequest) -> Result<()> {
+        self.plan_edit(request).map(|_| ())
+    }
+
     async fn generate(&self, request: &GenerationRequest) -> Result<Generated> {
-        let model = self.catalog.for_generation(request.model.as_ref())?;
-        let first_seed = choose_seed(model, request.seed)?;
-        // Every body is built (and so checked) before the first call is made.
-        let calls: Vec<(Value, Seed)> = match model.family {
-            // Titan and Nova Canvas make a batch in one call.
-            Family::Titan(variant) => vec![(titan::generation_body(model, variant, request, first_seed)?, first_seed)],
-            family => (0..request.count.get())
-                .map(|index| {
-                    let seed = Seed(first_seed.0.saturating_add(index).min(max_seed(family)));
-                    let body = match family {
-                        Family::StabilitySdxl => sdxl::generation_body(model, request, seed)?,
-                        Family::StabilityText { .. } => stability::generation_body(model, request, seed)?,
-                        _ => return Err(Invalid::new(format!("{} cannot generate images", model.alias))),
-                    };
-                    Ok((body, seed))
-                })
-                .collect::<Result<_, Invalid>>()?,
-        };
+        let (model, calls) = self.plan_generation(request)?;
         let batches = try_join_all(calls.into_iter().map(|(body, seed)| self.draw(model, body, seed))).await?;
         Ok(Generated { model: model_info(model), images: batches.into_iter().flatten().collect() })
     }
 
     async fn edit(&self, request: &EditRequest) -> Result<Generated> {
-        request.check()?;
-        let model = self.catalog.for_edit(request.mode, request.model.as_ref())?;
-        let seed = choose_seed(model, request.seed)?;
-        let body = match model.family {
-            Family::StabilitySdxl => sdxl::edit_body(model, request, seed)?,
-            Family::Titan(variant) => titan::edit_body(model, variant, request, seed)?,
-            Family::StabilityText { .. } => stability::edit_body(model, request, seed)?,
-            Family::StabilityService(tool) => image_services::edit_body(model, tool, request, seed)?,
-        };
+        let (model, body, seed) = self.plan_edit(request)?;
         let images = self.draw(model, body, seed).await?;
         Ok(Generated { model: model_info(model), images })
     }

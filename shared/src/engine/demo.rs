@@ -59,15 +59,25 @@ impl ImageEngine for DemoEngine {
         vec![Self::model()]
     }
 
-    async fn generate(&self, request: &GenerationRequest) -> Result<Generated> {
+    fn check_generation(&self, request: &GenerationRequest) -> Result<(), Invalid> {
         Self::check_model(request.model.as_ref())?;
         let size = request.shape.to_size();
         if size.width > DEMO_MAX_SIDE || size.height > DEMO_MAX_SIDE {
             return Err(Invalid::new(format!(
                 "the demo engine draws at most {DEMO_MAX_SIDE}x{DEMO_MAX_SIDE}; ask for a smaller size"
-            ))
-            .into());
+            )));
         }
+        Ok(())
+    }
+
+    fn check_edit(&self, request: &EditRequest) -> Result<()> {
+        Self::check_model(request.model.as_ref())?;
+        Ok(request.check()?)
+    }
+
+    async fn generate(&self, request: &GenerationRequest) -> Result<Generated> {
+        self.check_generation(request)?;
+        let size = request.shape.to_size();
         let first_seed = request.seed.unwrap_or_else(Seed::random);
         let request = request.clone();
         run_blocking(move || {
@@ -88,8 +98,7 @@ impl ImageEngine for DemoEngine {
     }
 
     async fn edit(&self, request: &EditRequest) -> Result<Generated> {
-        Self::check_model(request.model.as_ref())?;
-        request.check()?;
+        self.check_edit(request)?;
         let request = request.clone();
         run_blocking(move || {
             let seed = request.seed.unwrap_or_else(Seed::random);

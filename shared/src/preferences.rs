@@ -1,0 +1,113 @@
+//! A person's defaults for new images (the bot's `/settings`): filled in wherever a request
+//! leaves a field out, so people who always want 16:9 photographs need not say so each time.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Invalid;
+use crate::request::GenerationFields;
+
+/// The defaults one person chose. Every field is optional; an empty value means "no default".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preferences {
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub aspect: Option<String>,
+    #[serde(default)]
+    pub style: Option<String>,
+    #[serde(default)]
+    pub negative_prompt: Option<String>,
+    /// Results only the person sees (ephemeral in Discord) instead of posted to the channel.
+    #[serde(default)]
+    pub private_results: bool,
+}
+
+impl Preferences {
+    /// Checks that every default would make a valid request, so a bad default is refused
+    /// when it is set, not at every later generation. Whether the model exists is checked by
+    /// the core, which knows the catalog.
+    pub fn check(&self) -> Result<(), Invalid> {
+        let mut fields = GenerationFields { prompt: "a test of the defaults".into(), ..GenerationFields::default() };
+        self.fill_in(&mut fields);
+        fields.parse().map(|_| ())
+    }
+
+    /// Fills the fields a request left out with these defaults.
+    pub fn fill_in(&self, fields: &mut GenerationFields) {
+        let blank = |field: &Option<String>| field.as_deref().is_none_or(|text| text.trim().is_empty());
+        if blank(&fields.model) {
+            fields.model.clone_from(&self.model);
+        }
+        // A size given explicitly already says the shape.
+        if blank(&fields.aspect) && blank(&fields.size) {
+            fields.aspect.clone_from(&self.aspect);
+        }
+        if blank(&fields.style) {
+            fields.style.clone_from(&self.style);
+        }
+        if blank(&fields.negative_prompt) {
+            fields.negative_prompt.clone_from(&self.negative_prompt);
+        }
+    }
+
+    /// Changes the named fields; an empty text clears one.
+    pub fn update(&mut self, change: PreferenceChange) {
+        let set = |slot: &mut Option<String>, value: Option<String>| {
+            if let Some(value) = value {
+                let value = value.trim().to_string();
+                *slot = (!value.is_empty()).then_some(value);
+            }
+        };
+        set(&mut self.model, change.model);
+        set(&mut self.aspect, change.aspect);
+        set(&mut self.style, change.style);
+        set(&mut self.negative_prompt, change.negative_prompt);
+        if let Some(private_results) = change.private_results {
+            self.private_results = private_results;
+        }
+    }
+}
+
+/// What a `/settings` call changes; `None` leaves a field as it is, an empty text clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PreferenceChange {
+    pub model: Option<String>,
+    pub aspect: Option<String>,
+    pub style: Option<String>,
+    pub negative_prompt: Option<String>,
+    pub private_results: Option<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fill_only_what_the_request_left_out() {
+        let mut preferences = Preferences::default();
+        preferences.update(PreferenceChange {
+            aspect: Some("16:9".into()),
+            style: Some("photographic".into()),
+            negative_prompt: Some("blur".into()),
+            ..PreferenceChange::default()
+        });
+        let mut fields = GenerationFields {
+            prompt: "a harbour".into(),
+            style: Some("anime".into()),
+            size: Some("1024x1024".into()),
+            ..GenerationFields::default()
+        };
+        preferences.fill_in(&mut fields);
+        assert_eq!(fields.style.as_deref(), Some("anime"));
+        assert_eq!(fields.aspect, None, "a size was given, so the default aspect must not clash with it");
+        assert_eq!(fields.negative_prompt.as_deref(), Some("blur"));
+        preferences.update(PreferenceChange { style: Some(" ".into()), ..PreferenceChange::default() });
+        assert_eq!(preferences.style, None);
+    }
+
+    #[test]
+    fn a_bad_default_is_refused_when_it_is_set() {
+        let preferences = Preferences { aspect: Some("wide".into()), ..Preferences::default() };
+        assert!(preferences.check().is_err());
+    }
+}
