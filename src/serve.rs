@@ -90,10 +90,11 @@ pub async fn run(
         Some(discord) => {
             let discord = discord.clone();
             let core = core.clone();
+            let public_url = config.public_url.clone();
             let bot_stopped = stopped(stop_receiver.clone());
             tracing::info!("starting the Discord bot");
             Some(tokio::spawn(async move {
-                if let Err(error) = atelier_bot::run(core, &discord, bot_stopped).await {
+                if let Err(error) = atelier_bot::run(core, &discord, public_url, bot_stopped).await {
                     tracing::error!(error = %error, "the Discord bot stopped: {error}");
                 }
             }))

@@ -5,7 +5,9 @@ use atelier_shared::config::DiscordConfig;
 use poise::serenity_prelude as serenity;
 use secrecy::ExposeSecret;
 
-use crate::{BotError, Data, commands, error};
+use url::Url;
+
+use crate::{BotError, Data, commands, components, error, threads};
 
 /// Builds serenity's REST client. A configured API URL (the stand-in in tests) replaces
 /// `https://discord.com`; serenity silently ignores that proxy while its rate limiter is
@@ -35,24 +37,29 @@ pub async fn register_commands(config: &DiscordConfig) -> Result<usize, BotError
     Ok(registered.len())
 }
 
-/// Connects to the gateway and answers commands until `shutdown` completes.
+/// Connects to the gateway and answers commands until `shutdown` completes. `public_url` is
+/// where the web app is, for gallery and link buttons.
 pub async fn run(
     core: Atelier,
     config: &DiscordConfig,
+    public_url: Url,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BotError> {
     let options = poise::FrameworkOptions {
         commands: commands::commands(),
         on_error: |framework_error| Box::pin(error::on_error(framework_error)),
+        event_handler: |framework, event| Box::pin(on_event(framework.serenity_context, event, framework.user_data)),
         ..Default::default()
     };
+    let moderation_channel = config.moderation_channel.map(serenity::ChannelId::new);
+    let message_content = config.message_content_intent;
     let framework = poise::Framework::builder()
         .options(options)
         .initialize_owners(false)
         .setup(move |_ctx, ready, _framework| {
             Box::pin(async move {
                 tracing::info!(bot.user = %ready.user.name, "the Discord bot is connected as {}", ready.user.name);
-                Ok(Data { core })
+                Ok(Data { core, public_url, moderation_channel, message_content })
             })
         })
         .build();
@@ -70,5 +77,26 @@ pub async fn run(
         shard_manager.shutdown_all().await;
     });
     client.start().await?;
+    Ok(())
+}
+
+/// Events poise does not handle itself: buttons and modals, and plain replies in chat threads.
+async fn on_event(context: &serenity::Context, event: &serenity::FullEvent, data: &Data) -> Result<(), BotError> {
+    let outcome = match event {
+        serenity::FullEvent::InteractionCreate { interaction } => {
+            components::on_interaction(context, interaction, data).await
+        }
+        serenity::FullEvent::Message { new_message } => threads::on_message(data, &context.http, new_message).await,
+        serenity::FullEvent::Resume { .. } => {
+            tracing::info!("the Discord gateway connection was resumed");
+            Ok(())
+        }
+        _ => Ok(()),
+    };
+    // A failed handler is logged here rather than handed to poise, which would try to answer
+    // an interaction it did not see.
+    if let Err(error) = &outcome {
+        tracing::error!(error = %error, "handling a Discord event failed: {error}");
+    }
     Ok(())
 }

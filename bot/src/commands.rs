@@ -1,11 +1,139 @@
-//! The slash commands, one module per group.
+//! The slash commands, one module per group, and what they share: reading attachments,
+//! autocomplete lists, and turning a poise context into a [`Responder`].
 
+mod account;
+mod chat;
 mod check;
+mod describe;
+mod edit;
 mod imagine;
 
-use crate::{BotError, Data};
+pub use imagine::discord_origin;
+
+use atelier_shared::Invalid;
+use atelier_shared::images::{CheckedImage, MAX_UPLOAD_BYTES};
+use poise::serenity_prelude as serenity;
+
+use crate::respond::Responder;
+use crate::{ApplicationContext, BotError, Data};
 
 /// Every command the bot offers, in the order Discord lists them.
 pub fn commands() -> Vec<poise::Command<Data, BotError>> {
-    imagine::commands().into_iter().chain(check::commands()).collect()
+    imagine::commands()
+        .into_iter()
+        .chain(edit::commands())
+        .chain(describe::commands())
+        .chain(check::commands())
+        .chain(chat::commands())
+        .chain(account::commands())
+        .collect()
+}
+
+/// Acknowledges a command (Discord allows three seconds) and returns what answers it later.
+async fn acknowledge(ctx: ApplicationContext<'_>, ephemeral: bool) -> Result<Responder, BotError> {
+    let context = poise::Context::Application(ctx);
+    if ephemeral {
+        context.defer_ephemeral().await?;
+    } else {
+        context.defer().await?;
+    }
+    Ok(Responder::for_command(ctx.serenity_context().http.clone(), ctx.interaction, ephemeral))
+}
+
+/// Checks what Discord says about an attachment before downloading it: cheap, so a wrong
+/// file is refused before the command is even acknowledged.
+fn check_attachment(attachment: &serenity::Attachment, what: &str) -> Result<(), Invalid> {
+    if let Some(content_type) = &attachment.content_type
+        && !content_type.starts_with("image/")
+    {
+        return Err(Invalid::new(format!(
+            "{what} `{}` is not an image ({content_type}); attach a PNG, JPEG or WebP picture",
+            attachment.filename
+        )));
+    }
+    if attachment.size as usize > MAX_UPLOAD_BYTES {
+        return Err(Invalid::new(format!(
+            "{what} `{}` is {:.1} MB; attach one of at most {} MB",
+            attachment.filename,
+            f64::from(attachment.size) / 1_048_576.0,
+            MAX_UPLOAD_BYTES / 1_048_576
+        )));
+    }
+    Ok(())
+}
+
+/// Downloads an attachment and checks it is a whole image of a format the models read.
+async fn fetch_image(attachment: &serenity::Attachment, what: &'static str) -> Result<CheckedImage, BotError> {
+    check_attachment(attachment, what)?;
+    let bytes = attachment.download().await?;
+    if bytes.len() > MAX_UPLOAD_BYTES {
+        return Err(Invalid::new(format!("{what} is larger than {} MB", MAX_UPLOAD_BYTES / 1_048_576)).into());
+    }
+    let checked = tokio::task::spawn_blocking(move || CheckedImage::check(bytes.into(), what))
+        .await
+        .map_err(|error| atelier_shared::Error::operator("checking an attachment", error))?;
+    Ok(checked?)
+}
+
+/// The model aliases on offer that match what the user typed so far.
+async fn autocomplete_generator(ctx: ApplicationContext<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    let partial = partial.to_lowercase();
+    let choices = ctx
+        .data()
+        .core
+        .models()
+        .into_iter()
+        .filter(|model| model.can_generate && model.alias.to_lowercase().contains(&partial))
+        .take(25)
+        .map(|model| serenity::AutocompleteChoice::new(format!("{} ({})", model.alias, model.id), model.alias))
+        .collect();
+    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+}
+
+/// The edit models on offer.
+async fn autocomplete_editor(ctx: ApplicationContext<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    let partial = partial.to_lowercase();
+    let choices = ctx
+        .data()
+        .core
+        .models()
+        .into_iter()
+        .filter(|model| !model.edit_modes.is_empty() && model.alias.to_lowercase().contains(&partial))
+        .take(25)
+        .map(|model| serenity::AutocompleteChoice::new(format!("{} ({})", model.alias, model.id), model.alias))
+        .collect();
+    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+}
+
+/// Common aspect ratios.
+const ASPECTS: [&str; 9] = ["1:1", "16:9", "9:16", "3:2", "2:3", "4:5", "5:4", "21:9", "9:21"];
+
+async fn autocomplete_aspect(_ctx: ApplicationContext<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    let choices = ASPECTS
+        .into_iter()
+        .filter(|aspect| aspect.starts_with(partial.trim()))
+        .map(serenity::AutocompleteChoice::from)
+        .collect();
+    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+}
+
+async fn autocomplete_style(_ctx: ApplicationContext<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    let partial = partial.to_lowercase();
+    let choices = atelier_shared::bedrock::sdxl::STYLE_PRESETS
+        .into_iter()
+        .filter(|style| style.contains(&partial))
+        .take(25)
+        .map(serenity::AutocompleteChoice::from)
+        .collect();
+    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+}
+
+/// A seed as Discord gives it (a 53-bit integer), checked into the range every model shares
+/// at most; each model's own limit is checked with the rest of the request.
+fn seed_text(seed: Option<i64>) -> Result<Option<String>, Invalid> {
+    match seed {
+        None => Ok(None),
+        Some(seed) if (0..=i64::from(u32::MAX)).contains(&seed) => Ok(Some(seed.to_string())),
+        Some(seed) => Err(Invalid::new(format!("{seed} is not a seed: use a whole number from 0 to {}", u32::MAX))),
+    }
 }

@@ -76,6 +76,23 @@ pub struct Atelier {
 pub struct Conversation {
     pub owner: Owner,
     pub mode: ChatMode,
+    /// The turns so far, oldest first; the chat model trims what it sends to its budget.
+    #[serde(default)]
+    pub turns: Vec<ChatTurn>,
+}
+
+impl Conversation {
+    /// The most turns kept; older ones fall out of the model's budget long before this.
+    pub const MAX_TURNS: usize = 60;
+
+    /// Adds a turn, forgetting the oldest beyond [`Self::MAX_TURNS`].
+    pub fn push(&mut self, turn: ChatTurn) {
+        self.turns.push(turn);
+        if self.turns.len() > Self::MAX_TURNS {
+            let excess = self.turns.len() - Self::MAX_TURNS;
+            self.turns.drain(..excess);
+        }
+    }
 }
 
 impl Atelier {
@@ -170,6 +187,23 @@ impl Atelier {
         Ok(id)
     }
 
+    /// Keeps a suggested request (an improved prompt, a description) for a button that
+    /// carries only this id; returns the id.
+    pub async fn hold_request(&self, owner: &Owner, fields: &GenerationFields) -> Result<String> {
+        let id = ulid::Ulid::new().to_string();
+        let key = Self::key(format!("users/{owner}/suggested/{id}.json"))?;
+        self.records("suggested request").overwrite(&key, fields).await?;
+        Ok(id)
+    }
+
+    /// A suggested request kept by [`Self::hold_request`].
+    pub async fn held_request(&self, owner: &Owner, id: &str) -> Result<GenerationFields> {
+        let gone = || crate::Error::not_found("that suggestion is no longer kept; ask again");
+        let id = ulid::Ulid::from_string(id).map_err(|_| gone())?;
+        let key = Self::key(format!("users/{owner}/suggested/{id}.json"))?;
+        self.records("suggested request").get(&key).await?.ok_or_else(gone)
+    }
+
     /// Appeals a held refused request once; on success the request is returned so the
     /// front end can run it, and the safety gate remembers the new verdict.
     pub async fn appeal_held(&self, actor: &Actor, held: &str) -> Result<(Verdict, GenerationFields)> {
@@ -186,6 +220,28 @@ impl Atelier {
         let verdict = self.appeal(actor, &request.prompt, request.negative_prompt.as_ref()).await?;
         records.delete(&key).await?;
         Ok((verdict, fields))
+    }
+
+    /// The request that makes an image like `record` again with a new seed (Reroll): same
+    /// prompt, model, shape and style. `None` for images that had no prompt (some edits).
+    pub fn fields_to_remake(&self, record: &ImageRecord) -> Option<GenerationFields> {
+        let prompt = record.prompt.clone()?;
+        let model = self.models().into_iter().find(|model| model.id == record.model_id && model.can_generate);
+        let (aspect, size) = match record.parameters.shape {
+            Some(crate::request::Shape::Aspect(aspect)) => (Some(aspect.to_string()), None),
+            Some(crate::request::Shape::Size(size)) => (None, Some(size.to_string())),
+            None => (None, None),
+        };
+        Some(GenerationFields {
+            prompt,
+            negative_prompt: record.negative_prompt.clone(),
+            model: model.map(|model| model.alias),
+            aspect,
+            size,
+            style: record.parameters.style.clone(),
+            colors: (!record.parameters.colors.is_empty()).then(|| record.parameters.colors.join(",")),
+            ..GenerationFields::default()
+        })
     }
 
     /// Remembers a conversation under an id of the front end's (a Discord thread id).

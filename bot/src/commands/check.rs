@@ -1,9 +1,12 @@
-//! `/check`: the prompt checker's critique.
+//! `/check`: the prompt checker's critique, with buttons that imagine each improved prompt.
 
-use atelier_shared::request::Prompt;
-use poise::serenity_prelude as serenity;
+use atelier_shared::gallery::ImageId;
+use atelier_shared::request::{GenerationFields, Prompt};
 
-use crate::{BotError, Context, Data};
+use super::acknowledge;
+use crate::render;
+use crate::respond::Outgoing;
+use crate::{ApplicationContext, BotError, Data, work};
 
 pub fn commands() -> Vec<poise::Command<Data, BotError>> {
     vec![check()]
@@ -12,40 +15,29 @@ pub fn commands() -> Vec<poise::Command<Data, BotError>> {
 /// Get a critique of a prompt and improved versions of it
 #[poise::command(slash_command)]
 async fn check(
-    ctx: Context<'_>,
+    ctx: ApplicationContext<'_>,
     #[description = "The prompt to check"]
-    #[max_length = 2000]
+    #[max_length = 6000]
     prompt: String,
 ) -> Result<(), BotError> {
+    let data = ctx.data();
     let prompt = Prompt::parse(&prompt)?;
-    ctx.defer().await?;
-    let critique = ctx.data().core.check_prompt(&prompt).await?;
-    let bullet_list = |items: &[String]| {
-        if items.is_empty() {
-            "—".to_string()
-        } else {
-            items.iter().map(|item| format!("• {item}")).collect::<Vec<_>>().join("\n")
-        }
+    let owner = work::owner_of(data, &ctx.interaction.user).await?;
+    let responder = acknowledge(ctx, false).await?;
+    let critique = match data.core.check_prompt(&prompt).await {
+        Ok(critique) => critique,
+        Err(error) => return work::fail(&responder, &error).await,
     };
-    let mut embed = serenity::CreateEmbed::new()
-        .title("Prompt check")
-        .description(truncate(prompt.as_str(), 4000))
-        .field("Strengths", truncate(&bullet_list(&critique.strengths), 1024), false)
-        .field("To improve", truncate(&bullet_list(&critique.improvements), 1024), false)
-        .footer(serenity::CreateEmbedFooter::new(format!("Reviewed by {}", critique.reviewer)));
-    for improved in critique.improved_prompts.iter().take(3) {
-        embed = embed.field(format!("Improved for {}", improved.family), truncate(&improved.prompt, 1024), false);
+    let mut held = Vec::new();
+    for improved in critique.improved_prompts.iter().take(render::MAX_SUGGESTIONS) {
+        let fields = GenerationFields { prompt: improved.prompt.clone(), ..GenerationFields::default() };
+        let id = data.core.hold_request(&owner, &fields).await?;
+        held.extend(ImageId::parse(&id).ok());
     }
-    ctx.send(poise::CreateReply::default().embed(embed)).await?;
-    Ok(())
-}
-
-/// Discord refuses embed fields over their limits; cut on a character boundary with an ellipsis.
-fn truncate(text: &str, limit: usize) -> String {
-    if text.chars().count() <= limit {
-        return text.to_string();
-    }
-    let mut cut: String = text.chars().take(limit - 1).collect();
-    cut.push('…');
-    cut
+    let outgoing = Outgoing {
+        embeds: vec![render::critique(prompt.as_str(), &critique)],
+        components: render::suggestion_buttons(&owner, &held),
+        ..Outgoing::default()
+    };
+    responder.finish(outgoing).await
 }

@@ -1,11 +1,13 @@
-//! `/imagine`: make images from a prompt.
+//! `/imagine`: make images from a prompt, with inline parameters the way image-bot users
+//! type them (`--ar 16:9 --seed 42 --no trees --model ultra`).
 
-use atelier_shared::gallery::{Origin, Owner};
+use atelier_shared::gallery::Origin;
 use atelier_shared::request::GenerationFields;
+use atelier_shared::request::inline::apply_inline_parameters;
 use atelier_shared::service::Actor;
-use poise::serenity_prelude as serenity;
 
-use crate::{BotError, Context, Data};
+use super::{acknowledge, autocomplete_aspect, autocomplete_generator, autocomplete_style, seed_text};
+use crate::{ApplicationContext, BotError, Data, work};
 
 pub fn commands() -> Vec<poise::Command<Data, BotError>> {
     vec![imagine()]
@@ -13,59 +15,62 @@ pub fn commands() -> Vec<poise::Command<Data, BotError>> {
 
 /// Make images from a prompt
 ///
-/// Describe the picture; add a negative prompt for what to leave out.
-/// ```
-/// /imagine prompt: a lighthouse in a storm, oil painting aspect: 16:9
-/// ```
+/// Describe the picture; options and inline parameters such as `--ar 16:9 --no trees` set
+/// the rest. Your /settings fill in what you leave out.
 #[poise::command(slash_command)]
 async fn imagine(
-    ctx: Context<'_>,
-    #[description = "What to draw"]
-    #[max_length = 2000]
+    ctx: ApplicationContext<'_>,
+    #[description = "What to draw (inline: --ar 16:9 --seed 42 --no trees --model ultra)"]
+    #[max_length = 6000]
     prompt: String,
-    #[description = "What to leave out"] negative: Option<String>,
-    #[description = "Shape, such as 16:9"] aspect: Option<String>,
-    #[description = "Seed, to make the same picture again"] seed: Option<u32>,
+    #[description = "What to leave out"]
+    #[max_length = 6000]
+    negative: Option<String>,
+    #[description = "Which model"]
+    #[autocomplete = "autocomplete_generator"]
+    model: Option<String>,
+    #[description = "Shape, such as 16:9"]
+    #[autocomplete = "autocomplete_aspect"]
+    aspect: Option<String>,
+    #[description = "Style preset, such as photographic"]
+    #[autocomplete = "autocomplete_style"]
+    style: Option<String>,
+    #[description = "Seed, to make the same picture again"] seed: Option<i64>,
     #[description = "How many images (1 to 4)"]
     #[min = 1]
     #[max = 4]
     count: Option<u32>,
-    #[description = "Style preset, such as photographic"] style: Option<String>,
 ) -> Result<(), BotError> {
-    let request = GenerationFields {
-        prompt,
+    let data = ctx.data();
+    // Everything cheap is checked before the acknowledgement, so a wrong option gets an
+    // answer only its author sees and costs nothing.
+    let explicit = GenerationFields {
+        prompt: String::new(),
         negative_prompt: negative,
+        model,
         aspect,
-        seed: seed.map(|seed| seed.to_string()),
+        seed: seed_text(seed)?,
         count: count.map(|count| count.to_string()),
         style,
         ..GenerationFields::default()
+    };
+    let mut fields = apply_inline_parameters(&prompt, explicit)?;
+    let owner = work::owner_of(data, &ctx.interaction.user).await?;
+    let preferences = data.core.preferences(&owner).await?;
+    preferences.fill_in(&mut fields);
+    let request = fields.parse()?;
+    data.core.check_generation(&request)?;
+
+    let responder = acknowledge(ctx, preferences.private_results).await?;
+    let actor = Actor::new(owner, discord_origin(&responder));
+    work::generate(data, &responder, &actor, &fields, &request).await
+}
+
+/// Where a Discord request came from, for the gallery record.
+pub fn discord_origin(responder: &crate::respond::Responder) -> Origin {
+    Origin::Discord {
+        guild_id: responder.guild_id.map(|id| id.get()),
+        channel_id: responder.channel_id.get(),
+        message_id: None,
     }
-    .parse()?;
-    // Models take longer than Discord's three seconds: acknowledge first.
-    ctx.defer().await?;
-    let actor = Actor::new(
-        Owner::discord(ctx.author().id.get()),
-        Origin::Discord {
-            guild_id: ctx.guild_id().map(|id| id.get()),
-            channel_id: ctx.channel_id().get(),
-            message_id: None,
-        },
-    );
-    let kept = ctx.data().core.generate(&actor, &request).await?;
-    let mut reply = poise::CreateReply::default();
-    for image in &kept {
-        let record = &image.record;
-        let name = format!("atelier-{}.{}", record.id, record.extension);
-        reply = reply.attachment(serenity::CreateAttachment::bytes(image.image.bytes().to_vec(), name.clone())).embed(
-            serenity::CreateEmbed::new()
-                .description(request.prompt.as_str())
-                .image(format!("attachment://{name}"))
-                .field("Model", &record.model_id, true)
-                .field("Seed", record.seed.to_string(), true)
-                .field("Size", record.size.to_string(), true),
-        );
-    }
-    ctx.send(reply).await?;
-    Ok(())
 }

@@ -1,0 +1,57 @@
+//! `/describe`: four prompts that would draw something like an attached image, each with a
+//! button that imagines it.
+
+use atelier_shared::gallery::ImageId;
+use atelier_shared::request::GenerationFields;
+use poise::serenity_prelude as serenity;
+
+use super::{acknowledge, check_attachment, fetch_image};
+use crate::render::{self, EMBED_DESCRIPTION_LIMIT, truncate};
+use crate::respond::Outgoing;
+use crate::{ApplicationContext, BotError, Data, work};
+
+pub fn commands() -> Vec<poise::Command<Data, BotError>> {
+    vec![describe()]
+}
+
+/// Four prompts that would draw something like an image
+#[poise::command(slash_command)]
+async fn describe(
+    ctx: ApplicationContext<'_>,
+    #[description = "The image to describe"] image: serenity::Attachment,
+) -> Result<(), BotError> {
+    let data = ctx.data();
+    check_attachment(&image, "the image")?;
+    let owner = work::owner_of(data, &ctx.interaction.user).await?;
+    let responder = acknowledge(ctx, false).await?;
+    let described = async {
+        let checked = fetch_image(&image, "the image").await?;
+        Ok::<_, BotError>(data.core.describe(&checked).await?)
+    }
+    .await;
+    let suggestions = match described {
+        Ok(suggestions) => suggestions,
+        Err(BotError::Core(error)) => return work::fail(&responder, &error).await,
+        Err(error) => return responder.refuse(&error.user_message(), Vec::new()).await,
+    };
+    let mut held = Vec::new();
+    for suggestion in suggestions.iter().take(render::MAX_SUGGESTIONS) {
+        let fields = GenerationFields { prompt: suggestion.clone(), ..GenerationFields::default() };
+        let id = data.core.hold_request(&owner, &fields).await?;
+        held.extend(ImageId::parse(&id).ok());
+    }
+    let text = suggestions
+        .iter()
+        .take(render::MAX_SUGGESTIONS)
+        .enumerate()
+        .map(|(index, suggestion)| format!("**{}.** {suggestion}", index + 1))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let embed = serenity::CreateEmbed::new()
+        .title("Prompts for this image")
+        .description(truncate(&text, EMBED_DESCRIPTION_LIMIT))
+        .thumbnail(image.url.clone());
+    let outgoing =
+        Outgoing { embeds: vec![embed], components: render::suggestion_buttons(&owner, &held), ..Outgoing::default() };
+    responder.finish(outgoing).await
+}

@@ -1,0 +1,341 @@
+//! The buttons under results and suggestions, and the Edit modal. Every `custom_id` carries
+//! the action, the image's owner and its id ([`Target`]); the handler loads the rest from
+//! the gallery, so buttons keep working after a restart and on another replica. Someone
+//! other than the owner who presses a button acts for themselves (their quota, their
+//! gallery), except Delete, which only the owner may use.
+
+use atelier_shared::Error;
+use atelier_shared::gallery::{ImageRecord, Owner, Variant};
+use atelier_shared::request::{EditFields, EditMode};
+use atelier_shared::safety::Verdict;
+use atelier_shared::service::Actor;
+use poise::serenity_prelude as serenity;
+
+use crate::commands::discord_origin;
+use crate::render::{self, Action, Target, truncate};
+use crate::respond::{Responder, retrying};
+use crate::{BotError, Data, work};
+
+/// The modal's text inputs.
+const PROMPT_INPUT: &str = "prompt";
+const MASK_PROMPT_INPUT: &str = "mask_prompt";
+
+/// Handles a component or modal interaction if it is one of ours.
+pub async fn on_interaction(
+    context: &serenity::Context,
+    interaction: &serenity::Interaction,
+    data: &Data,
+) -> Result<(), BotError> {
+    match interaction {
+        serenity::Interaction::Component(component) => {
+            let Some(target) = Target::parse(&component.data.custom_id) else { return Ok(()) };
+            on_button(context, component, data, target).await
+        }
+        serenity::Interaction::Modal(modal) => {
+            let Some(target) = Target::parse(&modal.data.custom_id) else { return Ok(()) };
+            on_edit_modal(context, modal, data, target).await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Answers only the presser, at once (this is the interaction's acknowledgement).
+async fn tell(
+    context: &serenity::Context,
+    component: &serenity::ComponentInteraction,
+    text: &str,
+) -> Result<(), BotError> {
+    let message = serenity::CreateInteractionResponseMessage::new().content(truncate(text, 2_000)).ephemeral(true);
+    retrying(|| {
+        component.create_response(&context.http, serenity::CreateInteractionResponse::Message(message.clone()))
+    })
+    .await?;
+    Ok(())
+}
+
+async fn defer(
+    context: &serenity::Context,
+    component: &serenity::ComponentInteraction,
+    ephemeral: bool,
+) -> Result<Responder, BotError> {
+    let message = serenity::CreateInteractionResponseMessage::new().ephemeral(ephemeral);
+    component.create_response(&context.http, serenity::CreateInteractionResponse::Defer(message)).await?;
+    Ok(Responder::for_component(context.http.clone(), component, ephemeral))
+}
+
+const GONE: &str = "This image is no longer in the gallery (it was deleted), so there is nothing to work from.";
+
+async fn on_button(
+    context: &serenity::Context,
+    component: &serenity::ComponentInteraction,
+    data: &Data,
+    target: Target,
+) -> Result<(), BotError> {
+    let presser = work::owner_of(data, &component.user).await?;
+    match target.action {
+        Action::ImagineHeld => return imagine_held(context, component, data, &target, presser).await,
+        Action::Appeal => return appeal(context, component, data, &target, presser).await,
+        _ => {}
+    }
+    // Everything else works on an image: a deleted one is answered before anything is spent.
+    let record = match data.core.gallery().record(&target.owner, target.image).await {
+        Ok(record) => record,
+        Err(Error::NotFound(_)) => return tell(context, component, GONE).await,
+        Err(error) => return Err(error.into()),
+    };
+    match target.action {
+        Action::Delete => delete(context, component, data, &target, &presser).await,
+        Action::Details => {
+            let embed = render::details(&record, &work::gallery_url(data, &record));
+            let message = serenity::CreateInteractionResponseMessage::new().embed(embed).ephemeral(true);
+            component.create_response(&context.http, serenity::CreateInteractionResponse::Message(message)).await?;
+            Ok(())
+        }
+        Action::SendToDm => send_to_dm(context, component, data, &record).await,
+        Action::Edit => {
+            let prompt =
+                serenity::CreateInputText::new(serenity::InputTextStyle::Paragraph, "What to paint", PROMPT_INPUT)
+                    .value(truncate(record.prompt.as_deref().unwrap_or(""), 4_000))
+                    .max_length(4_000)
+                    .required(true);
+            let mask_prompt = serenity::CreateInputText::new(
+                serenity::InputTextStyle::Short,
+                "Where (empty for the whole picture)",
+                MASK_PROMPT_INPUT,
+            )
+            .placeholder("the sky, the dog's collar…")
+            .max_length(1_000)
+            .required(false);
+            let modal = serenity::CreateModal::new(target.custom_id(), "Edit this image").components(vec![
+                serenity::CreateActionRow::InputText(prompt),
+                serenity::CreateActionRow::InputText(mask_prompt),
+            ]);
+            component.create_response(&context.http, serenity::CreateInteractionResponse::Modal(modal)).await?;
+            Ok(())
+        }
+        Action::Reroll => {
+            let Some(fields) = data.core.fields_to_remake(&record) else {
+                return tell(context, component, "This image had no prompt to draw again; try Variations.").await;
+            };
+            let mut fields = fields;
+            data.core.preferences(&presser).await?.fill_in(&mut fields);
+            let request = match fields.parse().map_err(Error::from).and_then(|request| {
+                data.core.check_generation(&request)?;
+                Ok(request)
+            }) {
+                Ok(request) => request,
+                Err(error) => return tell(context, component, &error.user_message()).await,
+            };
+            let private = data.core.preferences(&presser).await?.private_results;
+            let responder = defer(context, component, private).await?;
+            let actor = Actor::new(presser, discord_origin(&responder));
+            work::generate(data, &responder, &actor, &fields, &request).await
+        }
+        Action::Variation | Action::ZoomOut | Action::RemoveBackground | Action::Upscale => {
+            let mode = match target.action {
+                Action::Variation => EditMode::Variation,
+                Action::ZoomOut => EditMode::Outpaint,
+                Action::RemoveBackground => EditMode::RemoveBackground,
+                _ => EditMode::Upscale,
+            };
+            let fields = EditFields { mode: mode.as_str().to_string(), ..EditFields::default() };
+            run_edit(context, component.into(), data, &target, presser, &record, fields).await
+        }
+        Action::ImagineHeld | Action::Appeal => Ok(()),
+    }
+}
+
+/// Either kind of interaction that can start an edit.
+enum Pressed<'a> {
+    Button(&'a serenity::ComponentInteraction),
+    Modal(&'a serenity::ModalInteraction),
+}
+
+impl<'a> From<&'a serenity::ComponentInteraction> for Pressed<'a> {
+    fn from(component: &'a serenity::ComponentInteraction) -> Self {
+        Self::Button(component)
+    }
+}
+
+/// Edits a gallery image for the presser; the result's parent is the image when it is
+/// their own, so their gallery shows the lineage.
+async fn run_edit(
+    context: &serenity::Context,
+    pressed: Pressed<'_>,
+    data: &Data,
+    target: &Target,
+    presser: Owner,
+    record: &ImageRecord,
+    fields: EditFields,
+) -> Result<(), BotError> {
+    let private = data.core.preferences(&presser).await?.private_results;
+    let responder = match pressed {
+        Pressed::Button(component) => defer(context, component, private).await?,
+        Pressed::Modal(modal) => {
+            let message = serenity::CreateInteractionResponseMessage::new().ephemeral(private);
+            modal.create_response(&context.http, serenity::CreateInteractionResponse::Defer(message)).await?;
+            Responder::for_modal(context.http.clone(), modal, private)
+        }
+    };
+    let owner_actor = Actor::new(target.owner.clone(), discord_origin(&responder));
+    let checked = async {
+        let source = data.core.source_image(&owner_actor, record.id).await?;
+        let request = fields.parse(source, None)?;
+        data.core.check_edit(&request)?;
+        Ok::<_, Error>(request)
+    }
+    .await;
+    let request = match checked {
+        Ok(request) => request,
+        Err(error) => return work::fail(&responder, &error).await,
+    };
+    let parent = (presser == target.owner).then_some(record.id);
+    let actor = Actor::new(presser, discord_origin(&responder));
+    work::edit(data, &responder, &actor, parent, &request).await
+}
+
+async fn on_edit_modal(
+    context: &serenity::Context,
+    modal: &serenity::ModalInteraction,
+    data: &Data,
+    target: Target,
+) -> Result<(), BotError> {
+    let mut prompt = None;
+    let mut mask_prompt = None;
+    for row in &modal.data.components {
+        for component in &row.components {
+            if let serenity::ActionRowComponent::InputText(input) = component {
+                let value = input.value.clone().filter(|value| !value.trim().is_empty());
+                match input.custom_id.as_str() {
+                    PROMPT_INPUT => prompt = value,
+                    MASK_PROMPT_INPUT => mask_prompt = value,
+                    _ => {}
+                }
+            }
+        }
+    }
+    let presser = work::owner_of(data, &modal.user).await?;
+    let record = match data.core.gallery().record(&target.owner, target.image).await {
+        Ok(record) => record,
+        Err(Error::NotFound(_)) => {
+            let message = serenity::CreateInteractionResponseMessage::new().content(GONE).ephemeral(true);
+            modal.create_response(&context.http, serenity::CreateInteractionResponse::Message(message)).await?;
+            return Ok(());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    // A region in words repaints just that region; without one the prompt steers a variation.
+    let mode = if mask_prompt.is_some() { EditMode::Inpaint } else { EditMode::Variation };
+    let fields = EditFields { mode: mode.as_str().to_string(), prompt, mask_prompt, ..EditFields::default() };
+    run_edit(context, Pressed::Modal(modal), data, &target, presser, &record, fields).await
+}
+
+async fn delete(
+    context: &serenity::Context,
+    component: &serenity::ComponentInteraction,
+    data: &Data,
+    target: &Target,
+    presser: &Owner,
+) -> Result<(), BotError> {
+    if *presser != target.owner {
+        return tell(context, component, "Only the person who made this image can delete it.").await;
+    }
+    data.core.gallery().delete(&target.owner, target.image).await?;
+    tell(context, component, "Deleted from your gallery.").await?;
+    if let Err(error) = retrying(|| component.message.delete(&context.http)).await {
+        tracing::warn!(error = %error, "the image was deleted but its Discord message could not be removed");
+    }
+    Ok(())
+}
+
+async fn send_to_dm(
+    context: &serenity::Context,
+    component: &serenity::ComponentInteraction,
+    data: &Data,
+    record: &ImageRecord,
+) -> Result<(), BotError> {
+    let responder = defer(context, component, true).await?;
+    let (bytes, _) = match data.core.gallery().image(&record.owner, record.id, Variant::Full).await {
+        Ok(found) => found,
+        Err(error) => return work::fail(&responder, &error).await,
+    };
+    let mut message = serenity::CreateMessage::new().embed(render::embed(record).url(work::gallery_url(data, record)));
+    if bytes.len() as u64 <= responder.attachment_size_limit {
+        message = message.add_file(serenity::CreateAttachment::bytes(bytes.to_vec(), render::file_name(record)));
+    }
+    let sent = async {
+        let dm = retrying(|| component.user.id.create_dm_channel(&context.http)).await?;
+        retrying(|| dm.id.send_message(&context.http, message.clone())).await
+    }
+    .await;
+    match sent {
+        Ok(_) => responder.finish(crate::respond::Outgoing::text("Sent to your DMs.")).await,
+        Err(error) => {
+            tracing::info!(error = %error, "a DM could not be delivered");
+            responder
+                .finish(crate::respond::Outgoing::text(
+                    "Discord would not let me DM you: allow direct messages from this server's members, then try again.",
+                ))
+                .await
+        }
+    }
+}
+
+async fn imagine_held(
+    context: &serenity::Context,
+    component: &serenity::ComponentInteraction,
+    data: &Data,
+    target: &Target,
+    presser: Owner,
+) -> Result<(), BotError> {
+    let mut fields = match data.core.held_request(&target.owner, &target.image.to_string()).await {
+        Ok(fields) => fields,
+        Err(Error::NotFound(message)) => return tell(context, component, &crate::error::capitalise(&message)).await,
+        Err(error) => return Err(error.into()),
+    };
+    let preferences = data.core.preferences(&presser).await?;
+    preferences.fill_in(&mut fields);
+    let request = match fields.parse().map_err(Error::from).and_then(|request| {
+        data.core.check_generation(&request)?;
+        Ok(request)
+    }) {
+        Ok(request) => request,
+        Err(error) => return tell(context, component, &crate::error::capitalise(&error.user_message())).await,
+    };
+    let responder = defer(context, component, preferences.private_results).await?;
+    let actor = Actor::new(presser, discord_origin(&responder));
+    work::generate(data, &responder, &actor, &fields, &request).await
+}
+
+async fn appeal(
+    context: &serenity::Context,
+    component: &serenity::ComponentInteraction,
+    data: &Data,
+    target: &Target,
+    presser: Owner,
+) -> Result<(), BotError> {
+    if presser != target.owner {
+        return tell(context, component, "Only the person whose prompt was refused can appeal it.").await;
+    }
+    let private = data.core.preferences(&presser).await?.private_results;
+    let responder = defer(context, component, private).await?;
+    let actor = Actor::new(presser, discord_origin(&responder));
+    let (verdict, fields) = match data.core.appeal_held(&actor, &target.image.to_string()).await {
+        Ok(appealed) => appealed,
+        Err(error) => return work::fail(&responder, &error).await,
+    };
+    match verdict {
+        Verdict::Blocked(refusal) => {
+            responder
+                .refuse(&format!("The appeal was refused: {} ({}).", refusal.reason, refusal.category), Vec::new())
+                .await
+        }
+        Verdict::Allowed => {
+            let request = match fields.parse() {
+                Ok(request) => request,
+                Err(invalid) => return work::fail(&responder, &invalid.into()).await,
+            };
+            work::generate(data, &responder, &actor, &fields, &request).await
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Chat threads: a `/chat` opens a thread, and the conversation continues there, by plain
+//! replies when the bot may read message content, or by `/chat` inside the thread when not.
+//! The turns are kept in the core's store under the thread's id, so any replica can answer.
+
+use atelier_shared::chat::{ChatEvent, ChatMessage, ChatTurn, Speaker, StopReason};
+use atelier_shared::service::Conversation;
+use futures::StreamExt as _;
+use poise::serenity_prelude as serenity;
+
+use crate::render::{MESSAGE_LIMIT, split_message};
+use crate::respond::{PROGRESS_INTERVAL, retrying};
+use crate::{BotError, Data};
+
+/// Streams the model's answer into `channel`, editing the message in place as text arrives
+/// (at most once per [`PROGRESS_INTERVAL`]) and continuing in a new message past Discord's
+/// 2,000 characters; then records both turns in the conversation.
+pub async fn answer(
+    data: &Data,
+    http: &serenity::Http,
+    channel: serenity::ChannelId,
+    mut conversation: Conversation,
+    message: ChatMessage,
+) -> Result<(), BotError> {
+    let mut stream = data.core.chat(conversation.mode, &conversation.turns, &message).await?;
+    let mut live = LiveText::default();
+    let mut last_flush = tokio::time::Instant::now();
+    let mut stop = None;
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(ChatEvent::Text(text)) => {
+                live.text.push_str(&text);
+                if last_flush.elapsed() >= PROGRESS_INTERVAL {
+                    live.flush(http, channel, true).await?;
+                    last_flush = tokio::time::Instant::now();
+                }
+            }
+            Ok(ChatEvent::Finished { stop_reason, .. }) => stop = Some(stop_reason),
+            Err(error) => {
+                if !error.is_user_error() {
+                    tracing::error!(error = %error, "a chat reply failed: {error}");
+                }
+                live.text.push_str(&format!("\n\n*{}*", crate::error::capitalise(&error.user_message())));
+                break;
+            }
+        }
+    }
+    match stop {
+        Some(StopReason::MaxTokens) => live.text.push_str("\n\n*(The answer reached its length limit.)*"),
+        Some(StopReason::Filtered) => live.text.push_str("\n\n*(The answer was stopped by the content filter.)*"),
+        _ => {}
+    }
+    if live.text.trim().is_empty() {
+        live.text = "*(No answer.)*".into();
+    }
+    live.flush(http, channel, false).await?;
+    conversation.push(ChatTurn { speaker: Speaker::User, text: message.as_str().to_string() });
+    conversation.push(ChatTurn { speaker: Speaker::Assistant, text: live.text.clone() });
+    data.core.remember_conversation(&channel.to_string(), &conversation).await?;
+    Ok(())
+}
+
+/// The answer so far, and the messages showing it.
+#[derive(Default)]
+struct LiveText {
+    text: String,
+    messages: Vec<(serenity::MessageId, String)>,
+}
+
+impl LiveText {
+    /// Shows the text so far: edits the messages whose part changed, adds messages as needed.
+    async fn flush(
+        &mut self,
+        http: &serenity::Http,
+        channel: serenity::ChannelId,
+        typing: bool,
+    ) -> Result<(), BotError> {
+        // Leave room for the typing cursor.
+        let mut pieces = split_message(&self.text, MESSAGE_LIMIT - 2);
+        if typing && let Some(last) = pieces.last_mut() {
+            last.push_str(" ▌");
+        }
+        for (index, piece) in pieces.into_iter().enumerate() {
+            match self.messages.get_mut(index) {
+                Some((_, shown)) if *shown == piece => {}
+                Some((id, shown)) => {
+                    let edit = serenity::EditMessage::new().content(piece.clone());
+                    let id = *id;
+                    retrying(|| channel.edit_message(http, id, edit.clone())).await?;
+                    *shown = piece;
+                }
+                None => {
+                    let create = serenity::CreateMessage::new()
+                        .content(piece.clone())
+                        .allowed_mentions(serenity::CreateAllowedMentions::new());
+                    let sent = retrying(|| channel.send_message(http, create.clone())).await?;
+                    self.messages.push((sent.id, piece));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A plain message in a chat thread (needs the message-content intent): answers it when
+/// the thread is one of ours and the author is a person.
+pub async fn on_message(data: &Data, http: &serenity::Http, message: &serenity::Message) -> Result<(), BotError> {
+    if message.author.bot || message.content.trim().is_empty() || !data.message_content {
+        return Ok(());
+    }
+    let Some(conversation) = data.core.conversation(&message.channel_id.to_string()).await? else {
+        return Ok(());
+    };
+    let chat_message = match ChatMessage::parse(&message.content) {
+        Ok(chat_message) => chat_message,
+        Err(invalid) => {
+            let reply = serenity::CreateMessage::new()
+                .content(crate::error::capitalise(invalid.message()))
+                .reference_message(message);
+            retrying(|| message.channel_id.send_message(http, reply.clone())).await?;
+            return Ok(());
+        }
+    };
+    answer(data, http, message.channel_id, conversation, chat_message).await
+}

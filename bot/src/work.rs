@@ -1,0 +1,157 @@
+//! Running image jobs for commands and buttons alike: progress in place while the job waits
+//! and runs, then the result with its buttons, or a refusal only the user sees.
+
+use atelier_shared::Error;
+use atelier_shared::gallery::{ImageId, ImageRecord, Owner};
+use atelier_shared::jobs::Stage;
+use atelier_shared::request::{EditRequest, GenerationFields, GenerationRequest};
+use atelier_shared::service::{Actor, Kept};
+use poise::serenity_prelude as serenity;
+use tokio::sync::{oneshot, watch};
+
+use crate::render::{self, truncate};
+use crate::respond::{Outgoing, PROGRESS_INTERVAL, Responder, retrying};
+use crate::{BotError, Data};
+
+/// Makes images for a request and answers the interaction with them.
+pub async fn generate(
+    data: &Data,
+    responder: &Responder,
+    actor: &Actor,
+    fields: &GenerationFields,
+    request: &GenerationRequest,
+) -> Result<(), BotError> {
+    let headline = format!("**{}**", truncate(request.prompt.as_str(), 300));
+    let progress = ProgressDisplay::start(responder.clone(), headline);
+    let outcome = data.core.generate_with_progress(actor, request, &|stage| progress.report(stage)).await;
+    progress.stop().await;
+    match outcome {
+        Ok(kept) => responder.finish(result_message(data, &kept)).await,
+        Err(Error::Blocked(reason)) => {
+            let appeal = if reason.contains("appeal") {
+                let held = data.core.hold_refused(&actor.owner, fields).await?;
+                ImageId::parse(&held).ok().map(|held| vec![render::appeal_button(&actor.owner, held)])
+            } else {
+                None
+            };
+            log_refusal(data, responder, &reason).await;
+            responder.refuse(&format!("Not drawn: {reason}."), appeal.unwrap_or_default()).await
+        }
+        Err(error) => fail(responder, &error).await,
+    }
+}
+
+/// Edits an image and answers the interaction with the result.
+pub async fn edit(
+    data: &Data,
+    responder: &Responder,
+    actor: &Actor,
+    parent: Option<ImageId>,
+    request: &EditRequest,
+) -> Result<(), BotError> {
+    let what = match &request.prompt {
+        Some(prompt) => format!("**{}** ({})", truncate(prompt.as_str(), 300), request.mode),
+        None => format!("**{}**", request.mode),
+    };
+    let progress = ProgressDisplay::start(responder.clone(), what);
+    let outcome = data.core.edit_with_progress(actor, parent, request, &|stage| progress.report(stage)).await;
+    progress.stop().await;
+    match outcome {
+        Ok(kept) => responder.finish(result_message(data, &kept)).await,
+        Err(Error::Blocked(reason)) => {
+            log_refusal(data, responder, &reason).await;
+            responder.refuse(&format!("Not edited: {reason}."), Vec::new()).await
+        }
+        Err(error) => fail(responder, &error).await,
+    }
+}
+
+/// Tells the user a job failed: their own mistakes as they are, anything else with an
+/// apology while the details go to the log once.
+pub async fn fail(responder: &Responder, error: &Error) -> Result<(), BotError> {
+    if !error.is_user_error() {
+        tracing::error!(error = %error, "a Discord job failed: {error}");
+    }
+    responder.refuse(&crate::error::capitalise(&error.user_message()), Vec::new()).await
+}
+
+/// One line in the moderation-log channel per refusal, without pinging anyone.
+async fn log_refusal(data: &Data, responder: &Responder, reason: &str) {
+    let Some(channel) = data.moderation_channel else { return };
+    let line = format!("Refused a prompt from <@{}> in <#{}>: {}", responder.user.id, responder.channel_id, reason);
+    let message = serenity::CreateMessage::new()
+        .content(truncate(&line, render::MESSAGE_LIMIT))
+        .allowed_mentions(serenity::CreateAllowedMentions::new());
+    if let Err(error) = retrying(|| channel.send_message(responder.http().as_ref(), message.clone())).await {
+        tracing::warn!(error = %error, "could not write to the moderation log channel");
+    }
+}
+
+/// The web gallery page of an image.
+pub fn gallery_url(data: &Data, record: &ImageRecord) -> String {
+    data.public_url.join(&format!("gallery/{}", record.id)).map(|url| url.to_string()).unwrap_or_default()
+}
+
+/// The result message: the images as files, an embed each, and the buttons.
+pub fn result_message(data: &Data, kept: &[Kept]) -> Outgoing {
+    let mut outgoing = Outgoing::default();
+    for image in kept {
+        outgoing
+            .files
+            .push(serenity::CreateAttachment::bytes(image.image.bytes().to_vec(), render::file_name(&image.record)));
+        outgoing.embeds.push(render::embed(&image.record).url(gallery_url(data, &image.record)));
+    }
+    if let Some(first) = kept.first() {
+        outgoing.components = render::buttons(&first.record);
+    }
+    outgoing
+}
+
+/// Shows a job's stage in the acknowledged message, at most once per [`PROGRESS_INTERVAL`].
+struct ProgressDisplay {
+    stages: watch::Sender<Option<Stage>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ProgressDisplay {
+    fn start(responder: Responder, headline: String) -> Self {
+        let (stages, mut heard) = watch::channel(None::<Stage>);
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    changed = heard.changed() => if changed.is_err() { return },
+                    _ = &mut stopped => return,
+                }
+                let stage = *heard.borrow_and_update();
+                if let Some(stage) = stage {
+                    responder.show_progress(&format!("{headline}\n{stage}…")).await;
+                }
+                // Throttle, but stop at once when the job ends so the result is not delayed.
+                tokio::select! {
+                    () = tokio::time::sleep(PROGRESS_INTERVAL) => {}
+                    _ = &mut stopped => return,
+                }
+            }
+        });
+        Self { stages, stop: Some(stop), task }
+    }
+
+    fn report(&self, stage: Stage) {
+        self.stages.send_replace(Some(stage));
+    }
+
+    /// Stops showing progress; returns once no progress edit can arrive after the result.
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// The owner a Discord user acts as: their linked web account's, or their own.
+pub async fn owner_of(data: &Data, user: &serenity::User) -> Result<Owner, BotError> {
+    Ok(data.core.owner_for_discord(user.id.get()).await?)
+}
