@@ -13,6 +13,8 @@ mod bedrock_stand_in;
 mod bedrock;
 // The command line as operators use it: help, config, bad settings, generate, edit, check, chat.
 mod cli;
+// The Discord stand-in itself (REST, gateway, CDN), driven by a plain serenity client.
+mod discord_stand_in;
 // The S3 store against moto (store, gallery, CLI, web redirects) and s3s-fs (signatures, URL expiry).
 mod s3;
 // `atelier serve` as a process: the README's run command, probes, shutdown.
