@@ -706,3 +706,36 @@ fn the_payloads_the_stand_in_builds_are_what_serenity_reads() {
     let submit = discord.modal_submit(&painter, "describe", &[("prompt", "a fox")]);
     assert!(matches!(serde_json::from_value(submit).unwrap(), Interaction::Modal(_)));
 }
+
+#[tokio::test]
+async fn a_callback_with_response_returns_the_message_it_made() {
+    let discord = DiscordStandIn::start().await;
+    let painter = DiscordStandIn::user(4242, "Ada Lovelace");
+    assert_eq!(
+        (painter["username"].as_str(), painter["global_name"].as_str()),
+        (Some("ada_lovelace"), Some("Ada Lovelace"))
+    );
+    let interaction = discord.slash_command(&painter, "imagine", json!([]), &[]);
+    let callback = format!(
+        "{}/api/v10/interactions/{}/{}/callback",
+        discord.url(),
+        id(&interaction),
+        interaction["token"].as_str().unwrap()
+    );
+    let response = reqwest::Client::new()
+        .post(format!("{callback}?with_response=true"))
+        .json(&json!({ "type": 4, "data": { "content": "Drawing…" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let original = discord.interaction_original(&id(&interaction)).unwrap();
+    assert_eq!(body["interaction"]["response_message_id"], original["id"]);
+    assert_eq!(body["interaction"]["response_message_loading"], false);
+    assert_eq!(body["resource"]["type"], 4);
+    assert_eq!(body["resource"]["message"]["content"], "Drawing…");
+    let recorded = discord.requests().pop().unwrap();
+    assert_eq!((recorded.query.as_deref(), recorded.status), (Some("with_response=true"), 200));
+    assert_eq!(recorded.authorization, None, "interaction callbacks need no bot token");
+}

@@ -177,7 +177,8 @@ impl DiscordStandIn {
 
     // ----- building what Discord sends -----
 
-    /// A user object for a person (not a bot).
+    /// A user object for a person (not a bot): `name` becomes the display name (`global_name`)
+    /// and, in lower case with `_` for spaces, the username (serenity's `User::name`).
     pub fn user(id: u64, name: &str) -> Value {
         objects::user(id, name)
     }

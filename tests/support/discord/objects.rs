@@ -64,11 +64,15 @@ fn format_ms(milliseconds: u64) -> String {
         .unwrap_or_default()
 }
 
-/// A user object (developers/resources/user.mdx) for a person.
+/// A user object (developers/resources/user.mdx) for a person: `name` is the display name
+/// (`global_name`); the username is its lower-case form without spaces, as Discord's unique
+/// usernames are.
 pub(super) fn user(id: u64, name: &str) -> Value {
+    let username: String =
+        name.to_lowercase().chars().map(|character| if character.is_whitespace() { '_' } else { character }).collect();
     json!({
         "id": id.to_string(),
-        "username": name.to_lowercase(),
+        "username": username,
         "discriminator": "0",
         "global_name": name,
         "avatar": null,
