@@ -1,0 +1,711 @@
+// Atelier on AWS: one stack with everything the `atelier` binary needs in production.
+//
+//   viewer ──HTTPS── CloudFront ──(origin-facing prefix list + secret header)── ALB ── web service (Fargate, autoscaled)
+//                                                                                      bot service (Fargate, exactly one task)
+//   both services ── Bedrock (the configured models and guardrail only), S3 (the images bucket), Cognito (the pool)
+//
+// Why two services from one image: the bot talks to Discord over the gateway, and every
+// connected copy of a bot receives every interaction. Autoscaled web tasks that also ran the
+// bot would each answer (and pay for) the same /imagine. So the web tasks run without the
+// Discord token (the bot stays off in them) and scale on CPU and requests; one more task,
+// with the token, runs the bot, and its deployments stop the old task before starting the
+// new one, so two bots never overlap.
+//
+// Every setting the container reads is an `ATELIER_*` variable from shared/src/config.rs;
+// the secret ones arrive as ECS secrets from Secrets Manager, never as plain environment.
+
+import { createHash } from 'node:crypto';
+
+import {
+  Annotations,
+  CfnOutput,
+  Duration,
+  Fn,
+  RemovalPolicy,
+  SecretValue,
+  Stack,
+  type StackProps,
+  Tags,
+} from 'aws-cdk-lib';
+import * as bedrock from 'aws-cdk-lib/aws-bedrock';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
+import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
+import * as cognito from 'aws-cdk-lib/aws-cognito';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct, IConstruct } from 'constructs';
+
+import { guardrailArn, modelArns } from './bedrock';
+import type { Settings } from './settings';
+
+/** The port the web app listens on in the container (ATELIER_BIND). */
+export const CONTAINER_PORT = 8080;
+/** The header CloudFront adds to every origin request; the ALB forwards nothing without it. */
+export const ORIGIN_VERIFY_HEADER = 'X-Origin-Verify';
+/** Where the web app sends people back after sign-in (shared/src/oidc.rs, CALLBACK_PATH). */
+export const CALLBACK_PATH = 'auth/callback';
+
+/**
+ * Discord permissions the bot asks for when it is invited: view channels, send messages,
+ * embed links, attach files, read message history, create public threads and send messages
+ * in threads (chat conversations continue in threads).
+ */
+export const DISCORD_BOT_PERMISSIONS = [1n << 10n, 1n << 11n, 1n << 14n, 1n << 15n, 1n << 16n, 1n << 35n, 1n << 38n].reduce(
+  (all, bit) => all | bit,
+  0n,
+);
+
+export interface AtelierStackProps extends StackProps {
+  readonly settings: Settings;
+}
+
+/** A deliberate exception to a checkov or cfn-lint rule, with its reason. */
+interface Skip {
+  readonly id: string;
+  readonly comment: string;
+}
+
+/** Records checkov skips in a resource's metadata, where checkov reads them. */
+export function skipCheckov(construct: IConstruct, ...skips: Skip[]): void {
+  const resource = (construct.node.defaultChild ?? construct) as unknown as { addMetadata?: (key: string, value: unknown) => void; getMetadata?: (key: string) => unknown };
+  if (typeof resource.addMetadata !== 'function' || typeof resource.getMetadata !== 'function') {
+    throw new Error(`${construct.node.path} is not a CloudFormation resource`);
+  }
+  const existing = (resource.getMetadata('checkov') as { skip?: Skip[] } | undefined)?.skip ?? [];
+  resource.addMetadata('checkov', { skip: [...existing, ...skips] });
+}
+
+export class AtelierStack extends Stack {
+  readonly imagesBucket: s3.Bucket;
+  readonly logBucket: s3.Bucket;
+  readonly taskRole: iam.Role;
+  readonly taskPolicy: iam.Policy;
+  readonly loadBalancerSecurityGroup: ec2.SecurityGroup;
+  readonly webService: ecs.FargateService;
+  readonly botService: ecs.FargateService;
+  readonly distribution: cloudfront.Distribution;
+  readonly userPool: cognito.UserPool;
+  readonly userPoolClient: cognito.UserPoolClient;
+  readonly siteUrl: string;
+  private readonly zones: string[] | undefined;
+
+  constructor(scope: Construct, id: string, props: AtelierStackProps) {
+    super(scope, id, { ...props, env: props.settings.env });
+    const settings = props.settings;
+    this.zones = settings.existingVpc?.availabilityZones ?? settings.availabilityZones;
+    const region = settings.env.region;
+    const account = settings.env.account;
+    const partition = region.startsWith('cn-') ? 'aws-cn' : region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws';
+    Tags.of(this).add('project', 'atelier');
+
+    // ── Network ────────────────────────────────────────────────────────────────────────────
+    let vpc: ec2.IVpc;
+    if (settings.existingVpc !== undefined) {
+      vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', settings.existingVpc);
+      // The stack adds no routes to an existing VPC, so it needs no route table ids.
+      Annotations.of(vpc).acknowledgeWarning('@aws-cdk/aws-ec2:noSubnetRouteTableId', 'no routes are added to an existing VPC');
+    } else {
+      const flowLogs = new logs.LogGroup(this, 'VpcFlowLogs', {
+        retention: settings.logRetentionDays,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      skipCheckov(flowLogs, LOG_GROUP_KMS_SKIP);
+      const created = new ec2.Vpc(this, 'Vpc', {
+        maxAzs: 2,
+        natGateways: settings.natGateways,
+        subnetConfiguration: [
+          { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
+          { name: 'private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 },
+        ],
+        // Restricting the default security group takes a Lambda-backed custom resource, and
+        // nothing in this stack uses that group: every network interface has its own.
+        restrictDefaultSecurityGroup: false,
+        flowLogs: {
+          all: { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs), trafficType: ec2.FlowLogTrafficType.ALL },
+        },
+        // Image bytes to and from S3 stay off the NAT gateway (and its per-gigabyte charge).
+        gatewayEndpoints: { S3: { service: ec2.GatewayVpcEndpointAwsService.S3 } },
+      });
+      vpc = created;
+    }
+
+    // ── Storage ────────────────────────────────────────────────────────────────────────────
+    this.logBucket = new s3.Bucket(this, 'LogBucket', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      // Load balancer access logs and S3 server access logs can only be written with SSE-S3.
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      versioned: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [
+        { id: 'expire-logs', expiration: Duration.days(90), noncurrentVersionExpiration: Duration.days(7) },
+        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    skipCheckov(this.logBucket, { id: 'CKV_AWS_18', comment: 'This is the access-log bucket; logging it into itself would loop.' });
+
+    const prefix = settings.storePrefix === undefined ? '' : `${settings.storePrefix}/`;
+    this.imagesBucket = new s3.Bucket(this, 'Images', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      versioned: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      serverAccessLogsBucket: this.logBucket,
+      serverAccessLogsPrefix: 'images-bucket/',
+      lifecycleRules: [
+        // Uploads that were started and never finished (a task stopped mid-write) cost storage
+        // while invisible; S3 drops them after a day.
+        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+        // Link tokens (shared/src/accounts.rs) are valid for ten minutes; their records and
+        // `.used` markers are spooled state with no use after that.
+        {
+          id: 'expire-link-tokens',
+          prefix: `${prefix}links/tokens/`,
+          expiration: Duration.days(1),
+          noncurrentVersionExpiration: Duration.days(1),
+        },
+        // Thumbnails (`users/{owner}/thumbnails/`, small JPEGs shown on every gallery page) stay
+        // in S3 Standard; full images, far larger and opened rarely once they are a month old,
+        // move to Intelligent-Tiering. S3 lifecycle filters match key prefixes only, so the
+        // size threshold is what tells the two apart (a thumbnail is a few kilobytes, and
+        // Intelligent-Tiering does not tier objects under 128 KiB anyway).
+        {
+          id: 'full-images-to-intelligent-tiering',
+          prefix: `${prefix}users/`,
+          objectSizeGreaterThan: 128 * 1024,
+          transitions: [{ storageClass: s3.StorageClass.INTELLIGENT_TIERING, transitionAfter: Duration.days(30) }],
+        },
+        // Deleting an image leaves a noncurrent version (versioning is the undo for mistakes
+        // and for a compromised task); it is gone for good after 30 days.
+        { id: 'expire-old-versions', noncurrentVersionExpiration: Duration.days(30), expiredObjectDeleteMarker: true },
+      ],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // CDK writes the size as a number; CloudFormation's schema has it as text.
+    (this.imagesBucket.node.defaultChild as s3.CfnBucket).addPropertyOverride(
+      'LifecycleConfiguration.Rules.2.ObjectSizeGreaterThan',
+      String(128 * 1024),
+    );
+    const storeUrl = `s3://${this.imagesBucket.bucketName}${settings.storePrefix === undefined ? '' : `/${settings.storePrefix}`}`;
+
+    // ── Secrets ────────────────────────────────────────────────────────────────────────────
+    const secretKmsSkip: Skip = {
+      id: 'CKV_AWS_149',
+      comment: 'Encrypted with the account key for Secrets Manager; access is bounded by the execution roles, which read exactly these secrets.',
+    };
+    const discordToken = new secretsmanager.Secret(this, 'DiscordToken', {
+      description: 'Atelier: the Discord bot token (ATELIER_DISCORD_TOKEN). Put the real token in with put-secret-value, then restart the bot service.',
+      // A random placeholder until the operator stores the token: the bot logs that Discord
+      // refused it, and the web app is unaffected.
+      generateSecretString: { passwordLength: 32, excludePunctuation: true },
+    });
+    skipCheckov(discordToken, secretKmsSkip);
+    const originVerify = new secretsmanager.Secret(this, 'OriginVerify', {
+      description: `Atelier: the ${ORIGIN_VERIFY_HEADER} header CloudFront sends, without which the load balancer answers 403.`,
+      generateSecretString: { passwordLength: 48, excludePunctuation: true },
+    });
+    skipCheckov(originVerify, secretKmsSkip);
+
+    // ── Load balancer, reachable from CloudFront only ──────────────────────────────────────
+    const originHttps = settings.originCertificateArn !== undefined;
+    const listenerPort = originHttps ? 443 : 80;
+    this.loadBalancerSecurityGroup = new ec2.SecurityGroup(this, 'LoadBalancerSecurityGroup', {
+      vpc,
+      description: 'Atelier load balancer: CloudFront origin-facing addresses only',
+      allowAllOutbound: false,
+    });
+    // Out only to the tasks' port inside the VPC. Declared inline on purpose: CDK writes the
+    // load balancer-to-task rule as a separate resource, and a group whose template lists no
+    // egress of its own keeps EC2's default allow-all egress.
+    this.loadBalancerSecurityGroup.addEgressRule(
+      ec2.Peer.ipv4(vpc.vpcCidrBlock),
+      ec2.Port.tcp(CONTAINER_PORT),
+      'To the web tasks in this VPC only',
+    );
+    // One rule: the prefix list counts as its maximum size (about 55 entries) against the
+    // group's rule quota, so a second port would not fit in the default quota of 60.
+    this.loadBalancerSecurityGroup.addIngressRule(
+      ec2.Peer.prefixList(settings.cloudFrontPrefixListId),
+      ec2.Port.tcp(listenerPort),
+      'From CloudFront origin-facing servers only (managed prefix list)',
+    );
+    const loadBalancer = new elbv2.ApplicationLoadBalancer(this, 'LoadBalancer', {
+      vpc,
+      internetFacing: true,
+      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      securityGroup: this.loadBalancerSecurityGroup,
+      dropInvalidHeaderFields: true,
+      deletionProtection: settings.deletionProtection,
+      // Generating an image takes seconds to a minute; CloudFront gives up at 60 s.
+      idleTimeout: Duration.seconds(90),
+    });
+    loadBalancer.logAccessLogs(this.logBucket, 'load-balancer');
+
+    const targetGroup = new elbv2.ApplicationTargetGroup(this, 'WebTargets', {
+      vpc,
+      port: CONTAINER_PORT,
+      protocol: elbv2.ApplicationProtocol.HTTP,
+      targetType: elbv2.TargetType.IP,
+      deregistrationDelay: Duration.seconds(30),
+      healthCheck: {
+        path: '/healthz',
+        healthyHttpCodes: '200',
+        interval: Duration.seconds(15),
+        timeout: Duration.seconds(5),
+        healthyThresholdCount: 2,
+        unhealthyThresholdCount: 3,
+      },
+    });
+    const listener = loadBalancer.addListener('Listener', {
+      port: listenerPort,
+      protocol: originHttps ? elbv2.ApplicationProtocol.HTTPS : elbv2.ApplicationProtocol.HTTP,
+      certificates: originHttps ? [elbv2.ListenerCertificate.fromArn(settings.originCertificateArn!)] : undefined,
+      sslPolicy: originHttps ? elbv2.SslPolicy.RECOMMENDED_TLS : undefined,
+      // `open: false`: CDK would otherwise add 0.0.0.0/0 to the group.
+      open: false,
+      defaultAction: elbv2.ListenerAction.fixedResponse(403, { contentType: 'text/plain', messageBody: 'Forbidden' }),
+    });
+    listener.addAction('FromCloudFront', {
+      priority: 1,
+      conditions: [elbv2.ListenerCondition.httpHeader(ORIGIN_VERIFY_HEADER, [originVerify.secretValue.unsafeUnwrap()])],
+      action: elbv2.ListenerAction.forward([targetGroup]),
+    });
+    if (!originHttps) {
+      skipCheckov(
+        listener,
+        { id: 'CKV_AWS_2', comment: 'HTTP only between CloudFront and the origin when no origin certificate is given (context originCertificateArn); viewers always use HTTPS.' },
+        { id: 'CKV_AWS_103', comment: 'No TLS on this listener without an origin certificate; see CKV_AWS_2.' },
+      );
+    }
+
+    // ── CloudFront ─────────────────────────────────────────────────────────────────────────
+    const originProps: origins.HttpOriginProps = {
+      protocolPolicy: originHttps ? cloudfront.OriginProtocolPolicy.HTTPS_ONLY : cloudfront.OriginProtocolPolicy.HTTP_ONLY,
+      originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2],
+      customHeaders: { [ORIGIN_VERIFY_HEADER]: originVerify.secretValue.unsafeUnwrap() },
+      readTimeout: Duration.seconds(60),
+      keepaliveTimeout: Duration.seconds(5),
+    };
+    const origin = originHttps
+      ? new origins.HttpOrigin(settings.originDomainName!, originProps)
+      : new origins.LoadBalancerV2Origin(loadBalancer, originProps);
+
+    // Per-user images are `Cache-Control: private` (web/src/routes/gallery.rs), so with a
+    // minimum TTL of 0 CloudFront keeps them out of its shared cache and browsers cache them.
+    // Every cookie is in the cache key as well, so that even a response the app wrongly marked
+    // public could only ever be served back to the same signed-in browser.
+    const thumbnailsCache = new cloudfront.CachePolicy(this, 'ThumbnailsCache', {
+      comment: 'Atelier thumbnails: cached only as the origin allows, keyed by every cookie',
+      minTtl: Duration.seconds(0),
+      defaultTtl: Duration.seconds(0),
+      maxTtl: Duration.days(1),
+      cookieBehavior: cloudfront.CacheCookieBehavior.all(),
+      headerBehavior: cloudfront.CacheHeaderBehavior.none(),
+      queryStringBehavior: cloudfront.CacheQueryStringBehavior.none(),
+    });
+
+    const bucketHosts = `https://${this.imagesBucket.bucketName}.s3.${region}.amazonaws.com https://${this.imagesBucket.bucketName}.s3.amazonaws.com`;
+    const securityHeaders = new cloudfront.ResponseHeadersPolicy(this, 'SecurityHeaders', {
+      comment: 'Atelier: security headers on every response',
+      securityHeadersBehavior: {
+        strictTransportSecurity: { accessControlMaxAge: Duration.days(365), includeSubdomains: true, override: true },
+        contentTypeOptions: { override: true },
+        frameOptions: { frameOption: cloudfront.HeadersFrameOption.DENY, override: true },
+        referrerPolicy: { referrerPolicy: cloudfront.HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN, override: true },
+        // Images come from the app itself or, with the S3 store, from short-lived presigned
+        // URLs on the bucket's own host. Inline style attributes are used by the pages.
+        contentSecurityPolicy: {
+          contentSecurityPolicy: [
+            "default-src 'self'",
+            `img-src 'self' data: blob: ${bucketHosts}`,
+            "style-src 'self' 'unsafe-inline'",
+            "script-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "frame-ancestors 'none'",
+          ].join('; '),
+          override: true,
+        },
+      },
+      customHeadersBehavior: {
+        customHeaders: [{ header: 'Permissions-Policy', value: 'camera=(), microphone=(), geolocation=(), payment=()', override: true }],
+      },
+    });
+
+    const staticBehavior: cloudfront.BehaviorOptions = {
+      origin,
+      viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+      allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+      cachePolicy: cloudfront.CachePolicy.CACHING_OPTIMIZED,
+      responseHeadersPolicy: securityHeaders,
+      compress: true,
+    };
+    this.distribution = new cloudfront.Distribution(this, 'Distribution', {
+      comment: 'Atelier',
+      defaultBehavior: {
+        origin,
+        viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+        allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
+        // Pages are per user and forms post: nothing is cached, everything is forwarded except
+        // Host (the origin's certificate is for the origin name; the app builds its links from
+        // ATELIER_PUBLIC_URL, not from Host).
+        cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
+        originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+        responseHeadersPolicy: securityHeaders,
+        compress: true,
+      },
+      additionalBehaviors: {
+        // The stylesheet is compiled into the binary and served with max-age=3600.
+        '/static/*': staticBehavior,
+        '/images/*/thumbnail': {
+          origin,
+          viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+          allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+          cachePolicy: thumbnailsCache,
+          originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+          responseHeadersPolicy: securityHeaders,
+          compress: false,
+        },
+      },
+      domainNames: settings.domainName === undefined ? undefined : [settings.domainName],
+      certificate:
+        settings.certificateArn === undefined ? undefined : acm.Certificate.fromCertificateArn(this, 'Certificate', settings.certificateArn),
+      minimumProtocolVersion: settings.certificateArn === undefined ? undefined : cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
+      httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
+      priceClass: cloudfront.PriceClass.PRICE_CLASS_100,
+      webAclId: settings.webAclArn,
+      enableIpv6: true,
+    });
+    skipCheckov(this.distribution, {
+      id: 'CKV_AWS_86',
+      comment: "Standard logs need ACLs on the target bucket (ours enforces bucket-owner only); every uncached request is in the load balancer's access logs.",
+    });
+    if (settings.webAclArn === undefined) {
+      skipCheckov(this.distribution, {
+        id: 'CKV_AWS_68',
+        comment: 'No WAF web ACL by default (a CLOUDFRONT-scope ACL lives in us-east-1 and has a monthly cost); pass -c webAclArn=... to attach one.',
+      });
+    }
+    if (settings.certificateArn === undefined) {
+      skipCheckov(this.distribution, {
+        id: 'CKV_AWS_174',
+        comment: "Without a custom domain CloudFront serves its own *.cloudfront.net certificate, whose minimum protocol AWS sets; with domainName and certificateArn the minimum is TLS 1.2 (TLSv1.2_2021).",
+      });
+    }
+
+    this.siteUrl = settings.domainName === undefined ? `https://${this.distribution.distributionDomainName}` : `https://${settings.domainName}`;
+    const publicUrl = `${this.siteUrl}/`;
+
+    // ── Sign-in: Cognito user pool and managed login ───────────────────────────────────────
+    this.userPool = new cognito.UserPool(this, 'Users', {
+      userPoolName: 'atelier',
+      signInAliases: { email: true },
+      signInCaseSensitive: false,
+      selfSignUpEnabled: settings.selfSignUp,
+      autoVerify: { email: true },
+      standardAttributes: { email: { required: true, mutable: true } },
+      // Written by the app (AdminUpdateUserAttributes) when a Discord account is linked;
+      // the app client below cannot write it, so nobody can claim another's Discord id.
+      customAttributes: { discord_id: new cognito.StringAttribute({ minLen: 1, maxLen: 32, mutable: true }) },
+      mfa: cognito.Mfa.OPTIONAL,
+      mfaSecondFactor: { otp: true, sms: false },
+      passwordPolicy: { minLength: 12, requireLowercase: false, requireUppercase: false, requireDigits: false, requireSymbols: false },
+      accountRecovery: cognito.AccountRecovery.EMAIL_ONLY,
+      featurePlan: cognito.FeaturePlan.ESSENTIALS,
+      deletionProtection: settings.deletionProtection,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const domain = this.userPool.addDomain('ManagedLogin', {
+      cognitoDomain: { domainPrefix: settings.cognitoDomainPrefix },
+      managedLoginVersion: cognito.ManagedLoginVersion.NEWER_MANAGED_LOGIN,
+    });
+    this.userPoolClient = this.userPool.addClient('Web', {
+      userPoolClientName: 'atelier-web',
+      // A confidential client: the code exchange happens on the server, with PKCE as well
+      // (the app always sends a code challenge; shared/src/oidc.rs).
+      generateSecret: true,
+      authFlows: { userSrp: true },
+      oAuth: {
+        flows: { authorizationCodeGrant: true },
+        scopes: [cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, cognito.OAuthScope.PROFILE],
+        callbackUrls: [`${publicUrl}${CALLBACK_PATH}`],
+        logoutUrls: [publicUrl],
+      },
+      supportedIdentityProviders: [cognito.UserPoolClientIdentityProvider.COGNITO],
+      preventUserExistenceErrors: true,
+      enableTokenRevocation: true,
+      readAttributes: new cognito.ClientAttributes()
+        .withStandardAttributes({ email: true, emailVerified: true })
+        .withCustomAttributes('discord_id'),
+      writeAttributes: new cognito.ClientAttributes().withStandardAttributes({ email: true }),
+      idTokenValidity: Duration.hours(1),
+      accessTokenValidity: Duration.hours(1),
+      refreshTokenValidity: Duration.days(30),
+    });
+    // Managed login (the newer version) shows its pages only with a style for the client.
+    new cognito.CfnManagedLoginBranding(this, 'ManagedLoginBranding', {
+      userPoolId: this.userPool.userPoolId,
+      clientId: this.userPoolClient.userPoolClientId,
+      useCognitoProvidedValues: true,
+    });
+    const oidcIssuer = `https://cognito-idp.${region}.amazonaws.com/${this.userPool.userPoolId}`;
+    // CloudFormation returns the client secret itself (no custom resource needed); it goes
+    // straight into Secrets Manager and from there into the tasks.
+    const cfnClient = this.userPoolClient.node.defaultChild as cognito.CfnUserPoolClient;
+    const oidcClientSecret = new secretsmanager.Secret(this, 'OidcClientSecret', {
+      description: 'Atelier: the Cognito app client secret (ATELIER_OIDC_CLIENT_SECRET)',
+      secretStringValue: SecretValue.resourceAttribute(cfnClient.attrClientSecret),
+    });
+    skipCheckov(oidcClientSecret, secretKmsSkip);
+
+    // ── Bedrock: a guardrail for prompts, unless one is named ─────────────────────────────
+    let guardrail: { id: string; version: string; arn: string };
+    if (settings.guardrail !== undefined) {
+      guardrail = { ...settings.guardrail, arn: guardrailArn(partition, region, account, settings.guardrail.id) };
+    } else {
+      const contentPolicyConfig: bedrock.CfnGuardrail.ContentPolicyConfigProperty = {
+        filtersConfig: [
+          { type: 'SEXUAL', inputStrength: 'HIGH', outputStrength: 'HIGH' },
+          { type: 'VIOLENCE', inputStrength: 'MEDIUM', outputStrength: 'MEDIUM' },
+          { type: 'HATE', inputStrength: 'HIGH', outputStrength: 'HIGH' },
+          { type: 'INSULTS', inputStrength: 'MEDIUM', outputStrength: 'MEDIUM' },
+          { type: 'MISCONDUCT', inputStrength: 'MEDIUM', outputStrength: 'MEDIUM' },
+          { type: 'PROMPT_ATTACK', inputStrength: 'HIGH', outputStrength: 'NONE' },
+        ],
+      };
+      const created = new bedrock.CfnGuardrail(this, 'Guardrail', {
+        name: `atelier-prompts-${this.stackName}`.slice(0, 50),
+        description: 'Atelier: applied to every prompt before an image is made',
+        blockedInputMessaging: 'This prompt was blocked by the content guardrail.',
+        blockedOutputsMessaging: 'This answer was blocked by the content guardrail.',
+        contentPolicyConfig,
+      });
+      // A version pins what the tasks use. Its description carries a digest of the filters,
+      // so changing them replaces the version resource, which publishes a new version.
+      const digest = createHash('sha256').update(JSON.stringify(contentPolicyConfig)).digest('hex').slice(0, 12);
+      const version = new bedrock.CfnGuardrailVersion(this, 'GuardrailVersion', {
+        guardrailIdentifier: created.attrGuardrailId,
+        description: `Atelier prompts guardrail, filters ${digest}`,
+      });
+      guardrail = { id: created.attrGuardrailId, version: version.attrVersion, arn: created.attrGuardrailArn };
+    }
+
+    // ── The task role: exactly what the app calls, on exactly these resources ─────────────
+    const models = modelArns(settings.bedrockModelIds, partition, region, account, settings.inferenceProfileRegions);
+    this.taskRole = new iam.Role(this, 'TaskRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com', {
+        conditions: { ArnLike: { 'aws:SourceArn': `arn:${partition}:ecs:${region}:${account}:*` }, StringEquals: { 'aws:SourceAccount': account } },
+      }),
+      description: 'Atelier tasks: the configured Bedrock models and guardrail, the images bucket, the user pool',
+    });
+    const objectArns = `${this.imagesBucket.bucketArn}/${prefix}*`;
+    this.taskPolicy = new iam.Policy(this, 'TaskPolicy', {
+      roles: [this.taskRole],
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'InvokeConfiguredModels',
+          // Converse calls InvokeModel; ConverseStream calls InvokeModelWithResponseStream.
+          actions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
+          resources: models.invoke,
+        }),
+        new iam.PolicyStatement({ sid: 'ApplyGuardrail', actions: ['bedrock:ApplyGuardrail'], resources: [guardrail.arn] }),
+        new iam.PolicyStatement({
+          sid: 'ListImages',
+          // HeadBucket (the start-up check) and ListObjectsV2 (galleries) both need ListBucket.
+          actions: ['s3:ListBucket'],
+          resources: [this.imagesBucket.bucketArn],
+          conditions: settings.storePrefix === undefined ? undefined : { StringLike: { 's3:prefix': [`${prefix}*`] } },
+        }),
+        new iam.PolicyStatement({
+          sid: 'ReadWriteImages',
+          actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+          resources: [objectArns],
+        }),
+        new iam.PolicyStatement({
+          sid: 'RecordLinkedDiscordAccounts',
+          // shared/src/accounts/directory.rs: set custom:discord_id on link, clear it on unlink.
+          actions: ['cognito-idp:AdminUpdateUserAttributes', 'cognito-idp:AdminDeleteUserAttributes'],
+          resources: [this.userPool.userPoolArn],
+        }),
+      ],
+    });
+
+    // ── Containers ─────────────────────────────────────────────────────────────────────────
+    const cluster = new ecs.Cluster(this, 'Cluster', { vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
+    const logGroup = new logs.LogGroup(this, 'Logs', { retention: settings.logRetentionDays, removalPolicy: RemovalPolicy.RETAIN });
+    skipCheckov(logGroup, LOG_GROUP_KMS_SKIP);
+    const repository = ecr.Repository.fromRepositoryName(this, 'Repository', settings.imageRepository);
+    const image = ecs.ContainerImage.fromEcrRepository(repository, settings.imageTag);
+
+    const environment: Record<string, string> = {
+      ATELIER_BIND: `0.0.0.0:${CONTAINER_PORT}`,
+      ATELIER_PUBLIC_URL: publicUrl,
+      ATELIER_STORE: storeUrl,
+      ATELIER_ENGINE: 'bedrock',
+      ATELIER_CHAT_MODEL: settings.chatModel,
+      ATELIER_CLASSIFIER_MODEL: settings.classifierModel,
+      ATELIER_GUARDRAIL_ID: guardrail.id,
+      ATELIER_GUARDRAIL_VERSION: guardrail.version,
+      ATELIER_OIDC_ISSUER: oidcIssuer,
+      ATELIER_OIDC_CLIENT_ID: this.userPoolClient.userPoolClientId,
+      ATELIER_COGNITO_USER_POOL_ID: this.userPool.userPoolId,
+      AWS_REGION: region,
+      RUST_LOG: 'info',
+    };
+    if (settings.imageModels !== undefined) environment.ATELIER_IMAGE_MODELS = settings.imageModels;
+    const secrets: Record<string, ecs.Secret> = {
+      ATELIER_OIDC_CLIENT_SECRET: ecs.Secret.fromSecretsManager(oidcClientSecret),
+    };
+
+    const taskDefinition = (name: string, extraEnvironment: Record<string, string>, extraSecrets: Record<string, ecs.Secret>) => {
+      const definition = new ecs.FargateTaskDefinition(this, `${name}Task`, {
+        cpu: settings.cpu,
+        memoryLimitMiB: settings.memoryMiB,
+        taskRole: this.taskRole,
+        runtimePlatform: {
+          operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+          cpuArchitecture: settings.cpuArchitecture === 'ARM64' ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64,
+        },
+      });
+      definition.addContainer('atelier', {
+        containerName: 'atelier',
+        image,
+        command: ['serve'],
+        environment: { ...environment, ...extraEnvironment },
+        secrets: { ...secrets, ...extraSecrets },
+        portMappings: [{ containerPort: CONTAINER_PORT, name: 'http' }],
+        logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: name.toLowerCase() }),
+        // The app writes nothing to its own disk: images go to S3.
+        readonlyRootFilesystem: true,
+        // atelier stops on SIGTERM, finishing requests in flight.
+        stopTimeout: Duration.seconds(30),
+      });
+      return definition;
+    };
+
+    const serviceSecurityGroup = (name: string, description: string) => {
+      const group = new ec2.SecurityGroup(this, `${name}SecurityGroup`, { vpc, description, allowAllOutbound: false });
+      // Everything the app talks to (Bedrock, S3, Cognito, Secrets Manager, ECR, Discord's
+      // REST API and gateway) is HTTPS on 443.
+      group.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs and Discord');
+      return group;
+    };
+
+    const webSecurityGroup = serviceSecurityGroup('Web', 'Atelier web tasks: from the load balancer only');
+    this.webService = new ecs.FargateService(this, 'WebService', {
+      cluster,
+      taskDefinition: taskDefinition('Web', {}, {}),
+      desiredCount: settings.desiredCount,
+      minHealthyPercent: 100,
+      maxHealthyPercent: 200,
+      circuitBreaker: { enable: true, rollback: true },
+      securityGroups: [webSecurityGroup],
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      assignPublicIp: false,
+      healthCheckGracePeriod: Duration.seconds(60),
+      propagateTags: ecs.PropagatedTagSource.SERVICE,
+    });
+    this.webService.attachToApplicationTargetGroup(targetGroup);
+    const scaling = this.webService.autoScaleTaskCount({ minCapacity: settings.desiredCount, maxCapacity: settings.maxCount });
+    scaling.scaleOnCpuUtilization('Cpu', {
+      targetUtilizationPercent: settings.cpuTargetPercent,
+      scaleInCooldown: Duration.minutes(5),
+      scaleOutCooldown: Duration.minutes(1),
+    });
+    scaling.scaleOnRequestCount('Requests', {
+      requestsPerTarget: settings.requestsPerTarget,
+      targetGroup,
+      scaleInCooldown: Duration.minutes(5),
+      scaleOutCooldown: Duration.minutes(1),
+    });
+
+    const botEnvironment: Record<string, string> = {
+      ATELIER_DISCORD_MESSAGE_CONTENT: String(settings.discordMessageContent),
+    };
+    if (settings.discordApplicationId !== undefined) botEnvironment.ATELIER_DISCORD_APPLICATION_ID = settings.discordApplicationId;
+    const botTask = taskDefinition('Bot', botEnvironment, { ATELIER_DISCORD_TOKEN: ecs.Secret.fromSecretsManager(discordToken) });
+    const botSecurityGroup = serviceSecurityGroup('Bot', 'Atelier Discord bot task: no inbound traffic');
+    this.botService = new ecs.FargateService(this, 'BotService', {
+      cluster,
+      taskDefinition: botTask,
+      desiredCount: settings.discordBot ? 1 : 0,
+      // Stop the old bot before the new one starts: two connected copies would both answer.
+      minHealthyPercent: 0,
+      maxHealthyPercent: 100,
+      circuitBreaker: { enable: true, rollback: true },
+      securityGroups: [botSecurityGroup],
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      assignPublicIp: false,
+      propagateTags: ecs.PropagatedTagSource.SERVICE,
+    });
+
+    // ── What the operator needs next ──────────────────────────────────────────────────────
+    const privateSubnets = vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnetIds;
+    new CfnOutput(this, 'SiteUrl', { value: publicUrl, description: 'Where people open Atelier (ATELIER_PUBLIC_URL)' });
+    new CfnOutput(this, 'DistributionDomainName', {
+      value: this.distribution.distributionDomainName,
+      description: 'Point your domain (context domainName) at this name with a CNAME or alias record',
+    });
+    new CfnOutput(this, 'LoadBalancerDnsName', {
+      value: loadBalancer.loadBalancerDnsName,
+      description: 'Point originDomainName here when CloudFront talks HTTPS to the origin (it refuses requests without the origin header)',
+    });
+    new CfnOutput(this, 'ImagesBucketName', { value: this.imagesBucket.bucketName, description: 'ATELIER_STORE' });
+    new CfnOutput(this, 'UserPoolId', { value: this.userPool.userPoolId, description: 'ATELIER_COGNITO_USER_POOL_ID' });
+    new CfnOutput(this, 'UserPoolClientId', { value: this.userPoolClient.userPoolClientId, description: 'ATELIER_OIDC_CLIENT_ID' });
+    new CfnOutput(this, 'OidcIssuer', { value: oidcIssuer, description: 'ATELIER_OIDC_ISSUER' });
+    new CfnOutput(this, 'ManagedLoginUrl', { value: domain.baseUrl(), description: 'Cognito managed login (sign-up, sign-in, MFA set-up)' });
+    new CfnOutput(this, 'SignInCallbackUrl', { value: `${publicUrl}${CALLBACK_PATH}`, description: 'The app client callback URL' });
+    new CfnOutput(this, 'DiscordTokenSecretArn', {
+      value: discordToken.secretArn,
+      description: 'Store the bot token here: aws secretsmanager put-secret-value --secret-id <this> --secret-string <token>',
+    });
+    new CfnOutput(this, 'DiscordInteractionsEndpointUrl', {
+      value: 'none',
+      description: 'Leave "Interactions Endpoint URL" empty in the Discord developer portal: the bot receives interactions over the gateway',
+    });
+    if (settings.discordApplicationId !== undefined) {
+      new CfnOutput(this, 'DiscordInstallUrl', {
+        value: `https://discord.com/oauth2/authorize?client_id=${settings.discordApplicationId}&scope=bot+applications.commands&permissions=${DISCORD_BOT_PERMISSIONS}`,
+        description: 'Open to add the bot to a server (scopes bot and applications.commands)',
+      });
+    }
+    new CfnOutput(this, 'RestartBotCommand', {
+      value: `aws ecs update-service --region ${region} --cluster ${cluster.clusterName} --service ${this.botService.serviceName} --force-new-deployment`,
+      description: 'Run after storing or changing the Discord token',
+    });
+    new CfnOutput(this, 'RegisterCommandsCommand', {
+      value: Fn.join('', [
+        `aws ecs run-task --region ${region} --cluster ${cluster.clusterName} --launch-type FARGATE --task-definition ${botTask.taskDefinitionArn}`,
+        ` --network-configuration "awsvpcConfiguration={subnets=[${Fn.join(',', privateSubnets)}],securityGroups=[${botSecurityGroup.securityGroupId}],assignPublicIp=DISABLED}"`,
+        ` --overrides '{"containerOverrides":[{"name":"atelier","command":["register-commands"]}]}'`,
+      ]),
+      description: 'Registers the slash commands with Discord (atelier register-commands), in a one-off task with the bot token',
+    });
+  }
+
+  /**
+   * The zones the VPC spans. For a stack with an explicit account and region, CDK would look
+   * them up in the account at synth time; instead they are named in the settings, or else
+   * left to CloudFormation (`Fn::GetAZs`) as the first two zones of the region.
+   */
+  override get availabilityZones(): string[] {
+    return this.zones ?? [Fn.select(0, Fn.getAzs()), Fn.select(1, Fn.getAzs())];
+  }
+}
+
+const LOG_GROUP_KMS_SKIP: Skip = {
+  id: 'CKV_AWS_158',
+  comment: 'CloudWatch Logs encrypts at rest with its own keys; the app logs no secrets (the configuration is printed redacted).',
+};

@@ -1,0 +1,313 @@
+// The deployment's parameters, read once from CDK context (`cdk.json` and `-c name=value`)
+// and checked here, so a mistake stops `cdk synth` with one line naming the context key and
+// the fix, before anything reaches CloudFormation.
+
+/** Where the stack is deployed. Explicit, so synthesis never asks AWS. */
+export interface Environment {
+  readonly account: string;
+  readonly region: string;
+}
+
+/** An existing VPC, described in full so that no look-up is needed at synth time. */
+export interface ExistingVpc {
+  readonly vpcId: string;
+  readonly vpcCidrBlock: string;
+  readonly availabilityZones: string[];
+  readonly publicSubnetIds: string[];
+  readonly privateSubnetIds: string[];
+}
+
+export interface Settings {
+  readonly env: Environment;
+  /** The container image: an ECR repository in this account and region, and a tag. */
+  readonly imageRepository: string;
+  readonly imageTag: string;
+  /** The public host name (with `certificateArn`, an ACM certificate in us-east-1 for it). */
+  readonly domainName?: string;
+  readonly certificateArn?: string;
+  /** HTTPS from CloudFront to the load balancer: a DNS name for the ALB and its certificate. */
+  readonly originDomainName?: string;
+  readonly originCertificateArn?: string;
+  /** The region's managed prefix list `com.amazonaws.global.cloudfront.origin-facing`. */
+  readonly cloudFrontPrefixListId: string;
+  /** A WAF web ACL (scope CLOUDFRONT, in us-east-1) for the distribution, if any. */
+  readonly webAclArn?: string;
+  readonly cognitoDomainPrefix: string;
+  readonly selfSignUp: boolean;
+  readonly existingVpc?: ExistingVpc;
+  /** The two zones of a new VPC; by default the region's first two (Fn::GetAZs). */
+  readonly availabilityZones?: string[];
+  readonly natGateways: number;
+  readonly desiredCount: number;
+  readonly maxCount: number;
+  readonly cpu: number;
+  readonly memoryMiB: number;
+  readonly cpuArchitecture: 'X86_64' | 'ARM64';
+  readonly cpuTargetPercent: number;
+  readonly requestsPerTarget: number;
+  readonly logRetentionDays: number;
+  /** A key prefix inside the images bucket (`ATELIER_STORE=s3://bucket/prefix`), or none. */
+  readonly storePrefix?: string;
+  /** Every Bedrock model id or inference profile id the task may call. */
+  readonly bedrockModelIds: string[];
+  /** The regions a cross-region inference profile (`us.…`, `eu.…`) routes to, by its prefix. */
+  readonly inferenceProfileRegions: Record<string, string[]>;
+  readonly chatModel: string;
+  readonly classifierModel: string;
+  /** `alias=model-id` pairs passed as ATELIER_IMAGE_MODELS, when set. */
+  readonly imageModels?: string;
+  /** An existing guardrail (id, version), or undefined to create one in the stack. */
+  readonly guardrail?: { readonly id: string; readonly version: string };
+  readonly discordApplicationId?: string;
+  readonly discordMessageContent: boolean;
+  /** Whether to run the Discord bot service at all. */
+  readonly discordBot: boolean;
+  readonly deletionProtection: boolean;
+}
+
+/** Reads one context value; the CDK app hands us `node.tryGetContext`. */
+export type ContextReader = (key: string) => unknown;
+
+/** A setting that cannot be used, worded for the operator. */
+export class SettingsError extends Error {
+  constructor(key: string, problem: string, fix: string) {
+    super(`context ${key}: ${problem}; ${fix}`);
+    this.name = 'SettingsError';
+  }
+}
+
+/**
+ * The managed prefix list `com.amazonaws.global.cloudfront.origin-facing` has a different id
+ * in every region, and finding it needs an AWS call, which synthesis must not make. These are
+ * the ids AWS publishes for the regions below; any other region passes
+ * `-c cloudFrontPrefixListId=pl-…`, found with
+ * `aws ec2 describe-managed-prefix-lists --filters Name=prefix-list-name,Values=com.amazonaws.global.cloudfront.origin-facing`.
+ */
+export const CLOUDFRONT_PREFIX_LISTS: Record<string, string> = {
+  'us-east-1': 'pl-3b927c52',
+  'us-west-2': 'pl-82a045eb',
+};
+
+export function readSettings(context: ContextReader, environment: NodeJS.ProcessEnv = process.env): Settings {
+  const text = (key: string): string | undefined => {
+    const value = context(key);
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'string' && typeof value !== 'number') {
+      throw new SettingsError(key, `is ${JSON.stringify(value)}, not text`, 'write it as text');
+    }
+    const trimmed = String(value).trim();
+    return trimmed === '' ? undefined : trimmed;
+  };
+  const required = (key: string, fix: string): string => {
+    const value = text(key);
+    if (value === undefined) throw new SettingsError(key, 'is not set', fix);
+    return value;
+  };
+  const integer = (key: string, fallback: number, min: number, max: number): number => {
+    const raw = context(key);
+    if (raw === undefined || raw === null || raw === '') return fallback;
+    const value = typeof raw === 'number' ? raw : Number(String(raw).trim());
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new SettingsError(key, `is ${JSON.stringify(raw)}`, `use a whole number from ${min} to ${max}`);
+    }
+    return value;
+  };
+  const flag = (key: string, fallback: boolean): boolean => {
+    const raw = context(key);
+    if (raw === undefined || raw === null || raw === '') return fallback;
+    if (typeof raw === 'boolean') return raw;
+    const value = String(raw).trim().toLowerCase();
+    if (value === 'true') return true;
+    if (value === 'false') return false;
+    throw new SettingsError(key, `is ${JSON.stringify(raw)}`, 'use true or false');
+  };
+  // Lists come as JSON arrays from cdk.json and as comma-separated text from `-c`.
+  const list = (key: string): string[] | undefined => {
+    const raw = context(key);
+    if (raw === undefined || raw === null || raw === '') return undefined;
+    const items = Array.isArray(raw) ? raw : String(raw).split(',');
+    const values = items.map((item) => String(item).trim()).filter((item) => item !== '');
+    if (values.length === 0) throw new SettingsError(key, 'is an empty list', 'name at least one, or leave it unset');
+    return values;
+  };
+
+  const account = text('account') ?? environment.CDK_DEFAULT_ACCOUNT;
+  const region = text('region') ?? environment.CDK_DEFAULT_REGION;
+  if (account === undefined || !/^\d{12}$/.test(account)) {
+    throw new SettingsError(
+      'account',
+      account === undefined ? 'is not set and no AWS credentials name one' : `is ${JSON.stringify(account)}`,
+      'pass -c account=123456789012 (the 12-digit AWS account id)',
+    );
+  }
+  if (region === undefined || !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) {
+    throw new SettingsError(
+      'region',
+      region === undefined ? 'is not set and no AWS profile names one' : `is ${JSON.stringify(region)}`,
+      'pass -c region=us-west-2 (a region where Bedrock offers the models you want)',
+    );
+  }
+
+  const imageTag = required('imageTag', 'pass -c imageTag=<the tag you pushed to the ECR repository>');
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(imageTag)) {
+    throw new SettingsError('imageTag', `is ${JSON.stringify(imageTag)}`, 'use a Docker tag such as 2026-11-25.1');
+  }
+  const imageRepository = text('imageRepository') ?? 'atelier';
+
+  const domainName = text('domainName');
+  const certificateArn = text('certificateArn');
+  if ((domainName === undefined) !== (certificateArn === undefined)) {
+    throw new SettingsError(
+      domainName === undefined ? 'domainName' : 'certificateArn',
+      'is needed with the other one',
+      'set both domainName and certificateArn (an ACM certificate in us-east-1 for that name), or neither',
+    );
+  }
+  if (certificateArn !== undefined && !certificateArn.startsWith('arn:aws:acm:us-east-1:')) {
+    throw new SettingsError('certificateArn', 'is not an ACM certificate in us-east-1', 'CloudFront only uses certificates from us-east-1');
+  }
+  const originDomainName = text('originDomainName');
+  const originCertificateArn = text('originCertificateArn');
+  if ((originDomainName === undefined) !== (originCertificateArn === undefined)) {
+    throw new SettingsError(
+      originDomainName === undefined ? 'originDomainName' : 'originCertificateArn',
+      'is needed with the other one',
+      'set both (a DNS name you point at the load balancer and an ACM certificate for it in the stack region), or neither',
+    );
+  }
+
+  const cloudFrontPrefixListId = text('cloudFrontPrefixListId') ?? CLOUDFRONT_PREFIX_LISTS[region];
+  if (cloudFrontPrefixListId === undefined || !/^pl-[0-9a-f]+$/.test(cloudFrontPrefixListId)) {
+    throw new SettingsError(
+      'cloudFrontPrefixListId',
+      cloudFrontPrefixListId === undefined ? `has no known default in ${region}` : `is ${JSON.stringify(cloudFrontPrefixListId)}`,
+      'pass the id of com.amazonaws.global.cloudfront.origin-facing in this region (aws ec2 describe-managed-prefix-lists)',
+    );
+  }
+
+  const cognitoDomainPrefix = text('cognitoDomainPrefix') ?? `atelier-${account}`;
+  if (!/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(cognitoDomainPrefix) || /aws|amazon|cognito/.test(cognitoDomainPrefix)) {
+    throw new SettingsError(
+      'cognitoDomainPrefix',
+      `is ${JSON.stringify(cognitoDomainPrefix)}`,
+      'use lower-case letters, digits and hyphens, without aws, amazon or cognito',
+    );
+  }
+
+  let existingVpc: ExistingVpc | undefined;
+  const vpcId = text('vpcId');
+  if (vpcId !== undefined) {
+    const vpcCidrBlock = text('vpcCidrBlock');
+    if (vpcCidrBlock === undefined || !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(vpcCidrBlock)) {
+      throw new SettingsError('vpcCidrBlock', vpcCidrBlock === undefined ? 'is not set but vpcId is' : `is ${JSON.stringify(vpcCidrBlock)}`, "give the VPC's IPv4 CIDR block, such as 10.0.0.0/16");
+    }
+    const availabilityZones = list('vpcAvailabilityZones');
+    const publicSubnetIds = list('vpcPublicSubnetIds');
+    const privateSubnetIds = list('vpcPrivateSubnetIds');
+    for (const [key, value] of Object.entries({ vpcAvailabilityZones: availabilityZones, vpcPublicSubnetIds: publicSubnetIds, vpcPrivateSubnetIds: privateSubnetIds })) {
+      if (value === undefined) throw new SettingsError(key, 'is not set but vpcId is', 'describe the VPC in full, so that synthesis needs no look-up');
+    }
+    if (publicSubnetIds!.length !== availabilityZones!.length || privateSubnetIds!.length !== availabilityZones!.length) {
+      throw new SettingsError('vpcPrivateSubnetIds', 'does not have one subnet per availability zone', 'list one public and one private subnet for each zone, in the same order');
+    }
+    existingVpc = { vpcId, vpcCidrBlock, availabilityZones: availabilityZones!, publicSubnetIds: publicSubnetIds!, privateSubnetIds: privateSubnetIds! };
+  }
+
+  const desiredCount = integer('desiredCount', 2, 1, 50);
+  const maxCount = integer('maxCount', 6, 1, 100);
+  if (maxCount < desiredCount) {
+    throw new SettingsError('maxCount', `is ${maxCount}, below desiredCount (${desiredCount})`, 'raise maxCount or lower desiredCount');
+  }
+  const cpu = integer('cpu', 1024, 256, 16384);
+  const memoryMiB = integer('memoryMiB', 2048, 512, 122880);
+  const architecture = (text('cpuArchitecture') ?? 'X86_64').toUpperCase();
+  if (architecture !== 'X86_64' && architecture !== 'ARM64') {
+    throw new SettingsError('cpuArchitecture', `is ${JSON.stringify(architecture)}`, 'use X86_64 or ARM64, matching the image you built');
+  }
+
+  const inferenceProfileRegions = context('inferenceProfileRegions') ?? {};
+  if (typeof inferenceProfileRegions !== 'object' || Array.isArray(inferenceProfileRegions)) {
+    throw new SettingsError('inferenceProfileRegions', 'is not an object', 'map each profile prefix to its regions, as cdk.json does');
+  }
+  const chatModel = text('chatModel') ?? 'us.anthropic.claude-sonnet-4-5-20250929-v1:0';
+  const classifierModel = text('classifierModel') ?? 'us.anthropic.claude-haiku-4-5-20251001-v1:0';
+  const imageModels = text('imageModels');
+  const modelIds = new Set(list('bedrockModelIds') ?? []);
+  modelIds.add(chatModel);
+  modelIds.add(classifierModel);
+  for (const pair of imageModels?.split(',') ?? []) {
+    const [alias, id] = pair.split('=').map((part) => part.trim());
+    if (!alias || !id) throw new SettingsError('imageModels', `has ${JSON.stringify(pair)}`, 'write alias=model-id pairs separated by commas');
+    modelIds.add(id);
+  }
+  for (const id of modelIds) {
+    if (!/^[a-z0-9][a-z0-9.:-]*$/.test(id)) {
+      throw new SettingsError('bedrockModelIds', `has ${JSON.stringify(id)}`, 'use Bedrock model or inference profile ids such as amazon.nova-canvas-v1:0');
+    }
+  }
+
+  let guardrail: Settings['guardrail'];
+  const guardrailId = text('guardrailId');
+  if (guardrailId !== undefined) {
+    if (!/^[a-z0-9]+$/.test(guardrailId)) {
+      throw new SettingsError('guardrailId', `is ${JSON.stringify(guardrailId)}`, 'use the guardrail id (not its ARN or name)');
+    }
+    guardrail = { id: guardrailId, version: text('guardrailVersion') ?? 'DRAFT' };
+  }
+
+  const discordApplicationId = text('discordApplicationId');
+  if (discordApplicationId !== undefined && !/^\d{15,22}$/.test(discordApplicationId)) {
+    throw new SettingsError('discordApplicationId', `is ${JSON.stringify(discordApplicationId)}`, 'use the numeric Application ID from the Discord developer portal');
+  }
+
+  const storePrefix = text('storePrefix')?.replace(/^\/+|\/+$/g, '');
+  if (storePrefix !== undefined && !/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(storePrefix)) {
+    throw new SettingsError('storePrefix', `is ${JSON.stringify(storePrefix)}`, 'use letters, digits, ., _, - and / only');
+  }
+
+  return {
+    env: { account, region },
+    imageRepository,
+    imageTag,
+    domainName,
+    certificateArn,
+    originDomainName,
+    originCertificateArn,
+    cloudFrontPrefixListId,
+    webAclArn: text('webAclArn'),
+    cognitoDomainPrefix,
+    selfSignUp: flag('selfSignUp', true),
+    existingVpc,
+    availabilityZones: list('availabilityZones'),
+    natGateways: integer('natGateways', 1, 1, 3),
+    desiredCount,
+    maxCount,
+    cpu,
+    memoryMiB,
+    cpuArchitecture: architecture,
+    cpuTargetPercent: integer('cpuTargetPercent', 60, 10, 95),
+    requestsPerTarget: integer('requestsPerTarget', 200, 10, 100000),
+    logRetentionDays: retentionDays(integer('logRetentionDays', 30, 1, 3653)),
+    storePrefix: storePrefix === '' ? undefined : storePrefix,
+    bedrockModelIds: [...modelIds].sort(),
+    inferenceProfileRegions: inferenceProfileRegions as Record<string, string[]>,
+    chatModel,
+    classifierModel,
+    imageModels,
+    guardrail,
+    discordApplicationId,
+    discordMessageContent: flag('discordMessageContent', false),
+    discordBot: flag('discordBot', true),
+    deletionProtection: flag('deletionProtection', true),
+  };
+}
+
+/** The retention periods CloudWatch Logs accepts. */
+const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+function retentionDays(days: number): number {
+  if (!RETENTION_DAYS.includes(days)) {
+    throw new SettingsError('logRetentionDays', `is ${days}`, `use one of ${RETENTION_DAYS.join(', ')}`);
+  }
+  return days;
+}

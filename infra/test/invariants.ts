@@ -1,0 +1,174 @@
+// The properties that matter most, as assertions on a synthesised template. stack.test.ts
+// checks that the stack has them; negative.test.ts checks that they notice when it does not.
+
+import * as assert from 'node:assert/strict';
+
+import { resourcesOfType, type TemplateJson } from './helpers';
+
+const SECRET_SETTINGS = ['ATELIER_DISCORD_TOKEN', 'ATELIER_OIDC_CLIENT_SECRET'];
+
+function logicalIdOf(template: TemplateJson, type: string, pathPart: string): string {
+  const found = resourcesOfType(template, type).filter(([, resource]) => String(resource.Metadata?.['aws:cdk:path'] ?? '').includes(pathPart));
+  assert.equal(found.length, 1, `one ${type} at ${pathPart}`);
+  return found[0][0];
+}
+
+/** Every bucket blocks public access in all four ways and encrypts at rest. */
+export function assertBucketsPrivate(template: TemplateJson): void {
+  const buckets = resourcesOfType(template, 'AWS::S3::Bucket');
+  assert.ok(buckets.length >= 2, 'the images bucket and the log bucket');
+  for (const [id, bucket] of buckets) {
+    assert.deepEqual(
+      bucket.Properties?.PublicAccessBlockConfiguration,
+      { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      `${id} blocks public access`,
+    );
+    const algorithm = bucket.Properties?.BucketEncryption?.ServerSideEncryptionConfiguration?.[0]?.ServerSideEncryptionByDefault?.SSEAlgorithm;
+    assert.ok(['AES256', 'aws:kms'].includes(algorithm), `${id} is encrypted at rest`);
+    assert.equal(bucket.Properties?.OwnershipControls?.Rules?.[0]?.ObjectOwnership, 'BucketOwnerEnforced', `${id} has no ACLs`);
+  }
+}
+
+/** Every bucket's policy denies every request made without TLS. */
+export function assertBucketsTlsOnly(template: TemplateJson): void {
+  const policies = resourcesOfType(template, 'AWS::S3::BucketPolicy');
+  for (const [id] of resourcesOfType(template, 'AWS::S3::Bucket')) {
+    const policy = policies.find(([, candidate]) => candidate.Properties?.Bucket?.Ref === id);
+    assert.ok(policy, `${id} has a bucket policy`);
+    const statements: any[] = policy[1].Properties.PolicyDocument.Statement;
+    assert.ok(
+      statements.some(
+        (statement) =>
+          statement.Effect === 'Deny' &&
+          statement.Action === 's3:*' &&
+          statement.Principal?.AWS === '*' &&
+          statement.Condition?.Bool?.['aws:SecureTransport'] === 'false',
+      ),
+      `${id}'s policy denies requests without TLS`,
+    );
+  }
+}
+
+/** All the statements of every IAM policy attached to the role with this path part. */
+export function roleStatements(template: TemplateJson, rolePathPart: string): any[] {
+  const roleId = logicalIdOf(template, 'AWS::IAM::Role', rolePathPart);
+  const statements: any[] = [];
+  for (const [, policy] of [...resourcesOfType(template, 'AWS::IAM::Policy'), ...resourcesOfType(template, 'AWS::IAM::ManagedPolicy')]) {
+    const roles: any[] = policy.Properties?.Roles ?? [];
+    if (roles.some((role) => role?.Ref === roleId)) statements.push(...policy.Properties.PolicyDocument.Statement);
+  }
+  const role = template.Resources[roleId];
+  for (const inline of role.Properties?.Policies ?? []) statements.push(...inline.PolicyDocument.Statement);
+  assert.equal(role.Properties?.ManagedPolicyArns, undefined, 'the task role has no managed policies');
+  return statements;
+}
+
+const list = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
+
+/**
+ * The task role: Bedrock actions named one by one on model, profile and guardrail ARNs without
+ * wildcards; S3 on the images bucket only; Cognito on the user pool only; nothing else.
+ */
+export function assertTaskRoleLeastPrivilege(template: TemplateJson): void {
+  const bucketId = logicalIdOf(template, 'AWS::S3::Bucket', '/Images/');
+  const poolId = logicalIdOf(template, 'AWS::Cognito::UserPool', '/Users/');
+  const statements = roleStatements(template, '/TaskRole/');
+  assert.ok(statements.length > 0, 'the task role has a policy');
+  for (const statement of statements) {
+    assert.equal(statement.Effect, 'Allow', 'the task policy only allows');
+    assert.equal(statement.NotAction, undefined, 'no NotAction');
+    assert.equal(statement.NotResource, undefined, 'no NotResource');
+    const actions = list<string>(statement.Action);
+    const resources = list<any>(statement.Resource);
+    for (const resource of resources) assert.notEqual(resource, '*', `${actions.join(', ')} is not allowed on every resource`);
+    for (const action of actions) assert.ok(!action.includes('*'), `${action} is named without wildcards`);
+    const services = new Set(actions.map((action) => action.split(':')[0]));
+    assert.equal(services.size, 1, 'one service per statement');
+    const [service] = services;
+    switch (service) {
+      case 'bedrock':
+        for (const resource of resources) {
+          if (typeof resource === 'string') {
+            assert.match(
+              resource,
+              /^arn:aws:bedrock:[a-z0-9-]+:(\d{12})?:(foundation-model|inference-profile|guardrail)\/[A-Za-z0-9.:_-]+$/,
+              `${resource} is one Bedrock model, profile or guardrail`,
+            );
+          } else {
+            assert.deepEqual(Object.keys(resource), ['Fn::GetAtt'], 'a computed Bedrock resource is an attribute of this stack');
+            assert.equal(resource['Fn::GetAtt'][1], 'GuardrailArn');
+          }
+        }
+        break;
+      case 's3':
+        for (const resource of resources) {
+          const text = JSON.stringify(resource);
+          assert.ok(text.includes(`"${bucketId}"`), `S3 access is on the images bucket only: ${text}`);
+        }
+        break;
+      case 'cognito-idp':
+        for (const resource of resources) assert.deepEqual(resource, { 'Fn::GetAtt': [poolId, 'Arn'] }, 'Cognito access is on the pool only');
+        break;
+      default:
+        assert.fail(`the task role has no business with ${service}`);
+    }
+  }
+}
+
+/** The load balancer admits CloudFront's origin-facing prefix list, on one port, and nothing else. */
+export function assertLoadBalancerOnlyFromCloudFront(template: TemplateJson, prefixListId: string): void {
+  const groupId = logicalIdOf(template, 'AWS::EC2::SecurityGroup', '/LoadBalancerSecurityGroup/');
+  const group = template.Resources[groupId];
+  const inline: any[] = group.Properties?.SecurityGroupIngress ?? [];
+  const standalone = resourcesOfType(template, 'AWS::EC2::SecurityGroupIngress')
+    .map(([, rule]) => rule.Properties)
+    .filter((rule) => rule.GroupId?.['Fn::GetAtt']?.[0] === groupId);
+  const rules = [...inline, ...standalone];
+  assert.equal(rules.length, 1, 'the load balancer has exactly one ingress rule');
+  assert.equal(rules[0].SourcePrefixListId, prefixListId, "its source is CloudFront's origin-facing prefix list");
+  assert.equal(rules[0].CidrIp, undefined);
+  assert.equal(rules[0].CidrIpv6, undefined);
+  assert.equal(rules[0].SourceSecurityGroupId, undefined);
+  // Nothing anywhere admits an address range.
+  for (const [id, rule] of resourcesOfType(template, 'AWS::EC2::SecurityGroupIngress')) {
+    assert.equal(rule.Properties.CidrIp, undefined, `${id} admits no address range`);
+    assert.equal(rule.Properties.CidrIpv6, undefined, `${id} admits no address range`);
+  }
+  for (const [id, other] of resourcesOfType(template, 'AWS::EC2::SecurityGroup')) {
+    assert.deepEqual(other.Properties?.SecurityGroupIngress?.filter((rule: any) => rule.CidrIp || rule.CidrIpv6) ?? [], [], `${id} admits no address range`);
+  }
+}
+
+/** Secret settings reach the containers as ECS secrets, never as plain environment. */
+export function assertSecretsNotInEnvironment(template: TemplateJson): void {
+  const seen = new Set<string>();
+  for (const [id, definition] of resourcesOfType(template, 'AWS::ECS::TaskDefinition')) {
+    for (const container of definition.Properties.ContainerDefinitions) {
+      for (const variable of container.Environment ?? []) {
+        assert.ok(!SECRET_SETTINGS.includes(variable.Name), `${id}: ${variable.Name} is not plain environment`);
+        assert.doesNotMatch(variable.Name, /TOKEN|SECRET|PASSWORD|PRIVATE_KEY/, `${id}: ${variable.Name} is not plain environment`);
+      }
+      for (const secret of container.Secrets ?? []) {
+        assert.ok(JSON.stringify(secret.ValueFrom).includes('Ref'), `${id}: ${secret.Name} comes from a secret of this stack`);
+        seen.add(secret.Name);
+      }
+    }
+  }
+  assert.deepEqual([...seen].sort(), [...SECRET_SETTINGS].sort(), 'both secrets reach a container');
+}
+
+/** Both services roll back a deployment that does not become healthy. */
+export function assertCircuitBreakers(template: TemplateJson): void {
+  const services = resourcesOfType(template, 'AWS::ECS::Service');
+  assert.equal(services.length, 2, 'the web service and the bot service');
+  for (const [id, service] of services) {
+    assert.deepEqual(service.Properties.DeploymentConfiguration?.DeploymentCircuitBreaker, { Enable: true, Rollback: true }, `${id} rolls back`);
+  }
+}
+
+/** Every log group keeps its logs for the configured time, not forever. */
+export function assertLogRetention(template: TemplateJson, days: number): void {
+  const groups = resourcesOfType(template, 'AWS::Logs::LogGroup');
+  assert.ok(groups.length >= 1);
+  for (const [id, group] of groups) assert.equal(group.Properties?.RetentionInDays, days, `${id} keeps logs ${days} days`);
+}

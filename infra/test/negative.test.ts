@@ -1,0 +1,116 @@
+// The checks catch what they are for: each test breaks one invariant the way an edit of
+// lib/atelier-stack.ts could, synthesises, and shows that our cfn-guard rules and the
+// assertion helpers both fail on the result (the issue's "Done when").
+
+import * as assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+
+import { runGuard, synth } from './helpers';
+import {
+  assertBucketsPrivate,
+  assertBucketsTlsOnly,
+  assertCircuitBreakers,
+  assertLoadBalancerOnlyFromCloudFront,
+  assertSecretsNotInEnvironment,
+  assertTaskRoleLeastPrivilege,
+} from './invariants';
+
+function assertGuardFails(template: Parameters<typeof runGuard>[0], rule: string): void {
+  const result = runGuard(template);
+  assert.equal(result.status, 19, `cfn-guard fails (exit code 19):\n${result.output}`);
+  assert.ok(result.failed.includes(rule), `${rule} fails; failed: ${result.failed.join(', ')}`);
+}
+
+describe('the checks fail when', () => {
+  it('the unchanged stack passes them (the control)', () => {
+    const { template } = synth();
+    assert.equal(runGuard(template).status, 0);
+    assertBucketsPrivate(template);
+    assertTaskRoleLeastPrivilege(template);
+  });
+
+  it("the images bucket's public access block is removed", () => {
+    const { template } = synth({}, (stack) => {
+      (stack.imagesBucket.node.defaultChild as s3.CfnBucket).addPropertyDeletionOverride('PublicAccessBlockConfiguration');
+    });
+    assertGuardFails(template, 's3.guard/s3_buckets_block_public_access');
+    assert.throws(() => assertBucketsPrivate(template), /blocks public access/);
+  });
+
+  it('one public access setting is turned off', () => {
+    const { template } = synth({}, (stack) => {
+      (stack.imagesBucket.node.defaultChild as s3.CfnBucket).addPropertyOverride('PublicAccessBlockConfiguration.RestrictPublicBuckets', false);
+    });
+    assertGuardFails(template, 's3.guard/s3_buckets_block_public_access');
+    assert.throws(() => assertBucketsPrivate(template), /blocks public access/);
+  });
+
+  it("the task role's Bedrock permission is widened to *", () => {
+    const { template } = synth({}, (stack) => {
+      stack.taskPolicy.addStatements(new iam.PolicyStatement({ actions: ['bedrock:InvokeModel'], resources: ['*'] }));
+    });
+    assertGuardFails(template, 'iam.guard/bedrock_never_on_wildcard');
+    assert.throws(() => assertTaskRoleLeastPrivilege(template), /not allowed on every resource/);
+  });
+
+  it('the task role may invoke every foundation model through a wildcard ARN', () => {
+    const { template } = synth({}, (stack) => {
+      stack.taskPolicy.addStatements(
+        new iam.PolicyStatement({ actions: ['bedrock:InvokeModel'], resources: ['arn:aws:bedrock:us-east-1::foundation-model/*'] }),
+      );
+    });
+    assertGuardFails(template, 'iam.guard/bedrock_never_on_wildcard');
+    assert.throws(() => assertTaskRoleLeastPrivilege(template), /is one Bedrock model/);
+  });
+
+  it('the task role is granted bedrock:*', () => {
+    const { template } = synth({}, (stack) => {
+      stack.taskRole.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['bedrock:*'], resources: ['arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-canvas-v1:0'] }),
+      );
+    });
+    assertGuardFails(template, 'iam.guard/bedrock_never_on_wildcard');
+    assert.throws(() => assertTaskRoleLeastPrivilege(template), /named without wildcards/);
+  });
+
+  it('the TLS-only statement is missing from a bucket policy', () => {
+    const { template } = synth({}, (stack) => {
+      // The policy as it would be with enforceSSL left out: only the TLS-version statement.
+      const policy = stack.imagesBucket.policy!.node.defaultChild as s3.CfnBucketPolicy;
+      const kept = (stack.resolve(policy.policyDocument).Statement as any[]).filter((statement) => !statement.Condition?.Bool);
+      policy.addPropertyOverride('PolicyDocument.Statement', kept);
+    });
+    assertGuardFails(template, 's3.guard/s3_buckets_tls_only');
+    assert.throws(() => assertBucketsTlsOnly(template), /denies requests without TLS/);
+  });
+
+  it('a secret is passed as a plain environment variable', () => {
+    const { template } = synth({}, (stack) => {
+      const container = stack.webService.taskDefinition.defaultContainer as ecs.ContainerDefinition;
+      container.addEnvironment('ATELIER_DISCORD_TOKEN', 'written-into-the-template');
+    });
+    assertGuardFails(template, 'ecs.guard/secrets_not_in_environment');
+    assert.throws(() => assertSecretsNotInEnvironment(template), /is not plain environment/);
+  });
+
+  it('the load balancer is opened to the internet', () => {
+    const { template } = synth({}, (stack) => {
+      stack.loadBalancerSecurityGroup.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(80), 'everyone');
+    });
+    assertGuardFails(template, 'network.guard/no_ingress_from_anywhere');
+    assert.throws(() => assertLoadBalancerOnlyFromCloudFront(template, 'pl-3b927c52'), /exactly one ingress rule/);
+  });
+
+  it('a service deploys without rollback', () => {
+    const { template } = synth({}, (stack) => {
+      (stack.botService.node.defaultChild as ecs.CfnService).addPropertyOverride('DeploymentConfiguration.DeploymentCircuitBreaker.Rollback', false);
+    });
+    assertGuardFails(template, 'ecs.guard/services_roll_back_failed_deployments');
+    assert.throws(() => assertCircuitBreakers(template), /rolls back/);
+  });
+});
