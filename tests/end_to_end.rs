@@ -11,6 +11,8 @@ mod accounts;
 mod bedrock_stand_in;
 // The core against the Bedrock stand-in: every family, edit mode, error mapping, the checker and chat.
 mod bedrock;
+// The deployment: the Dockerfile builds what builds here; infra/ sets real settings and grants the models used.
+mod deploy;
 // The command line as operators use it: help, config, bad settings, generate, edit, check, chat.
 mod cli;
 // The Discord stand-in itself (REST, gateway, CDN), driven by a plain serenity client.
