@@ -17,6 +17,8 @@ mod deploy;
 mod cli;
 // The Discord stand-in itself (REST, gateway, CDN), driven by a plain serenity client.
 mod discord_stand_in;
+// The Discord bot through the Discord and Bedrock stand-ins: commands, buttons, threads, faults.
+mod discord_bot;
 // The S3 store against moto (store, gallery, CLI, web redirects) and s3s-fs (signatures, URL expiry).
 mod s3;
 // `atelier serve` as a process: the README's run command, probes, shutdown.

@@ -259,10 +259,14 @@ async fn send_to_dm(
         Ok(found) => found,
         Err(error) => return work::fail(&responder, &error).await,
     };
-    let mut message = serenity::CreateMessage::new().embed(render::embed(record).url(work::gallery_url(data, record)));
-    if bytes.len() as u64 <= responder.attachment_size_limit {
-        message = message.add_file(serenity::CreateAttachment::bytes(bytes.to_vec(), render::file_name(record)));
-    }
+    let embed = render::embed(record).url(work::gallery_url(data, record));
+    let message = if bytes.len() as u64 <= responder.attachment_size_limit {
+        serenity::CreateMessage::new()
+            .embed(embed.image(render::attachment_url(record)))
+            .add_file(serenity::CreateAttachment::bytes(bytes.to_vec(), render::file_name(record)))
+    } else {
+        serenity::CreateMessage::new().embed(embed)
+    };
     let sent = async {
         let dm = retrying(|| component.user.id.create_dm_channel(&context.http)).await?;
         retrying(|| dm.id.send_message(&context.http, message.clone())).await

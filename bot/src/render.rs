@@ -147,12 +147,16 @@ pub fn file_name(record: &ImageRecord) -> String {
     format!("atelier-{}.{}", record.id, record.extension)
 }
 
-/// The embed describing one image.
+/// How an embed points at the image uploaded with it.
+pub fn attachment_url(record: &ImageRecord) -> String {
+    format!("attachment://{}", file_name(record))
+}
+
+/// The embed describing one image (without the picture: callers add it when they upload it).
 pub fn embed(record: &ImageRecord) -> serenity::CreateEmbed {
     let title = record.prompt.as_deref().unwrap_or("An edited image");
     let mut embed = serenity::CreateEmbed::new()
         .description(truncate(title, 4_000))
-        .image(format!("attachment://{}", file_name(record)))
         .field("Model", truncate(&record.model_id, 1_024), true)
         .field("Seed", record.seed.to_string(), true)
         .field("Size", record.size.to_string(), true);

@@ -49,6 +49,9 @@ pub struct Outgoing {
     pub embeds: Vec<serenity::CreateEmbed>,
     pub components: Vec<serenity::CreateActionRow>,
     pub files: Vec<serenity::CreateAttachment>,
+    /// The embeds to use instead when the files are too large to upload: they cannot point
+    /// at `attachment://` files that are not there.
+    pub embeds_without_files: Option<Vec<serenity::CreateEmbed>>,
 }
 
 impl Outgoing {
@@ -219,6 +222,9 @@ impl Responder {
         }
         tracing::info!(total, limit = self.attachment_size_limit, "results too large to upload; sending links instead");
         outgoing.files.clear();
+        if let Some(embeds) = outgoing.embeds_without_files.take() {
+            outgoing.embeds = embeds;
+        }
         let note = "Too large to upload here: open it in the gallery (link above).";
         outgoing.content = Some(match outgoing.content {
             Some(text) if !text.is_empty() => format!("{text}\n{note}"),

@@ -95,12 +95,16 @@ pub fn gallery_url(data: &Data, record: &ImageRecord) -> String {
 /// The result message: the images as files, an embed each, and the buttons.
 pub fn result_message(data: &Data, kept: &[Kept]) -> Outgoing {
     let mut outgoing = Outgoing::default();
+    let mut linked = Vec::new();
     for image in kept {
         outgoing
             .files
             .push(serenity::CreateAttachment::bytes(image.image.bytes().to_vec(), render::file_name(&image.record)));
-        outgoing.embeds.push(render::embed(&image.record).url(gallery_url(data, &image.record)));
+        let url = gallery_url(data, &image.record);
+        outgoing.embeds.push(render::embed(&image.record).image(render::attachment_url(&image.record)).url(&url));
+        linked.push(render::embed(&image.record).url(&url));
     }
+    outgoing.embeds_without_files = Some(linked);
     if let Some(first) = kept.first() {
         outgoing.components = render::buttons(&first.record);
     }

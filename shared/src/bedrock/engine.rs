@@ -49,7 +49,7 @@ impl BedrockImageEngine {
 
     /// Picks the model and builds every request body, which checks the request against the
     /// model's limits: nothing is sent until all of it is known to be acceptable.
-    fn plan_generation(&self, request: &GenerationRequest) -> Result<(&ModelEntry, Vec<(Value, Seed)>), Invalid> {
+    fn plan_generation(&self, request: &GenerationRequest) -> Result<(&ModelEntry, Vec<Call>), Invalid> {
         let model = self.catalog.for_generation(request.model.as_ref())?;
         let first_seed = choose_seed(model, request.seed)?;
         let calls: Vec<(Value, Seed)> = match model.family {
@@ -113,6 +113,9 @@ impl BedrockImageEngine {
         Ok(images)
     }
 }
+
+/// One InvokeModel call to make: its body, and the seed it asks for.
+type Call = (Value, Seed);
 
 /// The largest seed a family accepts.
 fn max_seed(family: Family) -> u32 {

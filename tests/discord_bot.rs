@@ -1,0 +1,618 @@
+//! The Discord bot end to end: the real serenity + poise client inside `atelier serve`,
+//! connected to the Discord stand-in's gateway and REST API, drawing through the Bedrock
+//! stand-in (or the demo engine with the gallery on moto). Tests act as Discord users do:
+//! they dispatch slash commands and button presses and read what Discord would show.
+
+use std::time::Duration;
+
+use atelier_shared::accounts::Accounts;
+use atelier_shared::accounts::directory::NoDirectory;
+use atelier_shared::store::folder::FolderStore;
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+use crate::support::bedrock::{BedrockStandIn, Behaviour, Operation};
+use crate::support::discord::{APPLICATION_ID, CHANNEL_ID, DiscordStandIn};
+
+const PERSON: u64 = 3_000_000_000_000_000_001;
+const SOMEONE_ELSE: u64 = 3_000_000_000_000_000_002;
+const MODERATION_CHANNEL: &str = "1100000000000000099";
+
+/// The bot running inside Atelier, with its stand-ins.
+struct Bot {
+    discord: DiscordStandIn,
+    bedrock: BedrockStandIn,
+    app: TestApp,
+}
+
+impl Bot {
+    /// Atelier on Bedrock (the stand-in) with the bot connected to the Discord stand-in.
+    async fn start(settings: &[(&str, &str)]) -> Self {
+        let discord = DiscordStandIn::start().await;
+        let bedrock = BedrockStandIn::start().await;
+        let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "stand-in"))
+            .endpoint_url(bedrock.endpoint())
+            .load()
+            .await;
+        let (api, gateway) = (discord.url(), discord.gateway_url());
+        let mut variables: Vec<(&str, &str)> = vec![
+            ("ATELIER_ENGINE", "bedrock"),
+            ("ATELIER_DISCORD_TOKEN", "stand-in-token"),
+            ("ATELIER_DISCORD_APPLICATION_ID", APPLICATION_ID),
+            ("ATELIER_DISCORD_API_URL", &api),
+            ("ATELIER_DISCORD_GATEWAY_URL", &gateway),
+            ("ATELIER_PUBLIC_URL", "https://atelier.example"),
+        ];
+        variables.extend_from_slice(settings);
+        let app = TestApp::spawn_with_aws(&variables, sdk_config).await;
+        discord.wait_until_ready().await;
+        Self { discord, bedrock, app }
+    }
+
+    /// Sends a slash command as `user`; returns the interaction id.
+    async fn command(&self, user: u64, name: &str, options: Value, attachments: &[Value]) -> String {
+        let interaction =
+            self.discord.slash_command(&DiscordStandIn::user(user, &format!("user{user}")), name, options, attachments);
+        let id = interaction["id"].as_str().unwrap().to_string();
+        self.discord.dispatch_interaction(interaction).await;
+        id
+    }
+
+    /// Presses a button on `message` as `user`; returns the interaction id.
+    async fn press(&self, user: u64, custom_id: &str, message: &Value) -> String {
+        let interaction =
+            self.discord.button_press(&DiscordStandIn::user(user, &format!("user{user}")), custom_id, message);
+        let id = interaction["id"].as_str().unwrap().to_string();
+        self.discord.dispatch_interaction(interaction).await;
+        id
+    }
+
+    /// Waits until the interaction's original response shows an image, and returns it.
+    async fn result_of(&self, interaction: &str) -> Value {
+        self.eventually(&format!("a result for interaction {interaction}"), || {
+            self.discord.interaction_original(interaction).filter(shows_an_image)
+        })
+        .await
+    }
+
+    /// Waits for the ephemeral follow-up (or ephemeral reply) an interaction got.
+    async fn private_answer(&self, interaction: &str) -> Value {
+        self.eventually(&format!("a private answer to interaction {interaction}"), || {
+            let followup = self.discord.interaction_followups(interaction).into_iter().find(is_ephemeral);
+            followup.or_else(|| self.discord.interaction_original(interaction).filter(is_ephemeral))
+        })
+        .await
+    }
+
+    /// Polls `probe` like the free `eventually`; on a timeout the panic lists what Discord saw.
+    async fn eventually<T>(&self, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(found) = probe() {
+                return found;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let seen: Vec<String> = self
+                    .discord
+                    .requests()
+                    .iter()
+                    .map(|request| {
+                        format!("{} {} -> {} {}", request.method, request.path, request.status, request.body)
+                    })
+                    .collect();
+                panic!("timed out waiting for {what}; Discord saw:\n{}", seen.join("\n"));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    fn image_calls(&self) -> usize {
+        self.bedrock.calls_to(Operation::InvokeModel)
+    }
+}
+
+/// Whether a message shows an uploaded image (in an embed, which is how results show them).
+fn shows_an_image(message: &Value) -> bool {
+    message["embeds"][0]["image"]["url"].as_str().is_some_and(|url| url.contains("/attachments/"))
+}
+
+fn is_ephemeral(message: &Value) -> bool {
+    message["flags"].as_u64().unwrap_or(0) & 64 != 0
+}
+
+/// Polls `probe` until it yields something, for up to 30 seconds.
+async fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The custom ids of a message's buttons, in order.
+fn button_ids(message: &Value) -> Vec<String> {
+    message["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .filter_map(|button| button["custom_id"].as_str().map(String::from))
+        .collect()
+}
+
+fn button(message: &Value, code: &str) -> String {
+    let prefix = format!("atelier:{code}:");
+    button_ids(message)
+        .into_iter()
+        .find(|id| id.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {code} button on {message:#}"))
+}
+
+fn option(name: &str, value: impl Into<Value>) -> Value {
+    json!({ "name": name, "type": 3, "value": value.into() })
+}
+
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut bytes, image::ImageFormat::Png).unwrap();
+    bytes.into_inner()
+}
+
+#[tokio::test]
+async fn imagine_is_acknowledged_then_answered_with_the_image_its_details_and_buttons() {
+    let bot = Bot::start(&[]).await;
+    let interaction = bot
+        .command(
+            PERSON,
+            "imagine",
+            json!([option("prompt", "a lighthouse in a storm --ar 16:9 --seed 42 --no people")]),
+            &[],
+        )
+        .await;
+    let result = bot.result_of(&interaction).await;
+
+    // Acknowledged first (type 5), then the result replaced the "thinking" message.
+    assert_eq!(bot.discord.interaction_callback(&interaction).unwrap()["type"], 5);
+    let requests = bot.discord.requests();
+    let callback_at = requests.iter().position(|request| request.path.ends_with("/callback")).unwrap();
+    let result_at = requests
+        .iter()
+        .rposition(|request| request.method == "PATCH" && request.path.ends_with("/messages/@original"))
+        .unwrap();
+    assert!(callback_at < result_at);
+    let upload = &requests[result_at];
+    assert_eq!(upload.files.len(), 1);
+    assert!(upload.files[0].bytes.starts_with(b"\x89PNG"), "the upload is the PNG the model made");
+
+    // The model got the inline parameters as real fields.
+    let call = bot.bedrock.requests().into_iter().find(|call| call.operation == Operation::InvokeModel).unwrap();
+    assert_eq!(call.body["seed"], 42);
+    assert_eq!(call.body["aspect_ratio"], "16:9");
+    assert_eq!(call.body["negative_prompt"], "people");
+    assert_eq!(call.body["prompt"], "a lighthouse in a storm");
+
+    let embed = &result["embeds"][0];
+    assert_eq!(embed["description"], "a lighthouse in a storm");
+    let fields: Vec<(String, String)> = embed["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|field| (field["name"].as_str().unwrap().into(), field["value"].as_str().unwrap().into()))
+        .collect();
+    assert!(fields.contains(&("Seed".into(), "42".into())), "{fields:?}");
+    assert!(embed["url"].as_str().unwrap().starts_with("https://atelier.example/gallery/"));
+    let buttons = button_ids(&result);
+    for code in ["var", "edit", "zoom", "rmbg", "up", "reroll", "info", "dm", "del"] {
+        assert!(buttons.iter().any(|id| id.starts_with(&format!("atelier:{code}:discord-{PERSON}:"))), "{buttons:?}");
+    }
+    // Progress was shown in place while the job ran.
+    assert!(
+        requests.iter().any(|request| request.method == "PATCH"
+            && request.body["content"].as_str().is_some_and(|text| text.contains("a lighthouse in a storm"))),
+        "no progress edit was shown"
+    );
+}
+
+#[tokio::test]
+async fn each_button_acts_from_the_gallery_for_whoever_presses_it() {
+    let bot = Bot::start(&[]).await;
+    let first = bot.command(PERSON, "imagine", json!([option("prompt", "a red fox in snow")]), &[]).await;
+    let result = bot.result_of(&first).await;
+    let calls_before = bot.image_calls();
+
+    // Variations, Zoom out, Remove background and Upscale each make a new result message.
+    for code in ["var", "zoom", "rmbg", "up", "reroll"] {
+        let pressed = bot.press(PERSON, &button(&result, code), &result).await;
+        let made = bot.result_of(&pressed).await;
+        assert!(!button_ids(&made).is_empty(), "{code}: the result has buttons too");
+    }
+    assert_eq!(bot.image_calls(), calls_before + 5);
+
+    // Details: only the presser sees them.
+    let details = bot.press(SOMEONE_ELSE, &button(&result, "info"), &result).await;
+    let shown = bot.private_answer(&details).await;
+    assert_eq!(shown["embeds"][0]["title"], "Image details");
+
+    // Edit opens a modal; submitting it with a region inpaints that region.
+    let edit = bot.press(PERSON, &button(&result, "edit"), &result).await;
+    let modal = bot.eventually("the edit modal", || bot.discord.interaction_callback(&edit)).await;
+    assert_eq!(modal["type"], 9);
+    let submitted = bot.discord.modal_submit(
+        &DiscordStandIn::user(PERSON, "person"),
+        modal["data"]["custom_id"].as_str().unwrap(),
+        &[("prompt", "a blue fox in snow"), ("mask_prompt", "the fox")],
+    );
+    let submitted_id = submitted["id"].as_str().unwrap().to_string();
+    bot.discord.dispatch_interaction(submitted).await;
+    bot.result_of(&submitted_id).await;
+    let inpaint =
+        bot.bedrock.requests().into_iter().rev().find(|call| call.operation == Operation::InvokeModel).unwrap();
+    assert_eq!(inpaint.body["prompt"], "a blue fox in snow", "{:#}", inpaint.body);
+
+    // Send to DM opens a DM channel and sends the image there.
+    let dm = bot.press(PERSON, &button(&result, "dm"), &result).await;
+    bot.discord.wait_for_request("the DM channel", |request| request.path.ends_with("/users/@me/channels")).await;
+    let sent = bot
+        .discord
+        .wait_for_request("the DM", |request| {
+            request.method == "POST"
+                && request.path.contains("/channels/")
+                && !request.files.is_empty()
+                && !request.path.contains(CHANNEL_ID)
+        })
+        .await;
+    assert!(sent.files[0].bytes.starts_with(b"\x89PNG"));
+    bot.eventually("the DM confirmation", || {
+        bot.discord
+            .interaction_original(&dm)
+            .filter(|message| message["content"].as_str().is_some_and(|text| text.contains("Sent to your DMs")))
+    })
+    .await;
+
+    // Delete: refused to someone else, done for the owner, and then the buttons say so.
+    let refused = bot.press(SOMEONE_ELSE, &button(&result, "del"), &result).await;
+    let answer = bot.private_answer(&refused).await;
+    assert!(answer["content"].as_str().unwrap().contains("Only the person who made this image"));
+    let deleted = bot.press(PERSON, &button(&result, "del"), &result).await;
+    let answer = bot.private_answer(&deleted).await;
+    assert!(answer["content"].as_str().unwrap().contains("Deleted"), "{answer:#}");
+    let message_id = result["id"].as_str().unwrap().to_string();
+    bot.eventually("the result message to be removed", || bot.discord.message(&message_id).is_none().then_some(()))
+        .await;
+
+    let calls = bot.image_calls();
+    let late = bot.press(PERSON, &button(&result, "var"), &result).await;
+    let answer = bot.private_answer(&late).await;
+    assert!(answer["content"].as_str().unwrap().contains("no longer in the gallery"), "{answer:#}");
+    assert_eq!(bot.image_calls(), calls, "a button for a deleted image costs no model call");
+}
+
+#[tokio::test]
+async fn edit_takes_an_attachment_and_bad_attachments_are_refused_without_a_model_call() {
+    let bot = Bot::start(&[]).await;
+    let picture = bot.discord.attachment("cat.png", "image/png", png(512, 512));
+    let edit = bot
+        .command(
+            PERSON,
+            "edit",
+            json!([
+                {"name": "image", "type": 11, "value": picture["id"]},
+                {"name": "mode", "type": 3, "value": "inpaint: repaint a region"},
+                option("prompt", "a tabby cat wearing a scarf"),
+                option("mask_prompt", "the cat")
+            ]),
+            std::slice::from_ref(&picture),
+        )
+        .await;
+    bot.result_of(&edit).await;
+    let call = bot.bedrock.requests().into_iter().find(|call| call.operation == Operation::InvokeModel).unwrap();
+    assert!(call.model_id.contains("inpaint"), "{}", call.model_id);
+    let calls = bot.image_calls();
+
+    // Not an image: refused before acknowledging, only to its author.
+    let text = bot.discord.attachment("notes.txt", "text/plain", b"hello".to_vec());
+    let refused = bot
+        .command(
+            PERSON,
+            "edit",
+            json!([{"name": "image", "type": 11, "value": text["id"]}, {"name": "mode", "type": 3, "value": "upscale: make it larger"}]),
+            std::slice::from_ref(&text),
+        )
+        .await;
+    let answer = bot.private_answer(&refused).await;
+    assert!(answer["content"].as_str().unwrap().contains("is not an image"), "{answer:#}");
+
+    // A truncated PNG: found when it is read, still answered privately.
+    let mut broken = png(256, 256);
+    broken.truncate(broken.len() / 2);
+    let truncated = bot.discord.attachment("broken.png", "image/png", broken);
+    let refused = bot
+        .command(
+            PERSON,
+            "edit",
+            json!([{"name": "image", "type": 11, "value": truncated["id"]}, {"name": "mode", "type": 3, "value": "upscale: make it larger"}]),
+            std::slice::from_ref(&truncated),
+        )
+        .await;
+    let answer = bot.private_answer(&refused).await;
+    assert!(answer["content"].as_str().unwrap().to_lowercase().contains("image"), "{answer:#}");
+    assert!(bot.discord.interaction_original(&refused).is_none(), "the public acknowledgement was removed");
+
+    // Too large: refused from the size Discord reports, before downloading.
+    let huge = bot.discord.attachment("huge.png", "image/png", vec![0; 11 * 1024 * 1024]);
+    let refused = bot
+        .command(
+            PERSON,
+            "edit",
+            json!([{"name": "image", "type": 11, "value": huge["id"]}, {"name": "mode", "type": 3, "value": "upscale: make it larger"}]),
+            std::slice::from_ref(&huge),
+        )
+        .await;
+    let answer = bot.private_answer(&refused).await;
+    assert!(answer["content"].as_str().unwrap().contains("MB"), "{answer:#}");
+    assert_eq!(bot.image_calls(), calls, "bad attachments cost no model call");
+}
+
+#[tokio::test]
+async fn bad_options_get_a_private_answer_and_cost_no_model_call_and_no_quota() {
+    let bot = Bot::start(&[("ATELIER_DAILY_IMAGE_QUOTA", "10")]).await;
+    let cases = [
+        (json!([option("prompt", format!("{} --model titan", "a very long prompt ".repeat(40)))]), "512"),
+        (json!([option("prompt", "a cat"), option("model", "dall-e")]), "no model `dall-e`"),
+        (json!([option("prompt", "a cat"), {"name": "seed", "type": 4, "value": 5_000_000_000_i64}]), "not a seed"),
+        (json!([option("prompt", "a cat --ar 16x9")]), "16x9"),
+    ];
+    for (options, expected) in cases {
+        let interaction = bot.command(PERSON, "imagine", options, &[]).await;
+        let answer = bot.private_answer(&interaction).await;
+        let text = answer["content"].as_str().unwrap();
+        assert!(text.contains(expected), "expected {expected:?} in {text:?}");
+        assert_eq!(bot.discord.interaction_callback(&interaction).unwrap()["type"], 4, "answered, not deferred");
+    }
+    assert_eq!(bot.bedrock.requests().len(), 0, "no model was called, not even the safety classifier");
+    let me = bot.command(PERSON, "me", json!([]), &[]).await;
+    let answer = bot.private_answer(&me).await;
+    assert!(answer["embeds"][0]["fields"][0]["value"].as_str().unwrap().starts_with("10 of 10"), "{answer:#}");
+}
+
+#[tokio::test]
+async fn a_blocked_prompt_is_answered_privately_logged_for_moderators_and_can_be_appealed() {
+    let bot = Bot::start(&[("ATELIER_DISCORD_MODERATION_CHANNEL", MODERATION_CHANNEL)]).await;
+    bot.bedrock
+        .script(Behaviour::ToolUse(json!({"verdict": "blocked", "category": "violence", "reason": "realistic gore"})));
+    let interaction = bot.command(PERSON, "imagine", json!([option("prompt", "a zombie film poster")]), &[]).await;
+    let refusal = bot.private_answer(&interaction).await;
+    assert!(refusal["content"].as_str().unwrap().contains("realistic gore"), "{refusal:#}");
+    bot.eventually("the public acknowledgement to go", || {
+        bot.discord.interaction_original(&interaction).is_none().then_some(())
+    })
+    .await;
+    assert_eq!(bot.image_calls(), 0);
+    assert!(
+        bot.discord.channel_messages(CHANNEL_ID).iter().all(|message| !message.to_string().contains("zombie")),
+        "nothing refused is posted publicly"
+    );
+    let logged =
+        bot.eventually("the moderation log line", || bot.discord.channel_messages(MODERATION_CHANNEL).pop()).await;
+    assert!(logged["content"].as_str().unwrap().contains("realistic gore"));
+
+    // The appeal goes to the stronger model, which (unscripted) allows it, and the image is made.
+    let appeal = bot.press(PERSON, &button(&refusal, "appeal"), &refusal).await;
+    bot.result_of(&appeal).await;
+    assert_eq!(bot.image_calls(), 1);
+}
+
+#[tokio::test]
+async fn check_and_describe_offer_buttons_that_imagine_their_suggestions() {
+    let bot = Bot::start(&[]).await;
+    let check = bot.command(PERSON, "check", json!([option("prompt", "a cat")]), &[]).await;
+    let critique = bot
+        .eventually("the critique", || {
+            bot.discord.interaction_original(&check).filter(|message| !button_ids(message).is_empty())
+        })
+        .await;
+    assert_eq!(critique["embeds"][0]["title"], "Prompt check");
+    let imagine = bot.press(PERSON, &button(&critique, "imagine"), &critique).await;
+    bot.result_of(&imagine).await;
+    let improved = critique["embeds"][0]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|field| field["name"].as_str().unwrap().starts_with("1."))
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let call = bot.bedrock.requests().into_iter().rev().find(|call| call.operation == Operation::InvokeModel).unwrap();
+    assert!(call.body.to_string().contains(improved.trim_end_matches('…')), "the improved prompt was drawn");
+
+    let picture = bot.discord.attachment("photo.png", "image/png", png(256, 256));
+    let describe = bot
+        .command(PERSON, "describe", json!([{"name": "image", "type": 11, "value": picture["id"]}]), &[picture.clone()])
+        .await;
+    let described = bot
+        .eventually("the description", || {
+            bot.discord.interaction_original(&describe).filter(|message| !button_ids(message).is_empty())
+        })
+        .await;
+    assert_eq!(button_ids(&described).len(), 4, "one Imagine button per suggestion");
+}
+
+#[tokio::test]
+async fn chat_streams_into_a_thread_and_replies_there_continue_the_conversation() {
+    let bot = Bot::start(&[("ATELIER_DISCORD_MESSAGE_CONTENT", "true")]).await;
+    let long_answer = "Lighthouses look best at dusk. ".repeat(90);
+    bot.bedrock.script(Behaviour::Delay(Duration::from_millis(40)));
+    bot.bedrock.script(Behaviour::ChatReply(long_answer.clone()));
+    bot.command(PERSON, "chat", json!([option("message", "How do I paint a lighthouse?")]), &[]).await;
+    let thread = bot.eventually("the chat thread", || bot.discord.threads().pop()).await;
+    let thread_id = thread["id"].as_str().unwrap().to_string();
+    let answered = bot
+        .eventually("the whole answer in the thread", || {
+            let messages = bot.discord.channel_messages(&thread_id);
+            let text: String = messages.iter().filter_map(|message| message["content"].as_str()).collect();
+            (text.matches("Lighthouses look best at dusk.").count() == 90 && !text.contains('▌')).then_some(messages)
+        })
+        .await;
+    assert!(answered.len() >= 2, "an answer over 2,000 characters continues in a second message");
+    assert!(answered.iter().all(|message| message["content"].as_str().unwrap().chars().count() <= 2_000));
+    let edits = bot
+        .discord
+        .requests()
+        .iter()
+        .filter(|request| {
+            request.method == "PATCH" && request.path.contains(&format!("/channels/{thread_id}/messages/"))
+        })
+        .count();
+    assert!(edits >= 1, "the answer was streamed by editing the message in place");
+
+    bot.bedrock.script(Behaviour::Delay(Duration::ZERO));
+    bot.bedrock.script(Behaviour::ChatReply("Use a warm palette.".into()));
+    let reply = bot.discord.user_message(&thread_id, &DiscordStandIn::user(PERSON, "person"), "And the colours?");
+    bot.discord.dispatch_message(reply).await;
+    bot.eventually("the second answer", || {
+        bot.discord
+            .channel_messages(&thread_id)
+            .into_iter()
+            .find(|message| message["content"].as_str().is_some_and(|text| text.contains("warm palette")))
+    })
+    .await;
+    let second_call =
+        bot.bedrock.requests().into_iter().rev().find(|call| call.operation == Operation::ConverseStream).unwrap();
+    let history = second_call.body["messages"].to_string();
+    assert!(history.contains("How do I paint a lighthouse?") && history.contains("And the colours?"), "{history}");
+}
+
+#[tokio::test]
+async fn link_issues_a_one_time_link_that_the_web_app_accepts() {
+    let bot = Bot::start(&[]).await;
+    let link = bot.command(PERSON, "link", json!([]), &[]).await;
+    let answer = bot.private_answer(&link).await;
+    let url = answer["components"][0]["components"][0]["url"].as_str().unwrap().to_string();
+    assert!(url.starts_with("https://atelier.example/link?token="), "{url}");
+    let token = url.split("token=").nth(1).unwrap();
+    let store = FolderStore::open(&bot.app.data.path().join("store")).await.unwrap();
+    let accounts = Accounts::new(
+        std::sync::Arc::new(store),
+        std::sync::Arc::new(NoDirectory),
+        &reqwest::Url::parse("https://atelier.example").unwrap(),
+    );
+    let offer = accounts.preview_link(token).await.unwrap();
+    assert_eq!(offer.discord_user_id, PERSON);
+}
+
+#[tokio::test]
+async fn a_job_that_outlives_its_interaction_token_is_posted_to_the_channel() {
+    let bot = Bot::start(&[]).await;
+    bot.bedrock.script(Behaviour::Delay(Duration::from_millis(1_500)));
+    let interaction = bot.command(PERSON, "imagine", json!([option("prompt", "a slow sunrise")]), &[]).await;
+    bot.eventually("the acknowledgement", || bot.discord.interaction_callback(&interaction)).await;
+    // As if fifteen minutes had passed while the model worked.
+    bot.discord.expire_interaction_tokens();
+    let posted = bot
+        .eventually("the result as a channel message", || {
+            bot.discord.channel_messages(CHANNEL_ID).into_iter().find(|message| {
+                shows_an_image(message)
+                    && message["content"].as_str().is_some_and(|text| text.contains(&format!("<@{PERSON}>")))
+            })
+        })
+        .await;
+    assert!(!button_ids(&posted).is_empty(), "the late result keeps its buttons");
+}
+
+#[tokio::test]
+async fn results_too_large_for_the_upload_limit_go_out_as_gallery_links() {
+    let bot = Bot::start(&[]).await;
+    bot.discord.set_attachment_size_limit(1_000);
+    let interaction = bot.command(PERSON, "imagine", json!([option("prompt", "a detailed map")]), &[]).await;
+    let result = bot
+        .eventually("the result", || {
+            bot.discord
+                .interaction_original(&interaction)
+                .filter(|message| message["content"].as_str().is_some_and(|text| text.contains("Too large")))
+        })
+        .await;
+    assert!(!shows_an_image(&result), "nothing over the limit was uploaded");
+    assert!(result["embeds"][0]["url"].as_str().unwrap().contains("/gallery/"));
+}
+
+#[tokio::test]
+async fn the_bot_resumes_after_a_dropped_gateway_and_waits_out_rate_limits() {
+    let bot = Bot::start(&[]).await;
+    bot.discord.drop_gateway().await;
+    let interaction = bot.command(PERSON, "imagine", json!([option("prompt", "a quiet harbour")]), &[]).await;
+    // Rate-limit the result's upload once: the bot must wait and send it again.
+    bot.discord.fail_next("PATCH", "/messages/@original", 429, 2);
+    bot.result_of(&interaction).await;
+    assert_eq!(bot.discord.resume_count(), 1, "the session was resumed, not identified anew");
+    let limited = bot.discord.requests().iter().filter(|request| request.status == 429).count();
+    assert_eq!(limited, 2);
+}
+
+#[tokio::test]
+async fn settings_fill_in_what_a_request_leaves_out_and_private_results_stay_private() {
+    let bot = Bot::start(&[]).await;
+    let settings = bot
+        .command(
+            PERSON,
+            "settings",
+            json!([option("aspect", "9:16"), {"name": "private_results", "type": 5, "value": true}]),
+            &[],
+        )
+        .await;
+    bot.private_answer(&settings).await;
+    let interaction = bot.command(PERSON, "imagine", json!([option("prompt", "a tall tower")]), &[]).await;
+    let result = bot.result_of(&interaction).await;
+    assert!(is_ephemeral(&result), "private results are only for their author");
+    let call = bot.bedrock.requests().into_iter().find(|call| call.operation == Operation::InvokeModel).unwrap();
+    assert_eq!(call.body["aspect_ratio"], "9:16");
+
+    let refused = bot.command(PERSON, "settings", json!([option("model", "dall-e")]), &[]).await;
+    let answer = bot.private_answer(&refused).await;
+    assert!(answer["content"].as_str().unwrap().contains("dall-e"), "{answer:#}");
+}
+
+#[tokio::test]
+async fn imagine_keeps_the_image_in_the_gallery_on_s3() {
+    let moto = crate::support::moto::Moto::start().await;
+    let sdk_config = moto.sdk_config().await;
+    let s3 =
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk_config).force_path_style(true).build());
+    s3.create_bucket().bucket("bot-gallery").send().await.unwrap();
+    let discord = DiscordStandIn::start().await;
+    let (api, gateway) = (discord.url(), discord.gateway_url());
+    let _app = TestApp::spawn_with_aws(
+        &[
+            ("ATELIER_ENGINE", "demo"),
+            ("ATELIER_STORE", "s3://bot-gallery"),
+            ("ATELIER_S3_FORCE_PATH_STYLE", "true"),
+            ("ATELIER_DISCORD_TOKEN", "stand-in-token"),
+            ("ATELIER_DISCORD_APPLICATION_ID", APPLICATION_ID),
+            ("ATELIER_DISCORD_API_URL", &api),
+            ("ATELIER_DISCORD_GATEWAY_URL", &gateway),
+        ],
+        sdk_config,
+    )
+    .await;
+    discord.wait_until_ready().await;
+    let interaction = discord.slash_command(
+        &DiscordStandIn::user(PERSON, "person"),
+        "imagine",
+        json!([option("prompt", "a harbour at night")]),
+        &[],
+    );
+    let id = interaction["id"].as_str().unwrap().to_string();
+    discord.dispatch_interaction(interaction).await;
+    eventually("the result", || discord.interaction_original(&id).filter(shows_an_image)).await;
+    let listed =
+        s3.list_objects_v2().bucket("bot-gallery").prefix(format!("users/discord-{PERSON}/")).send().await.unwrap();
+    let keys: Vec<String> = listed.contents().iter().filter_map(|object| object.key().map(String::from)).collect();
+    assert!(keys.iter().any(|key| key.contains("/images/")), "{keys:?}");
+    assert!(keys.iter().any(|key| key.contains("/records/")), "{keys:?}");
+}
