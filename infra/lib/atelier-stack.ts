@@ -247,8 +247,8 @@ export class AtelierStack extends Stack {
       securityGroup: this.loadBalancerSecurityGroup,
       dropInvalidHeaderFields: true,
       deletionProtection: settings.deletionProtection,
-      // Generating an image takes seconds to a minute; CloudFront gives up at 60 s.
-      idleTimeout: Duration.seconds(90),
+      // Generating an image takes seconds to a minute; the ALB waits longer than CloudFront.
+      idleTimeout: Duration.seconds(settings.originReadTimeoutSeconds + 30),
     });
     loadBalancer.logAccessLogs(this.logBucket, 'load-balancer');
 
@@ -294,7 +294,7 @@ export class AtelierStack extends Stack {
       protocolPolicy: originHttps ? cloudfront.OriginProtocolPolicy.HTTPS_ONLY : cloudfront.OriginProtocolPolicy.HTTP_ONLY,
       originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2],
       customHeaders: { [ORIGIN_VERIFY_HEADER]: originVerify.secretValue.unsafeUnwrap() },
-      readTimeout: Duration.seconds(60),
+      readTimeout: Duration.seconds(settings.originReadTimeoutSeconds),
       keepaliveTimeout: Duration.seconds(5),
     };
     const origin = originHttps

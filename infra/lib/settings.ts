@@ -46,6 +46,8 @@ export interface Settings {
   readonly cpuTargetPercent: number;
   readonly requestsPerTarget: number;
   readonly logRetentionDays: number;
+  /** How long CloudFront waits for the app's answer; over 60 s needs a CloudFront quota increase. */
+  readonly originReadTimeoutSeconds: number;
   /** A key prefix inside the images bucket (`ATELIER_STORE=s3://bucket/prefix`), or none. */
   readonly storePrefix?: string;
   /** Every Bedrock model id or inference profile id the task may call. */
@@ -287,6 +289,7 @@ export function readSettings(context: ContextReader, environment: NodeJS.Process
     cpuArchitecture: architecture,
     cpuTargetPercent: integer('cpuTargetPercent', 60, 10, 95),
     requestsPerTarget: integer('requestsPerTarget', 200, 10, 100000),
+    originReadTimeoutSeconds: integer('originReadTimeoutSeconds', 60, 1, 180),
     logRetentionDays: retentionDays(integer('logRetentionDays', 30, 1, 3653)),
     storePrefix: storePrefix === '' ? undefined : storePrefix,
     bedrockModelIds: [...modelIds].sort(),

@@ -388,6 +388,8 @@ describe('the settings', () => {
     assert.throws(() => read({ account: 'me' }), /context account: is "me"/);
     assert.throws(() => read({ region: 'eu-south-2' }), /context cloudFrontPrefixListId: has no known default in eu-south-2/);
     assert.ok(read({ region: 'eu-south-2', cloudFrontPrefixListId: 'pl-0123abcd' }));
+    assert.equal(read({ region: 'us-west-2' }).cloudFrontPrefixListId, 'pl-82a045eb');
+    assert.throws(() => read({ originReadTimeoutSeconds: '300' }), /context originReadTimeoutSeconds: is "300"; use a whole number from 1 to 180/);
     assert.throws(() => read({ domainName: 'atelier.example.com' }), /context certificateArn: is needed with the other one/);
     assert.throws(() => read({ logRetentionDays: '31' }), /context logRetentionDays: is 31; use one of/);
     assert.throws(() => read({ desiredCount: '4', maxCount: '2' }), /context maxCount: is 2, below desiredCount/);
