@@ -66,7 +66,7 @@ export interface AtelierStackProps extends StackProps {
   readonly settings: Settings;
 }
 
-/** A deliberate exception to a checkov or cfn-lint rule, with its reason. */
+/** A deliberate exception to a checkov rule, with its reason (checkov reads both from the metadata). */
 interface Skip {
   readonly id: string;
   readonly comment: string;
