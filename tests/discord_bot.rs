@@ -12,11 +12,12 @@ use serde_json::{Value, json};
 
 use crate::support::TestApp;
 use crate::support::bedrock::{BedrockStandIn, Behaviour, Operation};
-use crate::support::discord::{APPLICATION_ID, CHANNEL_ID, DiscordStandIn};
+use crate::support::discord::{
+    APPLICATION_ID, CHANNEL_ID, DiscordStandIn, MODERATION_CHANNEL_ID as MODERATION_CHANNEL,
+};
 
 const PERSON: u64 = 3_000_000_000_000_000_001;
 const SOMEONE_ELSE: u64 = 3_000_000_000_000_000_002;
-const MODERATION_CHANNEL: &str = "1100000000000000099";
 
 /// The bot running inside Atelier, with its stand-ins.
 struct Bot {
@@ -239,7 +240,7 @@ async fn each_button_acts_from_the_gallery_for_whoever_presses_it() {
     let shown = bot.private_answer(&details).await;
     assert_eq!(shown["embeds"][0]["title"], "Image details");
 
-    // Edit opens a modal; submitting it with a region inpaints that region.
+    // Edit opens a modal; submitting it with a region repaints what the region names.
     let edit = bot.press(PERSON, &button(&result, "edit"), &result).await;
     let modal = bot.eventually("the edit modal", || bot.discord.interaction_callback(&edit)).await;
     assert_eq!(modal["type"], 9);
@@ -303,7 +304,7 @@ async fn edit_takes_an_attachment_and_bad_attachments_are_refused_without_a_mode
             "edit",
             json!([
                 {"name": "image", "type": 11, "value": picture["id"]},
-                {"name": "mode", "type": 3, "value": "inpaint: repaint a region"},
+                {"name": "mode", "type": 4, "value": 4},
                 option("prompt", "a tabby cat wearing a scarf"),
                 option("mask_prompt", "the cat")
             ]),
@@ -312,7 +313,8 @@ async fn edit_takes_an_attachment_and_bad_attachments_are_refused_without_a_mode
         .await;
     bot.result_of(&edit).await;
     let call = bot.bedrock.requests().into_iter().find(|call| call.operation == Operation::InvokeModel).unwrap();
-    assert!(call.model_id.contains("inpaint"), "{}", call.model_id);
+    assert_eq!(call.body["search_prompt"], "the cat", "{:#}", call.body);
+    assert_eq!(call.body["prompt"], "a tabby cat wearing a scarf");
     let calls = bot.image_calls();
 
     // Not an image: refused before acknowledging, only to its author.
@@ -321,7 +323,7 @@ async fn edit_takes_an_attachment_and_bad_attachments_are_refused_without_a_mode
         .command(
             PERSON,
             "edit",
-            json!([{"name": "image", "type": 11, "value": text["id"]}, {"name": "mode", "type": 3, "value": "upscale: make it larger"}]),
+            json!([{"name": "image", "type": 11, "value": text["id"]}, {"name": "mode", "type": 4, "value": 6}]),
             std::slice::from_ref(&text),
         )
         .await;
@@ -336,7 +338,7 @@ async fn edit_takes_an_attachment_and_bad_attachments_are_refused_without_a_mode
         .command(
             PERSON,
             "edit",
-            json!([{"name": "image", "type": 11, "value": truncated["id"]}, {"name": "mode", "type": 3, "value": "upscale: make it larger"}]),
+            json!([{"name": "image", "type": 11, "value": truncated["id"]}, {"name": "mode", "type": 4, "value": 6}]),
             std::slice::from_ref(&truncated),
         )
         .await;
@@ -350,7 +352,7 @@ async fn edit_takes_an_attachment_and_bad_attachments_are_refused_without_a_mode
         .command(
             PERSON,
             "edit",
-            json!([{"name": "image", "type": 11, "value": huge["id"]}, {"name": "mode", "type": 3, "value": "upscale: make it larger"}]),
+            json!([{"name": "image", "type": 11, "value": huge["id"]}, {"name": "mode", "type": 4, "value": 6}]),
             std::slice::from_ref(&huge),
         )
         .await;
@@ -411,6 +413,17 @@ async fn a_blocked_prompt_is_answered_privately_logged_for_moderators_and_can_be
 #[tokio::test]
 async fn check_and_describe_offer_buttons_that_imagine_their_suggestions() {
     let bot = Bot::start(&[]).await;
+    bot.bedrock.script(Behaviour::ToolUse(json!({
+        "strengths": ["a clear subject"],
+        "improvements": ["no lighting"],
+        "suggestions": ["say when it is"],
+        "improved_prompts": [
+            {"family": "stability", "prompt": "a ginger cat asleep on a windowsill, soft morning light"},
+            {"family": "amazon", "prompt": "An image of a ginger cat asleep on a windowsill"}
+        ],
+        "negative_prompt_suggestions": ["blurry"],
+        "explanation": "light sets the mood"
+    })));
     let check = bot.command(PERSON, "check", json!([option("prompt", "a cat")]), &[]).await;
     let critique = bot
         .eventually("the critique", || {
@@ -429,8 +442,10 @@ async fn check_and_describe_offer_buttons_that_imagine_their_suggestions() {
         .as_str()
         .unwrap()
         .to_string();
+    assert_eq!(improved, "a ginger cat asleep on a windowsill, soft morning light");
+    assert_eq!(button_ids(&critique).len(), 2, "one Imagine button per improved prompt");
     let call = bot.bedrock.requests().into_iter().rev().find(|call| call.operation == Operation::InvokeModel).unwrap();
-    assert!(call.body.to_string().contains(improved.trim_end_matches('…')), "the improved prompt was drawn");
+    assert_eq!(call.body["prompt"], improved, "the first improved prompt was drawn");
 
     let picture = bot.discord.attachment("photo.png", "image/png", png(256, 256));
     let describe = bot

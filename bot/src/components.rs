@@ -224,8 +224,9 @@ async fn on_edit_modal(
         }
         Err(error) => return Err(error.into()),
     };
-    // A region in words repaints just that region; without one the prompt steers a variation.
-    let mode = if mask_prompt.is_some() { EditMode::Inpaint } else { EditMode::Variation };
+    // A region in words is found and repainted (search and replace); without one, the prompt
+    // steers a variation of the whole picture.
+    let mode = if mask_prompt.is_some() { EditMode::Replace } else { EditMode::Variation };
     let fields = EditFields { mode: mode.as_str().to_string(), prompt, mask_prompt, ..EditFields::default() };
     run_edit(context, Pressed::Modal(modal), data, &target, presser, &record, fields).await
 }

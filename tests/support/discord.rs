@@ -39,6 +39,8 @@ pub const BOT_USER_ID: &str = "1100000000000000002";
 pub const GUILD_ID: &str = "1100000000000000010";
 /// The guild's text channel, where interactions and user messages happen unless told otherwise.
 pub const CHANNEL_ID: &str = "1100000000000000020";
+/// A second text channel in the guild, for the moderation log.
+pub const MODERATION_CHANNEL_ID: &str = "1100000000000000021";
 /// The `attachment_size_limit` interactions carry until a test changes it (25 MiB); uploads
 /// above the current limit are refused with 413 (40005) as Discord refuses them.
 pub const DEFAULT_ATTACHMENT_SIZE_LIMIT: u64 = 26_214_400;

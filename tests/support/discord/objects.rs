@@ -140,13 +140,22 @@ pub(super) fn partial_member(user: &Value) -> Value {
 
 /// The guild's one text channel, CHANNEL_ID.
 pub(super) fn guild_text_channel() -> Value {
+    text_channel(CHANNEL_ID, "studio")
+}
+
+/// The channel moderators read, where the bot logs refusals.
+pub(super) fn moderation_channel() -> Value {
+    text_channel(super::MODERATION_CHANNEL_ID, "moderation-log")
+}
+
+fn text_channel(id: &str, name: &str) -> Value {
     json!({
-        "id": CHANNEL_ID,
+        "id": id,
         "type": 0,
         "guild_id": GUILD_ID,
         "position": 0,
         "permission_overwrites": [],
-        "name": "studio",
+        "name": name,
         "topic": "Making images together",
         "nsfw": false,
         "last_message_id": null,

@@ -183,6 +183,7 @@ impl State {
     pub(super) fn new(base_url: String) -> Self {
         let mut channels = BTreeMap::new();
         channels.insert(CHANNEL_ID.to_string(), objects::guild_text_channel());
+        channels.insert(super::MODERATION_CHANNEL_ID.to_string(), objects::moderation_channel());
         let mut users = HashMap::new();
         users.insert(BOT_USER_ID.to_string(), objects::bot_user());
         Self {
