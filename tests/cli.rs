@@ -243,7 +243,7 @@ async fn register_commands_sends_the_command_list_through_the_configured_api() {
     .unwrap();
     let (status, stdout, stderr) = (output.0.status, output.1, output.2);
     assert!(status.success(), "{stderr}");
-    assert!(stdout.contains("Registered 2 slash commands"), "{stdout}");
+    assert!(stdout.contains("Registered 10 slash commands"), "{stdout}");
 
     let requests = discord.requests();
     // Without ATELIER_DISCORD_APPLICATION_ID the application is looked up from the token first.
@@ -253,10 +253,14 @@ async fn register_commands_sends_the_command_list_through_the_configured_api() {
     assert_eq!(put.authorization.as_deref(), Some("Bot stand-in-token"));
     let names: Vec<&str> =
         put.body.as_array().unwrap().iter().map(|command| command["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["imagine", "check"]);
+    assert_eq!(names, ["imagine", "edit", "describe", "check", "chat", "link", "unlink", "gallery", "settings", "me"]);
     let imagine_options: Vec<&str> =
         put.body[0]["options"].as_array().unwrap().iter().map(|option| option["name"].as_str().unwrap()).collect();
-    assert_eq!(imagine_options, ["prompt", "negative", "aspect", "seed", "count", "style"]);
+    assert_eq!(imagine_options, ["prompt", "negative", "model", "aspect", "style", "seed", "count"]);
+    // Models and styles are offered as the user types.
+    assert_eq!(put.body[0]["options"][2]["autocomplete"], true);
+    // Every edit mode the core offers is a choice of /edit.
+    assert_eq!(put.body[1]["options"][1]["choices"].as_array().unwrap().len(), 7);
 }
 
 #[test]

@@ -449,7 +449,12 @@ async fn check_and_describe_offer_buttons_that_imagine_their_suggestions() {
 
     let picture = bot.discord.attachment("photo.png", "image/png", png(256, 256));
     let describe = bot
-        .command(PERSON, "describe", json!([{"name": "image", "type": 11, "value": picture["id"]}]), &[picture.clone()])
+        .command(
+            PERSON,
+            "describe",
+            json!([{"name": "image", "type": 11, "value": picture["id"]}]),
+            std::slice::from_ref(&picture),
+        )
         .await;
     let described = bot
         .eventually("the description", || {

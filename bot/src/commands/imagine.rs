@@ -18,6 +18,7 @@ pub fn commands() -> Vec<poise::Command<Data, BotError>> {
 /// Describe the picture; options and inline parameters such as `--ar 16:9 --no trees` set
 /// the rest. Your /settings fill in what you leave out.
 #[poise::command(slash_command)]
+#[allow(clippy::too_many_arguments, reason = "one argument per slash-command option")]
 async fn imagine(
     ctx: ApplicationContext<'_>,
     #[description = "What to draw (inline: --ar 16:9 --seed 42 --no trees --model ultra)"]
