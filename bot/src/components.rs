@@ -118,7 +118,8 @@ async fn on_button(
                 return tell(context, component, "This image had no prompt to draw again; try Variations.").await;
             };
             let mut fields = fields;
-            data.core.preferences(&presser).await?.fill_in(&mut fields);
+            let preferences = data.core.preferences(&presser).await?;
+            preferences.fill_in(&mut fields);
             let request = match fields.parse().map_err(Error::from).and_then(|request| {
                 data.core.check_generation(&request)?;
                 Ok(request)
@@ -126,8 +127,7 @@ async fn on_button(
                 Ok(request) => request,
                 Err(error) => return tell(context, component, &error.user_message()).await,
             };
-            let private = data.core.preferences(&presser).await?.private_results;
-            let responder = defer(context, component, private).await?;
+            let responder = defer(context, component, preferences.private_results).await?;
             let actor = Actor::new(presser, discord_origin(&responder));
             work::generate(data, &responder, &actor, &fields, &request).await
         }

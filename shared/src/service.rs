@@ -181,18 +181,19 @@ impl Atelier {
     /// Keeps a refused request so its owner can appeal it later from a button that carries
     /// only this id; returns the id.
     pub async fn hold_refused(&self, owner: &Owner, fields: &GenerationFields) -> Result<String> {
-        let id = ulid::Ulid::new().to_string();
-        let key = Self::key(format!("users/{owner}/refused/{id}.json"))?;
-        self.records("refused request").overwrite(&key, fields).await?;
-        Ok(id)
+        self.hold(owner, "refused", "refused request", fields).await
     }
 
     /// Keeps a suggested request (an improved prompt, a description) for a button that
     /// carries only this id; returns the id.
     pub async fn hold_request(&self, owner: &Owner, fields: &GenerationFields) -> Result<String> {
+        self.hold(owner, "suggested", "suggested request", fields).await
+    }
+
+    async fn hold(&self, owner: &Owner, folder: &str, kind: &'static str, fields: &GenerationFields) -> Result<String> {
         let id = ulid::Ulid::new().to_string();
-        let key = Self::key(format!("users/{owner}/suggested/{id}.json"))?;
-        self.records("suggested request").overwrite(&key, fields).await?;
+        let key = Self::key(format!("users/{owner}/{folder}/{id}.json"))?;
+        self.records(kind).overwrite(&key, fields).await?;
         Ok(id)
     }
 
