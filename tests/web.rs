@@ -112,7 +112,7 @@ async fn editing_a_gallery_image_records_its_lineage_and_can_go_on() {
     let parent = first_image_id(&gallery);
 
     let form = Form::new().text("image_id", parent.clone()).text("mode", "variation").text("similarity", "0.8");
-    let response = app.client.post(app.url("/edit")).multipart(form).send().await.unwrap();
+    let response = app.client.post(app.form_url("/edit")).multipart(form).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let page = response.text().await.unwrap();
     assert!(page.contains("Keep editing"), "{page}");
@@ -133,7 +133,7 @@ async fn an_uploaded_broken_image_is_refused_plainly() {
     let form = Form::new()
         .part("image", Part::bytes(b"\x89PNG\r\n\x1a\ntruncated".to_vec()).file_name("photo.png"))
         .text("mode", "upscale");
-    let response = app.client.post(app.url("/edit")).multipart(form).send().await.unwrap();
+    let response = app.client.post(app.form_url("/edit")).multipart(form).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let page = response.text().await.unwrap();
     assert!(page.contains("The uploaded image is damaged"), "{page}");
@@ -179,6 +179,41 @@ async fn chat_keeps_the_conversation() {
         .unwrap();
     assert!(second.contains("turn 2"), "{second}");
     assert!(second.contains("a cat, oil painting"), "{second}");
+}
+
+#[tokio::test]
+async fn a_missing_or_forged_form_token_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let forged = app
+        .client
+        .post(app.url("/studio"))
+        .form(&[("prompt", "a forged request"), ("csrf", "not-the-token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(forged.text().await.unwrap().contains("security token is missing or wrong"));
+    let missing = app.client.post(app.url("/studio")).form(&[("prompt", "a forged request")]).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::FORBIDDEN);
+    let no_cookie = reqwest::Client::new()
+        .post(app.url("/studio"))
+        .form(&[("prompt", "a forged request"), ("csrf", crate::support::CSRF_TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_cookie.status(), StatusCode::FORBIDDEN);
+    // A multipart form without the token in its action is refused too.
+    let form = Form::new().text("mode", "upscale").part("image", Part::bytes(vec![1, 2, 3]).file_name("a.png"));
+    let multipart = app.client.post(app.url("/edit")).multipart(form).send().await.unwrap();
+    assert_eq!(multipart.status(), StatusCode::FORBIDDEN);
+    let (_, gallery) = app.get_text("/gallery").await;
+    assert!(gallery.contains("No images here yet"));
+    // Pages hand out the token in a cookie and put it in their forms.
+    let page = reqwest::Client::new().get(app.url("/studio")).send().await.unwrap();
+    let cookie = page.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+    assert!(cookie.starts_with("atelier_csrf=") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    let token = cookie.trim_start_matches("atelier_csrf=").split(';').next().unwrap().to_string();
+    assert!(page.text().await.unwrap().contains(&format!("name=\"csrf\" value=\"{token}\"")));
 }
 
 #[tokio::test]

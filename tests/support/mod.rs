@@ -18,6 +18,9 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The forgery-protection token the test client's cookie holds.
+pub const CSRF_TOKEN: &str = "test-csrf-token-0123456789";
+
 /// One running Atelier with its own data folder, stopped when dropped.
 pub struct TestApp {
     pub address: SocketAddr,
@@ -70,7 +73,14 @@ impl TestApp {
                 panic!("the app failed: {}", failure.message);
             }
         });
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        // Every request carries the same forgery-protection cookie, and forms send its token.
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::COOKIE, format!("atelier_csrf={CSRF_TOKEN}").parse().unwrap());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap();
         let app = Self { address, client, data, stop: Some(stop), task: Some(task) };
         app.wait_until_ready().await;
         app
@@ -89,8 +99,16 @@ impl TestApp {
         (response.status(), response.text().await.unwrap())
     }
 
+    /// Posts a URL-encoded form as the page would, with the forgery-protection token.
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.client.post(self.url(path)).form(form).send().await.unwrap()
+        let mut fields = form.to_vec();
+        fields.push(("csrf", CSRF_TOKEN));
+        self.client.post(self.url(path)).form(&fields).send().await.unwrap()
+    }
+
+    /// The URL a multipart form posts to: the token travels in the query.
+    pub fn form_url(&self, path: &str) -> String {
+        format!("{}?csrf={CSRF_TOKEN}", self.url(path))
     }
 
     async fn wait_until_ready(&self) {

@@ -7,11 +7,8 @@
 use atelier_shared::config::LocalSignIn;
 use atelier_shared::gallery::{Origin, Owner};
 use atelier_shared::service::Actor;
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
 use crate::error::WebError;
@@ -47,16 +44,4 @@ impl FromRequestParts<AppState> for SignedIn {
             }
         }
     }
-}
-
-/// Refuses form posts that a browser says come from another site, so a page elsewhere cannot
-/// make a signed-in visitor generate or delete images (cross-site request forgery).
-pub async fn refuse_cross_site_posts(request: Request, next: Next) -> Response {
-    if request.method() != Method::GET && request.method() != Method::HEAD {
-        let fetch_site = request.headers().get("sec-fetch-site").and_then(|value| value.to_str().ok());
-        if matches!(fetch_site, Some("cross-site" | "same-site")) {
-            return (StatusCode::FORBIDDEN, "cross-site form posts are refused").into_response();
-        }
-    }
-    next.run(request).await
 }

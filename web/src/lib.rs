@@ -11,6 +11,7 @@
 //! No business rule lives here.
 
 pub mod auth;
+pub mod csrf;
 pub mod error;
 pub mod page;
 mod routes;
@@ -54,7 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::edit::router())
         .merge(routes::check::router())
         .merge(routes::chat::router())
-        .layer(axum::middleware::from_fn(auth::refuse_cross_site_posts))
+        .layer(axum::middleware::from_fn(csrf::protect))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -85,6 +85,7 @@ fn chat_page(mode: ChatMode, history: &[ChatTurn], draft: &str, error: Option<&s
         }
         (page::error_notice(error))
         form.stack method="post" action="/chat" {
+            (crate::csrf::field())
             input type="hidden" name="history" value=(history_json);
             label { "Mode"
                 select name="mode" {

@@ -68,6 +68,7 @@ fn checker_page(prompt: &str, critique: Option<&Critique>, error: Option<&str>) 
         p { "Get a critique of a prompt and improved versions for each model family before you spend a generation." }
         (page::error_notice(error))
         form.stack method="post" action="/check" {
+            (crate::csrf::field())
             label { "Prompt" textarea name="prompt" required maxlength="2000" { (prompt) } }
             div.actions { button type="submit" { "Check" } }
         }

@@ -177,7 +177,7 @@ fn edit_page(
                 }
             }
         }
-        form.stack method="post" action="/edit" enctype="multipart/form-data" {
+        form.stack method="post" action=(crate::csrf::action("/edit")) enctype="multipart/form-data" {
             @if let Some(source) = source {
                 input type="hidden" name="image_id" value=(source.id);
             } @else {

@@ -137,6 +137,7 @@ fn image_page(record: &ImageRecord, children: &[ImageRecord]) -> Markup {
                     }
                     a.button.secondary href=(format!("/edit?image={}", record.id)) { "Edit this image" }
                     form method="post" action=(format!("/gallery/{}/delete", record.id)) {
+                        (crate::csrf::field())
                         button.danger type="submit" { "Delete" }
                     }
                 }

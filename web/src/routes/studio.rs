@@ -115,6 +115,7 @@ fn studio_form(state: &AppState, form: &StudioForm, notice: Notice<'_>) -> Marku
             }
         }
         form.stack method="post" action="/studio" {
+            (crate::csrf::field())
             label { "Prompt"
                 textarea name="prompt" required maxlength="2000"
                     placeholder="a lighthouse in a storm, oil painting, dramatic light" { (fields.prompt) }
