@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use atelier_shared::config::{Config, EngineKind, LocalSignIn, RawSettings};
+use atelier_shared::oidc::OidcSignIn;
 use atelier_shared::startup::{self, AwsSetup};
+use axum_extra::extract::cookie::Key;
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -110,7 +113,24 @@ pub async fn run(
         engine_reason: started.engine_reason.clone(),
         local_sign_in: config.local_sign_in(),
     };
-    let state = atelier_web::AppState { core, site: Arc::new(site) };
+    let auth = match &config.oidc {
+        Some(oidc) => {
+            let sign_in = OidcSignIn::new(oidc, &config.public_url)
+                .map_err(|error| Failure::must_change(format!("ATELIER_OIDC_ISSUER: {}", error.user_message())))?;
+            // A provider that cannot be reached at start is reported now, but the app still
+            // starts: the provider may come back, and sign-in will discover it then.
+            if let Err(error) = sign_in.discover().await {
+                tracing::warn!(error = %error, "the sign-in provider could not be reached at start: {error}");
+            }
+            atelier_web::Auth {
+                sign_in: Some(sign_in),
+                cookie_key: Key::derive_from(oidc.session_secret.expose_secret()),
+                secure_cookies: config.public_url.scheme() == "https",
+            }
+        }
+        None => atelier_web::Auth::local(),
+    };
+    let state = atelier_web::AppState { core, site: Arc::new(site), auth: Arc::new(auth) };
     tracing::info!(
         address = %address,
         engine = %started.engine,

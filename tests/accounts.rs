@@ -96,6 +96,7 @@ fn sign_in(provider: &OidcProvider) -> OidcSignIn {
         client_id: "atelier-web".into(),
         client_secret: Some(secrecy::SecretString::from("atelier-secret")),
         cognito_user_pool_id: None,
+        session_secret: secrecy::SecretBox::new(vec![7; 32].into_boxed_slice()),
     };
     OidcSignIn::new(&config, &Url::parse(PUBLIC_URL).unwrap()).unwrap()
 }

@@ -25,3 +25,5 @@ mod s3;
 mod serve;
 // The web app through HTTP: pages, forms, the gallery, sign-in rules.
 mod web;
+// Web sign-in through an OpenID Connect provider, sessions in the store, linking, ownership.
+mod web_sign_in;

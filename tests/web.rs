@@ -42,7 +42,7 @@ async fn the_home_page_says_it_is_a_demo_and_who_is_signed_in() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("data-testid=\"demo-banner\""), "{page}");
     assert!(page.contains("ATELIER_ENGINE=demo"), "the banner should say why: {page}");
-    assert!(page.contains("Signed in as <strong>Local operator</strong>"), "{page}");
+    assert!(page.contains("Signed in as <strong data-testid=\"signed-in-as\">Local operator</strong>"), "{page}");
     let stylesheet = app.get("/static/atelier.css").await;
     assert_eq!(stylesheet.headers()["content-type"], "text/css; charset=utf-8");
 }

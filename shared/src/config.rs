@@ -20,7 +20,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret, SecretBox, SecretString};
 use url::Url;
 
 use crate::engine::catalog::Catalog;
@@ -62,6 +62,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("ATELIER_OIDC_CLIENT_ID", "OpenID Connect client id of the web app"),
     ("ATELIER_OIDC_CLIENT_SECRET", "OpenID Connect client secret of the web app, if the client has one"),
     ("ATELIER_COGNITO_USER_POOL_ID", "Cognito user pool id, for recording linked Discord accounts on the user"),
+    (
+        "ATELIER_SESSION_SECRET",
+        "at least 64 hex characters (openssl rand -hex 32) that sign session cookies; needed with sign-in",
+    ),
 ];
 
 /// The settings as text, before any checking: from the environment and the optional file.
@@ -338,6 +342,9 @@ pub struct OidcConfig {
     pub client_id: String,
     pub client_secret: Option<SecretString>,
     pub cognito_user_pool_id: Option<String>,
+    /// The key that signs session cookies: the same on every replica, so any of them can
+    /// read a cookie another set.
+    pub session_secret: SecretBox<[u8]>,
 }
 
 /// What the process can find out about AWS without asking the network: whether a region and
@@ -529,6 +536,7 @@ impl Config {
                     .get("ATELIER_OIDC_CLIENT_SECRET")
                     .map(|secret| SecretString::from(secret.to_string())),
                 cognito_user_pool_id: raw.get("ATELIER_COGNITO_USER_POOL_ID").map(String::from),
+                session_secret: parse_session_secret(raw.get("ATELIER_SESSION_SECRET"))?,
             }),
         };
 
@@ -674,6 +682,11 @@ impl Config {
                 "ATELIER_COGNITO_USER_POOL_ID",
                 oidc.and_then(|oidc| oidc.cognito_user_pool_id.clone()).unwrap_or_else(unset),
             ),
+            (
+                "ATELIER_SESSION_SECRET",
+                oidc.map(|oidc| format!("(set, {} bytes, redacted)", oidc.session_secret.expose_secret().len()))
+                    .unwrap_or_else(unset),
+            ),
         ]
     }
 
@@ -759,6 +772,28 @@ fn parse_websocket_url(variable: &'static str, text: &str) -> Result<Url, Config
             fix: "use ws://HOST:PORT/PATH or wss://HOST/PATH".into(),
         }),
     }
+}
+
+/// The session-signing key: hex, at least 32 bytes.
+fn parse_session_secret(text: Option<&str>) -> Result<SecretBox<[u8]>, ConfigError> {
+    let invalid = |problem: &str| ConfigError {
+        variable: "ATELIER_SESSION_SECRET",
+        value: text.map(|_| "(set, redacted)".to_string()),
+        problem: problem.into(),
+        fix: "set it to 64 or more random hex characters, such as the output of `openssl rand -hex 32`, the same on \
+              every replica"
+            .into(),
+    };
+    let text = text.ok_or_else(|| invalid("is needed when sign-in is configured"))?.trim();
+    if text.len() < 64 || text.len() % 2 != 0 {
+        return Err(invalid("is shorter than 64 hex characters"));
+    }
+    let bytes = (0..text.len())
+        .step_by(2)
+        .map(|index| u8::from_str_radix(&text[index..index + 2], 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| invalid("is not hexadecimal"))?;
+    Ok(SecretBox::new(bytes.into_boxed_slice()))
 }
 
 /// A whole number of at least `minimum`, or `default` when unset.

@@ -9,6 +9,7 @@
 //! - [`store`] and [`gallery`]: object storage and the per-owner image gallery on top of it.
 //! - [`jobs`]: the line image jobs wait in, per-person limits and the daily quota.
 //! - [`preferences`]: a person's defaults for new images.
+//! - [`sessions`]: web sessions and sign-ins in progress, kept in the store.
 //! - [`service`]: [`Atelier`], the operations front ends call.
 //! - [`startup`]: building an [`Atelier`] from a [`config::Config`].
 //!
@@ -30,6 +31,7 @@ pub mod preferences;
 pub mod request;
 pub mod safety;
 pub mod service;
+pub mod sessions;
 pub mod startup;
 pub mod store;
 

@@ -122,6 +122,11 @@ impl Atelier {
         }
     }
 
+    /// Web sessions and sign-ins in progress, kept in the gallery's store.
+    pub fn sessions(&self) -> crate::sessions::Sessions {
+        crate::sessions::Sessions::new(self.gallery.store().clone())
+    }
+
     /// One person's jobs and images today.
     pub fn usage(&self, owner: &Owner) -> Usage {
         self.jobs.usage(owner)

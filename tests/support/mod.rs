@@ -57,13 +57,15 @@ impl TestApp {
             // No atelier.toml from the working directory may leak in.
             ("ATELIER_CONFIG".to_string(), write_empty_settings_file(data.path()).display().to_string()),
         ];
+        // Bound first, so links and sign-in callbacks name the real port.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        variables.push(("ATELIER_PUBLIC_URL".to_string(), format!("http://{address}/")));
         for (name, value) in settings {
             variables.retain(|(existing, _)| existing != name);
             variables.push((name.to_string(), value.to_string()));
         }
         let config = Config::from_raw(&RawSettings::from_variables(variables).unwrap()).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let shutdown = async {

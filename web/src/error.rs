@@ -17,6 +17,9 @@ pub enum WebError {
     Unavailable(String),
     #[error("{0}")]
     BadRequest(String),
+    /// Only signed-in visitors may do this; pages are sent to sign in and back.
+    #[error("sign in first")]
+    SignInRequired { return_to: Option<String> },
 }
 
 impl From<atelier_shared::Invalid> for WebError {
@@ -35,6 +38,7 @@ impl WebError {
             Self::Core(Core::Busy(_)) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Core(Core::Operator { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::SignInRequired { .. } => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -61,8 +65,14 @@ impl IntoResponse for WebError {
         if let Self::Core(error @ atelier_shared::Error::Operator { .. }) = &self {
             tracing::error!(error = %error, "a request failed on our side: {error}");
         }
+        if let Self::SignInRequired { return_to: Some(return_to) } = &self {
+            let target =
+                format!("/signin?next={}", form_urlencoded::byte_serialize(return_to.as_bytes()).collect::<String>());
+            return axum::response::Redirect::to(&target).into_response();
+        }
         let status = self.status();
         let title = match status {
+            StatusCode::UNAUTHORIZED => "Please sign in",
             StatusCode::NOT_FOUND => "Not found",
             StatusCode::FORBIDDEN => "Not allowed",
             StatusCode::INTERNAL_SERVER_ERROR => "Something went wrong",

@@ -20,8 +20,14 @@ use std::sync::Arc;
 
 use atelier_shared::Atelier;
 use atelier_shared::config::{EngineKind, LocalSignIn};
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode, header};
+use tower_http::compression::CompressionLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 /// What every handler can reach.
@@ -29,6 +35,32 @@ use tower_http::trace::TraceLayer;
 pub struct AppState {
     pub core: Atelier,
     pub site: Arc<Site>,
+    pub auth: Arc<Auth>,
+}
+
+/// How visitors sign in.
+pub struct Auth {
+    /// The sign-in provider; `None` in local mode.
+    pub sign_in: Option<atelier_shared::oidc::OidcSignIn>,
+    /// Signs the session cookie; derived from `ATELIER_SESSION_SECRET`, the same on every replica.
+    pub cookie_key: axum_extra::extract::cookie::Key,
+    /// Whether cookies are marked `Secure` (the public URL is HTTPS).
+    pub secure_cookies: bool,
+}
+
+/// Lets handlers take a `SignedCookieJar`, signed with the session key.
+impl axum::extract::FromRef<AppState> for axum_extra::extract::cookie::Key {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.cookie_key.clone()
+    }
+}
+
+impl Auth {
+    /// Local mode: nobody signs in (the operator is signed in by `auth` on loopback), and the
+    /// unused cookie key is random.
+    pub fn local() -> Self {
+        Self { sign_in: None, cookie_key: axum_extra::extract::cookie::Key::generate(), secure_cookies: false }
+    }
 }
 
 /// Facts about this installation that pages show.
@@ -45,8 +77,15 @@ pub struct Site {
 /// The largest request body: an image and a mask, each up to the upload limit, plus fields.
 const MAX_BODY_BYTES: usize = 2 * atelier_shared::images::MAX_UPLOAD_BYTES + 64 * 1024;
 
+/// The Content-Security-Policy of every page: scripts and styles only from this site (no
+/// inline scripts), no framing, forms posting only here or to the sign-in provider.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data: blob: https:; connect-src 'self'; form-action 'self' https:; frame-ancestors 'none'; \
+    base-uri 'none'; object-src 'none'";
+
 /// Builds the web app.
 pub fn router(state: AppState) -> Router {
+    let secure = state.auth.secure_cookies;
     Router::new()
         .merge(routes::health::router())
         .merge(routes::home::router())
@@ -55,8 +94,24 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::edit::router())
         .merge(routes::check::router())
         .merge(routes::chat::router())
+        .merge(routes::account::router())
         .layer(axum::middleware::from_fn(csrf::protect))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+        // HSTS only when the public URL is HTTPS: on plain HTTP it would be ignored or wrong.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            secure.then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains")),
+        ))
+        .layer(CompressionLayer::new())
+        // Generation waits on the model, and uploads on slow links: generous, but bounded.
+        .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, Duration::from_secs(300)))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

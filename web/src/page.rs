@@ -1,7 +1,7 @@
 //! The layout every page shares: the header with the navigation and who is signed in, and
 //! the demo banner that says loudly when no model is configured.
 
-use atelier_shared::config::EngineKind;
+use atelier_shared::config::{EngineKind, LocalSignIn};
 use atelier_shared::gallery::ImageRecord;
 use maud::{DOCTYPE, Markup, html};
 
@@ -53,7 +53,18 @@ pub fn render(site: &Site, user: Option<&SignedIn>, section: Section, title: &st
                         }
                     }
                     span.user {
-                        @if let Some(user) = user { "Signed in as " strong { (user.display_name) } }
+                        @if let Some(user) = user {
+                            "Signed in as " strong data-testid="signed-in-as" { (user.display_name) }
+                            @if user.account.is_some() {
+                                " · " a href="/account" { "Account" } " "
+                                form.inline method="post" action="/signout" {
+                                    (crate::csrf::field())
+                                    button.link type="submit" data-testid="sign-out" { "Sign out" }
+                                }
+                            }
+                        } @else if site.local_sign_in == LocalSignIn::NotNeeded {
+                            a.button href="/signin" data-testid="sign-in" { "Sign in" }
+                        }
                     }
                 }
                 @if site.engine == EngineKind::Demo {

@@ -1,5 +1,6 @@
 //! One module per area of the app, each exporting `router()`.
 
+pub mod account;
 pub mod chat;
 pub mod check;
 pub mod edit;

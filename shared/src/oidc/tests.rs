@@ -6,6 +6,7 @@ fn config(issuer: &str) -> OidcConfig {
         client_id: "atelier-web".into(),
         client_secret: None,
         cognito_user_pool_id: None,
+        session_secret: secrecy::SecretBox::new(vec![7; 32].into_boxed_slice()),
     }
 }
 

@@ -1,0 +1,236 @@
+//! Signing in and out, the account page, and linking a Discord account from a `/link` token.
+
+use atelier_shared::accounts::Accounts;
+use axum::Router;
+use axum::extract::{Form, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::cookie::{Cookie, SignedCookieJar};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::{self, MaybeSignedIn, SESSION_COOKIE, SIGN_IN_COOKIE, SignedIn};
+use crate::error::WebError;
+use crate::page::{self, Section};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/signin", get(sign_in))
+        .route("/auth/callback", get(sign_in_callback))
+        .route("/signout", post(sign_out))
+        .route("/account", get(show_account))
+        .route("/account/unlink", post(unlink))
+        .route("/link", get(show_link).post(confirm_link))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SignInQuery {
+    next: Option<String>,
+}
+
+fn no_provider() -> WebError {
+    WebError::Unavailable(
+        "Signing in with an account is not set up here: this Atelier runs in local mode, where this machine's \
+         operator is always signed in."
+            .into(),
+    )
+}
+
+/// Starts a sign-in at the provider; the browser comes back to `/auth/callback`.
+async fn sign_in(
+    State(state): State<AppState>,
+    jar: SignedCookieJar,
+    Query(query): Query<SignInQuery>,
+) -> Result<Response, WebError> {
+    let Some(provider) = &state.auth.sign_in else {
+        // In local mode everyone is signed in already.
+        return Ok(
+            Redirect::to(&atelier_shared::oidc::safe_return_path(query.next.as_deref().unwrap_or("/"))).into_response()
+        );
+    };
+    let (url, pending) = provider.begin_sign_in(query.next.as_deref().unwrap_or("/studio")).await?;
+    let held = state.core.sessions().hold_sign_in(pending).await?;
+    let jar = jar.add(auth::cookie(&state, SIGN_IN_COOKIE, held));
+    Ok((jar, Redirect::to(url.as_str())).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// Where the provider sends the browser back: checks it all, then starts a session.
+async fn sign_in_callback(
+    State(state): State<AppState>,
+    jar: SignedCookieJar,
+    Query(query): Query<CallbackQuery>,
+) -> Result<Response, WebError> {
+    let provider = state.auth.sign_in.as_ref().ok_or_else(no_provider)?;
+    let start_again = |why: &str| {
+        WebError::BadRequest(format!("The sign-in could not be finished: {why}. Please sign in again from the start."))
+    };
+    if let Some(error) = &query.error {
+        let why = query.error_description.as_deref().unwrap_or(error);
+        return Err(start_again(&format!("the sign-in provider said \"{why}\"")));
+    }
+    let held = jar.get(SIGN_IN_COOKIE).map(|cookie| cookie.value().to_string());
+    let jar = jar.remove(Cookie::build(SIGN_IN_COOKIE).path("/"));
+    let Some(held) = held else {
+        return Err(start_again("this browser did not start it (or its cookie was lost)"));
+    };
+    let Some(pending) = state.core.sessions().claim_sign_in(&held).await? else {
+        return Err(start_again("it took too long, or was already finished"));
+    };
+    let user = provider
+        .finish_sign_in(&pending, query.state.as_deref().unwrap_or_default(), query.code.as_deref().unwrap_or_default())
+        .await?;
+    tracing::info!(owner = %user.owner, "signed in on the web");
+    let token = state.core.sessions().start(user).await?;
+    let jar = jar.add(auth::cookie(&state, SESSION_COOKIE, token));
+    Ok((jar, Redirect::to(pending.return_to())).into_response())
+}
+
+/// Ends the session here, then at the provider when it supports that.
+async fn sign_out(State(state): State<AppState>, jar: SignedCookieJar) -> Result<Response, WebError> {
+    if let Some(token) = jar.get(SESSION_COOKIE) {
+        state.core.sessions().end(token.value()).await?;
+    }
+    let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
+    let after = match &state.auth.sign_in {
+        Some(provider) => provider.logout_url().await.ok().flatten().map(|url| url.to_string()),
+        None => None,
+    };
+    Ok((jar, Redirect::to(after.as_deref().unwrap_or("/"))).into_response())
+}
+
+fn accounts(state: &AppState) -> Result<&Accounts, WebError> {
+    state.core.accounts().ok_or_else(|| WebError::Unavailable("Account linking is not set up here.".into()))
+}
+
+/// Who you are and which Discord account is linked.
+async fn show_account(State(state): State<AppState>, user: SignedIn) -> Result<Markup, WebError> {
+    let link = accounts(&state)?.link_for_web(&user.owner).await?;
+    let body = html! {
+        section data-testid="account-page" {
+            h1 { "Your account" }
+            dl {
+                dt { "Signed in as" } dd { (user.display_name) }
+                @if let Some(account) = &user.account {
+                    @if let Some(email) = &account.email { dt { "Email" } dd { (email) } }
+                }
+            }
+            h2 { "Discord" }
+            @match &link {
+                Some(link) => {
+                    p data-testid="linked-discord" {
+                        "Linked to the Discord account with id " code { (link.discord_user_id) }
+                        " since " (link.linked_at.date()) ". Images you make with the bot show in your gallery."
+                    }
+                    form method="post" action="/account/unlink" {
+                        (crate::csrf::field())
+                        button.secondary type="submit" data-testid="unlink" { "Unlink Discord" }
+                    }
+                }
+                None => {
+                    p { "No Discord account is linked. In Discord, type " code { "/link" }
+                        " and open the link it gives you to see your Discord images here." }
+                }
+            }
+        }
+    };
+    Ok(page::render(&state.site, Some(&user), Section::Home, "Your account", body))
+}
+
+async fn unlink(State(state): State<AppState>, user: SignedIn) -> Result<Response, WebError> {
+    accounts(&state)?.unlink_from_web(&user.owner).await?;
+    Ok(Redirect::to("/account").into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LinkQuery {
+    token: Option<String>,
+}
+
+fn link_page(state: &AppState, user: &SignedIn, body: Markup) -> Markup {
+    page::render(&state.site, Some(user), Section::Home, "Link your Discord account", body)
+}
+
+/// The page a `/link` button opens: says which Discord account would be linked, and asks.
+async fn show_link(
+    State(state): State<AppState>,
+    MaybeSignedIn(user): MaybeSignedIn,
+    Query(query): Query<LinkQuery>,
+) -> Result<Response, WebError> {
+    let token = query.token.unwrap_or_default();
+    let Some(user) = user else {
+        let here = format!("/link?token={}", form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>());
+        return Err(WebError::SignInRequired { return_to: Some(here) });
+    };
+    let offer = match accounts(&state)?.preview_link(&token).await {
+        Ok(offer) => offer,
+        Err(error @ (atelier_shared::Error::Invalid(_) | atelier_shared::Error::NotFound(_))) => {
+            let body = html! {
+                h1 { "This link cannot be used" }
+                p.notice.error role="alert" data-testid="link-error" { (crate::error::capitalise(&error.user_message())) }
+            };
+            return Ok((axum::http::StatusCode::BAD_REQUEST, link_page(&state, &user, body)).into_response());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let body = html! {
+        h1 { "Link your Discord account" }
+        p data-testid="link-offer" {
+            "Link the Discord account with id " code { (offer.discord_user_id) } " to " strong { (user.display_name) }
+            "? Its images will show in your gallery, and what it makes from now on will be kept there."
+        }
+        form method="post" action="/link" {
+            (crate::csrf::field())
+            input type="hidden" name="token" value=(token);
+            button type="submit" data-testid="confirm-link" { "Link this Discord account" }
+        }
+        p { a href="/" { "Not now" } }
+    };
+    Ok(link_page(&state, &user, body).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct LinkForm {
+    token: String,
+}
+
+async fn confirm_link(
+    State(state): State<AppState>,
+    user: SignedIn,
+    Form(form): Form<LinkForm>,
+) -> Result<Response, WebError> {
+    let Some(account) = &user.account else {
+        return Err(WebError::BadRequest(
+            "The local operator has no web account to link; sign in with an account first.".into(),
+        ));
+    };
+    match accounts(&state)?.consume_link(&form.token, account).await {
+        Ok(linked) => {
+            let body = html! {
+                h1 { "Linked" }
+                p.notice data-testid="link-done" {
+                    "Your Discord account (id " code { (linked.link.discord_user_id) } ") is linked. "
+                    @if linked.images_moved > 0 { (linked.images_moved) " of its images are now in your gallery. " }
+                    a href="/gallery" { "Open your gallery" }
+                }
+            };
+            Ok(link_page(&state, &user, body).into_response())
+        }
+        Err(error @ (atelier_shared::Error::Invalid(_) | atelier_shared::Error::NotFound(_))) => {
+            let body = html! {
+                h1 { "This link cannot be used" }
+                p.notice.error role="alert" data-testid="link-error" { (crate::error::capitalise(&error.user_message())) }
+            };
+            Ok((axum::http::StatusCode::BAD_REQUEST, link_page(&state, &user, body)).into_response())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
