@@ -468,6 +468,13 @@ export class AtelierStack extends Stack {
       secretStringValue: SecretValue.resourceAttribute(cfnClient.attrClientSecret),
     });
     skipCheckov(oidcClientSecret, secretKmsSkip);
+    // The key that signs session cookies: one random value shared by every task, so any
+    // replica reads a cookie another set, and kept across deployments so people stay signed in.
+    const sessionSecret = new secretsmanager.Secret(this, 'SessionSecret', {
+      description: 'Atelier: the key that signs web session cookies (ATELIER_SESSION_SECRET)',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+    });
+    skipCheckov(sessionSecret, secretKmsSkip);
 
     // ── Bedrock: a guardrail for prompts, unless one is named ─────────────────────────────
     let guardrail: { id: string; version: string; arn: string };
@@ -566,6 +573,7 @@ export class AtelierStack extends Stack {
     if (settings.imageModels !== undefined) environment.ATELIER_IMAGE_MODELS = settings.imageModels;
     const secrets: Record<string, ecs.Secret> = {
       ATELIER_OIDC_CLIENT_SECRET: ecs.Secret.fromSecretsManager(oidcClientSecret),
+      ATELIER_SESSION_SECRET: ecs.Secret.fromSecretsManager(sessionSecret),
     };
 
     const taskDefinition = (name: string, extraEnvironment: Record<string, string>, extraSecrets: Record<string, ecs.Secret>) => {

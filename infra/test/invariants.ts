@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 
 import { resourcesOfType, type TemplateJson } from './helpers';
 
-const SECRET_SETTINGS = ['ATELIER_DISCORD_TOKEN', 'ATELIER_OIDC_CLIENT_SECRET'];
+const SECRET_SETTINGS = ['ATELIER_DISCORD_TOKEN', 'ATELIER_OIDC_CLIENT_SECRET', 'ATELIER_SESSION_SECRET'];
 
 function logicalIdOf(template: TemplateJson, type: string, pathPart: string): string {
   const found = resourcesOfType(template, type).filter(([, resource]) => String(resource.Metadata?.['aws:cdk:path'] ?? '').includes(pathPart));

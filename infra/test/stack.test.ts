@@ -267,14 +267,14 @@ describe('the services', () => {
     }
     assert.equal(env.ATELIER_DISCORD_TOKEN, undefined);
     const web = taskDefinition(defaults, '/WebTask/').Properties.ContainerDefinitions[0];
-    assert.deepEqual(web.Secrets.map((secret: any) => secret.Name), ['ATELIER_OIDC_CLIENT_SECRET'], 'the web tasks run without the bot');
+    assert.deepEqual(web.Secrets.map((secret: any) => secret.Name), ['ATELIER_OIDC_CLIENT_SECRET', 'ATELIER_SESSION_SECRET'], 'the web tasks run without the bot');
     assert.equal(web.ReadonlyRootFilesystem, true);
     assert.deepEqual(web.Command, ['serve']);
   });
 
   it('run exactly one bot, which never overlaps with its replacement', () => {
     const bot = taskDefinition(defaults, '/BotTask/').Properties.ContainerDefinitions[0];
-    assert.deepEqual(bot.Secrets.map((secret: any) => secret.Name).sort(), ['ATELIER_DISCORD_TOKEN', 'ATELIER_OIDC_CLIENT_SECRET']);
+    assert.deepEqual(bot.Secrets.map((secret: any) => secret.Name).sort(), ['ATELIER_DISCORD_TOKEN', 'ATELIER_OIDC_CLIENT_SECRET', 'ATELIER_SESSION_SECRET']);
     const botService = resourcesOfType(defaults.template, 'AWS::ECS::Service').find(([id]) => id.startsWith('BotService'))![1];
     assert.equal(botService.Properties.DesiredCount, 1);
     assert.equal(botService.Properties.DeploymentConfiguration.MaximumPercent, 100);

@@ -64,7 +64,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("ATELIER_COGNITO_USER_POOL_ID", "Cognito user pool id, for recording linked Discord accounts on the user"),
     (
         "ATELIER_SESSION_SECRET",
-        "at least 64 hex characters (openssl rand -hex 32) that sign session cookies; needed with sign-in",
+        "64 or more random characters (openssl rand -hex 32) that sign session cookies; needed with sign-in",
     ),
 ];
 
@@ -774,26 +774,26 @@ fn parse_websocket_url(variable: &'static str, text: &str) -> Result<Url, Config
     }
 }
 
-/// The session-signing key: hex, at least 32 bytes.
+/// The session-signing key: at least 64 characters of random text (hex from `openssl rand`,
+/// or the alphanumeric value Secrets Manager generates). It is stretched into the cookie key
+/// with HKDF, so any text of that length and randomness serves.
 fn parse_session_secret(text: Option<&str>) -> Result<SecretBox<[u8]>, ConfigError> {
     let invalid = |problem: &str| ConfigError {
         variable: "ATELIER_SESSION_SECRET",
         value: text.map(|_| "(set, redacted)".to_string()),
         problem: problem.into(),
-        fix: "set it to 64 or more random hex characters, such as the output of `openssl rand -hex 32`, the same on \
+        fix: "set it to 64 or more random characters, such as the output of `openssl rand -hex 32`, the same on \
               every replica"
             .into(),
     };
     let text = text.ok_or_else(|| invalid("is needed when sign-in is configured"))?.trim();
-    if text.len() < 64 || text.len() % 2 != 0 {
-        return Err(invalid("is shorter than 64 hex characters"));
+    if text.chars().count() < 64 {
+        return Err(invalid("is shorter than 64 characters"));
     }
-    let bytes = (0..text.len())
-        .step_by(2)
-        .map(|index| u8::from_str_radix(&text[index..index + 2], 16))
-        .collect::<Result<Vec<u8>, _>>()
-        .map_err(|_| invalid("is not hexadecimal"))?;
-    Ok(SecretBox::new(bytes.into_boxed_slice()))
+    if text.chars().collect::<std::collections::HashSet<_>>().len() < 8 {
+        return Err(invalid("repeats too few characters to be random"));
+    }
+    Ok(SecretBox::new(text.as_bytes().to_vec().into_boxed_slice()))
 }
 
 /// A whole number of at least `minimum`, or `default` when unset.
