@@ -108,7 +108,7 @@ pub fn thumbnails(records: &[ImageRecord]) -> Markup {
     html! {
         ul.grid {
             @for record in records {
-                li {
+                li data-testid="gallery-item" {
                     a href=(format!("/gallery/{}", record.id)) {
                         img src=(format!("/images/{}/thumbnail", record.id)) loading="lazy"
                             alt=(record.prompt.as_deref().unwrap_or("an edited image"))

@@ -133,12 +133,12 @@ fn image_page(record: &ImageRecord, children: &[ImageRecord]) -> Markup {
                 div.actions {
                     a.button href=(full) download=(format!("atelier-{}.{}", record.id, record.extension)) { "Download" }
                     @if let Some(prompt) = &record.prompt {
-                        a.button.secondary href=(format!("/studio?prompt={}", query_value(prompt))) { "Use this prompt" }
+                        a.button.secondary href=(format!("/studio?prompt={}", query_value(prompt))) data-testid="use-this-prompt" { "Use this prompt" }
                     }
-                    a.button.secondary href=(format!("/edit?image={}", record.id)) { "Edit this image" }
+                    a.button.secondary href=(format!("/edit?image={}", record.id)) data-testid="edit-this-image" { "Edit this image" }
                     form method="post" action=(format!("/gallery/{}/delete", record.id)) {
                         (crate::csrf::field())
-                        button.danger type="submit" { "Delete" }
+                        button.danger type="submit" data-testid="delete-image" { "Delete" }
                     }
                 }
             }

@@ -162,7 +162,7 @@ fn studio_form(state: &AppState, form: &StudioForm, notice: Notice<'_>) -> Marku
                 }
             }
             div.actions {
-                button type="submit" { "Generate" }
+                button type="submit" data-testid="generate" { "Generate" }
                 @if matches!(notice, Notice::Refused(_)) {
                     button.secondary type="submit" name="appeal" value="1" data-testid="appeal" { "Appeal and generate" }
                 }
@@ -182,7 +182,8 @@ fn results(state: &AppState, form: &StudioForm, records: &[ImageRecord]) -> Mark
             @for record in records {
                 li {
                     a href=(format!("/gallery/{}", record.id)) {
-                        img src=(format!("/images/{}/full", record.id)) alt=(form.fields.prompt) width="256";
+                        img src=(format!("/images/{}/full", record.id)) alt=(form.fields.prompt) width="256"
+                            data-testid="result-image";
                     }
                     span.hint { "seed " (record.seed) " · " (record.size) }
                 }
