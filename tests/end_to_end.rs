@@ -27,3 +27,5 @@ mod serve;
 mod web;
 // Web sign-in through an OpenID Connect provider, sessions in the store, linking, ownership.
 mod web_sign_in;
+// The edit studio (painted masks, lineage, refusals) and chat (stored conversations, streamed replies) over HTTP.
+mod web_studio;

@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Invalid;
 
+mod edit_inputs;
 pub mod inline;
+
+pub use edit_inputs::{EditInputs, InputUse};
 
 /// The longest prompt any front end accepts; each model has its own, usually lower, limit
 /// which its engine checks before calling it.

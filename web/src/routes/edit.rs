@@ -1,15 +1,21 @@
-//! The studio's edit page: pick an image from the gallery or upload one, choose the edit,
-//! and keep editing the result.
+//! The studio's edit page: pick an image from the gallery or upload one, paint the region to
+//! change on a canvas over it (or describe it in words), choose the edit, and keep editing the
+//! result.
+//!
+//! The page works without scripts except for painting: the form posts as multipart, and
+//! `edit.js` only adds the canvas, shows the fields the chosen mode reads, and puts the painted
+//! mask into the form's `mask` file field at the image's own size.
 
 use atelier_shared::engine::ModelInfo;
 use atelier_shared::gallery::{ImageId, ImageRecord, ListFilter};
-use atelier_shared::images::CheckedImage;
-use atelier_shared::request::{EditFields, EditMode};
+use atelier_shared::images::{CheckedImage, MAX_UPLOAD_BYTES};
+use atelier_shared::request::{EditFields, EditMode, InputUse};
 use atelier_shared::service::Kept;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::multipart::MultipartError;
 use axum::extract::{Multipart, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use maud::{Markup, html};
@@ -21,7 +27,17 @@ use crate::error::WebError;
 use crate::page::{self, Section};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/edit", get(show_edit).post(edit_image))
+    Router::new().route("/edit", get(show_edit).post(edit_image)).route("/static/edit.js", get(script))
+}
+
+/// How many of the visitor's latest images the strip under the editor offers as sources.
+const RECENT_IMAGES: usize = 12;
+
+async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../static/edit.js"),
+    )
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -38,16 +54,25 @@ struct EditForm {
     mask: Option<Bytes>,
 }
 
+/// An image id from an address or a form. A malformed id answers like a missing image (404),
+/// so ids cannot be probed by their shape.
+fn parse_image_id(text: &str) -> Result<ImageId, WebError> {
+    ImageId::parse(text)
+        .map_err(|_| WebError::Core(atelier_shared::Error::not_found("that image does not exist, or is not yours")))
+}
+
 async fn show_edit(
     State(state): State<AppState>,
     user: SignedIn,
     Query(query): Query<EditQuery>,
 ) -> Result<Markup, WebError> {
-    let source = match query.image.as_deref().map(ImageId::parse).transpose()? {
+    let blank_is_none = query.image.as_deref().map(str::trim).filter(|text| !text.is_empty());
+    // The gallery answers only for the owner, so another person's id is a 404 here.
+    let source = match blank_is_none.map(parse_image_id).transpose()? {
         Some(id) => Some(state.core.gallery().record(&user.owner, id).await?),
         None => None,
     };
-    let recent = state.core.gallery().list(&user.owner, &ListFilter::default(), None, 12).await?.records;
+    let recent = recent_images(&state, &user).await?;
     let form = EditForm { image_id: source.as_ref().map(|record| record.id.to_string()), ..EditForm::default() };
     Ok(page::render(
         &state.site,
@@ -58,9 +83,28 @@ async fn show_edit(
     ))
 }
 
+async fn recent_images(state: &AppState, user: &SignedIn) -> Result<Vec<ImageRecord>, WebError> {
+    Ok(state.core.gallery().list(&user.owner, &ListFilter::default(), None, RECENT_IMAGES).await?.records)
+}
+
+/// Turns a failure to read the form into a message: a body past the server's limit gets the
+/// upload limit in words, anything else asks for a reload.
+pub(super) fn unreadable(error: MultipartError) -> WebError {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        WebError::Core(
+            atelier_shared::Invalid::new(format!(
+                "the upload is too large: each image may be at most {} MiB; make it smaller or save it as JPEG",
+                MAX_UPLOAD_BYTES / (1024 * 1024)
+            ))
+            .into(),
+        )
+    } else {
+        WebError::BadRequest("The form could not be read: reload the page and try again.".into())
+    }
+}
+
 async fn read_form(mut multipart: Multipart) -> Result<EditForm, WebError> {
     let mut form = EditForm::default();
-    let unreadable = |_| WebError::BadRequest("The form could not be read: reload the page and try again.".into());
     while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
         let name = field.name().unwrap_or_default().to_string();
         match name.as_str() {
@@ -98,31 +142,40 @@ async fn read_form(mut multipart: Multipart) -> Result<EditForm, WebError> {
 async fn edit_image(State(state): State<AppState>, user: SignedIn, multipart: Multipart) -> Response {
     let form = match read_form(multipart).await {
         Ok(form) => form,
-        Err(error) => return error.into_response(),
+        Err(error) => return refused(&state, &user, &EditForm::default(), error).await,
     };
     match edit(&state, &user, &form).await {
         Ok(kept) => {
             let records: Vec<ImageRecord> = kept.into_iter().map(|kept| kept.record).collect();
             page::render(&state.site, Some(&user), Section::Edit, "Edited", edited(&records)).into_response()
         }
-        Err(error) if error.status() == StatusCode::INTERNAL_SERVER_ERROR => error.into_response(),
-        Err(error) => {
-            let source = match form.image_id.as_deref().map(ImageId::parse) {
-                Some(Ok(id)) => state.core.gallery().record(&user.owner, id).await.ok(),
-                _ => None,
-            };
-            let recent = state
-                .core
-                .gallery()
-                .list(&user.owner, &ListFilter::default(), None, 12)
-                .await
-                .map(|page| page.records)
-                .unwrap_or_default();
-            let message = error.message();
-            let body = edit_page(&state.core.models(), source.as_ref(), &recent, &form, Some(&message));
-            (error.status(), page::render(&state.site, Some(&user), Section::Edit, "Edit", body)).into_response()
-        }
+        Err(error) => refused(&state, &user, &form, error).await,
     }
+}
+
+/// The edit page again with the reason, the form as typed and the right status; failures on
+/// our side get the plain error page (the form would not help).
+async fn refused(state: &AppState, user: &SignedIn, form: &EditForm, error: WebError) -> Response {
+    if error.status().is_server_error() {
+        return error.into_response();
+    }
+    // The source is shown again only if it is the visitor's own; anything else has just been
+    // refused as not found.
+    let source = match form.image_id.as_deref().map(ImageId::parse) {
+        Some(Ok(id)) => state.core.gallery().record(&user.owner, id).await.ok(),
+        _ => None,
+    };
+    let form_shown;
+    let form = if source.is_none() && form.image_id.is_some() {
+        form_shown = EditForm { image_id: None, fields: form.fields.clone(), ..EditForm::default() };
+        &form_shown
+    } else {
+        form
+    };
+    let recent = recent_images(state, user).await.unwrap_or_default();
+    let message = error.message();
+    let body = edit_page(&state.core.models(), source.as_ref(), &recent, form, Some(&message));
+    (error.status(), page::render(&state.site, Some(user), Section::Edit, "Edit", body)).into_response()
 }
 
 async fn edit(state: &AppState, user: &SignedIn, form: &EditForm) -> Result<Vec<Kept>, WebError> {
@@ -130,7 +183,8 @@ async fn edit(state: &AppState, user: &SignedIn, form: &EditForm) -> Result<Vec<
     let (parent, source) = match (&form.upload, form.image_id.as_deref()) {
         (Some(bytes), _) => (None, check_image(bytes.clone(), "the uploaded image").await?),
         (None, Some(id)) => {
-            let id = ImageId::parse(id)?;
+            let id = parse_image_id(id)?;
+            // The core loads only the actor's own images: another person's id is not found.
             (Some(id), state.core.source_image(&actor, id).await?)
         }
         (None, None) => {
@@ -141,6 +195,8 @@ async fn edit(state: &AppState, user: &SignedIn, form: &EditForm) -> Result<Vec<
         Some(bytes) => Some(check_image(bytes.clone(), "the mask").await?),
         None => None,
     };
+    // The fields' parser refuses a missing prompt or region and a mask of another size than
+    // the image, with the same words as the bot and the command line.
     let request = form.fields.parse(source, mask)?;
     Ok(state.core.edit(&actor, parent, &request).await?)
 }
@@ -151,6 +207,23 @@ async fn check_image(bytes: Bytes, what: &'static str) -> Result<CheckedImage, W
         .await
         .map_err(|error| WebError::Core(atelier_shared::Error::operator("checking an image", error)))?
         .map_err(WebError::from)
+}
+
+/// The inputs a mode reads, as the names `edit.js` matches against each field's `data-field`.
+fn offered_inputs(mode: EditMode) -> (String, String) {
+    let inputs = mode.inputs();
+    let all = [
+        ("prompt", inputs.prompt),
+        ("negative-prompt", inputs.negative_prompt),
+        ("region", inputs.region),
+        ("similarity", inputs.similarity),
+        ("direction", inputs.direction),
+        ("seed", inputs.seed),
+    ];
+    let names = |wanted: fn(InputUse) -> bool| {
+        all.iter().filter(|(_, used)| wanted(*used)).map(|(name, _)| *name).collect::<Vec<_>>().join(" ")
+    };
+    (names(InputUse::is_offered), names(|used| used == InputUse::Required))
 }
 
 fn edit_page(
@@ -165,71 +238,114 @@ fn edit_page(
     html! {
         h1 { "Edit an image" }
         (page::error_notice(error))
-        @if let Some(source) = source {
-            p { img src=(format!("/images/{}/thumbnail", source.id)) alt="the image to edit" width="256"; }
-        } @else if !recent.is_empty() {
-            p { "Pick one of your images, or upload one below." }
-            ul.grid {
+        div.edit-layout {
+            div.edit-canvas-column {
+                // Painting needs the script, so the mask canvas and its tools stay hidden until
+                // it runs. The canvas has the image's own pixel size, whatever size it is shown at.
+                @if let Some(source) = source {
+                    div.edit-stage #edit-stage {
+                        img.edit-source src=(format!("/images/{}/full", source.id)) alt="the image to edit"
+                            width=(source.size.width) height=(source.size.height);
+                        canvas.edit-mask #mask-canvas data-testid="mask-canvas"
+                            width=(source.size.width) height=(source.size.height) hidden {}
+                    }
+                    p.hint { "The source is " (source.size) " pixels. " a href="/edit" { "Choose another image" } }
+                } @else {
+                    // An upload is drawn on the preview by the script, which also sizes both canvases.
+                    div.edit-stage #edit-stage hidden {
+                        canvas.edit-preview #preview-canvas {}
+                        canvas.edit-mask #mask-canvas data-testid="mask-canvas" hidden {}
+                    }
+                }
+                div.mask-tools #mask-tools data-field="region" hidden {
+                    p.hint { "Paint over the part to change, or describe it in words in the form." }
+                    label { "Brush size"
+                        input #brush-size type="range" min="4" max="200" value="40" data-testid="brush-size";
+                    }
+                    div.actions {
+                        button.secondary #erase type="button" aria-pressed="false" data-testid="erase" { "Erase" }
+                        button.secondary #clear-mask type="button" data-testid="clear-mask" { "Clear the mask" }
+                    }
+                }
+            }
+            form.stack #edit-form method="post" action=(crate::csrf::action("/edit")) enctype="multipart/form-data"
+                data-testid="edit-form" {
+                @if let Some(source) = source {
+                    input type="hidden" name="image_id" value=(source.id);
+                } @else {
+                    label { "Image " span.hint { "(PNG, JPEG or WebP, up to " (MAX_UPLOAD_BYTES / (1024 * 1024)) " MiB)" }
+                        input #upload-image type="file" name="image" accept="image/png,image/jpeg,image/webp"
+                            data-testid="upload-image";
+                    }
+                }
+                label { "Edit"
+                    select #edit-mode name="mode" data-testid="mode" {
+                        @for mode in EditMode::ALL {
+                            @let (offered, required) = offered_inputs(mode);
+                            option value=(mode.as_str()) selected[fields.mode == mode.as_str()]
+                                data-offers=(offered) data-requires=(required) {
+                                (mode.as_str()) " — " (mode.describe())
+                            }
+                        }
+                    }
+                }
+                label { "Model " span.hint { "(automatic picks the right tool for the edit)" }
+                    select name="model" {
+                        option value="" { "Automatic" }
+                        @for model in models.iter().filter(|model| !model.edit_modes.is_empty()) {
+                            option value=(model.alias) selected[fields.model.as_deref() == Some(model.alias.as_str())] {
+                                (model.label) " — " (model.edit_modes.iter().map(|mode| mode.as_str()).collect::<Vec<_>>().join(", "))
+                            }
+                        }
+                    }
+                }
+                label data-field="prompt" { "Prompt " span.hint { "(what to paint; needed for inpaint, replace and recolor)" }
+                    input type="text" name="prompt" maxlength="2000" value=(value(&fields.prompt)) data-testid="prompt";
+                }
+                label data-field="negative-prompt" { "Negative prompt " span.hint { "(what to leave out)" }
+                    input type="text" name="negative_prompt" maxlength="2000" value=(value(&fields.negative_prompt));
+                }
+                div.row data-field="region" {
+                    label { "Region in words " span.hint { "(such as: the sky; leave blank when you paint a mask)" }
+                        input type="text" name="mask_prompt" maxlength="2000" value=(value(&fields.mask_prompt))
+                            data-testid="mask-prompt";
+                    }
+                    label { "…or a mask image " span.hint { "(the image's own size; black marks the region)" }
+                        input #mask-file type="file" name="mask" accept="image/png,image/jpeg,image/webp";
+                    }
+                }
+                div.row {
+                    label data-field="similarity" { "Similarity " span.hint { "(variations, 0.2–1.0)" }
+                        input type="number" name="similarity" min="0.2" max="1" step="0.05" value=(value(&fields.similarity));
+                    }
+                    label data-field="direction" { "Direction " span.hint { "(outpaint: the picture grows by half its size that way)" }
+                        select name="direction" {
+                            @for direction in ["all", "left", "right", "up", "down"] {
+                                option value=(direction) selected[fields.direction.as_deref() == Some(direction)] { (direction) }
+                            }
+                        }
+                    }
+                    label data-field="seed" { "Seed " span.hint { "(blank for random)" }
+                        input type="number" name="seed" min="0" max="4294967295" value=(value(&fields.seed));
+                    }
+                }
+                p.notice.error #edit-script-error role="alert" hidden {}
+                div.actions { button type="submit" data-testid="apply-edit" { "Apply the edit" } }
+            }
+        }
+        @if !recent.is_empty() {
+            h2 { "Your recent images" }
+            ul.edit-strip {
                 @for record in recent {
-                    li { a href=(format!("/edit?image={}", record.id)) {
-                        img src=(format!("/images/{}/thumbnail", record.id)) alt=(record.prompt.as_deref().unwrap_or("an image")) width="256";
+                    li { a href=(format!("/edit?image={}", record.id))
+                        aria-current=[source.is_some_and(|source| source.id == record.id).then_some("true")] {
+                        img src=(format!("/images/{}/thumbnail", record.id)) loading="lazy"
+                            alt=(record.prompt.as_deref().unwrap_or("an edited image")) width="96";
                     } }
                 }
             }
         }
-        form.stack method="post" action=(crate::csrf::action("/edit")) enctype="multipart/form-data" {
-            @if let Some(source) = source {
-                input type="hidden" name="image_id" value=(source.id);
-            } @else {
-                label { "Image " span.hint { "(PNG, JPEG or WebP, up to 10 MiB)" }
-                    input type="file" name="image" accept="image/png,image/jpeg,image/webp";
-                }
-            }
-            label { "Edit"
-                select name="mode" {
-                    @for mode in EditMode::ALL {
-                        option value=(mode.as_str()) selected[fields.mode == mode.as_str()] { (mode.as_str()) " — " (mode.describe()) }
-                    }
-                }
-            }
-            label { "Model " span.hint { "(automatic picks the right tool for the edit)" }
-                select name="model" {
-                    option value="" { "Automatic" }
-                    @for model in models.iter().filter(|model| !model.edit_modes.is_empty()) {
-                        option value=(model.alias) selected[fields.model.as_deref() == Some(model.alias.as_str())] {
-                            (model.label) " — " (model.edit_modes.iter().map(|mode| mode.as_str()).collect::<Vec<_>>().join(", "))
-                        }
-                    }
-                }
-            }
-            label { "Prompt " span.hint { "(what to paint, for inpaint, replace and recolor)" }
-                input type="text" name="prompt" maxlength="2000" value=(value(&fields.prompt));
-            }
-            div.row {
-                label { "Region in words " span.hint { "(such as: the sky)" }
-                    input type="text" name="mask_prompt" maxlength="2000" value=(value(&fields.mask_prompt));
-                }
-                label { "…or a mask image " span.hint { "(black marks the region)" }
-                    input type="file" name="mask" accept="image/png,image/jpeg,image/webp";
-                }
-            }
-            div.row {
-                label { "Similarity " span.hint { "(variations, 0.2–1.0)" }
-                    input type="number" name="similarity" min="0.2" max="1" step="0.05" value=(value(&fields.similarity));
-                }
-                label { "Direction " span.hint { "(outpaint)" }
-                    select name="direction" {
-                        @for direction in ["all", "left", "right", "up", "down"] {
-                            option value=(direction) selected[fields.direction.as_deref() == Some(direction)] { (direction) }
-                        }
-                    }
-                }
-                label { "Seed " span.hint { "(blank for random)" }
-                    input type="number" name="seed" min="0" max="4294967295" value=(value(&fields.seed));
-                }
-            }
-            div.actions { button type="submit" { "Apply the edit" } }
-        }
+        script src="/static/edit.js" defer {}
     }
 }
 
@@ -238,11 +354,20 @@ fn edited(records: &[ImageRecord]) -> Markup {
         h1 { "Edited" }
         @for record in records {
             p { a href=(format!("/gallery/{}", record.id)) {
-                img src=(format!("/images/{}/full", record.id)) alt="the edited image" style="max-width:100%;height:auto";
+                img.edit-result src=(format!("/images/{}/full", record.id)) alt="the edited image"
+                    width=(record.size.width) height=(record.size.height) data-testid="edit-result";
             } }
+            p.hint {
+                (record.parameters.edit_mode.map(|mode| mode.as_str()).unwrap_or("edit")) ", " (record.size) " pixels"
+                @if record.parent.is_some() { ", made from an image in your gallery" } @else { ", from an upload" }
+                "."
+            }
             div.actions {
-                a.button href=(format!("/edit?image={}", record.id)) { "Keep editing" }
+                a.button href=(format!("/edit?image={}", record.id)) data-testid="keep-editing" { "Keep editing" }
                 a.button.secondary href=(format!("/gallery/{}", record.id)) { "Open in the gallery" }
+                @if let Some(parent) = record.parent {
+                    a.button.secondary href=(format!("/edit?image={parent}")) { "Edit the source again" }
+                }
             }
         }
     }
