@@ -72,6 +72,12 @@ pub struct GenerateArgs {
     /// A palette to follow, such as "#1B4F72,#F4D03F" (titan-v2 and nova-canvas)
     #[arg(long)]
     pub colors: Option<String>,
+    /// How closely to follow the prompt (sdxl 0 to 35, titan and nova-canvas 1.1 to 10)
+    #[arg(long, value_name = "SCALE")]
+    pub cfg_scale: Option<String>,
+    /// Diffusion steps (sdxl, 10 to 50)
+    #[arg(long, value_name = "N")]
+    pub steps: Option<String>,
     /// Folder to write the images to
     #[arg(long, default_value = ".")]
     pub out: PathBuf,

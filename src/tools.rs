@@ -44,6 +44,8 @@ pub async fn generate(args: GenerateArgs) -> Result<(), Failure> {
         count: args.count,
         style: args.style,
         colors: args.colors,
+        cfg_scale: args.cfg_scale,
+        steps: args.steps,
     }
     .parse()?;
     prepare_output_folder(&args.out)?;

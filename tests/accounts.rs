@@ -368,6 +368,7 @@ async fn unlinking_works_from_either_side_and_clears_cognito() {
 
 async fn picture() -> CheckedImage {
     let request = GenerationRequest {
+        guidance: Default::default(),
         shape: Shape::Size(Size { width: 64, height: 64 }),
         ..GenerationRequest::from_prompt(Prompt::parse("a pebble").unwrap())
     };

@@ -605,3 +605,44 @@ async fn chat_sends_the_history_it_is_given() {
         .collect();
     assert_eq!(texts, ["a cat", "What style?", "watercolour"]);
 }
+
+#[tokio::test]
+async fn model_settings_reach_the_models_that_take_them_and_others_refuse_them() {
+    let stand_in = BedrockStandIn::start().await;
+    let (_folder, core) = core(&stand_in, &[]).await;
+    warm_up(&core).await;
+    let with = |model: &str, cfg_scale: &str, steps: &str| {
+        GenerationFields {
+            prompt: "a fox".into(),
+            model: Some(model.into()),
+            cfg_scale: (!cfg_scale.is_empty()).then(|| cfg_scale.into()),
+            steps: (!steps.is_empty()).then(|| steps.into()),
+            ..GenerationFields::default()
+        }
+        .parse()
+        .unwrap()
+    };
+    core.generate(&actor(), &with("sdxl", "12.5", "40")).await.unwrap();
+    let sdxl = stand_in.requests().into_iter().rev().find(|call| call.operation == Operation::InvokeModel).unwrap();
+    assert_eq!(sdxl.body["cfg_scale"], 12.5);
+    assert_eq!(sdxl.body["steps"], 40);
+    core.generate(&actor(), &with("titan-v2", "9", "")).await.unwrap();
+    let titan = stand_in.requests().into_iter().rev().find(|call| call.operation == Operation::InvokeModel).unwrap();
+    assert_eq!(titan.body["imageGenerationConfig"]["cfgScale"], 9.0);
+
+    let calls = stand_in.calls_to(Operation::InvokeModel);
+    for (request, expected) in [
+        (with("titan-v2", "20", ""), "1.1 to 10"),
+        (with("titan-v2", "", "30"), "no step count"),
+        (with("core", "7", ""), "core takes no CFG scale"),
+        (with("sdxl", "7", "5"), "10 to 50 steps"),
+    ] {
+        let refused = core.generate(&actor(), &request).await.unwrap_err();
+        assert!(refused.to_string().contains(expected), "expected {expected:?} in {refused}");
+        assert!(core.check_generation(&request).is_err(), "the front ends' early check refuses it too");
+    }
+    assert_eq!(stand_in.calls_to(Operation::InvokeModel), calls, "refused settings cost no model call");
+    let not_a_number =
+        GenerationFields { prompt: "a fox".into(), cfg_scale: Some("lots".into()), ..GenerationFields::default() };
+    assert!(not_a_number.parse().unwrap_err().to_string().contains("not a CFG scale"));
+}

@@ -26,6 +26,9 @@ pub struct ModelInfo {
     pub can_generate: bool,
     /// The edit modes the model can do.
     pub edit_modes: Vec<EditMode>,
+    /// The tuning knobs it takes beyond the common fields, for forms to offer ("CFG scale 0 to 35").
+    #[serde(default)]
+    pub tuning: Vec<String>,
 }
 
 /// What the engine's own safety filtering said about an image it returned.

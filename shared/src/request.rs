@@ -310,6 +310,54 @@ pub struct GenerationRequest {
     pub style: Option<StyleName>,
     /// Colours the picture should follow (Titan v2 and Nova Canvas); empty for none.
     pub colors: Vec<HexColor>,
+    /// How closely to follow the prompt, and how long to work: only some models take these.
+    #[serde(default)]
+    pub guidance: Guidance,
+}
+
+/// The tuning knobs some models have: the classifier-free guidance scale (SDXL, Titan, Nova
+/// Canvas) and the number of diffusion steps (SDXL). `None` leaves the model's default; each
+/// family's adapter checks the values against its model's documented range and refuses the
+/// knobs its model does not have.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Guidance {
+    pub cfg_scale: Option<f32>,
+    pub steps: Option<u32>,
+}
+
+impl Guidance {
+    /// Refuses any knob a model does not have, naming the models that do.
+    pub fn refuse_unsupported(&self, model: &str, cfg_scale: bool, steps: bool) -> Result<(), Invalid> {
+        if self.cfg_scale.is_some() && !cfg_scale {
+            return Err(Invalid::new(format!(
+                "{model} takes no CFG scale: leave it empty, or use sdxl, titan or nova-canvas"
+            )));
+        }
+        if self.steps.is_some() && !steps {
+            return Err(Invalid::new(format!("{model} takes no step count: leave it empty, or use sdxl")));
+        }
+        Ok(())
+    }
+
+    /// Checks the CFG scale against a model's range.
+    pub fn cfg_scale_within(&self, model: &str, low: f32, high: f32) -> Result<Option<f32>, Invalid> {
+        match self.cfg_scale {
+            Some(scale) if !(low..=high).contains(&scale) => {
+                Err(Invalid::new(format!("{model} takes a CFG scale from {low} to {high}; {scale} is outside it")))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// Checks the step count against a model's range.
+    pub fn steps_within(&self, model: &str, low: u32, high: u32) -> Result<Option<u32>, Invalid> {
+        match self.steps {
+            Some(steps) if !(low..=high).contains(&steps) => {
+                Err(Invalid::new(format!("{model} takes {low} to {high} steps; {steps} is outside it")))
+            }
+            other => Ok(other),
+        }
+    }
 }
 
 impl GenerationRequest {
@@ -324,6 +372,7 @@ impl GenerationRequest {
             count: ImageCount::ONE,
             style: None,
             colors: Vec::new(),
+            guidance: Guidance::default(),
         }
     }
 }
@@ -517,6 +566,12 @@ pub struct GenerationFields {
     pub style: Option<String>,
     /// Colours as `#RRGGBB`, separated by commas or spaces.
     pub colors: Option<String>,
+    /// The CFG scale, for models that take one.
+    #[serde(default)]
+    pub cfg_scale: Option<String>,
+    /// Diffusion steps, for models that take them.
+    #[serde(default)]
+    pub steps: Option<String>,
 }
 
 /// A field's text, or `None` when blank.
@@ -549,6 +604,23 @@ impl GenerationFields {
             count,
             style: given(&self.style).map(StyleName::parse).transpose()?,
             colors: parse_palette(given(&self.colors))?,
+            guidance: Guidance {
+                cfg_scale: given(&self.cfg_scale)
+                    .map(|text| {
+                        text.parse::<f32>()
+                            .ok()
+                            .filter(|scale| scale.is_finite())
+                            .ok_or_else(|| Invalid::new(format!("`{text}` is not a CFG scale: use a number such as 7")))
+                    })
+                    .transpose()?,
+                steps: given(&self.steps)
+                    .map(|text| {
+                        text.parse::<u32>().map_err(|_| {
+                            Invalid::new(format!("`{text}` is not a number of steps: use a whole number such as 30"))
+                        })
+                    })
+                    .transpose()?,
+            },
         })
     }
 }

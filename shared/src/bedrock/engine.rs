@@ -146,6 +146,11 @@ fn model_info(entry: &ModelEntry) -> ModelInfo {
         label: entry.alias.clone(),
         can_generate: entry.family.generates(),
         edit_modes: entry.family.edit_modes(),
+        tuning: match entry.family {
+            Family::StabilitySdxl => vec!["CFG scale 0 to 35".into(), "steps 10 to 50".into()],
+            Family::Titan(_) => vec!["CFG scale 1.1 to 10".into()],
+            Family::StabilityText { .. } | Family::StabilityService(_) => Vec::new(),
+        },
     }
 }
 

@@ -10,7 +10,7 @@ use super::wire::{
 };
 use crate::engine::catalog::ModelEntry;
 use crate::error::{Error, Invalid};
-use crate::request::{AspectRatio, EditMode, EditRequest, GenerationRequest, Region, Seed, Shape, Size};
+use crate::request::{AspectRatio, EditMode, EditRequest, GenerationRequest, Guidance, Region, Seed, Shape, Size};
 
 /// The sizes SDXL 1.0 accepts on Bedrock.
 pub const SIZES: [(u32, u32); 9] = [
@@ -82,7 +82,16 @@ fn size_for(shape: Shape) -> Result<Size, Invalid> {
     }
 }
 
-fn common_fields(model: &ModelEntry, prompt: &str, negative: Option<&str>, seed: Seed) -> Result<Value, Invalid> {
+fn common_fields(
+    model: &ModelEntry,
+    prompt: &str,
+    negative: Option<&str>,
+    seed: Seed,
+    guidance: Guidance,
+) -> Result<Value, Invalid> {
+    // SDXL 1.0's documented ranges: cfg_scale 0-35, steps 10-50.
+    let cfg_scale = guidance.cfg_scale_within(&model.alias, 0.0, 35.0)?.map_or(CFG_SCALE, f64::from);
+    let steps = guidance.steps_within(&model.alias, 10, 50)?.unwrap_or(STEPS);
     check_length("the prompt", prompt, &model.alias, MAX_PROMPT)?;
     let mut text_prompts = vec![json!({"text": prompt, "weight": 1.0})];
     if let Some(negative) = negative {
@@ -92,8 +101,8 @@ fn common_fields(model: &ModelEntry, prompt: &str, negative: Option<&str>, seed:
     }
     Ok(json!({
         "text_prompts": text_prompts,
-        "cfg_scale": CFG_SCALE,
-        "steps": STEPS,
+        "cfg_scale": cfg_scale,
+        "steps": steps,
         "seed": seed.0,
         "samples": 1,
     }))
@@ -110,6 +119,7 @@ pub fn generation_body(model: &ModelEntry, request: &GenerationRequest, seed: Se
         request.prompt.as_str(),
         request.negative_prompt.as_ref().map(|prompt| prompt.as_str()),
         seed,
+        request.guidance,
     )?;
     body["width"] = json!(size.width);
     body["height"] = json!(size.height);
@@ -139,7 +149,7 @@ pub fn edit_body(model: &ModelEntry, request: &EditRequest, seed: Seed) -> Resul
     // SDXL needs some text to steer by; a variation without a prompt follows the picture itself.
     let prompt = request.prompt.as_ref().map(|prompt| prompt.as_str()).unwrap_or("");
     let negative = request.negative_prompt.as_ref().map(|prompt| prompt.as_str());
-    let mut body = common_fields(model, prompt, negative, seed)?;
+    let mut body = common_fields(model, prompt, negative, seed, Guidance::default())?;
     body["init_image"] = json!(image_base64(&request.source)?);
     match (request.mode, &request.region) {
         (EditMode::Variation, _) => {

@@ -50,6 +50,8 @@ fn aspect_ratio(model: &ModelEntry, shape: Shape) -> Result<String, Invalid> {
 /// The body of a text-to-image request.
 pub fn generation_body(model: &ModelEntry, request: &GenerationRequest, seed: Seed) -> Result<Value, Invalid> {
     check_length("the prompt", request.prompt.as_str(), &model.alias, MAX_PROMPT)?;
+    // SD3.5, Ultra and Core choose their own guidance and steps.
+    request.guidance.refuse_unsupported(&model.alias, false, false)?;
     if !request.colors.is_empty() {
         return Err(Invalid::new(format!(
             "{} cannot follow a colour palette: use titan-v2 or nova-canvas",

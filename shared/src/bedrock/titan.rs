@@ -155,6 +155,9 @@ pub fn generation_body(
     let negative = request.negative_prompt.as_ref().map(|prompt| prompt.as_str());
     check_texts(model, variant, Some(request.prompt.as_str()), negative)?;
     check_seed(model, variant, seed)?;
+    // Titan and Nova Canvas document cfgScale from 1.1 to 10; they have no step count.
+    request.guidance.refuse_unsupported(&model.alias, true, false)?;
+    let cfg_scale = request.guidance.cfg_scale_within(&model.alias, 1.1, 10.0)?.map_or(CFG_SCALE, f64::from);
     if request.style.is_some() {
         return Err(Invalid::new(format!(
             "{} takes no style preset: describe the style in the prompt, or use sdxl for presets",
@@ -183,7 +186,7 @@ pub fn generation_body(
         "imageGenerationConfig": {
             "numberOfImages": request.count.get(),
             "quality": "standard",
-            "cfgScale": CFG_SCALE,
+            "cfgScale": cfg_scale,
             "seed": seed.0,
             "width": size.width,
             "height": size.height,

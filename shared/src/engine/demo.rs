@@ -33,6 +33,7 @@ impl DemoEngine {
             label: "Demo engine (no model configured)".into(),
             can_generate: true,
             edit_modes: EditMode::ALL.to_vec(),
+            tuning: Vec::new(),
         }
     }
 
@@ -61,6 +62,7 @@ impl ImageEngine for DemoEngine {
 
     fn check_generation(&self, request: &GenerationRequest) -> Result<(), Invalid> {
         Self::check_model(request.model.as_ref())?;
+        request.guidance.refuse_unsupported("the demo engine", false, false)?;
         let size = request.shape.to_size();
         if size.width > DEMO_MAX_SIDE || size.height > DEMO_MAX_SIDE {
             return Err(Invalid::new(format!(

@@ -12,6 +12,7 @@ async fn gallery() -> (tempfile::TempDir, Gallery) {
 
 async fn image() -> CheckedImage {
     let request = GenerationRequest {
+        guidance: Default::default(),
         shape: Shape::Size(Size { width: 128, height: 128 }),
         ..GenerationRequest::from_prompt(Prompt::parse("a pebble").unwrap())
     };

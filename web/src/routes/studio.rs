@@ -161,6 +161,30 @@ fn studio_form(state: &AppState, form: &StudioForm, notice: Notice<'_>) -> Marku
                     input type="text" name="session" maxlength="60" value=(value(&form.session));
                 }
             }
+            @let tunable: Vec<_> = state.core.models().into_iter().filter(|model| model.can_generate && !model.tuning.is_empty()).collect();
+            details.advanced open[fields.cfg_scale.is_some() || fields.steps.is_some()] {
+                summary { "Model settings" }
+                p.hint {
+                    @if tunable.is_empty() { "None of the models here takes these; leave them empty." }
+                    @else {
+                        "Only some models take these; the others refuse them. "
+                        @for (index, model) in tunable.iter().enumerate() {
+                            @if index > 0 { "; " }
+                            strong { (model.alias) } ": " (model.tuning.join(", "))
+                        }
+                        "."
+                    }
+                }
+                div.row {
+                    label { "CFG scale " span.hint { "(how closely to follow the prompt)" }
+                        input type="number" name="cfg_scale" step="0.1" min="0" max="35" value=(value(&fields.cfg_scale))
+                            data-testid="cfg-scale";
+                    }
+                    label { "Steps"
+                        input type="number" name="steps" min="10" max="50" value=(value(&fields.steps)) data-testid="steps";
+                    }
+                }
+            }
             div.actions {
                 button type="submit" data-testid="generate" { "Generate" }
                 @if matches!(notice, Notice::Refused(_)) {

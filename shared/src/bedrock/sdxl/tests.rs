@@ -9,6 +9,7 @@ fn model() -> ModelEntry {
 
 fn request(shape: Shape) -> GenerationRequest {
     GenerationRequest {
+        guidance: Default::default(),
         shape,
         negative_prompt: Some(Prompt::parse("blurry").unwrap()),
         style: Some(StyleName::parse("photographic").unwrap()),

@@ -9,6 +9,7 @@ fn model(alias: &str) -> ModelEntry {
 
 fn request(shape: Shape) -> GenerationRequest {
     GenerationRequest {
+        guidance: Default::default(),
         shape,
         negative_prompt: Some(Prompt::parse("blurry").unwrap()),
         ..GenerationRequest::from_prompt(Prompt::parse("a fox").unwrap())

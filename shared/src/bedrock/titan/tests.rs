@@ -9,6 +9,7 @@ fn model(alias: &str) -> ModelEntry {
 
 fn request(prompt: &str, shape: Shape) -> GenerationRequest {
     GenerationRequest {
+        guidance: Default::default(),
         shape,
         count: ImageCount::new(2).unwrap(),
         negative_prompt: Some(Prompt::parse("blurry").unwrap()),

@@ -3,6 +3,7 @@ use crate::request::{AspectRatio, GenerationRequest, ImageCount, Prompt, Shape};
 
 fn request(prompt: &str, seed: u32) -> GenerationRequest {
     GenerationRequest {
+        guidance: Default::default(),
         seed: Some(Seed(seed)),
         shape: Shape::Size(Size { width: 256, height: 192 }),
         ..GenerationRequest::from_prompt(Prompt::parse(prompt).unwrap())
@@ -41,6 +42,7 @@ async fn demo_images_say_they_are_demo_images() {
 #[tokio::test]
 async fn a_batch_uses_consecutive_seeds() {
     let batch = GenerationRequest {
+        guidance: Default::default(),
         count: ImageCount::new(3).unwrap(),
         shape: Shape::Aspect(AspectRatio { width: 1, height: 1 }),
         ..request("tiny robots", 100)
