@@ -7,6 +7,8 @@ mod support;
 
 // Accounts: OpenID Connect sign-in and Discord linking, against an OIDC provider and Cognito (moto).
 mod accounts;
+// The JSON API under /api/: access tokens (signed by a test issuer), every endpoint, errors, the OpenAPI document.
+mod api;
 // The Bedrock stand-in itself, driven by the real aws-sdk-bedrockruntime client.
 mod bedrock_stand_in;
 // The core against the Bedrock stand-in: every family, edit mode, error mapping, the checker and chat.

@@ -39,6 +39,8 @@ use crate::config::OidcConfig;
 use crate::error::{Error, Invalid, Result};
 use crate::gallery::Owner;
 
+pub mod access;
+
 /// The path of the sign-in callback, under the public URL.
 pub const CALLBACK_PATH: &str = "auth/callback";
 

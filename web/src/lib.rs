@@ -95,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::check::router())
         .merge(routes::chat::router())
         .merge(routes::account::router())
+        .merge(routes::api::router())
         .layer(axum::middleware::from_fn(csrf::protect))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(

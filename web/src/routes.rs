@@ -1,6 +1,7 @@
 //! One module per area of the app, each exporting `router()`.
 
 pub mod account;
+pub mod api;
 pub mod chat;
 pub mod check;
 pub mod edit;

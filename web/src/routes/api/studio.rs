@@ -1,0 +1,375 @@
+//! The studio as JSON: generate, edit, check a prompt, describe an image, chat.
+//!
+//! Each request is parsed into the core's checked types first (the same parsers the pages
+//! and the bot use, so refusals read the same everywhere); a wrong field is a 400 before any
+//! model is called or any quota charged.
+
+use std::convert::Infallible;
+
+use atelier_shared::chat::{ChatEvent, ChatMessage, ChatMode, ChatTurn, Speaker, StopReason};
+use atelier_shared::gallery::{ImageId, SessionName};
+use atelier_shared::images::CheckedImage;
+use atelier_shared::request::{EditFields, Prompt};
+use atelier_shared::safety::Verdict;
+use atelier_shared::service::Kept;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+
+use super::caller::ApiCaller;
+use super::error::{ApiError, ErrorBody};
+use super::images::parse_id;
+use super::views::{
+    ChatBody, ChatReply, ChatTextEvent, CheckBody, CritiqueView, DescribeForm, Description, EditForm, GenerateBody,
+    ImageView, MadeImages, TurnView,
+};
+use crate::AppState;
+
+/// The most turns a chat reply sends back as the history to continue with.
+const MAX_TURNS: usize = 40;
+
+/// A JSON body, or a 400 that says what is wrong with it (axum's own rejection is plain text).
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(body)| body).map_err(|rejection| {
+        ApiError::invalid(format!("The request body is not the JSON this endpoint takes: {}", rejection.body_text()))
+    })
+}
+
+fn made(kept: Vec<Kept>) -> Response {
+    let images = kept.iter().map(|kept| ImageView::from(&kept.record)).collect();
+    (StatusCode::CREATED, Json(MadeImages { images })).into_response()
+}
+
+/// Makes images from a prompt and keeps them in the caller's gallery.
+#[utoipa::path(
+    post,
+    path = "/api/generate",
+    tag = "studio",
+    request_body = GenerateBody,
+    security(("access_token" = []), ("session_cookie" = [])),
+    responses(
+        (status = 201, description = "The images, kept in the caller's gallery", body = MadeImages),
+        (status = 400, description = "A field is wrong (nothing was charged)", body = ErrorBody),
+        (status = 401, description = "Not signed in, or the access token is refused", body = ErrorBody),
+        (status = 422, description = "The safety check refused the prompt; appeal once with appeal: true", body = ErrorBody),
+        (status = 429, description = "Too many jobs, the daily quota is used up, or the model is busy", body = ErrorBody),
+    )
+)]
+pub async fn generate(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    body: Result<Json<GenerateBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let body = json_body(body)?;
+    let request = body.fields().parse()?;
+    let mut actor = caller.actor();
+    actor.session =
+        body.session.as_deref().filter(|name| !name.trim().is_empty()).map(SessionName::parse).transpose()?;
+    if body.appeal {
+        let verdict = state.core.appeal(&actor, &request.prompt, request.negative_prompt.as_ref()).await?;
+        if let Verdict::Blocked(refusal) = verdict {
+            return Err(atelier_shared::Error::Blocked(format!(
+                "{} upheld the refusal ({}): {}",
+                refusal.by, refusal.category, refusal.reason
+            ))
+            .into());
+        }
+    }
+    Ok(made(state.core.generate(&actor, &request).await?))
+}
+
+/// What a multipart form carried.
+#[derive(Default)]
+struct Upload {
+    fields: EditFields,
+    image_id: Option<String>,
+    image: Option<Bytes>,
+    mask: Option<Bytes>,
+}
+
+async fn read_multipart(mut multipart: Multipart) -> Result<Upload, ApiError> {
+    let unreadable = |error: axum::extract::multipart::MultipartError| {
+        ApiError::invalid(format!("The multipart form could not be read: {}", error.body_text()))
+    };
+    let mut upload = Upload::default();
+    while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
+        let name = field.name().unwrap_or_default().to_string();
+        match name.as_str() {
+            "image" | "mask" => {
+                let bytes = field.bytes().await.map_err(unreadable)?;
+                if !bytes.is_empty() {
+                    if name == "image" { upload.image = Some(bytes) } else { upload.mask = Some(bytes) }
+                }
+            }
+            _ => {
+                let text = field.text().await.map_err(unreadable)?;
+                let text = Some(text).filter(|text| !text.trim().is_empty());
+                match name.as_str() {
+                    "mode" => upload.fields.mode = text.unwrap_or_default(),
+                    "image_id" => upload.image_id = text,
+                    "prompt" => upload.fields.prompt = text,
+                    "negative_prompt" => upload.fields.negative_prompt = text,
+                    "mask_prompt" => upload.fields.mask_prompt = text,
+                    "seed" => upload.fields.seed = text,
+                    "similarity" => upload.fields.similarity = text,
+                    "direction" => upload.fields.direction = text,
+                    "model" => upload.fields.model = text,
+                    other => {
+                        return Err(ApiError::invalid(format!(
+                            "`{other}` is not a field of this form: see /api/openapi.json for the fields"
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    Ok(upload)
+}
+
+/// Checks an image off the async workers: decoding a large one takes a while.
+async fn check_image(bytes: Bytes, what: &'static str) -> Result<CheckedImage, ApiError> {
+    tokio::task::spawn_blocking(move || CheckedImage::check(bytes, what))
+        .await
+        .map_err(|error| atelier_shared::Error::operator("checking an image", error))?
+        .map_err(ApiError::from)
+}
+
+/// The image a form names: an upload (no parent), or an image of the caller's gallery.
+async fn source_image(
+    state: &AppState,
+    caller: &ApiCaller,
+    upload: Option<Bytes>,
+    image_id: Option<&str>,
+) -> Result<(Option<ImageId>, CheckedImage), ApiError> {
+    match (upload, image_id) {
+        (Some(_), Some(_)) => Err(ApiError::invalid("Give either an image or an image_id, not both")),
+        (Some(bytes), None) => Ok((None, check_image(bytes, "the uploaded image").await?)),
+        (None, Some(id)) => {
+            let id = parse_id(id)?;
+            Ok((Some(id), state.core.source_image(&caller.actor(), id).await?))
+        }
+        (None, None) => Err(ApiError::invalid("Give the image to use: upload it as `image`, or name it as `image_id`")),
+    }
+}
+
+/// Edits an image (uploaded, or from the caller's gallery) and keeps the result, with the
+/// gallery image as its parent.
+#[utoipa::path(
+    post,
+    path = "/api/edit",
+    tag = "studio",
+    request_body(content = EditForm, content_type = "multipart/form-data"),
+    security(("access_token" = []), ("session_cookie" = [])),
+    responses(
+        (status = 201, description = "The edited image, kept in the caller's gallery", body = MadeImages),
+        (status = 400, description = "A field or an image is wrong (nothing was charged)", body = ErrorBody),
+        (status = 401, description = "Not signed in, or the access token is refused", body = ErrorBody),
+        (status = 404, description = "image_id is not in the caller's gallery", body = ErrorBody),
+        (status = 422, description = "The safety check refused the prompt", body = ErrorBody),
+        (status = 429, description = "Too many jobs, the daily quota is used up, or the model is busy", body = ErrorBody),
+    )
+)]
+pub async fn edit(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    multipart: Multipart,
+) -> Result<Response, ApiError> {
+    let upload = read_multipart(multipart).await?;
+    let (parent, source) = source_image(&state, &caller, upload.image, upload.image_id.as_deref()).await?;
+    let mask = match upload.mask {
+        Some(bytes) => Some(check_image(bytes, "the mask").await?),
+        None => None,
+    };
+    let request = upload.fields.parse(source, mask)?;
+    Ok(made(state.core.edit(&caller.actor(), parent, &request).await?))
+}
+
+/// The structured critique of a prompt, with improved prompts for each model family.
+#[utoipa::path(
+    post,
+    path = "/api/check",
+    tag = "studio",
+    request_body = CheckBody,
+    security(("access_token" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The critique", body = CritiqueView),
+        (status = 400, description = "The prompt is empty or too long", body = ErrorBody),
+        (status = 401, description = "Not signed in, or the access token is refused", body = ErrorBody),
+        (status = 429, description = "The model is busy", body = ErrorBody),
+    )
+)]
+pub async fn check(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    body: Result<Json<CheckBody>, JsonRejection>,
+) -> Result<Json<CritiqueView>, ApiError> {
+    let prompt = Prompt::parse(&json_body(body)?.prompt)?;
+    Ok(Json(CritiqueView::from(state.core.check_prompt(&prompt).await?)))
+}
+
+/// Four prompts that would draw something like an image.
+#[utoipa::path(
+    post,
+    path = "/api/describe",
+    tag = "studio",
+    request_body(content = DescribeForm, content_type = "multipart/form-data"),
+    security(("access_token" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The prompts", body = Description),
+        (status = 400, description = "The image is missing or not an image", body = ErrorBody),
+        (status = 401, description = "Not signed in, or the access token is refused", body = ErrorBody),
+        (status = 404, description = "image_id is not in the caller's gallery", body = ErrorBody),
+        (status = 429, description = "The model is busy", body = ErrorBody),
+    )
+)]
+pub async fn describe(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    multipart: Multipart,
+) -> Result<Json<Description>, ApiError> {
+    let upload = read_multipart(multipart).await?;
+    let (_, image) = source_image(&state, &caller, upload.image, upload.image_id.as_deref()).await?;
+    Ok(Json(Description { prompts: state.core.describe(&image).await? }))
+}
+
+fn stop_reason_text(reason: StopReason) -> &'static str {
+    match reason {
+        StopReason::EndTurn => "end_turn",
+        StopReason::MaxTokens => "max_tokens",
+        StopReason::Filtered => "filtered",
+    }
+}
+
+/// The history to send back: the turns so far with this exchange, the newest [`MAX_TURNS`].
+fn history_after(mut history: Vec<ChatTurn>, message: &ChatMessage, reply: String) -> Vec<TurnView> {
+    history.push(ChatTurn { speaker: Speaker::User, text: message.as_str().to_string() });
+    history.push(ChatTurn { speaker: Speaker::Assistant, text: reply });
+    let keep_from = history.len().saturating_sub(MAX_TURNS);
+    history[keep_from..].iter().map(TurnView::from_turn).collect()
+}
+
+/// Whether the caller asked for a stream of server-sent events.
+fn wants_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.split(',').any(|part| part.trim().starts_with("text/event-stream")))
+}
+
+/// A reply from the assistant in one of its modes. With `Accept: text/event-stream` the reply
+/// streams as server-sent events (`text` events with pieces, then `done` with the whole reply
+/// and history, or `error`); otherwise the whole reply comes at once as JSON.
+#[utoipa::path(
+    post,
+    path = "/api/chat",
+    tag = "studio",
+    request_body = ChatBody,
+    security(("access_token" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The reply: JSON, or server-sent events with Accept: text/event-stream",
+            content((ChatReply = "application/json"), (ChatTextEvent = "text/event-stream"))),
+        (status = 400, description = "The message, mode or history is wrong", body = ErrorBody),
+        (status = 401, description = "Not signed in, or the access token is refused", body = ErrorBody),
+        (status = 404, description = "image_id is not in the caller's gallery", body = ErrorBody),
+        (status = 429, description = "The model is busy", body = ErrorBody),
+    )
+)]
+pub async fn chat(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    headers: HeaderMap,
+    body: Result<Json<ChatBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let body = json_body(body)?;
+    let mode = body.mode.as_deref().map(str::parse::<ChatMode>).transpose()?.unwrap_or_default();
+    let history = body.history.iter().map(TurnView::to_turn).collect::<Result<Vec<_>, _>>()?;
+    let mut message = ChatMessage::parse(&body.message)?;
+    if let Some(id) = body.image_id.as_deref() {
+        let id = parse_id(id)?;
+        message = message.with_image(state.core.source_image(&caller.actor(), id).await?);
+    }
+    let mut stream = state.core.chat(mode, &history, &message).await?;
+
+    if wants_event_stream(&headers) {
+        let events = event_stream(stream, history, message);
+        return Ok(Sse::new(events).into_response());
+    }
+    let mut reply = String::new();
+    let mut stop_reason = StopReason::EndTurn;
+    while let Some(event) = stream.next().await {
+        match event? {
+            ChatEvent::Text(text) => reply.push_str(&text),
+            ChatEvent::Finished { stop_reason: reason, .. } => {
+                stop_reason = reason;
+                break;
+            }
+        }
+    }
+    let history = history_after(history, &message, reply.clone());
+    Ok(Json(ChatReply { reply, stop_reason: stop_reason_text(stop_reason).into(), history }).into_response())
+}
+
+/// A streamed reply in progress.
+struct Streaming {
+    stream: atelier_shared::chat::ChatStream,
+    history: Vec<ChatTurn>,
+    message: ChatMessage,
+    reply: String,
+    over: bool,
+}
+
+impl Streaming {
+    /// The last event: the whole reply and the history to continue with.
+    fn done(&mut self, stop_reason: StopReason) -> Result<Event, axum::Error> {
+        let history = history_after(std::mem::take(&mut self.history), &self.message, self.reply.clone());
+        let reply = ChatReply { reply: self.reply.clone(), stop_reason: stop_reason_text(stop_reason).into(), history };
+        Event::default().event("done").json_data(reply)
+    }
+}
+
+/// The reply as server-sent events, ending with `done` (or `error` if the model fails midway).
+fn event_stream(
+    stream: atelier_shared::chat::ChatStream,
+    history: Vec<ChatTurn>,
+    message: ChatMessage,
+) -> impl futures::Stream<Item = Result<Event, Infallible>> {
+    let start = Streaming { stream, history, message, reply: String::new(), over: false };
+    futures::stream::unfold(start, |mut streaming| async move {
+        if streaming.over {
+            return None;
+        }
+        let (event, over) = match streaming.stream.next().await {
+            Some(Ok(ChatEvent::Text(text))) => {
+                streaming.reply.push_str(&text);
+                (Event::default().event("text").json_data(ChatTextEvent { text }), false)
+            }
+            Some(Ok(ChatEvent::Finished { stop_reason, .. })) => (streaming.done(stop_reason), true),
+            None => (streaming.done(StopReason::EndTurn), true),
+            Some(Err(error)) => {
+                // The status line has gone out already: the failure travels as an event.
+                if !error.is_user_error() {
+                    tracing::error!(error = %error, "a streamed chat reply failed on our side: {error}");
+                }
+                let kind = match &error {
+                    atelier_shared::Error::Invalid(_) => "invalid",
+                    atelier_shared::Error::NotFound(_) => "not_found",
+                    atelier_shared::Error::Blocked(_) => "blocked",
+                    atelier_shared::Error::Busy(_) => "busy",
+                    atelier_shared::Error::Operator { .. } => "operator",
+                };
+                let body = ErrorBody { error: kind.into(), message: crate::error::capitalise(&error.user_message()) };
+                (Event::default().event("error").json_data(body), true)
+            }
+        };
+        streaming.over = over;
+        // Encoding these plain structs cannot fail; if it ever did, the stream says so and ends.
+        let event = event.unwrap_or_else(|_| Event::default().event("error").data("{}"));
+        Some((Ok(event), streaming))
+    })
+}
