@@ -23,6 +23,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::bedrock::BedrockStandIn;
+use crate::support::oidc::OidcProvider;
 use crate::support::python::venv_program;
 use crate::support::{CSRF_TOKEN, TestApp};
 
@@ -858,4 +859,77 @@ async fn the_openapi_document_is_valid_and_describes_every_route() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+#[tokio::test]
+async fn a_signed_in_browser_calls_the_api_with_its_session_and_the_forgery_token() {
+    let provider = OidcProvider::start().await;
+    let issuer = provider.issuer();
+    let settings = [
+        ("ATELIER_OIDC_ISSUER", issuer.as_str()),
+        ("ATELIER_OIDC_CLIENT_ID", "atelier-web"),
+        ("ATELIER_OIDC_CLIENT_SECRET", "atelier-secret"),
+        ("ATELIER_SESSION_SECRET", SESSION_SECRET),
+    ];
+    let app = TestApp::spawn_with(&settings).await;
+
+    // Sign in as a browser does: the app sends it to the provider and back with a session.
+    let browser =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let start = browser.get(app.url("/signin?next=/")).send().await.unwrap();
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let authorize = start.headers()["location"].to_str().unwrap().to_string();
+    let callback = provider.authorize(&authorize, "sub-hana").await;
+    let back = browser.get(callback.url.as_str()).send().await.unwrap();
+    assert_eq!(back.status(), StatusCode::SEE_OTHER);
+
+    let me: Value = browser.get(app.url("/api/me")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["owner"], "web-sub-hana");
+    assert_eq!(me["signed_in_with"], "session");
+
+    // The session cookie alone does not make an image: a page elsewhere could send it.
+    let refused = browser.post(app.url("/api/generate")).json(&json!({"prompt": "a kite"})).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let home = browser.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    let at = home.find("name=\"csrf\" value=\"").expect("no forgery token on the home page") + 19;
+    let csrf = home[at..].split('"').next().unwrap().to_string();
+    let made = browser
+        .post(app.url("/api/generate"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"prompt": "a kite"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+
+    // The provider's own access tokens are opaque, not JWTs, so the API refuses them: the
+    // reason the other tests sign their tokens with a test issuer.
+    let code = provider.authorize(
+        &format!(
+            "{issuer}/oauth2/authorize?response_type=code&client_id=atelier-web&redirect_uri=https%3A%2F%2Fatelier.example%2Fcb&scope=openid&state=state-1&nonce=nonce-1"
+        ),
+        "sub-hana",
+    )
+    .await
+    .code;
+    let tokens: Value = reqwest::Client::new()
+        .post(provider.url("/oauth2/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://atelier.example/cb"),
+            ("client_id", "atelier-web"),
+            ("client_secret", "atelier-secret"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let opaque = tokens["access_token"].as_str().unwrap();
+    assert_eq!(opaque.matches('.').count(), 0, "oidc-provider-mock now issues JWT access tokens: {opaque}");
+    let (status, error) = call_json(&app, Method::GET, "/api/me", Some(opaque), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(error["message"].as_str().unwrap().starts_with("The access token is not a signed JWT"), "{error}");
 }

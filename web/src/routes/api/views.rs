@@ -197,20 +197,19 @@ pub struct ModelList {
 }
 
 /// A number or its text: JSON callers send numbers, forms send text, and the core parses
-/// both the same way.
+/// both the same way. (One number type, so the document's `oneOf` has no overlap; every
+/// number we take, up to a 32-bit seed, is exact as a double and prints without a `.0`.)
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum NumberOrText {
-    Integer(i64),
-    Decimal(f64),
+    Number(f64),
     Text(String),
 }
 
 impl NumberOrText {
     pub fn into_text(self) -> String {
         match self {
-            Self::Integer(number) => number.to_string(),
-            Self::Decimal(number) => number.to_string(),
+            Self::Number(number) => number.to_string(),
             Self::Text(text) => text,
         }
     }
