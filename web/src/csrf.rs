@@ -90,7 +90,12 @@ fn query_token(request: &Request) -> Option<String> {
     form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == FIELD).map(|(_, value)| value.into_owned())
 }
 
-fn refused(message: &str) -> Response {
+/// A refusal in the form the client reads: JSON for the API, a page for browsers.
+fn refused(path: &str, message: &str) -> Response {
+    if path.starts_with("/api/") {
+        let body = serde_json::json!({ "error": "forbidden", "message": message });
+        return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+    }
     (StatusCode::FORBIDDEN, crate::page::bare("Refused", crate::page::error_notice(Some(message)))).into_response()
 }
 
@@ -106,7 +111,10 @@ pub async fn protect(mut request: Request, next: Next) -> Response {
     if state_changing {
         let fetch_site = request.headers().get("sec-fetch-site").and_then(|value| value.to_str().ok());
         if matches!(fetch_site, Some("cross-site" | "same-site")) {
-            return refused("This form was sent from another site, so it was refused. Use the form on this site.");
+            return refused(
+                request.uri().path(),
+                "This form was sent from another site, so it was refused. Use the form on this site.",
+            );
         }
     }
     let bearer = request
@@ -118,6 +126,7 @@ pub async fn protect(mut request: Request, next: Next) -> Response {
     if state_changing && !bearer {
         let Some(expected) = existing.as_deref() else {
             return refused(
+                request.uri().path(),
                 "This form has expired (your browser sent no security cookie). Reload the page and try again.",
             );
         };
@@ -144,6 +153,7 @@ pub async fn protect(mut request: Request, next: Next) -> Response {
             Some(given) if same(&given, expected) => {}
             _ => {
                 return refused(
+                    request.uri().path(),
                     "This form's security token is missing or wrong, so nothing was changed. Reload the page and \
                      try again.",
                 );
