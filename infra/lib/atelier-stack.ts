@@ -154,6 +154,47 @@ export class AtelierStack extends Stack {
     skipCheckov(this.logBucket, { id: 'CKV_AWS_18', comment: 'This is the access-log bucket; logging it into itself would loop.' });
 
     const prefix = settings.storePrefix === undefined ? '' : `${settings.storePrefix}/`;
+    const lifecycleRules: s3.LifecycleRule[] = [
+      // Uploads that were started and never finished (a task stopped mid-write) cost storage
+      // while invisible; S3 drops them after a day.
+      { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      // Link tokens (shared/src/accounts.rs) are valid for ten minutes; their records and
+      // `.used` markers are spooled state with no use after that.
+      {
+        id: 'expire-link-tokens',
+        prefix: `${prefix}links/tokens/`,
+        expiration: Duration.days(1),
+        noncurrentVersionExpiration: Duration.days(1),
+      },
+      // Sign-ins in progress live 15 minutes and web sessions 7 days (shared/src/sessions.rs);
+      // the app deletes them when it meets them expired, and these rules catch the rest.
+      {
+        id: 'expire-sign-ins',
+        prefix: `${prefix}sign-ins/`,
+        expiration: Duration.days(1),
+        noncurrentVersionExpiration: Duration.days(1),
+      },
+      {
+        id: 'expire-sessions',
+        prefix: `${prefix}sessions/`,
+        expiration: Duration.days(8),
+        noncurrentVersionExpiration: Duration.days(1),
+      },
+      // Thumbnails (`users/{owner}/thumbnails/`, small JPEGs shown on every gallery page) stay
+      // in S3 Standard; full images, far larger and opened rarely once they are a month old,
+      // move to Intelligent-Tiering. S3 lifecycle filters match key prefixes only, so the
+      // size threshold is what tells the two apart (a thumbnail is a few kilobytes, and
+      // Intelligent-Tiering does not tier objects under 128 KiB anyway).
+      {
+        id: 'full-images-to-intelligent-tiering',
+        prefix: `${prefix}users/`,
+        objectSizeGreaterThan: 128 * 1024,
+        transitions: [{ storageClass: s3.StorageClass.INTELLIGENT_TIERING, transitionAfter: Duration.days(30) }],
+      },
+      // Deleting an image leaves a noncurrent version (versioning is the undo for mistakes
+      // and for a compromised task); it is gone for good after 30 days.
+      { id: 'expire-old-versions', noncurrentVersionExpiration: Duration.days(30), expiredObjectDeleteMarker: true },
+    ];
     this.imagesBucket = new s3.Bucket(this, 'Images', {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       encryption: s3.BucketEncryption.S3_MANAGED,
@@ -163,38 +204,14 @@ export class AtelierStack extends Stack {
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       serverAccessLogsBucket: this.logBucket,
       serverAccessLogsPrefix: 'images-bucket/',
-      lifecycleRules: [
-        // Uploads that were started and never finished (a task stopped mid-write) cost storage
-        // while invisible; S3 drops them after a day.
-        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
-        // Link tokens (shared/src/accounts.rs) are valid for ten minutes; their records and
-        // `.used` markers are spooled state with no use after that.
-        {
-          id: 'expire-link-tokens',
-          prefix: `${prefix}links/tokens/`,
-          expiration: Duration.days(1),
-          noncurrentVersionExpiration: Duration.days(1),
-        },
-        // Thumbnails (`users/{owner}/thumbnails/`, small JPEGs shown on every gallery page) stay
-        // in S3 Standard; full images, far larger and opened rarely once they are a month old,
-        // move to Intelligent-Tiering. S3 lifecycle filters match key prefixes only, so the
-        // size threshold is what tells the two apart (a thumbnail is a few kilobytes, and
-        // Intelligent-Tiering does not tier objects under 128 KiB anyway).
-        {
-          id: 'full-images-to-intelligent-tiering',
-          prefix: `${prefix}users/`,
-          objectSizeGreaterThan: 128 * 1024,
-          transitions: [{ storageClass: s3.StorageClass.INTELLIGENT_TIERING, transitionAfter: Duration.days(30) }],
-        },
-        // Deleting an image leaves a noncurrent version (versioning is the undo for mistakes
-        // and for a compromised task); it is gone for good after 30 days.
-        { id: 'expire-old-versions', noncurrentVersionExpiration: Duration.days(30), expiredObjectDeleteMarker: true },
-      ],
+      lifecycleRules,
       removalPolicy: RemovalPolicy.RETAIN,
     });
     // CDK writes the size as a number; CloudFormation's schema has it as text.
+    // Found by its id, so adding or reordering rules cannot move the override onto another rule.
+    const tieringIndex = lifecycleRules.findIndex((rule) => rule.id === 'full-images-to-intelligent-tiering');
     (this.imagesBucket.node.defaultChild as s3.CfnBucket).addPropertyOverride(
-      'LifecycleConfiguration.Rules.2.ObjectSizeGreaterThan',
+      `LifecycleConfiguration.Rules.${tieringIndex}.ObjectSizeGreaterThan`,
       String(128 * 1024),
     );
     const storeUrl = `s3://${this.imagesBucket.bucketName}${settings.storePrefix === undefined ? '' : `/${settings.storePrefix}`}`;
