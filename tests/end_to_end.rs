@@ -9,6 +9,8 @@ mod support;
 mod accounts;
 // The JSON API under /api/: access tokens (signed by a test issuer), every endpoint, errors, the OpenAPI document.
 mod api;
+// The web app in Debian's Chromium (playwright-core flows in tests/browser/): sign-in, generate, edit, chat, link.
+mod browser;
 // The Bedrock stand-in itself, driven by the real aws-sdk-bedrockruntime client.
 mod bedrock_stand_in;
 // The core against the Bedrock stand-in: every family, edit mode, error mapping, the checker and chat.

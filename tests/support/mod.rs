@@ -2,6 +2,7 @@
 //! the `atelier` binary with a clean environment, and stand-ins for outside services.
 
 pub mod bedrock;
+pub mod browser;
 pub mod discord;
 pub mod moto;
 pub mod oidc;

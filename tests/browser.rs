@@ -1,0 +1,107 @@
+//! The web app in a real browser: Debian's Chromium, driven by playwright-core from the Node
+//! scripts in tests/browser/, against `atelier serve` with the OpenID Connect provider, moto
+//! (S3) and the Bedrock stand-in. Screenshots of every step are kept in
+//! target/browser-screenshots/<flow>/.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use atelier_shared::accounts::{Accounts, NoDirectory};
+use base64::Engine as _;
+use image::GenericImageView as _;
+
+use crate::support::bedrock::{Behaviour, Operation};
+use crate::support::browser::BrowserStack;
+
+/// A Discord user id, as Discord's snowflakes look.
+const DISCORD_ID: u64 = 1_234_567_890_123_456_789;
+
+#[tokio::test]
+async fn signs_in_generates_finds_the_image_in_the_gallery_and_signs_out() {
+    let stack = BrowserStack::start().await;
+    let prompt = "a lighthouse in a storm, oil painting";
+    stack.run_flow("generate", &[("SUBJECT", "alice"), ("PROMPT", prompt)]).await;
+
+    // The image was drawn by the (stand-in) model, from the prompt typed in the page.
+    let drawn = stack.bedrock.requests().into_iter().filter(|call| call.operation == Operation::InvokeModel).count();
+    assert_eq!(drawn, 1, "one image model call for one generated image");
+    assert!(
+        stack.bedrock.requests().iter().any(|call| call.body.to_string().contains(prompt)),
+        "no model call carried the prompt"
+    );
+}
+
+#[tokio::test]
+async fn paints_a_mask_inpaints_and_chains_a_second_edit() {
+    let stack = BrowserStack::start().await;
+    stack
+        .run_flow(
+            "edit",
+            &[
+                ("SUBJECT", "bruno"),
+                ("PROMPT", "a quiet harbour at dawn"),
+                ("EDIT_PROMPT", "a red sailboat"),
+                ("SECOND_EDIT_PROMPT", "a white gull"),
+            ],
+        )
+        .await;
+
+    // Both edits went to the inpainting tool with the painted mask, at the image's own size.
+    let inpaints: Vec<_> = stack
+        .bedrock
+        .requests()
+        .into_iter()
+        .filter(|call| call.operation == Operation::InvokeModel && call.model_id.contains("inpaint"))
+        .collect();
+    assert_eq!(inpaints.len(), 2, "two inpaint calls: the edit and the chained edit");
+    for (index, call) in inpaints.iter().enumerate() {
+        let decode = |field: &str| {
+            let text = call.body[field].as_str().unwrap_or_else(|| panic!("inpaint call {index} has no {field}"));
+            let bytes = base64::engine::general_purpose::STANDARD.decode(text).unwrap();
+            image::load_from_memory(&bytes).unwrap()
+        };
+        let (source, mask) = (decode("image"), decode("mask"));
+        assert_eq!(mask.dimensions(), source.dimensions(), "inpaint call {index}: the mask is not at the image's size");
+        // White marks the painted region: some of the mask, not all of it.
+        let luma = mask.to_luma8();
+        let painted = luma.pixels().filter(|pixel| pixel.0[0] > 127).count();
+        let total = luma.pixels().count();
+        assert!(painted > 0 && painted < total, "inpaint call {index}: {painted} of {total} mask pixels are painted");
+    }
+    assert_eq!(inpaints[0].body["prompt"], "a red sailboat");
+    assert_eq!(inpaints[1].body["prompt"], "a white gull");
+}
+
+#[tokio::test]
+async fn chats_with_an_answer_that_streams_in() {
+    let stack = BrowserStack::start().await;
+    // Every event of the streamed answer comes 150 ms after the one before.
+    stack.bedrock.script(Behaviour::Delay(Duration::from_millis(150)));
+    stack
+        .run_flow(
+            "chat",
+            &[
+                ("SUBJECT", "chiara"),
+                ("MESSAGE", "Suggest a title for a painting of a quiet harbour at dawn with fishing boats"),
+            ],
+        )
+        .await;
+    assert!(stack.bedrock.calls_to(Operation::ConverseStream) >= 1, "the answer did not come from ConverseStream");
+}
+
+#[tokio::test]
+async fn links_a_discord_account_from_a_token_made_by_the_core() {
+    let stack = BrowserStack::start().await;
+    let public_url = reqwest::Url::parse(&stack.base_url).unwrap();
+    let accounts = Accounts::new(stack.store().await, Arc::new(NoDirectory), &public_url);
+    let token = accounts.issue_link(DISCORD_ID).await.unwrap();
+    stack
+        .run_flow(
+            "link",
+            &[("SUBJECT", "dara"), ("LINK_URL", token.url().as_str()), ("DISCORD_ID", &DISCORD_ID.to_string())],
+        )
+        .await;
+
+    let link = accounts.link_for_discord(DISCORD_ID).await.unwrap().expect("the Discord account is not linked");
+    assert_eq!(link.subject, "dara");
+}
