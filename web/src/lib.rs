@@ -78,10 +78,19 @@ pub struct Site {
 const MAX_BODY_BYTES: usize = 2 * atelier_shared::images::MAX_UPLOAD_BYTES + 64 * 1024;
 
 /// The Content-Security-Policy of every page: scripts and styles only from this site (no
-/// inline scripts), no framing, forms posting only here or to the sign-in provider.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-    img-src 'self' data: blob: https:; connect-src 'self'; form-action 'self' https:; frame-ancestors 'none'; \
-    base-uri 'none'; object-src 'none'";
+/// inline scripts), no framing, forms posting only here or on to the sign-in provider.
+/// Images also come from the store's presigned URLs, and sign-out redirects to the provider:
+/// over HTTPS in production; a plain-HTTP installation (local, or the tests' stand-ins on
+/// loopback) allows plain-HTTP origins for those two as well.
+fn content_security_policy(secure: bool) -> HeaderValue {
+    let elsewhere = if secure { "https:" } else { "https: http:" };
+    let policy = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: {elsewhere}; \
+         connect-src 'self'; form-action 'self' {elsewhere}; frame-ancestors 'none'; base-uri 'none'; \
+         object-src 'none'"
+    );
+    HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"))
+}
 
 /// Builds the web app.
 pub fn router(state: AppState) -> Router {
@@ -98,10 +107,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::api::router())
         .layer(axum::middleware::from_fn(csrf::protect))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, content_security_policy(secure)))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
