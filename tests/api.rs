@@ -702,7 +702,7 @@ async fn in_local_mode_the_operator_calls_with_the_forgery_token_and_tokens_are_
     // Without the forgery token a browser-credentialed post is refused; with it, it works.
     let response = call(&app, Method::POST, "/api/generate", None, Some(json!({"prompt": "a kite"}))).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let refusal: serde_json::Value = response.json().await.unwrap();
+    let refusal: Value = response.json().await.unwrap();
     assert_eq!(refusal["error"], "forbidden", "the API refuses in JSON: {refusal}");
     assert!(refusal["message"].as_str().unwrap().contains("security token"), "{refusal}");
     assert_eq!(record_files(&app), 0);
