@@ -52,10 +52,12 @@ pub async fn answer(
     if live.text.trim().is_empty() {
         live.text = "*(No answer.)*".into();
     }
-    live.flush(http, channel, false).await?;
+    // Kept before the answer shows as finished, so a reply sent the moment it does already
+    // finds this turn in the history.
     conversation.push(ChatTurn { speaker: Speaker::User, text: message.as_str().to_string() });
     conversation.push(ChatTurn { speaker: Speaker::Assistant, text: live.text.clone() });
     data.core.remember_conversation(&channel.to_string(), &conversation).await?;
+    live.flush(http, channel, false).await?;
     Ok(())
 }
 
