@@ -11,6 +11,8 @@ mod accounts;
 mod api;
 // The web app in Debian's Chromium (playwright-core flows in tests/browser/): sign-in, generate, edit, chat, link.
 mod browser;
+// Bad input through the web app: malformed images, prompts and JSON, forged cookies, tampered links; a table.
+mod bad_input;
 // The Bedrock stand-in itself, driven by the real aws-sdk-bedrockruntime client.
 mod bedrock_stand_in;
 // The core against the Bedrock stand-in: every family, edit mode, error mapping, the checker and chat.

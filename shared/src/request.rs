@@ -29,6 +29,15 @@ impl Prompt {
         if trimmed.is_empty() {
             return Err(Invalid::new("the prompt is empty: describe the image you want"));
         }
+        // Line breaks and tabs are how people lay out a long prompt; any other control
+        // character (NUL, escape sequences, …) is never meant, and would travel into model
+        // calls, logs, Discord messages and the gallery's records.
+        if let Some(control) = trimmed.chars().find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+            return Err(Invalid::new(format!(
+                "the prompt contains a control character (U+{:04X}): remove it and write plain text",
+                u32::from(control)
+            )));
+        }
         let characters = trimmed.chars().count();
         if characters > MAX_PROMPT_CHARACTERS {
             return Err(Invalid::new(format!(

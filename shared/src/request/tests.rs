@@ -13,6 +13,15 @@ fn prompts_are_trimmed_and_bounded() {
 }
 
 #[test]
+fn prompts_with_control_characters_are_refused_but_line_breaks_are_kept() {
+    let refusal = Prompt::parse("a cat\u{0}\u{1b}[2J").unwrap_err();
+    assert_eq!(refusal.message(), "the prompt contains a control character (U+0000): remove it and write plain text");
+    let negative = parse_negative_prompt(Some("dogs\u{7f}")).unwrap_err();
+    assert!(negative.message().starts_with("the negative prompt contains a control character (U+007F)"), "{negative}");
+    assert_eq!(Prompt::parse("a cat,\r\n\tin a hat").unwrap().as_str(), "a cat,\r\n\tin a hat");
+}
+
+#[test]
 fn aspect_ratios_and_sizes_parse_or_say_how() {
     assert_eq!("16:9".parse::<AspectRatio>().unwrap(), AspectRatio { width: 16, height: 9 });
     assert!("16x9".parse::<AspectRatio>().unwrap_err().message().contains("W:H"));

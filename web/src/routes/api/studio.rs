@@ -36,6 +36,15 @@ const MAX_TURNS: usize = 40;
 /// A JSON body, or a 400 that says what is wrong with it (axum's own rejection is plain text).
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(body)| body).map_err(|rejection| {
+        // axum's own words for a body past the limit ("length limit exceeded") do not say
+        // that the body itself must shrink, nor that no JSON field could make it fit.
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::invalid(format!(
+                "The request body is too large for this endpoint: send a smaller JSON body (a prompt is at most {} \
+                 characters)",
+                atelier_shared::request::MAX_PROMPT_CHARACTERS
+            ));
+        }
         ApiError::invalid(format!("The request body is not the JSON this endpoint takes: {}", rejection.body_text()))
     })
 }
