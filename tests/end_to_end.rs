@@ -29,6 +29,8 @@ mod discord_bot;
 mod s3;
 // `atelier serve` as a process: the README's run command, probes, shutdown.
 mod serve;
+// No lost images: moto stopped mid-burst, the spool on disk, flushed once back (also after a restart), a full spool.
+mod store_outage;
 // The web app through HTTP: pages, forms, the gallery, sign-in rules.
 mod web;
 // Web sign-in through an OpenID Connect provider, sessions in the store, linking, ownership.

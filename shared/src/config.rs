@@ -33,6 +33,11 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("ATELIER_PUBLIC_URL", "the URL people use to reach the web app, for links from Discord and sign-in callbacks"),
     ("ATELIER_STORE", "where images are kept: file://PATH (default file://./atelier-data) or s3://BUCKET[/PREFIX]"),
     ("ATELIER_S3_FORCE_PATH_STYLE", "true for S3-compatible servers that need path-style URLs"),
+    (
+        "ATELIER_SPOOL_DIR",
+        "local folder where images wait while the store is down, kept across restarts (default ./atelier-spool)",
+    ),
+    ("ATELIER_SPOOL_MAX_BYTES", "the most bytes the spool may hold before images are refused (default 1073741824)"),
     ("ATELIER_ENGINE", "bedrock, demo, or auto (default: Bedrock when AWS credentials and a region are configured)"),
     ("ATELIER_IMAGE_MODELS", "image models to add or replace, as alias=model-id pairs separated by commas"),
     ("ATELIER_DEFAULT_IMAGE_MODEL", "alias of the model used when none is named (default core)"),
@@ -216,6 +221,10 @@ pub struct Config {
     pub store: StoreLocation,
     /// Path-style S3 URLs, for S3-compatible servers.
     pub s3_force_path_style: bool,
+    /// Where images wait on local disk while the store is down.
+    pub spool_dir: PathBuf,
+    /// The most bytes the spool may hold.
+    pub spool_max_bytes: u64,
     /// Which engine the operator asked for; see [`Config::engine_choice`] and [`resolve_engine`].
     pub engine: EngineChoice,
     /// The Discord bot's settings; `None` when no token is configured, and then no bot runs.
@@ -274,6 +283,14 @@ pub const DEFAULT_CHAT_MODEL: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1
 
 /// The default classifier: a fast Claude through the US cross-region inference profile.
 pub const DEFAULT_CLASSIFIER_MODEL: &str = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
+
+/// Where images wait while the store is down, unless `ATELIER_SPOOL_DIR` says otherwise:
+/// beside the default data folder, on disk that survives a restart of the process.
+pub const DEFAULT_SPOOL_DIR: &str = "./atelier-spool";
+
+/// The most the spool holds unless `ATELIER_SPOOL_MAX_BYTES` says otherwise: 1 GiB, a few
+/// thousand images.
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 1 << 30;
 
 /// Where the gallery keeps its objects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -447,6 +464,16 @@ impl Config {
         };
         let store = parse_store(raw.get("ATELIER_STORE"))?;
         let s3_force_path_style = parse_flag(raw, "ATELIER_S3_FORCE_PATH_STYLE")?;
+        let spool_dir = PathBuf::from(raw.get("ATELIER_SPOOL_DIR").unwrap_or(DEFAULT_SPOOL_DIR));
+        let spool_max_bytes = match raw.get("ATELIER_SPOOL_MAX_BYTES") {
+            None => DEFAULT_SPOOL_MAX_BYTES,
+            Some(text) => text.parse::<u64>().ok().filter(|bytes| *bytes >= 1).ok_or_else(|| ConfigError {
+                variable: "ATELIER_SPOOL_MAX_BYTES",
+                value: Some(text.into()),
+                problem: "is not a whole number of bytes of at least 1".into(),
+                fix: format!("use a whole number such as {DEFAULT_SPOOL_MAX_BYTES} (1 GiB)"),
+            })?,
+        };
         let engine = match raw.get("ATELIER_ENGINE").map(str::to_ascii_lowercase).as_deref() {
             None | Some("auto") => EngineChoice::Auto,
             Some("bedrock") => EngineChoice::Bedrock,
@@ -599,7 +626,20 @@ impl Config {
             },
         };
 
-        Ok(Self { bind, public_url, store, s3_force_path_style, engine, discord, oidc, models, bedrock, limits })
+        Ok(Self {
+            bind,
+            public_url,
+            store,
+            s3_force_path_style,
+            spool_dir,
+            spool_max_bytes,
+            engine,
+            discord,
+            oidc,
+            models,
+            bedrock,
+            limits,
+        })
     }
 
     /// The settings as `atelier config` prints them, with secrets redacted.
@@ -616,6 +656,8 @@ impl Config {
             ("ATELIER_PUBLIC_URL", self.public_url.to_string()),
             ("ATELIER_STORE", self.store.to_string()),
             ("ATELIER_S3_FORCE_PATH_STYLE", self.s3_force_path_style.to_string()),
+            ("ATELIER_SPOOL_DIR", self.spool_dir.display().to_string()),
+            ("ATELIER_SPOOL_MAX_BYTES", self.spool_max_bytes.to_string()),
             (
                 "ATELIER_ENGINE",
                 match self.engine {

@@ -24,6 +24,7 @@ use crate::engine::SafetyOutcome;
 use crate::error::{Error, Invalid, Result};
 use crate::images::{CheckedImage, make_thumbnail};
 use crate::request::{EditMode, Seed, Shape, Size};
+use crate::store::spool::{Spool, SpooledObject};
 use crate::store::{ObjectKey, ObjectStore, PutMode, StoreError};
 
 /// Whose gallery an image is in: a web account, or a Discord user not linked yet.
@@ -263,11 +264,18 @@ pub const MAX_PAGE: usize = 100;
 #[derive(Clone)]
 pub struct Gallery {
     store: Arc<dyn ObjectStore>,
+    spool: Option<Spool>,
 }
 
 impl Gallery {
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
-        Self { store }
+        Self { store, spool: None }
+    }
+
+    /// Keeps images in `spool` when the store cannot be reached (see [`Self::save`]).
+    pub fn with_spool(mut self, spool: Spool) -> Self {
+        self.spool = Some(spool);
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
@@ -290,7 +298,9 @@ impl Gallery {
         Self::key(format!("users/{owner}/thumbnails/{id}.jpg"))
     }
 
-    /// Keeps an image: its bytes as they are, a thumbnail, then the record.
+    /// Keeps an image: its bytes as they are, a thumbnail, then the record. When the store
+    /// cannot be reached and a spool is set, the three go to the spool instead and the image
+    /// counts as kept: the person has it, and the spool writes it to the store later.
     pub async fn save(&self, record: &ImageRecord, image: &CheckedImage) -> Result<()> {
         let pixels_source = image.clone();
         let thumbnail = tokio::task::spawn_blocking(move || {
@@ -300,25 +310,69 @@ impl Gallery {
         .await
         .map_err(|error| Error::operator("the thumbnail task failed", error))??;
 
-        let image_key = Self::image_key(&record.owner, record.id, &record.extension)?;
-        let thumbnail_key = Self::thumbnail_key(&record.owner, record.id)?;
-        // The image and its thumbnail go up together; the record only once both are in.
-        let (image_written, thumbnail_written) = tokio::join!(
-            self.store.put(&image_key, image.bytes().clone(), &record.media_type, PutMode::CreateOnly),
-            self.store.put(&thumbnail_key, thumbnail, "image/jpeg", PutMode::CreateOnly),
-        );
-        image_written.map_err(saving_failed)?;
-        thumbnail_written.map_err(saving_failed)?;
         let body = serde_json::to_vec_pretty(record).map_err(|error| Error::operator("encoding a record", error))?;
-        self.store
-            .put(
-                &Self::record_key(&record.owner, record.id)?,
-                Bytes::from(body),
-                "application/json",
-                PutMode::CreateOnly,
-            )
-            .await
-            .map_err(saving_failed)
+        let image_object = SpooledObject {
+            key: Self::image_key(&record.owner, record.id, &record.extension)?,
+            content_type: record.media_type.clone(),
+            body: image.bytes().clone(),
+        };
+        let thumbnail_object = SpooledObject {
+            key: Self::thumbnail_key(&record.owner, record.id)?,
+            content_type: "image/jpeg".into(),
+            body: thumbnail,
+        };
+        let record_object = SpooledObject {
+            key: Self::record_key(&record.owner, record.id)?,
+            content_type: "application/json".into(),
+            body: Bytes::from(body),
+        };
+        match self.write_parts(&image_object, &thumbnail_object, &record_object).await {
+            Ok(()) => Ok(()),
+            Err(error @ StoreError::Unavailable { .. }) => {
+                let Some(spool) = &self.spool else { return Err(saving_failed(error)) };
+                // The spool writes the parts in this order too: the record last.
+                let depth =
+                    spool.push(vec![image_object, thumbnail_object, record_object]).await.map_err(|spool_error| {
+                        tracing::error!(image.id = %record.id, "the store failed ({error}) and the spool refused too");
+                        Error::operator("the image was made but could neither be saved nor spooled", spool_error)
+                    })?;
+                tracing::warn!(
+                    image.id = %record.id,
+                    owner = %record.owner,
+                    spool.entries = depth.entries,
+                    spool.bytes = depth.bytes,
+                    "the store failed ({error}); image {} waits in the spool ({} images, {} bytes) until it is back",
+                    record.id,
+                    depth.entries,
+                    depth.bytes
+                );
+                Ok(())
+            }
+            Err(error) => Err(saving_failed(error)),
+        }
+    }
+
+    async fn write_parts(
+        &self,
+        image: &SpooledObject,
+        thumbnail: &SpooledObject,
+        record: &SpooledObject,
+    ) -> Result<(), StoreError> {
+        let store = self.store.as_ref();
+        let put = |object: &SpooledObject| {
+            let (key, body, content_type) = (object.key.clone(), object.body.clone(), object.content_type.clone());
+            async move { store.put(&key, body, &content_type, PutMode::CreateOnly).await }
+        };
+        // The image and its thumbnail go up together; the record only once both are in.
+        let (image_written, thumbnail_written) = tokio::join!(put(image), put(thumbnail));
+        image_written?;
+        thumbnail_written?;
+        put(record).await
+    }
+
+    /// The spool images wait in while the store is down, if one is set.
+    pub fn spool(&self) -> Option<&Spool> {
+        self.spool.as_ref()
     }
 
     /// The record of one image, if the owner has it.

@@ -22,6 +22,7 @@ use crate::request::{EditMode, EditRequest, GenerationFields, GenerationRequest,
 use crate::safety::{SafetyGate, Verdict};
 use crate::store::ObjectKey;
 use crate::store::json::JsonRecords;
+use crate::store::spool::{Flusher, Spool, SpoolDepth};
 
 /// Who is asking, and from where: every operation acts for one owner.
 #[derive(Debug, Clone)]
@@ -56,6 +57,8 @@ pub struct Parts {
     pub jobs: Jobs,
     /// Linking Discord users to web accounts; `None` where nothing can be linked.
     pub accounts: Option<Arc<Accounts>>,
+    /// The task writing spooled images to the store (the spool itself is the gallery's).
+    pub spool_flusher: Option<Arc<Flusher>>,
 }
 
 /// The core service; cheap to clone and share between the bot and the web app.
@@ -68,6 +71,7 @@ pub struct Atelier {
     gallery: Gallery,
     jobs: Jobs,
     accounts: Option<Arc<Accounts>>,
+    spool_flusher: Option<Arc<Flusher>>,
 }
 
 /// A conversation kept going across messages (a Discord chat thread): whose it is and in
@@ -105,6 +109,21 @@ impl Atelier {
             gallery: parts.gallery,
             jobs: parts.jobs,
             accounts: parts.accounts,
+            spool_flusher: parts.spool_flusher,
+        }
+    }
+
+    /// How many images wait in the spool for the store, and their bytes; `None` when no
+    /// spool is set. For `/readyz`, metrics and logs.
+    pub fn spool_depth(&self) -> Option<SpoolDepth> {
+        self.gallery.spool().map(Spool::depth)
+    }
+
+    /// Stops the task that writes spooled images to the store, waiting for a write in
+    /// progress; what is left stays on disk for the next start.
+    pub async fn stop_spool_flusher(&self) {
+        if let Some(flusher) = &self.spool_flusher {
+            flusher.stop().await;
         }
     }
 

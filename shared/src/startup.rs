@@ -23,6 +23,7 @@ use crate::service::Parts;
 use crate::store::ObjectStore;
 use crate::store::folder::FolderStore;
 use crate::store::s3::S3Store;
+use crate::store::spool::{Backoff, Spool};
 
 /// What start-up knows about AWS.
 #[derive(Debug, Clone, Default)]
@@ -76,7 +77,16 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
             Arc::new(store)
         }
     };
-    let gallery = Gallery::new(store.clone());
+    // Images that cannot be stored wait here; what a previous process left is written first.
+    let spool =
+        Spool::open(&config.spool_dir, config.spool_max_bytes, store.location()).map_err(|error| ConfigError {
+            variable: "ATELIER_SPOOL_DIR",
+            value: Some(config.spool_dir.display().to_string()),
+            problem: format!("the spool cannot be used ({error})"),
+            fix: "choose a folder on local disk this user can write, or fix its permissions".into(),
+        })?;
+    let spool_flusher = Some(Arc::new(spool.start_flusher(store.clone(), Backoff::default())));
+    let gallery = Gallery::new(store.clone()).with_spool(spool);
     // Links live in the gallery's store; recording them on the Cognito user as well needs the pool id.
     let directory: Arc<dyn AccountDirectory> =
         match config.oidc.as_ref().and_then(|oidc| oidc.cognito_user_pool_id.as_ref()) {
@@ -106,6 +116,7 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
                 gallery,
                 jobs,
                 accounts,
+                spool_flusher,
             };
             (parts, reason)
         }
@@ -136,6 +147,7 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
                 gallery,
                 jobs,
                 accounts,
+                spool_flusher,
             };
             (parts, format!("Bedrock in {}", bedrock.region))
         }

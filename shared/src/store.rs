@@ -6,6 +6,7 @@
 pub mod folder;
 pub mod json;
 pub mod s3;
+pub mod spool;
 
 use async_trait::async_trait;
 use bytes::Bytes;
