@@ -156,3 +156,17 @@ fn profile_regions_are_found() {
     let text = "[default]\nregion = eu-west-1\n[profile other]\nregion = us-west-2\n";
     assert_eq!(region_in_profile_file(text).as_deref(), Some("eu-west-1"));
 }
+
+#[test]
+fn the_spool_has_defaults_and_a_bad_limit_names_the_variable() {
+    let defaults = config(&[]).unwrap();
+    assert_eq!(defaults.spool_dir, PathBuf::from("./atelier-spool"));
+    assert_eq!(defaults.spool_max_bytes, 1 << 30);
+    let set = config(&[("ATELIER_SPOOL_DIR", "/var/spool/atelier"), ("ATELIER_SPOOL_MAX_BYTES", "5000")]).unwrap();
+    assert_eq!((set.spool_dir, set.spool_max_bytes), (PathBuf::from("/var/spool/atelier"), 5000));
+    for bad in ["0", "-1", "1GB", "lots"] {
+        let error = config(&[("ATELIER_SPOOL_MAX_BYTES", bad)]).unwrap_err();
+        assert_eq!(error.variable, "ATELIER_SPOOL_MAX_BYTES");
+        assert!(error.to_string().contains("is not a whole number of bytes"), "{error}");
+    }
+}
