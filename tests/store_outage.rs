@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use atelier_shared::Atelier;
@@ -14,6 +14,7 @@ use atelier_shared::config::{Config, EngineKind, RawSettings};
 use atelier_shared::engine::SafetyOutcome;
 use atelier_shared::gallery::{Gallery, ImageId, ImageRecord, Origin, Owner, Parameters};
 use atelier_shared::images::{CheckedImage, encode_png};
+use atelier_shared::jobs::{Progress, Stage, no_progress};
 use atelier_shared::request::{GenerationFields, Seed};
 use atelier_shared::service::{Actor, Kept};
 use atelier_shared::startup::{self, AwsSetup};
@@ -130,6 +131,11 @@ async fn core(sdk_config: &aws_config::SdkConfig, bucket: &str, spool_dir: &Path
 
 /// One generation, as a front end asks for it.
 async fn generate(core: &Atelier, number: usize) -> Vec<Kept> {
+    generate_with_progress(core, number, &no_progress).await
+}
+
+/// One generation, telling `progress` where it is.
+async fn generate_with_progress(core: &Atelier, number: usize, progress: Progress<'_>) -> Vec<Kept> {
     let actor = Actor::new(Owner::discord(1000 + (number % 3) as u64), Origin::Cli);
     let request = GenerationFields {
         prompt: format!("a lighthouse in a storm, number {number}"),
@@ -139,7 +145,9 @@ async fn generate(core: &Atelier, number: usize) -> Vec<Kept> {
     }
     .parse()
     .unwrap();
-    core.generate(&actor, &request).await.unwrap_or_else(|error| panic!("generation {number} failed: {error}"))
+    core.generate_with_progress(&actor, &request, progress)
+        .await
+        .unwrap_or_else(|error| panic!("generation {number} failed: {error}"))
 }
 
 /// Waits until the spool is empty.
@@ -218,7 +226,7 @@ impl Tally {
 
 #[tokio::test]
 async fn store_outage_moto_stopped_mid_burst_every_image_delivered_and_stored_once() {
-    let mut moto = Moto::start().await;
+    let moto = Moto::start().await;
     let port = moto.port;
     let sdk_config = moto.sdk_config().await;
     let bucket = unique_bucket();
@@ -234,22 +242,28 @@ async fn store_outage_moto_stopped_mid_burst_every_image_delivered_and_stored_on
     // into the new moto below, so the count covers the whole burst.
     let acknowledged = everything_in(&sdk_config, &bucket).await;
 
-    // The rest of the burst is under way when the store goes away.
-    let second_wave = tokio::spawn({
-        let core = core.clone();
-        async move {
-            futures::stream::iter(4..16)
-                .map(|number| {
-                    let core = core.clone();
-                    async move { generate(&core, number).await }
-                })
-                .buffer_unordered(12)
-                .collect::<Vec<Vec<Kept>>>()
-                .await
+    // The rest of the burst is under way when the store goes away: moto is stopped the
+    // moment the first of these jobs starts drawing, while others wait in line or are being
+    // checked. The test runs on one thread and the stop happens inside that job's progress
+    // report, so no job of this wave can have reached the store before it: moto's lost
+    // memory hides nothing.
+    let moto = Mutex::new(moto);
+    let stopped_at = Mutex::new(None);
+    let stop_when_drawing = |stage: Stage| {
+        if stage == Stage::Generating
+            && let Ok(mut stopped_at) = stopped_at.lock()
+            && stopped_at.is_none()
+        {
+            moto.lock().unwrap().stop();
+            *stopped_at = Some(Instant::now());
         }
-    });
-    moto.stop();
-    let second_wave = second_wave.await.unwrap();
+    };
+    let second_wave: Vec<Vec<Kept>> = futures::stream::iter(4..16)
+        .map(|number| generate_with_progress(&core, number, &stop_when_drawing))
+        .buffer_unordered(12)
+        .collect()
+        .await;
+    assert!(stopped_at.lock().unwrap().is_some(), "moto was stopped during the burst");
     let delivered: Vec<Kept> = first_wave.into_iter().chain(second_wave).flatten().collect();
     assert_eq!(delivered.len(), 16, "every job gave its image to the caller");
     assert!(delivered.iter().all(|kept| kept.image.bytes().starts_with(b"\x89PNG")));
