@@ -130,6 +130,7 @@ pub async fn run(
         }
         None => atelier_web::Auth::local(),
     };
+    let spool_owner = core.clone();
     let state = atelier_web::AppState { core, site: Arc::new(site), auth: Arc::new(auth) };
     tracing::info!(
         address = %address,
@@ -144,6 +145,12 @@ pub async fn run(
         .map_err(|error| Failure::failed(format!("the web server failed: {error}")))?;
     if let Some(bot) = bot {
         let _ = bot.await;
+    }
+    // Last: a write to the store in progress finishes; what is still spooled stays on disk
+    // and is written by the next start.
+    spool_owner.stop_spool_flusher().await;
+    if let Some(depth) = spool_owner.spool_depth().filter(|depth| depth.entries > 0) {
+        tracing::warn!(entries = depth.entries, bytes = depth.bytes, "images still wait in the spool for the store");
     }
     tracing::info!("stopped");
     Ok(())

@@ -17,6 +17,7 @@ async fn probes_answer() {
     assert_eq!(app.get_text("/healthz").await, (StatusCode::OK, "ok".to_string()));
     let ready: serde_json::Value = app.get("/readyz").await.json().await.unwrap();
     assert_eq!(ready["store"], "ok");
+    assert_eq!(ready["spool"]["entries"], 0, "the probe says how many images wait for the store: {ready}");
     app.stop().await;
 }
 

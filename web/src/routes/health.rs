@@ -20,13 +20,15 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let engine = state.core.engine_kind().to_string();
+    // How many images wait on local disk for the store (see shared::store::spool).
+    let spool = state.core.spool_depth().map(|depth| json!({ "entries": depth.entries, "bytes": depth.bytes }));
     match state.core.gallery().check().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "ready": true, "store": "ok", "engine": engine }))),
+        Ok(()) => (StatusCode::OK, Json(json!({ "ready": true, "store": "ok", "engine": engine, "spool": spool }))),
         Err(error) => {
             tracing::warn!(error = %error, "not ready: the store cannot be used: {error}");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "ready": false, "store": error.to_string(), "engine": engine })),
+                Json(json!({ "ready": false, "store": error.to_string(), "engine": engine, "spool": spool })),
             )
         }
     }
