@@ -79,10 +79,17 @@ pub async fn run(
         LocalSignIn::NotNeeded => {}
     }
 
-    // One shutdown signal, fanned out to the web app and the bot.
+    // One shutdown signal, fanned out to the web app and the bot. First the process turns
+    // unready and takes no new jobs, long enough for the load balancer to notice and drain it;
+    // then the web app finishes the requests in flight and the bot closes its gateway.
     let (stop_sender, stop_receiver) = watch::channel(false);
+    let draining_core = core.clone();
+    let drain = config.limits.shutdown_drain;
     tokio::spawn(async move {
         shutdown.await;
+        draining_core.begin_shutdown();
+        tracing::info!(drain_seconds = drain.as_secs(), "stopping: unready and taking no new jobs, then stopping");
+        tokio::time::sleep(drain).await;
         let _ = stop_sender.send(true);
     });
     let stopped = |mut receiver: watch::Receiver<bool>| async move {

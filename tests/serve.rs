@@ -10,6 +10,7 @@ async fn a_bare_atelier_serves_the_web_app_in_demo_mode_and_stops_on_sigterm() {
     let address = format!("127.0.0.1:{}", free_port());
     let mut child = atelier(folder.path())
         .env("ATELIER_BIND", &address)
+        .env("ATELIER_SHUTDOWN_DRAIN_SECONDS", "2")
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -37,6 +38,20 @@ async fn a_bare_atelier_serves_the_web_app_in_demo_mode_and_stops_on_sigterm() {
 
     let terminated = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(terminated.success());
+    // First unready (so a load balancer drains the task) and taking no new jobs, still answering.
+    let mut saw_unready = false;
+    for _ in 0..400 {
+        let Ok(response) = client.get(format!("http://{address}/readyz")).send().await else { break };
+        if response.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(body["stopping"], true, "{body}");
+            saw_unready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(saw_unready, "/readyz never turned unready after SIGTERM");
+
     let output = tokio::task::spawn_blocking(move || {
         let _ = child.wait();
         child

@@ -62,6 +62,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("ATELIER_MAX_RUNNING_JOBS", "image jobs running at once in this process, sized to the Bedrock quotas (default 4)"),
     ("ATELIER_USER_RUNNING_JOBS", "image jobs one person may have running at once (default 1)"),
     ("ATELIER_USER_QUEUED_JOBS", "image jobs one person may have waiting, besides the running ones (default 3)"),
+    (
+        "ATELIER_SHUTDOWN_DRAIN_SECONDS",
+        "on SIGTERM, seconds to stay up unready (taking no new jobs) before stopping (default 5)",
+    ),
     ("ATELIER_DAILY_IMAGE_QUOTA", "images one person may make per day (UTC); 0 for no limit (default 100)"),
     ("ATELIER_OIDC_ISSUER", "OpenID Connect issuer URL of the sign-in provider (Cognito user pool)"),
     ("ATELIER_OIDC_CLIENT_ID", "OpenID Connect client id of the web app"),
@@ -250,11 +254,20 @@ pub struct JobLimits {
     pub per_user_queued: usize,
     /// Images one person may make per UTC day; `None` for no limit.
     pub daily_images: Option<u32>,
+    /// On SIGTERM, how long to stay up unready before stopping, so the load balancer drains
+    /// this process first.
+    pub shutdown_drain: std::time::Duration,
 }
 
 impl Default for JobLimits {
     fn default() -> Self {
-        Self { max_running: 4, per_user_running: 1, per_user_queued: 3, daily_images: Some(100) }
+        Self {
+            max_running: 4,
+            per_user_running: 1,
+            per_user_queued: 3,
+            daily_images: Some(100),
+            shutdown_drain: std::time::Duration::from_secs(5),
+        }
     }
 }
 
@@ -624,6 +637,9 @@ impl Config {
                 0 => None,
                 images => Some(u32::try_from(images).unwrap_or(u32::MAX)),
             },
+            shutdown_drain: std::time::Duration::from_secs(
+                parse_count(raw, "ATELIER_SHUTDOWN_DRAIN_SECONDS", 0, 5)? as u64
+            ),
         };
 
         Ok(Self {
@@ -710,6 +726,7 @@ impl Config {
             ("ATELIER_MAX_RUNNING_JOBS", self.limits.max_running.to_string()),
             ("ATELIER_USER_RUNNING_JOBS", self.limits.per_user_running.to_string()),
             ("ATELIER_USER_QUEUED_JOBS", self.limits.per_user_queued.to_string()),
+            ("ATELIER_SHUTDOWN_DRAIN_SECONDS", self.limits.shutdown_drain.as_secs().to_string()),
             (
                 "ATELIER_DAILY_IMAGE_QUOTA",
                 self.limits.daily_images.map(|images| images.to_string()).unwrap_or_else(|| "0 (no limit)".into()),

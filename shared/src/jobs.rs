@@ -95,6 +95,8 @@ impl Ledger {
 }
 
 struct Shared {
+    /// Set when the process is stopping: no new jobs are admitted.
+    closed: std::sync::atomic::AtomicBool,
     limits: JobLimits,
     slots: Arc<Semaphore>,
     per_person_slots: Mutex<HashMap<Owner, Arc<Semaphore>>>,
@@ -113,6 +115,7 @@ impl Jobs {
     pub fn new(limits: JobLimits) -> Self {
         Self {
             shared: Arc::new(Shared {
+                closed: std::sync::atomic::AtomicBool::new(false),
                 limits,
                 slots: Arc::new(Semaphore::new(limits.max_running.max(1))),
                 per_person_slots: Mutex::default(),
@@ -131,6 +134,11 @@ impl Jobs {
     /// quota; refuses, with what to do, when the person has too much waiting or the quota
     /// cannot cover it.
     pub fn admit(&self, owner: &Owner, images: u32) -> Result<Ticket> {
+        if self.is_closed() {
+            return Err(Error::Busy(
+                "Atelier is restarting and takes no new images for a moment: ask again in a minute".into(),
+            ));
+        }
         let limits = self.shared.limits;
         let mut ledger = self.ledger();
         ledger.roll_day(OffsetDateTime::now_utc().date());
@@ -167,6 +175,15 @@ impl Jobs {
             charged: true,
             running: None,
         })
+    }
+
+    /// Stops admitting jobs (the process is stopping); jobs already admitted carry on.
+    pub fn close(&self) {
+        self.shared.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// One person's jobs and images today.
@@ -296,7 +313,7 @@ mod tests {
     use super::*;
 
     fn limits(daily_images: Option<u32>) -> JobLimits {
-        JobLimits { max_running: 1, per_user_running: 1, per_user_queued: 1, daily_images }
+        JobLimits { max_running: 1, per_user_running: 1, per_user_queued: 1, daily_images, ..JobLimits::default() }
     }
 
     #[tokio::test]
@@ -316,6 +333,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_closed_line_admits_nothing_new_and_lets_running_jobs_finish() {
+        let jobs = Jobs::new(limits(None));
+        let mut running = jobs.admit(&Owner::discord(5), 1).unwrap();
+        running.wait_turn(&no_progress).await.unwrap();
+        jobs.close();
+        let refused = jobs.admit(&Owner::discord(6), 1).err().unwrap();
+        assert!(refused.to_string().contains("restarting"), "{refused}");
+        assert_eq!(jobs.usage(&Owner::discord(5)).running, 1);
+        drop(running);
+    }
+
+    #[tokio::test]
     async fn the_daily_quota_is_charged_on_admission_and_refunds_give_it_back() {
         let jobs = Jobs::new(JobLimits { per_user_queued: 5, ..limits(Some(4)) });
         let owner = Owner::discord(2);
@@ -331,7 +360,7 @@ mod tests {
 
     #[tokio::test]
     async fn waiting_jobs_report_their_place_and_run_in_order() {
-        let jobs = Jobs::new(JobLimits { max_running: 1, per_user_running: 1, per_user_queued: 2, daily_images: None });
+        let jobs = Jobs::new(JobLimits { per_user_queued: 2, ..limits(None) });
         let mut running = jobs.admit(&Owner::discord(1), 1).unwrap();
         running.wait_turn(&no_progress).await.unwrap();
         let second = jobs.admit(&Owner::discord(2), 1).unwrap();

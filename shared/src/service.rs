@@ -146,6 +146,16 @@ impl Atelier {
         crate::sessions::Sessions::new(self.gallery.store().clone())
     }
 
+    /// The process is stopping: admit no new image jobs (those running finish) and let the
+    /// readiness probe say so, so the load balancer stops sending work here.
+    pub fn begin_shutdown(&self) {
+        self.jobs.close();
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.jobs.is_closed()
+    }
+
     /// One person's jobs and images today.
     pub fn usage(&self, owner: &Owner) -> Usage {
         self.jobs.usage(owner)

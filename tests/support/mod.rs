@@ -55,6 +55,8 @@ impl TestApp {
             ("ATELIER_STORE".to_string(), store),
             ("ATELIER_ENGINE".to_string(), "demo".to_string()),
             ("ATELIER_BIND".to_string(), "127.0.0.1:0".to_string()),
+            // Stopping a test app need not wait for a load balancer to drain it.
+            ("ATELIER_SHUTDOWN_DRAIN_SECONDS".to_string(), "0".to_string()),
             // No atelier.toml from the working directory may leak in.
             ("ATELIER_CONFIG".to_string(), write_empty_settings_file(data.path()).display().to_string()),
         ];

@@ -22,6 +22,13 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let engine = state.core.engine_kind().to_string();
     // How many images wait on local disk for the store (see shared::store::spool).
     let spool = state.core.spool_depth().map(|depth| json!({ "entries": depth.entries, "bytes": depth.bytes }));
+    if state.core.is_shutting_down() {
+        // Unready first, so the load balancer drains this task before it stops.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "ready": false, "stopping": true, "engine": engine, "spool": spool })),
+        );
+    }
     match state.core.gallery().check().await {
         Ok(()) => (StatusCode::OK, Json(json!({ "ready": true, "store": "ok", "engine": engine, "spool": spool }))),
         Err(error) => {
