@@ -27,8 +27,9 @@ pub async fn generate(
     progress.stop().await;
     match outcome {
         Ok(kept) => responder.finish(result_message(data, &kept)).await,
-        Err(Error::Blocked(reason)) => {
-            let appeal = if reason.contains("appeal") {
+        Err(error @ Error::Blocked(_)) => {
+            let reason = error.to_string();
+            let appeal = if error.offers_appeal() {
                 let held = data.core.hold_refused(&actor.owner, fields).await?;
                 ImageId::parse(&held).ok().map(|held| vec![render::appeal_button(&actor.owner, held)])
             } else {

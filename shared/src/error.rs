@@ -61,6 +61,12 @@ impl Error {
         Self::Operator { context: context.into(), source: source.into() }
     }
 
+    /// Whether this refusal may be appealed (the safety gate said so when it refused); front
+    /// ends offer an Appeal button or form only then.
+    pub fn offers_appeal(&self) -> bool {
+        matches!(self, Self::Blocked(message) if message.ends_with(APPEAL_OFFER))
+    }
+
     /// Whether the user can fix this themselves (so the message is meant for them).
     pub fn is_user_error(&self) -> bool {
         !matches!(self, Self::Operator { .. })
@@ -79,3 +85,6 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How a refusal that may be appealed ends; [`Error::offers_appeal`] looks for it.
+pub const APPEAL_OFFER: &str = ". If you think that is a mistake, you can appeal once";

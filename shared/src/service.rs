@@ -453,11 +453,7 @@ impl Atelier {
             Verdict::Allowed => Ok(()),
             Verdict::Blocked(refusal) => {
                 tracing::info!(category = %refusal.category, by = %refusal.by, "a prompt was refused");
-                let appeal = if self.safety.is_appealable(&refusal) {
-                    ". If you think that is a mistake, you can appeal once"
-                } else {
-                    ""
-                };
+                let appeal = if self.safety.is_appealable(&refusal) { crate::error::APPEAL_OFFER } else { "" };
                 Err(crate::Error::Blocked(format!(
                     "{} refused this prompt ({}): {}{appeal}",
                     refusal.by, refusal.category, refusal.reason

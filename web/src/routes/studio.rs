@@ -72,9 +72,7 @@ async fn generate_images(State(state): State<AppState>, user: SignedIn, Form(for
                 return error.into_response();
             }
             let message = error.message();
-            let appealable = matches!(&error, WebError::Core(atelier_shared::Error::Blocked(_)))
-                && form.appeal.is_none()
-                && message.contains("appeal");
+            let appealable = matches!(&error, WebError::Core(core) if core.offers_appeal()) && form.appeal.is_none();
             let notice = if appealable { Notice::Refused(&message) } else { Notice::Error(&message) };
             let body = studio_form(&state, &form, notice);
             (status, page::render(&state.site, Some(&user), Section::Studio, "Generate", body)).into_response()
