@@ -6,7 +6,7 @@
 
 use atelier_shared::Error;
 use atelier_shared::gallery::{ImageRecord, Owner, Variant};
-use atelier_shared::request::{EditFields, EditMode};
+use atelier_shared::request::{EditFields, EditMode, GenerationFields};
 use atelier_shared::safety::Verdict;
 use atelier_shared::service::Actor;
 use poise::serenity_prelude as serenity;
@@ -117,19 +117,7 @@ async fn on_button(
             let Some(fields) = data.core.fields_to_remake(&record) else {
                 return tell(context, component, "This image had no prompt to draw again; try Variations.").await;
             };
-            let mut fields = fields;
-            let preferences = data.core.preferences(&presser).await?;
-            preferences.fill_in(&mut fields);
-            let request = match fields.parse().map_err(Error::from).and_then(|request| {
-                data.core.check_generation(&request)?;
-                Ok(request)
-            }) {
-                Ok(request) => request,
-                Err(error) => return tell(context, component, &error.user_message()).await,
-            };
-            let responder = defer(context, component, preferences.private_results).await?;
-            let actor = Actor::new(presser, discord_origin(&responder));
-            work::generate(data, &responder, &actor, &fields, &request).await
+            imagine_for(context, component, data, presser, fields).await
         }
         Action::Variation | Action::ZoomOut | Action::RemoveBackground | Action::Upscale => {
             let mode = match target.action {
@@ -293,11 +281,23 @@ async fn imagine_held(
     target: &Target,
     presser: Owner,
 ) -> Result<(), BotError> {
-    let mut fields = match data.core.held_request(&target.owner, &target.image.to_string()).await {
+    let fields = match data.core.held_request(&target.owner, &target.image.to_string()).await {
         Ok(fields) => fields,
         Err(Error::NotFound(message)) => return tell(context, component, &crate::error::capitalise(&message)).await,
         Err(error) => return Err(error.into()),
     };
+    imagine_for(context, component, data, presser, fields).await
+}
+
+/// Makes images from `fields` for whoever pressed the button, with their defaults filled in:
+/// a request their model refuses is answered only to them before anything is acknowledged.
+async fn imagine_for(
+    context: &serenity::Context,
+    component: &serenity::ComponentInteraction,
+    data: &Data,
+    presser: Owner,
+    mut fields: GenerationFields,
+) -> Result<(), BotError> {
     let preferences = data.core.preferences(&presser).await?;
     preferences.fill_in(&mut fields);
     let request = match fields.parse().map_err(Error::from).and_then(|request| {

@@ -27,6 +27,22 @@ const TOKEN_MARGIN: Duration = Duration::from_secs(30);
 /// five seconds per message, and a job's stages change faster than people read.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(1_000);
 
+/// serenity's command, component and modal interactions share these fields but no trait.
+macro_rules! responder_for {
+    ($http:expr, $interaction:expr, $ephemeral:expr) => {
+        Responder {
+            http: $http,
+            interaction_id: $interaction.id,
+            token: $interaction.token.clone(),
+            channel_id: $interaction.channel_id,
+            guild_id: $interaction.guild_id,
+            user: $interaction.user.clone(),
+            attachment_size_limit: u64::from($interaction.attachment_size_limit),
+            ephemeral: $ephemeral,
+        }
+    };
+}
+
 /// One acknowledged interaction, and how to answer it.
 #[derive(Clone)]
 pub struct Responder {
@@ -62,16 +78,7 @@ impl Outgoing {
 
 impl Responder {
     pub fn for_command(http: Arc<serenity::Http>, interaction: &serenity::CommandInteraction, ephemeral: bool) -> Self {
-        Self {
-            http,
-            interaction_id: interaction.id,
-            token: interaction.token.clone(),
-            channel_id: interaction.channel_id,
-            guild_id: interaction.guild_id,
-            user: interaction.user.clone(),
-            attachment_size_limit: u64::from(interaction.attachment_size_limit),
-            ephemeral,
-        }
+        responder_for!(http, interaction, ephemeral)
     }
 
     pub fn for_component(
@@ -79,29 +86,11 @@ impl Responder {
         interaction: &serenity::ComponentInteraction,
         ephemeral: bool,
     ) -> Self {
-        Self {
-            http,
-            interaction_id: interaction.id,
-            token: interaction.token.clone(),
-            channel_id: interaction.channel_id,
-            guild_id: interaction.guild_id,
-            user: interaction.user.clone(),
-            attachment_size_limit: u64::from(interaction.attachment_size_limit),
-            ephemeral,
-        }
+        responder_for!(http, interaction, ephemeral)
     }
 
     pub fn for_modal(http: Arc<serenity::Http>, interaction: &serenity::ModalInteraction, ephemeral: bool) -> Self {
-        Self {
-            http,
-            interaction_id: interaction.id,
-            token: interaction.token.clone(),
-            channel_id: interaction.channel_id,
-            guild_id: interaction.guild_id,
-            user: interaction.user.clone(),
-            attachment_size_limit: u64::from(interaction.attachment_size_limit),
-            ephemeral,
-        }
+        responder_for!(http, interaction, ephemeral)
     }
 
     pub fn http(&self) -> &Arc<serenity::Http> {
