@@ -156,6 +156,22 @@ impl ProgressDisplay {
     }
 }
 
+/// Keeps up to [`render::MAX_SUGGESTIONS`] suggested prompts for the buttons under them;
+/// returns their ids, in order.
+pub async fn hold_suggestions(
+    data: &Data,
+    owner: &Owner,
+    prompts: impl Iterator<Item = &String>,
+) -> Result<Vec<ImageId>, BotError> {
+    let mut held = Vec::new();
+    for prompt in prompts.take(render::MAX_SUGGESTIONS) {
+        let fields = GenerationFields { prompt: prompt.clone(), ..GenerationFields::default() };
+        let id = data.core.hold_request(owner, &fields).await?;
+        held.extend(ImageId::parse(&id).ok());
+    }
+    Ok(held)
+}
+
 /// The owner a Discord user acts as: their linked web account's, or their own.
 pub async fn owner_of(data: &Data, user: &serenity::User) -> Result<Owner, BotError> {
     Ok(data.core.owner_for_discord(user.id.get()).await?)

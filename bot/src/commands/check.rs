@@ -1,7 +1,6 @@
 //! `/check`: the prompt checker's critique, with buttons that imagine each improved prompt.
 
-use atelier_shared::gallery::ImageId;
-use atelier_shared::request::{GenerationFields, Prompt};
+use atelier_shared::request::Prompt;
 
 use super::acknowledge;
 use crate::render;
@@ -28,12 +27,8 @@ async fn check(
         Ok(critique) => critique,
         Err(error) => return work::fail(&responder, &error).await,
     };
-    let mut held = Vec::new();
-    for improved in critique.improved_prompts.iter().take(render::MAX_SUGGESTIONS) {
-        let fields = GenerationFields { prompt: improved.prompt.clone(), ..GenerationFields::default() };
-        let id = data.core.hold_request(&owner, &fields).await?;
-        held.extend(ImageId::parse(&id).ok());
-    }
+    let held =
+        work::hold_suggestions(data, &owner, critique.improved_prompts.iter().map(|improved| &improved.prompt)).await?;
     let outgoing = Outgoing {
         embeds: vec![render::critique(prompt.as_str(), &critique)],
         components: render::suggestion_buttons(&owner, &held),

@@ -1,8 +1,6 @@
 //! `/describe`: four prompts that would draw something like an attached image, each with a
 //! button that imagines it.
 
-use atelier_shared::gallery::ImageId;
-use atelier_shared::request::GenerationFields;
 use poise::serenity_prelude as serenity;
 
 use super::{acknowledge, check_attachment, fetch_image};
@@ -34,12 +32,7 @@ async fn describe(
         Err(BotError::Core(error)) => return work::fail(&responder, &error).await,
         Err(error) => return responder.refuse(&error.user_message(), Vec::new()).await,
     };
-    let mut held = Vec::new();
-    for suggestion in suggestions.iter().take(render::MAX_SUGGESTIONS) {
-        let fields = GenerationFields { prompt: suggestion.clone(), ..GenerationFields::default() };
-        let id = data.core.hold_request(&owner, &fields).await?;
-        held.extend(ImageId::parse(&id).ok());
-    }
+    let held = work::hold_suggestions(data, &owner, suggestions.iter()).await?;
     let text = suggestions
         .iter()
         .take(render::MAX_SUGGESTIONS)
