@@ -24,6 +24,7 @@ use atelier_shared::store::spool::Spool;
 use bytes::Bytes;
 use futures::StreamExt;
 
+use crate::support::faults::FaultRow;
 use crate::support::moto::Moto;
 use crate::support::python::venv_program;
 
@@ -209,17 +210,15 @@ impl Tally {
     }
 
     fn print_and_check(&self) {
-        println!(
-            "\n| {:<50} | {:>9} | {:>16} | {:>13} | {:>10} | {:>4} |",
-            "scenario", "jobs sent", "images delivered", "images stored", "duplicates", "lost"
-        );
-        println!("|{:-<52}|{:->11}|{:->18}|{:->15}|{:->12}|{:->6}|", "", "", "", "", "", "");
-        println!(
-            "| {:<50} | {:>9} | {:>16} | {:>13} | {:>10} | {:>4} |",
-            self.scenario, self.jobs_sent, self.images_delivered, self.images_stored, self.duplicates, self.lost
-        );
-        assert_eq!(self.lost, 0, "{}: images were lost", self.scenario);
-        assert_eq!(self.duplicates, 0, "{}: images were stored twice", self.scenario);
+        FaultRow {
+            scenario: self.scenario.to_string(),
+            jobs_sent: self.jobs_sent,
+            jobs_delivered: self.images_delivered,
+            images_stored: self.images_stored,
+            duplicates: self.duplicates,
+            lost: self.lost,
+        }
+        .check_and_record();
         assert_eq!(self.images_stored, self.images_delivered, "{}", self.scenario);
     }
 }

@@ -4,6 +4,7 @@
 pub mod bedrock;
 pub mod browser;
 pub mod discord;
+pub mod faults;
 pub mod moto;
 pub mod oidc;
 pub mod python;
