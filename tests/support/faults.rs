@@ -7,7 +7,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-/// One row of the fault table.
+/// One row of the fault table. A job is *delivered* when its person got what they asked for
+/// or a clear answer saying what happened (a refusal, "try again", a refund); it is *lost*
+/// when they got nothing, or when an image they were shown is not in the store. A
+/// *duplicate* is a job run, answered or stored twice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FaultRow {
     pub scenario: String,
