@@ -85,11 +85,20 @@ pub async fn run(
     let (stop_sender, stop_receiver) = watch::channel(false);
     let draining_core = core.clone();
     let drain = config.limits.shutdown_drain;
+    let grace = config.limits.shutdown_grace;
     tokio::spawn(async move {
         shutdown.await;
+        // Waiting jobs leave the line now, each answered through its own front end with its
+        // images given back; running jobs carry on.
         draining_core.begin_shutdown();
         tracing::info!(drain_seconds = drain.as_secs(), "stopping: unready and taking no new jobs, then stopping");
         tokio::time::sleep(drain).await;
+        // Running jobs get a while longer to deliver (Fargate allows 30 s from SIGTERM in all);
+        // whatever is still running after that is answered by another replica or the next start.
+        let left = draining_core.wait_for_running_jobs(grace).await;
+        if left > 0 {
+            tracing::warn!(jobs = left, "stopping with jobs still running; another replica will answer them");
+        }
         let _ = stop_sender.send(true);
     });
     let stopped = |mut receiver: watch::Receiver<bool>| async move {
@@ -153,6 +162,9 @@ pub async fn run(
     if let Some(bot) = bot {
         let _ = bot.await;
     }
+    // This replica is marked stopped, so what it leaves behind is answered at once by
+    // another replica (or the next start) rather than after its heartbeat goes silent.
+    spool_owner.jobs().stop_keeper().await;
     // Last: a write to the store in progress finishes; what is still spooled stays on disk
     // and is written by the next start.
     spool_owner.stop_spool_flusher().await;

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use url::Url;
@@ -30,6 +31,11 @@ use crate::engine::catalog::Catalog;
 pub const SETTINGS: &[(&str, &str)] = &[
     ("ATELIER_CONFIG", "path of an optional TOML file with the settings below (default ./atelier.toml)"),
     ("ATELIER_BIND", "address the web app listens on (default 127.0.0.1:8080)"),
+    (
+        "ATELIER_METRICS_ADDRESS",
+        "address of a separate listener serving Prometheus metrics at /metrics, off the public path (default: none)",
+    ),
+    ("ATELIER_LOG_FORMAT", "text (lines for people, the default) or json (one JSON object a line, for log stores)"),
     ("ATELIER_PUBLIC_URL", "the URL people use to reach the web app, for links from Discord and sign-in callbacks"),
     ("ATELIER_STORE", "where images are kept: file://PATH (default file://./atelier-data) or s3://BUCKET[/PREFIX]"),
     ("ATELIER_S3_FORCE_PATH_STYLE", "true for S3-compatible servers that need path-style URLs"),
@@ -49,6 +55,15 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "ATELIER_CHAT_HISTORY_TOKENS",
         "how much conversation history (in estimated tokens) goes with each chat turn (default 6000)",
+    ),
+    (
+        "ATELIER_MODEL_TIMEOUT_SECONDS",
+        "how long one attempt at a model call may take (an image, a safety check, a critique); a call with its \
+         retries gets twice this (default 90)",
+    ),
+    (
+        "ATELIER_CHAT_IDLE_TIMEOUT_SECONDS",
+        "how long a streamed chat reply may take to start, or pause between pieces, before it is given up (default 30)",
     ),
     ("ATELIER_DISCORD_TOKEN", "the Discord bot token; the bot runs only when it is set"),
     ("ATELIER_DISCORD_APPLICATION_ID", "the Discord application id, for registering slash commands"),
@@ -241,6 +256,43 @@ pub struct Config {
     pub bedrock: BedrockSettings,
     /// How many image jobs run at once, and how much each person may ask for.
     pub limits: JobLimits,
+    /// Where `/metrics` is served, on a listener of its own; `None` serves no metrics.
+    pub metrics_address: Option<SocketAddr>,
+    /// How log lines are written.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written: for people at a terminal, or one JSON object a line for a
+/// log store (the container sets this).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    /// Reads `ATELIER_LOG_FORMAT`. Logging starts before the rest of the configuration is
+    /// read, so this is also called on its own.
+    pub fn from_raw(raw: &RawSettings) -> Result<Self, ConfigError> {
+        match raw.get("ATELIER_LOG_FORMAT").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("text") => Ok(Self::Text),
+            Some("json") => Ok(Self::Json),
+            Some(other) => Err(ConfigError {
+                variable: "ATELIER_LOG_FORMAT",
+                value: Some(other.into()),
+                problem: "is not a log format".into(),
+                fix: "use text or json".into(),
+            }),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        }
+    }
 }
 
 /// How many image jobs run at once, and each person's share.
@@ -256,7 +308,13 @@ pub struct JobLimits {
     pub daily_images: Option<u32>,
     /// On SIGTERM, how long to stay up unready before stopping, so the load balancer drains
     /// this process first.
-    pub shutdown_drain: std::time::Duration,
+    pub shutdown_drain: Duration,
+    /// On SIGTERM, how long running jobs may take to finish after the drain; what is still
+    /// running then is answered by another replica (or this one's next start).
+    pub shutdown_grace: Duration,
+    /// How often this replica writes its heartbeat and looks for jobs of replicas that
+    /// stopped; a replica silent for three of these is taken for dead.
+    pub heartbeat: Duration,
 }
 
 impl Default for JobLimits {
@@ -266,7 +324,9 @@ impl Default for JobLimits {
             per_user_running: 1,
             per_user_queued: 3,
             daily_images: Some(100),
-            shutdown_drain: std::time::Duration::from_secs(5),
+            shutdown_drain: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(20),
+            heartbeat: Duration::from_secs(10),
         }
     }
 }
@@ -284,6 +344,43 @@ pub struct BedrockSettings {
     pub blocked_terms: Vec<String>,
     /// The estimated tokens of history sent with each chat turn.
     pub chat_history_tokens: usize,
+    /// How long model calls may take.
+    pub timeouts: ModelTimeouts,
+}
+
+/// How long Bedrock's models may take before a call is given up, so no job or chat reply
+/// waits without end on a model that hangs. The person then hears the model is busy and the
+/// job's quota is given back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelTimeouts {
+    /// One attempt at a call answered in one piece: an image (image models take up to about
+    /// a minute), a safety verdict, a critique, a description. A throttled, failed or timed-out
+    /// attempt is retried within [`ModelTimeouts::operation`].
+    pub attempt: Duration,
+    /// How long a streamed chat reply may take to start (its first byte, retries included) or
+    /// pause between two pieces. Streams are bounded by silence rather than by their length,
+    /// so a long answer that keeps coming is never cut.
+    pub chat_idle: Duration,
+}
+
+impl ModelTimeouts {
+    /// One call in all, retries and their backoff included: two full attempts, so a slow
+    /// first attempt still leaves room for one retry, and a model that hangs is given up
+    /// after a bounded wait however many attempts would remain.
+    pub fn operation(&self) -> Duration {
+        self.attempt.saturating_mul(2)
+    }
+
+    /// The start of a streamed reply (until the answer's headers arrive), retries included.
+    pub fn chat_start(&self) -> Duration {
+        self.chat_idle.saturating_mul(2)
+    }
+}
+
+impl Default for ModelTimeouts {
+    fn default() -> Self {
+        Self { attempt: Duration::from_secs(90), chat_idle: Duration::from_secs(30) }
+    }
 }
 
 /// Refused before any model is asked: requests for sexual content involving minors, which no
@@ -626,6 +723,10 @@ impl Config {
                 })?,
                 None => 6_000,
             },
+            timeouts: ModelTimeouts {
+                attempt: parse_seconds(raw, "ATELIER_MODEL_TIMEOUT_SECONDS", ModelTimeouts::default().attempt)?,
+                chat_idle: parse_seconds(raw, "ATELIER_CHAT_IDLE_TIMEOUT_SECONDS", ModelTimeouts::default().chat_idle)?,
+            },
         };
 
         let defaults = JobLimits::default();
@@ -637,10 +738,13 @@ impl Config {
                 0 => None,
                 images => Some(u32::try_from(images).unwrap_or(u32::MAX)),
             },
-            shutdown_drain: std::time::Duration::from_secs(
-                parse_count(raw, "ATELIER_SHUTDOWN_DRAIN_SECONDS", 0, 5)? as u64
-            ),
+            shutdown_drain: Duration::from_secs(parse_count(raw, "ATELIER_SHUTDOWN_DRAIN_SECONDS", 0, 5)? as u64),
+            shutdown_grace: Duration::from_secs(parse_count(raw, "ATELIER_SHUTDOWN_GRACE_SECONDS", 0, 20)? as u64),
+            heartbeat: Duration::from_secs(parse_count(raw, "ATELIER_HEARTBEAT_SECONDS", 1, 10)? as u64),
         };
+
+        let metrics_address = parse_metrics_address(raw.get("ATELIER_METRICS_ADDRESS"), bind)?;
+        let log_format = LogFormat::from_raw(raw)?;
 
         Ok(Self {
             bind,
@@ -655,6 +759,8 @@ impl Config {
             models,
             bedrock,
             limits,
+            metrics_address,
+            log_format,
         })
     }
 
@@ -669,6 +775,8 @@ impl Config {
         let oidc = self.oidc.as_ref();
         vec![
             ("ATELIER_BIND", self.bind.to_string()),
+            ("ATELIER_METRICS_ADDRESS", self.metrics_address.map(|address| address.to_string()).unwrap_or_else(unset)),
+            ("ATELIER_LOG_FORMAT", self.log_format.as_str().to_string()),
             ("ATELIER_PUBLIC_URL", self.public_url.to_string()),
             ("ATELIER_STORE", self.store.to_string()),
             ("ATELIER_S3_FORCE_PATH_STYLE", self.s3_force_path_style.to_string()),
@@ -702,6 +810,8 @@ impl Config {
                     .unwrap_or_else(unset),
             ),
             ("ATELIER_BLOCKED_TERMS", format!("{} terms", self.bedrock.blocked_terms.len())),
+            ("ATELIER_MODEL_TIMEOUT_SECONDS", self.bedrock.timeouts.attempt.as_secs().to_string()),
+            ("ATELIER_CHAT_IDLE_TIMEOUT_SECONDS", self.bedrock.timeouts.chat_idle.as_secs().to_string()),
             ("ATELIER_DISCORD_TOKEN", discord.map(|discord| redacted(&discord.token)).unwrap_or_else(unset)),
             (
                 "ATELIER_DISCORD_APPLICATION_ID",
@@ -798,6 +908,32 @@ fn parse_bind(text: Option<&str>) -> Result<SocketAddr, ConfigError> {
     })
 }
 
+/// The metrics listener's address: any address and port but the web app's own, so metrics
+/// are never served on the public port.
+fn parse_metrics_address(text: Option<&str>, bind: SocketAddr) -> Result<Option<SocketAddr>, ConfigError> {
+    let Some(text) = text else { return Ok(None) };
+    let normalised = match text.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => text.to_string(),
+    };
+    let address: SocketAddr = normalised.parse().map_err(|_| ConfigError {
+        variable: "ATELIER_METRICS_ADDRESS",
+        value: Some(text.into()),
+        problem: "is not an address and port".into(),
+        fix: "use IP:PORT, such as 127.0.0.1:9090 (or 0.0.0.0:9090 in a container), or unset it for no metrics".into(),
+    })?;
+    let overlaps = address.ip() == bind.ip() || address.ip().is_unspecified() || bind.ip().is_unspecified();
+    if address.port() != 0 && address.port() == bind.port() && overlaps {
+        return Err(ConfigError {
+            variable: "ATELIER_METRICS_ADDRESS",
+            value: Some(text.into()),
+            problem: format!("is the web app's own port ({bind}), where metrics would be public"),
+            fix: "choose another port, such as 9090".into(),
+        });
+    }
+    Ok(Some(address))
+}
+
 fn default_public_url(bind: SocketAddr) -> Result<Url, ConfigError> {
     let host = if bind.ip().is_unspecified() { "localhost".to_string() } else { bind.ip().to_string() };
     let host = if bind.is_ipv6() && host != "localhost" { format!("[{host}]") } else { host };
@@ -870,6 +1006,26 @@ fn parse_count(
             problem: format!("is not a whole number of at least {minimum}"),
             fix: format!("use a whole number such as {default}"),
         }),
+    }
+}
+
+/// A whole number of seconds from 1 to an hour, or `default` when unset: a timeout of zero
+/// would fail every call, and one past an hour is no longer a bound anyone would wait out.
+fn parse_seconds(raw: &RawSettings, variable: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+    match raw.get(variable) {
+        None => Ok(default),
+        Some(text) => text
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|seconds| (1..=3600).contains(seconds))
+            .map(Duration::from_secs)
+            .ok_or_else(|| ConfigError {
+                variable,
+                value: Some(text.into()),
+                problem: "is not a whole number of seconds from 1 to 3600".into(),
+                fix: format!("use a whole number such as {}", default.as_secs()),
+            }),
     }
 }
 

@@ -43,6 +43,9 @@ pub enum Error {
     /// A service is busy or briefly unavailable; trying again later should work.
     #[error("{0}")]
     Busy(String),
+    /// The person called the job back before it started; nothing was charged.
+    #[error("{0}")]
+    Cancelled(String),
     /// Something the operator must fix; `context` says what we were doing.
     #[error("{context}: {source}")]
     Operator {

@@ -1,24 +1,131 @@
-//! The line image jobs wait in, and each person's share of it.
+//! The line image jobs wait in, each person's share of it, and what happens to a job when
+//! the process running it stops.
 //!
-//! Every image job, from any front end, is admitted here first: a person may have only so
-//! many jobs running and waiting, and only so many images a day. Admission charges the day's
-//! quota at once, so two jobs started together cannot both squeeze under it; the job gives the
-//! images back ([`Ticket::refund`]) when it fails for a reason that is not the person's.
-//! Admitted jobs then wait for one of the process's running slots, first come first served
+//! Every image job, from any front end, is admitted here first. Admission charges the
+//! person's images for the day and adds the job to their ledger in the store, by
+//! compare-and-swap ([`ledger`]), so a quota holds across restarts and replicas and two jobs
+//! started together cannot both squeeze under it; the job gives its images back when it fails
+//! for a reason that is not the person's. Each job in progress also has a record in the store,
+//! naming the replica running it: replicas write heartbeats, and a job whose replica stopped or
+//! died is answered (through the front end it came from, see [`JobAnswerer`]) and refunded by
+//! whichever replica notices first.
+//!
+//! Admitted jobs then wait for one of this process's running slots, first come first served
 //! (tokio's semaphore is fair), with a per-person limit so one busy user cannot fill them all.
+//! The running slots are per process: size `ATELIER_MAX_RUNNING_JOBS` to the account's Bedrock
+//! quota divided by the number of replicas.
 //!
-//! This is per process: quotas and the line start over on restart and are not shared
-//! between replicas.
+//! When the store cannot be reached, jobs still run (the spool keeps their images): the
+//! quota then falls back to this process's own count, and the ledger is brought up to date
+//! when the store is back.
 
-use std::collections::{BTreeSet, HashMap};
+pub mod ledger;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinHandle;
 
 use crate::config::JobLimits;
 use crate::error::{Error, Result};
 use crate::gallery::Owner;
+use crate::request::GenerationFields;
+use crate::store::ObjectStore;
+use ledger::{Ending, JobRecord, LedgerState, Ledgers, ReplicaRecord, Start, plural};
+
+/// A job's id: a ULID, so ids sort by admission time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct JobId(ulid::Ulid);
+
+impl JobId {
+    fn new() -> Self {
+        Self(ulid::Ulid::new())
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        ulid::Ulid::from_string(text).ok().map(Self)
+    }
+}
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(formatter)
+    }
+}
+
+/// One running process of Atelier, named afresh at each start.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ReplicaId(String);
+
+impl ReplicaId {
+    fn new() -> Self {
+        Self(ulid::Ulid::new().to_string())
+    }
+}
+
+impl std::fmt::Display for ReplicaId {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+/// What kind of job it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    #[default]
+    Generate,
+    Edit,
+}
+
+/// Where and how a front end answers the person a job is for, in the front end's own terms
+/// (a Discord interaction token and channel): the core keeps it with the job and hands it
+/// back to the front end's [`JobAnswerer`] if the job must be answered by another process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplyRoute {
+    /// The name the front end registered its answerer under (`discord`).
+    pub front_end: String,
+    pub route: serde_json::Value,
+}
+
+/// What a job is, kept with it so an interrupted job can be answered well.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct JobDetails {
+    pub kind: JobKind,
+    /// The request, for generations, so the answer can offer it again.
+    #[serde(default)]
+    pub fields: Option<GenerationFields>,
+    #[serde(default)]
+    pub reply: Option<ReplyRoute>,
+}
+
+impl JobDetails {
+    pub fn generation(fields: GenerationFields) -> Self {
+        Self { kind: JobKind::Generate, fields: Some(fields), reply: None }
+    }
+
+    pub fn edit() -> Self {
+        Self { kind: JobKind::Edit, fields: None, reply: None }
+    }
+
+    pub fn answered_at(mut self, reply: Option<ReplyRoute>) -> Self {
+        self.reply = reply;
+        self
+    }
+}
+
+/// A front end's way to tell a person that a job of theirs ended without its images because
+/// the process running it stopped; the job's images are already given back.
+#[async_trait]
+pub trait JobAnswerer: Send + Sync + 'static {
+    async fn answer_interrupted(&self, job: &JobRecord) -> Result<()>;
+}
 
 /// Where a job is, as front ends show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,24 +175,39 @@ impl Usage {
     }
 }
 
-#[derive(Default)]
-struct PersonJobs {
-    running: usize,
-    queued: usize,
+/// What cancelling found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    /// It was waiting and leaves the line now; its images are given back.
+    Now,
+    /// It waits in another process, and leaves the line before it starts.
+    BeforeItStarts,
+    /// The model is already drawing it: it cannot be called back.
+    TooLate,
+    /// It is finished, or is not this person's.
+    NotFound,
+}
+
+/// This process's view of a job it holds.
+struct LocalJob {
+    owner: Owner,
+    cancelled: bool,
 }
 
 #[derive(Default)]
-struct Ledger {
-    people: HashMap<Owner, PersonJobs>,
+struct Line {
     /// Tickets waiting for a slot, by admission number, so positions are easy to count.
     waiting: BTreeSet<u64>,
     next_ticket: u64,
+    jobs: HashMap<JobId, LocalJob>,
+    running: usize,
+    /// Images charged today by this process, per person: the quota's fallback while the
+    /// store cannot be reached.
     day: Option<Date>,
     images_today: HashMap<Owner, u32>,
 }
 
-impl Ledger {
-    /// Forgets yesterday's counts on the first use of a new UTC day.
+impl Line {
     fn roll_day(&mut self, today: Date) {
         if self.day != Some(today) {
             self.day = Some(today);
@@ -95,14 +217,21 @@ impl Ledger {
 }
 
 struct Shared {
-    /// Set when the process is stopping: no new jobs are admitted.
-    closed: std::sync::atomic::AtomicBool,
+    /// Set when the process is stopping: no new jobs are admitted, waiting ones are told.
+    closed: AtomicBool,
     limits: JobLimits,
+    replica: ReplicaId,
+    ledgers: Ledgers,
     slots: Arc<Semaphore>,
     per_person_slots: Mutex<HashMap<Owner, Arc<Semaphore>>>,
-    ledger: Mutex<Ledger>,
-    /// Woken whenever a waiting job leaves the line, so the others can report their new place.
+    line: Mutex<Line>,
+    /// Woken whenever the line changes (a job leaves, one is cancelled, the line closes), so
+    /// waiting jobs can report their new place or leave.
     line_moved: Notify,
+    answerers: Mutex<HashMap<String, Arc<dyn JobAnswerer>>>,
+    /// Ledger endings that could not be written (the store was down), tried again by the keeper.
+    unwritten_endings: Mutex<Vec<(Owner, JobId, Ending)>>,
+    keeper: Mutex<Option<(watch::Sender<bool>, JoinHandle<()>)>>,
 }
 
 /// The job line; cheap to clone.
@@ -111,47 +240,117 @@ pub struct Jobs {
     shared: Arc<Shared>,
 }
 
+/// Poisoned locks hold plain counters, which are still usable after a panic elsewhere.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Whether a core error means the store could not be reached (rather than a refusal).
+fn is_store_outage(error: &Error) -> bool {
+    matches!(error, Error::Operator { .. })
+}
+
 impl Jobs {
-    pub fn new(limits: JobLimits) -> Self {
+    pub fn new(limits: JobLimits, store: Arc<dyn ObjectStore>) -> Self {
         Self {
             shared: Arc::new(Shared {
-                closed: std::sync::atomic::AtomicBool::new(false),
+                closed: AtomicBool::new(false),
                 limits,
+                replica: ReplicaId::new(),
+                ledgers: Ledgers::new(store),
                 slots: Arc::new(Semaphore::new(limits.max_running.max(1))),
                 per_person_slots: Mutex::default(),
-                ledger: Mutex::default(),
+                line: Mutex::default(),
                 line_moved: Notify::new(),
+                answerers: Mutex::default(),
+                unwritten_endings: Mutex::default(),
+                keeper: Mutex::default(),
             }),
         }
     }
 
-    fn ledger(&self) -> MutexGuard<'_, Ledger> {
-        // A panic while holding the lock leaves plain counters behind, which are still usable.
-        self.shared.ledger.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// This process's name in the store's job records.
+    pub fn replica(&self) -> &ReplicaId {
+        &self.shared.replica
+    }
+
+    /// Lets a front end answer its people's interrupted jobs; `front_end` is the name its
+    /// [`ReplyRoute`]s carry.
+    pub fn register_answerer(&self, front_end: &str, answerer: Arc<dyn JobAnswerer>) {
+        lock(&self.shared.answerers).insert(front_end.to_string(), answerer);
     }
 
     /// Admits a job for `owner` that will make `images` images, charging them to today's
-    /// quota; refuses, with what to do, when the person has too much waiting or the quota
-    /// cannot cover it.
-    pub fn admit(&self, owner: &Owner, images: u32) -> Result<Ticket> {
+    /// quota; refuses, with what to do, when the person has too much in progress or the
+    /// quota cannot cover it.
+    pub async fn admit(&self, owner: &Owner, images: u32, details: JobDetails) -> Result<Ticket> {
         if self.is_closed() {
             return Err(Error::Busy(
                 "Atelier is restarting and takes no new images for a moment: ask again in a minute".into(),
             ));
         }
         let limits = self.shared.limits;
-        let mut ledger = self.ledger();
-        ledger.roll_day(OffsetDateTime::now_utc().date());
-        let person = ledger.people.entry(owner.clone()).or_default();
-        if person.running >= limits.per_user_running && person.queued >= limits.per_user_queued {
-            let waiting = person.queued;
-            return Err(Error::Busy(format!(
-                "you already have {} running and {waiting} waiting; wait for one to finish, then ask again",
-                plural(person.running, "job")
-            )));
+        let id = JobId::new();
+        let ledgers = &self.shared.ledgers;
+        let in_store = match ledgers.admit(owner, id, images, &self.shared.replica, &limits).await {
+            Ok(()) => true,
+            Err(error) if is_store_outage(&error) => {
+                tracing::warn!(error = %error, "the store cannot keep the job ledger; counting this job locally");
+                self.admit_locally(owner, images)?;
+                false
+            }
+            Err(refused) => return Err(refused),
+        };
+        if in_store {
+            let record = JobRecord {
+                id,
+                owner: owner.clone(),
+                images,
+                replica: self.shared.replica.clone(),
+                admitted_at: OffsetDateTime::now_utc(),
+                details,
+                recovered_by: None,
+            };
+            if let Err(error) = ledgers.create_job(&record).await {
+                // Without its record a job could vanish unanswered if this process died, so it
+                // does not run; the charge is given back.
+                if let Err(undo) = ledgers.finish(owner, id, Ending::Refunded).await {
+                    self.remember_unwritten_ending(owner, id, Ending::Refunded);
+                    tracing::warn!(error = %undo, job.id = %id, "could not give a refused job's images back yet");
+                }
+                return Err(error);
+            }
+            let mut line = lock(&self.shared.line);
+            line.roll_day(OffsetDateTime::now_utc().date());
+            *line.images_today.entry(owner.clone()).or_default() += images;
         }
-        let used = ledger.images_today.get(owner).copied().unwrap_or(0);
-        if let Some(quota) = limits.daily_images
+        let number = {
+            let mut line = lock(&self.shared.line);
+            let number = line.next_ticket;
+            line.next_ticket += 1;
+            line.waiting.insert(number);
+            line.jobs.insert(id, LocalJob { owner: owner.clone(), cancelled: false });
+            number
+        };
+        Ok(Ticket {
+            jobs: self.clone(),
+            id,
+            owner: owner.clone(),
+            number,
+            images,
+            in_store,
+            model_started: false,
+            finished: false,
+            running: None,
+        })
+    }
+
+    /// The quota check of the old, per-process line, used only while the store is down.
+    fn admit_locally(&self, owner: &Owner, images: u32) -> Result<()> {
+        let mut line = lock(&self.shared.line);
+        line.roll_day(OffsetDateTime::now_utc().date());
+        let used = line.images_today.get(owner).copied().unwrap_or(0);
+        if let Some(quota) = self.shared.limits.daily_images
             && used.saturating_add(images) > quota
         {
             let left = quota.saturating_sub(used);
@@ -162,231 +361,398 @@ impl Jobs {
                 plural(left as usize, "image")
             )));
         }
-        *ledger.images_today.entry(owner.clone()).or_default() += images;
-        let ticket_number = ledger.next_ticket;
-        ledger.next_ticket += 1;
-        ledger.people.entry(owner.clone()).or_default().queued += 1;
-        ledger.waiting.insert(ticket_number);
-        Ok(Ticket {
-            jobs: self.clone(),
-            owner: owner.clone(),
-            number: ticket_number,
-            images,
-            charged: true,
-            running: None,
-        })
+        *line.images_today.entry(owner.clone()).or_default() += images;
+        Ok(())
     }
 
-    /// Stops admitting jobs (the process is stopping); jobs already admitted carry on.
+    fn remember_unwritten_ending(&self, owner: &Owner, id: JobId, ending: Ending) {
+        lock(&self.shared.unwritten_endings).push((owner.clone(), id, ending));
+    }
+
+    /// Stops admitting jobs (the process is stopping) and tells every waiting job to leave
+    /// the line with its images given back; running jobs carry on.
     pub fn close(&self) {
-        self.shared.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.line_moved.notify_waiters();
     }
 
     pub fn is_closed(&self) -> bool {
-        self.shared.closed.load(std::sync::atomic::Ordering::SeqCst)
+        self.shared.closed.load(Ordering::SeqCst)
     }
 
-    /// One person's jobs and images today.
-    pub fn usage(&self, owner: &Owner) -> Usage {
-        let mut ledger = self.ledger();
-        ledger.roll_day(OffsetDateTime::now_utc().date());
-        let person = ledger.people.get(owner);
-        Usage {
-            running: person.map_or(0, |person| person.running),
-            queued: person.map_or(0, |person| person.queued),
-            images_today: ledger.images_today.get(owner).copied().unwrap_or(0),
-            daily_images: self.shared.limits.daily_images,
+    /// Jobs of this process waiting and running, for metrics and logs.
+    pub fn depth(&self) -> (usize, usize) {
+        let line = lock(&self.shared.line);
+        (line.waiting.len(), line.running)
+    }
+
+    /// One person's jobs and images today, everywhere.
+    pub async fn usage(&self, owner: &Owner) -> Result<Usage> {
+        let daily_images = self.shared.limits.daily_images;
+        match self.shared.ledgers.ledger(owner).await {
+            Ok(ledger) => Ok(Usage {
+                running: ledger.count(LedgerState::Running),
+                queued: ledger.count(LedgerState::Waiting),
+                images_today: ledger.images,
+                daily_images,
+            }),
+            Err(error) => Err(error),
         }
     }
 
+    /// Cancels a waiting job of `owner`'s: at once when this process holds it, otherwise by
+    /// marking it in the ledger so the process holding it drops it before it starts.
+    pub async fn cancel(&self, owner: &Owner, id: JobId) -> Result<Cancelled> {
+        {
+            let mut line = lock(&self.shared.line);
+            if let Some(job) = line.jobs.get_mut(&id)
+                && &job.owner == owner
+            {
+                job.cancelled = true;
+                drop(line);
+                self.shared.line_moved.notify_waiters();
+                return Ok(Cancelled::Now);
+            }
+        }
+        Ok(match self.shared.ledgers.request_cancel(owner, id).await? {
+            Some(LedgerState::Waiting) => Cancelled::BeforeItStarts,
+            Some(LedgerState::Running) => Cancelled::TooLate,
+            None => Cancelled::NotFound,
+        })
+    }
+
     fn person_slots(&self, owner: &Owner) -> Arc<Semaphore> {
-        let mut slots = self.shared.per_person_slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut slots = lock(&self.shared.per_person_slots);
         slots
             .entry(owner.clone())
             .or_insert_with(|| Arc::new(Semaphore::new(self.shared.limits.per_user_running)))
             .clone()
     }
+
+    /// Starts the task that writes this replica's heartbeat and answers the jobs of replicas
+    /// that stopped or died, every `interval` (a replica silent for three intervals is dead).
+    pub fn start_keeper(&self, interval: Duration) {
+        let (stop, mut stopped) = watch::channel(false);
+        let jobs = self.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                jobs.keep(interval).await;
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    _ = stopped.wait_for(|stopped| *stopped) => break,
+                }
+            }
+        });
+        *lock(&self.shared.keeper) = Some((stop, task));
+    }
+
+    /// One round of the keeper: heartbeat, endings the store missed, then orphaned jobs.
+    async fn keep(&self, interval: Duration) {
+        let beat = ReplicaRecord {
+            replica: self.shared.replica.clone(),
+            heartbeat_at: OffsetDateTime::now_utc(),
+            stopped: false,
+        };
+        if let Err(error) = self.shared.ledgers.beat(&beat).await {
+            tracing::warn!(error = %error, "could not write this replica's heartbeat");
+            return;
+        }
+        self.write_unwritten_endings().await;
+        if let Err(error) = self.recover_orphans(interval * 3).await {
+            tracing::warn!(error = %error, "could not look for jobs left by stopped replicas");
+        }
+    }
+
+    async fn write_unwritten_endings(&self) {
+        let endings = std::mem::take(&mut *lock(&self.shared.unwritten_endings));
+        for (owner, id, ending) in endings {
+            let written = self.shared.ledgers.finish(&owner, id, ending).await;
+            let deleted = match written {
+                Ok(_) => self.shared.ledgers.delete_job(id).await,
+                Err(error) => Err(error),
+            };
+            if deleted.is_err() {
+                self.remember_unwritten_ending(&owner, id, ending);
+            }
+        }
+    }
+
+    /// Answers and refunds the jobs of replicas that stopped or have been silent for
+    /// `silence`; returns how many it took over.
+    pub async fn recover_orphans(&self, silence: Duration) -> Result<usize> {
+        let ledgers = &self.shared.ledgers;
+        let ids = ledgers.job_ids(10_000).await?;
+        let mut records = Vec::new();
+        for id in ids {
+            if lock(&self.shared.line).jobs.contains_key(&id) {
+                continue;
+            }
+            if let Some(record) = ledgers.job(id).await? {
+                records.push(record);
+            }
+        }
+        let holders: HashSet<ReplicaId> = records
+            .iter()
+            .map(|record| record.recovered_by.clone().unwrap_or_else(|| record.replica.clone()))
+            .collect();
+        let mut dead = HashSet::new();
+        let now = OffsetDateTime::now_utc();
+        for holder in holders {
+            if holder == self.shared.replica {
+                // Our own records without a local job: an ending the store missed, which the
+                // retry list handles.
+                continue;
+            }
+            let silent_since = match ledgers.replica(&holder).await? {
+                Some(record) if record.stopped => None,
+                Some(record) => Some(record.heartbeat_at),
+                None => None,
+            };
+            let is_dead = silent_since.is_none_or(|heartbeat| now - heartbeat > silence);
+            if is_dead {
+                dead.insert(holder);
+            }
+        }
+        let answerers = lock(&self.shared.answerers).clone();
+        let mut recovered = 0;
+        for record in records {
+            let holder = record.recovered_by.clone().unwrap_or_else(|| record.replica.clone());
+            if !dead.contains(&holder) {
+                continue;
+            }
+            // A job whose front end does not run here is left for a replica where it does.
+            let answerer = match &record.details.reply {
+                Some(route) => match answerers.get(&route.front_end) {
+                    Some(answerer) => Some(answerer.clone()),
+                    None => continue,
+                },
+                None => None,
+            };
+            let Some(record) = ledgers.claim_orphan(record.id, &self.shared.replica, &dead).await? else {
+                continue;
+            };
+            let refunded = ledgers.finish(&record.owner, record.id, Ending::Refunded).await?;
+            if let Some(answerer) = answerer
+                && let Err(error) = answerer.answer_interrupted(&record).await
+            {
+                tracing::warn!(error = %error, job.id = %record.id, user.id = %record.owner, "could not tell the person about an interrupted job");
+            }
+            ledgers.delete_job(record.id).await?;
+            tracing::info!(
+                job.id = %record.id,
+                user.id = %record.owner,
+                replica = %holder,
+                refunded,
+                "answered a job interrupted when its replica stopped"
+            );
+            recovered += 1;
+        }
+        Ok(recovered)
+    }
+
+    /// Stops the keeper and marks this replica stopped in the store, so what it leaves
+    /// behind is answered by the next replica to look, without waiting for its silence.
+    pub async fn stop_keeper(&self) {
+        let keeper = lock(&self.shared.keeper).take();
+        if let Some((stop, task)) = keeper {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
+        self.write_unwritten_endings().await;
+        let record = ReplicaRecord {
+            replica: self.shared.replica.clone(),
+            heartbeat_at: OffsetDateTime::now_utc(),
+            stopped: true,
+        };
+        if let Err(error) = self.shared.ledgers.beat(&record).await {
+            tracing::warn!(error = %error, "could not mark this replica stopped in the store");
+        }
+    }
 }
 
-fn plural(count: usize, noun: &str) -> String {
-    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
-}
-
-/// An admitted job: holds its place in line, then its running slot, until dropped.
+/// An admitted job: holds its place in line, then its running slot, until finished.
 pub struct Ticket {
     jobs: Jobs,
+    id: JobId,
     owner: Owner,
     number: u64,
     images: u32,
-    charged: bool,
+    /// Whether the job is in the store's ledger (false when admitted while the store was down).
+    in_store: bool,
+    model_started: bool,
+    finished: bool,
     running: Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)>,
 }
 
 impl Ticket {
-    /// Waits for the job's turn, telling `progress` its place in line as it moves.
+    pub fn id(&self) -> JobId {
+        self.id
+    }
+
+    /// Why a waiting job must leave the line now, if it must.
+    fn must_leave(&self) -> Result<()> {
+        if self.jobs.is_closed() {
+            return Err(Error::Busy(
+                "Atelier is restarting and your request had not started: nothing was charged; ask again in a minute"
+                    .into(),
+            ));
+        }
+        let cancelled = lock(&self.jobs.shared.line).jobs.get(&self.id).is_some_and(|job| job.cancelled);
+        if cancelled {
+            return Err(Error::Cancelled("cancelled before it started: nothing was charged".into()));
+        }
+        Ok(())
+    }
+
+    /// Waits for the job's turn, telling `progress` its place in line as it moves; leaves
+    /// the line with an answer when it is cancelled or the process stops.
     pub async fn wait_turn(&mut self, progress: Progress<'_>) -> Result<()> {
         if self.running.is_some() {
             return Ok(());
         }
         let closed = |_| Error::operator("waiting for a job slot", "the job line was closed");
+        let shared = self.jobs.shared.clone();
+        let mut last_position = None;
         // The person's own slot first, so their later jobs do not hold process slots idle.
         let person = self.jobs.person_slots(&self.owner).acquire_owned();
         tokio::pin!(person);
-        let mut last_position = None;
         let person_permit = loop {
-            let position = self.position();
-            if last_position != Some(position) {
-                progress(Stage::Queued { position });
-                last_position = Some(position);
-            }
+            let moved = shared.line_moved.notified();
+            tokio::pin!(moved);
+            moved.as_mut().enable();
+            self.must_leave()?;
+            self.report_position(progress, &mut last_position);
             tokio::select! {
                 permit = &mut person => break permit.map_err(closed)?,
-                () = self.jobs.shared.line_moved.notified() => {}
+                () = moved => {}
             }
         };
-        let slot = self.jobs.shared.slots.clone().acquire_owned();
+        let slot = shared.slots.clone().acquire_owned();
         tokio::pin!(slot);
         let slot_permit = loop {
-            let position = self.position();
-            if last_position != Some(position) {
-                progress(Stage::Queued { position });
-                last_position = Some(position);
-            }
+            let moved = shared.line_moved.notified();
+            tokio::pin!(moved);
+            moved.as_mut().enable();
+            self.must_leave()?;
+            self.report_position(progress, &mut last_position);
             tokio::select! {
                 permit = &mut slot => break permit.map_err(closed)?,
-                () = self.jobs.shared.line_moved.notified() => {}
+                () = moved => {}
             }
         };
-        {
-            let mut ledger = self.jobs.ledger();
-            ledger.waiting.remove(&self.number);
-            if let Some(person) = ledger.people.get_mut(&self.owner) {
-                person.queued = person.queued.saturating_sub(1);
-                person.running += 1;
+        self.must_leave()?;
+        if self.in_store {
+            match shared.ledgers.start(&self.owner, self.id).await {
+                Ok(Start::Started) => {}
+                Ok(Start::Cancelled) => {
+                    // The ledger already gave the images back in the same write.
+                    self.finished = true;
+                    let _ = shared.ledgers.delete_job(self.id).await;
+                    return Err(Error::Cancelled("cancelled before it started: nothing was charged".into()));
+                }
+                Err(error) if is_store_outage(&error) => {
+                    tracing::warn!(error = %error, job.id = %self.id, "could not mark the job running in the store");
+                }
+                Err(error) => return Err(error),
             }
         }
-        self.jobs.shared.line_moved.notify_waiters();
+        {
+            let mut line = lock(&shared.line);
+            line.waiting.remove(&self.number);
+            line.running += 1;
+        }
+        shared.line_moved.notify_waiters();
         self.running = Some((person_permit, slot_permit));
         Ok(())
     }
 
-    /// This job's place in line: 1 when it is next.
-    fn position(&self) -> usize {
-        self.jobs.ledger().waiting.range(..self.number).count() + 1
+    fn report_position(&self, progress: Progress<'_>, last_position: &mut Option<usize>) {
+        let position = lock(&self.jobs.shared.line).waiting.range(..self.number).count() + 1;
+        if *last_position != Some(position) {
+            progress(Stage::Queued { position });
+            *last_position = Some(position);
+        }
     }
 
-    /// Gives the job's images back to today's quota: the job failed for a reason that is not
-    /// the person's (a model outage, a store failure, a refusal before any image model ran).
-    pub fn refund(&mut self) {
-        if std::mem::take(&mut self.charged) {
-            let mut ledger = self.jobs.ledger();
-            if let Some(used) = ledger.images_today.get_mut(&self.owner) {
+    /// The model is about to run: from here on the images are spent, so a job dropped
+    /// without an ending keeps them charged.
+    pub fn model_started(&mut self) {
+        self.model_started = true;
+    }
+
+    pub fn has_model_started(&self) -> bool {
+        self.model_started
+    }
+
+    /// Ends the job: takes it out of the ledger and the store's job records, giving its
+    /// images back when `refund` (it failed for a reason that is not the person's: a model
+    /// outage, a store failure, a refusal before any image model ran).
+    pub async fn finish(mut self, refund: bool) {
+        self.finished = true;
+        let ending = if refund { Ending::Refunded } else { Ending::Charged };
+        self.end(ending).await;
+    }
+
+    async fn end(&self, ending: Ending) {
+        let shared = &self.jobs.shared;
+        if ending == Ending::Refunded {
+            let mut line = lock(&shared.line);
+            if let Some(used) = line.images_today.get_mut(&self.owner) {
                 *used = used.saturating_sub(self.images);
             }
+        }
+        if !self.in_store {
+            return;
+        }
+        let written = match shared.ledgers.finish(&self.owner, self.id, ending).await {
+            Ok(_) => shared.ledgers.delete_job(self.id).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = written {
+            tracing::warn!(error = %error, job.id = %self.id, "could not record the job's end yet; trying again later");
+            self.jobs.remember_unwritten_ending(&self.owner, self.id, ending);
         }
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        let mut ledger = self.jobs.ledger();
-        let was_waiting = ledger.waiting.remove(&self.number);
-        if let Some(person) = ledger.people.get_mut(&self.owner) {
+        let was_waiting;
+        {
+            let mut line = lock(&self.jobs.shared.line);
+            was_waiting = line.waiting.remove(&self.number);
+            line.jobs.remove(&self.id);
             if self.running.is_some() {
-                person.running = person.running.saturating_sub(1);
-            } else {
-                person.queued = person.queued.saturating_sub(1);
-            }
-            if person.running == 0 && person.queued == 0 {
-                ledger.people.remove(&self.owner);
+                line.running = line.running.saturating_sub(1);
             }
         }
-        drop(ledger);
         if was_waiting {
             self.jobs.shared.line_moved.notify_waiters();
+        }
+        if !self.finished {
+            // Dropped without an ending (the person went away, the task was cancelled): a job
+            // that never reached the model gives its images back. The store writes need a
+            // task of their own, since drop cannot wait.
+            let ending = if self.model_started { Ending::Charged } else { Ending::Refunded };
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let orphan = Ticket {
+                    jobs: self.jobs.clone(),
+                    id: self.id,
+                    owner: self.owner.clone(),
+                    number: self.number,
+                    images: self.images,
+                    in_store: self.in_store,
+                    model_started: self.model_started,
+                    finished: true,
+                    running: None,
+                };
+                runtime.spawn(async move { orphan.end(ending).await });
+            } else {
+                self.jobs.remember_unwritten_ending(&self.owner, self.id, ending);
+            }
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn limits(daily_images: Option<u32>) -> JobLimits {
-        JobLimits { max_running: 1, per_user_running: 1, per_user_queued: 1, daily_images, ..JobLimits::default() }
-    }
-
-    #[tokio::test]
-    async fn a_person_may_not_queue_past_the_limit_and_gets_the_place_back_when_a_job_ends() {
-        let jobs = Jobs::new(limits(None));
-        let owner = Owner::discord(1);
-        let mut first = jobs.admit(&owner, 1).unwrap();
-        first.wait_turn(&no_progress).await.unwrap();
-        let second = jobs.admit(&owner, 1).unwrap();
-        let refused = jobs.admit(&owner, 1).err().unwrap();
-        assert!(refused.to_string().contains("1 job running and 1 waiting"), "{refused}");
-        assert_eq!(jobs.usage(&owner), Usage { running: 1, queued: 1, images_today: 2, daily_images: None });
-        drop(second);
-        drop(first);
-        assert_eq!(jobs.usage(&owner).running + jobs.usage(&owner).queued, 0);
-        assert!(jobs.admit(&owner, 1).is_ok());
-    }
-
-    #[tokio::test]
-    async fn a_closed_line_admits_nothing_new_and_lets_running_jobs_finish() {
-        let jobs = Jobs::new(limits(None));
-        let mut running = jobs.admit(&Owner::discord(5), 1).unwrap();
-        running.wait_turn(&no_progress).await.unwrap();
-        jobs.close();
-        let refused = jobs.admit(&Owner::discord(6), 1).err().unwrap();
-        assert!(refused.to_string().contains("restarting"), "{refused}");
-        assert_eq!(jobs.usage(&Owner::discord(5)).running, 1);
-        drop(running);
-    }
-
-    #[tokio::test]
-    async fn the_daily_quota_is_charged_on_admission_and_refunds_give_it_back() {
-        let jobs = Jobs::new(JobLimits { per_user_queued: 5, ..limits(Some(4)) });
-        let owner = Owner::discord(2);
-        let mut failed = jobs.admit(&owner, 3).unwrap();
-        let refused = jobs.admit(&owner, 2).err().unwrap();
-        assert!(refused.to_string().contains("you have 1 image left of today's 4"), "{refused}");
-        failed.refund();
-        failed.refund();
-        drop(failed);
-        assert_eq!(jobs.usage(&owner).images_left(), Some(4));
-        assert!(jobs.admit(&owner, 4).is_ok());
-    }
-
-    #[tokio::test]
-    async fn waiting_jobs_report_their_place_and_run_in_order() {
-        let jobs = Jobs::new(JobLimits { per_user_queued: 2, ..limits(None) });
-        let mut running = jobs.admit(&Owner::discord(1), 1).unwrap();
-        running.wait_turn(&no_progress).await.unwrap();
-        let second = jobs.admit(&Owner::discord(2), 1).unwrap();
-        let third = jobs.admit(&Owner::discord(3), 1).unwrap();
-        let waiter = |mut ticket: Ticket| {
-            let (sender, heard) = tokio::sync::mpsc::unbounded_channel();
-            let task = tokio::spawn(async move {
-                let report = move |stage: Stage| {
-                    let _ = sender.send(stage);
-                };
-                ticket.wait_turn(&report).await.unwrap();
-                ticket
-            });
-            (task, heard)
-        };
-        let (second_task, mut second_heard) = waiter(second);
-        assert_eq!(second_heard.recv().await, Some(Stage::Queued { position: 1 }));
-        let (third_task, mut third_heard) = waiter(third);
-        assert_eq!(third_heard.recv().await, Some(Stage::Queued { position: 2 }));
-        drop(running);
-        let second = second_task.await.unwrap();
-        assert_eq!(third_heard.recv().await, Some(Stage::Queued { position: 1 }));
-        assert_eq!(jobs.usage(&Owner::discord(3)).queued, 1);
-        drop(second);
-        let third = third_task.await.unwrap();
-        assert_eq!(jobs.usage(&Owner::discord(3)).running, 1);
-        drop(third);
-    }
-}
+mod tests;

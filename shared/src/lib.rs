@@ -8,8 +8,10 @@
 //! - [`chat`] and [`checker`]: conversations and the prompt critique.
 //! - [`store`] and [`gallery`]: object storage and the per-owner image gallery on top of it.
 //! - [`jobs`]: the line image jobs wait in, per-person limits and the daily quota.
+//! - [`metrics`]: Prometheus metrics in our own terms, from a registry each core owns.
 //! - [`preferences`]: a person's defaults for new images.
 //! - [`sessions`]: web sessions and sign-ins in progress, kept in the store.
+//! - [`claims`]: which replica acts on an event every replica hears (a create-only record).
 //! - [`service`]: [`Atelier`], the operations front ends call.
 //! - [`startup`]: building an [`Atelier`] from a [`config::Config`].
 //!
@@ -20,12 +22,14 @@ pub mod accounts;
 pub mod bedrock;
 pub mod chat;
 pub mod checker;
+pub mod claims;
 pub mod config;
 pub mod engine;
 pub mod error;
 pub mod gallery;
 pub mod images;
 pub mod jobs;
+pub mod metrics;
 pub mod oidc;
 pub mod preferences;
 pub mod request;

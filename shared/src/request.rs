@@ -324,6 +324,30 @@ pub struct GenerationRequest {
     pub guidance: Guidance,
 }
 
+impl GenerationRequest {
+    /// The request as fields again, to keep with a job or offer it once more.
+    pub fn fields(&self) -> GenerationFields {
+        let (aspect, size) = match self.shape {
+            Shape::Aspect(aspect) => (Some(aspect.to_string()), None),
+            Shape::Size(size) => (None, Some(size.to_string())),
+        };
+        GenerationFields {
+            prompt: self.prompt.as_str().to_string(),
+            negative_prompt: self.negative_prompt.as_ref().map(|prompt| prompt.as_str().to_string()),
+            model: self.model.as_ref().map(|model| model.as_str().to_string()),
+            aspect,
+            size,
+            seed: self.seed.map(|seed| seed.to_string()),
+            count: (self.count != ImageCount::ONE).then(|| self.count.get().to_string()),
+            style: self.style.as_ref().map(|style| style.as_str().to_string()),
+            colors: (!self.colors.is_empty())
+                .then(|| self.colors.iter().map(|color| color.as_str()).collect::<Vec<_>>().join(",")),
+            cfg_scale: self.guidance.cfg_scale.map(|scale| scale.to_string()),
+            steps: self.guidance.steps.map(|steps| steps.to_string()),
+        }
+    }
+}
+
 /// The tuning knobs some models have: the classifier-free guidance scale (SDXL, Titan, Nova
 /// Canvas) and the number of diffusion steps (SDXL). `None` leaves the model's default; each
 /// family's adapter checks the values against its model's documented range and refuses the

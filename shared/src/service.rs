@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use time::OffsetDateTime;
+use tracing::Instrument as _;
 
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +17,8 @@ use crate::engine::{Generated, ImageEngine, ModelInfo};
 use crate::error::Result;
 use crate::gallery::{Gallery, ImageId, ImageRecord, Origin, Owner, Parameters, SessionName, Variant};
 use crate::images::CheckedImage;
-use crate::jobs::{Jobs, Progress, Stage, Usage, no_progress};
+use crate::jobs::{Cancelled, JobDetails, JobId, Jobs, Progress, ReplyRoute, Stage, Ticket, Usage, no_progress};
+use crate::metrics::Metrics;
 use crate::preferences::{PreferenceChange, Preferences};
 use crate::request::{EditMode, EditRequest, GenerationFields, GenerationRequest, ModelName, Prompt, Region};
 use crate::safety::{SafetyGate, Verdict};
@@ -31,11 +33,19 @@ pub struct Actor {
     pub origin: Origin,
     /// The named session new images go into, if any.
     pub session: Option<SessionName>,
+    /// Where the front end answers this person if their job must be answered by another
+    /// process (a Discord interaction); `None` where the person waits on the request itself.
+    pub reply: Option<ReplyRoute>,
 }
 
 impl Actor {
     pub fn new(owner: Owner, origin: Origin) -> Self {
-        Self { owner, origin, session: None }
+        Self { owner, origin, session: None, reply: None }
+    }
+
+    pub fn answered_at(mut self, reply: ReplyRoute) -> Self {
+        self.reply = Some(reply);
+        self
     }
 }
 
@@ -59,6 +69,8 @@ pub struct Parts {
     pub accounts: Option<Arc<Accounts>>,
     /// The task writing spooled images to the store (the spool itself is the gallery's).
     pub spool_flusher: Option<Arc<Flusher>>,
+    /// What the process counts and measures, for `/metrics`.
+    pub metrics: Metrics,
 }
 
 /// The core service; cheap to clone and share between the bot and the web app.
@@ -72,6 +84,7 @@ pub struct Atelier {
     jobs: Jobs,
     accounts: Option<Arc<Accounts>>,
     spool_flusher: Option<Arc<Flusher>>,
+    metrics: Metrics,
 }
 
 /// A conversation kept going across messages (a Discord chat thread): whose it is and in
@@ -110,7 +123,13 @@ impl Atelier {
             jobs: parts.jobs,
             accounts: parts.accounts,
             spool_flusher: parts.spool_flusher,
+            metrics: parts.metrics,
         }
+    }
+
+    /// What the process counts and measures: jobs, model calls, the store, the spool.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// How many images wait in the spool for the store, and their bytes; `None` when no
@@ -146,8 +165,9 @@ impl Atelier {
         crate::sessions::Sessions::new(self.gallery.store().clone())
     }
 
-    /// The process is stopping: admit no new image jobs (those running finish) and let the
-    /// readiness probe say so, so the load balancer stops sending work here.
+    /// The process is stopping: admit no new image jobs, tell the waiting ones (they leave the
+    /// line with their images given back; running ones finish), and let the readiness probe
+    /// say so, so the load balancer stops sending work here.
     pub fn begin_shutdown(&self) {
         self.jobs.close();
     }
@@ -156,9 +176,32 @@ impl Atelier {
         self.jobs.is_closed()
     }
 
-    /// One person's jobs and images today.
-    pub fn usage(&self, owner: &Owner) -> Usage {
-        self.jobs.usage(owner)
+    /// The job line, for front ends that answer interrupted jobs and for shutdown.
+    pub fn jobs(&self) -> &Jobs {
+        &self.jobs
+    }
+
+    /// Waits up to `limit` for the jobs running here to finish (the process is stopping);
+    /// returns how many are still running when it gives up.
+    pub async fn wait_for_running_jobs(&self, limit: std::time::Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let (waiting, running) = self.jobs.depth();
+            if waiting + running == 0 || tokio::time::Instant::now() >= deadline {
+                return waiting + running;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// One person's jobs and images today, across every replica.
+    pub async fn usage(&self, owner: &Owner) -> Result<Usage> {
+        self.jobs.usage(owner).await
+    }
+
+    /// Calls back a waiting job of the person's.
+    pub async fn cancel_job(&self, owner: &Owner, job: JobId) -> Result<Cancelled> {
+        self.jobs.cancel(owner, job).await
     }
 
     /// Checks a generation request against the model's limits, calling nothing: front ends
@@ -322,24 +365,22 @@ impl Atelier {
         progress: Progress<'_>,
     ) -> Result<Vec<Kept>> {
         self.engine.check_generation(request)?;
-        let mut ticket = self.jobs.admit(&actor.owner, request.count.get())?;
-        let mut model_ran = false;
+        let details = JobDetails::generation(request.fields()).answered_at(actor.reply.clone());
+        let mut ticket = self.jobs.admit(&actor.owner, request.count.get(), details).await?;
+        let job_span = tracing::info_span!("job", job_id = %ticket.id(), user_id = %actor.owner);
         let outcome = async {
             ticket.wait_turn(progress).await?;
             progress(Stage::Checking);
             self.pass_safety(&safety_text(Some(&request.prompt), request.negative_prompt.as_ref(), None)).await?;
             progress(Stage::Generating);
-            model_ran = true;
+            ticket.model_started();
             let generated = self.engine.generate(request).await?;
             progress(Stage::Saving);
             self.keep_generated(actor, request, generated).await
         }
+        .instrument(job_span.clone())
         .await;
-        if let Err(error) = &outcome
-            && !(model_ran && matches!(error, crate::Error::Blocked(_)))
-        {
-            ticket.refund();
-        }
+        end_job(ticket, &outcome).instrument(job_span).await;
         outcome
     }
 
@@ -382,18 +423,16 @@ impl Atelier {
         progress: Progress<'_>,
     ) -> Result<Vec<Kept>> {
         self.engine.check_edit(request)?;
-        let mut ticket = self.jobs.admit(&actor.owner, 1)?;
-        let mut model_ran = false;
+        let details = JobDetails::edit().answered_at(actor.reply.clone());
+        let mut ticket = self.jobs.admit(&actor.owner, 1, details).await?;
+        let job_span = tracing::info_span!("job", job_id = %ticket.id(), user_id = %actor.owner);
         let outcome = async {
             ticket.wait_turn(progress).await?;
-            self.run_edit(actor, parent, request, progress, &mut model_ran).await
+            self.run_edit(actor, parent, request, progress, &mut ticket).await
         }
+        .instrument(job_span.clone())
         .await;
-        if let Err(error) = &outcome
-            && !(model_ran && matches!(error, crate::Error::Blocked(_)))
-        {
-            ticket.refund();
-        }
+        end_job(ticket, &outcome).instrument(job_span).await;
         outcome
     }
 
@@ -403,7 +442,7 @@ impl Atelier {
         parent: Option<ImageId>,
         request: &EditRequest,
         progress: Progress<'_>,
-        model_ran: &mut bool,
+        ticket: &mut Ticket,
     ) -> Result<Vec<Kept>> {
         // A variation or zoom-out of a gallery image keeps steering by the prompt it was made
         // with, unless a new one is given: models that need text get the right text.
@@ -433,7 +472,7 @@ impl Atelier {
             self.pass_safety(&text).await?;
         }
         progress(Stage::Generating);
-        *model_ran = true;
+        ticket.model_started();
         let generated = self.engine.edit(request).await?;
         progress(Stage::Saving);
         let parameters = Parameters {
@@ -523,6 +562,17 @@ impl Atelier {
     pub async fn chat(&self, mode: ChatMode, history: &[ChatTurn], message: &ChatMessage) -> Result<ChatStream> {
         self.chat.reply(mode, history, message).await
     }
+}
+
+/// Ends an admitted job by its outcome: a failure that is not the person's gives the images
+/// back; a refusal by the model's own filter does not, since the model ran.
+async fn end_job(ticket: Ticket, outcome: &Result<Vec<Kept>>) {
+    let refund = match outcome {
+        Ok(_) => false,
+        Err(crate::Error::Blocked(_)) => !ticket.has_model_started(),
+        Err(_) => true,
+    };
+    ticket.finish(refund).await;
 }
 
 /// The text the safety gate judges: the prompt, and labelled, what to leave out and where to paint.

@@ -1,7 +1,9 @@
 //! Building the core from the configuration, with every failure worded for the operator.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::Atelier;
@@ -18,6 +20,7 @@ use crate::config::{AwsEnvironment, Config, ConfigError, EngineChoice, EngineKin
 use crate::engine::demo::DemoEngine;
 use crate::gallery::Gallery;
 use crate::jobs::Jobs;
+use crate::metrics::{MeasuredChat, MeasuredCritic, MeasuredSafetyCheck, MeasuredStore, Metrics};
 use crate::safety::{Checker, SafetyCheck, SafetyGate};
 use crate::service::Parts;
 use crate::store::ObjectStore;
@@ -55,6 +58,7 @@ pub struct Started {
 pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started), ConfigError> {
     // Loaded from the environment at most once, and only if S3 or Bedrock needs it.
     let mut sdk_config = aws.sdk_config.clone();
+    let metrics = Metrics::new();
     let store: Arc<dyn ObjectStore> = match &config.store {
         StoreLocation::Folder(path) => Arc::new(FolderStore::open(path).await.map_err(|error| ConfigError {
             variable: "ATELIER_STORE",
@@ -77,6 +81,8 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
             Arc::new(store)
         }
     };
+    // Every store call goes through one place that counts the store's failures.
+    let store: Arc<dyn ObjectStore> = Arc::new(MeasuredStore::new(store, metrics.clone()));
     // Images that cannot be stored wait here; what a previous process left is written first.
     let spool =
         Spool::open(&config.spool_dir, config.spool_max_bytes, store.location()).map_err(|error| ConfigError {
@@ -85,16 +91,21 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
             problem: format!("the spool cannot be used ({error})"),
             fix: "choose a folder on local disk this user can write, or fix its permissions".into(),
         })?;
+    metrics.watch_spool(spool.clone());
     let spool_flusher = Some(Arc::new(spool.start_flusher(store.clone(), Backoff::default())));
     let gallery = Gallery::new(store.clone()).with_spool(spool);
     // Links live in the gallery's store; recording them on the Cognito user as well needs the pool id.
     let directory: Arc<dyn AccountDirectory> =
         match config.oidc.as_ref().and_then(|oidc| oidc.cognito_user_pool_id.as_ref()) {
-            Some(pool) => Arc::new(CognitoDirectory::new(&load_sdk_config(&mut sdk_config).await, pool.clone())),
+            Some(pool) => Arc::new(CognitoDirectory::new(
+                &with_directory_timeouts(&load_sdk_config(&mut sdk_config).await),
+                pool.clone(),
+            )),
             None => Arc::new(NoDirectory),
         };
     let accounts = Some(Arc::new(Accounts::new(store.clone(), directory, &config.public_url)));
-    let jobs = Jobs::new(config.limits);
+    let jobs = Jobs::new(config.limits, store.clone());
+    jobs.start_keeper(config.limits.heartbeat);
     // An explicit SDK configuration means the caller has set AWS up already.
     let choice = match (&aws.sdk_config, config.engine) {
         (Some(_), EngineChoice::Auto) => EngineChoice::Bedrock,
@@ -117,43 +128,73 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
                 jobs,
                 accounts,
                 spool_flusher,
+                metrics,
             };
             (parts, reason)
         }
         EngineKind::Bedrock => {
             let sdk_config = load_sdk_config(&mut sdk_config).await;
-            let bedrock = Bedrock::new(&sdk_config);
+            let bedrock = Bedrock::new(&sdk_config, config.bedrock.timeouts);
             let settings = &config.bedrock;
+            // Every model-backed check is measured under its model and what it was asked.
+            let measured = |check: Arc<dyn SafetyCheck>, model: &str, operation| -> Arc<dyn SafetyCheck> {
+                Arc::new(MeasuredSafetyCheck::new(check, model, operation, metrics.clone()))
+            };
             let mut checks: Vec<Arc<dyn SafetyCheck>> = Vec::new();
             if let Some((identifier, version)) = &settings.guardrail {
-                checks.push(Arc::new(BedrockGuardrail::new(bedrock.clone(), identifier.clone(), version.clone())));
+                let guardrail = Arc::new(BedrockGuardrail::new(bedrock.clone(), identifier.clone(), version.clone()));
+                checks.push(measured(guardrail, identifier, "guardrail"));
             }
-            checks.push(Arc::new(BedrockClassifier::new(
+            let classifier = Arc::new(BedrockClassifier::new(
                 bedrock.clone(),
                 settings.classifier_model.clone(),
                 Checker::Classifier,
-            )));
-            let appeal_reviewer =
-                Arc::new(BedrockClassifier::new(bedrock.clone(), settings.chat_model.clone(), Checker::Appeal));
+            ));
+            checks.push(measured(classifier, &settings.classifier_model, "classify"));
+            let appeal_reviewer = measured(
+                Arc::new(BedrockClassifier::new(bedrock.clone(), settings.chat_model.clone(), Checker::Appeal)),
+                &settings.chat_model,
+                "appeal",
+            );
             let parts = Parts {
-                engine: Arc::new(BedrockImageEngine::new(bedrock.clone(), config.models.clone())),
+                engine: Arc::new(BedrockImageEngine::new(bedrock.clone(), config.models.clone(), metrics.clone())),
                 safety: Arc::new(SafetyGate::new(settings.blocked_terms.clone(), checks, Some(appeal_reviewer))),
-                chat: Arc::new(BedrockChat::new(
-                    bedrock.clone(),
-                    settings.chat_model.clone(),
-                    settings.chat_history_tokens,
+                chat: Arc::new(MeasuredChat::new(
+                    Arc::new(BedrockChat::new(
+                        bedrock.clone(),
+                        settings.chat_model.clone(),
+                        settings.chat_history_tokens,
+                    )),
+                    metrics.clone(),
                 )),
-                critic: Arc::new(BedrockCritic::new(bedrock.clone(), settings.chat_model.clone())),
+                critic: Arc::new(MeasuredCritic::new(
+                    Arc::new(BedrockCritic::new(bedrock.clone(), settings.chat_model.clone())),
+                    &settings.chat_model,
+                    metrics.clone(),
+                )),
                 gallery,
                 jobs,
                 accounts,
                 spool_flusher,
+                metrics,
             };
             (parts, format!("Bedrock in {}", bedrock.region))
         }
     };
     let started = Started { engine, engine_reason, store: store.location() };
     Ok((Atelier::new(parts), started))
+}
+
+/// The SDK configuration for Cognito calls, which link a Discord account. The SDK's default
+/// bounds only connecting, so a Cognito that stopped answering would hold the person's link
+/// request without end; these calls are small and answer in well under a second.
+fn with_directory_timeouts(sdk_config: &SdkConfig) -> SdkConfig {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(30))
+        .build();
+    sdk_config.to_builder().timeout_config(timeouts).build()
 }
 
 /// The SDK configuration: the one given, or the environment's, loaded the first time it is needed.

@@ -28,6 +28,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("an object already exists at `{0}`")]
     AlreadyExists(String),
+    /// A conditional replace found the object changed (or gone) since it was read.
+    #[error("the object at `{0}` changed since it was read")]
+    Changed(String),
     #[error("the store at {location} cannot be used: {detail}")]
     Unavailable { location: String, detail: String },
 }
@@ -74,6 +77,11 @@ impl ObjectKey {
     }
 }
 
+/// Which version of an object was read (S3's ETag; a content hash in a folder), so a later
+/// write can replace exactly that version and no other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version(pub String);
+
 /// A place to keep objects.
 #[async_trait]
 pub trait ObjectStore: Send + Sync + 'static {
@@ -83,6 +91,20 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn put(&self, key: &ObjectKey, body: Bytes, content_type: &str, mode: PutMode) -> Result<(), StoreError>;
 
     async fn get(&self, key: &ObjectKey) -> Result<Bytes, StoreError>;
+
+    /// The object and the version read, for [`Self::replace`].
+    async fn get_versioned(&self, key: &ObjectKey) -> Result<(Bytes, Version), StoreError>;
+
+    /// Replaces the object only if it is still at `expected` (S3's `If-Match`), so two
+    /// writers updating the same record (a person's quota) can never both win; fails with
+    /// [`StoreError::Changed`] when someone wrote or deleted it since.
+    async fn replace(
+        &self,
+        key: &ObjectKey,
+        body: Bytes,
+        content_type: &str,
+        expected: &Version,
+    ) -> Result<(), StoreError>;
 
     /// Keys that start with `prefix`, in ascending byte order, after `start_after`, at most `limit`.
     async fn list(&self, prefix: &str, start_after: Option<&str>, limit: usize) -> Result<Vec<ObjectKey>, StoreError>;

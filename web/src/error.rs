@@ -36,6 +36,8 @@ impl WebError {
             Self::Core(Core::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::Core(Core::Blocked(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Core(Core::Busy(_)) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            // The person called the job back; 409 says "not done, by your own doing".
+            Self::Core(Core::Cancelled(_)) => StatusCode::CONFLICT,
             Self::Core(Core::Operator { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::SignInRequired { .. } => StatusCode::UNAUTHORIZED,

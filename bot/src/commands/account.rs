@@ -152,7 +152,7 @@ async fn me(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
     let data = ctx.data();
     let user_id = ctx.interaction.user.id.get();
     let owner = work::owner_of(data, &ctx.interaction.user).await?;
-    let usage = data.core.usage(&owner);
+    let usage = data.core.usage(&owner).await?;
     let quota = match (usage.images_left(), usage.daily_images) {
         (Some(left), Some(quota)) => format!("{left} of {quota} images left today (resets at midnight UTC)"),
         _ => format!("{} images today, no daily limit", usage.images_today),

@@ -7,7 +7,7 @@ use aws_sdk_bedrockruntime::types::{
     StopReason as BedrockStopReason, SystemContentBlock,
 };
 
-use super::client::{Bedrock, CallContext, FIRST_TOKEN_TIMEOUT, STREAM_IDLE_TIMEOUT, error_from_code, error_from_sdk};
+use super::client::{Bedrock, CallContext, error_from_code, error_from_sdk};
 use super::converse::{ToolAnswer, answer_through_tool, image_block};
 use crate::chat::{
     ChatEvent, ChatMessage, ChatMode, ChatModel, ChatStream, ChatTurn, DESCRIBE_SUGGESTIONS, Speaker, StopReason,
@@ -18,6 +18,9 @@ use crate::images::CheckedImage;
 
 /// The longest reply, in tokens.
 const MAX_REPLY_TOKENS: i32 = 1_200;
+
+/// What people are told failed when a reply cannot be had: the model id means nothing to them.
+const ASSISTANT: &str = "the assistant";
 
 /// What every mode shares: stay on pictures and prompts.
 const COMMON_INSTRUCTIONS: &str = "You are Atelier's assistant, part of a community tool for making images with \
@@ -135,6 +138,8 @@ struct StreamState {
     >,
     model_id: String,
     region: String,
+    /// How long the stream may stay silent before the reply is given up.
+    idle_timeout: std::time::Duration,
     /// The stop reason, once the stop event has come.
     stop: Option<StopReason>,
 }
@@ -229,8 +234,12 @@ impl ChatModel for BedrockChat {
                     .map_err(|error| Error::operator("building a chat message", error))?,
             );
         }
-        let call = CallContext { model: &self.model_id, model_id: &self.model_id, region: &self.bedrock.region };
-        let request = self
+        let call = CallContext { model: ASSISTANT, model_id: &self.model_id, region: &self.bedrock.region };
+        // Starting the reply (until its headers come) is bounded by the SDK with retries on
+        // throttling and 5xx answers; the stream after that by the silence between pieces.
+        let start_timeouts =
+            aws_sdk_bedrockruntime::config::Builder::default().timeout_config(self.bedrock.stream_start_timeouts());
+        let output = self
             .bedrock
             .runtime
             .converse_stream()
@@ -238,33 +247,33 @@ impl ChatModel for BedrockChat {
             .system(SystemContentBlock::Text(instructions(mode)))
             .set_messages(Some(messages))
             .inference_config(InferenceConfiguration::builder().max_tokens(MAX_REPLY_TOKENS).temperature(0.5).build())
-            .send();
-        let output = tokio::time::timeout(FIRST_TOKEN_TIMEOUT, request)
+            .customize()
+            .config_override(start_timeouts)
+            .send()
             .await
-            .map_err(|_| Error::Busy(format!("{} did not start answering in time; try again", self.model_id)))?
             .map_err(|error| error_from_sdk(error, call))?;
 
         let state = StreamState {
             receiver: output.stream,
             model_id: self.model_id.clone(),
             region: self.bedrock.region.clone(),
+            idle_timeout: self.bedrock.timeouts.chat_idle,
             stop: None,
         };
         let events = futures::stream::unfold(Some(state), |state| async move {
             let mut state = state?;
             loop {
-                let call = CallContext { model: &state.model_id, model_id: &state.model_id, region: &state.region };
-                let next = match tokio::time::timeout(STREAM_IDLE_TIMEOUT, state.receiver.recv()).await {
-                    Err(_) => Err(Error::Busy(format!("{} stopped answering mid-reply; try again", state.model_id))),
+                let call = CallContext { model: ASSISTANT, model_id: &state.model_id, region: &state.region };
+                let next = match tokio::time::timeout(state.idle_timeout, state.receiver.recv()).await {
+                    Err(_) => Err(Error::Busy(format!("{ASSISTANT} stopped answering mid-reply; try again"))),
                     Ok(Err(error)) => Err(stream_error(error, call)),
                     Ok(Ok(None)) => {
                         // The stream ended: finish with the stop reason if one came, else it broke off.
                         return match state.stop {
                             Some(stop_reason) => Some((Ok(ChatEvent::Finished { stop_reason, usage: None }), None)),
-                            None => Some((
-                                Err(Error::Busy(format!("{} broke off its reply; try again", state.model_id))),
-                                None,
-                            )),
+                            None => {
+                                Some((Err(Error::Busy(format!("{ASSISTANT} broke off its reply; try again"))), None))
+                            }
                         };
                     }
                     Ok(Ok(Some(event))) => Ok(event),

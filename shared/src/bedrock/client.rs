@@ -6,47 +6,74 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_sdk_bedrockruntime::config::retry::RetryPartition;
 use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 
+use crate::config::ModelTimeouts;
 use crate::error::{Error, Invalid};
 
-/// How long one image call may take in all, retries included: slow models need minutes.
-pub const IMAGE_CALL_TIMEOUT: Duration = Duration::from_secs(240);
+/// How long connecting to Bedrock may take: the endpoint is in the same region, so a
+/// connection that takes longer is not coming.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long a chat reply may take to start.
-pub const FIRST_TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Attempts per call, the first included. Throttling, 5xx answers, dropped connections and
+/// attempt timeouts are retried; the operation timeout bounds them all together.
+pub const MAX_ATTEMPTS: u32 = 4;
 
-/// How long a streamed reply may pause between pieces before it is given up.
-pub const STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The first retry waits a random time up to this (full jitter), each later one up to twice
+/// as long as the one before...
+pub const INITIAL_BACKOFF: Duration = Duration::from_millis(400);
+
+/// ...but never more than this.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
 /// The Bedrock Runtime client and the region it calls, for messages.
 #[derive(Clone, Debug)]
 pub struct Bedrock {
     pub runtime: aws_sdk_bedrockruntime::Client,
     pub region: String,
+    /// How long calls may take; calls answered in one piece use them through the client's
+    /// own configuration, streamed chat replies through [`Bedrock::stream_start_timeouts`].
+    pub timeouts: ModelTimeouts,
 }
 
 impl Bedrock {
     /// A client from an SDK configuration (loaded from the environment in production; pointed
     /// at the stand-in in tests), with Atelier's retry and timeout policy on top.
-    pub fn new(sdk_config: &SdkConfig) -> Self {
-        // Throttling and "model not ready" are retried with exponential backoff and full
-        // jitter by the SDK's standard retry strategy, within the operation timeout.
+    pub fn new(sdk_config: &SdkConfig, timeouts: ModelTimeouts) -> Self {
+        // Throttling, "model not ready", 5xx answers, dropped connections and timed-out
+        // attempts are retried with exponential backoff and full jitter by the SDK's standard
+        // retry strategy, within the operation timeout.
         let retry = RetryConfig::standard()
-            .with_max_attempts(4)
-            .with_initial_backoff(Duration::from_millis(400))
-            .with_max_backoff(Duration::from_secs(8));
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .operation_attempt_timeout(Duration::from_secs(120))
-            .operation_timeout(IMAGE_CALL_TIMEOUT)
+            .with_max_attempts(MAX_ATTEMPTS)
+            .with_initial_backoff(INITIAL_BACKOFF)
+            .with_max_backoff(MAX_BACKOFF);
+        let call_timeouts = TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_attempt_timeout(timeouts.attempt)
+            .operation_timeout(timeouts.operation())
             .build();
+        // The retry quota (the SDK's circuit breaker, which stops retrying once many retries
+        // have failed) belongs to this client: by default it is shared by every client of the
+        // process for the same service, so one storm would also stop another core's retries.
         let config = aws_sdk_bedrockruntime::config::Builder::from(sdk_config)
             .retry_config(retry)
-            .timeout_config(timeouts)
+            .retry_partition(RetryPartition::custom("atelier-bedrock").build())
+            .timeout_config(call_timeouts)
             .build();
         let region = sdk_config.region().map(|region| region.to_string()).unwrap_or_else(|| "(no region)".into());
-        Self { runtime: aws_sdk_bedrockruntime::Client::from_conf(config), region }
+        Self { runtime: aws_sdk_bedrockruntime::Client::from_conf(config), region, timeouts }
+    }
+
+    /// The timeouts for starting a streamed reply: its answer's headers must come within the
+    /// chat idle timeout, retries within twice that. The stream itself is then bounded by the
+    /// pauses between its pieces, not by its length.
+    pub fn stream_start_timeouts(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_attempt_timeout(self.timeouts.chat_idle)
+            .operation_timeout(self.timeouts.chat_start())
+            .build()
     }
 }
 
@@ -121,6 +148,12 @@ where
         SdkError::DispatchFailure(failure) if failure.is_timeout() || failure.is_io() => {
             tracing::warn!("Bedrock could not be reached: {error:?}");
             Error::Busy("Bedrock cannot be reached right now; try again in a minute".into())
+        }
+        // An answer that broke off or could not be read (a connection dropped in the middle
+        // of it, most often): passing, so the person may try again; the log keeps the cause.
+        SdkError::ResponseError(_) => {
+            tracing::warn!(model = call.model_id, "an answer from Bedrock broke off or could not be read: {error:?}");
+            Error::Busy(format!("{}'s answer broke off; try again", call.model))
         }
         _ => Error::operator(format!("calling {} in {}", call.model_id, call.region), error),
     }

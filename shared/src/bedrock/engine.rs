@@ -14,6 +14,7 @@ use crate::engine::catalog::{Catalog, Family, ModelEntry};
 use crate::engine::{Generated, GeneratedImage, ImageEngine, ModelInfo, SafetyOutcome};
 use crate::error::{Error, Invalid, Result};
 use crate::images::CheckedImage;
+use crate::metrics::{CallOutcome, Metrics};
 use crate::request::{EditRequest, GenerationRequest, Seed};
 
 /// Image generation and editing on Bedrock.
@@ -21,18 +22,20 @@ use crate::request::{EditRequest, GenerationRequest, Seed};
 pub struct BedrockImageEngine {
     bedrock: Bedrock,
     catalog: Catalog,
+    /// Where each call's latency and outcome is recorded.
+    metrics: Metrics,
 }
 
 impl BedrockImageEngine {
-    pub fn new(bedrock: Bedrock, catalog: Catalog) -> Self {
-        Self { bedrock, catalog }
+    pub fn new(bedrock: Bedrock, catalog: Catalog, metrics: Metrics) -> Self {
+        Self { bedrock, catalog, metrics }
     }
 
     async fn invoke(&self, model: &ModelEntry, body: &Value) -> Result<Vec<u8>> {
         let payload = serde_json::to_vec(body).map_err(|error| Error::operator("encoding a request body", error))?;
         let call = CallContext { model: &model.alias, model_id: &model.id, region: &self.bedrock.region };
         let started = std::time::Instant::now();
-        let output = self
+        let answered = self
             .bedrock
             .runtime
             .invoke_model()
@@ -42,7 +45,9 @@ impl BedrockImageEngine {
             .body(Blob::new(payload))
             .send()
             .await
-            .map_err(|error| error_from_sdk(error, call))?;
+            .map_err(|error| error_from_sdk(error, call));
+        self.metrics.model_call(&model.alias, "invoke_model", started.elapsed(), CallOutcome::of(&answered));
+        let output = answered?;
         tracing::info!(model = %model.id, duration_ms = started.elapsed().as_millis() as u64, "{} answered", model.alias);
         Ok(output.body.into_inner())
     }

@@ -170,3 +170,48 @@ fn the_spool_has_defaults_and_a_bad_limit_names_the_variable() {
         assert!(error.to_string().contains("is not a whole number of bytes"), "{error}");
     }
 }
+
+#[test]
+fn model_timeouts_have_defaults_and_a_bad_value_names_the_variable() {
+    let defaults = config(&[]).unwrap().bedrock.timeouts;
+    assert_eq!(defaults.attempt, std::time::Duration::from_secs(90));
+    assert_eq!(defaults.operation(), std::time::Duration::from_secs(180));
+    assert_eq!(defaults.chat_idle, std::time::Duration::from_secs(30));
+    let set = config(&[("ATELIER_MODEL_TIMEOUT_SECONDS", "2"), ("ATELIER_CHAT_IDLE_TIMEOUT_SECONDS", "1")]).unwrap();
+    assert_eq!(set.bedrock.timeouts.attempt, std::time::Duration::from_secs(2));
+    assert_eq!(set.bedrock.timeouts.chat_start(), std::time::Duration::from_secs(2));
+    for variable in ["ATELIER_MODEL_TIMEOUT_SECONDS", "ATELIER_CHAT_IDLE_TIMEOUT_SECONDS"] {
+        for bad in ["0", "-5", "1.5", "3601", "a minute"] {
+            let error = config(&[(variable, bad)]).unwrap_err();
+            assert_eq!(error.variable, variable);
+            assert!(error.to_string().contains("is not a whole number of seconds from 1 to 3600"), "{error}");
+        }
+    }
+}
+
+#[test]
+fn metrics_are_off_unless_an_address_other_than_the_web_apps_is_given() {
+    assert_eq!(config(&[]).unwrap().metrics_address, None);
+    let set = config(&[("ATELIER_BIND", "0.0.0.0:8080"), ("ATELIER_METRICS_ADDRESS", "0.0.0.0:9090")]).unwrap();
+    assert_eq!(set.metrics_address, Some("0.0.0.0:9090".parse().unwrap()));
+    let local = config(&[("ATELIER_METRICS_ADDRESS", "localhost:9464")]).unwrap();
+    assert_eq!(local.metrics_address, Some("127.0.0.1:9464".parse().unwrap()));
+    let error = config(&[("ATELIER_METRICS_ADDRESS", "metrics.local")]).unwrap_err();
+    assert_eq!(error.variable, "ATELIER_METRICS_ADDRESS");
+    assert!(error.to_string().contains("is not an address and port"), "{error}");
+    // The web app's own port would put the metrics on the public path.
+    for same in ["127.0.0.1:8080", "0.0.0.0:8080"] {
+        let error = config(&[("ATELIER_METRICS_ADDRESS", same)]).unwrap_err();
+        assert_eq!(error.variable, "ATELIER_METRICS_ADDRESS");
+        assert!(error.to_string().contains("is the web app's own port"), "{error}");
+    }
+}
+
+#[test]
+fn logs_are_text_unless_json_is_asked_for() {
+    assert_eq!(config(&[]).unwrap().log_format, LogFormat::Text);
+    assert_eq!(config(&[("ATELIER_LOG_FORMAT", "JSON")]).unwrap().log_format, LogFormat::Json);
+    assert_eq!(LogFormat::from_raw(&raw(&[("ATELIER_LOG_FORMAT", "text")])), Ok(LogFormat::Text));
+    let error = config(&[("ATELIER_LOG_FORMAT", "yaml")]).unwrap_err();
+    assert_eq!(error.to_string(), "ATELIER_LOG_FORMAT=yaml: is not a log format; use text or json");
+}

@@ -50,6 +50,57 @@ impl JsonRecords {
             .map_err(|error| self.failed(error))
     }
 
+    /// Changes the record at `key` by compare-and-swap: reads it (`None` when there is none),
+    /// lets `change` decide the new value, and writes it only if nobody wrote in between
+    /// (create-only when there was none, `If-Match` otherwise), starting again from a fresh
+    /// read when someone did. `change` returns the value to write and what to hand back, or
+    /// an error that stops without writing. It may run more than once, so it must not have
+    /// side effects of its own.
+    pub async fn update<T, R, F>(&self, key: &ObjectKey, mut change: F) -> Result<R>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(Option<T>) -> Result<(T, R)>,
+    {
+        const ATTEMPTS: u32 = 40;
+        for attempt in 0..ATTEMPTS {
+            let current = match self.store.get_versioned(key).await {
+                Ok((bytes, version)) => {
+                    let value = serde_json::from_slice(&bytes).map_err(|error| {
+                        Error::operator(format!("reading the {} at {}", self.kind, key.as_str()), error)
+                    })?;
+                    Some((value, version))
+                }
+                Err(StoreError::NotFound(_)) => None,
+                Err(error) => return Err(self.failed(error)),
+            };
+            let (version, value) = match current {
+                Some((value, version)) => (Some(version), Some(value)),
+                None => (None, None),
+            };
+            let (new_value, answer) = change(value)?;
+            let body = self.encode(key, &new_value)?;
+            let written = match &version {
+                Some(version) => self.store.replace(key, body, "application/json", version).await,
+                None => self.store.put(key, body, "application/json", PutMode::CreateOnly).await,
+            };
+            match written {
+                Ok(()) => return Ok(answer),
+                Err(StoreError::Changed(_) | StoreError::AlreadyExists(_)) => {
+                    // Someone else wrote first: back off a little, with jitter so two writers
+                    // that collided do not collide again in step.
+                    let ceiling = 5 * u64::from(attempt.min(8) + 1);
+                    let pause = rand::random_range(1..=ceiling);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+                Err(error) => return Err(self.failed(error)),
+            }
+        }
+        Err(Error::operator(
+            format!("updating the {} at {}", self.kind, key.as_str()),
+            format!("{ATTEMPTS} writers in a row got there first"),
+        ))
+    }
+
     pub async fn delete(&self, key: &ObjectKey) -> Result<()> {
         self.store.delete(key).await.map_err(|error| self.failed(error))
     }

@@ -18,7 +18,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
-use super::{ObjectKey, ObjectStore, PutMode, StoreError};
+use super::{ObjectKey, ObjectStore, PutMode, StoreError, Version};
 
 /// How long connecting to S3 may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -264,6 +264,10 @@ impl ObjectStore for S3Store {
     }
 
     async fn get(&self, key: &ObjectKey) -> Result<Bytes, StoreError> {
+        Ok(self.get_versioned(key).await?.0)
+    }
+
+    async fn get_versioned(&self, key: &ObjectKey) -> Result<(Bytes, Version), StoreError> {
         let operation = || format!("GetObject of `{}`", key.as_str());
         let response = match self.client.get_object().bucket(&self.bucket).key(self.full_key(key.as_str())).send().await
         {
@@ -275,11 +279,44 @@ impl ObjectStore for S3Store {
             }
             Err(error) => return Err(self.sdk_error(&operation(), &error)),
         };
+        let version = Version(response.e_tag.clone().unwrap_or_default());
         let body =
             response.body.collect().await.map_err(|error| {
                 self.unavailable(&operation(), format!("the download broke off: {}", causes(&error)))
             })?;
-        Ok(body.into_bytes())
+        Ok((body.into_bytes(), version))
+    }
+
+    async fn replace(
+        &self,
+        key: &ObjectKey,
+        body: Bytes,
+        content_type: &str,
+        expected: &Version,
+    ) -> Result<(), StoreError> {
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key.as_str()))
+            .content_type(content_type)
+            .if_match(&expected.0)
+            .body(ByteStream::from(body));
+        match request.send().await {
+            Ok(_) => Ok(()),
+            // 412: someone wrote it since; 404 or 409: it was deleted, or another conditional
+            // write to it is in flight (S3 answers ConditionalRequestConflict).
+            Err(error)
+                if matches!(status(&error), Some(404 | 409 | 412))
+                    || matches!(
+                        error.code(),
+                        Some("PreconditionFailed" | "ConditionalRequestConflict" | "NoSuchKey")
+                    ) =>
+            {
+                Err(StoreError::Changed(key.as_str().to_string()))
+            }
+            Err(error) => Err(self.sdk_error(&format!("PutObject (if-match) of `{}`", key.as_str()), &error)),
+        }
     }
 
     async fn list(&self, prefix: &str, start_after: Option<&str>, limit: usize) -> Result<Vec<ObjectKey>, StoreError> {

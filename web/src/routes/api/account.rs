@@ -21,7 +21,7 @@ use crate::AppState;
     )
 )]
 pub async fn me(State(state): State<AppState>, caller: ApiCaller) -> Result<Json<Me>, ApiError> {
-    let usage = UsageView::from(&state.core.usage(&caller.owner));
+    let usage = UsageView::from(&state.core.usage(&caller.owner).await?);
     let accounts = state.core.accounts();
     let discord_link = match accounts {
         Some(accounts) => accounts.link_for_web(&caller.owner).await?.map(|link| DiscordLinkView {

@@ -370,6 +370,7 @@ fn event_stream(
                     atelier_shared::Error::NotFound(_) => "not_found",
                     atelier_shared::Error::Blocked(_) => "blocked",
                     atelier_shared::Error::Busy(_) => "busy",
+                    atelier_shared::Error::Cancelled(_) => "cancelled",
                     atelier_shared::Error::Operator { .. } => "operator",
                 };
                 let body = ErrorBody { error: kind.into(), message: crate::error::capitalise(&error.user_message()) };

@@ -1,0 +1,337 @@
+//! What the job line keeps in the store, so it holds across restarts and replicas: each
+//! person's ledger (today's images and their jobs in progress) changed only by
+//! compare-and-swap, a record per job in progress so a job whose process died can be found
+//! and answered, and a heartbeat per replica so the others can tell it died.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+
+use super::{JobDetails, JobId, ReplicaId};
+use crate::config::JobLimits;
+use crate::error::{Error, Result};
+use crate::gallery::Owner;
+use crate::store::json::JsonRecords;
+use crate::store::{ObjectKey, ObjectStore};
+
+/// Where a job is, as the ledger knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerState {
+    Waiting,
+    Running,
+}
+
+/// One job in progress in a person's ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerJob {
+    pub id: JobId,
+    pub images: u32,
+    /// The UTC day the images were charged to; a refund after midnight gives nothing back
+    /// to the new day.
+    pub day: Date,
+    pub state: LedgerState,
+    pub replica: ReplicaId,
+    /// Set when the owner cancelled from another replica: the job leaves when its turn comes.
+    #[serde(default)]
+    pub cancel_requested: bool,
+}
+
+/// One person's images today and jobs in progress, everywhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonLedger {
+    pub day: Date,
+    pub images: u32,
+    #[serde(default)]
+    pub jobs: Vec<LedgerJob>,
+}
+
+impl PersonLedger {
+    fn today(existing: Option<Self>, today: Date) -> Self {
+        match existing {
+            Some(ledger) if ledger.day == today => ledger,
+            Some(ledger) => Self { day: today, images: 0, jobs: ledger.jobs },
+            None => Self { day: today, images: 0, jobs: Vec::new() },
+        }
+    }
+
+    pub fn count(&self, state: LedgerState) -> usize {
+        self.jobs.iter().filter(|job| job.state == state).count()
+    }
+}
+
+/// A job in progress, as kept in the store under `jobs/` until it ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: JobId,
+    pub owner: Owner,
+    pub images: u32,
+    pub replica: ReplicaId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub admitted_at: OffsetDateTime,
+    pub details: JobDetails,
+    /// Set by the replica that took over this job after its own replica died, so two
+    /// replicas never both answer it.
+    #[serde(default)]
+    pub recovered_by: Option<ReplicaId>,
+}
+
+/// A replica's sign of life, rewritten every heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaRecord {
+    pub replica: ReplicaId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub heartbeat_at: OffsetDateTime,
+    /// Written on a clean stop: its leftover jobs can be answered at once.
+    #[serde(default)]
+    pub stopped: bool,
+}
+
+/// How a job left the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// It made its images, or the model ran and refused: the images stay charged.
+    Charged,
+    /// It failed for a reason that is not the person's, or never reached the model.
+    Refunded,
+}
+
+/// What starting a job found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    Started,
+    /// The owner cancelled it from elsewhere; it is out of the ledger and refunded.
+    Cancelled,
+}
+
+/// The store side of the job line.
+#[derive(Clone)]
+pub struct Ledgers {
+    store: Arc<dyn ObjectStore>,
+}
+
+impl Ledgers {
+    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
+        Self { store }
+    }
+
+    fn key(text: String) -> Result<ObjectKey> {
+        ObjectKey::new(text).map_err(|error| Error::operator("building a store key", error))
+    }
+
+    fn ledger_key(owner: &Owner) -> Result<ObjectKey> {
+        Self::key(format!("users/{owner}/usage.json"))
+    }
+
+    fn job_key(id: JobId) -> Result<ObjectKey> {
+        Self::key(format!("jobs/{id}.json"))
+    }
+
+    fn replica_key(replica: &ReplicaId) -> Result<ObjectKey> {
+        Self::key(format!("replicas/{replica}.json"))
+    }
+
+    fn ledgers(&self) -> JsonRecords {
+        JsonRecords::new(self.store.clone(), "usage ledger")
+    }
+
+    fn jobs(&self) -> JsonRecords {
+        JsonRecords::new(self.store.clone(), "job record")
+    }
+
+    fn replicas(&self) -> JsonRecords {
+        JsonRecords::new(self.store.clone(), "replica record")
+    }
+
+    /// A person's ledger as it stands, for `/me`.
+    pub async fn ledger(&self, owner: &Owner) -> Result<PersonLedger> {
+        let today = OffsetDateTime::now_utc().date();
+        let existing = self.ledgers().get(&Self::ledger_key(owner)?).await?;
+        Ok(PersonLedger::today(existing, today))
+    }
+
+    /// Charges `images` to today and adds the job, or refuses with what to do; nothing is
+    /// written when it refuses.
+    pub async fn admit(
+        &self,
+        owner: &Owner,
+        id: JobId,
+        images: u32,
+        replica: &ReplicaId,
+        limits: &JobLimits,
+    ) -> Result<()> {
+        let today = OffsetDateTime::now_utc().date();
+        self.ledgers()
+            .update(&Self::ledger_key(owner)?, |existing: Option<PersonLedger>| {
+                let mut ledger = PersonLedger::today(existing, today);
+                let running = ledger.count(LedgerState::Running);
+                let waiting = ledger.count(LedgerState::Waiting);
+                if running + waiting >= limits.per_user_running + limits.per_user_queued {
+                    return Err(Error::Busy(format!(
+                        "you already have {} running and {waiting} waiting; wait for one to finish, then ask again",
+                        plural(running, "job")
+                    )));
+                }
+                if let Some(quota) = limits.daily_images
+                    && ledger.images.saturating_add(images) > quota
+                {
+                    let left = quota.saturating_sub(ledger.images);
+                    return Err(Error::Busy(format!(
+                        "that would make {}, and you have {} left of today's {quota}; ask for fewer, or come back \
+                         after midnight UTC",
+                        plural(images as usize, "image"),
+                        plural(left as usize, "image")
+                    )));
+                }
+                ledger.images = ledger.images.saturating_add(images);
+                ledger.jobs.push(LedgerJob {
+                    id,
+                    images,
+                    day: today,
+                    state: LedgerState::Waiting,
+                    replica: replica.clone(),
+                    cancel_requested: false,
+                });
+                Ok((ledger, ()))
+            })
+            .await
+    }
+
+    /// Marks the job running, unless its owner cancelled it meanwhile (then it leaves the
+    /// ledger refunded, in the same write). A job no longer in the ledger was finished by
+    /// someone else (recovered after this replica was thought dead): it must not run.
+    pub async fn start(&self, owner: &Owner, id: JobId) -> Result<Start> {
+        let today = OffsetDateTime::now_utc().date();
+        self.ledgers()
+            .update(&Self::ledger_key(owner)?, |existing: Option<PersonLedger>| {
+                let mut ledger = PersonLedger::today(existing, today);
+                let Some(position) = ledger.jobs.iter().position(|job| job.id == id) else {
+                    return Ok((ledger, Start::Cancelled));
+                };
+                if ledger.jobs[position].cancel_requested {
+                    let job = ledger.jobs.remove(position);
+                    if job.day == ledger.day {
+                        ledger.images = ledger.images.saturating_sub(job.images);
+                    }
+                    return Ok((ledger, Start::Cancelled));
+                }
+                ledger.jobs[position].state = LedgerState::Running;
+                Ok((ledger, Start::Started))
+            })
+            .await
+    }
+
+    /// Takes the job out of the ledger, giving its images back if `ending` says so. Safe to
+    /// call twice: a job no longer there changes nothing, so nothing is refunded twice.
+    /// Returns whether the job was still there.
+    pub async fn finish(&self, owner: &Owner, id: JobId, ending: Ending) -> Result<bool> {
+        let today = OffsetDateTime::now_utc().date();
+        self.ledgers()
+            .update(&Self::ledger_key(owner)?, |existing: Option<PersonLedger>| {
+                let mut ledger = PersonLedger::today(existing, today);
+                let Some(position) = ledger.jobs.iter().position(|job| job.id == id) else {
+                    return Ok((ledger, false));
+                };
+                let job = ledger.jobs.remove(position);
+                if ending == Ending::Refunded && job.day == ledger.day {
+                    ledger.images = ledger.images.saturating_sub(job.images);
+                }
+                Ok((ledger, true))
+            })
+            .await
+    }
+
+    /// Asks for a waiting job to be cancelled wherever it is; whether it was still waiting.
+    pub async fn request_cancel(&self, owner: &Owner, id: JobId) -> Result<Option<LedgerState>> {
+        let today = OffsetDateTime::now_utc().date();
+        self.ledgers()
+            .update(&Self::ledger_key(owner)?, |existing: Option<PersonLedger>| {
+                let mut ledger = PersonLedger::today(existing, today);
+                let state = ledger.jobs.iter_mut().find(|job| job.id == id).map(|job| {
+                    if job.state == LedgerState::Waiting {
+                        job.cancel_requested = true;
+                    }
+                    job.state
+                });
+                Ok((ledger, state))
+            })
+            .await
+    }
+
+    pub async fn create_job(&self, record: &JobRecord) -> Result<()> {
+        let created = self.jobs().create(&Self::job_key(record.id)?, record).await?;
+        if created {
+            Ok(())
+        } else {
+            Err(Error::operator("recording a job", format!("job {} is already recorded", record.id)))
+        }
+    }
+
+    pub async fn job(&self, id: JobId) -> Result<Option<JobRecord>> {
+        self.jobs().get(&Self::job_key(id)?).await
+    }
+
+    pub async fn delete_job(&self, id: JobId) -> Result<()> {
+        self.jobs().delete(&Self::job_key(id)?).await
+    }
+
+    /// Every job record in the store, oldest first, at most `limit`.
+    pub async fn job_ids(&self, limit: usize) -> Result<Vec<JobId>> {
+        let keys = self
+            .store
+            .list("jobs/", None, limit)
+            .await
+            .map_err(|error| Error::operator("listing the jobs in progress", error))?;
+        Ok(keys
+            .iter()
+            .filter_map(|key| key.as_str().strip_prefix("jobs/")?.strip_suffix(".json"))
+            .filter_map(JobId::parse)
+            .collect())
+    }
+
+    /// Claims a job whose replica died, for `replica`; whether this replica got it.
+    pub async fn claim_orphan(
+        &self,
+        id: JobId,
+        replica: &ReplicaId,
+        dead: &HashSet<ReplicaId>,
+    ) -> Result<Option<JobRecord>> {
+        let key = Self::job_key(id)?;
+        let records = self.jobs();
+        let Some(current) = records.get::<JobRecord>(&key).await? else { return Ok(None) };
+        let holder = current.recovered_by.as_ref().unwrap_or(&current.replica);
+        if holder == replica || !dead.contains(holder) {
+            return Ok(None);
+        }
+        records
+            .update(&key, |existing: Option<JobRecord>| {
+                let Some(mut record) = existing else { return Err(Error::not_found("the job is gone")) };
+                let holder = record.recovered_by.as_ref().unwrap_or(&record.replica);
+                if holder == replica || !dead.contains(holder) {
+                    return Err(Error::not_found("someone else took the job"));
+                }
+                record.recovered_by = Some(replica.clone());
+                Ok((record.clone(), record))
+            })
+            .await
+            .map(Some)
+            .or_else(|error| match error {
+                Error::NotFound(_) => Ok(None),
+                other => Err(other),
+            })
+    }
+
+    pub async fn beat(&self, record: &ReplicaRecord) -> Result<()> {
+        self.replicas().overwrite(&Self::replica_key(&record.replica)?, record).await
+    }
+
+    pub async fn replica(&self, replica: &ReplicaId) -> Result<Option<ReplicaRecord>> {
+        self.replicas().get(&Self::replica_key(replica)?).await
+    }
+}
+
+pub fn plural(count: usize, noun: &str) -> String {
+    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
+}
