@@ -78,11 +78,16 @@ impl Bot {
         .await
     }
 
-    /// Waits for the ephemeral follow-up (or ephemeral reply) an interaction got.
+    /// Waits for the ephemeral follow-up (or ephemeral reply) an interaction got; a private
+    /// deferral's "thinking" message is not an answer yet.
     async fn private_answer(&self, interaction: &str) -> Value {
         self.eventually(&format!("a private answer to interaction {interaction}"), || {
             let followup = self.discord.interaction_followups(interaction).into_iter().find(is_ephemeral);
-            followup.or_else(|| self.discord.interaction_original(interaction).filter(is_ephemeral))
+            followup.or_else(|| {
+                self.discord
+                    .interaction_original(interaction)
+                    .filter(|message| is_ephemeral(message) && !is_loading(message))
+            })
         })
         .await
     }
@@ -121,6 +126,11 @@ fn shows_an_image(message: &Value) -> bool {
 
 fn is_ephemeral(message: &Value) -> bool {
     message["flags"].as_u64().unwrap_or(0) & 64 != 0
+}
+
+/// Whether a message is a deferral's "thinking" placeholder (the LOADING flag).
+fn is_loading(message: &Value) -> bool {
+    message["flags"].as_u64().unwrap_or(0) & 128 != 0
 }
 
 /// Polls `probe` until it yields something, for up to 30 seconds.

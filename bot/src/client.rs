@@ -7,7 +7,15 @@ use secrecy::ExposeSecret;
 
 use url::Url;
 
-use crate::{BotError, Data, commands, components, error, threads};
+use crate::{BotError, Data, commands, components, error, respond, threads};
+
+/// How long connecting to Discord's REST API may take.
+const REST_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long one REST call may take in all, an image upload included: Discord answers in well
+/// under a second, and a 25 MiB attachment goes up in seconds on any server link, so a call
+/// still going after a minute is not coming back.
+const REST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Builds serenity's REST client. A configured API URL (the stand-in in tests) replaces
 /// `https://discord.com`; serenity silently ignores that proxy while its rate limiter is
@@ -67,7 +75,9 @@ pub async fn run(
     if config.message_content_intent {
         intents |= serenity::GatewayIntents::MESSAGE_CONTENT;
     }
-    let mut client = serenity::ClientBuilder::new_with_http(http_client(config), intents).framework(framework).await?;
+    let mut client = serenity::ClientBuilder::new_with_http(http_client(config), intents)
+        .framework(Dispatcher { poise: framework })
+        .await?;
     if let Some(gateway_url) = &config.gateway_url {
         *client.ws_url.lock().await = gateway_url.as_str().trim_end_matches('/').to_string();
     }
@@ -78,6 +88,46 @@ pub async fn run(
     });
     client.start().await?;
     Ok(())
+}
+
+/// serenity's framework: poise for every event but autocomplete, which is answered here so
+/// that an answer Discord refuses as already acknowledged stays quiet. Every replica receives
+/// every autocomplete interaction and only the first answer is taken; poise would log each
+/// refusal as a warning.
+struct Dispatcher {
+    poise: poise::Framework<Data, BotError>,
+}
+
+#[serenity::async_trait]
+impl serenity::Framework for Dispatcher {
+    async fn init(&mut self, client: &serenity::Client) {
+        serenity::Framework::init(&mut self.poise, client).await;
+    }
+
+    async fn dispatch(&self, context: serenity::Context, event: serenity::FullEvent) {
+        if let serenity::FullEvent::InteractionCreate {
+            interaction: serenity::Interaction::Autocomplete(interaction),
+        } = &event
+        {
+            answer_autocomplete(&context, interaction, self.poise.user_data().await).await;
+            return;
+        }
+        serenity::Framework::dispatch(&self.poise, context, event).await;
+    }
+}
+
+/// Answers an autocomplete interaction with the list its focused option offers.
+async fn answer_autocomplete(context: &serenity::Context, interaction: &serenity::CommandInteraction, data: &Data) {
+    let Some(focused) = interaction.data.autocomplete() else { return };
+    let Some(list) = commands::autocomplete_list(&interaction.data.name, focused.name) else { return };
+    let answer = serenity::CreateInteractionResponse::Autocomplete(list.choices(data, focused.value));
+    match interaction.create_response(&context.http, answer).await {
+        Ok(()) => {}
+        Err(error) if respond::acknowledged_elsewhere(&error) => {
+            tracing::debug!("another replica answered this autocomplete first");
+        }
+        Err(error) => tracing::warn!(error = %error, "an autocomplete answer was not taken"),
+    }
 }
 
 /// Events poise does not handle itself: buttons and modals, and plain replies in chat threads.
@@ -95,8 +145,12 @@ async fn on_event(context: &serenity::Context, event: &serenity::FullEvent, data
     };
     // A failed handler is logged here rather than handed to poise, which would try to answer
     // an interaction it did not see.
-    if let Err(error) = &outcome {
-        tracing::error!(error = %error, "handling a Discord event failed: {error}");
+    match &outcome {
+        Ok(()) => {}
+        Err(BotError::AnsweredElsewhere) => {
+            tracing::debug!("another replica acknowledged this interaction first; leaving it to that one");
+        }
+        Err(error) => tracing::error!(error = %error, "handling a Discord event failed: {error}"),
     }
     Ok(())
 }

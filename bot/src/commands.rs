@@ -75,58 +75,85 @@ async fn fetch_image(attachment: &serenity::Attachment, what: &'static str) -> R
     Ok(checked?)
 }
 
-/// The model aliases on offer that match what the user typed so far.
-async fn autocomplete_generator(ctx: ApplicationContext<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
-    let partial = partial.to_lowercase();
-    let choices = ctx
-        .data()
-        .core
-        .models()
-        .into_iter()
-        .filter(|model| model.can_generate && model.alias.to_lowercase().contains(&partial))
-        .take(25)
-        .map(|model| serenity::AutocompleteChoice::new(format!("{} ({})", model.alias, model.id), model.alias))
-        .collect();
-    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+/// The lists autocomplete offers. Autocomplete interactions are answered by
+/// [`crate::client`] from [`autocomplete_list`], not by poise: poise logs a refused answer as
+/// a warning, and with several replicas all but one answer are refused (another replica
+/// answered first). The poise callbacks below only mark the options as autocompleted when
+/// the commands are registered, and give the same lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutocompleteList {
+    /// Models that make images.
+    Generators,
+    /// Models that edit images.
+    Editors,
+    /// Common aspect ratios.
+    Aspects,
+    /// Style presets.
+    Styles,
 }
 
-/// The edit models on offer.
+/// Which list an option of a command offers, if any.
+pub fn autocomplete_list(command: &str, option: &str) -> Option<AutocompleteList> {
+    match (command, option) {
+        ("edit", "model") => Some(AutocompleteList::Editors),
+        ("imagine" | "settings", "model") => Some(AutocompleteList::Generators),
+        ("imagine" | "settings", "aspect") => Some(AutocompleteList::Aspects),
+        ("imagine" | "settings", "style") => Some(AutocompleteList::Styles),
+        _ => None,
+    }
+}
+
+impl AutocompleteList {
+    /// The entries that match what the user typed so far (at most 25, Discord's limit).
+    pub fn choices(self, data: &Data, partial: &str) -> serenity::CreateAutocompleteResponse {
+        let partial = partial.trim().to_lowercase();
+        let choices = match self {
+            Self::Generators | Self::Editors => data
+                .core
+                .models()
+                .into_iter()
+                .filter(|model| match self {
+                    Self::Generators => model.can_generate,
+                    _ => !model.edit_modes.is_empty(),
+                })
+                .filter(|model| model.alias.to_lowercase().contains(&partial))
+                .take(25)
+                .map(|model| serenity::AutocompleteChoice::new(format!("{} ({})", model.alias, model.id), model.alias))
+                .collect(),
+            Self::Aspects => ASPECTS
+                .into_iter()
+                .filter(|aspect| aspect.starts_with(partial.as_str()))
+                .map(serenity::AutocompleteChoice::from)
+                .collect(),
+            Self::Styles => atelier_shared::bedrock::sdxl::STYLE_PRESETS
+                .into_iter()
+                .filter(|style| style.contains(partial.as_str()))
+                .take(25)
+                .map(serenity::AutocompleteChoice::from)
+                .collect(),
+        };
+        serenity::CreateAutocompleteResponse::new().set_choices(choices)
+    }
+}
+
+async fn autocomplete_generator(ctx: ApplicationContext<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    AutocompleteList::Generators.choices(ctx.data(), partial)
+}
+
 async fn autocomplete_editor(ctx: ApplicationContext<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
-    let partial = partial.to_lowercase();
-    let choices = ctx
-        .data()
-        .core
-        .models()
-        .into_iter()
-        .filter(|model| !model.edit_modes.is_empty() && model.alias.to_lowercase().contains(&partial))
-        .take(25)
-        .map(|model| serenity::AutocompleteChoice::new(format!("{} ({})", model.alias, model.id), model.alias))
-        .collect();
-    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+    AutocompleteList::Editors.choices(ctx.data(), partial)
+}
+
+async fn autocomplete_aspect(ctx: ApplicationContext<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    AutocompleteList::Aspects.choices(ctx.data(), partial)
+}
+
+async fn autocomplete_style(ctx: ApplicationContext<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    AutocompleteList::Styles.choices(ctx.data(), partial)
 }
 
 /// Common aspect ratios.
 const ASPECTS: [&str; 9] = ["1:1", "16:9", "9:16", "3:2", "2:3", "4:5", "5:4", "21:9", "9:21"];
-
-async fn autocomplete_aspect(_ctx: ApplicationContext<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
-    let choices = ASPECTS
-        .into_iter()
-        .filter(|aspect| aspect.starts_with(partial.trim()))
-        .map(serenity::AutocompleteChoice::from)
-        .collect();
-    serenity::CreateAutocompleteResponse::new().set_choices(choices)
-}
-
-async fn autocomplete_style(_ctx: ApplicationContext<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
-    let partial = partial.to_lowercase();
-    let choices = atelier_shared::bedrock::sdxl::STYLE_PRESETS
-        .into_iter()
-        .filter(|style| style.contains(&partial))
-        .take(25)
-        .map(serenity::AutocompleteChoice::from)
-        .collect();
-    serenity::CreateAutocompleteResponse::new().set_choices(choices)
-}
 
 /// A seed as Discord gives it (a 53-bit integer), checked into the range every model shares
 /// at most; each model's own limit is checked with the rest of the request.
@@ -135,5 +162,28 @@ fn seed_text(seed: Option<i64>) -> Result<Option<String>, Invalid> {
         None => Ok(None),
         Some(seed) if (0..=i64::from(u32::MAX)).contains(&seed) => Ok(Some(seed.to_string())),
         Some(seed) => Err(Invalid::new(format!("{seed} is not a seed: use a whole number from 0 to {}", u32::MAX))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every option registered as autocompleted is answered from a list, and no list is
+    /// claimed for an option Discord would not ask about.
+    #[test]
+    fn every_autocompleted_option_has_a_list() {
+        for command in commands() {
+            for parameter in &command.parameters {
+                let answered = autocomplete_list(&command.name, &parameter.name).is_some();
+                assert_eq!(
+                    answered,
+                    parameter.autocomplete_callback.is_some(),
+                    "/{} {}: registered as autocompleted but answered from no list, or the other way round",
+                    command.name,
+                    parameter.name
+                );
+            }
+        }
     }
 }

@@ -229,8 +229,13 @@ async fn delete(
     if *presser != target.owner {
         return tell(context, component, "Only the person who made this image can delete it.").await;
     }
-    data.core.gallery().delete(&target.owner, target.image).await?;
-    tell(context, component, "Deleted from your gallery.").await?;
+    // Acknowledged before deleting: every replica hears the press, and only the one whose
+    // acknowledgement Discord takes may delete.
+    let responder = defer(context, component, true).await?;
+    if let Err(error) = data.core.gallery().delete(&target.owner, target.image).await {
+        return work::fail(&responder, &error).await;
+    }
+    responder.finish(crate::respond::Outgoing::text("Deleted from your gallery.")).await?;
     if let Err(error) = retrying(|| component.message.delete(&context.http)).await {
         tracing::warn!(error = %error, "the image was deleted but its Discord message could not be removed");
     }

@@ -10,7 +10,20 @@ pub enum BotError {
     #[error(transparent)]
     Core(#[from] atelier_shared::Error),
     #[error("Discord: {0}")]
-    Discord(#[from] serenity::Error),
+    Discord(serenity::Error),
+    /// Discord refused our acknowledgement because another replica acknowledged the
+    /// interaction first: that replica owns it, and this one drops it without a word to
+    /// anyone (see [`crate::respond::acknowledged_elsewhere`]).
+    #[error("another replica acknowledged this interaction first")]
+    AnsweredElsewhere,
+}
+
+impl From<serenity::Error> for BotError {
+    /// Every Discord error passes through here, so a refused acknowledgement becomes
+    /// [`BotError::AnsweredElsewhere`] wherever it happens, and nothing after it runs.
+    fn from(error: serenity::Error) -> Self {
+        if crate::respond::acknowledged_elsewhere(&error) { Self::AnsweredElsewhere } else { Self::Discord(error) }
+    }
 }
 
 impl From<atelier_shared::Invalid> for BotError {
@@ -24,7 +37,7 @@ impl BotError {
     pub fn user_message(&self) -> String {
         match self {
             Self::Core(error) => capitalise(&error.user_message()),
-            Self::Discord(_) => "Discord did not accept our reply; please try again.".into(),
+            Self::Discord(_) | Self::AnsweredElsewhere => "Discord did not accept our reply; please try again.".into(),
         }
     }
 
@@ -45,13 +58,27 @@ pub fn capitalise(text: &str) -> String {
 /// else with an apology, logged once here.
 pub async fn on_error(error: poise::FrameworkError<'_, Data, BotError>) {
     match error {
+        poise::FrameworkError::Command { error: BotError::AnsweredElsewhere, ctx, .. } => {
+            tracing::debug!(
+                command = %ctx.command().qualified_name,
+                "another replica acknowledged this command first; leaving it to that one"
+            );
+        }
         poise::FrameworkError::Command { error, ctx, .. } => {
             if !error.is_user_error() {
                 tracing::error!(command = %ctx.command().qualified_name, error = %error, "a command failed: {error}");
             }
             let reply = poise::CreateReply::default().content(error.user_message()).ephemeral(true);
-            if let Err(send_error) = ctx.send(reply).await {
-                tracing::warn!(error = %send_error, "could not tell the user about a failed command");
+            match ctx.send(reply).await {
+                Ok(_) => {}
+                // The answer is this command's acknowledgement; another replica gave one first
+                // and answers it.
+                Err(send_error) if crate::respond::acknowledged_elsewhere(&send_error) => {
+                    tracing::debug!("another replica answered this command first");
+                }
+                Err(send_error) => {
+                    tracing::warn!(error = %send_error, "could not tell the user about a failed command")
+                }
             }
         }
         other => {

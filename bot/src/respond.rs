@@ -234,6 +234,16 @@ pub fn token_gone(error: &serenity::Error) -> bool {
     }
 }
 
+/// Whether Discord refused an interaction callback because the interaction was already
+/// acknowledged (400, JSON code 40060). Every replica of the bot receives every interaction
+/// and the first acknowledgement wins, so this means another replica owns the interaction.
+pub fn acknowledged_elsewhere(error: &serenity::Error) -> bool {
+    match error {
+        serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(response)) => response.error.code == 40060,
+        _ => false,
+    }
+}
+
 /// Whether Discord answered 429 Too Many Requests or a server error, worth another try.
 fn worth_retrying(error: &serenity::Error) -> bool {
     match error {

@@ -3,6 +3,7 @@
 //! The turns are kept in the core's store under the thread's id, so any replica can answer.
 
 use atelier_shared::chat::{ChatEvent, ChatMessage, ChatTurn, Speaker, StopReason};
+use atelier_shared::claims::ClaimKind;
 use atelier_shared::service::Conversation;
 use futures::StreamExt as _;
 use poise::serenity_prelude as serenity;
@@ -104,7 +105,9 @@ impl LiveText {
 }
 
 /// A plain message in a chat thread (needs the message-content intent): answers it when
-/// the thread is one of ours and the author is a person.
+/// the thread is one of ours and the author is a person. Every replica of the bot receives
+/// the message, and a message has no acknowledgement to race for, so the replicas race for
+/// a claim on it in the store instead and only the winner answers.
 pub async fn on_message(data: &Data, http: &serenity::Http, message: &serenity::Message) -> Result<(), BotError> {
     if message.author.bot || message.content.trim().is_empty() || !data.message_content {
         return Ok(());
@@ -112,6 +115,10 @@ pub async fn on_message(data: &Data, http: &serenity::Http, message: &serenity::
     let Some(conversation) = data.core.conversation(&message.channel_id.to_string()).await? else {
         return Ok(());
     };
+    if !data.core.claim_once(ClaimKind::ChatMessage, &message.id.to_string()).await? {
+        tracing::debug!(message.id = %message.id, "another replica claimed this chat message; leaving it to that one");
+        return Ok(());
+    }
     let chat_message = match ChatMessage::parse(&message.content) {
         Ok(chat_message) => chat_message,
         Err(invalid) => {

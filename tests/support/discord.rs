@@ -10,6 +10,12 @@
 //! back every REST request with the status it got, and script faults (rate limits, server
 //! errors, a dropped connection, expired interaction tokens).
 //!
+//! Several clients may identify with the same token at once, as replicas of one bot do: each
+//! session gets every dispatch, the first callback to an interaction is taken and later ones
+//! are refused with Discord's 400 "Interaction has already been acknowledged." (40060), and
+//! [`DiscordStandIn::interaction_counts`] tells a test how often each was acknowledged and
+//! answered.
+//!
 //! Point the bot at it with `ATELIER_DISCORD_API_URL` = [`DiscordStandIn::url`] (serenity's
 //! `HttpBuilder::proxy` with its rate limiter off) and `ATELIER_DISCORD_GATEWAY_URL` =
 //! [`DiscordStandIn::gateway_url`]. The first bot token it sees (REST `Authorization: Bot …` or
@@ -29,6 +35,7 @@ use axum::routing::any;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+pub use state::InteractionCounts;
 use state::{Outgoing, State, flag};
 
 /// The application id (`/oauth2/applications/@me`, READY's `application`, interactions).
@@ -123,6 +130,25 @@ impl DiscordStandIn {
                      (IDENTIFYs received: {}); requests so far:\n{}",
                     self.identify_count(),
                     self.describe_requests()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until `count` gateway sessions are connected at once (several replicas of a bot,
+    /// say); panics after 30 s.
+    pub async fn wait_for_sessions(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let connected = self.shared.lock().connected_sessions();
+            if connected >= count {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "waited 30 s for {count} gateway sessions, but {connected} are connected (IDENTIFYs received: {})",
+                    self.identify_count()
                 );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -291,6 +317,18 @@ impl DiscordStandIn {
     /// choices of an autocomplete (8) or a modal (9).
     pub fn interaction_callback(&self, interaction_id: &str) -> Option<Value> {
         self.shared.lock().interactions.get(interaction_id)?.callback.clone()
+    }
+
+    /// How often an interaction was acknowledged (and refused as already acknowledged), and
+    /// how many follow-ups and edits its token made; all zero for an unknown interaction.
+    pub fn interaction_counts(&self, interaction_id: &str) -> InteractionCounts {
+        self.shared.lock().interactions.get(interaction_id).map(|record| record.counts).unwrap_or_default()
+    }
+
+    /// How many messages people could see were ever created in a channel (by anyone, through
+    /// any route), counting those deleted since.
+    pub fn messages_created(&self, channel_id: &str) -> usize {
+        self.shared.lock().messages_created.get(channel_id).copied().unwrap_or(0)
     }
 
     /// Every thread, oldest first.

@@ -27,6 +27,14 @@ async fn reply_privately(
     Ok(())
 }
 
+/// Acknowledges privately before anything is written: every replica of the bot receives the
+/// command, and only the one whose acknowledgement Discord takes may write. The answer then
+/// replaces the "thinking" message ([`reply_privately`] sends it as the first follow-up).
+async fn acknowledge_privately(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
+    poise::Context::Application(ctx).defer_ephemeral().await?;
+    Ok(())
+}
+
 fn link_button(label: &str, url: &str) -> serenity::CreateActionRow {
     serenity::CreateActionRow::Buttons(vec![serenity::CreateButton::new_link(url).label(label)])
 }
@@ -46,6 +54,7 @@ async fn link(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
         );
         return reply_privately(ctx, text, None, Vec::new()).await;
     }
+    acknowledge_privately(ctx).await?;
     let token = accounts.issue_link(user_id).await?;
     let minutes = (token.expires_at() - time::OffsetDateTime::now_utc()).whole_minutes().max(1);
     let text = format!(
@@ -62,6 +71,7 @@ async fn unlink(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
     let Some(accounts) = data.core.accounts() else {
         return reply_privately(ctx, "Account linking is not set up on this Atelier.", None, Vec::new()).await;
     };
+    acknowledge_privately(ctx).await?;
     let link = accounts.unlink_from_discord(ctx.interaction.user.id.get()).await?;
     let text = format!(
         "Unlinked from **{}**. Images you make from now on stay in your Discord gallery; those already in the web \
@@ -131,6 +141,7 @@ async fn settings(
     let preferences = if unchanged {
         data.core.preferences(&owner).await?
     } else {
+        acknowledge_privately(ctx).await?;
         data.core.change_preferences(&owner, change).await?
     };
     let shown = |value: &Option<String>| truncate(value.as_deref().unwrap_or("—"), FIELD_LIMIT);

@@ -381,6 +381,11 @@ fn interaction_callback(state: &mut State, request: &Incoming, id: &str, token: 
     let record = state.interactions.get(id).filter(|record| record.token == token && !record.expired);
     let Some(record) = record else { return Err(unknown_interaction()) };
     if record.callback.is_some() {
+        // Only the first callback counts (receiving-and-responding.mdx); what Discord answers
+        // the rest, word for word, is how a second replica learns the first one has it.
+        if let Some(record) = state.interactions.get_mut(id) {
+            record.counts.callbacks_refused_as_acknowledged += 1;
+        }
         return Err(Reply::error(400, 40060, "Interaction has already been acknowledged."));
     }
     let interaction = facts(state, id).ok_or_else(unknown_interaction)?;
@@ -484,6 +489,7 @@ fn interaction_callback(state: &mut State, request: &Incoming, id: &str, token: 
     if let Some(record) = state.interactions.get_mut(id) {
         record.callback = Some(request.body.clone());
         record.original = original.clone();
+        record.counts.callbacks_accepted += 1;
     }
     if request.query_value("with_response").as_deref() != Some("true") {
         return Ok(Reply::no_content());
@@ -521,6 +527,9 @@ fn followup(state: &mut State, request: &Incoming, application: &str, token: &st
         if state.is_visible(&original, &interaction.channel_id) {
             state.announce_updated(&message);
         }
+        if let Some(record) = state.interactions.get_mut(&interaction.id) {
+            record.counts.followups += 1;
+        }
         return Ok(Reply::json(200, message));
     }
     let mut message = state.compose_message(
@@ -542,6 +551,7 @@ fn followup(state: &mut State, request: &Incoming, application: &str, token: &st
     }
     if let Some(record) = state.interactions.get_mut(&interaction.id) {
         record.followups.push(message_id);
+        record.counts.followups += 1;
     }
     Ok(Reply::json(200, message))
 }
@@ -569,6 +579,9 @@ fn webhook_message(
             let edited = state.edit_message(&target, &request.body, &request.files)?;
             if state.is_visible(&target, &interaction.channel_id) {
                 state.announce_updated(&edited);
+            }
+            if let Some(record) = state.interactions.get_mut(&interaction.id) {
+                record.counts.edits += 1;
             }
             Ok(Reply::json(200, edited))
         }

@@ -117,6 +117,23 @@ pub(super) struct InteractionRecord {
     pub original: Option<String>,
     pub followups: Vec<String>,
     pub expired: bool,
+    /// What was done with the interaction, for tests that count: callbacks taken, callbacks
+    /// refused as already acknowledged (40060), follow-ups sent and webhook edits made.
+    pub counts: InteractionCounts,
+}
+
+/// How often an interaction was acknowledged and answered; see [`super::DiscordStandIn::interaction_counts`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InteractionCounts {
+    /// Callbacks the stand-in took: only ever the first.
+    pub callbacks_accepted: usize,
+    /// Callbacks refused with 400 "Interaction has already been acknowledged." (40060).
+    pub callbacks_refused_as_acknowledged: usize,
+    /// Follow-ups taken (`POST /webhooks/{application}/{token}`), including the one that
+    /// replaces a deferral's "thinking" message.
+    pub followups: usize,
+    /// Edits taken through the token (`PATCH /webhooks/{application}/{token}/messages/…`).
+    pub edits: usize,
 }
 
 /// What the connection task is told to do.
@@ -142,6 +159,7 @@ struct Session {
 #[derive(Default)]
 pub(super) struct Gateway {
     sessions: HashMap<String, Session>,
+    /// The session identified or resumed last, which `drop_gateway` disconnects.
     current: Option<String>,
     /// Dispatches made before any client identified, delivered right after the next READY.
     pending: Vec<(String, Value)>,
@@ -170,6 +188,8 @@ pub(super) struct State {
     message_files: HashMap<String, Vec<Value>>,
     /// Message ids per channel, oldest first: what people see in the channel.
     pub history: HashMap<String, Vec<String>>,
+    /// How many visible messages were ever created per channel, deleted ones included.
+    pub messages_created: HashMap<String, usize>,
     pub interactions: HashMap<String, InteractionRecord>,
     /// The modal custom ids the bot has shown, to the interaction that showed each.
     modals: HashMap<String, String>,
@@ -200,6 +220,7 @@ impl State {
             messages: HashMap::new(),
             message_files: HashMap::new(),
             history: HashMap::new(),
+            messages_created: HashMap::new(),
             interactions: HashMap::new(),
             modals: HashMap::new(),
             commands: Vec::new(),
@@ -632,6 +653,7 @@ impl State {
             let history = self.history.entry(channel_id.clone()).or_default();
             if !history.contains(&id) {
                 history.push(id.clone());
+                *self.messages_created.entry(channel_id.clone()).or_default() += 1;
             }
             if let Some(channel) = self.channels.get_mut(&channel_id) {
                 channel["last_message_id"] = json!(id);
@@ -884,6 +906,7 @@ impl State {
             original: None,
             followups: Vec::new(),
             expired: false,
+            counts: InteractionCounts::default(),
         };
         self.interactions.insert(id, record);
     }
@@ -923,14 +946,26 @@ impl State {
         self.gateway.next_connection
     }
 
-    /// Sends a dispatch (op 0) to the current session: numbered, logged for RESUME, and
-    /// delivered now if a connection is attached. Events the session's intents exclude are not
-    /// sent; without MESSAGE_CONTENT, message events lose their content as Discord documents.
+    /// Sends a dispatch (op 0) to every session, as Discord sends each event to every session
+    /// identified on the shard it belongs to: every replica of a bot that connects with the same
+    /// token sees the same interactions and messages. Before any client has identified, the
+    /// dispatch waits and goes to the first session.
     pub(super) fn dispatch(&mut self, event: &str, data: Value) {
-        let Some(session) = self.gateway.current.as_ref().and_then(|id| self.gateway.sessions.get_mut(id)) else {
+        if self.gateway.sessions.is_empty() {
             self.gateway.pending.push((event.to_string(), data));
             return;
-        };
+        }
+        let session_ids: Vec<String> = self.gateway.sessions.keys().cloned().collect();
+        for session_id in session_ids {
+            self.dispatch_to(&session_id, event, data.clone());
+        }
+    }
+
+    /// Sends a dispatch to one session: numbered, logged for RESUME, and delivered now if a
+    /// connection is attached. Events the session's intents exclude are not sent; without
+    /// MESSAGE_CONTENT, message events lose their content as Discord documents.
+    fn dispatch_to(&mut self, session_id: &str, event: &str, data: Value) {
+        let Some(session) = self.gateway.sessions.get_mut(session_id) else { return };
         let in_guild = data.get("guild_id").is_some_and(|guild| !guild.is_null());
         let needed = match event {
             "GUILD_CREATE" | "THREAD_CREATE" | "THREAD_UPDATE" | "THREAD_DELETE" | "CHANNEL_CREATE" => intent::GUILDS,
@@ -956,6 +991,11 @@ impl State {
         }
     }
 
+    /// How many sessions have a connection attached right now.
+    pub(super) fn connected_sessions(&self) -> usize {
+        self.gateway.sessions.values().filter(|session| session.connection.is_some()).count()
+    }
+
     /// IDENTIFY: a new session, READY, GUILD_CREATE, then anything dispatched before a client came.
     pub(super) fn identify(&mut self, connection: Connection, intents: u64, shard: Value) {
         let session_id = Self::random_token(32).to_ascii_lowercase();
@@ -972,10 +1012,11 @@ impl State {
             "shard": shard,
             "application": { "id": APPLICATION_ID, "flags": 0 }
         });
-        self.dispatch("READY", ready);
+        // READY and the guild's state are this session's own; other sessions are not told.
+        self.dispatch_to(&session_id, "READY", ready);
         let channels: Vec<Value> = self.channels.values().filter(|channel| channel["type"] == 0).cloned().collect();
         let threads: Vec<Value> = self.threads();
-        self.dispatch("GUILD_CREATE", objects::guild_create(channels, threads));
+        self.dispatch_to(&session_id, "GUILD_CREATE", objects::guild_create(channels, threads));
         self.gateway.ready_count += 1;
         for (event, data) in std::mem::take(&mut self.gateway.pending) {
             self.dispatch(&event, data);
@@ -996,7 +1037,7 @@ impl State {
         session.connection = Some(connection);
         self.gateway.current = Some(session_id.to_string());
         self.gateway.resume_count += 1;
-        self.dispatch("RESUMED", json!({}));
+        self.dispatch_to(session_id, "RESUMED", json!({}));
         true
     }
 
