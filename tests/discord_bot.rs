@@ -20,15 +20,15 @@ const PERSON: u64 = 3_000_000_000_000_000_001;
 const SOMEONE_ELSE: u64 = 3_000_000_000_000_000_002;
 
 /// The bot running inside Atelier, with its stand-ins.
-struct Bot {
-    discord: DiscordStandIn,
-    bedrock: BedrockStandIn,
-    app: TestApp,
+pub(crate) struct Bot {
+    pub(crate) discord: DiscordStandIn,
+    pub(crate) bedrock: BedrockStandIn,
+    pub(crate) app: TestApp,
 }
 
 impl Bot {
     /// Atelier on Bedrock (the stand-in) with the bot connected to the Discord stand-in.
-    async fn start(settings: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start(settings: &[(&str, &str)]) -> Self {
         let discord = DiscordStandIn::start().await;
         let bedrock = BedrockStandIn::start().await;
         let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -53,7 +53,7 @@ impl Bot {
     }
 
     /// Sends a slash command as `user`; returns the interaction id.
-    async fn command(&self, user: u64, name: &str, options: Value, attachments: &[Value]) -> String {
+    pub(crate) async fn command(&self, user: u64, name: &str, options: Value, attachments: &[Value]) -> String {
         let interaction =
             self.discord.slash_command(&DiscordStandIn::user(user, &format!("user{user}")), name, options, attachments);
         let id = interaction["id"].as_str().unwrap().to_string();
@@ -62,7 +62,7 @@ impl Bot {
     }
 
     /// Presses a button on `message` as `user`; returns the interaction id.
-    async fn press(&self, user: u64, custom_id: &str, message: &Value) -> String {
+    pub(crate) async fn press(&self, user: u64, custom_id: &str, message: &Value) -> String {
         let interaction =
             self.discord.button_press(&DiscordStandIn::user(user, &format!("user{user}")), custom_id, message);
         let id = interaction["id"].as_str().unwrap().to_string();
@@ -71,7 +71,7 @@ impl Bot {
     }
 
     /// Waits until the interaction's original response shows an image, and returns it.
-    async fn result_of(&self, interaction: &str) -> Value {
+    pub(crate) async fn result_of(&self, interaction: &str) -> Value {
         self.eventually(&format!("a result for interaction {interaction}"), || {
             self.discord.interaction_original(interaction).filter(shows_an_image)
         })
@@ -80,7 +80,7 @@ impl Bot {
 
     /// Waits for the ephemeral follow-up (or ephemeral reply) an interaction got; a private
     /// deferral's "thinking" message is not an answer yet.
-    async fn private_answer(&self, interaction: &str) -> Value {
+    pub(crate) async fn private_answer(&self, interaction: &str) -> Value {
         self.eventually(&format!("a private answer to interaction {interaction}"), || {
             let followup = self.discord.interaction_followups(interaction).into_iter().find(is_ephemeral);
             followup.or_else(|| {
@@ -93,7 +93,7 @@ impl Bot {
     }
 
     /// Polls `probe` like the free `eventually`; on a timeout the panic lists what Discord saw.
-    async fn eventually<T>(&self, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    pub(crate) async fn eventually<T>(&self, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(found) = probe() {
@@ -114,22 +114,22 @@ impl Bot {
         }
     }
 
-    fn image_calls(&self) -> usize {
+    pub(crate) fn image_calls(&self) -> usize {
         self.bedrock.calls_to(Operation::InvokeModel)
     }
 }
 
 /// Whether a message shows an uploaded image (in an embed, which is how results show them).
-fn shows_an_image(message: &Value) -> bool {
+pub(crate) fn shows_an_image(message: &Value) -> bool {
     message["embeds"][0]["image"]["url"].as_str().is_some_and(|url| url.contains("/attachments/"))
 }
 
-fn is_ephemeral(message: &Value) -> bool {
+pub(crate) fn is_ephemeral(message: &Value) -> bool {
     message["flags"].as_u64().unwrap_or(0) & 64 != 0
 }
 
 /// Whether a message is a deferral's "thinking" placeholder (the LOADING flag).
-fn is_loading(message: &Value) -> bool {
+pub(crate) fn is_loading(message: &Value) -> bool {
     message["flags"].as_u64().unwrap_or(0) & 128 != 0
 }
 
@@ -146,7 +146,7 @@ async fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
 }
 
 /// The custom ids of a message's buttons, in order.
-fn button_ids(message: &Value) -> Vec<String> {
+pub(crate) fn button_ids(message: &Value) -> Vec<String> {
     message["components"]
         .as_array()
         .into_iter()
@@ -156,7 +156,7 @@ fn button_ids(message: &Value) -> Vec<String> {
         .collect()
 }
 
-fn button(message: &Value, code: &str) -> String {
+pub(crate) fn button(message: &Value, code: &str) -> String {
     let prefix = format!("atelier:{code}:");
     button_ids(message)
         .into_iter()
@@ -164,7 +164,7 @@ fn button(message: &Value, code: &str) -> String {
         .unwrap_or_else(|| panic!("no {code} button on {message:#}"))
 }
 
-fn option(name: &str, value: impl Into<Value>) -> Value {
+pub(crate) fn option(name: &str, value: impl Into<Value>) -> Value {
     json!({ "name": name, "type": 3, "value": value.into() })
 }
 

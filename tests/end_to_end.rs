@@ -25,6 +25,8 @@ mod cli;
 mod discord_stand_in;
 // The Discord bot through the Discord and Bedrock stand-ins: commands, buttons, threads, faults.
 mod discord_bot;
+// Scale-out: two replicas against one Discord and one store; each interaction is acknowledged, answered, run and stored once.
+mod replicas;
 // The S3 store against moto (store, gallery, CLI, web redirects) and s3s-fs (signatures, URL expiry).
 mod s3;
 // `atelier serve` as a process: the README's run command, probes, shutdown.
