@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use atelier_shared::config::{LogFormat, RawSettings};
 use clap::{Args, Parser, Subcommand};
 
 use crate::{serve, telemetry, tools};
@@ -155,7 +156,17 @@ pub struct DescribeArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let serving = matches!(cli.command, None | Some(Command::Serve));
-    telemetry::init(if serving { "info" } else { "warn" });
+    // Logging starts before the rest of the settings are read, so its one setting is read here;
+    // a settings file that cannot be read is reported by the command itself, a moment later.
+    let log_format = match RawSettings::from_environment().map(|raw| LogFormat::from_raw(&raw)) {
+        Ok(Ok(format)) => format,
+        Ok(Err(error)) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+        Err(_) => LogFormat::Text,
+    };
+    telemetry::init(if serving { "info" } else { "warn" }, log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {

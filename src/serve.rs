@@ -37,6 +37,11 @@ pub fn warn_about_unknown_variables(raw: &RawSettings) {
 
 /// Binds the web app's address, turning the usual failures into one actionable line.
 pub async fn bind(address: SocketAddr) -> Result<TcpListener, Failure> {
+    bind_setting("ATELIER_BIND", address).await
+}
+
+/// Binds the address of the setting `variable`, naming it in the one line a failure gives.
+async fn bind_setting(variable: &str, address: SocketAddr) -> Result<TcpListener, Failure> {
     TcpListener::bind(address).await.map_err(|error| {
         let problem = match error.kind() {
             ErrorKind::AddrInUse => "the address is already in use by another program".to_string(),
@@ -46,7 +51,7 @@ pub async fn bind(address: SocketAddr) -> Result<TcpListener, Failure> {
         };
         let suggestion = SocketAddr::new(address.ip(), address.port().saturating_add(1).max(1024));
         Failure::must_change(format!(
-            "ATELIER_BIND={address}: {problem}; stop the other program or set ATELIER_BIND to a free address such as {suggestion}"
+            "{variable}={address}: {problem}; stop the other program or set {variable} to a free address such as {suggestion}"
         ))
     })
 }
@@ -59,6 +64,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Failure> {
     let (core, started) = startup::build(&config, &aws).await?;
+    // Bound before anything starts, so a taken port stops the process with one clear line.
+    let metrics_listener = match config.metrics_address {
+        Some(address) => Some(bind_setting("ATELIER_METRICS_ADDRESS", address).await?),
+        None => None,
+    };
     let address =
         listener.local_addr().map_err(|error| Failure::failed(format!("cannot read the bound address: {error}")))?;
 
@@ -146,6 +156,23 @@ pub async fn run(
         }
         None => atelier_web::Auth::local(),
     };
+    // The metrics listener serves only /metrics, apart from the public web app, and stops with it.
+    let metrics = match metrics_listener {
+        Some(listener) => {
+            let metrics_address = listener
+                .local_addr()
+                .map_err(|error| Failure::failed(format!("cannot read the metrics listener's address: {error}")))?;
+            tracing::info!(address = %metrics_address, "metrics are served on http://{metrics_address}/metrics");
+            let core = core.clone();
+            let metrics_stopped = stopped(stop_receiver.clone());
+            Some(tokio::spawn(async move {
+                if let Err(error) = atelier_web::metrics::serve(listener, core, metrics_stopped).await {
+                    tracing::error!(error = %error, "the metrics listener stopped: {error}");
+                }
+            }))
+        }
+        None => None,
+    };
     let spool_owner = core.clone();
     let state = atelier_web::AppState { core, site: Arc::new(site), auth: Arc::new(auth) };
     tracing::info!(
@@ -161,6 +188,9 @@ pub async fn run(
         .map_err(|error| Failure::failed(format!("the web server failed: {error}")))?;
     if let Some(bot) = bot {
         let _ = bot.await;
+    }
+    if let Some(metrics) = metrics {
+        let _ = metrics.await;
     }
     // This replica is marked stopped, so what it leaves behind is answered at once by
     // another replica (or the next start) rather than after its heartbeat goes silent.

@@ -74,9 +74,11 @@ pub async fn run(
     let mut intents = serenity::GatewayIntents::non_privileged();
     if config.message_content_intent {
         intents |= serenity::GatewayIntents::MESSAGE_CONTENT;
+    let metrics = core.metrics().clone();
     }
     let mut client = serenity::ClientBuilder::new_with_http(http_client(config), intents)
-        .framework(Dispatcher { poise: framework })
+        .event_handler(crate::rate_limits::RateLimitMeter(metrics.clone()))
+        .framework(Dispatcher { poise: framework, metrics })
         .await?;
     if let Some(gateway_url) = &config.gateway_url {
         *client.ws_url.lock().await = gateway_url.as_str().trim_end_matches('/').to_string();
@@ -112,7 +114,10 @@ impl serenity::Framework for Dispatcher {
             answer_autocomplete(&context, interaction, self.poise.user_data().await).await;
             return;
         }
-        serenity::Framework::dispatch(&self.poise, context, event).await;
+    /// Where the waits Discord asks for while an event is handled are counted.
+    metrics: atelier_shared::metrics::Metrics,
+        let handling = serenity::Framework::dispatch(&self.poise, context, event);
+        crate::rate_limits::measured(self.metrics.clone(), handling).await;
     }
 }
 

@@ -12,11 +12,13 @@
 //! - [`render`]: how results, critiques and long texts look within Discord's limits.
 //! - [`error`]: the bot's error type and the one `on_error` that words failures for users.
 //! - [`client`]: the REST and gateway clients, command registration, running until shutdown.
+//! - [`rate_limits`]: Discord's rate-limit waits, counted in the core's metrics.
 
 pub mod client;
 pub mod commands;
 pub mod components;
 pub mod error;
+pub mod rate_limits;
 pub mod render;
 pub mod respond;
 pub mod threads;

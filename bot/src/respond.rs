@@ -271,6 +271,7 @@ where
                 tokio::time::sleep(wait).await;
                 wait *= 2;
                 tries += 1;
+                crate::rate_limits::waited(&error, wait);
             }
             outcome => return outcome,
         }

@@ -123,7 +123,8 @@ impl ProgressDisplay {
     fn start(responder: Responder, headline: String) -> Self {
         let (stages, mut heard) = watch::channel(None::<Stage>);
         let (stop, mut stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
+        // The display's edits count their rate-limit waits like the job's other calls.
+        let task = tokio::spawn(crate::rate_limits::keep_measuring(async move {
             loop {
                 tokio::select! {
                     changed = heard.changed() => if changed.is_err() { return },
@@ -139,7 +140,7 @@ impl ProgressDisplay {
                     _ = &mut stopped => return,
                 }
             }
-        });
+        }));
         Self { stages, stop: Some(stop), task }
     }
 

@@ -234,7 +234,7 @@ impl Metrics {
             Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(rate_limit_wait_histogram);
         registry.register_with_unit(
             "discord_rate_limit_wait",
-            "Waits Discord asked for (429 and retried server errors), by route with ids and tokens taken out",
+            "Waits Discord asked for (rate limits), by route with ids and tokens taken out",
             Unit::Seconds,
             rate_limit_waits.clone(),
         );

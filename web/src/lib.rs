@@ -6,6 +6,7 @@
 //!   each exporting `router()`.
 //! - [`auth`] decides who is signed in; [`error`] turns core errors into pages; [`page`]
 //!   holds the shared layout.
+//! - [`metrics`] is the separate `/metrics` listener, kept off the public port.
 //!
 //! Handlers parse the request, call one [`atelier_shared::Atelier`] operation, and render.
 //! No business rule lives here.
@@ -13,6 +14,7 @@
 pub mod auth;
 pub mod csrf;
 pub mod error;
+pub mod metrics;
 pub mod page;
 mod routes;
 
