@@ -25,6 +25,8 @@ mod cli;
 mod discord_stand_in;
 // The Discord bot through the Discord and Bedrock stand-ins: commands, buttons, threads, faults.
 mod discord_bot;
+// The job line as people meet it: Cancel, SIGTERM mid-burst, a restart answering interrupted jobs; table rows.
+mod jobs;
 // Observability: /metrics on its own port moving with the work done; JSON logs with job ids and no prompt text at info.
 mod observability;
 // Scale-out: two replicas against one Discord and one store; each interaction is acknowledged, answered, run and stored once.

@@ -6,6 +6,7 @@
 
 use atelier_shared::Error;
 use atelier_shared::gallery::{ImageRecord, Owner, Variant};
+use atelier_shared::jobs::{Cancelled, JobId};
 use atelier_shared::request::{EditFields, EditMode, GenerationFields};
 use atelier_shared::safety::Verdict;
 use atelier_shared::service::Actor;
@@ -75,6 +76,7 @@ async fn on_button(
     match target.action {
         Action::ImagineHeld => return imagine_held(context, component, data, &target, presser).await,
         Action::Appeal => return appeal(context, component, data, &target, presser).await,
+        Action::Cancel => return cancel(context, component, data, &target, presser).await,
         _ => {}
     }
     // Everything else works on an image: a deleted one is answered before anything is spent.
@@ -129,7 +131,7 @@ async fn on_button(
             let fields = EditFields { mode: mode.as_str().to_string(), ..EditFields::default() };
             run_edit(context, component.into(), data, &target, presser, &record, fields).await
         }
-        Action::ImagineHeld | Action::Appeal => Ok(()),
+        Action::ImagineHeld | Action::Appeal | Action::Cancel => Ok(()),
     }
 }
 
@@ -348,4 +350,29 @@ async fn appeal(
             work::generate(data, &responder, &actor, &fields, &request).await
         }
     }
+}
+
+/// Calls back a waiting job; only the person who asked may. Whichever replica's answer
+/// Discord takes, the job leaves the line: the replica holding it drops it at once or, told
+/// through the store, before it starts.
+async fn cancel(
+    context: &serenity::Context,
+    component: &serenity::ComponentInteraction,
+    data: &Data,
+    target: &Target,
+    presser: Owner,
+) -> Result<(), BotError> {
+    if presser != target.owner {
+        return tell(context, component, "Only the person who asked for this can cancel it.").await;
+    }
+    let Some(job) = JobId::parse(&target.image.to_string()) else {
+        return tell(context, component, "That job has already finished.").await;
+    };
+    let text = match data.core.cancel_job(&presser, job).await? {
+        Cancelled::Now => "Cancelled: it left the line, and nothing was charged.",
+        Cancelled::BeforeItStarts => "Cancelling: it leaves the line before it starts, and nothing is charged.",
+        Cancelled::TooLate => "Too late to cancel: the model is already drawing it.",
+        Cancelled::NotFound => "That job has already finished.",
+    };
+    tell(context, component, text).await
 }

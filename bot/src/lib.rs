@@ -9,6 +9,7 @@
 //! - [`respond`]: answering one interaction: progress in place, the result, refusals that
 //!   only the user sees, and the channel-message fallback once the 15-minute token is gone.
 //! - [`work`]: running image jobs for commands and buttons alike.
+//! - [`recovery`]: answering people whose jobs were interrupted by a stopped process.
 //! - [`render`]: how results, critiques and long texts look within Discord's limits.
 //! - [`error`]: the bot's error type and the one `on_error` that words failures for users.
 //! - [`client`]: the REST and gateway clients, command registration, running until shutdown.
@@ -19,6 +20,7 @@ pub mod commands;
 pub mod components;
 pub mod error;
 pub mod rate_limits;
+pub mod recovery;
 pub mod render;
 pub mod respond;
 pub mod threads;

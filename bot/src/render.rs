@@ -5,6 +5,7 @@
 
 use atelier_shared::checker::Critique;
 use atelier_shared::gallery::{ImageId, ImageRecord, Owner};
+use atelier_shared::jobs::JobId;
 use poise::serenity_prelude as serenity;
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -31,10 +32,12 @@ pub enum Action {
     ImagineHeld,
     /// Appeals a refused request kept in the core.
     Appeal,
+    /// Calls back a waiting job; the target's id is the job's (both are ULIDs).
+    Cancel,
 }
 
 impl Action {
-    const ALL: [Self; 11] = [
+    const ALL: [Self; 12] = [
         Self::Variation,
         Self::Edit,
         Self::ZoomOut,
@@ -46,6 +49,7 @@ impl Action {
         Self::Delete,
         Self::ImagineHeld,
         Self::Appeal,
+        Self::Cancel,
     ];
 
     fn code(self) -> &'static str {
@@ -61,6 +65,7 @@ impl Action {
             Self::Delete => "del",
             Self::ImagineHeld => "imagine",
             Self::Appeal => "appeal",
+            Self::Cancel => "cancel",
         }
     }
 
@@ -77,6 +82,7 @@ impl Action {
             Self::Delete => "Delete",
             Self::ImagineHeld => "Imagine",
             Self::Appeal => "Appeal",
+            Self::Cancel => "Cancel",
         }
     }
 }
@@ -244,6 +250,25 @@ pub fn suggestion_buttons(owner: &Owner, held: &[ImageId]) -> Vec<serenity::Crea
 }
 
 /// The Appeal button under a refusal.
+/// The Cancel button under a waiting job's progress.
+pub fn cancel_button(owner: &Owner, job: JobId) -> Option<serenity::CreateActionRow> {
+    let id = ImageId::parse(&job.to_string()).ok()?;
+    Some(serenity::CreateActionRow::Buttons(vec![
+        serenity::CreateButton::new(Target::new(Action::Cancel, owner, id).custom_id())
+            .label(Action::Cancel.label())
+            .style(serenity::ButtonStyle::Secondary),
+    ]))
+}
+
+/// The Try again button under an interrupted job's answer: runs the request kept for it.
+pub fn try_again_button(owner: &Owner, held: ImageId) -> serenity::CreateActionRow {
+    serenity::CreateActionRow::Buttons(vec![
+        serenity::CreateButton::new(Target::new(Action::ImagineHeld, owner, held).custom_id())
+            .label("Try again")
+            .style(serenity::ButtonStyle::Primary),
+    ])
+}
+
 pub fn appeal_button(owner: &Owner, held: ImageId) -> serenity::CreateActionRow {
     serenity::CreateActionRow::Buttons(vec![
         serenity::CreateButton::new(Target::new(Action::Appeal, owner, held).custom_id())

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use atelier_shared::jobs::ReplyRoute;
 use poise::serenity_prelude as serenity;
 use serenity::builder::Builder as _;
 
@@ -105,13 +106,15 @@ impl Responder {
         age + TOKEN_MARGIN >= TOKEN_LIFETIME
     }
 
-    /// Shows where the job is, in the acknowledged message. Best effort: a lost progress
-    /// edit is not worth failing the job for.
-    pub async fn show_progress(&self, text: &str) {
+    /// Shows where the job is, in the acknowledged message, with its buttons (Cancel while
+    /// it waits; none otherwise). Best effort: a lost progress edit is not worth failing the
+    /// job for.
+    pub async fn show_progress(&self, text: &str, components: Vec<serenity::CreateActionRow>) {
         if self.token_expired() {
             return;
         }
-        let edit = serenity::EditInteractionResponse::new().content(crate::render::truncate(text, 2_000));
+        let edit =
+            serenity::EditInteractionResponse::new().content(crate::render::truncate(text, 2_000)).components(components);
         if let Err(error) = retrying(|| edit.clone().execute(self.http.as_ref(), &self.token)).await {
             tracing::debug!(error = %error, "a progress edit was not shown");
         }
@@ -275,5 +278,58 @@ where
             }
             outcome => return outcome,
         }
+    }
+}
+
+/// The name the bot's [`ReplyRoute`]s carry, and its job answerer is registered under.
+pub const FRONT_END: &str = "discord";
+
+/// What a [`Responder`] needs to answer later, from any replica: kept with a job in the
+/// store so an interrupted job can be answered where it was asked.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Route {
+    interaction_id: u64,
+    token: String,
+    channel_id: u64,
+    guild_id: Option<u64>,
+    user_id: u64,
+    attachment_size_limit: u64,
+    ephemeral: bool,
+}
+
+impl Responder {
+    /// Where this interaction is answered, for a job kept in the store.
+    pub fn reply_route(&self) -> ReplyRoute {
+        let route = Route {
+            interaction_id: self.interaction_id.get(),
+            token: self.token.clone(),
+            channel_id: self.channel_id.get(),
+            guild_id: self.guild_id.map(serenity::GuildId::get),
+            user_id: self.user.id.get(),
+            attachment_size_limit: self.attachment_size_limit,
+            ephemeral: self.ephemeral,
+        };
+        ReplyRoute { front_end: FRONT_END.into(), route: serde_json::to_value(route).unwrap_or_default() }
+    }
+
+    /// A responder for a route kept by [`Self::reply_route`], possibly in another process;
+    /// `None` when the route is not the bot's or does not read.
+    pub fn from_route(http: Arc<serenity::Http>, route: &ReplyRoute) -> Option<Self> {
+        if route.front_end != FRONT_END {
+            return None;
+        }
+        let route: Route = serde_json::from_value(route.route.clone()).ok()?;
+        let mut user = serenity::User::default();
+        user.id = serenity::UserId::new(route.user_id.max(1));
+        Some(Self {
+            http,
+            interaction_id: serenity::InteractionId::new(route.interaction_id.max(1)),
+            token: route.token,
+            channel_id: serenity::ChannelId::new(route.channel_id.max(1)),
+            guild_id: route.guild_id.filter(|id| *id > 0).map(serenity::GuildId::new),
+            user,
+            attachment_size_limit: route.attachment_size_limit,
+            ephemeral: route.ephemeral,
+        })
     }
 }

@@ -21,8 +21,10 @@ pub async fn generate(
     fields: &GenerationFields,
     request: &GenerationRequest,
 ) -> Result<(), BotError> {
+    // Kept with the job, so another replica can answer here if this process stops mid-job.
+    let actor = &actor.clone().answered_at(responder.reply_route());
     let headline = format!("**{}**", truncate(request.prompt.as_str(), 300));
-    let progress = ProgressDisplay::start(responder.clone(), headline);
+    let progress = ProgressDisplay::start(responder.clone(), headline, actor.owner.clone());
     let outcome = data.core.generate_with_progress(actor, request, &|stage| progress.report(stage)).await;
     progress.stop().await;
     match outcome {
@@ -50,11 +52,12 @@ pub async fn edit(
     parent: Option<ImageId>,
     request: &EditRequest,
 ) -> Result<(), BotError> {
+    let actor = &actor.clone().answered_at(responder.reply_route());
     let what = match &request.prompt {
         Some(prompt) => format!("**{}** ({})", truncate(prompt.as_str(), 300), request.mode),
         None => format!("**{}**", request.mode),
     };
-    let progress = ProgressDisplay::start(responder.clone(), what);
+    let progress = ProgressDisplay::start(responder.clone(), what, actor.owner.clone());
     let outcome = data.core.edit_with_progress(actor, parent, request, &|stage| progress.report(stage)).await;
     progress.stop().await;
     match outcome {
@@ -120,7 +123,7 @@ struct ProgressDisplay {
 }
 
 impl ProgressDisplay {
-    fn start(responder: Responder, headline: String) -> Self {
+    fn start(responder: Responder, headline: String, owner: Owner) -> Self {
         let (stages, mut heard) = watch::channel(None::<Stage>);
         let (stop, mut stopped) = oneshot::channel::<()>();
         // The display's edits count their rate-limit waits like the job's other calls.
@@ -132,7 +135,12 @@ impl ProgressDisplay {
                 }
                 let stage = *heard.borrow_and_update();
                 if let Some(stage) = stage {
-                    responder.show_progress(&format!("{headline}\n{stage}…")).await;
+                    // A waiting job can be called back; once it runs, the button goes.
+                    let buttons = match stage {
+                        Stage::Queued { job, .. } => render::cancel_button(&owner, job).into_iter().collect(),
+                        _ => Vec::new(),
+                    };
+                    responder.show_progress(&format!("{headline}\n{stage}…"), buttons).await;
                 }
                 // Throttle, but stop at once when the job ends so the result is not delayed.
                 tokio::select! {

@@ -130,8 +130,8 @@ pub trait JobAnswerer: Send + Sync + 'static {
 /// Where a job is, as front ends show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
-    /// Waiting for a free slot; `position` 1 is next.
-    Queued { position: usize },
+    /// Waiting for a free slot; `position` 1 is next. `job` is for a Cancel button.
+    Queued { position: usize, job: JobId },
     /// The safety checks are reading the prompt.
     Checking,
     /// The model is drawing.
@@ -143,8 +143,8 @@ pub enum Stage {
 impl std::fmt::Display for Stage {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Queued { position: 1 } => formatter.write_str("Queued: next in line"),
-            Self::Queued { position } => write!(formatter, "Queued: {position} in line"),
+            Self::Queued { position: 1, .. } => formatter.write_str("Queued: next in line"),
+            Self::Queued { position, .. } => write!(formatter, "Queued: {position} in line"),
             Self::Checking => formatter.write_str("Checking the prompt"),
             Self::Generating => formatter.write_str("Generating"),
             Self::Saving => formatter.write_str("Saving to your gallery"),
@@ -669,7 +669,7 @@ impl Ticket {
     fn report_position(&self, progress: Progress<'_>, last_position: &mut Option<usize>) {
         let position = lock(&self.jobs.shared.line).waiting.range(..self.number).count() + 1;
         if *last_position != Some(position) {
-            progress(Stage::Queued { position });
+            progress(Stage::Queued { position, job: self.id });
             *last_position = Some(position);
         }
     }

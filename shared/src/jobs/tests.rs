@@ -133,13 +133,14 @@ async fn waiting_jobs_report_their_place_and_run_in_order() {
         });
         (task, heard)
     };
+    let (second_id, third_id) = (second.id(), third.id());
     let (second_task, mut second_heard) = waiter(second);
-    assert_eq!(second_heard.recv().await, Some(Stage::Queued { position: 1 }));
+    assert_eq!(second_heard.recv().await, Some(Stage::Queued { position: 1, job: second_id }));
     let (third_task, mut third_heard) = waiter(third);
-    assert_eq!(third_heard.recv().await, Some(Stage::Queued { position: 2 }));
+    assert_eq!(third_heard.recv().await, Some(Stage::Queued { position: 2, job: third_id }));
     running.finish(false).await;
     let second = second_task.await.unwrap();
-    assert_eq!(third_heard.recv().await, Some(Stage::Queued { position: 1 }));
+    assert_eq!(third_heard.recv().await, Some(Stage::Queued { position: 1, job: third_id }));
     assert_eq!(jobs.usage(&Owner::discord(3)).await.unwrap().queued, 1);
     second.finish(false).await;
     let third = third_task.await.unwrap();
