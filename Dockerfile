@@ -38,6 +38,8 @@ USER 65532:65532
 WORKDIR /home/nonroot
 # In a container the app listens on every interface.
 ENV ATELIER_BIND=0.0.0.0:8080
+# Logs go to a log store, one JSON object a line (a job's lines share its job_id).
+ENV ATELIER_LOG_FORMAT=json
 EXPOSE 8080
 # No HEALTHCHECK: the load balancer probes GET /healthz on every task (infra/), and the image
 # has no shell or curl to run one with.

@@ -47,6 +47,12 @@ import type { Settings } from './settings';
 
 /** The port the web app listens on in the container (ATELIER_BIND). */
 export const CONTAINER_PORT = 8080;
+/**
+ * The port `/metrics` is served on in the container (ATELIER_METRICS_ADDRESS): mapped in the
+ * task definition for a scraper inside the VPC, never routed by the load balancer or CloudFront,
+ * and open to nobody until a scraper's security group is let in (infra/README.md).
+ */
+export const METRICS_PORT = 9464;
 /** The header CloudFront adds to every origin request; the ALB forwards nothing without it. */
 export const ORIGIN_VERIFY_HEADER = 'X-Origin-Verify';
 /** Where the web app sends people back after sign-in (shared/src/oidc.rs, CALLBACK_PATH). */
@@ -584,6 +590,10 @@ export class AtelierStack extends Stack {
       ATELIER_OIDC_ISSUER: oidcIssuer,
       ATELIER_OIDC_CLIENT_ID: this.userPoolClient.userPoolClientId,
       ATELIER_COGNITO_USER_POOL_ID: this.userPool.userPoolId,
+      // Prometheus metrics on a port of their own, apart from the public web app.
+      ATELIER_METRICS_ADDRESS: `0.0.0.0:${METRICS_PORT}`,
+      // One JSON object a line, for CloudWatch Logs Insights (a job's lines share job_id).
+      ATELIER_LOG_FORMAT: 'json',
       AWS_REGION: region,
       RUST_LOG: 'info',
     };
@@ -609,7 +619,11 @@ export class AtelierStack extends Stack {
         command: ['serve'],
         environment: { ...environment, ...extraEnvironment },
         secrets: { ...secrets, ...extraSecrets },
-        portMappings: [{ containerPort: CONTAINER_PORT, name: 'http' }],
+        // The web app's port first: the load balancer's target group takes the first mapping.
+        portMappings: [
+          { containerPort: CONTAINER_PORT, name: 'http' },
+          { containerPort: METRICS_PORT, name: 'metrics' },
+        ],
         logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: name.toLowerCase() }),
         // The app writes nothing to its own disk: images go to S3.
         readonlyRootFilesystem: true,

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 
 import { modelArns } from '../lib/bedrock';
-import { DISCORD_BOT_PERMISSIONS } from '../lib/atelier-stack';
+import { DISCORD_BOT_PERMISSIONS, METRICS_PORT } from '../lib/atelier-stack';
 import { readSettings, SettingsError } from '../lib/settings';
 import { resourcesOfType, runGuard, synth, TEST_CONTEXT } from './helpers';
 import {
@@ -272,6 +272,42 @@ describe('the services', () => {
     assert.deepEqual(web.Secrets.map((secret: any) => secret.Name), ['ATELIER_OIDC_CLIENT_SECRET', 'ATELIER_SESSION_SECRET'], 'the web tasks run without the bot');
     assert.equal(web.ReadonlyRootFilesystem, true);
     assert.deepEqual(web.Command, ['serve']);
+  });
+
+  it('serve /metrics on a port of their own that neither the load balancer nor CloudFront reaches, and log JSON', () => {
+    for (const part of ['/WebTask/', '/BotTask/']) {
+      const container = taskDefinition(defaults, part).Properties.ContainerDefinitions[0];
+      const env = environmentOf(taskDefinition(defaults, part));
+      assert.equal(env.ATELIER_METRICS_ADDRESS, `0.0.0.0:${METRICS_PORT}`, part);
+      assert.equal(env.ATELIER_LOG_FORMAT, 'json', part);
+      // The web app's port first: the load balancer's target group takes the first mapping.
+      assert.deepEqual(
+        container.PortMappings.map((mapping: any) => [mapping.ContainerPort, mapping.Name]),
+        [[8080, 'http'], [METRICS_PORT, 'metrics']],
+        part,
+      );
+    }
+    for (const stack of [defaults, everything]) {
+      // The load balancer sends to the web app's port only, and nothing lets anyone in on the metrics port.
+      for (const [, service] of resourcesOfType(stack.template, 'AWS::ECS::Service')) {
+        for (const balanced of service.Properties.LoadBalancers ?? []) assert.equal(balanced.ContainerPort, 8080);
+      }
+      for (const [, group] of resourcesOfType(stack.template, 'AWS::ElasticLoadBalancingV2::TargetGroup')) {
+        assert.equal(group.Properties.Port, 8080);
+      }
+      const inline = resourcesOfType(stack.template, 'AWS::EC2::SecurityGroup').flatMap(([, group]) => [
+        ...(group.Properties?.SecurityGroupIngress ?? []),
+        ...(group.Properties?.SecurityGroupEgress ?? []),
+      ]);
+      const standalone = [
+        ...resourcesOfType(stack.template, 'AWS::EC2::SecurityGroupIngress'),
+        ...resourcesOfType(stack.template, 'AWS::EC2::SecurityGroupEgress'),
+      ].map(([, rule]) => rule.Properties);
+      for (const rule of [...inline, ...standalone]) {
+        const covers = rule.IpProtocol === '-1' || (rule.FromPort <= METRICS_PORT && METRICS_PORT <= rule.ToPort);
+        assert.ok(!covers, `no rule opens the metrics port: ${JSON.stringify(rule)}`);
+      }
+    }
   });
 
   it('run exactly one bot, which never overlaps with its replacement', () => {
