@@ -104,7 +104,9 @@ impl PromptCritic for BedrockCritic {
                     });
                 }
                 Err(problem) => {
-                    tracing::warn!(model = %self.model_id, "a critique did not parse: {problem}");
+                    // The parser's words can quote the answer, which quotes the prompt: only at debug.
+                    tracing::warn!(model = %self.model_id, "a critique did not parse");
+                    tracing::debug!(model = %self.model_id, "the critique did not parse: {problem}");
                     last_problem = problem.to_string();
                 }
             }
