@@ -173,6 +173,8 @@ struct Instruments {
     rate_limit_waits: Family<RouteLabels, Histogram, fn() -> Histogram>,
     /// The spool whose depth is read at each scrape, once start-up has one.
     watched_spool: Mutex<Option<Spool>>,
+    /// The job line whose depth is read at each scrape.
+    watched_jobs: Mutex<Option<crate::jobs::Jobs>>,
 }
 
 /// Atelier's metrics and the registry they are rendered from. Cheap to clone.
@@ -250,6 +252,7 @@ impl Metrics {
                 spool_bytes,
                 rate_limit_waits,
                 watched_spool: Mutex::new(None),
+                watched_jobs: Mutex::new(None),
             }),
         }
     }
@@ -296,6 +299,14 @@ impl Metrics {
         }
     }
 
+    /// Reads the job line's depth (waiting, running) at every [`Self::render`].
+    pub fn watch_jobs(&self, jobs: crate::jobs::Jobs) {
+        match self.instruments.watched_jobs.lock() {
+            Ok(mut watched) => *watched = Some(jobs),
+            Err(poisoned) => *poisoned.into_inner() = Some(jobs),
+        }
+    }
+
     /// Records one wait Discord asked for on `route` (a URL or its path; ids and tokens are
     /// taken out, so the label stays bounded and never holds an interaction token).
     pub fn discord_rate_limit_wait(&self, route: &str, duration: Duration) {
@@ -312,6 +323,15 @@ impl Metrics {
         if let Some(spool) = watched {
             let depth = spool.depth();
             self.spool_depth(depth.entries, depth.bytes);
+        }
+        let jobs = match self.instruments.watched_jobs.lock() {
+            Ok(watched) => watched.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        if let Some(jobs) = jobs {
+            let (waiting, running) = jobs.depth();
+            self.jobs_waiting(waiting);
+            self.jobs_running(running);
         }
         let mut text = String::new();
         if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.instruments.registry) {

@@ -18,7 +18,7 @@ use crate::error::Result;
 use crate::gallery::{Gallery, ImageId, ImageRecord, Origin, Owner, Parameters, SessionName, Variant};
 use crate::images::CheckedImage;
 use crate::jobs::{Cancelled, JobDetails, JobId, Jobs, Progress, ReplyRoute, Stage, Ticket, Usage, no_progress};
-use crate::metrics::Metrics;
+use crate::metrics::{JobOutcome, Metrics};
 use crate::preferences::{PreferenceChange, Preferences};
 use crate::request::{EditMode, EditRequest, GenerationFields, GenerationRequest, ModelName, Prompt, Region};
 use crate::safety::{SafetyGate, Verdict};
@@ -366,7 +366,8 @@ impl Atelier {
     ) -> Result<Vec<Kept>> {
         self.engine.check_generation(request)?;
         let details = JobDetails::generation(request.fields()).answered_at(actor.reply.clone());
-        let mut ticket = self.jobs.admit(&actor.owner, request.count.get(), details).await?;
+        let model = self.model_label(request.model.as_ref());
+        let mut ticket = self.admit(&model, &actor.owner, request.count.get(), details).await?;
         let job_span = tracing::info_span!("job", job_id = %ticket.id(), user_id = %actor.owner);
         let outcome = async {
             ticket.wait_turn(progress).await?;
@@ -380,8 +381,26 @@ impl Atelier {
         }
         .instrument(job_span.clone())
         .await;
+        self.metrics.job_finished(&model, JobOutcome::of(&outcome));
         end_job(ticket, &outcome).instrument(job_span).await;
         outcome
+    }
+
+    /// The model a job is counted under: the one asked for, or the engine's default.
+    fn model_label(&self, model: Option<&ModelName>) -> String {
+        match model {
+            Some(model) => model.as_str().to_string(),
+            None => self.engine.models().first().map(|model| model.alias.clone()).unwrap_or_else(|| "default".into()),
+        }
+    }
+
+    /// Admits a job to the line, counting a refusal (limits, quota, a stopping process).
+    async fn admit(&self, model: &str, owner: &Owner, images: u32, details: JobDetails) -> Result<Ticket> {
+        let admitted = self.jobs.admit(owner, images, details).await;
+        if let Err(crate::Error::Busy(_)) = &admitted {
+            self.metrics.job_finished(model, JobOutcome::RefusedBusy);
+        }
+        admitted
     }
 
     async fn keep_generated(
@@ -424,7 +443,8 @@ impl Atelier {
     ) -> Result<Vec<Kept>> {
         self.engine.check_edit(request)?;
         let details = JobDetails::edit().answered_at(actor.reply.clone());
-        let mut ticket = self.jobs.admit(&actor.owner, 1, details).await?;
+        let model = self.model_label(request.model.as_ref());
+        let mut ticket = self.admit(&model, &actor.owner, 1, details).await?;
         let job_span = tracing::info_span!("job", job_id = %ticket.id(), user_id = %actor.owner);
         let outcome = async {
             ticket.wait_turn(progress).await?;
@@ -432,6 +452,7 @@ impl Atelier {
         }
         .instrument(job_span.clone())
         .await;
+        self.metrics.job_finished(&model, JobOutcome::of(&outcome));
         end_job(ticket, &outcome).instrument(job_span).await;
         outcome
     }
