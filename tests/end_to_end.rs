@@ -31,6 +31,8 @@ mod jobs;
 mod observability;
 // Scale-out: two replicas against one Discord and one store; each interaction is acknowledged, answered, run and stored once.
 mod replicas;
+// Discord's faults during bursts of jobs (dropped gateway, 429, 5xx, uploads refused for size, expired tokens): table rows.
+mod discord_faults;
 // The S3 store against moto (store, gallery, CLI, web redirects) and s3s-fs (signatures, URL expiry).
 mod s3;
 // `atelier serve` as a process: the README's run command, probes, shutdown.

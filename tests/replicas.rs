@@ -163,7 +163,7 @@ impl Replicas {
 }
 
 /// Files in every `{folder}` directory below `root`.
-fn files_under(root: &Path, folder: &str) -> usize {
+pub(crate) fn files_under(root: &Path, folder: &str) -> usize {
     let mut count = 0;
     let mut pending: Vec<PathBuf> = vec![root.to_path_buf()];
     while let Some(directory) = pending.pop() {
@@ -371,7 +371,7 @@ async fn two_replicas_acknowledge_answer_run_and_store_each_interaction_once() {
             + usize::from(*person == *editor);
         let answer = replicas
             .eventually(&format!("/me for person {person}"), || {
-                replicas.discord.interaction_original(&sent.id).filter(|message| is_ephemeral(message))
+                replicas.discord.interaction_original(&sent.id).filter(is_ephemeral)
             })
             .await;
         let quota = answer["embeds"][0]["fields"][0]["value"].as_str().unwrap();

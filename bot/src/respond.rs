@@ -123,21 +123,28 @@ impl Responder {
     /// Replaces the acknowledgement with the result; after the token's lifetime, posts it to
     /// the channel (or, when private, to the user's DMs) instead.
     pub async fn finish(&self, outgoing: Outgoing) -> Result<(), BotError> {
-        let outgoing = self.fit_uploads(outgoing);
+        let mut outgoing = self.fit_uploads(outgoing);
         if !self.token_expired() {
-            let mut edit = serenity::EditInteractionResponse::new()
-                .content(outgoing.content.clone().unwrap_or_default())
-                .embeds(outgoing.embeds.clone())
-                .components(outgoing.components.clone());
-            for file in &outgoing.files {
-                edit = edit.new_attachment(file.clone());
-            }
-            match retrying(|| edit.clone().execute(self.http.as_ref(), &self.token)).await {
-                Ok(_) => return Ok(()),
-                Err(error) if token_gone(&error) => {
-                    tracing::info!("the interaction token expired before the result was ready; posting it instead");
+            loop {
+                let mut edit = serenity::EditInteractionResponse::new()
+                    .content(outgoing.content.clone().unwrap_or_default())
+                    .embeds(outgoing.embeds.clone())
+                    .components(outgoing.components.clone());
+                for file in &outgoing.files {
+                    edit = edit.new_attachment(file.clone());
                 }
-                Err(error) => return Err(error.into()),
+                match retrying(|| edit.clone().execute(self.http.as_ref(), &self.token)).await {
+                    Ok(_) => return Ok(()),
+                    Err(error) if token_gone(&error) => {
+                        tracing::info!("the interaction token expired before the result was ready; posting it instead");
+                        break;
+                    }
+                    Err(error) if upload_refused_for_size(&error) && !outgoing.files.is_empty() => {
+                        tracing::info!("Discord refused the results as too large to upload; sending links instead");
+                        outgoing = without_uploads(outgoing);
+                    }
+                    Err(error) => return Err(error.into()),
+                }
             }
         }
         self.post_late(outgoing).await
@@ -145,25 +152,33 @@ impl Responder {
 
     /// Posts a result whose interaction token has expired: as a channel message mentioning
     /// the user, or by DM when only the user was meant to see it.
-    async fn post_late(&self, outgoing: Outgoing) -> Result<(), BotError> {
-        let mention = format!("<@{}>", self.user.id);
-        let content = match &outgoing.content {
-            Some(text) if !text.is_empty() => format!("{mention} {text}"),
-            _ => format!("{mention} here is what you asked for."),
-        };
-        let message = serenity::CreateMessage::new()
-            .content(crate::render::truncate(&content, 2_000))
-            .embeds(outgoing.embeds.clone())
-            .components(outgoing.components.clone())
-            .add_files(outgoing.files.clone())
-            .allowed_mentions(serenity::CreateAllowedMentions::new().users(vec![self.user.id]));
+    async fn post_late(&self, mut outgoing: Outgoing) -> Result<(), BotError> {
         let channel = if self.ephemeral {
             retrying(|| self.user.id.create_dm_channel(self.http.as_ref())).await?.id
         } else {
             self.channel_id
         };
-        retrying(|| channel.send_message(self.http.as_ref(), message.clone())).await?;
-        Ok(())
+        loop {
+            let mention = format!("<@{}>", self.user.id);
+            let content = match &outgoing.content {
+                Some(text) if !text.is_empty() => format!("{mention} {text}"),
+                _ => format!("{mention} here is what you asked for."),
+            };
+            let message = serenity::CreateMessage::new()
+                .content(crate::render::truncate(&content, 2_000))
+                .embeds(outgoing.embeds.clone())
+                .components(outgoing.components.clone())
+                .add_files(outgoing.files.clone())
+                .allowed_mentions(serenity::CreateAllowedMentions::new().users(vec![self.user.id]));
+            match retrying(|| channel.send_message(self.http.as_ref(), message.clone())).await {
+                Ok(_) => return Ok(()),
+                Err(error) if upload_refused_for_size(&error) && !outgoing.files.is_empty() => {
+                    tracing::info!("Discord refused the late results as too large to upload; sending links instead");
+                    outgoing = without_uploads(outgoing);
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
 
     /// Tells only the user something went wrong or was refused, with optional buttons (an
@@ -207,22 +222,41 @@ impl Responder {
 
     /// Drops files that would take the upload past Discord's limit for this interaction;
     /// the embeds then show where to find them instead.
-    fn fit_uploads(&self, mut outgoing: Outgoing) -> Outgoing {
+    fn fit_uploads(&self, outgoing: Outgoing) -> Outgoing {
         let total: u64 = outgoing.files.iter().map(|file| file.data.len() as u64).sum();
         if total <= self.attachment_size_limit {
             return outgoing;
         }
         tracing::info!(total, limit = self.attachment_size_limit, "results too large to upload; sending links instead");
-        outgoing.files.clear();
-        if let Some(embeds) = outgoing.embeds_without_files.take() {
-            outgoing.embeds = embeds;
+        without_uploads(outgoing)
+    }
+}
+
+/// The same message without its files: the embeds that point at the gallery instead, and a
+/// note saying where the images are.
+fn without_uploads(mut outgoing: Outgoing) -> Outgoing {
+    outgoing.files.clear();
+    if let Some(embeds) = outgoing.embeds_without_files.take() {
+        outgoing.embeds = embeds;
+    }
+    let note = "Too large to upload here: open it in the gallery (link above).";
+    outgoing.content = Some(match outgoing.content {
+        Some(text) if !text.is_empty() => format!("{text}\n{note}"),
+        _ => note.to_string(),
+    });
+    outgoing
+}
+
+/// Whether Discord refused an upload as too large: 413 "Request entity too large" (40005),
+/// or 50045 "File uploaded exceeds the maximum size". The interaction's
+/// `attachment_size_limit` is checked first, but the limit can shrink before the result is
+/// ready (a server loses its boosts), so the refusal itself is handled too.
+fn upload_refused_for_size(error: &serenity::Error) -> bool {
+    match error {
+        serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(response)) => {
+            response.status_code.as_u16() == 413 || matches!(response.error.code, 40005 | 50045)
         }
-        let note = "Too large to upload here: open it in the gallery (link above).";
-        outgoing.content = Some(match outgoing.content {
-            Some(text) if !text.is_empty() => format!("{text}\n{note}"),
-            _ => note.to_string(),
-        });
-        outgoing
+        _ => false,
     }
 }
 
