@@ -246,3 +246,22 @@ fn value_of(text: &str, series: &str) -> Option<f64> {
 async fn wait(mut child: Child) -> std::process::ExitStatus {
     tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap()
 }
+
+#[tokio::test]
+async fn discords_rate_limits_are_counted_by_route_without_ids_or_tokens() {
+    let metrics_address = format!("127.0.0.1:{}", free_port());
+    let bot = crate::discord_bot::Bot::start(&[("ATELIER_METRICS_ADDRESS", &metrics_address)]).await;
+    let prompt = crate::discord_bot::option("prompt", "a quiet harbour");
+    let interaction = bot.command(3_000_000_000_000_000_077, "imagine", json!([prompt]), &[]).await;
+    // Two of the answer's edits are refused with 429; the bot waits each out and sends again.
+    bot.discord.fail_next("PATCH", "/messages/@original", 429, 2);
+    bot.result_of(&interaction).await;
+    assert_eq!(bot.discord.requests().iter().filter(|request| request.status == 429).count(), 2);
+
+    let text = scrape(&reqwest::Client::new(), &metrics_address).await;
+    let series =
+        r#"atelier_discord_rate_limit_wait_seconds_count{route="/api/v10/webhooks/:id/:token/messages/@original"}"#;
+    assert_eq!(value_of(&text, series), Some(2.0), "{series} in {text}");
+    let waited = text.lines().filter(|line| line.starts_with("atelier_discord_rate_limit_wait_seconds_count")).count();
+    assert_eq!(waited, 1, "one route, with no id or token of its own: {text}");
+}
