@@ -64,6 +64,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Failure> {
     let (core, started) = startup::build(&config, &aws).await?;
+    // A serving process keeps a heartbeat and answers the jobs of replicas that stopped;
+    // one-shot commands (`atelier generate`) do neither.
+    core.jobs().start_keeper(config.limits.heartbeat);
     // Bound before anything starts, so a taken port stops the process with one clear line.
     let metrics_listener = match config.metrics_address {
         Some(address) => Some(bind_setting("ATELIER_METRICS_ADDRESS", address).await?),

@@ -173,6 +173,48 @@ async fn s3_create_only_writes_refuse_a_second_writer() {
 }
 
 #[tokio::test]
+async fn s3_conditional_replaces_write_only_over_the_version_read() {
+    let moto = Moto::start().await;
+    let sdk_config = moto.sdk_config().await;
+    let store = S3Store::new(&sdk_config, new_bucket(&sdk_config).await, None, true);
+    let path = key("users/someone/usage.json");
+    store.put(&path, Bytes::from("first"), "application/json", PutMode::CreateOnly).await.unwrap();
+    let (body, read) = store.get_versioned(&path).await.unwrap();
+    assert_eq!(body, Bytes::from("first"));
+    store.replace(&path, Bytes::from("second"), "application/json", &read).await.unwrap();
+    // A writer still holding the first version loses, and changes nothing.
+    let stale = store.replace(&path, Bytes::from("stale"), "application/json", &read).await;
+    assert!(matches!(stale, Err(StoreError::Changed(_))), "{stale:?}");
+    assert_eq!(store.get(&path).await.unwrap(), Bytes::from("second"));
+    store.delete(&path).await.unwrap();
+    let gone = store.replace(&path, Bytes::from("again"), "application/json", &read).await;
+    assert!(matches!(gone, Err(StoreError::Changed(_))), "{gone:?}");
+}
+
+#[tokio::test]
+async fn quotas_on_s3_hold_across_two_replicas_and_are_refunded_once() {
+    use atelier_shared::config::JobLimits;
+    use atelier_shared::jobs::{JobDetails, Jobs};
+    let moto = Moto::start().await;
+    let sdk_config = moto.sdk_config().await;
+    let bucket = new_bucket(&sdk_config).await;
+    let store: Arc<dyn ObjectStore> = Arc::new(S3Store::new(&sdk_config, bucket.clone(), None, true));
+    let limits = JobLimits { per_user_running: 5, per_user_queued: 5, daily_images: Some(3), ..JobLimits::default() };
+    let (first, second) = (Jobs::new(limits, store.clone()), Jobs::new(limits, store.clone()));
+    let owner = Owner::discord(77);
+    let kept = first.admit(&owner, 2, JobDetails::edit()).await.unwrap();
+    let refused = second.admit(&owner, 2, JobDetails::edit()).await.err().unwrap();
+    assert!(refused.to_string().contains("1 image left of today's 3"), "{refused}");
+    let failed = second.admit(&owner, 1, JobDetails::edit()).await.unwrap();
+    assert_eq!(keys_in(&sdk_config, &bucket, "jobs/").await.len(), 2, "each job in progress has its record");
+    failed.finish(true).await;
+    kept.finish(false).await;
+    let usage = first.usage(&owner).await.unwrap();
+    assert_eq!((usage.images_today, usage.running + usage.queued), (2, 0));
+    assert!(keys_in(&sdk_config, &bucket, "jobs/").await.is_empty());
+}
+
+#[tokio::test]
 async fn the_gallery_on_s3_lists_newest_first_across_pages_and_deletes_every_part() {
     let moto = Moto::start().await;
     let sdk_config = moto.sdk_config().await;
@@ -254,8 +296,10 @@ async fn generate_on_the_command_line_keeps_its_image_in_the_bucket() {
         .env("AWS_ENDPOINT_URL_S3", moto.endpoint()));
     assert!(output.status.success(), "{stdout}\n{stderr}");
 
-    let stored = keys_in(&sdk_config, &bucket, "").await;
-    assert_eq!(stored.len(), 3, "{stored:#?}");
+    let stored = keys_in(&sdk_config, &bucket, "users/local-operator/").await;
+    // The image, its thumbnail and its record, and the person's ledger charging it.
+    assert_eq!(stored.len(), 4, "{stored:#?}");
+    assert!(keys_in(&sdk_config, &bucket, "jobs/").await.is_empty(), "the job ended");
     let find = |folder: &str, extension: &str| {
         stored
             .iter()

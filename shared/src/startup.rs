@@ -105,7 +105,6 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
         };
     let accounts = Some(Arc::new(Accounts::new(store.clone(), directory, &config.public_url)));
     let jobs = Jobs::new(config.limits, store.clone());
-    jobs.start_keeper(config.limits.heartbeat);
     metrics.watch_jobs(jobs.clone());
     // An explicit SDK configuration means the caller has set AWS up already.
     let choice = match (&aws.sdk_config, config.engine) {
