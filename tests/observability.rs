@@ -106,6 +106,29 @@ async fn metrics_and_json_logs_follow_the_work_and_keep_prompts_out_of_info_line
     assert!(!after.contains("atelier_store_errors_total{"), "the store never failed: {after}");
     assert!(!after.contains(PROMPT_WORDS), "a prompt reached a label: {after}");
 
+    // The store breaks (its folder becomes a file): the next image waits in the spool, and
+    // both the store's failures and the spool's depth show.
+    let store = folder.path().join("atelier-data");
+    std::fs::remove_dir_all(&store).unwrap();
+    std::fs::write(&store, "not a folder").unwrap();
+    let response = client
+        .post(format!("http://{address}/api/generate"))
+        .header("cookie", format!("atelier_csrf={CSRF_TOKEN}"))
+        .header("x-csrf-token", CSRF_TOKEN)
+        .json(&json!({"prompt": PROMPT, "model": "core"}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    assert_eq!(status, StatusCode::CREATED, "{}", response.text().await.unwrap());
+    let broken = scrape(&client, &metrics_address).await;
+    let failed_puts = value_of(&broken, r#"atelier_store_errors_total{operation="put"}"#);
+    assert!(failed_puts.is_some_and(|failures| failures >= 1.0), "{broken}");
+    assert_eq!(value_of(&broken, "atelier_spool_images"), Some(1.0), "{broken}");
+    assert!(value_of(&broken, "atelier_spool_bytes").is_some_and(|bytes| bytes > 0.0), "{broken}");
+    let finished = r#"atelier_jobs_finished_total{model="core",outcome="delivered"}"#;
+    assert_eq!(value_of(&broken, finished), Some(2.0), "{broken}");
+
     // Stop it, and read every line it wrote.
     let terminated = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(terminated.success());
@@ -135,13 +158,14 @@ async fn metrics_and_json_logs_follow_the_work_and_keep_prompts_out_of_info_line
     // Every line of a job carries the job's id and its owner's, from the job's span.
     let kept: Vec<&Value> =
         lines.iter().filter(|line| line["message"].as_str().unwrap().starts_with("kept image")).collect();
-    assert_eq!(kept.len(), 2, "{log}");
+    assert_eq!(kept.len(), 3, "{log}");
     for line in &kept {
         assert_eq!(line["level"], "INFO");
         assert!(line["job_id"].as_str().is_some_and(|id| !id.is_empty()), "{line}");
         assert_eq!(line["user_id"], "local-operator", "{line}");
     }
     assert_ne!(kept[0]["job_id"], kept[1]["job_id"], "two jobs, two ids");
+    assert_ne!(kept[1]["job_id"], kept[2]["job_id"], "two jobs, two ids");
     let answered: Vec<&Value> =
         lines.iter().filter(|line| line["message"].as_str().unwrap().ends_with(" answered")).collect();
     assert!(
