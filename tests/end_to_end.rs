@@ -17,6 +17,8 @@ mod bad_input;
 mod bedrock_stand_in;
 // The core against the Bedrock stand-in: every family, edit mode, error mapping, the checker and chat.
 mod bedrock;
+// Bedrock fault storms through the service (throttling, 5xx, slow, hanging, broken chat streams): a table.
+mod bedrock_faults;
 // The deployment: the Dockerfile builds what builds here; infra/ sets real settings and grants the models used.
 mod deploy;
 // The command line as operators use it: help, config, bad settings, generate, edit, check, chat.

@@ -14,7 +14,10 @@ use crate::{BotError, Data};
 
 /// Streams the model's answer into `channel`, editing the message in place as text arrives
 /// (at most once per [`PROGRESS_INTERVAL`]) and continuing in a new message past Discord's
-/// 2,000 characters; then records both turns in the conversation.
+/// 2,000 characters; then records both turns in the conversation. An answer that fails part
+/// of the way stays in the thread marked as cut off, with what to do, and is not recorded
+/// (as on the web), so the conversation never holds half an exchange or our error text as
+/// the assistant's words; the person asks again.
 pub async fn answer(
     data: &Data,
     http: &serenity::Http,
@@ -26,6 +29,7 @@ pub async fn answer(
     let mut live = LiveText::default();
     let mut last_flush = tokio::time::Instant::now();
     let mut stop = None;
+    let mut cut_off = false;
     while let Some(event) = stream.next().await {
         match event {
             Ok(ChatEvent::Text(text)) => {
@@ -40,7 +44,14 @@ pub async fn answer(
                 if !error.is_user_error() {
                     tracing::error!(error = %error, "a chat reply failed: {error}");
                 }
-                live.text.push_str(&format!("\n\n*{}*", crate::error::capitalise(&error.user_message())));
+                let note = crate::error::capitalise(&error.user_message());
+                if live.text.trim().is_empty() {
+                    live.text = format!("*{note}*");
+                } else {
+                    live.text.truncate(live.text.trim_end().len());
+                    live.text.push_str(&format!(" …\n\n*(The answer was cut off here. {note}.)*"));
+                }
+                cut_off = true;
                 break;
             }
         }
@@ -55,9 +66,11 @@ pub async fn answer(
     }
     // Kept before the answer shows as finished, so a reply sent the moment it does already
     // finds this turn in the history.
-    conversation.push(ChatTurn { speaker: Speaker::User, text: message.as_str().to_string() });
-    conversation.push(ChatTurn { speaker: Speaker::Assistant, text: live.text.clone() });
-    data.core.remember_conversation(&channel.to_string(), &conversation).await?;
+    if !cut_off {
+        conversation.push(ChatTurn { speaker: Speaker::User, text: message.as_str().to_string() });
+        conversation.push(ChatTurn { speaker: Speaker::Assistant, text: live.text.clone() });
+        data.core.remember_conversation(&channel.to_string(), &conversation).await?;
+    }
     live.flush(http, channel, false).await?;
     Ok(())
 }

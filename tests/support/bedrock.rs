@@ -9,13 +9,18 @@
 //! real images (solid colours, at the size the request asks for). Tests script failures and
 //! special answers with [`Behaviour`] and read back every call with [`BedrockStandIn::requests`].
 //! SigV4 signatures are accepted without being checked.
+//!
+//! Fault storms are switched on and off at run time with [`BedrockStandIn::storm`] and
+//! [`BedrockStandIn::calm`]: a [`FaultMode`] gives a share of one operation's calls a
+//! [`Fault`] (an AWS error in Bedrock's documented status and error type, a slow answer, a
+//! request that is never answered, or a chat stream that breaks off with an exception event,
+//! a dropped connection or silence), until the test calms it.
 
 mod chat;
 mod images;
 mod schema;
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -29,6 +34,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
+use chat::Ending;
 use schema::Invalid;
 
 /// Bedrock's limit for an InvokeModel body (service-2.json: the `body` blob is at most 25,000,000 bytes).
@@ -90,6 +96,96 @@ impl Behaviour {
     }
 }
 
+/// An error Bedrock Runtime answers with, in its documented HTTP status and error type (the
+/// API reference's Errors section of InvokeModel, Converse and ConverseStream).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsError {
+    /// 429 ThrottlingException: the account's quota for the model is used up for now.
+    Throttling,
+    /// 503 ServiceUnavailableException.
+    ServiceUnavailable,
+    /// 500 InternalServerException.
+    InternalServer,
+    /// 408 ModelTimeoutException: the model took longer than its own limit.
+    ModelTimeout,
+    /// 429 ModelNotReadyException: the model is being loaded (the SDK retries it).
+    ModelNotReady,
+}
+
+impl AwsError {
+    fn failure(self) -> Failure {
+        match self {
+            Self::Throttling => Failure::throttling(),
+            Self::ServiceUnavailable => {
+                Failure::new(503, "ServiceUnavailableException", "Bedrock is unable to process your request.")
+            }
+            Self::InternalServer => Failure::new(
+                500,
+                "InternalServerException",
+                "The server encountered an internal error while processing the request.",
+            ),
+            Self::ModelTimeout => Failure::new(
+                408,
+                "ModelTimeoutException",
+                "Model has timed out in processing the request. Try your request again.",
+            ),
+            Self::ModelNotReady => Failure::new(
+                429,
+                "ModelNotReadyException",
+                "Model is not ready to serve inference requests. The AWS SDK will automatically retry the operation up to 5 times.",
+            ),
+        }
+    }
+}
+
+/// What goes wrong with a call a [`FaultMode`] picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The call is answered with this error.
+    Error(AwsError),
+    /// The call is answered normally, but only after this long (longer than the client's
+    /// attempt timeout, so the client has given the attempt up by then).
+    Slow(Duration),
+    /// The request is read and never answered; the connection stays open.
+    Hang,
+    /// ConverseStream only: `after` text pieces, then an in-stream exception event of this
+    /// `:exception-type` (modelStreamErrorException, throttlingException, ...).
+    StreamException { after: usize, exception: &'static str },
+    /// ConverseStream only: `after` text pieces, then the connection drops mid-body.
+    StreamDrop { after: usize },
+    /// ConverseStream only: `after` text pieces (0: none, only the answer's headers), then
+    /// silence while the connection stays open.
+    StreamStall { after: usize },
+}
+
+impl Fault {
+    fn applies_to(&self, operation: Operation) -> bool {
+        match self {
+            Self::Error(_) | Self::Slow(_) | Self::Hang => true,
+            Self::StreamException { .. } | Self::StreamDrop { .. } | Self::StreamStall { .. } => {
+                operation == Operation::ConverseStream
+            }
+        }
+    }
+}
+
+/// A fault that lasts until the test calms the stand-in: of the calls to `operation`, the
+/// first and then every `one_in`-th after it gets `fault` (1: every call; 2: every other one;
+/// 3: one in three). Counting is deterministic, so a storm is the same in every run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultMode {
+    pub operation: Operation,
+    pub fault: Fault,
+    pub one_in: usize,
+}
+
+/// A fault mode in force, with how many of its operation's calls it has seen and failed.
+#[derive(Debug, Clone, Copy)]
+struct Storm {
+    mode: FaultMode,
+    seen: usize,
+}
+
 /// An AWS error answer: status, `x-amzn-errortype` and `{"message": ...}`.
 #[derive(Debug, Clone)]
 struct Failure {
@@ -135,6 +231,10 @@ struct Script {
     queue: VecDeque<Behaviour>,
     delay: Duration,
     answered: u64,
+    /// The fault modes in force, each with its own count.
+    storms: Vec<Storm>,
+    /// Faults dealt by fault modes since the start, by operation.
+    faults_dealt: Vec<(Operation, Fault)>,
 }
 
 #[derive(Clone, Default)]
@@ -158,6 +258,24 @@ impl Shared {
 
     fn delay(&self) -> Duration {
         self.lock().delay
+    }
+
+    /// The fault this call gets from the fault modes in force, if any: the first mode for
+    /// the operation whose turn it is. Every mode for the operation counts the call.
+    fn pick_fault(&self, operation: Operation) -> Option<Fault> {
+        let mut script = self.lock();
+        let mut picked = None;
+        for storm in script.storms.iter_mut().filter(|storm| storm.mode.operation == operation) {
+            let turn = storm.seen % storm.mode.one_in.max(1) == 0;
+            storm.seen += 1;
+            if turn && picked.is_none() && storm.mode.fault.applies_to(operation) {
+                picked = Some(storm.mode.fault);
+            }
+        }
+        if let Some(fault) = picked {
+            script.faults_dealt.push((operation, fault));
+        }
+        picked
     }
 
     /// The first queued behaviour for this operation, if it is a Throttle or an Error, is used up now.
@@ -271,6 +389,21 @@ impl BedrockStandIn {
         }
     }
 
+    /// Switches a fault mode on, beside any already in force, until [`Self::calm`].
+    pub fn storm(&self, mode: FaultMode) {
+        self.shared.lock().storms.push(Storm { mode, seen: 0 });
+    }
+
+    /// Switches every fault mode off; calls already hanging or stalled stay so.
+    pub fn calm(&self) {
+        self.shared.lock().storms.clear();
+    }
+
+    /// How many faults the fault modes have dealt to calls of `operation` since the start.
+    pub fn faults_dealt(&self, operation: Operation) -> usize {
+        self.shared.lock().faults_dealt.iter().filter(|(dealt_to, _)| *dealt_to == operation).count()
+    }
+
     /// Every call received so far, in order.
     pub fn requests(&self) -> Vec<Call> {
         self.shared.lock().calls.clone()
@@ -324,26 +457,50 @@ fn parse_body(body: &Bytes) -> Result<Value, Failure> {
     })
 }
 
-/// What every operation does first: record the call, wait the scripted delay, answer a
-/// scripted Throttle or Error, and read the JSON body. `Err` is the answer already.
-async fn prelude(shared: &Shared, operation: Operation, id: &str, body: &Bytes) -> Result<(Value, u64), Response> {
+/// What a valid call goes on to do, after the prelude.
+struct Admitted {
+    body: Value,
+    number: u64,
+    /// A stream fault a fault mode picked for this (ConverseStream) call.
+    stream_fault: Option<Fault>,
+}
+
+/// What every operation does first: record the call, wait the scripted delay, deal a fault
+/// mode's fault (an error, a slow answer, a hang), answer a scripted Throttle or Error, and
+/// read the JSON body. `Err` is the answer already.
+async fn prelude(shared: &Shared, operation: Operation, id: &str, body: &Bytes) -> Result<Admitted, Response> {
     let parsed = parse_body(body);
     let recorded = parsed.as_ref().ok().cloned().unwrap_or(Value::Null);
     let (delay, number) = shared.record(operation, id, recorded);
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    let mut stream_fault = None;
+    match shared.pick_fault(operation) {
+        Some(Fault::Error(error)) => return Err(failure_response(&error.failure(), number)),
+        Some(Fault::Slow(late)) => tokio::time::sleep(late).await,
+        Some(Fault::Hang) => {
+            // Read, never answered: the server task ends with the test's runtime, or when the
+            // client gives up and closes the connection.
+            std::future::pending::<()>().await;
+        }
+        Some(fault) => stream_fault = Some(fault),
+        None => {}
+    }
     if let Some(failure) = shared.take_failure(operation) {
         return Err(failure_response(&failure, number));
     }
-    parsed.map(|value| (value, number)).map_err(|failure| failure_response(&failure, number))
+    match parsed {
+        Ok(body) => Ok(Admitted { body, number, stream_fault }),
+        Err(failure) => Err(failure_response(&failure, number)),
+    }
 }
 
 /// `POST /model/{modelId}/invoke`.
 async fn invoke_model(State(shared): State<Shared>, Path(model_id): Path<String>, body: Bytes) -> Response {
     let started = Instant::now();
-    let (value, number) = match prelude(&shared, Operation::InvokeModel, &model_id, &body).await {
-        Ok(parsed) => parsed,
+    let Admitted { body: value, number, .. } = match prelude(&shared, Operation::InvokeModel, &model_id, &body).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let Some(family) = images::family(&model_id) else {
@@ -371,8 +528,8 @@ async fn invoke_model(State(shared): State<Shared>, Path(model_id): Path<String>
 /// `POST /model/{modelId}/converse`.
 async fn converse(State(shared): State<Shared>, Path(model_id): Path<String>, body: Bytes) -> Response {
     let started = Instant::now();
-    let (value, number) = match prelude(&shared, Operation::Converse, &model_id, &body).await {
-        Ok(parsed) => parsed,
+    let Admitted { body: value, number, .. } = match prelude(&shared, Operation::Converse, &model_id, &body).await {
+        Ok(admitted) => admitted,
         Err(response) => return response,
     };
     let conversation = match chat::check_model(&model_id).and_then(|()| chat::check_conversation(&value)) {
@@ -387,18 +544,25 @@ async fn converse(State(shared): State<Shared>, Path(model_id): Path<String>, bo
 /// `POST /model/{modelId}/converse-stream`: an `application/vnd.amazon.eventstream` body.
 async fn converse_stream(State(shared): State<Shared>, Path(model_id): Path<String>, body: Bytes) -> Response {
     let started = Instant::now();
-    let (value, number) = match prelude(&shared, Operation::ConverseStream, &model_id, &body).await {
-        Ok(parsed) => parsed,
-        Err(response) => return response,
-    };
+    let Admitted { body: value, number, stream_fault } =
+        match prelude(&shared, Operation::ConverseStream, &model_id, &body).await {
+            Ok(admitted) => admitted,
+            Err(response) => return response,
+        };
     let conversation = match chat::check_model(&model_id).and_then(|()| chat::check_conversation(&value)) {
         Ok(conversation) => conversation,
         Err(invalid) => return failure_response(&invalid.into(), number),
     };
     let shaping = shared.take_shaping(Operation::ConverseStream);
     let reply = chat::reply(&conversation, &shaping);
-    let frames = chat::stream_frames(&reply, shaping.mid_stream_error);
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let ending = match stream_fault {
+        Some(Fault::StreamException { after, exception }) => Ending::Exception { after, exception },
+        Some(Fault::StreamDrop { after } | Fault::StreamStall { after }) => Ending::Cut { after },
+        _ if shaping.mid_stream_error => Ending::Exception { after: 2, exception: "modelStreamErrorException" },
+        _ => Ending::Complete,
+    };
+    let frames = chat::stream_frames(&reply, ending);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::spawn(async move {
         for (index, frame) in frames.into_iter().enumerate() {
             // Events come one by one, paced by the scripted Delay, so streaming is observable.
@@ -406,13 +570,26 @@ async fn converse_stream(State(shared): State<Shared>, Path(model_id): Path<Stri
             if index > 0 && !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            if sender.send(frame.encode(started)).await.is_err() {
+            if sender.send(Ok(frame.encode(started))).await.is_err() {
                 return;
             }
         }
+        match stream_fault {
+            // An error in the body makes the server abort the connection in the middle of
+            // the chunked body, as a connection lost on the way would.
+            Some(Fault::StreamDrop { .. }) => {
+                // The pieces already sent reach the client first, as on a connection lost
+                // after them: the server would otherwise abort with them still in its buffer.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let _ = sender.send(Err(std::io::Error::other("the stand-in dropped the connection"))).await;
+            }
+            // Silence, with the connection open, until the client gives up and hangs up.
+            Some(Fault::StreamStall { .. }) => sender.closed().await,
+            _ => {}
+        }
     });
     let stream = futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|bytes| (Ok::<Bytes, Infallible>(bytes), receiver))
+        receiver.recv().await.map(|chunk| (chunk, receiver))
     });
     let mut response = Response::new(Body::from_stream(stream));
     let headers = response.headers_mut();
@@ -429,10 +606,11 @@ async fn apply_guardrail(
     Path((guardrail_id, guardrail_version)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let (value, number) = match prelude(&shared, Operation::ApplyGuardrail, &guardrail_id, &body).await {
-        Ok(parsed) => parsed,
-        Err(response) => return response,
-    };
+    let Admitted { body: value, number, .. } =
+        match prelude(&shared, Operation::ApplyGuardrail, &guardrail_id, &body).await {
+            Ok(admitted) => admitted,
+            Err(response) => return response,
+        };
     match chat::check_guardrail(&guardrail_id, &guardrail_version, &value) {
         Ok(checked) => {
             let intervene = shared.take_shaping(Operation::ApplyGuardrail).guardrail_intervene;

@@ -103,6 +103,10 @@
       finish(answer, false);
     } else if (event.name === "error") {
       showError(JSON.parse(event.data).message);
+      if (answer.textContent !== "") {
+        // The model failed part of the way: what came stays readable, marked as incomplete.
+        answer.textContent += " …(cut off)";
+      }
       if (!exchange.accepted) {
         // Refused before anything was kept: take the message back out of the page.
         exchange.userTurn.remove();

@@ -107,7 +107,10 @@ fn stream_error(
     use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
     use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError as StreamError;
     let Some(service_error) = error.as_service_error() else {
-        return error_from_sdk(error, call);
+        // The connection dropped, or the rest of the answer could not be read: whatever the
+        // transport said, for the person the reply broke off (what came is already shown).
+        tracing::warn!(model = call.model_id, "a streamed reply broke off: {error:?}");
+        return Error::Busy(format!("{}'s answer broke off; try again", call.model));
     };
     let code = match service_error {
         StreamError::InternalServerException(_) => "InternalServerException",
@@ -140,6 +143,8 @@ struct StreamState {
     region: String,
     /// How long the stream may stay silent before the reply is given up.
     idle_timeout: std::time::Duration,
+    /// Whether any text has come yet, for the message when the stream falls silent.
+    started: bool,
     /// The stop reason, once the stop event has come.
     stop: Option<StopReason>,
 }
@@ -258,6 +263,7 @@ impl ChatModel for BedrockChat {
             model_id: self.model_id.clone(),
             region: self.bedrock.region.clone(),
             idle_timeout: self.bedrock.timeouts.chat_idle,
+            started: false,
             stop: None,
         };
         let events = futures::stream::unfold(Some(state), |state| async move {
@@ -265,7 +271,10 @@ impl ChatModel for BedrockChat {
             loop {
                 let call = CallContext { model: ASSISTANT, model_id: &state.model_id, region: &state.region };
                 let next = match tokio::time::timeout(state.idle_timeout, state.receiver.recv()).await {
-                    Err(_) => Err(Error::Busy(format!("{ASSISTANT} stopped answering mid-reply; try again"))),
+                    Err(_) if state.started => {
+                        Err(Error::Busy(format!("{ASSISTANT} stopped answering mid-reply; try again")))
+                    }
+                    Err(_) => Err(Error::Busy(format!("{ASSISTANT} did not start answering in time; try again"))),
                     Ok(Err(error)) => Err(stream_error(error, call)),
                     Ok(Ok(None)) => {
                         // The stream ended: finish with the stop reason if one came, else it broke off.
@@ -282,6 +291,7 @@ impl ChatModel for BedrockChat {
                     Err(error) => return Some((Err(error), None)),
                     Ok(ConverseStreamOutput::ContentBlockDelta(delta)) => {
                         if let Some(ContentBlockDelta::Text(text)) = delta.delta() {
+                            state.started = true;
                             return Some((Ok(ChatEvent::Text(text.clone())), Some(state)));
                         }
                     }

@@ -654,26 +654,58 @@ impl Frame {
     }
 }
 
+/// How a ConverseStream answer ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// contentBlockStop, messageStop and metadata: the whole reply.
+    Complete,
+    /// `after` text deltas, then an exception event of this `:exception-type`
+    /// (modelStreamErrorException, throttlingException, internalServerException,
+    /// serviceUnavailableException or validationException, as the service model lists them).
+    Exception { after: usize, exception: &'static str },
+    /// `after` text deltas and nothing more: the caller then drops the connection or stalls.
+    Cut { after: usize },
+}
+
+/// The payload Bedrock puts in an exception event: `message`, and for a model's own stream
+/// error the status and message the model gave.
+fn exception_payload(exception: &str) -> Value {
+    match exception {
+        "modelStreamErrorException" => json!({
+            "message": "The model stopped while streaming its answer.",
+            "originalStatusCode": 500,
+            "originalMessage": "Stand-in model failure",
+        }),
+        "throttlingException" => json!({ "message": "Too many requests, please wait before trying again." }),
+        "serviceUnavailableException" => json!({ "message": "Bedrock is unable to process your request." }),
+        "internalServerException" => {
+            json!({ "message": "The server encountered an internal error while processing the request." })
+        }
+        _ => json!({ "message": "The stand-in failed the stream." }),
+    }
+}
+
 /// messageStart, then the reply in several deltas (one per word), contentBlockStop, messageStop
-/// and metadata; or, for a mid-stream error, two deltas and a `modelStreamErrorException`.
-pub fn stream_frames(reply: &Reply, mid_stream_error: bool) -> Vec<Frame> {
+/// and metadata; or, when the answer breaks off, the first deltas and then the `ending`.
+pub fn stream_frames(reply: &Reply, ending: Ending) -> Vec<Frame> {
     let mut frames = vec![Frame::Event("messageStart", json!({ "role": "assistant" }))];
     let delta = |delta: Value| Frame::Event("contentBlockDelta", json!({ "contentBlockIndex": 0, "delta": delta }));
     match &reply.body {
         ReplyBody::Text(text) => {
             let mut pieces: Vec<String> = text.split_inclusive(char::is_whitespace).map(str::to_string).collect();
-            if mid_stream_error {
-                pieces.resize(2, String::new());
-                frames.extend(pieces.into_iter().map(|piece| delta(json!({ "text": piece }))));
-                frames.push(Frame::Exception(
-                    "modelStreamErrorException",
-                    json!({
-                        "message": "The model stopped while streaming its answer.",
-                        "originalStatusCode": 500,
-                        "originalMessage": "Stand-in model failure",
-                    }),
-                ));
-                return frames;
+            match ending {
+                Ending::Exception { after, exception } => {
+                    pieces.resize(after, String::new());
+                    frames.extend(pieces.into_iter().map(|piece| delta(json!({ "text": piece }))));
+                    frames.push(Frame::Exception(exception, exception_payload(exception)));
+                    return frames;
+                }
+                Ending::Cut { after } => {
+                    pieces.resize(after, String::new());
+                    frames.extend(pieces.into_iter().map(|piece| delta(json!({ "text": piece }))));
+                    return frames;
+                }
+                Ending::Complete => {}
             }
             if pieces.is_empty() {
                 pieces.push(String::new());

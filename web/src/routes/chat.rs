@@ -290,6 +290,8 @@ impl Turn {
 /// The model is read by a task of its own, so a reply is still saved when the visitor closes
 /// the page half-way (the model has run, and the next visit shows the answer).
 fn stream_reply(turn: Turn, stream: ChatStream) -> impl IntoResponse {
+    // Unbounded only in name: one event per piece of one reply, which the model's token limit
+    // bounds, and a page that stops reading is dropped when its connection closes.
     let (sender, receiver) = mpsc::unbounded_channel::<Event>();
     let id = turn.id;
     // A closed page makes sending fail; the reply is finished and saved all the same.
