@@ -231,6 +231,82 @@ fn a_taken_metrics_port_or_a_bad_log_format_stops_the_start_with_one_line() {
     assert_eq!(stderr.trim(), "error: ATELIER_LOG_FORMAT=xml: is not a log format; use text or json");
 }
 
+#[tokio::test]
+async fn the_job_lines_depth_shows_while_a_job_runs_and_another_waits() {
+    use crate::support::TestApp;
+    use crate::support::bedrock::{Fault, FaultMode, Operation};
+
+    let stand_in = BedrockStandIn::start().await;
+    let metrics_address = format!("127.0.0.1:{}", free_port());
+    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "stand-in"))
+        .endpoint_url(stand_in.endpoint())
+        .load()
+        .await;
+    let settings = [
+        ("ATELIER_ENGINE", "bedrock"),
+        ("ATELIER_METRICS_ADDRESS", metrics_address.as_str()),
+        // A hung image call is given up after this and tried again: long enough to look at
+        // the line while it hangs, short enough for a quick test.
+        ("ATELIER_MODEL_TIMEOUT_SECONDS", "3"),
+        ("ATELIER_USER_RUNNING_JOBS", "1"),
+    ];
+    let app = TestApp::spawn_with_aws(&settings, sdk_config).await;
+    let client = reqwest::Client::new();
+    // Every image call hangs until the stand-in is calmed.
+    stand_in.storm(FaultMode { operation: Operation::InvokeModel, fault: Fault::Hang, one_in: 1 });
+    let generate = |seed: u32| {
+        let request = app
+            .client
+            .post(app.url("/api/generate"))
+            .header("x-csrf-token", CSRF_TOKEN)
+            .json(&json!({"prompt": "a kite over a salt flat", "model": "titan", "size": "512x512", "seed": seed}))
+            .send();
+        tokio::spawn(request)
+    };
+
+    let first = generate(1);
+    let running =
+        scrape_until(&client, &metrics_address, |text| value_of(text, "atelier_jobs_running") == Some(1.0)).await;
+    assert_eq!(value_of(&running, "atelier_jobs_waiting"), Some(0.0), "{running}");
+    // The same person's second job waits for the first (one running job each).
+    let second = generate(2);
+    let both =
+        scrape_until(&client, &metrics_address, |text| value_of(text, "atelier_jobs_waiting") == Some(1.0)).await;
+    assert_eq!(value_of(&both, "atelier_jobs_running"), Some(1.0), "{both}");
+
+    stand_in.calm();
+    for job in [first, second] {
+        let response = job.await.unwrap().unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let done = scrape_until(&client, &metrics_address, |text| {
+        value_of(text, "atelier_jobs_running") == Some(0.0) && value_of(text, "atelier_jobs_waiting") == Some(0.0)
+    })
+    .await;
+    let finished = r#"atelier_jobs_finished_total{model="titan",outcome="delivered"}"#;
+    assert_eq!(value_of(&done, finished), Some(2.0), "{done}");
+    // One call a job: the first job's hung attempt and its retry are timed as one call.
+    let drawn =
+        r#"atelier_model_call_duration_seconds_count{model="titan",operation="invoke_model",outcome="answered"}"#;
+    assert_eq!(value_of(&done, drawn), Some(2.0), "{done}");
+    app.stop().await;
+}
+
+/// Scrapes until `wanted` holds of the text (a bounded number of times), and returns that text.
+async fn scrape_until(client: &reqwest::Client, metrics_address: &str, wanted: impl Fn(&str) -> bool) -> String {
+    let mut text = String::new();
+    for _ in 0..800 {
+        text = scrape(client, metrics_address).await;
+        if wanted(&text) {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the metrics never showed what was awaited: {text}");
+}
+
 /// Waits (boundedly) until the web app answers `/healthz`.
 async fn wait_for_health(client: &reqwest::Client, address: &str) {
     for _ in 0..400 {
