@@ -292,7 +292,7 @@ impl Jobs {
         let limits = self.shared.limits;
         let id = JobId::new();
         let ledgers = &self.shared.ledgers;
-        let in_store = match ledgers.admit(owner, id, images, &self.shared.replica, &limits).await {
+        let mut in_store = match ledgers.admit(owner, id, images, &self.shared.replica, &limits).await {
             Ok(()) => true,
             Err(error) if is_store_outage(&error) => {
                 tracing::warn!(error = %error, "the store cannot keep the job ledger; counting this job locally");
@@ -311,18 +311,28 @@ impl Jobs {
                 details,
                 recovered_by: None,
             };
-            if let Err(error) = ledgers.create_job(&record).await {
-                // Without its record a job could vanish unanswered if this process died, so it
-                // does not run; the charge is given back.
-                if let Err(undo) = ledgers.finish(owner, id, Ending::Refunded).await {
-                    self.remember_unwritten_ending(owner, id, Ending::Refunded);
-                    tracing::warn!(error = %undo, job.id = %id, "could not give a refused job's images back yet");
+            match ledgers.create_job(&record).await {
+                Ok(()) => {
+                    let mut line = lock(&self.shared.line);
+                    line.roll_day(OffsetDateTime::now_utc().date());
+                    *line.images_today.entry(owner.clone()).or_default() += images;
                 }
-                return Err(error);
+                Err(error) => {
+                    // A job in the ledger without its record could never be answered if this
+                    // process died, so it leaves the ledger again (later, if the store is
+                    // down) and, when the store just went down, runs counted locally.
+                    if let Err(undo) = ledgers.finish(owner, id, Ending::Refunded).await {
+                        self.remember_unwritten_ending(owner, id, Ending::Refunded);
+                        tracing::warn!(error = %undo, job.id = %id, "could not take a job out of the ledger yet");
+                    }
+                    if !is_store_outage(&error) {
+                        return Err(error);
+                    }
+                    tracing::warn!(error = %error, "the store cannot keep the job record; counting this job locally");
+                    self.admit_locally(owner, images)?;
+                    in_store = false;
+                }
             }
-            let mut line = lock(&self.shared.line);
-            line.roll_day(OffsetDateTime::now_utc().date());
-            *line.images_today.entry(owner.clone()).or_default() += images;
         }
         let number = {
             let mut line = lock(&self.shared.line);
