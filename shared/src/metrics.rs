@@ -273,8 +273,9 @@ impl Metrics {
         self.instruments.jobs_running.set(saturating_i64(jobs as u64));
     }
 
-    /// Records one call to a model: `model` is the alias or id people configure,
-    /// `operation` the Bedrock operation (`invoke_model`, `converse`, …).
+    /// Records one call to a model, retries included: `model` is the alias or id people
+    /// configure, `operation` what it was asked (`invoke_model` for each image call, `classify`,
+    /// `appeal`, `guardrail`, `critique`, `describe`, or `chat` until the reply starts).
     pub fn model_call(&self, model: &str, operation: &'static str, duration: Duration, outcome: CallOutcome) {
         let labels = ModelCallLabels { model: model.to_string(), operation, outcome: outcome.as_str() };
         self.instruments.model_calls.get_or_create(&labels).observe(duration.as_secs_f64());
