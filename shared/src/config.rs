@@ -375,7 +375,24 @@ impl ModelTimeouts {
     pub fn chat_start(&self) -> Duration {
         self.chat_idle.saturating_mul(2)
     }
+
+    /// One attempt at a text call answered in one piece (a safety verdict, a critique, a
+    /// description): the model timeout, but at most [`TEXT_ATTEMPT_CAP`]. Claude writes these
+    /// in seconds, so a safety check that hangs holds a job for at most twice the cap rather
+    /// than the image model's whole budget.
+    pub fn text_attempt(&self) -> Duration {
+        self.attempt.min(TEXT_ATTEMPT_CAP)
+    }
+
+    /// A text call in all, retries included: two full attempts, as for images.
+    pub fn text_operation(&self) -> Duration {
+        self.text_attempt().saturating_mul(2)
+    }
 }
+
+/// The longest one attempt at a text call answered in one piece may take: a critique of a
+/// thousand tokens takes Claude well under half a minute.
+pub const TEXT_ATTEMPT_CAP: Duration = Duration::from_secs(45);
 
 impl Default for ModelTimeouts {
     fn default() -> Self {

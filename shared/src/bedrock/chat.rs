@@ -177,6 +177,7 @@ impl ChatModel for BedrockChat {
 
     async fn describe(&self, image: &CheckedImage) -> Result<Vec<String>> {
         let tool = ToolAnswer {
+            asked: ASSISTANT,
             name: "record_prompts",
             description: "Record four prompts that would draw an image like this one.",
             schema: serde_json::json!({

@@ -32,8 +32,9 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
 pub struct Bedrock {
     pub runtime: aws_sdk_bedrockruntime::Client,
     pub region: String,
-    /// How long calls may take; calls answered in one piece use them through the client's
-    /// own configuration, streamed chat replies through [`Bedrock::stream_start_timeouts`].
+    /// How long calls may take: image calls through the client's own configuration, text
+    /// calls through [`Bedrock::text_call_timeouts`], streamed chat replies through
+    /// [`Bedrock::stream_start_timeouts`] and their idle timeout.
     pub timeouts: ModelTimeouts,
 }
 
@@ -63,6 +64,16 @@ impl Bedrock {
             .build();
         let region = sdk_config.region().map(|region| region.to_string()).unwrap_or_else(|| "(no region)".into());
         Self { runtime: aws_sdk_bedrockruntime::Client::from_conf(config), region, timeouts }
+    }
+
+    /// The timeouts for a text call answered in one piece (Converse with a forced tool,
+    /// ApplyGuardrail): shorter than an image's, see [`ModelTimeouts::text_attempt`].
+    pub fn text_call_timeouts(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_attempt_timeout(self.timeouts.text_attempt())
+            .operation_timeout(self.timeouts.text_operation())
+            .build()
     }
 
     /// The timeouts for starting a streamed reply: its answer's headers must come within the

@@ -50,6 +50,8 @@ pub fn document_to_json(document: &Document) -> Value {
 
 /// A tool Claude must answer through.
 pub struct ToolAnswer<'a> {
+    /// Who answers, as people know it ("the safety check"), for the messages they read.
+    pub asked: &'a str,
     pub name: &'a str,
     pub description: &'a str,
     pub schema: Value,
@@ -83,7 +85,8 @@ pub async fn answer_through_tool(
         message = message.content(image_block(image)?);
     }
     let message = message.content(ContentBlock::Text(question.into())).build().map_err(build_error)?;
-    let call = CallContext { model: model_id, model_id, region: &bedrock.region };
+    let call = CallContext { model: tool.asked, model_id, region: &bedrock.region };
+    let timeouts = aws_sdk_bedrockruntime::config::Builder::default().timeout_config(bedrock.text_call_timeouts());
     let output = bedrock
         .runtime
         .converse()
@@ -92,6 +95,8 @@ pub async fn answer_through_tool(
         .messages(message)
         .tool_config(tools)
         .inference_config(InferenceConfiguration::builder().max_tokens(max_tokens).temperature(0.0).build())
+        .customize()
+        .config_override(timeouts)
         .send()
         .await
         .map_err(|error| error_from_sdk(error, call))?;

@@ -81,6 +81,7 @@ impl BedrockCritic {
 impl PromptCritic for BedrockCritic {
     async fn critique(&self, prompt: &Prompt) -> Result<Critique> {
         let tool = ToolAnswer {
+            asked: "the prompt checker",
             name: "record_critique",
             description: "Record the critique of the prompt.",
             schema: critique_schema(),

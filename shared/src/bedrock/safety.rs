@@ -43,6 +43,10 @@ impl SafetyCheck for BedrockGuardrail {
             .guardrail_version(&self.version)
             .source(GuardrailContentSource::Input)
             .content(GuardrailContentBlock::Text(block))
+            .customize()
+            .config_override(
+                aws_sdk_bedrockruntime::config::Builder::default().timeout_config(self.bedrock.text_call_timeouts()),
+            )
             .send()
             .await
             .map_err(|error| error_from_sdk(error, call))?;
@@ -100,6 +104,10 @@ struct ToolVerdict {
 impl SafetyCheck for BedrockClassifier {
     async fn check(&self, text: &str) -> Result<Verdict> {
         let tool = ToolAnswer {
+            asked: match self.by {
+                Checker::Appeal => "the appeal review",
+                _ => "the safety check",
+            },
             name: "record_verdict",
             description: "Record whether the prompt may be drawn.",
             schema: json!({
