@@ -61,6 +61,7 @@ pub async fn run(
     };
     let moderation_channel = config.moderation_channel.map(serenity::ChannelId::new);
     let message_content = config.message_content_intent;
+    let metrics = core.metrics().clone();
     let framework = poise::Framework::builder()
         .options(options)
         .initialize_owners(false)
@@ -77,7 +78,6 @@ pub async fn run(
     let mut intents = serenity::GatewayIntents::non_privileged();
     if config.message_content_intent {
         intents |= serenity::GatewayIntents::MESSAGE_CONTENT;
-    let metrics = core.metrics().clone();
     }
     let mut client = serenity::ClientBuilder::new_with_http(http_client(config), intents)
         .event_handler(crate::rate_limits::RateLimitMeter(metrics.clone()))
@@ -101,6 +101,8 @@ pub async fn run(
 /// refusal as a warning.
 struct Dispatcher {
     poise: poise::Framework<Data, BotError>,
+    /// Where the waits Discord asks for while an event is handled are counted.
+    metrics: atelier_shared::metrics::Metrics,
 }
 
 #[serenity::async_trait]
@@ -117,8 +119,6 @@ impl serenity::Framework for Dispatcher {
             answer_autocomplete(&context, interaction, self.poise.user_data().await).await;
             return;
         }
-    /// Where the waits Discord asks for while an event is handled are counted.
-    metrics: atelier_shared::metrics::Metrics,
         let handling = serenity::Framework::dispatch(&self.poise, context, event);
         crate::rate_limits::measured(self.metrics.clone(), handling).await;
     }

@@ -305,10 +305,10 @@ where
         match call().await {
             Err(error) if tries < 4 && worth_retrying(&error) => {
                 tracing::info!(error = %error, try_number = tries, "Discord asked us to wait; trying again");
+                crate::rate_limits::waited(&error, wait);
                 tokio::time::sleep(wait).await;
                 wait *= 2;
                 tries += 1;
-                crate::rate_limits::waited(&error, wait);
             }
             outcome => return outcome,
         }
