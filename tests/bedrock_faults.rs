@@ -510,6 +510,28 @@ async fn bedrock_faults_a_chat_reply_broken_off_mid_stream_shows_what_came_and_k
         assert_eq!(kept_turns(app, &url).await, kept, "{what}");
     }
 
+    // The JSON API's event stream says the same: the pieces that came, then a `busy` error
+    // (the API keeps no conversation: the caller keeps the history it was last given).
+    rig.stand_in.storm(every(Operation::ConverseStream, Fault::StreamDrop { after: 2 }));
+    let response = app
+        .client
+        .post(app.url("/api/chat"))
+        .header("accept", "text/event-stream")
+        .header("x-csrf-token", CSRF_TOKEN)
+        .json(&json!({ "message": "Broken question through the API?" }))
+        .send();
+    let response = tokio::time::timeout(ANSWER_DEADLINE, response).await.unwrap().unwrap();
+    let events = parse_events(&tokio::time::timeout(ANSWER_DEADLINE, response.text()).await.unwrap().unwrap());
+    rig.stand_in.calm();
+    sent += 1;
+    let pieces: String =
+        events.iter().filter(|event| event.name == "text").filter_map(|event| event.data["text"].as_str()).collect();
+    assert_eq!(pieces, "Stand-in reply ", "{events:?}");
+    let last = events.last().unwrap_or_else(|| panic!("no events from the API"));
+    assert_eq!((last.name.as_str(), &last.data["error"]), ("error", &json!("busy")), "{events:?}");
+    assert!(last.data["message"].as_str().unwrap_or_default().contains("broke off; try again"), "{events:?}");
+    delivered += 1;
+
     // A stream throttled before it starts is retried by the SDK and arrives whole.
     rig.stand_in.storm(FaultMode {
         operation: Operation::ConverseStream,
