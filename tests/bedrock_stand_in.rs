@@ -538,3 +538,110 @@ async fn apply_guardrail_passes_and_intervenes() {
     assert_eq!(calls[0].model_id, "gr-standin1");
     assert_eq!(calls[0].body, json!({"source": "INPUT", "content": [{"text": {"text": "a fox in the snow"}}]}));
 }
+
+#[tokio::test]
+async fn fault_modes_reach_the_client_in_bedrocks_own_error_shapes() {
+    use crate::support::bedrock::{AwsError, Fault, FaultMode};
+    let stand_in = BedrockStandIn::start().await;
+    let raw = raw_client(&stand_in).await;
+    let body = json!({"prompt": "a fox"});
+    let model = "stability.stable-image-core-v1:1";
+
+    // Each error in its documented status, parsed by the SDK into its own variant.
+    let cases = [
+        (AwsError::Throttling, 429, "ThrottlingException"),
+        (AwsError::ModelNotReady, 429, "ModelNotReadyException"),
+        (AwsError::InternalServer, 500, "InternalServerException"),
+        (AwsError::ServiceUnavailable, 503, "ServiceUnavailableException"),
+        (AwsError::ModelTimeout, 408, "ModelTimeoutException"),
+    ];
+    for (error, status, code) in cases {
+        stand_in.storm(FaultMode { operation: Operation::InvokeModel, fault: Fault::Error(error), one_in: 1 });
+        let failed = invoke(&raw, model, &body).await.unwrap_err();
+        stand_in.calm();
+        assert_eq!(failed.raw_response().unwrap().status().as_u16(), status, "{code}");
+        let service_error = failed.as_service_error().unwrap_or_else(|| panic!("{code}: {failed:?}"));
+        assert_eq!(service_error.code(), Some(code));
+        let modelled = matches!(
+            service_error,
+            InvokeModelError::ThrottlingException(_)
+                | InvokeModelError::ModelNotReadyException(_)
+                | InvokeModelError::InternalServerException(_)
+                | InvokeModelError::ServiceUnavailableException(_)
+                | InvokeModelError::ModelTimeoutException(_)
+        );
+        assert!(modelled, "{code} is parsed into its own variant: {service_error:?}");
+        assert!(service_error.message().is_some_and(|message| !message.is_empty()), "{code}");
+    }
+
+    // One in three: the first call and every third after it, the others untouched.
+    stand_in.storm(FaultMode {
+        operation: Operation::InvokeModel,
+        fault: Fault::Error(AwsError::Throttling),
+        one_in: 3,
+    });
+    let mut outcomes = Vec::new();
+    for _ in 0..6 {
+        outcomes.push(invoke(&raw, model, &body).await.is_ok());
+    }
+    stand_in.calm();
+    assert_eq!(outcomes, [false, true, true, false, true, true]);
+    assert_eq!(stand_in.faults_dealt(Operation::InvokeModel), cases.len() + 2);
+    // A storm on one operation leaves the others alone.
+    stand_in.storm(FaultMode { operation: Operation::Converse, fault: Fault::Hang, one_in: 1 });
+    assert!(invoke(&raw, model, &body).await.is_ok());
+    stand_in.calm();
+
+    // A stream that breaks off: the pieces, then an in-stream exception the SDK names...
+    stand_in.storm(FaultMode {
+        operation: Operation::ConverseStream,
+        fault: Fault::StreamException { after: 2, exception: "throttlingException" },
+        one_in: 1,
+    });
+    let mut stream =
+        raw.converse_stream().model_id(CHAT_MODEL).messages(user("tell me a story")).send().await.unwrap().stream;
+    let mut deltas = 0;
+    let error = loop {
+        match stream.recv().await {
+            Ok(Some(ConverseStreamOutput::ContentBlockDelta(_))) => deltas += 1,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the stream ended without the exception"),
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(deltas, 2);
+    assert!(matches!(error.as_service_error(), Some(ConverseStreamOutputError::ThrottlingException(_))), "{error:?}");
+    stand_in.calm();
+
+    // ...or a connection that drops: the pieces, then a transport error, never a clean end.
+    stand_in.storm(FaultMode {
+        operation: Operation::ConverseStream,
+        fault: Fault::StreamDrop { after: 3 },
+        one_in: 1,
+    });
+    let mut stream =
+        raw.converse_stream().model_id(CHAT_MODEL).messages(user("tell me a story")).send().await.unwrap().stream;
+    let mut deltas = 0;
+    let error = loop {
+        match stream.recv().await {
+            Ok(Some(ConverseStreamOutput::ContentBlockDelta(_))) => deltas += 1,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("a dropped stream must not end cleanly"),
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(deltas, 3);
+    assert!(error.as_service_error().is_none(), "a dropped connection is no service error: {error:?}");
+    stand_in.calm();
+
+    // A slow answer still comes, late; after a stall, the next stream is whole again.
+    stand_in.storm(FaultMode {
+        operation: Operation::InvokeModel,
+        fault: Fault::Slow(Duration::from_millis(300)),
+        one_in: 1,
+    });
+    assert!(invoke(&raw, model, &body).await.is_ok());
+    stand_in.calm();
+    let mut stream = raw.converse_stream().model_id(CHAT_MODEL).messages(user("again")).send().await.unwrap().stream;
+    while stream.recv().await.unwrap().is_some() {}
+}
