@@ -456,20 +456,11 @@ impl Jobs {
         *lock(&self.shared.keeper) = Some((stop, task));
     }
 
-    /// One round of the keeper: heartbeat, endings the store missed, then orphaned jobs.
+    /// One round of the keeper: endings the store missed, then heartbeat and orphaned jobs.
     async fn keep(&self, interval: Duration) {
-        let beat = ReplicaRecord {
-            replica: self.shared.replica.clone(),
-            heartbeat_at: OffsetDateTime::now_utc(),
-            stopped: false,
-        };
-        if let Err(error) = self.shared.ledgers.beat(&beat).await {
-            tracing::warn!(error = %error, "could not write this replica's heartbeat");
-            return;
-        }
         self.write_unwritten_endings().await;
         if let Err(error) = self.recover_orphans(interval * 3).await {
-            tracing::warn!(error = %error, "could not look for jobs left by stopped replicas");
+            tracing::warn!(error = %error, "could not write this replica's heartbeat or look for jobs left by stopped replicas");
         }
     }
 
@@ -491,6 +482,14 @@ impl Jobs {
     /// `silence`; returns how many it took over.
     pub async fn recover_orphans(&self, silence: Duration) -> Result<usize> {
         let ledgers = &self.shared.ledgers;
+        // The heartbeat first: a replica taking jobs over must itself look alive, or another
+        // one looking at the same moment would take them over again from it.
+        let beat = ReplicaRecord {
+            replica: self.shared.replica.clone(),
+            heartbeat_at: OffsetDateTime::now_utc(),
+            stopped: false,
+        };
+        ledgers.beat(&beat).await?;
         let ids = ledgers.job_ids(10_000).await?;
         let mut records = Vec::new();
         for id in ids {
