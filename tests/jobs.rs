@@ -34,7 +34,9 @@ async fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
 /// The person's ledger as the store keeps it: images charged today and jobs in progress.
 fn ledger(data: &Path, user: u64) -> Value {
     let path = data.join(format!("atelier-data/users/discord-{user}/usage.json"));
-    std::fs::read(&path).map(|bytes| serde_json::from_slice(&bytes).unwrap()).unwrap_or(json!({ "images": 0, "jobs": [] }))
+    std::fs::read(&path)
+        .map(|bytes| serde_json::from_slice(&bytes).unwrap())
+        .unwrap_or(json!({ "images": 0, "jobs": [] }))
 }
 
 #[tokio::test]
@@ -166,7 +168,9 @@ async fn stopped_during_a_burst(scenario: &str, how: Stop, model_delay: Duration
     eventually("two jobs running and the rest waiting", || {
         let queued = interactions
             .iter()
-            .filter(|id| discord.interaction_original(id).is_some_and(|message| message_text(&message).contains("Queued")))
+            .filter(|id| {
+                discord.interaction_original(id).is_some_and(|message| message_text(&message).contains("Queued"))
+            })
             .count();
         (queued == jobs as usize - 2 && bedrock.requests().len() >= 2).then_some(())
     })
@@ -190,7 +194,9 @@ async fn stopped_during_a_burst(scenario: &str, how: Stop, model_delay: Duration
         .map(|people| {
             people
                 .filter_map(Result::ok)
-                .map(|person| std::fs::read_dir(person.path().join("records")).map(|records| records.count()).unwrap_or(0))
+                .map(|person| {
+                    std::fs::read_dir(person.path().join("records")).map(|records| records.count()).unwrap_or(0)
+                })
                 .sum::<usize>()
         })
         .unwrap_or(0);
@@ -214,7 +220,8 @@ async fn stopped_during_a_burst(scenario: &str, how: Stop, model_delay: Duration
         images_stored: stored,
         duplicates: answered.iter().map(|answers| answers.len().saturating_sub(1)).sum::<usize>()
             + stored.saturating_sub(delivered_images.len()),
-        lost: answered.iter().filter(|answers| answers.is_empty()).count() + delivered_images.len().saturating_sub(stored),
+        lost: answered.iter().filter(|answers| answers.is_empty()).count()
+            + delivered_images.len().saturating_sub(stored),
     };
     (row, messages)
 }

@@ -29,7 +29,8 @@ impl DiscordAnswerer {
 #[async_trait]
 impl JobAnswerer for DiscordAnswerer {
     async fn answer_interrupted(&self, job: &JobRecord) -> atelier_shared::Result<()> {
-        let Some(responder) = job.details.reply.as_ref().and_then(|route| Responder::from_route(self.http.clone(), route))
+        let Some(responder) =
+            job.details.reply.as_ref().and_then(|route| Responder::from_route(self.http.clone(), route))
         else {
             return Ok(());
         };
