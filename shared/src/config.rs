@@ -81,6 +81,14 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "ATELIER_SHUTDOWN_DRAIN_SECONDS",
         "on SIGTERM, seconds to stay up unready (taking no new jobs) before stopping (default 5)",
     ),
+    (
+        "ATELIER_SHUTDOWN_GRACE_SECONDS",
+        "on SIGTERM, after the drain, seconds running jobs may take to finish before they are handed back (default 20)",
+    ),
+    (
+        "ATELIER_HEARTBEAT_SECONDS",
+        "how often a serving process writes its heartbeat to the store and looks for jobs of stopped replicas (default 10)",
+    ),
     ("ATELIER_DAILY_IMAGE_QUOTA", "images one person may make per day (UTC); 0 for no limit (default 100)"),
     ("ATELIER_OIDC_ISSUER", "OpenID Connect issuer URL of the sign-in provider (Cognito user pool)"),
     ("ATELIER_OIDC_CLIENT_ID", "OpenID Connect client id of the web app"),
@@ -854,6 +862,8 @@ impl Config {
             ("ATELIER_USER_RUNNING_JOBS", self.limits.per_user_running.to_string()),
             ("ATELIER_USER_QUEUED_JOBS", self.limits.per_user_queued.to_string()),
             ("ATELIER_SHUTDOWN_DRAIN_SECONDS", self.limits.shutdown_drain.as_secs().to_string()),
+            ("ATELIER_SHUTDOWN_GRACE_SECONDS", self.limits.shutdown_grace.as_secs().to_string()),
+            ("ATELIER_HEARTBEAT_SECONDS", self.limits.heartbeat.as_secs().to_string()),
             (
                 "ATELIER_DAILY_IMAGE_QUOTA",
                 self.limits.daily_images.map(|images| images.to_string()).unwrap_or_else(|| "0 (no limit)".into()),
