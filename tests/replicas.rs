@@ -11,7 +11,7 @@ use tempfile::TempDir;
 
 use crate::discord_bot::{button, is_ephemeral, is_loading, option, shows_an_image};
 use crate::support::TestApp;
-use crate::support::bedrock::{BedrockStandIn, Operation};
+use crate::support::bedrock::{BedrockStandIn, Behaviour, Operation};
 use crate::support::discord::{APPLICATION_ID, CHANNEL_ID, DiscordStandIn};
 use crate::support::faults::FaultRow;
 
@@ -38,7 +38,8 @@ struct Sent {
 }
 
 impl Replicas {
-    async fn start() -> Self {
+    /// Two replicas with `extra` settings on both.
+    async fn start(extra: &[(&str, &str)]) -> Self {
         let discord = DiscordStandIn::start().await;
         let bedrock = BedrockStandIn::start().await;
         let store = tempfile::tempdir().unwrap();
@@ -70,6 +71,7 @@ impl Replicas {
                 ("ATELIER_DISCORD_MESSAGE_CONTENT", "true"),
                 ("ATELIER_PUBLIC_URL", "https://atelier.example"),
             ];
+            let settings: Vec<(&str, &str)> = settings.into_iter().chain(extra.iter().copied()).collect();
             replicas.push(TestApp::spawn_with_aws(&settings, sdk_config).await);
         }
         // Both bots connected: from here every dispatch reaches both.
@@ -182,7 +184,7 @@ pub(crate) fn files_under(root: &Path, folder: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_acknowledge_answer_run_and_store_each_interaction_once() {
-    let replicas = Replicas::start().await;
+    let replicas = Replicas::start(&[]).await;
     let mut every_interaction = Vec::new();
     let mut public_answers = 0;
 
@@ -406,4 +408,57 @@ async fn two_replicas_acknowledge_answer_run_and_store_each_interaction_once() {
     let counts = replicas.discord.interaction_counts(&delete.id);
     assert_eq!((counts.callbacks_accepted, counts.callbacks_refused_as_acknowledged), (1, 1), "{counts:?}");
     assert_eq!(replicas.images_stored(), stored - 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancel_pressed_once_is_acted_on_by_one_replica() {
+    // One job runs at a time on each replica, and drawing is slow: of four jobs, some wait.
+    let replicas = Replicas::start(&[("ATELIER_MAX_RUNNING_JOBS", "1")]).await;
+    replicas.bedrock.script(Behaviour::Delay(std::time::Duration::from_millis(1_500)));
+    let mut jobs = Vec::new();
+    for person in 0..4 {
+        let prompt = format!("a slow harbour number {person}");
+        jobs.push((person, replicas.command(person, "imagine", json!([option("prompt", prompt)])).await));
+    }
+    let (person, waiting, cancelled) = replicas
+        .eventually("a job waiting with a Cancel button", || {
+            jobs.iter().find_map(|(person, sent)| {
+                let message = replicas.discord.interaction_original(&sent.id)?;
+                let queued = message["content"].as_str().is_some_and(|text| text.contains("Queued"));
+                let has_cancel =
+                    crate::discord_bot::button_ids(&message).iter().any(|id| id.starts_with("atelier:cancel:"));
+                (queued && has_cancel).then(|| (*person, message, sent))
+            })
+        })
+        .await;
+    let press = replicas.press(person, &button(&waiting, "cancel"), &waiting).await;
+    let told = replicas
+        .eventually("the answer to Cancel", || {
+            replicas.discord.interaction_original(&press.id).filter(|message| !is_loading(message))
+        })
+        .await;
+    let text = told["content"].as_str().unwrap_or_default();
+    assert!(text.contains("Cancel"), "{told:#}");
+    replicas.both_replicas_tried(&press).await;
+    let counts = replicas.discord.interaction_counts(&press.id);
+    assert_eq!((counts.callbacks_accepted, counts.callbacks_refused_as_acknowledged), (1, 1), "{counts:?}");
+
+    // The cancelled job is answered as called back, only to its owner (the public
+    // acknowledgement goes); the others are drawn once each.
+    let said = |message: &Value| message["content"].as_str().is_some_and(|text| text.contains("nothing was charged"));
+    replicas
+        .eventually("the cancelled job's answer", || {
+            let followups = replicas.discord.interaction_followups(&cancelled.id);
+            followups
+                .into_iter()
+                .find(said)
+                .or_else(|| replicas.discord.interaction_original(&cancelled.id).filter(said))
+        })
+        .await;
+    assert!(replicas.discord.interaction_counts(&cancelled.id).followups <= 1, "answered once");
+    for (_, sent) in jobs.iter().filter(|(_, sent)| sent.id != cancelled.id) {
+        replicas.result_of(sent).await;
+    }
+    assert_eq!(replicas.bedrock.calls_to(Operation::InvokeModel), 3, "the cancelled job never reached the model");
+    assert_eq!(replicas.images_stored(), 3);
 }

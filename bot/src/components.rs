@@ -368,11 +368,16 @@ async fn cancel(
     let Some(job) = JobId::parse(&target.image.to_string()) else {
         return tell(context, component, "That job has already finished.").await;
     };
-    let text = match data.core.cancel_job(&presser, job).await? {
-        Cancelled::Now => "Cancelled: it left the line, and nothing was charged.",
-        Cancelled::BeforeItStarts => "Cancelling: it leaves the line before it starts, and nothing is charged.",
-        Cancelled::TooLate => "Too late to cancel: the model is already drawing it.",
-        Cancelled::NotFound => "That job has already finished.",
+    // Acknowledged before cancelling: every replica hears the press, and only the one whose
+    // acknowledgement Discord takes may cancel (the other would find the job gone and could
+    // answer "already finished" first).
+    let responder = defer(context, component, true).await?;
+    let text = match data.core.cancel_job(&presser, job).await {
+        Ok(Cancelled::Now) => "Cancelled: it left the line, and nothing was charged.",
+        Ok(Cancelled::BeforeItStarts) => "Cancelling: it leaves the line before it starts, and nothing is charged.",
+        Ok(Cancelled::TooLate) => "Too late to cancel: the model is already drawing it.",
+        Ok(Cancelled::NotFound) => "That job has already finished.",
+        Err(error) => return work::fail(&responder, &error).await,
     };
-    tell(context, component, text).await
+    responder.finish(crate::respond::Outgoing::text(text)).await
 }
