@@ -186,6 +186,14 @@ export class AtelierStack extends Stack {
         expiration: Duration.days(8),
         noncurrentVersionExpiration: Duration.days(1),
       },
+      // Claims (shared/src/claims.rs) decide which replica answers a chat message; they
+      // matter only while the replicas race for it, seconds, and nothing reads them after.
+      {
+        id: 'expire-claims',
+        prefix: `${prefix}claims/`,
+        expiration: Duration.days(1),
+        noncurrentVersionExpiration: Duration.days(1),
+      },
       // Thumbnails (`users/{owner}/thumbnails/`, small JPEGs shown on every gallery page) stay
       // in S3 Standard; full images, far larger and opened rarely once they are a month old,
       // move to Intelligent-Tiering. S3 lifecycle filters match key prefixes only, so the

@@ -75,6 +75,7 @@ describe('the images bucket', () => {
           Match.objectLike({ Id: 'expire-link-tokens', Prefix: 'links/tokens/', ExpirationInDays: 1 }),
           Match.objectLike({ Id: 'expire-sign-ins', Prefix: 'sign-ins/', ExpirationInDays: 1, ObjectSizeGreaterThan: Match.absent() }),
           Match.objectLike({ Id: 'expire-sessions', Prefix: 'sessions/', ExpirationInDays: 8 }),
+          Match.objectLike({ Id: 'expire-claims', Prefix: 'claims/', ExpirationInDays: 1 }),
           Match.objectLike({ Id: 'full-images-to-intelligent-tiering', Prefix: 'users/', ObjectSizeGreaterThan: '131072' }),
           Match.objectLike({ Id: 'expire-old-versions', NoncurrentVersionExpiration: { NoncurrentDays: 30 } }),
         ]),
