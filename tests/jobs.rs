@@ -258,3 +258,53 @@ async fn jobs_killed_mid_burst_then_the_next_start_answers_and_refunds_every_int
     }
     assert_eq!(messages.len(), 6);
 }
+
+/// The Bedrock stand-in's SDK configuration, for an in-process Atelier.
+async fn bedrock_sdk_config(bedrock: &BedrockStandIn) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "stand-in"))
+        .endpoint_url(bedrock.endpoint())
+        .load()
+        .await
+}
+
+#[tokio::test]
+async fn jobs_a_web_caller_who_gives_up_withdraws_a_waiting_job_but_a_drawn_image_is_still_kept() {
+    let bedrock = BedrockStandIn::start().await;
+    bedrock.script(Behaviour::Delay(Duration::from_millis(1_500)));
+    let app = crate::support::TestApp::spawn_with_aws(
+        &[("ATELIER_ENGINE", "bedrock"), ("ATELIER_MAX_RUNNING_JOBS", "1"), ("ATELIER_USER_RUNNING_JOBS", "2")],
+        bedrock_sdk_config(&bedrock).await,
+    )
+    .await;
+    // Both callers give up long before the model answers: the first while its image is being
+    // drawn, the second while it still waits behind the first.
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(800)).build().unwrap();
+    let ask = |prompt: &'static str| {
+        let request = impatient
+            .post(app.url("/api/generate"))
+            .header("cookie", format!("atelier_csrf={}", crate::support::CSRF_TOKEN))
+            .header("x-csrf-token", crate::support::CSRF_TOKEN)
+            .json(&json!({ "prompt": prompt }));
+        async move { request.send().await }
+    };
+    let (first, second) = tokio::join!(ask("a lighthouse drawn for nobody"), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        ask("a lighthouse never drawn").await
+    });
+    assert!(first.is_err() && second.is_err(), "both callers gave up");
+
+    let ledger_path = app.data.path().join("store/users/local-operator/usage.json");
+    let settled = eventually("the first job kept and the second withdrawn", || {
+        let ledger: Value = serde_json::from_slice(&std::fs::read(&ledger_path).ok()?).ok()?;
+        (ledger["jobs"] == json!([])).then_some(ledger)
+    })
+    .await;
+    assert_eq!(settled["images"], 1, "only the drawn image is charged: {settled}");
+    let records: Vec<_> = std::fs::read_dir(app.data.path().join("store/users/local-operator/records"))
+        .map(|records| records.filter_map(Result::ok).collect())
+        .unwrap_or_default();
+    assert_eq!(records.len(), 1, "the image the model drew is in the gallery");
+    assert_eq!(bedrock.calls_to(crate::support::bedrock::Operation::InvokeModel), 1, "the withdrawn job never ran");
+}

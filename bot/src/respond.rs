@@ -113,8 +113,9 @@ impl Responder {
         if self.token_expired() {
             return;
         }
-        let edit =
-            serenity::EditInteractionResponse::new().content(crate::render::truncate(text, 2_000)).components(components);
+        let edit = serenity::EditInteractionResponse::new()
+            .content(crate::render::truncate(text, 2_000))
+            .components(components);
         if let Err(error) = retrying(|| edit.clone().execute(self.http.as_ref(), &self.token)).await {
             tracing::debug!(error = %error, "a progress edit was not shown");
         }
@@ -306,7 +307,10 @@ where
             Err(error) if tries < 4 && worth_retrying(&error) => {
                 tracing::info!(error = %error, try_number = tries, "Discord asked us to wait; trying again");
                 crate::rate_limits::waited(&error, wait);
-                tokio::time::sleep(wait).await;
+                // Jitter, so replicas that were refused together do not all come back together.
+                let half = u64::try_from(wait.as_millis() / 2).unwrap_or(u64::MAX);
+                let jitter = Duration::from_millis(rand::random_range(0..=half));
+                tokio::time::sleep(wait + jitter).await;
                 wait *= 2;
                 tries += 1;
             }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument as _;
 
 use serde::{Deserialize, Serialize};
@@ -365,12 +366,29 @@ impl Atelier {
         progress: Progress<'_>,
     ) -> Result<Vec<Kept>> {
         self.engine.check_generation(request)?;
+        let (core, actor, request) = (self.clone(), actor.clone(), request.clone());
+        detached(progress, move |stages, withdrawn| async move {
+            let report = move |stage: Stage| {
+                let _ = stages.send(stage);
+            };
+            core.generation_job(&actor, &request, &report, withdrawn).await
+        })
+        .await
+    }
+
+    async fn generation_job(
+        &self,
+        actor: &Actor,
+        request: &GenerationRequest,
+        progress: Progress<'_>,
+        withdrawn: oneshot::Receiver<()>,
+    ) -> Result<Vec<Kept>> {
         let details = JobDetails::generation(request.fields()).answered_at(actor.reply.clone());
         let model = self.model_label(request.model.as_ref());
         let mut ticket = self.admit(&model, &actor.owner, request.count.get(), details).await?;
         let job_span = tracing::info_span!("job", job_id = %ticket.id(), user_id = %actor.owner);
         let outcome = async {
-            ticket.wait_turn(progress).await?;
+            wait_turn_unless_withdrawn(&mut ticket, progress, withdrawn).await?;
             progress(Stage::Checking);
             self.pass_safety(&safety_text(Some(&request.prompt), request.negative_prompt.as_ref(), None)).await?;
             progress(Stage::Generating);
@@ -442,12 +460,30 @@ impl Atelier {
         progress: Progress<'_>,
     ) -> Result<Vec<Kept>> {
         self.engine.check_edit(request)?;
+        let (core, actor, request) = (self.clone(), actor.clone(), request.clone());
+        detached(progress, move |stages, withdrawn| async move {
+            let report = move |stage: Stage| {
+                let _ = stages.send(stage);
+            };
+            core.edit_job(&actor, parent, &request, &report, withdrawn).await
+        })
+        .await
+    }
+
+    async fn edit_job(
+        &self,
+        actor: &Actor,
+        parent: Option<ImageId>,
+        request: &EditRequest,
+        progress: Progress<'_>,
+        withdrawn: oneshot::Receiver<()>,
+    ) -> Result<Vec<Kept>> {
         let details = JobDetails::edit().answered_at(actor.reply.clone());
         let model = self.model_label(request.model.as_ref());
         let mut ticket = self.admit(&model, &actor.owner, 1, details).await?;
         let job_span = tracing::info_span!("job", job_id = %ticket.id(), user_id = %actor.owner);
         let outcome = async {
-            ticket.wait_turn(progress).await?;
+            wait_turn_unless_withdrawn(&mut ticket, progress, withdrawn).await?;
             self.run_edit(actor, parent, request, progress, &mut ticket).await
         }
         .instrument(job_span.clone())
@@ -582,6 +618,40 @@ impl Atelier {
     /// Starts a streamed chat reply.
     pub async fn chat(&self, mode: ChatMode, history: &[ChatTurn], message: &ChatMessage) -> Result<ChatStream> {
         self.chat.reply(mode, history, message).await
+    }
+}
+
+/// Runs an image job as a task of its own, forwarding its progress to the caller. A caller
+/// that goes away (a browser closing the page, a request timing out) withdraws a job still
+/// waiting in line, which then costs nothing; once the model has started, the job runs to the
+/// end, so the image it is paying for is kept in the gallery rather than thrown away.
+async fn detached<Job, Work>(progress: Progress<'_>, job: Job) -> Result<Vec<Kept>>
+where
+    Job: FnOnce(mpsc::UnboundedSender<Stage>, oneshot::Receiver<()>) -> Work,
+    Work: Future<Output = Result<Vec<Kept>>> + Send + 'static,
+{
+    // Unbounded, but a job sends only a handful of stages (one per move in line and per step).
+    let (stages, mut heard) = mpsc::unbounded_channel();
+    let (caller_waiting, withdrawn) = oneshot::channel::<()>();
+    let task = tokio::spawn(job(stages, withdrawn));
+    // The channel closes when the task ends and drops its sender.
+    while let Some(stage) = heard.recv().await {
+        progress(stage);
+    }
+    let outcome = task.await.map_err(|error| crate::Error::operator("running an image job", error))?;
+    drop(caller_waiting);
+    outcome
+}
+
+/// Waits for the job's turn, leaving the line if the caller goes away first.
+async fn wait_turn_unless_withdrawn(
+    ticket: &mut Ticket,
+    progress: Progress<'_>,
+    withdrawn: oneshot::Receiver<()>,
+) -> Result<()> {
+    tokio::select! {
+        waited = ticket.wait_turn(progress) => waited,
+        _ = withdrawn => Err(crate::Error::Cancelled("the request was withdrawn before it started: nothing was charged".into())),
     }
 }
 

@@ -26,6 +26,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one operation may take in all, retries included.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long one attempt may take: a hung connection is dropped and retried well within the
+/// operation timeout rather than using all of it.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The most keys S3 returns from one `ListObjectsV2` call.
 const MAX_KEYS_PER_REQUEST: i32 = 1000;
 
@@ -48,8 +52,11 @@ impl S3Store {
     pub fn new(sdk_config: &SdkConfig, bucket: String, prefix: Option<String>, force_path_style: bool) -> Self {
         // The SDK's standard retries (with backoff and jitter) for throttling, 5xx answers
         // and dropped connections, all within the operation timeout.
-        let timeouts =
-            TimeoutConfig::builder().connect_timeout(CONNECT_TIMEOUT).operation_timeout(OPERATION_TIMEOUT).build();
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+            .operation_timeout(OPERATION_TIMEOUT)
+            .build();
         let config = aws_sdk_s3::config::Builder::from(sdk_config)
             .force_path_style(force_path_style)
             .retry_config(RetryConfig::standard())
