@@ -201,6 +201,11 @@ pub async fn run(
     // Last: a write to the store in progress finishes; what is still spooled stays on disk
     // and is written by the next start.
     spool_owner.stop_spool_flusher().await;
+    // The flusher may have been waiting out a backoff: one last try while the store may be back.
+    let flushed = spool_owner.flush_spool_before_exit(std::time::Duration::from_secs(3)).await;
+    if flushed > 0 {
+        tracing::info!(images = flushed, "spooled images written to the store before exiting");
+    }
     if let Some(depth) = spool_owner.spool_depth().filter(|depth| depth.entries > 0) {
         tracing::warn!(entries = depth.entries, bytes = depth.bytes, "images still wait in the spool for the store");
     }

@@ -147,6 +147,27 @@ impl Atelier {
         }
     }
 
+    /// One last attempt to write what waits in the spool (the process is stopping, and on
+    /// Fargate the task's disk goes with it), for at most `limit`; returns how many images
+    /// were written.
+    pub async fn flush_spool_before_exit(&self, limit: std::time::Duration) -> usize {
+        let Some(spool) = self.gallery.spool() else { return 0 };
+        if spool.depth().entries == 0 {
+            return 0;
+        }
+        match tokio::time::timeout(limit, spool.flush(self.gallery.store().as_ref(), None)).await {
+            Ok(Ok(written)) => written,
+            Ok(Err(error)) => {
+                tracing::warn!(error = %error, "the store still refuses the spooled images");
+                0
+            }
+            Err(_) => {
+                tracing::warn!(limit_seconds = limit.as_secs(), "the last spool flush ran out of time");
+                0
+            }
+        }
+    }
+
     /// Account linking, where it is set up.
     pub fn accounts(&self) -> Option<&Accounts> {
         self.accounts.as_deref()
