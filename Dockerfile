@@ -8,7 +8,7 @@
 # checked (no registry access), so they are not written here.
 #
 # tests/deploy.rs checks this file against the workspace: the build command, the toolchain
-# version, the binary's path and the user the image runs as.
+# version, the binary's path, the user the image runs as and the spool folder.
 
 # ── Toolchain with cargo-chef: the same Rust as Cargo.toml's rust-version, and Debian 12 like the runtime.
 FROM rust:1.95-slim-bookworm AS chef
@@ -23,6 +23,9 @@ RUN cargo chef prepare --recipe-path recipe.json
 # ── Dependencies first (a cached layer while only our code changes), then the binary, with the
 #    locked dependencies and the release profile: what `cargo run --release` builds.
 FROM chef AS build
+# The spool's folder, empty, for the runtime stage to copy with the non-root user as owner
+# (distroless has no shell to make it there). Only its owner may read spooled images.
+RUN mkdir -p /spool/var/lib/atelier/spool && chmod 0700 /spool/var/lib/atelier/spool
 COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked --recipe-path recipe.json --bin atelier
 COPY . .
@@ -33,6 +36,15 @@ RUN cargo build --release --locked --bin atelier
 #    there are no static files to copy.
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 COPY --from=build /src/target/release/atelier /usr/local/bin/atelier
+# The spool (ATELIER_SPOOL_DIR): images made while the store is down wait here until it is
+# back. A volume, so it is writable under a read-only root filesystem. On Fargate the task's
+# bind mount at this path (infra/, SPOOL_DIR) starts as a copy of this folder, owner and mode
+# included, because the path matches a VOLUME of the image; any other bind mount would start
+# owned by root, where the non-root user cannot write. With plain `docker run` it is an
+# anonymous volume, kept across restarts of the container.
+COPY --from=build --chown=65532:65532 /spool/var/lib/atelier /var/lib/atelier
+ENV ATELIER_SPOOL_DIR=/var/lib/atelier/spool
+VOLUME ["/var/lib/atelier/spool"]
 # distroless's nonroot user, by number so that any runtime can tell it is not root.
 USER 65532:65532
 WORKDIR /home/nonroot

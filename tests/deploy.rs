@@ -210,9 +210,13 @@ fn the_image_runs_the_built_binary_as_a_non_root_user() {
     // The binary copied in is the one the build stage produced.
     let build_stage = stages.iter().find(|stage| !cargo_runs(stage, "build").is_empty()).unwrap();
     let built = Path::new(build_stage.workdir(&stages)).join("target/release/atelier");
-    let copies: Vec<&str> = runtime.all("COPY").collect();
-    assert_eq!(copies.len(), 1, "the runtime stage copies the binary and nothing else: {copies:?}");
-    let words: Vec<&str> = copies[0].split(' ').collect();
+    let copies: Vec<Vec<&str>> = runtime.all("COPY").map(|copy| copy.split(' ').collect()).collect();
+    // The binary and the spool's empty folder (the_spool_is_a_volume_…), nothing else.
+    assert_eq!(copies.len(), 2, "the runtime stage copies the binary and the spool folder only: {copies:?}");
+    let words = copies
+        .iter()
+        .find(|words| words.iter().any(|word| Path::new(word) == built))
+        .unwrap_or_else(|| panic!("a COPY of {} into the runtime: {copies:?}", built.display()));
     let from = words[0].strip_prefix("--from=").expect("copied from the build stage");
     assert_eq!(Some(from), build_stage.name.as_deref(), "copied from the stage that ran cargo build");
     assert_eq!(Path::new(words[1]), built, "the copied path is where cargo build puts the binary");
@@ -220,6 +224,67 @@ fn the_image_runs_the_built_binary_as_a_non_root_user() {
     let entrypoint = runtime.last("ENTRYPOINT").expect("an ENTRYPOINT");
     assert_eq!(entrypoint, format!("[\"{installed}\"]"), "the entrypoint is the copied binary");
     assert!(runtime.last("HEALTHCHECK").is_none(), "health is the load balancer's job (/healthz)");
+}
+
+/// The arguments of a `VOLUME` instruction: `["/a", "/b"]` or `/a /b`.
+fn volume_paths(arguments: &str) -> Vec<String> {
+    let inner = arguments.trim().trim_start_matches('[').trim_end_matches(']');
+    inner
+        .split([',', ' '])
+        .map(|path| path.trim().trim_matches('"').to_string())
+        .filter(|path| !path.is_empty())
+        .collect()
+}
+
+#[test]
+fn the_spool_is_a_volume_the_non_root_user_owns_at_the_path_the_stack_mounts() {
+    let stages = dockerfile();
+    let runtime = stages.last().unwrap();
+    // The app's spool setting, the image's volume and the stack's mount are one path.
+    let spool =
+        runtime.all("ENV").find_map(|env| env.strip_prefix("ATELIER_SPOOL_DIR=")).expect("ENV ATELIER_SPOOL_DIR");
+    assert!(spool.starts_with('/'), "an absolute path: {spool}");
+    let volumes: Vec<String> = runtime.all("VOLUME").flat_map(volume_paths).collect();
+    assert_eq!(volumes, [spool], "the spool, and only it, is a volume of the image");
+    let stack = read("infra/lib/atelier-stack.ts");
+    assert!(
+        stack.contains(&format!("export const SPOOL_DIR = '{spool}';")),
+        "the stack mounts the task's volume at {spool} (SPOOL_DIR): Fargate fills a bind mount from the image only when the \
+         paths match"
+    );
+    assert!(stack.contains("ATELIER_SPOOL_DIR: SPOOL_DIR"), "the stack sets ATELIER_SPOOL_DIR to the mounted path");
+
+    // The folder is in the image before the VOLUME (later changes to it would be dropped),
+    // copied from the build stage and owned by the user the image runs as: Fargate gives the
+    // volume that owner, and otherwise root's.
+    let position = |keyword: &str, wanted: &dyn Fn(&str) -> bool| {
+        runtime
+            .instructions
+            .iter()
+            .position(|instruction| instruction.keyword == keyword && wanted(&instruction.arguments))
+    };
+    let user = runtime.last("USER").expect("USER");
+    let copy_at = position("COPY", &|arguments| {
+        let destination = arguments.split(' ').next_back().unwrap();
+        Path::new(spool).starts_with(destination)
+    })
+    .expect("a COPY makes the spool folder");
+    let copy: Vec<&str> = runtime.instructions[copy_at].arguments.split(' ').collect();
+    assert!(
+        copy.contains(&format!("--chown={user}").as_str()),
+        "the spool folder is owned by the image's user ({user}): {copy:?}"
+    );
+    let from = copy.iter().find_map(|word| word.strip_prefix("--from=")).expect("copied from a build stage");
+    let (source, destination) = (copy[copy.len() - 2], copy[copy.len() - 1]);
+    let made = Path::new(source).join(Path::new(spool).strip_prefix(destination).unwrap());
+    let from_stage = stages.iter().find(|stage| stage.name.as_deref() == Some(from)).expect("the stage copied from");
+    assert!(
+        from_stage.all("RUN").any(|run| run.contains(&format!("mkdir -p {}", made.display()))),
+        "stage {from} makes {}",
+        made.display()
+    );
+    let volume_at = position("VOLUME", &|_| true).unwrap();
+    assert!(copy_at < volume_at, "the folder is made before it is declared a volume");
 }
 
 #[test]
@@ -266,9 +331,17 @@ fn the_stack_sets_only_settings_the_app_reads() {
             used.insert(name);
         }
     }
-    for required in
-        ["ATELIER_BIND", "ATELIER_PUBLIC_URL", "ATELIER_STORE", "ATELIER_DISCORD_TOKEN", "ATELIER_OIDC_ISSUER"]
-    {
+    for required in [
+        "ATELIER_BIND",
+        "ATELIER_PUBLIC_URL",
+        "ATELIER_STORE",
+        "ATELIER_DISCORD_TOKEN",
+        "ATELIER_OIDC_ISSUER",
+        "ATELIER_SPOOL_DIR",
+        "ATELIER_SHUTDOWN_DRAIN_SECONDS",
+        "ATELIER_SHUTDOWN_GRACE_SECONDS",
+        "ATELIER_MAX_RUNNING_JOBS",
+    ] {
         assert!(used.contains(required), "the stack sets {required}");
     }
     for name in &used {
@@ -278,6 +351,29 @@ fn the_stack_sets_only_settings_the_app_reads() {
         stack.contains(&format!("export const CALLBACK_PATH = '{}';", atelier_shared::oidc::CALLBACK_PATH)),
         "the Cognito callback URL is the app's sign-in callback"
     );
+}
+
+/// The stack sets settings as environment variables, and the app takes from the environment
+/// only the names in SETTINGS: a name config.rs reads but SETTINGS lacks would be set in the
+/// task and silently ignored (flagged as misspelt).
+#[test]
+fn every_setting_the_app_reads_can_be_set_from_the_environment() {
+    let config = read("shared/src/config.rs");
+    let known: BTreeSet<&str> = SETTINGS.iter().map(|(name, _)| *name).collect();
+    let mut read_names = BTreeSet::new();
+    for (at, _) in config.match_indices("\"ATELIER_") {
+        let name: String = config[at + 1..]
+            .chars()
+            .take_while(|character| character.is_ascii_uppercase() || character.is_ascii_digit() || *character == '_')
+            .collect();
+        // `"ATELIER_"` alone is the prefix the environment is filtered by, not a setting.
+        if name.len() > "ATELIER_".len() && config[at + 1 + name.len()..].starts_with('"') {
+            read_names.insert(name);
+        }
+    }
+    assert!(read_names.contains("ATELIER_SHUTDOWN_GRACE_SECONDS"), "found the names: {read_names:?}");
+    let missing: Vec<&String> = read_names.iter().filter(|name| !known.contains(name.as_str())).collect();
+    assert!(missing.is_empty(), "shared/src/config.rs reads settings that are not in SETTINGS: {missing:?}");
 }
 
 #[test]

@@ -1,15 +1,28 @@
 // Atelier on AWS: one stack with everything the `atelier` binary needs in production.
 //
-//   viewer ──HTTPS── CloudFront ──(origin-facing prefix list + secret header)── ALB ── web service (Fargate, autoscaled)
-//                                                                                      bot service (Fargate, exactly one task)
-//   both services ── Bedrock (the configured models and guardrail only), S3 (the images bucket), Cognito (the pool)
+//   viewer ──HTTPS── CloudFront ──(origin-facing prefix list + secret header)── ALB ── service (Fargate, autoscaled)
+//   Discord gateway ───────────────────────────────────────────────────────────────── every task of the service
+//   every task ── Bedrock (the configured models and guardrail only), S3 (the images bucket), Cognito (the pool)
 //
-// Why two services from one image: the bot talks to Discord over the gateway, and every
-// connected copy of a bot receives every interaction. Autoscaled web tasks that also ran the
-// bot would each answer (and pay for) the same /imagine. So the web tasks run without the
-// Discord token (the bot stays off in them) and scale on CPU and requests; one more task,
-// with the token, runs the bot, and its deployments stop the old task before starting the
-// new one, so two bots never overlap.
+// Why one service, each task running the web app and the bot: every connected copy of a bot
+// receives every interaction, but each interaction is handled exactly once across replicas.
+// The first acknowledgement wins (Discord refuses the others with 40060, and a replica so
+// refused drops the interaction quietly), and plain thread messages are claimed by a
+// create-only record under `claims/` in the bucket. Quotas, per-person limits, jobs in
+// progress and replica heartbeats live in the bucket as well, changed by compare-and-swap,
+// so any task serves any request or button, and a task that stops or dies has its jobs
+// answered and refunded by another. So the bot scales with the web app on CPU and requests,
+// deployments overlap old and new tasks (no gap in either front end), and nothing needs a
+// singleton.
+//
+// Where it stops: every task identifies to the gateway as shard 0 of 1, and one shard holds
+// at most 2,500 guilds; past that Discord closes the gateway (4011, sharding required). Then
+// each connection must name its own shard of N, so tasks stop being identical copies: the
+// bot would move to a service of its own with a fixed number of tasks, each given its shard
+// ids (one service per shard group, or ids leased through the store), scaled by guild count
+// rather than CPU; the web tasks would run without the token. Interactions, state and claims
+// would stay as they are. Every gateway session also counts against Discord's daily
+// session-start limit (1,000), which only a crash loop of many tasks comes near.
 //
 // Every setting the container reads is an `ATELIER_*` variable from shared/src/config.rs;
 // the secret ones arrive as ECS secrets from Secrets Manager, never as plain environment.
@@ -43,7 +56,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct, IConstruct } from 'constructs';
 
 import { guardrailArn, modelArns } from './bedrock';
-import type { Settings } from './settings';
+import { SHUTDOWN_DRAIN_SECONDS, STOP_MARGIN_SECONDS, type Settings } from './settings';
 
 /** The port the web app listens on in the container (ATELIER_BIND). */
 export const CONTAINER_PORT = 8080;
@@ -53,6 +66,23 @@ export const CONTAINER_PORT = 8080;
  * and open to nobody until a scraper's security group is let in (infra/README.md).
  */
 export const METRICS_PORT = 9464;
+/**
+ * Where the spool lives in the container (ATELIER_SPOOL_DIR): a task-level bind mount, the one
+ * writable place on a read-only root filesystem. The Dockerfile declares the same path as a
+ * VOLUME, owned by the image's non-root user; Fargate copies that folder, with its owner, into
+ * the fresh volume because the paths match (tests/deploy.rs checks that they do).
+ */
+export const SPOOL_DIR = '/var/lib/atelier/spool';
+
+/**
+ * Image jobs one task runs at once (ATELIER_MAX_RUNNING_JOBS): the account's image concurrency
+ * shared by the most tasks the service scales to, so that even fully scaled out the service
+ * stays within the quota; at least one, or a task could make no images at all.
+ */
+export function runningJobsPerTask(imageConcurrency: number, maxTasks: number): number {
+  return Math.max(1, Math.floor(imageConcurrency / maxTasks));
+}
+
 /** The header CloudFront adds to every origin request; the ALB forwards nothing without it. */
 export const ORIGIN_VERIFY_HEADER = 'X-Origin-Verify';
 /** Where the web app sends people back after sign-in (shared/src/oidc.rs, CALLBACK_PATH). */
@@ -94,8 +124,7 @@ export class AtelierStack extends Stack {
   readonly taskRole: iam.Role;
   readonly taskPolicy: iam.Policy;
   readonly loadBalancerSecurityGroup: ec2.SecurityGroup;
-  readonly webService: ecs.FargateService;
-  readonly botService: ecs.FargateService;
+  readonly service: ecs.FargateService;
   readonly distribution: cloudfront.Distribution;
   readonly userPool: cognito.UserPool;
   readonly userPoolClient: cognito.UserPoolClient;
@@ -194,6 +223,21 @@ export class AtelierStack extends Stack {
         expiration: Duration.days(1),
         noncurrentVersionExpiration: Duration.days(1),
       },
+      // Heartbeats of replicas (shared/src/jobs): a live task rewrites its record every few
+      // seconds, so only the records of tasks long gone reach a week. A job whose replica's
+      // record has expired is taken over as a dead replica's, so expiring them loses nothing.
+      {
+        id: 'expire-replica-heartbeats',
+        prefix: `${prefix}replicas/`,
+        expiration: Duration.days(7),
+        noncurrentVersionExpiration: Duration.days(1),
+      },
+      // Never expired: `jobs/` (a job in progress; its record is how a stopped or dead task's
+      // job gets its answer and its refund, however long no replica can take it over) and
+      // `users/{owner}/usage.json` (the day's quota and the jobs a person has in progress,
+      // kept by compare-and-swap; expiring it would give back spent quota and forget running
+      // jobs). The app deletes job records itself when the job ends. Their old versions, one
+      // per compare-and-swap, fall to expire-old-versions below.
       // Thumbnails (`users/{owner}/thumbnails/`, small JPEGs shown on every gallery page) stay
       // in S3 Standard; full images, far larger and opened rarely once they are a month old,
       // move to Intelligent-Tiering. S3 lifecycle filters match key prefixes only, so the
@@ -236,9 +280,9 @@ export class AtelierStack extends Stack {
       comment: 'Encrypted with the account key for Secrets Manager; access is bounded by the execution roles, which read exactly these secrets.',
     };
     const discordToken = new secretsmanager.Secret(this, 'DiscordToken', {
-      description: 'Atelier: the Discord bot token (ATELIER_DISCORD_TOKEN). Put the real token in with put-secret-value, then restart the bot service.',
-      // A random placeholder until the operator stores the token: the bot logs that Discord
-      // refused it, and the web app is unaffected.
+      description: 'Atelier: the Discord bot token (ATELIER_DISCORD_TOKEN). Put the real token in with put-secret-value, then run the RestartServiceCommand output.',
+      // A random placeholder until the operator stores the token: the bot in each task logs
+      // that Discord refused it and stays off, and the web app is unaffected.
       generateSecretString: { passwordLength: 32, excludePunctuation: true },
     });
     skipCheckov(discordToken, secretKmsSkip);
@@ -262,7 +306,7 @@ export class AtelierStack extends Stack {
     this.loadBalancerSecurityGroup.addEgressRule(
       ec2.Peer.ipv4(vpc.vpcCidrBlock),
       ec2.Port.tcp(CONTAINER_PORT),
-      'To the web tasks in this VPC only',
+      'To the tasks in this VPC only',
     );
     // One rule: the prefix list counts as its maximum size (about 55 entries) against the
     // group's rule quota, so a second port would not fit in the default quota of 60.
@@ -288,7 +332,16 @@ export class AtelierStack extends Stack {
       port: CONTAINER_PORT,
       protocol: elbv2.ApplicationProtocol.HTTP,
       targetType: elbv2.TargetType.IP,
-      deregistrationDelay: Duration.seconds(30),
+      // ECS takes a task out of the target group and waits for it to drain before it sends
+      // SIGTERM, so during this delay the task still works normally and requests in flight
+      // finish. The longest a request is worth finishing is as long as CloudFront waits for it
+      // (a generation from the web page); the load balancer ends the wait early once the
+      // task has nothing in flight. Never shorter than the drain after SIGTERM.
+      deregistrationDelay: Duration.seconds(Math.max(settings.originReadTimeoutSeconds, SHUTDOWN_DRAIN_SECONDS)),
+      // Liveness, not /readyz: /readyz also answers 503 while the bucket cannot be reached,
+      // and ECS replaces tasks the load balancer finds unhealthy, so an S3 outage would have
+      // every task replaced, each losing the images it holds in its spool for exactly that
+      // outage. Draining does not need /readyz here: ECS deregisters the task before SIGTERM.
       healthCheck: {
         path: '/healthz',
         healthyHttpCodes: '200',
@@ -602,6 +655,12 @@ export class AtelierStack extends Stack {
       ATELIER_METRICS_ADDRESS: `0.0.0.0:${METRICS_PORT}`,
       // One JSON object a line, for CloudWatch Logs Insights (a job's lines share job_id).
       ATELIER_LOG_FORMAT: 'json',
+      // Images made while the bucket cannot be reached wait here (the task's own volume).
+      ATELIER_SPOOL_DIR: SPOOL_DIR,
+      // Graceful stop, inside stopTimeout below.
+      ATELIER_SHUTDOWN_DRAIN_SECONDS: String(SHUTDOWN_DRAIN_SECONDS),
+      ATELIER_SHUTDOWN_GRACE_SECONDS: String(settings.shutdownGraceSeconds),
+      ATELIER_MAX_RUNNING_JOBS: String(runningJobsPerTask(settings.bedrockImageConcurrency, settings.maxCount)),
       AWS_REGION: region,
       RUST_LOG: 'info',
     };
@@ -610,61 +669,75 @@ export class AtelierStack extends Stack {
       ATELIER_OIDC_CLIENT_SECRET: ecs.Secret.fromSecretsManager(oidcClientSecret),
       ATELIER_SESSION_SECRET: ecs.Secret.fromSecretsManager(sessionSecret),
     };
+    // The bot runs in every task when the token is there (see the top of this file).
+    if (settings.discordBot) {
+      secrets.ATELIER_DISCORD_TOKEN = ecs.Secret.fromSecretsManager(discordToken);
+      environment.ATELIER_DISCORD_MESSAGE_CONTENT = String(settings.discordMessageContent);
+      if (settings.discordApplicationId !== undefined) environment.ATELIER_DISCORD_APPLICATION_ID = settings.discordApplicationId;
+    }
+    if (settings.bedrockImageConcurrency < settings.maxCount) {
+      Annotations.of(this).addWarningV2(
+        'atelier:imageConcurrencyBelowTasks',
+        `bedrockImageConcurrency (${settings.bedrockImageConcurrency}) is below maxCount (${settings.maxCount}): each task still runs one image job, so up to ${settings.maxCount} may run at once`,
+      );
+    }
 
-    const taskDefinition = (name: string, extraEnvironment: Record<string, string>, extraSecrets: Record<string, ecs.Secret>) => {
-      const definition = new ecs.FargateTaskDefinition(this, `${name}Task`, {
-        cpu: settings.cpu,
-        memoryLimitMiB: settings.memoryMiB,
-        taskRole: this.taskRole,
-        runtimePlatform: {
-          operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
-          cpuArchitecture: settings.cpuArchitecture === 'ARM64' ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64,
-        },
-      });
-      definition.addContainer('atelier', {
-        containerName: 'atelier',
-        image,
-        command: ['serve'],
-        environment: { ...environment, ...extraEnvironment },
-        secrets: { ...secrets, ...extraSecrets },
-        // The web app's port first: the load balancer's target group takes the first mapping.
-        portMappings: [
-          { containerPort: CONTAINER_PORT, name: 'http' },
-          { containerPort: METRICS_PORT, name: 'metrics' },
-        ],
-        logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: name.toLowerCase() }),
-        // The app writes nothing to its own disk: images go to S3.
-        readonlyRootFilesystem: true,
-        // atelier stops on SIGTERM, finishing requests in flight.
-        stopTimeout: Duration.seconds(30),
-      });
-      return definition;
-    };
+    const taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
+      cpu: settings.cpu,
+      memoryLimitMiB: settings.memoryMiB,
+      taskRole: this.taskRole,
+      runtimePlatform: {
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+        cpuArchitecture: settings.cpuArchitecture === 'ARM64' ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64,
+      },
+    });
+    // A bind mount on the task's ephemeral storage (20 GiB, shared with the image): it lives
+    // as long as the task, so a replaced task's unflushed spool is gone (infra/README.md).
+    taskDefinition.addVolume({ name: 'spool' });
+    const container = taskDefinition.addContainer('atelier', {
+      containerName: 'atelier',
+      image,
+      command: ['serve'],
+      environment,
+      secrets,
+      // The web app's port first: the load balancer's target group takes the first mapping.
+      portMappings: [
+        { containerPort: CONTAINER_PORT, name: 'http' },
+        { containerPort: METRICS_PORT, name: 'metrics' },
+      ],
+      logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'atelier' }),
+      // Images go to S3; the only place the app writes locally is the spool volume.
+      readonlyRootFilesystem: true,
+      // SIGTERM to SIGKILL: the drain, the grace for running jobs, then the rest of the stop.
+      stopTimeout: Duration.seconds(SHUTDOWN_DRAIN_SECONDS + settings.shutdownGraceSeconds + STOP_MARGIN_SECONDS),
+    });
+    container.addMountPoints({ sourceVolume: 'spool', containerPath: SPOOL_DIR, readOnly: false });
 
-    const serviceSecurityGroup = (name: string, description: string) => {
-      const group = new ec2.SecurityGroup(this, `${name}SecurityGroup`, { vpc, description, allowAllOutbound: false });
-      // Everything the app talks to (Bedrock, S3, Cognito, Secrets Manager, ECR, Discord's
-      // REST API and gateway) is HTTPS on 443.
-      group.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs and Discord');
-      return group;
-    };
+    const securityGroup = new ec2.SecurityGroup(this, 'ServiceSecurityGroup', {
+      vpc,
+      description: 'Atelier tasks: from the load balancer only',
+      allowAllOutbound: false,
+    });
+    // Everything the app talks to (Bedrock, S3, Cognito, Secrets Manager, ECR, Discord's
+    // REST API and gateway) is HTTPS on 443.
+    securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs and Discord');
 
-    const webSecurityGroup = serviceSecurityGroup('Web', 'Atelier web tasks: from the load balancer only');
-    this.webService = new ecs.FargateService(this, 'WebService', {
+    this.service = new ecs.FargateService(this, 'Service', {
       cluster,
-      taskDefinition: taskDefinition('Web', {}, {}),
+      taskDefinition,
       desiredCount: settings.desiredCount,
+      // New tasks start before old ones stop: two copies of the bot at once are safe now.
       minHealthyPercent: 100,
       maxHealthyPercent: 200,
       circuitBreaker: { enable: true, rollback: true },
-      securityGroups: [webSecurityGroup],
+      securityGroups: [securityGroup],
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
       assignPublicIp: false,
       healthCheckGracePeriod: Duration.seconds(60),
       propagateTags: ecs.PropagatedTagSource.SERVICE,
     });
-    this.webService.attachToApplicationTargetGroup(targetGroup);
-    const scaling = this.webService.autoScaleTaskCount({ minCapacity: settings.desiredCount, maxCapacity: settings.maxCount });
+    this.service.attachToApplicationTargetGroup(targetGroup);
+    const scaling = this.service.autoScaleTaskCount({ minCapacity: settings.desiredCount, maxCapacity: settings.maxCount });
     scaling.scaleOnCpuUtilization('Cpu', {
       targetUtilizationPercent: settings.cpuTargetPercent,
       scaleInCooldown: Duration.minutes(5),
@@ -675,26 +748,6 @@ export class AtelierStack extends Stack {
       targetGroup,
       scaleInCooldown: Duration.minutes(5),
       scaleOutCooldown: Duration.minutes(1),
-    });
-
-    const botEnvironment: Record<string, string> = {
-      ATELIER_DISCORD_MESSAGE_CONTENT: String(settings.discordMessageContent),
-    };
-    if (settings.discordApplicationId !== undefined) botEnvironment.ATELIER_DISCORD_APPLICATION_ID = settings.discordApplicationId;
-    const botTask = taskDefinition('Bot', botEnvironment, { ATELIER_DISCORD_TOKEN: ecs.Secret.fromSecretsManager(discordToken) });
-    const botSecurityGroup = serviceSecurityGroup('Bot', 'Atelier Discord bot task: no inbound traffic');
-    this.botService = new ecs.FargateService(this, 'BotService', {
-      cluster,
-      taskDefinition: botTask,
-      desiredCount: settings.discordBot ? 1 : 0,
-      // Stop the old bot before the new one starts: two connected copies would both answer.
-      minHealthyPercent: 0,
-      maxHealthyPercent: 100,
-      circuitBreaker: { enable: true, rollback: true },
-      securityGroups: [botSecurityGroup],
-      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
-      assignPublicIp: false,
-      propagateTags: ecs.PropagatedTagSource.SERVICE,
     });
 
     // ── What the operator needs next ──────────────────────────────────────────────────────
@@ -728,18 +781,20 @@ export class AtelierStack extends Stack {
         description: 'Open to add the bot to a server (scopes bot and applications.commands)',
       });
     }
-    new CfnOutput(this, 'RestartBotCommand', {
-      value: `aws ecs update-service --region ${region} --cluster ${cluster.clusterName} --service ${this.botService.serviceName} --force-new-deployment`,
-      description: 'Run after storing or changing the Discord token',
+    new CfnOutput(this, 'RestartServiceCommand', {
+      value: `aws ecs update-service --region ${region} --cluster ${cluster.clusterName} --service ${this.service.serviceName} --force-new-deployment`,
+      description: 'Replaces every task, new ones first (they read secrets at start): run after storing or changing the Discord token',
     });
-    new CfnOutput(this, 'RegisterCommandsCommand', {
-      value: Fn.join('', [
-        `aws ecs run-task --region ${region} --cluster ${cluster.clusterName} --launch-type FARGATE --task-definition ${botTask.taskDefinitionArn}`,
-        ` --network-configuration "awsvpcConfiguration={subnets=[${Fn.join(',', privateSubnets)}],securityGroups=[${botSecurityGroup.securityGroupId}],assignPublicIp=DISABLED}"`,
-        ` --overrides '{"containerOverrides":[{"name":"atelier","command":["register-commands"]}]}'`,
-      ]),
-      description: 'Registers the slash commands with Discord (atelier register-commands), in a one-off task with the bot token',
-    });
+    if (settings.discordBot) {
+      new CfnOutput(this, 'RegisterCommandsCommand', {
+        value: Fn.join('', [
+          `aws ecs run-task --region ${region} --cluster ${cluster.clusterName} --launch-type FARGATE --task-definition ${taskDefinition.taskDefinitionArn}`,
+          ` --network-configuration "awsvpcConfiguration={subnets=[${Fn.join(',', privateSubnets)}],securityGroups=[${securityGroup.securityGroupId}],assignPublicIp=DISABLED}"`,
+          ` --overrides '{"containerOverrides":[{"name":"atelier","command":["register-commands"]}]}'`,
+        ]),
+        description: 'Registers the slash commands with Discord (atelier register-commands), in a one-off task of the service’s definition, which has the bot token',
+      });
+    }
   }
 
   /**

@@ -38,8 +38,19 @@ export interface Settings {
   /** The two zones of a new VPC; by default the region's first two (Fn::GetAZs). */
   readonly availabilityZones?: string[];
   readonly natGateways: number;
+  /** The service's tasks: the minimum, and the most autoscaling may run. */
   readonly desiredCount: number;
   readonly maxCount: number;
+  /**
+   * Image generations the account's Bedrock quotas allow at once, across the service; each
+   * task gets an equal share of it at full scale (ATELIER_MAX_RUNNING_JOBS).
+   */
+  readonly bedrockImageConcurrency: number;
+  /**
+   * After SIGTERM and the drain, how long running image jobs may take to finish
+   * (ATELIER_SHUTDOWN_GRACE_SECONDS); the container's stopTimeout is built around it.
+   */
+  readonly shutdownGraceSeconds: number;
   readonly cpu: number;
   readonly memoryMiB: number;
   readonly cpuArchitecture: 'X86_64' | 'ARM64';
@@ -62,10 +73,27 @@ export interface Settings {
   readonly guardrail?: { readonly id: string; readonly version: string };
   readonly discordApplicationId?: string;
   readonly discordMessageContent: boolean;
-  /** Whether to run the Discord bot service at all. */
+  /** Whether the tasks run the Discord bot (get the token) at all. */
   readonly discordBot: boolean;
   readonly deletionProtection: boolean;
 }
+
+/**
+ * Seconds the process stays up unready after SIGTERM (ATELIER_SHUTDOWN_DRAIN_SECONDS), taking
+ * no new jobs: ECS has normally drained the task from the load balancer before it sends
+ * SIGTERM, so this covers only a request or Discord interaction already on its way.
+ */
+export const SHUTDOWN_DRAIN_SECONDS = 5;
+/**
+ * Seconds between the end of the grace for running jobs and SIGKILL: the web app answers
+ * what is still in flight, the gateway closes, the replica marks itself stopped in the
+ * bucket (so its leftovers are answered at once rather than after three missed heartbeats),
+ * the spool's flusher stops and one last flush gets up to 3 seconds (src/serve.rs). Each is
+ * one or two calls with their own timeouts.
+ */
+export const STOP_MARGIN_SECONDS = 15;
+/** The longest stopTimeout Fargate accepts. */
+export const MAX_STOP_TIMEOUT_SECONDS = 120;
 
 /** Reads one context value; the CDK app hands us `node.tryGetContext`. */
 export type ContextReader = (key: string) => unknown;
@@ -220,6 +248,12 @@ export function readSettings(context: ContextReader, environment: NodeJS.Process
   if (maxCount < desiredCount) {
     throw new SettingsError('maxCount', `is ${maxCount}, below desiredCount (${desiredCount})`, 'raise maxCount or lower desiredCount');
   }
+  // The default keeps the app's own default of 4 running jobs a process at the default
+  // maxCount of 6; set it from the account's quotas (infra/README.md).
+  const bedrockImageConcurrency = integer('bedrockImageConcurrency', 24, 1, 10000);
+  // Long enough for nearly every image to be delivered, and stopTimeout (drain, grace and the
+  // margin) stays within Fargate's limit.
+  const shutdownGraceSeconds = integer('shutdownGraceSeconds', 60, 0, MAX_STOP_TIMEOUT_SECONDS - SHUTDOWN_DRAIN_SECONDS - STOP_MARGIN_SECONDS);
   const cpu = integer('cpu', 1024, 256, 16384);
   const memoryMiB = integer('memoryMiB', 2048, 512, 122880);
   const architecture = (text('cpuArchitecture') ?? 'X86_64').toUpperCase();
@@ -284,6 +318,8 @@ export function readSettings(context: ContextReader, environment: NodeJS.Process
     natGateways: integer('natGateways', 1, 1, 3),
     desiredCount,
     maxCount,
+    bedrockImageConcurrency,
+    shutdownGraceSeconds,
     cpu,
     memoryMiB,
     cpuArchitecture: architecture,

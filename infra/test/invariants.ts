@@ -157,10 +157,10 @@ export function assertSecretsNotInEnvironment(template: TemplateJson): void {
   assert.deepEqual([...seen].sort(), [...SECRET_SETTINGS].sort(), 'both secrets reach a container');
 }
 
-/** Both services roll back a deployment that does not become healthy. */
+/** The service rolls back a deployment that does not become healthy. */
 export function assertCircuitBreakers(template: TemplateJson): void {
   const services = resourcesOfType(template, 'AWS::ECS::Service');
-  assert.equal(services.length, 2, 'the web service and the bot service');
+  assert.equal(services.length, 1, 'one service runs the web app and the bot');
   for (const [id, service] of services) {
     assert.deepEqual(service.Properties.DeploymentConfiguration?.DeploymentCircuitBreaker, { Enable: true, Rollback: true }, `${id} rolls back`);
   }
@@ -171,4 +171,72 @@ export function assertLogRetention(template: TemplateJson, days: number): void {
   const groups = resourcesOfType(template, 'AWS::Logs::LogGroup');
   assert.ok(groups.length >= 1);
   for (const [id, group] of groups) assert.equal(group.Properties?.RetentionInDays, days, `${id} keeps logs ${days} days`);
+}
+
+/** The one container of the one task definition, and its environment by name. */
+function theContainer(template: TemplateJson): { definition: any; container: any; env: Record<string, string> } {
+  const definitions = resourcesOfType(template, 'AWS::ECS::TaskDefinition');
+  assert.equal(definitions.length, 1, 'one task definition');
+  const definition = definitions[0][1];
+  const container = definition.Properties.ContainerDefinitions[0];
+  const env = Object.fromEntries((container.Environment ?? []).map((variable: any) => [variable.Name, variable.Value]));
+  return { definition, container, env };
+}
+
+/** The most seconds Fargate waits between SIGTERM and SIGKILL. */
+const FARGATE_MAX_STOP_TIMEOUT = 120;
+
+/**
+ * A stop fits: the container's stopTimeout covers the drain, the grace for running jobs and
+ * some seconds to close down, within Fargate's maximum; the load balancer's deregistration
+ * delay is no shorter than the drain.
+ */
+export function assertGracefulStop(template: TemplateJson, marginSeconds: number): void {
+  const { container, env } = theContainer(template);
+  const drain = Number(env.ATELIER_SHUTDOWN_DRAIN_SECONDS);
+  const grace = Number(env.ATELIER_SHUTDOWN_GRACE_SECONDS);
+  assert.ok(Number.isInteger(drain) && drain > 0, `ATELIER_SHUTDOWN_DRAIN_SECONDS is set: ${env.ATELIER_SHUTDOWN_DRAIN_SECONDS}`);
+  assert.ok(Number.isInteger(grace) && grace > 0, `ATELIER_SHUTDOWN_GRACE_SECONDS is set: ${env.ATELIER_SHUTDOWN_GRACE_SECONDS}`);
+  const stop = container.StopTimeout;
+  assert.ok(typeof stop === 'number', 'the container has a stopTimeout');
+  assert.ok(stop >= drain + grace + marginSeconds, `stopTimeout ${stop} s covers drain ${drain} s + grace ${grace} s + ${marginSeconds} s to stop`);
+  assert.ok(stop <= FARGATE_MAX_STOP_TIMEOUT, `stopTimeout ${stop} s is within Fargate's ${FARGATE_MAX_STOP_TIMEOUT} s`);
+  const groups = resourcesOfType(template, 'AWS::ElasticLoadBalancingV2::TargetGroup');
+  assert.equal(groups.length, 1);
+  const attributes: any[] = groups[0][1].Properties.TargetGroupAttributes ?? [];
+  const delay = Number(attributes.find((attribute) => attribute.Key === 'deregistration_delay.timeout_seconds')?.Value);
+  assert.ok(delay >= drain, `the deregistration delay (${delay} s) is no shorter than the drain (${drain} s)`);
+}
+
+/**
+ * The spool is writable on a read-only root filesystem: ATELIER_SPOOL_DIR is the path of a
+ * writable mount of a task volume (a bind mount on the task's ephemeral storage).
+ */
+export function assertSpoolWritable(template: TemplateJson): void {
+  const { definition, container, env } = theContainer(template);
+  assert.equal(container.ReadonlyRootFilesystem, true, 'the root filesystem is read-only');
+  const spool = env.ATELIER_SPOOL_DIR;
+  assert.ok(typeof spool === 'string' && spool.startsWith('/'), `ATELIER_SPOOL_DIR is an absolute path: ${spool}`);
+  const mount = (container.MountPoints ?? []).find((point: any) => point.ContainerPath === spool);
+  assert.ok(mount, `a volume is mounted at ATELIER_SPOOL_DIR (${spool})`);
+  assert.notEqual(mount.ReadOnly, true, 'the spool mount is writable');
+  const volume = (definition.Properties.Volumes ?? []).find((candidate: any) => candidate.Name === mount.SourceVolume);
+  assert.ok(volume, `the task defines the volume ${mount.SourceVolume}`);
+  assert.equal(volume.EFSVolumeConfiguration, undefined, 'the spool is on the task’s own storage');
+}
+
+/**
+ * Jobs in progress and people's usage ledgers never expire: no lifecycle rule that expires
+ * current objects covers `jobs/` or `users/` (where `users/{owner}/usage.json` lives).
+ */
+export function assertStateNeverExpires(template: TemplateJson, storePrefix = ''): void {
+  const bucketId = logicalIdOf(template, 'AWS::S3::Bucket', '/Images/');
+  const rules: any[] = template.Resources[bucketId].Properties?.LifecycleConfiguration?.Rules ?? [];
+  for (const key of [`${storePrefix}jobs/0.json`, `${storePrefix}users/someone/usage.json`]) {
+    for (const rule of rules) {
+      const prefix: string = rule.Prefix ?? rule.Filter?.Prefix ?? '';
+      const expires = rule.ExpirationInDays !== undefined || rule.ExpirationDate !== undefined;
+      assert.ok(!(expires && key.startsWith(prefix)), `rule ${rule.Id} would expire ${key}`);
+    }
+  }
 }

@@ -5,7 +5,9 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
+import { Duration } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -15,10 +17,14 @@ import {
   assertBucketsPrivate,
   assertBucketsTlsOnly,
   assertCircuitBreakers,
+  assertGracefulStop,
   assertLoadBalancerOnlyFromCloudFront,
   assertSecretsNotInEnvironment,
+  assertSpoolWritable,
+  assertStateNeverExpires,
   assertTaskRoleLeastPrivilege,
 } from './invariants';
+import { STOP_MARGIN_SECONDS } from '../lib/settings';
 
 function assertGuardFails(template: Parameters<typeof runGuard>[0], rule: string): void {
   const result = runGuard(template);
@@ -32,6 +38,9 @@ describe('the checks fail when', () => {
     assert.equal(runGuard(template).status, 0);
     assertBucketsPrivate(template);
     assertTaskRoleLeastPrivilege(template);
+    assertGracefulStop(template, STOP_MARGIN_SECONDS);
+    assertSpoolWritable(template);
+    assertStateNeverExpires(template);
   });
 
   it("the images bucket's public access block is removed", () => {
@@ -91,7 +100,7 @@ describe('the checks fail when', () => {
 
   it('a secret is passed as a plain environment variable', () => {
     const { template } = synth({}, (stack) => {
-      const container = stack.webService.taskDefinition.defaultContainer as ecs.ContainerDefinition;
+      const container = stack.service.taskDefinition.defaultContainer as ecs.ContainerDefinition;
       container.addEnvironment('ATELIER_DISCORD_TOKEN', 'written-into-the-template');
     });
     assertGuardFails(template, 'ecs.guard/secrets_not_in_environment');
@@ -108,9 +117,45 @@ describe('the checks fail when', () => {
 
   it('a service deploys without rollback', () => {
     const { template } = synth({}, (stack) => {
-      (stack.botService.node.defaultChild as ecs.CfnService).addPropertyOverride('DeploymentConfiguration.DeploymentCircuitBreaker.Rollback', false);
+      (stack.service.node.defaultChild as ecs.CfnService).addPropertyOverride('DeploymentConfiguration.DeploymentCircuitBreaker.Rollback', false);
     });
     assertGuardFails(template, 'ecs.guard/services_roll_back_failed_deployments');
     assert.throws(() => assertCircuitBreakers(template), /rolls back/);
+  });
+
+  it('the container keeps Fargate’s default 30 seconds to stop', () => {
+    const { template } = synth({}, (stack) => {
+      (stack.service.taskDefinition.node.defaultChild as ecs.CfnTaskDefinition).addPropertyOverride('ContainerDefinitions.0.StopTimeout', 30);
+    });
+    assert.throws(() => assertGracefulStop(template, STOP_MARGIN_SECONDS), /covers drain/);
+  });
+
+  it('the deregistration delay is shorter than the drain', () => {
+    const { template } = synth({}, (stack) => {
+      const group = stack.node.findChild('WebTargets').node.defaultChild as elbv2.CfnTargetGroup;
+      group.addPropertyOverride('TargetGroupAttributes', [{ Key: 'deregistration_delay.timeout_seconds', Value: '0' }]);
+    });
+    assert.throws(() => assertGracefulStop(template, STOP_MARGIN_SECONDS), /no shorter than the drain/);
+  });
+
+  it('the spool volume is not mounted (the spool would be on the read-only root)', () => {
+    const { template } = synth({}, (stack) => {
+      (stack.service.taskDefinition.node.defaultChild as ecs.CfnTaskDefinition).addPropertyDeletionOverride('ContainerDefinitions.0.MountPoints');
+    });
+    assert.throws(() => assertSpoolWritable(template), /a volume is mounted at ATELIER_SPOOL_DIR/);
+  });
+
+  it('a lifecycle rule expires the jobs in progress', () => {
+    const { template } = synth({}, (stack) => {
+      stack.imagesBucket.addLifecycleRule({ id: 'tidy-jobs', prefix: 'jobs/', expiration: Duration.days(7) });
+    });
+    assert.throws(() => assertStateNeverExpires(template), /rule tidy-jobs would expire jobs\/0.json/);
+  });
+
+  it('a lifecycle rule expires every object, usage ledgers included', () => {
+    const { template } = synth({}, (stack) => {
+      stack.imagesBucket.addLifecycleRule({ id: 'expire-everything', expiration: Duration.days(365) });
+    });
+    assert.throws(() => assertStateNeverExpires(template), /rule expire-everything would expire/);
   });
 });

@@ -6,16 +6,19 @@ import { describe, it } from 'node:test';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 
 import { modelArns } from '../lib/bedrock';
-import { DISCORD_BOT_PERMISSIONS, METRICS_PORT } from '../lib/atelier-stack';
-import { readSettings, SettingsError } from '../lib/settings';
+import { DISCORD_BOT_PERMISSIONS, METRICS_PORT, runningJobsPerTask, SPOOL_DIR } from '../lib/atelier-stack';
+import { readSettings, SettingsError, SHUTDOWN_DRAIN_SECONDS, STOP_MARGIN_SECONDS } from '../lib/settings';
 import { resourcesOfType, runGuard, synth, TEST_CONTEXT } from './helpers';
 import {
   assertBucketsPrivate,
   assertBucketsTlsOnly,
   assertCircuitBreakers,
+  assertGracefulStop,
   assertLoadBalancerOnlyFromCloudFront,
   assertLogRetention,
   assertSecretsNotInEnvironment,
+  assertSpoolWritable,
+  assertStateNeverExpires,
   assertTaskRoleLeastPrivilege,
   roleStatements,
 } from './invariants';
@@ -83,13 +86,28 @@ describe('the images bucket', () => {
     });
   });
 
+  it('expires the heartbeats of replicas long gone, and never jobs in progress or usage ledgers', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ Id: 'expire-replica-heartbeats', Prefix: 'replicas/', ExpirationInDays: 7, NoncurrentVersionExpiration: { NoncurrentDays: 1 } }),
+        ]),
+      },
+    });
+    assertStateNeverExpires(defaults.template);
+    assertStateNeverExpires(everything.template, 'atelier/');
+    Template.fromJSON(everything.template).hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Id: 'expire-replica-heartbeats', Prefix: 'atelier/replicas/' })]) },
+    });
+  });
+
   it('puts the store prefix in front of the lifecycle prefixes and the task permissions', () => {
     Template.fromJSON(everything.template).hasResourceProperties('AWS::S3::Bucket', {
       LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Id: 'expire-link-tokens', Prefix: 'atelier/links/tokens/' })]) },
     });
     const s3 = roleStatements(everything.template, '/TaskRole/').find((statement) => statement.Sid === 'ReadWriteImages');
     assert.match(JSON.stringify(s3.Resource), /"\/atelier\/\*"/);
-    const env = environmentOf(taskDefinition(everything, '/WebTask/'));
+    const env = environmentOf(taskDefinition(everything, '/Task/'));
     assert.match(JSON.stringify(env.ATELIER_STORE), /\/atelier"/);
   });
 });
@@ -116,7 +134,7 @@ describe('the task role', () => {
     assert.deepEqual(mine.Resource, { 'Fn::GetAtt': ['Guardrail', 'GuardrailArn'] });
     const named = roleStatements(everything.template, '/TaskRole/').find((statement) => statement.Sid === 'ApplyGuardrail');
     assert.equal(named.Resource, 'arn:aws:bedrock:us-east-1:123456789012:guardrail/abc123def456');
-    const env = environmentOf(taskDefinition(everything, '/WebTask/'));
+    const env = environmentOf(taskDefinition(everything, '/Task/'));
     assert.equal(env.ATELIER_GUARDRAIL_ID, 'abc123def456');
     assert.equal(env.ATELIER_GUARDRAIL_VERSION, '3');
   });
@@ -178,12 +196,23 @@ describe('the load balancer', () => {
     });
   });
 
-  it('checks the web tasks on /healthz', () => {
+  it('checks the tasks on /healthz, not /readyz, which a bucket outage would fail on every task at once', () => {
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
       HealthCheckPath: '/healthz',
       Port: 8080,
       TargetType: 'ip',
     });
+  });
+
+  it('drains a task for as long as CloudFront waits for a page before ECS stops it', () => {
+    const delay = (stack: typeof defaults) =>
+      resourcesOfType(stack.template, 'AWS::ElasticLoadBalancingV2::TargetGroup')[0][1].Properties.TargetGroupAttributes.find(
+        (attribute: any) => attribute.Key === 'deregistration_delay.timeout_seconds',
+      ).Value;
+    assert.equal(delay(defaults), '60');
+    assert.equal(delay(synth({ originReadTimeoutSeconds: '90' })), '90');
+    // Never shorter than the drain after SIGTERM, however short CloudFront's wait.
+    assert.equal(delay(synth({ originReadTimeoutSeconds: '2' })), String(SHUTDOWN_DRAIN_SECONDS));
   });
 });
 
@@ -258,8 +287,8 @@ describe('the services', () => {
     });
   });
 
-  it('run the web app with the settings shared/src/config.rs reads', () => {
-    const env = environmentOf(taskDefinition(defaults, '/WebTask/'));
+  it('run the web app and the bot in every task with the settings shared/src/config.rs reads', () => {
+    const env = environmentOf(taskDefinition(defaults, '/Task/'));
     assert.equal(env.ATELIER_BIND, '0.0.0.0:8080');
     assert.equal(env.ATELIER_ENGINE, 'bedrock');
     assert.match(JSON.stringify(env.ATELIER_STORE), /s3:\/\//);
@@ -268,15 +297,32 @@ describe('the services', () => {
     for (const name of ['ATELIER_OIDC_CLIENT_ID', 'ATELIER_COGNITO_USER_POOL_ID', 'ATELIER_CHAT_MODEL', 'ATELIER_CLASSIFIER_MODEL', 'ATELIER_GUARDRAIL_ID', 'ATELIER_GUARDRAIL_VERSION']) {
       assert.ok(env[name], name);
     }
-    assert.equal(env.ATELIER_DISCORD_TOKEN, undefined);
-    const web = taskDefinition(defaults, '/WebTask/').Properties.ContainerDefinitions[0];
-    assert.deepEqual(web.Secrets.map((secret: any) => secret.Name), ['ATELIER_OIDC_CLIENT_SECRET', 'ATELIER_SESSION_SECRET'], 'the web tasks run without the bot');
-    assert.equal(web.ReadonlyRootFilesystem, true);
-    assert.deepEqual(web.Command, ['serve']);
+    assert.equal(env.ATELIER_DISCORD_TOKEN, undefined, 'the token is a secret, not environment');
+    assert.equal(env.ATELIER_DISCORD_MESSAGE_CONTENT, 'false');
+    const container = taskDefinition(defaults, '/Task/').Properties.ContainerDefinitions[0];
+    assert.deepEqual(
+      container.Secrets.map((secret: any) => secret.Name).sort(),
+      ['ATELIER_DISCORD_TOKEN', 'ATELIER_OIDC_CLIENT_SECRET', 'ATELIER_SESSION_SECRET'],
+      'every task has the bot token',
+    );
+    const token = container.Secrets.find((secret: any) => secret.Name === 'ATELIER_DISCORD_TOKEN');
+    assert.match(JSON.stringify(token.ValueFrom), /"DiscordToken/, 'the token comes from the DiscordToken secret');
+    assert.equal(container.ReadonlyRootFilesystem, true);
+    assert.deepEqual(container.Command, ['serve']);
+    assert.equal(environmentOf(taskDefinition(everything, '/Task/')).ATELIER_DISCORD_APPLICATION_ID, '123456789012345678');
+  });
+
+  it('run without the bot in any task when discordBot is off', () => {
+    const off = synth({ discordBot: false });
+    const container = taskDefinition(off, '/Task/').Properties.ContainerDefinitions[0];
+    assert.deepEqual(container.Secrets.map((secret: any) => secret.Name).sort(), ['ATELIER_OIDC_CLIENT_SECRET', 'ATELIER_SESSION_SECRET']);
+    assert.equal(environmentOf(taskDefinition(off, '/Task/')).ATELIER_DISCORD_MESSAGE_CONTENT, undefined);
+    assert.equal(off.template.Outputs.RegisterCommandsCommand, undefined, 'no command registration without the token');
+    assert.equal(resourcesOfType(off.template, 'AWS::ECS::Service').length, 1);
   });
 
   it('serve /metrics on a port of their own that neither the load balancer nor CloudFront reaches, and log JSON', () => {
-    for (const part of ['/WebTask/', '/BotTask/']) {
+    for (const part of ['/Task/']) {
       const container = taskDefinition(defaults, part).Properties.ContainerDefinitions[0];
       const env = environmentOf(taskDefinition(defaults, part));
       assert.equal(env.ATELIER_METRICS_ADDRESS, `0.0.0.0:${METRICS_PORT}`, part);
@@ -311,20 +357,49 @@ describe('the services', () => {
     }
   });
 
-  it('run exactly one bot, which never overlaps with its replacement', () => {
-    const bot = taskDefinition(defaults, '/BotTask/').Properties.ContainerDefinitions[0];
-    assert.deepEqual(bot.Secrets.map((secret: any) => secret.Name).sort(), ['ATELIER_DISCORD_TOKEN', 'ATELIER_OIDC_CLIENT_SECRET', 'ATELIER_SESSION_SECRET']);
-    const botService = resourcesOfType(defaults.template, 'AWS::ECS::Service').find(([id]) => id.startsWith('BotService'))![1];
-    assert.equal(botService.Properties.DesiredCount, 1);
-    assert.equal(botService.Properties.DeploymentConfiguration.MaximumPercent, 100);
-    assert.equal(botService.Properties.DeploymentConfiguration.MinimumHealthyPercent, 0);
-    assert.deepEqual(botService.Properties.LoadBalancers ?? [], [], 'the bot is not behind the load balancer');
-    const off = synth({ discordBot: false });
-    const stopped = resourcesOfType(off.template, 'AWS::ECS::Service').find(([id]) => id.startsWith('BotService'))![1];
-    assert.equal(stopped.Properties.DesiredCount, 0);
+  it('are one service behind the load balancer, whose deployments start new tasks before stopping old ones', () => {
+    const services = resourcesOfType(defaults.template, 'AWS::ECS::Service');
+    assert.equal(services.length, 1, 'no separate bot service');
+    const service = services[0][1];
+    assert.equal(service.Properties.DesiredCount, 2);
+    assert.equal(service.Properties.DeploymentConfiguration.MinimumHealthyPercent, 100);
+    assert.equal(service.Properties.DeploymentConfiguration.MaximumPercent, 200);
+    assert.deepEqual(service.Properties.LoadBalancers.map((balanced: any) => balanced.ContainerPort), [8080]);
+    assert.equal(resourcesOfType(defaults.template, 'AWS::ECS::TaskDefinition').length, 1, 'one task definition');
   });
 
-  it('scale the web tasks on CPU and on requests, from desiredCount to maxCount', () => {
+  it('stop gracefully within the container’s stopTimeout', () => {
+    assertGracefulStop(defaults.template, STOP_MARGIN_SECONDS);
+    assertGracefulStop(everything.template, STOP_MARGIN_SECONDS);
+    const container = taskDefinition(defaults, '/Task/').Properties.ContainerDefinitions[0];
+    const env = environmentOf(taskDefinition(defaults, '/Task/'));
+    assert.equal(env.ATELIER_SHUTDOWN_DRAIN_SECONDS, '5');
+    assert.equal(env.ATELIER_SHUTDOWN_GRACE_SECONDS, '60');
+    assert.equal(container.StopTimeout, 80);
+    const longest = synth({ shutdownGraceSeconds: '100' });
+    assert.equal(taskDefinition(longest, '/Task/').Properties.ContainerDefinitions[0].StopTimeout, 120);
+    assertGracefulStop(longest.template, STOP_MARGIN_SECONDS);
+  });
+
+  it('keep the spool on a writable volume of the task, at the path the image prepares', () => {
+    assertSpoolWritable(defaults.template);
+    assertSpoolWritable(everything.template);
+    const definition = taskDefinition(defaults, '/Task/').Properties;
+    assert.equal(environmentOf(taskDefinition(defaults, '/Task/')).ATELIER_SPOOL_DIR, SPOOL_DIR);
+    assert.deepEqual(definition.ContainerDefinitions[0].MountPoints, [{ ContainerPath: SPOOL_DIR, ReadOnly: false, SourceVolume: 'spool' }]);
+    // A bind mount: no host path, no Docker or EFS configuration (Fargate puts it on the task's ephemeral storage).
+    assert.deepEqual(definition.Volumes, [{ Name: 'spool' }]);
+  });
+
+  it('share the account’s Bedrock image concurrency between the most tasks the service runs', () => {
+    const jobs = (stack: typeof defaults) => environmentOf(taskDefinition(stack, '/Task/')).ATELIER_MAX_RUNNING_JOBS;
+    assert.equal(jobs(defaults), '4', '24 at once over at most 6 tasks');
+    assert.equal(jobs(synth({ bedrockImageConcurrency: '10', maxCount: '3' })), '3', 'rounded down, never over the quota');
+    assert.equal(jobs(synth({ bedrockImageConcurrency: '2', maxCount: '6' })), '1', 'at least one');
+    assert.equal(runningJobsPerTask(100, 7), 14);
+  });
+
+  it('scale the tasks on CPU and on requests, from desiredCount to maxCount', () => {
     template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { MinCapacity: 2, MaxCapacity: 6 });
     template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
       TargetTrackingScalingPolicyConfiguration: Match.objectLike({
@@ -345,7 +420,7 @@ describe('the services', () => {
   });
 
   it('pull the tagged image from the ECR repository', () => {
-    const web = taskDefinition(defaults, '/WebTask/').Properties.ContainerDefinitions[0];
+    const web = taskDefinition(defaults, '/Task/').Properties.ContainerDefinitions[0];
     assert.match(JSON.stringify(web.Image), /123456789012\.dkr\.ecr\.us-east-1\..*\/atelier:test/);
   });
 });
@@ -389,9 +464,18 @@ describe('sign-in', () => {
 describe('the outputs', () => {
   it('give the operator the site, the sign-in ids and the Discord steps', () => {
     const outputs = Object.keys(everything.template.Outputs);
-    for (const name of ['SiteUrl', 'UserPoolId', 'UserPoolClientId', 'OidcIssuer', 'DiscordTokenSecretArn', 'DiscordInteractionsEndpointUrl', 'DiscordInstallUrl', 'RegisterCommandsCommand', 'RestartBotCommand']) {
+    for (const name of ['SiteUrl', 'UserPoolId', 'UserPoolClientId', 'OidcIssuer', 'DiscordTokenSecretArn', 'DiscordInteractionsEndpointUrl', 'DiscordInstallUrl', 'RegisterCommandsCommand', 'RestartServiceCommand']) {
       assert.ok(outputs.includes(name), name);
     }
+    // The restart replaces the one service's tasks; the one-off task is of its definition and security group.
+    const restart = JSON.stringify(defaults.template.Outputs.RestartServiceCommand.Value);
+    const [serviceId] = resourcesOfType(defaults.template, 'AWS::ECS::Service')[0];
+    assert.match(restart, new RegExp(`"Fn::GetAtt":\\["${serviceId}","Name"\\]`));
+    const register = JSON.stringify(defaults.template.Outputs.RegisterCommandsCommand.Value);
+    const [definitionId] = resourcesOfType(defaults.template, 'AWS::ECS::TaskDefinition')[0];
+    assert.match(register, new RegExp(`"Ref":"${definitionId}"`));
+    assert.match(register, /"Fn::GetAtt":\["ServiceSecurityGroup[0-9A-F]+","GroupId"\]/);
+    assert.match(register, /register-commands/);
     assert.equal(everything.template.Outputs.SiteUrl.Value, 'https://atelier.example.com/');
     assert.equal(
       everything.template.Outputs.DiscordInstallUrl.Value,
@@ -433,6 +517,8 @@ describe('the settings', () => {
     assert.throws(() => read({ logRetentionDays: '31' }), /context logRetentionDays: is 31; use one of/);
     assert.throws(() => read({ desiredCount: '4', maxCount: '2' }), /context maxCount: is 2, below desiredCount/);
     assert.throws(() => read({ vpcId: 'vpc-1' }), /context vpcCidrBlock: is not set but vpcId is/);
+    assert.throws(() => read({ shutdownGraceSeconds: '101' }), /context shutdownGraceSeconds: is "101"; use a whole number from 0 to 100/);
+    assert.throws(() => read({ bedrockImageConcurrency: '0' }), /context bedrockImageConcurrency: is "0"/);
   });
 
   it('add the chat, classifier and extra image models to the models the role may call', () => {
