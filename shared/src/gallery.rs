@@ -302,13 +302,19 @@ impl Gallery {
     /// cannot be reached and a spool is set, the three go to the spool instead and the image
     /// counts as kept: the person has it, and the spool writes it to the store later.
     pub async fn save(&self, record: &ImageRecord, image: &CheckedImage) -> Result<()> {
-        let pixels_source = image.clone();
-        let thumbnail = tokio::task::spawn_blocking(move || {
-            let pixels = pixels_source.decode()?;
-            make_thumbnail(&pixels).map_err(|error| Error::operator("making a thumbnail", error))
-        })
-        .await
-        .map_err(|error| Error::operator("the thumbnail task failed", error))??;
+        let thumbnail = match image.thumbnail() {
+            // Made from the pixels the image's check decoded (a model's images): no second decode.
+            Some(thumbnail) => thumbnail.clone(),
+            None => {
+                let pixels_source = image.clone();
+                tokio::task::spawn_blocking(move || {
+                    let pixels = pixels_source.decode()?;
+                    make_thumbnail(&pixels).map_err(|error| Error::operator("making a thumbnail", error))
+                })
+                .await
+                .map_err(|error| Error::operator("the thumbnail task failed", error))??
+            }
+        };
 
         let body = serde_json::to_vec_pretty(record).map_err(|error| Error::operator("encoding a record", error))?;
         let image_object = SpooledObject {

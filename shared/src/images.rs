@@ -21,11 +21,21 @@ pub const THUMBNAIL_SIDE: u32 = 256;
 /// An image whose bytes were fully decoded once and found sound: a supported format, not
 /// truncated, within [`MAX_UPLOAD_BYTES`] and [`MAX_SIDE`]. The original bytes are kept as
 /// they came, so the store never needs to re-encode them.
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct CheckedImage {
     bytes: Bytes,
     format: ImageFormat,
     size: Size,
+    /// The gallery thumbnail, when it was made from the pixels the check decoded
+    /// ([`Self::check_with_thumbnail`]), so keeping the image needs no second decode.
+    thumbnail: Option<Bytes>,
+}
+
+/// Two checked images are equal when their bytes are: the thumbnail is made from them.
+impl PartialEq for CheckedImage {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes && self.format == other.format && self.size == other.size
+    }
 }
 
 impl std::fmt::Debug for CheckedImage {
@@ -35,6 +45,7 @@ impl std::fmt::Debug for CheckedImage {
             .field("format", &self.format)
             .field("size", &self.size)
             .field("bytes", &self.bytes.len())
+            .field("thumbnail", &self.thumbnail.as_ref().map(Bytes::len))
             .finish()
     }
 }
@@ -42,6 +53,21 @@ impl std::fmt::Debug for CheckedImage {
 impl CheckedImage {
     /// Checks uploaded bytes. `what` names the image in messages ("the image", "the mask").
     pub fn check(bytes: Bytes, what: &str) -> Result<Self, Invalid> {
+        Self::check_decoding(bytes, what).map(|(image, _)| image)
+    }
+
+    /// [`Self::check`] for an image about to be kept, such as a model's: the gallery
+    /// thumbnail is made from the pixels the check decodes anyway, so the image is decoded
+    /// once rather than twice. Should the thumbnail fail, the image has none and the gallery
+    /// makes it (and reports the failure) as for any other image.
+    pub fn check_with_thumbnail(bytes: Bytes, what: &str) -> Result<Self, Invalid> {
+        let (mut image, pixels) = Self::check_decoding(bytes, what)?;
+        image.thumbnail = make_thumbnail(&pixels).ok();
+        Ok(image)
+    }
+
+    /// Checks the bytes and returns the pixels the check decoded.
+    fn check_decoding(bytes: Bytes, what: &str) -> Result<(Self, DynamicImage), Invalid> {
         if bytes.is_empty() {
             return Err(Invalid::new(format!("{what} is empty: attach a PNG, JPEG or WebP file")));
         }
@@ -83,14 +109,14 @@ impl CheckedImage {
             return Err(Invalid::new(format!("{what} is {width}x{height} pixels; each side must be at least 64")));
         }
         // Decode it all once: a truncated file has a sound header and fails only here.
-        decode_with_limits(&bytes, format)
+        let pixels = decode_with_limits(&bytes, format)
             .map_err(|_| Invalid::new(format!("{what} is damaged or truncated: export or download it again")))?;
-        Ok(Self { bytes, format, size: Size { width, height } })
+        Ok((Self { bytes, format, size: Size { width, height }, thumbnail: None }, pixels))
     }
 
     /// Wraps bytes an engine produced and that were just encoded by us.
     pub fn from_encoded_png(bytes: Bytes, size: Size) -> Self {
-        Self { bytes, format: ImageFormat::Png, size }
+        Self { bytes, format: ImageFormat::Png, size, thumbnail: None }
     }
 
     pub fn bytes(&self) -> &Bytes {
@@ -111,6 +137,11 @@ impl CheckedImage {
 
     pub fn extension(&self) -> &'static str {
         extension(self.format)
+    }
+
+    /// The gallery thumbnail ([`make_thumbnail`]), when it was made while checking.
+    pub fn thumbnail(&self) -> Option<&Bytes> {
+        self.thumbnail.as_ref()
     }
 
     /// Decodes the image into pixels (already known to succeed, but kept fallible).

@@ -31,8 +31,10 @@ impl BedrockImageEngine {
         Self { bedrock, catalog, metrics }
     }
 
-    async fn invoke(&self, model: &ModelEntry, body: &Value) -> Result<Vec<u8>> {
-        let payload = serde_json::to_vec(body).map_err(|error| Error::operator("encoding a request body", error))?;
+    async fn invoke(&self, model: &ModelEntry, body: Value) -> Result<Vec<u8>> {
+        let payload = serde_json::to_vec(&body).map_err(|error| Error::operator("encoding a request body", error))?;
+        // An edit's body holds its source in base64: it need not wait out the model call too.
+        drop(body);
         let call = CallContext { model: &model.alias, model_id: &model.id, region: &self.bedrock.region };
         let started = std::time::Instant::now();
         let answered = self
@@ -75,52 +77,71 @@ impl BedrockImageEngine {
         Ok((model, calls))
     }
 
-    /// Picks the model for an edit and builds its body, checking it the same way.
-    fn plan_edit(&self, request: &EditRequest) -> Result<(&ModelEntry, Value, Seed)> {
+    /// Picks the model for an edit and the seed, checking the request the way the body's
+    /// builder does, but without its image work: that is [`edit_body`]'s, on the blocking pool.
+    fn plan_edit(&self, request: &EditRequest) -> Result<(&ModelEntry, Seed)> {
         request.check()?;
         let model = self.catalog.for_edit(request.mode, request.model.as_ref())?;
         let seed = choose_seed(model, request.seed)?;
-        let body = match model.family {
-            Family::StabilitySdxl => sdxl::edit_body(model, request, seed)?,
-            Family::Titan(variant) => titan::edit_body(model, variant, request, seed)?,
-            Family::StabilityText { .. } => stability::edit_body(model, request, seed)?,
-            Family::StabilityService(tool) => image_services::edit_body(model, tool, request, seed)?,
-        };
-        Ok((model, body, seed))
+        match model.family {
+            Family::StabilitySdxl => sdxl::check_edit(model, request, seed)?,
+            Family::Titan(variant) => titan::check_edit(model, variant, request, seed)?,
+            Family::StabilityText { .. } => stability::check_edit(model, request, seed)?,
+            Family::StabilityService(tool) => image_services::check_edit(model, tool, request, seed)?,
+        }
+        Ok((model, seed))
     }
 
-    /// Calls the model with one body and turns its answer into checked images.
+    /// Calls the model with one body and turns its answer into checked images, on the
+    /// blocking pool: parsing megabytes of JSON, decoding base64 and PNG are CPU work.
     async fn draw(&self, model: &ModelEntry, body: Value, seed: Seed) -> Result<Vec<GeneratedImage>> {
-        let response = self.invoke(model, &body).await?;
-        let answer = match model.family {
-            Family::StabilitySdxl => sdxl::read_response(&response)?,
-            Family::Titan(_) => titan::read_response(&response)?,
-            Family::StabilityText { .. } | Family::StabilityService(_) => stability::read_response(&response)?,
-        };
-        let returned = match answer {
-            Answer::Images(images) => images,
-            Answer::Filtered(what) => return Err(Error::Blocked(format!("{what}: change the prompt and try again"))),
-        };
-        let mut images = Vec::with_capacity(returned.len());
-        for image in returned {
-            let bytes = image.bytes;
-            // A model's image is checked like an upload: a broken one must not reach a gallery.
-            let checked = tokio::task::spawn_blocking(move || CheckedImage::check(bytes, "the model's image"))
-                .await
-                .map_err(|error| Error::operator("checking a model's image", error))?
-                .map_err(|invalid| Error::operator(format!("{} returned a broken image", model.alias), invalid))?;
-            images.push(GeneratedImage {
-                image: checked,
-                seed: image.seed.unwrap_or(seed),
-                safety: SafetyOutcome::Passed,
-            });
-        }
-        Ok(images)
+        let response = self.invoke(model, body).await?;
+        let (family, alias) = (model.family, model.alias.clone());
+        tokio::task::spawn_blocking(move || read_images(family, &alias, &response, seed))
+            .await
+            .map_err(|error| Error::operator("checking a model's image", error))?
     }
+}
+
+/// Reads a model's response body into checked images: the JSON is parsed and each image's
+/// base64 decoded once, then each image is checked like an upload (a broken one must not
+/// reach a gallery), and its gallery thumbnail made from the same decode. `seed` is the one
+/// asked for, for the images whose seed the model does not report. CPU work on whole images:
+/// async callers run it on the blocking pool, as [`BedrockImageEngine`] does.
+pub fn read_images(family: Family, alias: &str, response: &[u8], seed: Seed) -> Result<Vec<GeneratedImage>> {
+    let answer = match family {
+        Family::StabilitySdxl => sdxl::read_response(response)?,
+        Family::Titan(_) => titan::read_response(response)?,
+        Family::StabilityText { .. } | Family::StabilityService(_) => stability::read_response(response)?,
+    };
+    let returned = match answer {
+        Answer::Images(images) => images,
+        Answer::Filtered(what) => return Err(Error::Blocked(format!("{what}: change the prompt and try again"))),
+    };
+    returned
+        .into_iter()
+        .map(|image| {
+            let checked = CheckedImage::check_with_thumbnail(image.bytes, "the model's image")
+                .map_err(|invalid| Error::operator(format!("{alias} returned a broken image"), invalid))?;
+            Ok(GeneratedImage { image: checked, seed: image.seed.unwrap_or(seed), safety: SafetyOutcome::Passed })
+        })
+        .collect()
 }
 
 /// One InvokeModel call to make: its body, and the seed it asks for.
 type Call = (Value, Seed);
+
+/// The body of an edit for `model`, in its family's schema, with the images encoded: CPU work
+/// (base64 of the source, a mask redrawn in the model's convention, an outpaint canvas) for
+/// the blocking pool.
+fn edit_body(model: &ModelEntry, request: &EditRequest, seed: Seed) -> Result<Value> {
+    Ok(match model.family {
+        Family::StabilitySdxl => sdxl::edit_body(model, request, seed)?,
+        Family::Titan(variant) => titan::edit_body(model, variant, request, seed)?,
+        Family::StabilityText { .. } => stability::edit_body(model, request, seed)?,
+        Family::StabilityService(tool) => image_services::edit_body(model, tool, request, seed)?,
+    })
+}
 
 /// The largest seed a family accepts.
 fn max_seed(family: Family) -> u32 {
@@ -187,8 +208,15 @@ impl ImageEngine for BedrockImageEngine {
     }
 
     async fn edit(&self, request: &EditRequest) -> Result<Generated> {
-        let (model, body, seed) = self.plan_edit(request)?;
+        let (model, seed) = self.plan_edit(request)?;
+        let (body_model, body_request) = (model.clone(), request.clone());
+        let body = tokio::task::spawn_blocking(move || edit_body(&body_model, &body_request, seed))
+            .await
+            .map_err(|error| Error::operator("building an edit request", error))??;
         let images = self.draw(model, body, seed).await?;
         Ok(Generated { model: model_info(model), images })
     }
 }
+
+#[cfg(test)]
+mod tests;

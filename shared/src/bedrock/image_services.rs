@@ -36,7 +36,7 @@
 use serde_json::{Value, json};
 
 use super::stability::{MAX_PROMPT, MAX_SEED};
-use super::wire::{MaskConvention, check_length, image_base64, mask_base64};
+use super::wire::{Images, MaskConvention, check_length};
 use crate::engine::catalog::{Family, ModelEntry, ServiceTool};
 use crate::error::{Error, Invalid};
 use crate::request::{EditRequest, OutpaintDirection, Region, Seed, Size};
@@ -99,15 +99,37 @@ fn takes(tool: ServiceTool) -> Takes {
 /// The body of an edit request for one Image Services tool. Every documented limit is checked
 /// here, so a request the tool would refuse never costs a model call.
 pub fn edit_body(model: &ModelEntry, tool: ServiceTool, request: &EditRequest, seed: Seed) -> Result<Value, Error> {
+    build_edit(model, tool, request, seed, Images::Encoded)
+}
+
+/// Checks an edit request as [`edit_body`] would, every limit included, without encoding
+/// any image.
+pub fn check_edit(model: &ModelEntry, tool: ServiceTool, request: &EditRequest, seed: Seed) -> Result<(), Error> {
+    build_edit(model, tool, request, seed, Images::Omitted).map(|_| ())
+}
+
+fn build_edit(
+    model: &ModelEntry,
+    tool: ServiceTool,
+    request: &EditRequest,
+    seed: Seed,
+    images: Images,
+) -> Result<Value, Error> {
     // The catalog says which edit modes each tool does; erase has none of ours yet.
     if !Family::StabilityService(tool).edit_modes().contains(&request.mode) {
         return Err(Invalid::new(format!("{} cannot {}", model.alias, request.mode)).into());
     }
-    tool_body(model, tool, request, seed)
+    tool_body(model, tool, request, seed, images)
 }
 
 /// The body for `tool`, once the request's mode is known to fit it.
-fn tool_body(model: &ModelEntry, tool: ServiceTool, request: &EditRequest, seed: Seed) -> Result<Value, Error> {
+fn tool_body(
+    model: &ModelEntry,
+    tool: ServiceTool,
+    request: &EditRequest,
+    seed: Seed,
+    images: Images,
+) -> Result<Value, Error> {
     let alias = model.alias.as_str();
     let takes = takes(tool);
     refuse_what_is_not_taken(alias, tool, takes, request)?;
@@ -139,8 +161,8 @@ fn tool_body(model: &ModelEntry, tool: ServiceTool, request: &EditRequest, seed:
             };
             json!({
                 "prompt": prompt,
-                "image": image_base64(&request.source)?,
-                "mask": mask_base64(mask, MaskConvention::WhiteMarksRegion)?,
+                "image": images.source(&request.source)?,
+                "mask": images.mask(mask, MaskConvention::WhiteMarksRegion)?,
             })
         }
         ServiceTool::EraseObject => {
@@ -158,8 +180,8 @@ fn tool_body(model: &ModelEntry, tool: ServiceTool, request: &EditRequest, seed:
                 }
             };
             json!({
-                "image": image_base64(&request.source)?,
-                "mask": mask_base64(mask, MaskConvention::WhiteMarksRegion)?,
+                "image": images.source(&request.source)?,
+                "mask": images.mask(mask, MaskConvention::WhiteMarksRegion)?,
             })
         }
         ServiceTool::SearchReplace | ServiceTool::SearchRecolor => {
@@ -187,14 +209,14 @@ fn tool_body(model: &ModelEntry, tool: ServiceTool, request: &EditRequest, seed:
             check_length("the mask prompt", described, alias, MAX_PROMPT)?;
             json!({
                 "prompt": prompt,
-                "image": image_base64(&request.source)?,
+                "image": images.source(&request.source)?,
                 (field): described,
             })
         }
         ServiceTool::Outpaint => {
             let (left, right, up, down) = outpaint_amounts(request.source.size(), request.outpaint_direction);
             let mut body = json!({
-                "image": image_base64(&request.source)?,
+                "image": images.source(&request.source)?,
                 "left": left,
                 "right": right,
                 "up": up,
@@ -220,10 +242,10 @@ fn tool_body(model: &ModelEntry, tool: ServiceTool, request: &EditRequest, seed:
             check_length("the prompt", prompt.as_str(), alias, MAX_PROMPT)?;
             json!({
                 "prompt": prompt.as_str(),
-                "image": image_base64(&request.source)?,
+                "image": images.source(&request.source)?,
             })
         }
-        ServiceTool::RemoveBackground | ServiceTool::UpscaleFast => json!({ "image": image_base64(&request.source)? }),
+        ServiceTool::RemoveBackground | ServiceTool::UpscaleFast => json!({ "image": images.source(&request.source)? }),
     };
 
     if takes.negative_prompt

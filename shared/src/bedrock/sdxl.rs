@@ -5,9 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::wire::{
-    Answer, MaskConvention, ReturnedImage, check_length, decode_image, image_base64, mask_base64, parse_response,
-};
+use super::wire::{Answer, Base64Image, Images, MaskConvention, ReturnedImage, check_length, parse_response};
 use crate::engine::catalog::ModelEntry;
 use crate::error::{Error, Invalid};
 use crate::request::{AspectRatio, EditMode, EditRequest, GenerationRequest, Guidance, Region, Seed, Shape, Size};
@@ -138,6 +136,15 @@ pub fn generation_body(model: &ModelEntry, request: &GenerationRequest, seed: Se
 
 /// The body of an image-to-image request: a variation, or an inpaint with a painted mask.
 pub fn edit_body(model: &ModelEntry, request: &EditRequest, seed: Seed) -> Result<Value, Error> {
+    build_edit(model, request, seed, Images::Encoded)
+}
+
+/// Checks an image-to-image request as [`edit_body`] would, without encoding any image.
+pub fn check_edit(model: &ModelEntry, request: &EditRequest, seed: Seed) -> Result<(), Error> {
+    build_edit(model, request, seed, Images::Omitted).map(|_| ())
+}
+
+fn build_edit(model: &ModelEntry, request: &EditRequest, seed: Seed, images: Images) -> Result<Value, Error> {
     let source = request.source.size();
     if !SIZES.contains(&(source.width, source.height)) {
         return Err(Invalid::new(format!(
@@ -150,7 +157,7 @@ pub fn edit_body(model: &ModelEntry, request: &EditRequest, seed: Seed) -> Resul
     let prompt = request.prompt.as_ref().map(|prompt| prompt.as_str()).unwrap_or("");
     let negative = request.negative_prompt.as_ref().map(|prompt| prompt.as_str());
     let mut body = common_fields(model, prompt, negative, seed, Guidance::default())?;
-    body["init_image"] = json!(image_base64(&request.source)?);
+    body["init_image"] = json!(images.source(&request.source)?);
     match (request.mode, &request.region) {
         (EditMode::Variation, _) => {
             body["init_image_mode"] = json!("IMAGE_STRENGTH");
@@ -159,7 +166,7 @@ pub fn edit_body(model: &ModelEntry, request: &EditRequest, seed: Seed) -> Resul
         }
         (EditMode::Inpaint, Some(Region::MaskImage(mask))) => {
             body["mask_source"] = json!("MASK_IMAGE_BLACK");
-            body["mask_image"] = json!(mask_base64(mask, MaskConvention::BlackMarksRegion)?);
+            body["mask_image"] = json!(images.mask(mask, MaskConvention::BlackMarksRegion)?);
         }
         (EditMode::Inpaint, _) => {
             return Err(Invalid::new(
@@ -173,23 +180,24 @@ pub fn edit_body(model: &ModelEntry, request: &EditRequest, seed: Seed) -> Resul
 }
 
 #[derive(Debug, Deserialize)]
-struct Artifact {
+struct Artifact<'body> {
     #[serde(default)]
     seed: Option<u64>,
-    #[serde(default)]
-    base64: Option<String>,
+    #[serde(default, borrow)]
+    base64: Option<Base64Image<'body>>,
     #[serde(rename = "finishReason")]
     finish_reason: String,
 }
 
 #[derive(Debug, Deserialize)]
-struct Response {
-    artifacts: Vec<Artifact>,
+struct Response<'body> {
+    #[serde(borrow)]
+    artifacts: Vec<Artifact<'body>>,
 }
 
 /// Reads a response. A `CONTENT_FILTERED` artifact is a blurred image: it is a block, never a result.
 pub fn read_response(body: &[u8]) -> Result<Answer, Error> {
-    let response: Response = parse_response(body, "SDXL")?;
+    let response: Response<'_> = parse_response(body, "SDXL")?;
     if response.artifacts.iter().any(|artifact| artifact.finish_reason == "CONTENT_FILTERED") {
         return Ok(Answer::Filtered("the model's content filter refused this image".into()));
     }
@@ -202,10 +210,10 @@ pub fn read_response(body: &[u8]) -> Result<Answer, Error> {
         .map(|artifact| {
             let text = artifact
                 .base64
-                .as_deref()
+                .as_ref()
                 .ok_or_else(|| Error::operator("reading an SDXL response", "an artifact has no image"))?;
             Ok(ReturnedImage {
-                bytes: decode_image(text)?,
+                bytes: text.decode()?,
                 seed: artifact.seed.and_then(|seed| u32::try_from(seed).ok()).map(Seed),
             })
         })

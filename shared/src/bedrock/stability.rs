@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::wire::{Answer, ReturnedImage, check_length, decode_image, image_base64, parse_response};
+use super::wire::{Answer, Base64Image, Images, ReturnedImage, check_length, parse_response};
 use crate::engine::catalog::ModelEntry;
 use crate::error::{Error, Invalid};
 use crate::request::{AspectRatio, EditMode, EditRequest, GenerationRequest, Seed, Shape};
@@ -74,6 +74,15 @@ pub fn generation_body(model: &ModelEntry, request: &GenerationRequest, seed: Se
 
 /// The body of an image-to-image request (a variation).
 pub fn edit_body(model: &ModelEntry, request: &EditRequest, seed: Seed) -> Result<Value, Error> {
+    build_edit(model, request, seed, Images::Encoded)
+}
+
+/// Checks an image-to-image request as [`edit_body`] would, without encoding any image.
+pub fn check_edit(model: &ModelEntry, request: &EditRequest, seed: Seed) -> Result<(), Error> {
+    build_edit(model, request, seed, Images::Omitted).map(|_| ())
+}
+
+fn build_edit(model: &ModelEntry, request: &EditRequest, seed: Seed, images: Images) -> Result<Value, Error> {
     if request.mode != EditMode::Variation {
         return Err(Invalid::new(format!("{} cannot {}", model.alias, request.mode)).into());
     }
@@ -84,7 +93,7 @@ pub fn edit_body(model: &ModelEntry, request: &EditRequest, seed: Seed) -> Resul
     let mut body = json!({
         "prompt": prompt,
         "mode": "image-to-image",
-        "image": image_base64(&request.source)?,
+        "image": images.source(&request.source)?,
         "strength": (strength * 100.0).round() / 100.0,
         "seed": seed.0,
         "output_format": "png",
@@ -96,9 +105,9 @@ pub fn edit_body(model: &ModelEntry, request: &EditRequest, seed: Seed) -> Resul
 }
 
 #[derive(Debug, Deserialize)]
-struct Response {
-    #[serde(default)]
-    images: Vec<String>,
+struct Response<'body> {
+    #[serde(default, borrow)]
+    images: Vec<Base64Image<'body>>,
     #[serde(default)]
     seeds: Vec<u64>,
     #[serde(default)]
@@ -108,7 +117,7 @@ struct Response {
 /// Reads a response: any non-null finish reason that names a filter is a block; any other
 /// is the model failing to draw.
 pub fn read_response(body: &[u8]) -> Result<Answer, Error> {
-    let response: Response = parse_response(body, "Stability")?;
+    let response: Response<'_> = parse_response(body, "Stability")?;
     if let Some(reason) = response.finish_reasons.iter().flatten().next() {
         if let Some(filtered) = reason.strip_prefix("Filter reason: ") {
             let what = match filtered.trim() {
@@ -130,7 +139,7 @@ pub fn read_response(body: &[u8]) -> Result<Answer, Error> {
         .enumerate()
         .map(|(index, text)| {
             Ok(ReturnedImage {
-                bytes: decode_image(text)?,
+                bytes: text.decode()?,
                 seed: response.seeds.get(index).and_then(|seed| u32::try_from(*seed).ok()).map(Seed),
             })
         })

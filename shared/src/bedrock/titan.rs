@@ -5,9 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::wire::{
-    Answer, MaskConvention, ReturnedImage, check_length, decode_image, image_base64, mask_base64, parse_response,
-};
+use super::wire::{Answer, Base64Image, Images, MaskConvention, ReturnedImage, check_length, parse_response};
 use crate::engine::catalog::{ModelEntry, TitanVariant};
 use crate::error::{Error, Invalid};
 use crate::images::{CheckedImage, encode_png};
@@ -195,10 +193,10 @@ pub fn generation_body(
 }
 
 /// The region as Titan takes it: `maskPrompt` or `maskImage` (black = inside the mask).
-fn mask_field(region: &Region) -> Result<(&'static str, Value), Error> {
+fn mask_field(region: &Region, images: Images) -> Result<(&'static str, Value), Error> {
     Ok(match region {
         Region::MaskPrompt(prompt) => ("maskPrompt", json!(prompt.as_str())),
-        Region::MaskImage(mask) => ("maskImage", json!(mask_base64(mask, MaskConvention::BlackMarksRegion)?)),
+        Region::MaskImage(mask) => ("maskImage", json!(images.mask(mask, MaskConvention::BlackMarksRegion)?)),
     })
 }
 
@@ -235,6 +233,22 @@ fn zoom_out_canvas(source: &CheckedImage, direction: OutpaintDirection) -> Resul
 
 /// The body of an edit request.
 pub fn edit_body(model: &ModelEntry, variant: TitanVariant, request: &EditRequest, seed: Seed) -> Result<Value, Error> {
+    build_edit(model, variant, request, seed, Images::Encoded)
+}
+
+/// Checks an edit request as [`edit_body`] would, without encoding any image (nor drawing an
+/// outpaint canvas).
+pub fn check_edit(model: &ModelEntry, variant: TitanVariant, request: &EditRequest, seed: Seed) -> Result<(), Error> {
+    build_edit(model, variant, request, seed, Images::Omitted).map(|_| ())
+}
+
+fn build_edit(
+    model: &ModelEntry,
+    variant: TitanVariant,
+    request: &EditRequest,
+    seed: Seed,
+    images: Images,
+) -> Result<Value, Error> {
     let prompt = request.prompt.as_ref().map(|prompt| prompt.as_str());
     let negative = request.negative_prompt.as_ref().map(|prompt| prompt.as_str());
     check_texts(model, variant, prompt, negative)?;
@@ -261,9 +275,9 @@ pub fn edit_body(model: &ModelEntry, variant: TitanVariant, request: &EditReques
         EditMode::Inpaint | EditMode::Replace => {
             let region =
                 request.region.as_ref().ok_or_else(|| Invalid::new(format!("{} needs a region", request.mode)))?;
-            let (mask_key, mask_value) = mask_field(region)?;
+            let (mask_key, mask_value) = mask_field(region, images)?;
             // Without text, Titan removes what the mask covers, which is what an empty inpaint means.
-            let mut params = json!({"image": image_base64(&request.source)?, mask_key: mask_value});
+            let mut params = json!({"image": images.source(&request.source)?, mask_key: mask_value});
             if let Some(prompt) = prompt {
                 params["text"] = json!(prompt);
             }
@@ -273,11 +287,14 @@ pub fn edit_body(model: &ModelEntry, variant: TitanVariant, request: &EditReques
             let params = match &request.region {
                 // An explicit region: keep it and paint around it.
                 Some(region) => {
-                    let (mask_key, mask_value) = mask_field(region)?;
-                    json!({"image": image_base64(&request.source)?, mask_key: mask_value, "outPaintingMode": "DEFAULT"})
+                    let (mask_key, mask_value) = mask_field(region, images)?;
+                    json!({"image": images.source(&request.source)?, mask_key: mask_value, "outPaintingMode": "DEFAULT"})
                 }
                 None => {
-                    let (canvas, mask) = zoom_out_canvas(&request.source, request.outpaint_direction)?;
+                    let (canvas, mask) = match images {
+                        Images::Encoded => zoom_out_canvas(&request.source, request.outpaint_direction)?,
+                        Images::Omitted => (String::new(), String::new()),
+                    };
                     json!({"image": canvas, "maskImage": mask, "outPaintingMode": "PRECISE"})
                 }
             };
@@ -287,7 +304,7 @@ pub fn edit_body(model: &ModelEntry, variant: TitanVariant, request: &EditReques
         }
         EditMode::Variation => {
             let mut params = json!({
-                "images": [image_base64(&request.source)?],
+                "images": [images.source(&request.source)?],
                 "similarityStrength": f64::from(request.similarity.unwrap_or(0.7)),
             });
             if let Some(prompt) = prompt {
@@ -296,7 +313,7 @@ pub fn edit_body(model: &ModelEntry, variant: TitanVariant, request: &EditReques
             json!({"taskType": "IMAGE_VARIATION", "imageVariationParams": with_negative(params, negative), "imageGenerationConfig": config})
         }
         EditMode::RemoveBackground if variant != TitanVariant::TitanV1 => {
-            json!({"taskType": "BACKGROUND_REMOVAL", "backgroundRemovalParams": {"image": image_base64(&request.source)?}})
+            json!({"taskType": "BACKGROUND_REMOVAL", "backgroundRemovalParams": {"image": images.source(&request.source)?}})
         }
         mode => return Err(Invalid::new(format!("{} cannot {mode}", model.alias)).into()),
     };
@@ -304,16 +321,16 @@ pub fn edit_body(model: &ModelEntry, variant: TitanVariant, request: &EditReques
 }
 
 #[derive(Debug, Deserialize)]
-struct Response {
-    #[serde(default)]
-    images: Vec<String>,
+struct Response<'body> {
+    #[serde(default, borrow)]
+    images: Vec<Base64Image<'body>>,
     #[serde(default)]
     error: Option<String>,
 }
 
 /// Reads a response: `images[]`, or an `error` the model reports.
 pub fn read_response(body: &[u8]) -> Result<Answer, Error> {
-    let response: Response = parse_response(body, "Titan")?;
+    let response: Response<'_> = parse_response(body, "Titan")?;
     if let Some(error) = response.error.filter(|error| !error.is_empty()) {
         return Err(Error::Busy(format!("the model could not draw this ({error}); try again")));
     }
@@ -323,7 +340,7 @@ pub fn read_response(body: &[u8]) -> Result<Answer, Error> {
     let images = response
         .images
         .iter()
-        .map(|text| Ok(ReturnedImage { bytes: decode_image(text)?, seed: None }))
+        .map(|text| Ok(ReturnedImage { bytes: text.decode()?, seed: None }))
         .collect::<Result<Vec<_>, Error>>()?;
     Ok(Answer::Images(images))
 }

@@ -125,3 +125,21 @@ async fn a_broken_cursor_is_a_user_error() {
         gallery.list(&Owner::local_operator(), &ListFilter::default(), Some("nonsense"), 10).await.unwrap_err();
     assert!(refusal.is_user_error());
 }
+
+#[tokio::test]
+async fn a_thumbnail_made_while_checking_is_the_one_kept() {
+    let (_folder, gallery) = gallery().await;
+    let owner = Owner::local_operator();
+    let plain = image().await;
+    let checked = CheckedImage::check_with_thumbnail(plain.bytes().clone(), "the model's image").unwrap();
+    assert!(checked.thumbnail().is_some());
+
+    let (made_here, made_before) =
+        (record(&owner, &plain, Origin::Cli, None), record(&owner, &checked, Origin::Cli, None));
+    gallery.save(&made_here, &plain).await.unwrap();
+    gallery.save(&made_before, &checked).await.unwrap();
+    let (kept, _) = gallery.image(&owner, made_before.id, Variant::Thumbnail).await.unwrap();
+    let (made, _) = gallery.image(&owner, made_here.id, Variant::Thumbnail).await.unwrap();
+    assert_eq!(Some(&kept), checked.thumbnail());
+    assert_eq!(kept, made, "the same thumbnail the gallery makes itself");
+}

@@ -56,3 +56,21 @@ fn thumbnails_are_small_jpegs() {
     let pixel = decoded.to_rgb8().get_pixel(10, 10).0;
     assert!(pixel.iter().all(|channel| (190..=210).contains(channel)), "{pixel:?}");
 }
+
+#[test]
+fn a_thumbnail_made_while_checking_is_the_one_a_second_decode_would_make() {
+    let picture = image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+    let bytes = encode_png(&DynamicImage::ImageRgb8(picture), &[]).unwrap();
+    let plain = CheckedImage::check(bytes.clone(), "the image").unwrap();
+    let with_thumbnail = CheckedImage::check_with_thumbnail(bytes.clone(), "the image").unwrap();
+    assert_eq!(plain.thumbnail(), None, "a plain check makes no thumbnail");
+    assert_eq!(with_thumbnail, plain, "the image itself is the same");
+    assert_eq!(with_thumbnail.bytes(), &bytes);
+    let expected = make_thumbnail(&plain.decode().unwrap()).unwrap();
+    assert_eq!(with_thumbnail.thumbnail(), Some(&expected));
+
+    // A broken image is refused the same way either way.
+    let truncated = bytes.slice(..bytes.len() / 2);
+    let refusal = CheckedImage::check_with_thumbnail(truncated, "the model's image").unwrap_err();
+    assert!(refusal.message().contains("damaged or truncated"), "{refusal}");
+}

@@ -209,16 +209,16 @@ fn search_tools_refuse_a_painted_mask_and_name_inpaint() {
 #[test]
 fn erase_sends_image_mask_and_seed_and_needs_a_painted_mask() {
     let with_mask = EditRequest { region: Some(Region::MaskImage(mask())), ..request(EditMode::Inpaint) };
-    let body = tool_body(&erase_model(), ServiceTool::EraseObject, &with_mask, Seed(5)).unwrap();
+    let body = tool_body(&erase_model(), ServiceTool::EraseObject, &with_mask, Seed(5), Images::Encoded).unwrap();
     assert_eq!(keys(&body), set(&["image", "mask", "seed", "output_format"]));
     let sent = BASE64.decode(body["mask"].as_str().unwrap()).unwrap();
     assert_eq!(image::load_from_memory(&sent).unwrap().to_luma8().get_pixel(0, 0)[0], 255);
 
     let without = request(EditMode::Inpaint);
-    let message = refusal(tool_body(&erase_model(), ServiceTool::EraseObject, &without, Seed(5)));
+    let message = refusal(tool_body(&erase_model(), ServiceTool::EraseObject, &without, Seed(5), Images::Encoded));
     assert_eq!(message, "erase needs a mask image: paint what to erase black");
     let with_prompt = EditRequest { prompt: Some(prompt("nothing")), ..with_mask };
-    let message = refusal(tool_body(&erase_model(), ServiceTool::EraseObject, &with_prompt, Seed(5)));
+    let message = refusal(tool_body(&erase_model(), ServiceTool::EraseObject, &with_prompt, Seed(5), Images::Encoded));
     assert_eq!(message, "erase takes no prompt: leave it out");
     // No edit mode of ours reaches erase through the catalog yet.
     let message = refusal(edit_body(&erase_model(), ServiceTool::EraseObject, &request(EditMode::Inpaint), Seed(5)));
