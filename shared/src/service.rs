@@ -388,11 +388,11 @@ impl Atelier {
     ) -> Result<Vec<Kept>> {
         self.engine.check_generation(request)?;
         let (core, actor, request) = (self.clone(), actor.clone(), request.clone());
-        detached(progress, move |stages, withdrawn| async move {
+        detached(progress, move |stages, withdrawn, deliver| async move {
             let report = move |stage: Stage| {
                 let _ = stages.send(stage);
             };
-            core.generation_job(&actor, &request, &report, withdrawn).await
+            core.generation_job(&actor, &request, &report, withdrawn, deliver).await
         })
         .await
     }
@@ -403,10 +403,17 @@ impl Atelier {
         request: &GenerationRequest,
         progress: Progress<'_>,
         withdrawn: oneshot::Receiver<()>,
-    ) -> Result<Vec<Kept>> {
+        deliver: Deliver,
+    ) {
         let details = JobDetails::generation(request.fields()).answered_at(actor.reply.clone());
         let model = self.model_label(request.model.as_ref());
-        let mut ticket = self.admit(&model, &actor.owner, request.count.get(), details).await?;
+        let mut ticket = match self.admit(&model, &actor.owner, request.count.get(), details).await {
+            Ok(ticket) => ticket,
+            Err(refused) => {
+                let _ = deliver.send(Err(refused));
+                return;
+            }
+        };
         let job_span = tracing::info_span!("job", job_id = %ticket.id(), user_id = %actor.owner);
         let outcome = async {
             wait_turn_unless_withdrawn(&mut ticket, progress, withdrawn).await?;
@@ -420,9 +427,7 @@ impl Atelier {
         }
         .instrument(job_span.clone())
         .await;
-        self.metrics.job_finished(&model, JobOutcome::of(&outcome));
-        end_job(ticket, &outcome).instrument(job_span).await;
-        outcome
+        self.end_job(ticket, outcome, &model, deliver).instrument(job_span).await;
     }
 
     /// The model a job is counted under: the one asked for, or the engine's default.
@@ -482,11 +487,11 @@ impl Atelier {
     ) -> Result<Vec<Kept>> {
         self.engine.check_edit(request)?;
         let (core, actor, request) = (self.clone(), actor.clone(), request.clone());
-        detached(progress, move |stages, withdrawn| async move {
+        detached(progress, move |stages, withdrawn, deliver| async move {
             let report = move |stage: Stage| {
                 let _ = stages.send(stage);
             };
-            core.edit_job(&actor, parent, &request, &report, withdrawn).await
+            core.edit_job(&actor, parent, &request, &report, withdrawn, deliver).await
         })
         .await
     }
@@ -498,10 +503,17 @@ impl Atelier {
         request: &EditRequest,
         progress: Progress<'_>,
         withdrawn: oneshot::Receiver<()>,
-    ) -> Result<Vec<Kept>> {
+        deliver: Deliver,
+    ) {
         let details = JobDetails::edit().answered_at(actor.reply.clone());
         let model = self.model_label(request.model.as_ref());
-        let mut ticket = self.admit(&model, &actor.owner, 1, details).await?;
+        let mut ticket = match self.admit(&model, &actor.owner, 1, details).await {
+            Ok(ticket) => ticket,
+            Err(refused) => {
+                let _ = deliver.send(Err(refused));
+                return;
+            }
+        };
         let job_span = tracing::info_span!("job", job_id = %ticket.id(), user_id = %actor.owner);
         let outcome = async {
             wait_turn_unless_withdrawn(&mut ticket, progress, withdrawn).await?;
@@ -509,9 +521,24 @@ impl Atelier {
         }
         .instrument(job_span.clone())
         .await;
-        self.metrics.job_finished(&model, JobOutcome::of(&outcome));
-        end_job(ticket, &outcome).instrument(job_span).await;
-        outcome
+        self.end_job(ticket, outcome, &model, deliver).instrument(job_span).await;
+    }
+
+    /// Ends a job: counts it, hands the outcome to the person waiting, then takes the job out
+    /// of the ledger and its record out of the store. The person hears first because the
+    /// bookkeeping is store writes they need not wait for; if the process dies in between,
+    /// the record left behind is answered as interrupted, which is better than an answer lost.
+    /// A failure that is not the person's gives the images back; a refusal by the model's own
+    /// filter does not, since the model ran.
+    async fn end_job(&self, ticket: Ticket, outcome: Result<Vec<Kept>>, model: &str, deliver: Deliver) {
+        self.metrics.job_finished(model, JobOutcome::of(&outcome));
+        let refund = match &outcome {
+            Ok(_) => false,
+            Err(crate::Error::Blocked(_)) => !ticket.has_model_started(),
+            Err(_) => true,
+        };
+        let _ = deliver.send(outcome);
+        ticket.finish(refund).await;
     }
 
     async fn run_edit(
@@ -648,21 +675,29 @@ impl Atelier {
 /// end, so the image it is paying for is kept in the gallery rather than thrown away.
 async fn detached<Job, Work>(progress: Progress<'_>, job: Job) -> Result<Vec<Kept>>
 where
-    Job: FnOnce(mpsc::UnboundedSender<Stage>, oneshot::Receiver<()>) -> Work,
-    Work: Future<Output = Result<Vec<Kept>>> + Send + 'static,
+    Job: FnOnce(mpsc::UnboundedSender<Stage>, oneshot::Receiver<()>, Deliver) -> Work,
+    Work: Future<Output = ()> + Send + 'static,
 {
     // Unbounded, but a job sends only a handful of stages (one per move in line and per step).
     let (stages, mut heard) = mpsc::unbounded_channel();
     let (caller_waiting, withdrawn) = oneshot::channel::<()>();
-    let task = tokio::spawn(job(stages, withdrawn));
-    // The channel closes when the task ends and drops its sender.
-    while let Some(stage) = heard.recv().await {
-        progress(stage);
-    }
-    let outcome = task.await.map_err(|error| crate::Error::operator("running an image job", error))?;
+    let (deliver, mut delivered) = oneshot::channel();
+    tokio::spawn(job(stages, withdrawn, deliver));
+    let outcome = loop {
+        // Stages first: every stage sent before the outcome is shown before it.
+        tokio::select! {
+            biased;
+            Some(stage) = heard.recv() => progress(stage),
+            outcome = &mut delivered => break outcome,
+        }
+    };
     drop(caller_waiting);
-    outcome
+    // A job task that panicked drops its sender without an outcome.
+    outcome.map_err(|error| crate::Error::operator("running an image job", error))?
 }
+
+/// Where a job task hands its outcome to the caller.
+type Deliver = oneshot::Sender<Result<Vec<Kept>>>;
 
 /// Waits for the job's turn, leaving the line if the caller goes away first.
 async fn wait_turn_unless_withdrawn(
@@ -674,17 +709,6 @@ async fn wait_turn_unless_withdrawn(
         waited = ticket.wait_turn(progress) => waited,
         _ = withdrawn => Err(crate::Error::Cancelled("the request was withdrawn before it started: nothing was charged".into())),
     }
-}
-
-/// Ends an admitted job by its outcome: a failure that is not the person's gives the images
-/// back; a refusal by the model's own filter does not, since the model ran.
-async fn end_job(ticket: Ticket, outcome: &Result<Vec<Kept>>) {
-    let refund = match outcome {
-        Ok(_) => false,
-        Err(crate::Error::Blocked(_)) => !ticket.has_model_started(),
-        Err(_) => true,
-    };
-    ticket.finish(refund).await;
 }
 
 /// The text the safety gate judges: the prompt, and labelled, what to leave out and where to paint.
