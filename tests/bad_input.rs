@@ -56,6 +56,17 @@ impl Table {
                 if row.serving { "yes" } else { "no" }
             );
         }
+        // One row in the run's fault table: every bad input must be answered (a clear refusal),
+        // nothing kept, and the service still serving afterwards.
+        crate::support::faults::FaultRow {
+            scenario: format!("bad input: {title}"),
+            jobs_sent: self.rows.len(),
+            jobs_delivered: self.rows.iter().filter(|row| row.refused_clearly).count(),
+            images_stored: self.rows.iter().map(|row| row.stored).sum(),
+            duplicates: 0,
+            lost: self.rows.iter().filter(|row| !row.refused_clearly || !row.serving).count(),
+        }
+        .check_and_record();
         for row in &self.rows {
             assert!(row.refused_clearly, "{} at {} was not refused clearly ({})", row.input, row.place, row.status);
             assert_eq!(row.stored, 0, "{} at {} stored something", row.input, row.place);
