@@ -37,7 +37,7 @@ use crate::error::{Error, Result};
 use crate::gallery::Owner;
 use crate::request::GenerationFields;
 use crate::store::ObjectStore;
-use ledger::{Ending, JobRecord, LedgerState, Ledgers, ReplicaRecord, Start, plural};
+use ledger::{Ending, JobRecord, LedgerState, Ledgers, ReplicaRecord, Start, check_quota};
 
 /// A job's id: a ULID, so ids sort by admission time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -360,17 +360,7 @@ impl Jobs {
         let mut line = lock(&self.shared.line);
         line.roll_day(OffsetDateTime::now_utc().date());
         let used = line.images_today.get(owner).copied().unwrap_or(0);
-        if let Some(quota) = self.shared.limits.daily_images
-            && used.saturating_add(images) > quota
-        {
-            let left = quota.saturating_sub(used);
-            return Err(Error::Busy(format!(
-                "that would make {}, and you have {} left of today's {quota}; ask for fewer, or come back after \
-                 midnight UTC",
-                plural(images as usize, "image"),
-                plural(left as usize, "image")
-            )));
-        }
+        check_quota(self.shared.limits.daily_images, used, images)?;
         *line.images_today.entry(owner.clone()).or_default() += images;
         Ok(())
     }

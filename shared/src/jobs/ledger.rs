@@ -174,17 +174,7 @@ impl Ledgers {
                         plural(running, "job")
                     )));
                 }
-                if let Some(quota) = limits.daily_images
-                    && ledger.images.saturating_add(images) > quota
-                {
-                    let left = quota.saturating_sub(ledger.images);
-                    return Err(Error::Busy(format!(
-                        "that would make {}, and you have {} left of today's {quota}; ask for fewer, or come back \
-                         after midnight UTC",
-                        plural(images as usize, "image"),
-                        plural(left as usize, "image")
-                    )));
-                }
+                check_quota(limits.daily_images, ledger.images, images)?;
                 ledger.images = ledger.images.saturating_add(images);
                 ledger.jobs.push(LedgerJob {
                     id,
@@ -329,6 +319,18 @@ impl Ledgers {
 
     pub async fn replica(&self, replica: &ReplicaId) -> Result<Option<ReplicaRecord>> {
         self.replicas().get(&Self::replica_key(replica)?).await
+    }
+}
+
+/// Refuses, with what to do, a job that would take the person past today's quota.
+pub fn check_quota(daily_images: Option<u32>, used: u32, images: u32) -> Result<()> {
+    match daily_images {
+        Some(quota) if used.saturating_add(images) > quota => Err(Error::Busy(format!(
+            "that would make {}, and you have {} left of today's {quota}; ask for fewer, or come back after midnight UTC",
+            plural(images as usize, "image"),
+            plural(quota.saturating_sub(used) as usize, "image")
+        ))),
+        _ => Ok(()),
     }
 }
 
