@@ -31,10 +31,7 @@ impl BedrockImageEngine {
         Self { bedrock, catalog, metrics }
     }
 
-    async fn invoke(&self, model: &ModelEntry, body: Value) -> Result<Vec<u8>> {
-        let payload = serde_json::to_vec(&body).map_err(|error| Error::operator("encoding a request body", error))?;
-        // An edit's body holds its source in base64: it need not wait out the model call too.
-        drop(body);
+    async fn invoke(&self, model: &ModelEntry, payload: Vec<u8>) -> Result<Vec<u8>> {
         let call = CallContext { model: &model.alias, model_id: &model.id, region: &self.bedrock.region };
         let started = std::time::Instant::now();
         let answered = self
@@ -94,8 +91,8 @@ impl BedrockImageEngine {
 
     /// Calls the model with one body and turns its answer into checked images, on the
     /// blocking pool: parsing megabytes of JSON, decoding base64 and PNG are CPU work.
-    async fn draw(&self, model: &ModelEntry, body: Value, seed: Seed) -> Result<Vec<GeneratedImage>> {
-        let response = self.invoke(model, body).await?;
+    async fn draw(&self, model: &ModelEntry, payload: Vec<u8>, seed: Seed) -> Result<Vec<GeneratedImage>> {
+        let response = self.invoke(model, payload).await?;
         let (family, alias) = (model.family, model.alias.clone());
         tokio::task::spawn_blocking(move || read_images(family, &alias, &response, seed))
             .await
@@ -141,6 +138,11 @@ fn edit_body(model: &ModelEntry, request: &EditRequest, seed: Seed) -> Result<Va
         Family::StabilityText { .. } => stability::edit_body(model, request, seed)?,
         Family::StabilityService(tool) => image_services::edit_body(model, tool, request, seed)?,
     })
+}
+
+/// A request body as the bytes InvokeModel sends.
+fn serialize(body: &Value) -> Result<Vec<u8>> {
+    serde_json::to_vec(body).map_err(|error| Error::operator("encoding a request body", error))
 }
 
 /// The largest seed a family accepts.
@@ -203,17 +205,22 @@ impl ImageEngine for BedrockImageEngine {
 
     async fn generate(&self, request: &GenerationRequest) -> Result<Generated> {
         let (model, calls) = self.plan_generation(request)?;
-        let batches = try_join_all(calls.into_iter().map(|(body, seed)| self.draw(model, body, seed))).await?;
+        // Text-to-image bodies are a few hundred bytes: serialising them is no work for the pool.
+        let payloads =
+            calls.into_iter().map(|(body, seed)| Ok((serialize(&body)?, seed))).collect::<Result<Vec<_>>>()?;
+        let batches = try_join_all(payloads.into_iter().map(|(payload, seed)| self.draw(model, payload, seed))).await?;
         Ok(Generated { model: model_info(model), images: batches.into_iter().flatten().collect() })
     }
 
     async fn edit(&self, request: &EditRequest) -> Result<Generated> {
         let (model, seed) = self.plan_edit(request)?;
         let (body_model, body_request) = (model.clone(), request.clone());
-        let body = tokio::task::spawn_blocking(move || edit_body(&body_model, &body_request, seed))
+        // The body holds the source in base64: it is built and serialised on the pool, and only
+        // the serialised bytes wait out the model call.
+        let payload = tokio::task::spawn_blocking(move || serialize(&edit_body(&body_model, &body_request, seed)?))
             .await
             .map_err(|error| Error::operator("building an edit request", error))??;
-        let images = self.draw(model, body, seed).await?;
+        let images = self.draw(model, payload, seed).await?;
         Ok(Generated { model: model_info(model), images })
     }
 }
