@@ -31,7 +31,8 @@ use support::{CSRF_TOKEN, atelier, free_port};
 
 /// Starts measured for the start-up median.
 const STARTS: usize = 20;
-/// Jobs in flight for the memory figure, and how long the model takes with each.
+/// Jobs in flight for the memory figure (`WEB_LOAD_JOBS` changes it, to see how memory grows
+/// with the number of jobs), and how long the model takes with each.
 const JOBS_IN_FLIGHT: usize = 1_000;
 const MODEL_DELAY: Duration = Duration::from_secs(10);
 /// Images in the gallery before it is loaded: more than one page (48).
@@ -297,12 +298,13 @@ async fn startup() -> Vec<Figure> {
 // --- memory with 1,000 jobs in flight --------------------------------------------------------
 
 async fn memory_under_load() -> Vec<Figure> {
+    let jobs: usize = std::env::var("WEB_LOAD_JOBS").ok().and_then(|text| text.parse().ok()).unwrap_or(JOBS_IN_FLIGHT);
     let bedrock = BedrockStandIn::start().await;
     bedrock.script(Behaviour::Delay(MODEL_DELAY));
     let folder = tempfile::tempdir().unwrap();
     let metrics_address = format!("127.0.0.1:{}", free_port());
     let mut settings = bedrock_settings(&bedrock);
-    let limit = JOBS_IN_FLIGHT.to_string();
+    let limit = jobs.to_string();
     settings.extend([
         ("ATELIER_MAX_RUNNING_JOBS", limit.clone()),
         ("ATELIER_USER_RUNNING_JOBS", limit.clone()),
@@ -319,7 +321,7 @@ async fn memory_under_load() -> Vec<Figure> {
     // Every job as the local operator, through the JSON API with the forgery cookie and header.
     let began = Instant::now();
     let mut requests = tokio::task::JoinSet::new();
-    for number in 0..JOBS_IN_FLIGHT {
+    for number in 0..jobs {
         let client = client.clone();
         let url = app.url("/api/generate");
         requests.spawn(async move {
@@ -353,9 +355,15 @@ async fn memory_under_load() -> Vec<Figure> {
     let mut most_image_calls = 0;
     let mut all_admitted_after: Option<Duration> = None;
     let mut outcomes = Outcomes::default();
+    let ledger_path = folder.path().join("atelier-data/users/local-operator/usage.json");
+    let mut largest_ledger = 0;
+    let mut most_threads = 0;
     while !requests.is_empty() && began.elapsed() < Duration::from_secs(240) {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let image_calls = bedrock.calls_to(Operation::InvokeModel);
+        largest_ledger =
+            largest_ledger.max(std::fs::metadata(&ledger_path).map(|metadata| metadata.len()).unwrap_or(0));
+        most_threads = most_threads.max(app.status_field("Threads"));
         if image_calls > 0 && first_image_call.is_none() {
             first_image_call = Some(Instant::now());
         }
@@ -372,7 +380,7 @@ async fn memory_under_load() -> Vec<Figure> {
             let waiting = metric(&text, "atelier_jobs_waiting").unwrap_or(0.0);
             most_running = most_running.max(running);
             most_in_line = most_in_line.max(running + waiting);
-            if all_admitted_after.is_none() && running + waiting >= JOBS_IN_FLIGHT as f64 {
+            if all_admitted_after.is_none() && running + waiting >= jobs as f64 {
                 all_admitted_after = Some(began.elapsed());
             }
         }
@@ -388,20 +396,17 @@ async fn memory_under_load() -> Vec<Figure> {
     }
     let whole_run = began.elapsed();
     let peak_total_kb = app.status_field("VmHWM");
-    let threads = app.status_field("Threads");
-    let ledger_bytes = std::fs::metadata(folder.path().join("atelier-data/users/local-operator/usage.json"))
-        .map(|metadata| metadata.len())
-        .unwrap_or(0);
+    let cpu_seconds = cpu_seconds(app.pid());
 
     let statuses = outcomes.summary();
     let admitted = match all_admitted_after {
-        Some(after) => format!("all {JOBS_IN_FLIGHT} in line after {:.1} s", after.as_secs_f64()),
-        None => format!("at most {most_in_line} of {JOBS_IN_FLIGHT} in line at once"),
+        Some(after) => format!("all {jobs} in line after {:.1} s", after.as_secs_f64()),
+        None => format!("at most {most_in_line} of {jobs} in line at once"),
     };
     vec![
         reported("idle memory before the burst (VmRSS)", idle, "MB", "Bedrock engine, limits raised".into()),
         at_most(
-            "peak memory, 1,000 jobs waiting on the model (VmHWM)",
+            &format!("peak memory, {jobs} jobs waiting on the model (VmHWM)"),
             megabytes(peak_waiting_kb),
             "MB",
             256.0,
@@ -415,8 +420,10 @@ async fn memory_under_load() -> Vec<Figure> {
             megabytes(peak_total_kb),
             "MB",
             format!(
-                "{statuses}; all answered after {:.1} s; {threads} threads after; ledger file {ledger_bytes} bytes",
-                whole_run.as_secs_f64()
+                "{statuses}; all answered after {:.1} s; {cpu_seconds:.1} s of CPU; up to {most_threads} threads; \
+                 the person's ledger up to {} kB",
+                whole_run.as_secs_f64(),
+                largest_ledger / 1024
             ),
         ),
     ]
@@ -449,6 +456,17 @@ impl Outcomes {
 fn finished((status, text, _after): (u16, String, Duration), outcomes: &mut Outcomes) {
     let entry = outcomes.by_status.entry(status).or_insert((0, text));
     entry.0 += 1;
+}
+
+/// The CPU time the process has used so far, user and system (/proc/PID/stat, in clock ticks of 1/100 s).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |index: usize| fields.get(index).and_then(|field| field.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// The value of an unlabelled metric in OpenMetrics text.
