@@ -118,7 +118,13 @@ impl Replicas {
                     .discord
                     .requests()
                     .iter()
-                    .map(|request| format!("{} {} -> {}", request.method, request.path, request.status))
+                    .map(|request| {
+                        let token = request.path.split('/').nth(5).unwrap_or_default();
+                        let short = format!("{}…", &token[..token.len().min(8)]);
+                        let path =
+                            if token.len() > 40 { request.path.replace(token, &short) } else { request.path.clone() };
+                        format!("{} {path} -> {} {}", request.method, request.status, request.body["content"])
+                    })
                     .collect();
                 panic!("timed out waiting for {what}; Discord saw:\n{}", seen.join("\n"));
             }
@@ -412,22 +418,27 @@ async fn two_replicas_acknowledge_answer_run_and_store_each_interaction_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancel_pressed_once_is_acted_on_by_one_replica() {
-    // One job runs at a time on each replica, and drawing is slow: of four jobs, some wait.
+    // One job runs at a time on each replica and drawing is slow, so of six jobs at least
+    // three share a replica and the last of them waits behind two.
     let replicas = Replicas::start(&[("ATELIER_MAX_RUNNING_JOBS", "1")]).await;
-    replicas.bedrock.script(Behaviour::Delay(std::time::Duration::from_millis(1_500)));
+    replicas.bedrock.script(Behaviour::Delay(std::time::Duration::from_secs(2)));
     let mut jobs = Vec::new();
-    for person in 0..4 {
+    for person in 0..6 {
         let prompt = format!("a slow harbour number {person}");
         jobs.push((person, replicas.command(person, "imagine", json!([option("prompt", prompt)])).await));
     }
+    // A job "next in line" may be taking its slot that very moment; one with another job
+    // waiting ahead of it has seconds to go (the one ahead must first be drawn), time for
+    // Cancel to find it still waiting.
     let (person, waiting, cancelled) = replicas
-        .eventually("a job waiting with a Cancel button", || {
+        .eventually("a job waiting behind another, with a Cancel button", || {
             jobs.iter().find_map(|(person, sent)| {
                 let message = replicas.discord.interaction_original(&sent.id)?;
-                let queued = message["content"].as_str().is_some_and(|text| text.contains("Queued"));
+                let text = message["content"].as_str().unwrap_or_default();
+                let behind_another = text.contains("Queued") && !text.contains("next in line");
                 let has_cancel =
                     crate::discord_bot::button_ids(&message).iter().any(|id| id.starts_with("atelier:cancel:"));
-                (queued && has_cancel).then(|| (*person, message, sent))
+                (behind_another && has_cancel).then_some((*person, message, sent))
             })
         })
         .await;
@@ -437,14 +448,14 @@ async fn cancel_pressed_once_is_acted_on_by_one_replica() {
             replicas.discord.interaction_original(&press.id).filter(|message| !is_loading(message))
         })
         .await;
-    let text = told["content"].as_str().unwrap_or_default();
-    assert!(text.contains("Cancel"), "{told:#}");
+    let text = told["content"].as_str().unwrap_or_default().to_string();
+    assert!(text.starts_with("Cancel"), "the waiting job was called back: {told:#}");
     replicas.both_replicas_tried(&press).await;
     let counts = replicas.discord.interaction_counts(&press.id);
     assert_eq!((counts.callbacks_accepted, counts.callbacks_refused_as_acknowledged), (1, 1), "{counts:?}");
 
-    // The cancelled job is answered as called back, only to its owner (the public
-    // acknowledgement goes); the others are drawn once each.
+    // The job called back is answered as such, only to its owner (the public acknowledgement
+    // goes), and never drawn; the others are drawn once each.
     let said = |message: &Value| message["content"].as_str().is_some_and(|text| text.contains("nothing was charged"));
     replicas
         .eventually("the cancelled job's answer", || {
@@ -456,9 +467,113 @@ async fn cancel_pressed_once_is_acted_on_by_one_replica() {
         })
         .await;
     assert!(replicas.discord.interaction_counts(&cancelled.id).followups <= 1, "answered once");
-    for (_, sent) in jobs.iter().filter(|(_, sent)| sent.id != cancelled.id) {
+    let drawn: Vec<&Sent> = jobs.iter().map(|(_, sent)| sent).filter(|sent| sent.id != cancelled.id).collect();
+    for sent in &drawn {
         replicas.result_of(sent).await;
     }
-    assert_eq!(replicas.bedrock.calls_to(Operation::InvokeModel), 3, "the cancelled job never reached the model");
-    assert_eq!(replicas.images_stored(), 3);
+    assert_eq!(
+        replicas.bedrock.calls_to(Operation::InvokeModel),
+        drawn.len(),
+        "each job drawn once, the cancelled one never"
+    );
+    assert_eq!(replicas.images_stored(), drawn.len());
+}
+
+/// What the replicas logged: every event at WARN or ERROR, and how many debug events said an
+/// interaction or message was left to another replica.
+#[derive(Clone, Default)]
+struct Heard {
+    loud: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    left_to_another_replica: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Heard {
+    fn on_event(&self, event: &tracing::Event<'_>, _context: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message<'a>(&'a mut String);
+        impl tracing::field::Visit for Message<'_> {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    *self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut message = String::new();
+        event.record(&mut Message(&mut message));
+        let level = *event.metadata().level();
+        if matches!(level, tracing::Level::WARN | tracing::Level::ERROR) {
+            self.loud.lock().unwrap().push(format!("{level} {}: {message}", event.metadata().target()));
+        } else if level == tracing::Level::DEBUG && message.contains("another replica") {
+            self.left_to_another_replica.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+// On the test's one thread, so the log catcher set for this thread hears both replicas.
+#[tokio::test]
+async fn the_replica_that_loses_says_nothing_above_debug() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let heard = Heard::default();
+    let _catching = tracing::subscriber::set_default(tracing_subscriber::registry().with(heard.clone()));
+    let replicas = Replicas::start(&[]).await;
+
+    let chat = replicas.command(0, "chat", json!([option("message", "How do I paint rain?")])).await;
+    let thread = replicas.eventually("the chat thread", || replicas.discord.threads().pop()).await;
+    let thread_id = thread["id"].as_str().unwrap().to_string();
+    // The thread's conversation is kept just after the thread is made: a reply sent the
+    // moment the thread appears could come first and find none, on either replica.
+    replicas
+        .eventually("the first answer in the thread", || {
+            replicas.discord.channel_messages(&thread_id).into_iter().find(|message| {
+                message["author"]["bot"] == true
+                    && message["content"].as_str().is_some_and(|text| text.contains("paint rain"))
+            })
+        })
+        .await;
+    let reply = replicas.discord.user_message(&thread_id, &Replicas::person(0), "And at night?");
+    replicas.discord.dispatch_message(reply).await;
+    replicas
+        .eventually("the answer in the thread", || {
+            replicas.discord.channel_messages(&thread_id).into_iter().find(|message| {
+                message["author"]["bot"] == true
+                    && message["content"].as_str().is_some_and(|text| text.contains("And at night?"))
+            })
+        })
+        .await;
+    let mut sent = vec![chat];
+    for person in 0..4 {
+        sent.push(
+            replicas.command(person, "imagine", json!([option("prompt", format!("rain number {person}"))])).await,
+        );
+    }
+    // A wrong option is refused by an ephemeral answer, which is itself the acknowledgement.
+    sent.push(replicas.command(1, "imagine", json!([option("prompt", "rain --ar 16x9")])).await);
+    let interaction = replicas.discord.autocomplete(&Replicas::person(2), "imagine", json!([option("model", "co")]));
+    sent.push(replicas.send(interaction, "autocomplete").await);
+    let result = replicas.result_of(&sent[1]).await;
+    sent.push(replicas.press(0, &button(&result, "reroll"), &result).await);
+    sent.push(replicas.command(3, "me", json!([])).await);
+    for job in [&sent[2], &sent[3], &sent[4], &sent[7]] {
+        replicas.result_of(job).await;
+    }
+    for interaction in &sent {
+        replicas.both_replicas_tried(interaction).await;
+    }
+    let refusal = replicas
+        .eventually("the refusal of the wrong option", || {
+            replicas.discord.interaction_original(&sent[5].id).filter(is_ephemeral)
+        })
+        .await;
+    assert!(refusal["content"].as_str().unwrap().contains("16x9"), "{refusal:#}");
+
+    // The losing replica logs just after Discord refuses it, so its lines are waited for.
+    let expected = sent.len() + 1;
+    let left = || heard.left_to_another_replica.load(std::sync::atomic::Ordering::SeqCst);
+    replicas
+        .eventually("one debug line per interaction (and per thread message) left to the other replica", || {
+            (left() >= expected).then_some(())
+        })
+        .await;
+    assert_eq!(left(), expected, "one debug line each, no more");
+    let loud = heard.loud.lock().unwrap().clone();
+    assert!(loud.is_empty(), "nothing above debug, from either replica: {loud:#?}");
 }

@@ -81,10 +81,13 @@ pub async fn on_error(error: poise::FrameworkError<'_, Data, BotError>) {
                 }
             }
         }
-        other => {
-            if let Err(handler_error) = poise::builtins::on_error(other).await {
-                tracing::warn!(error = %handler_error, "could not report a framework error");
+        other => match poise::builtins::on_error(other).await {
+            Ok(()) => {}
+            // poise answers the interaction itself here; another replica answered first.
+            Err(handler_error) if crate::respond::acknowledged_elsewhere(&handler_error) => {
+                tracing::debug!("another replica answered this interaction first");
             }
-        }
+            Err(handler_error) => tracing::warn!(error = %handler_error, "could not report a framework error"),
+        },
     }
 }
