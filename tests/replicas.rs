@@ -298,6 +298,7 @@ async fn two_replicas_acknowledge_answer_run_and_store_each_interaction_once() {
     // Each interaction was acknowledged once, and the other replica's acknowledgement was
     // refused once: it then did nothing more (a second answer would be a second refusal).
     let mut duplicates = 0;
+    let all_requests = replicas.discord.requests();
     for sent in &everything {
         let counts = replicas.discord.interaction_counts(&sent.id);
         assert_eq!(counts.callbacks_accepted, 1, "{}: {counts:?}", sent.what);
@@ -307,6 +308,9 @@ async fn two_replicas_acknowledge_answer_run_and_store_each_interaction_once() {
             sent.what
         );
         assert_eq!(counts.followups, 0, "{}: answered in place, never by a second message: {counts:?}", sent.what);
+        let callback = format!("/{}/{}/callback", sent.id, sent.token);
+        let callbacks = all_requests.iter().filter(|request| request.path.ends_with(&callback)).count();
+        assert_eq!(callbacks, 2, "{}: one acknowledgement from each replica and nothing else", sent.what);
     }
 
     // Every image job was answered with one result, drawn once and stored once.
