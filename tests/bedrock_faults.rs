@@ -136,7 +136,16 @@ impl Rig {
     async fn check_quota(&self, answers: &[Answer]) {
         let delivered: usize =
             answers.iter().map(|answer| if let Answer::Images(ids) = answer { ids.len() } else { 0 }).sum();
-        let usage = self.usage().await;
+        // A job's bookkeeping follows its answer by a moment (the person hears first), so the
+        // ledger is given a few seconds to settle before it is read for the last time.
+        let mut usage = self.usage().await;
+        for _ in 0..200 {
+            if (usage["running"].as_u64(), usage["queued"].as_u64()) == (Some(0), Some(0)) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            usage = self.usage().await;
+        }
         assert_eq!(usage["images_today"], delivered, "only delivered images are charged: {usage}");
         assert_eq!((usage["running"].as_u64(), usage["queued"].as_u64()), (Some(0), Some(0)), "{usage}");
     }

@@ -192,6 +192,8 @@ pub enum Cancelled {
 struct LocalJob {
     owner: Owner,
     cancelled: bool,
+    /// Past its last chance to leave the line: a cancellation now is too late.
+    started: bool,
 }
 
 #[derive(Default)]
@@ -339,7 +341,7 @@ impl Jobs {
             let number = line.next_ticket;
             line.next_ticket += 1;
             line.waiting.insert(number);
-            line.jobs.insert(id, LocalJob { owner: owner.clone(), cancelled: false });
+            line.jobs.insert(id, LocalJob { owner: owner.clone(), cancelled: false, started: false });
             number
         };
         Ok(Ticket {
@@ -408,6 +410,9 @@ impl Jobs {
             if let Some(job) = line.jobs.get_mut(&id)
                 && &job.owner == owner
             {
+                if job.started {
+                    return Ok(Cancelled::TooLate);
+                }
                 job.cancelled = true;
                 drop(line);
                 self.shared.line_moved.notify_waiters();
@@ -639,6 +644,14 @@ impl Ticket {
                 () = moved => {}
             }
         };
+        // The last chance to leave, taken under the lock that `cancel` takes, so a job is
+        // either called back here or told too late there, never answered one way and run.
+        {
+            let mut line = lock(&shared.line);
+            if let Some(job) = line.jobs.get_mut(&self.id) {
+                job.started = !job.cancelled;
+            }
+        }
         self.must_leave()?;
         if self.in_store {
             match shared.ledgers.start(&self.owner, self.id).await {

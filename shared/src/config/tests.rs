@@ -174,14 +174,14 @@ fn the_spool_has_defaults_and_a_bad_limit_names_the_variable() {
 #[test]
 fn model_timeouts_have_defaults_and_a_bad_value_names_the_variable() {
     let defaults = config(&[]).unwrap().bedrock.timeouts;
-    assert_eq!(defaults.attempt, std::time::Duration::from_secs(90));
-    assert_eq!(defaults.operation(), std::time::Duration::from_secs(180));
-    assert_eq!(defaults.chat_idle, std::time::Duration::from_secs(30));
-    assert_eq!(defaults.text_attempt(), std::time::Duration::from_secs(45), "text calls are capped");
+    assert_eq!(defaults.attempt, Duration::from_secs(90));
+    assert_eq!(defaults.operation(), Duration::from_secs(180));
+    assert_eq!(defaults.chat_idle, Duration::from_secs(30));
+    assert_eq!(defaults.text_attempt(), Duration::from_secs(45), "text calls are capped");
     let set = config(&[("ATELIER_MODEL_TIMEOUT_SECONDS", "2"), ("ATELIER_CHAT_IDLE_TIMEOUT_SECONDS", "1")]).unwrap();
-    assert_eq!(set.bedrock.timeouts.attempt, std::time::Duration::from_secs(2));
-    assert_eq!(set.bedrock.timeouts.chat_start(), std::time::Duration::from_secs(2));
-    assert_eq!(set.bedrock.timeouts.text_operation(), std::time::Duration::from_secs(4));
+    assert_eq!(set.bedrock.timeouts.attempt, Duration::from_secs(2));
+    assert_eq!(set.bedrock.timeouts.chat_start(), Duration::from_secs(2));
+    assert_eq!(set.bedrock.timeouts.text_operation(), Duration::from_secs(4));
     for variable in ["ATELIER_MODEL_TIMEOUT_SECONDS", "ATELIER_CHAT_IDLE_TIMEOUT_SECONDS"] {
         for bad in ["0", "-5", "1.5", "3601", "a minute"] {
             let error = config(&[(variable, bad)]).unwrap_err();

@@ -3,8 +3,8 @@
 //! compare-and-swap, a record per job in progress so a job whose process died can be found
 //! and answered, and a heartbeat per replica so the others can tell it died.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
@@ -110,11 +110,28 @@ pub enum Start {
 #[derive(Clone)]
 pub struct Ledgers {
     store: Arc<dyn ObjectStore>,
+    /// One writer at a time per person's ledger within this process. Compare-and-swap keeps
+    /// replicas apart; this keeps a burst of one person's jobs here from all reading the same
+    /// version, all but one losing, and trying again (each try a read and a write).
+    writers: Arc<Mutex<HashMap<Owner, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl Ledgers {
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
-        Self { store }
+        Self { store, writers: Arc::default() }
+    }
+
+    /// Waits for this process's turn to change `owner`'s ledger.
+    async fn writing(&self, owner: &Owner) -> tokio::sync::OwnedMutexGuard<()> {
+        let turn = {
+            let mut writers = self.writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Forget people nobody is writing for, so the map stays as small as the busy set.
+            if writers.len() > 1_024 {
+                writers.retain(|_, turn| Arc::strong_count(turn) > 1);
+            }
+            writers.entry(owner.clone()).or_default().clone()
+        };
+        turn.lock_owned().await
     }
 
     fn key(text: String) -> Result<ObjectKey> {
@@ -163,6 +180,7 @@ impl Ledgers {
         limits: &JobLimits,
     ) -> Result<()> {
         let today = OffsetDateTime::now_utc().date();
+        let _turn = self.writing(owner).await;
         self.ledgers()
             .update(&Self::ledger_key(owner)?, |existing: Option<PersonLedger>| {
                 let mut ledger = PersonLedger::today(existing, today);
@@ -194,6 +212,7 @@ impl Ledgers {
     /// someone else (recovered after this replica was thought dead): it must not run.
     pub async fn start(&self, owner: &Owner, id: JobId) -> Result<Start> {
         let today = OffsetDateTime::now_utc().date();
+        let _turn = self.writing(owner).await;
         self.ledgers()
             .update(&Self::ledger_key(owner)?, |existing: Option<PersonLedger>| {
                 let mut ledger = PersonLedger::today(existing, today);
@@ -218,6 +237,7 @@ impl Ledgers {
     /// Returns whether the job was still there.
     pub async fn finish(&self, owner: &Owner, id: JobId, ending: Ending) -> Result<bool> {
         let today = OffsetDateTime::now_utc().date();
+        let _turn = self.writing(owner).await;
         self.ledgers()
             .update(&Self::ledger_key(owner)?, |existing: Option<PersonLedger>| {
                 let mut ledger = PersonLedger::today(existing, today);
@@ -236,6 +256,7 @@ impl Ledgers {
     /// Asks for a waiting job to be cancelled wherever it is; whether it was still waiting.
     pub async fn request_cancel(&self, owner: &Owner, id: JobId) -> Result<Option<LedgerState>> {
         let today = OffsetDateTime::now_utc().date();
+        let _turn = self.writing(owner).await;
         self.ledgers()
             .update(&Self::ledger_key(owner)?, |existing: Option<PersonLedger>| {
                 let mut ledger = PersonLedger::today(existing, today);
