@@ -14,7 +14,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use ulid::Ulid;
@@ -432,18 +431,12 @@ impl Gallery {
             let keys = self.store.list(&prefix, after.as_deref(), (limit + 1).max(32)).await?;
             let exhausted = keys.is_empty();
             after = keys.last().map(|key| key.as_str().to_string());
-            let batch: Vec<ImageRecord> = futures::stream::iter(keys)
-                .map(|key| {
-                    let store = &self.store;
-                    async move {
-                        let bytes = store.get(&key).await?;
-                        serde_json::from_slice::<ImageRecord>(&bytes)
-                            .map_err(|error| Error::operator(format!("reading the record at {}", key.as_str()), error))
-                    }
-                })
-                .buffered(8)
-                .try_collect()
-                .await?;
+            let mut batch = Vec::with_capacity(keys.len());
+            for (key, bytes) in keys.iter().zip(self.store.get_many(&keys).await) {
+                let record = serde_json::from_slice::<ImageRecord>(&bytes?)
+                    .map_err(|error| Error::operator(format!("reading the record at {}", key.as_str()), error))?;
+                batch.push(record);
+            }
             records.extend(batch.into_iter().filter(|record| {
                 filter.session.as_ref().is_none_or(|session| record.session.as_ref() == Some(session))
                     && filter.origin.is_none_or(|origin| record.origin.kind() == origin)

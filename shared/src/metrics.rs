@@ -415,6 +415,11 @@ impl ObjectStore for MeasuredStore {
         self.counted("get", self.inner.get_versioned(key).await)
     }
 
+    async fn get_many(&self, keys: &[ObjectKey]) -> Vec<Result<Bytes, StoreError>> {
+        // Forwarded, so the store's own way of reading many (one blocking task) is kept.
+        self.inner.get_many(keys).await.into_iter().map(|result| self.counted("get", result)).collect()
+    }
+
     async fn replace(
         &self,
         key: &ObjectKey,

@@ -92,6 +92,20 @@ pub trait ObjectStore: Send + Sync + 'static {
 
     async fn get(&self, key: &ObjectKey) -> Result<Bytes, StoreError>;
 
+    /// Several objects, in the order asked; a missing one is `NotFound` in its place. The
+    /// gallery reads a page of records this way: backends with a cheaper way than one call
+    /// each (a folder: one blocking task for the lot) say so by overriding it.
+    async fn get_many(&self, keys: &[ObjectKey]) -> Vec<Result<Bytes, StoreError>> {
+        use futures::StreamExt as _;
+        let mut results = Vec::with_capacity(keys.len());
+        let mut reads =
+            futures::stream::iter(keys.iter().cloned()).map(|key| async move { self.get(&key).await }).buffered(16);
+        while let Some(result) = reads.next().await {
+            results.push(result);
+        }
+        results
+    }
+
     /// The object and the version read, for [`Self::replace`].
     async fn get_versioned(&self, key: &ObjectKey) -> Result<(Bytes, Version), StoreError>;
 
