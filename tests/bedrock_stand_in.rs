@@ -645,3 +645,38 @@ async fn fault_modes_reach_the_client_in_bedrocks_own_error_shapes() {
     let mut stream = raw.converse_stream().model_id(CHAT_MODEL).messages(user("again")).send().await.unwrap().stream;
     while stream.recv().await.unwrap().is_some() {}
 }
+
+#[tokio::test]
+async fn calls_are_timed_and_images_can_be_answered_at_once_from_a_body_encoded_once() {
+    let stand_in = BedrockStandIn::start().await;
+    let client = raw_client(&stand_in).await;
+    let png_bytes = stand_in.answer_images_at_once();
+    assert!((1_000_000..4_000_000).contains(&png_bytes), "about a model's 1024² PNG: {png_bytes} bytes");
+    let body = json!({ "prompt": "a heron", "aspect_ratio": "1:1", "output_format": "png" });
+    let before = Instant::now();
+    let first = invoke(&client, "stability.stable-image-core-v1:1", &body).await.unwrap();
+    let after = Instant::now();
+    let second = invoke(&client, "stability.stable-image-core-v1:1", &body).await.unwrap();
+    assert_eq!(decoded(&first["images"][0]), (1024, 1024, image::ImageFormat::Png, false));
+    assert_eq!(first["images"], second["images"], "the same prebuilt picture every time");
+    let titan = json!({ "taskType": "TEXT_IMAGE", "textToImageParams": { "text": "a heron" } });
+    let answer = invoke(&client, "amazon.titan-image-generator-v2:0", &titan).await.unwrap();
+    assert_eq!(answer["images"], first["images"], "in each family's own answer shape");
+    let call = &stand_in.requests()[0];
+    let answered = call.answered_at.expect("the answer's end is recorded");
+    assert!(before <= call.received_at && call.received_at <= answered && answered <= after);
+
+    // A stream's text deltas are timed one by one, and its end after the last.
+    stand_in.script(Behaviour::ChatReply("one two three".into()));
+    stand_in.script(Behaviour::Delay(Duration::from_millis(30)));
+    let mut stream = client.converse_stream().model_id(CHAT_MODEL).messages(user("count")).send().await.unwrap().stream;
+    while stream.recv().await.unwrap().is_some() {}
+    stand_in.script(Behaviour::Delay(Duration::ZERO));
+    let call = stand_in.requests().pop().unwrap();
+    let texts: Vec<&str> = call.deltas.iter().map(|(_, text)| text.as_str()).collect();
+    assert_eq!(texts, ["one ", "two ", "three"]);
+    for pair in call.deltas.windows(2) {
+        assert!(pair[1].0 - pair[0].0 >= Duration::from_millis(25), "paced by the Delay");
+    }
+    assert!(call.answered_at.unwrap() >= call.deltas[2].0);
+}

@@ -296,6 +296,33 @@ async fn a_deferred_interaction_is_answered_with_a_png_and_a_follow_up_and_only_
 }
 
 #[tokio::test]
+async fn dispatches_and_requests_are_timed_and_the_log_leaves_out_file_bytes() {
+    let discord = DiscordStandIn::start().await;
+    let mut bot = Bot::ready(&discord).await;
+    let interaction = discord.slash_command(&DiscordStandIn::user(4343, "Timer"), "imagine", json!([]), &[]);
+    let interaction_id = id(&interaction);
+    assert_eq!(discord.interaction_sent_at(&interaction_id), None, "not sent yet");
+    let before = std::time::Instant::now();
+    discord.dispatch_interaction(interaction).await;
+    let command = bot.command("imagine").await;
+    let sent = discord.interaction_sent_at(&interaction_id).expect("the dispatch's sending is recorded");
+    assert!(sent >= before);
+    command.defer(&bot.http).await.unwrap();
+    let picture = png(8, 8);
+    let edit = EditInteractionResponse::new().new_attachment(CreateAttachment::bytes(picture.clone(), "cat.png"));
+    command.edit_response(&bot.http, edit).await.unwrap();
+    let log = discord.request_log();
+    let callback = log.iter().find(|request| request.path.ends_with("/callback")).unwrap();
+    assert!(callback.received_at >= sent);
+    assert_eq!((callback.status, callback.body["type"].as_u64(), callback.file_count), (204, Some(5), 0));
+    let upload = log.iter().find(|request| request.method == "PATCH").unwrap();
+    assert_eq!((upload.status, upload.file_count, upload.file_bytes), (200, 1, picture.len()));
+    assert!(upload.received_at >= callback.received_at);
+    assert_eq!(discord.requests().len(), log.len(), "the same requests as in full");
+    bot.stop().await;
+}
+
+#[tokio::test]
 async fn after_a_deferral_the_first_follow_up_replaces_the_thinking_message() {
     let discord = DiscordStandIn::start().await;
     let mut bot = Bot::ready(&discord).await;

@@ -22,16 +22,19 @@ mod schema;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use base64::Engine as _;
 use serde_json::{Value, json};
 
 use chat::Ending;
@@ -57,6 +60,13 @@ pub struct Call {
     pub model_id: String,
     /// The JSON request body (`Value::Null` when the body was not JSON).
     pub body: Value,
+    /// When the request had arrived (body included).
+    pub received_at: Instant,
+    /// When the last bytes of a successful InvokeModel or Converse answer, or the end of a
+    /// ConverseStream body, were handed to the connection; None until then (and for errors).
+    pub answered_at: Option<Instant>,
+    /// A ConverseStream's text deltas, each with when it was handed to the connection.
+    pub deltas: Vec<(Instant, String)>,
 }
 
 /// A scripted answer. Behaviours queue up in order; each applies to the next call(s) it matches.
@@ -231,6 +241,8 @@ struct Script {
     queue: VecDeque<Behaviour>,
     delay: Duration,
     answered: u64,
+    /// With [`BedrockStandIn::answer_images_at_once`]: the InvokeModel answers, encoded once.
+    prebuilt: Option<Arc<Prebuilt>>,
     /// The fault modes in force, each with its own count.
     storms: Vec<Storm>,
     /// Faults dealt by fault modes since the start, by operation.
@@ -251,13 +263,38 @@ impl Shared {
     /// Records the call and returns the delay to wait and a number for request ids and seeds.
     fn record(&self, operation: Operation, model_id: &str, body: Value) -> (Duration, u64) {
         let mut script = self.lock();
-        script.calls.push(Call { operation, model_id: model_id.to_string(), body });
+        script.calls.push(Call {
+            operation,
+            model_id: model_id.to_string(),
+            body,
+            received_at: Instant::now(),
+            answered_at: None,
+            deltas: Vec::new(),
+        });
         script.answered += 1;
         (script.delay, script.answered)
     }
 
     fn delay(&self) -> Duration {
         self.lock().delay
+    }
+
+    /// The call numbered `number` (from [`Self::record`]), to add its timings to.
+    fn call_mut(script: &mut Script, number: u64) -> Option<&mut Call> {
+        let index = usize::try_from(number).ok()?.checked_sub(1)?;
+        script.calls.get_mut(index)
+    }
+
+    fn answered(&self, number: u64, at: Instant) {
+        if let Some(call) = Self::call_mut(&mut self.lock(), number) {
+            call.answered_at.get_or_insert(at);
+        }
+    }
+
+    fn delta_sent(&self, number: u64, at: Instant, text: String) {
+        if let Some(call) = Self::call_mut(&mut self.lock(), number) {
+            call.deltas.push((at, text));
+        }
     }
 
     /// The fault this call gets from the fault modes in force, if any: the first mode for
@@ -389,6 +426,17 @@ impl BedrockStandIn {
         }
     }
 
+    /// From now on every valid InvokeModel is answered with one 1024×1024 PNG (a textured
+    /// picture that compresses about as well as a model's), in the family's answer shape, from
+    /// bodies encoded once here rather than per call: the model's time is then only the
+    /// scripted Delay. Returns the PNG's size in bytes.
+    pub fn answer_images_at_once(&self) -> usize {
+        let prebuilt = Prebuilt::new(1024, 1024);
+        let size = prebuilt.png_bytes;
+        self.shared.lock().prebuilt = Some(Arc::new(prebuilt));
+        size
+    }
+
     /// Switches a fault mode on, beside any already in force, until [`Self::calm`].
     pub fn storm(&self, mode: FaultMode) {
         self.shared.lock().storms.push(Storm { mode, seen: 0 });
@@ -512,6 +560,10 @@ async fn invoke_model(State(shared): State<Shared>, Path(model_id): Path<String>
         Err(invalid) => return failure_response(&invalid.into(), number),
     };
     let filtered = shared.take_shaping(Operation::InvokeModel).content_filter;
+    let prebuilt = shared.lock().prebuilt.clone();
+    if let Some(prebuilt) = prebuilt.filter(|_| !filtered) {
+        return timed(&shared, number, prebuilt.answer(family, number));
+    }
     // Encoding big images is CPU work: keep it off the async workers.
     let rendered = tokio::task::spawn_blocking(move || images::render(family, &plan, filtered, number)).await;
     let mut response = match rendered {
@@ -522,7 +574,96 @@ async fn invoke_model(State(shared): State<Shared>, Path(model_id): Path<String>
     if let Ok(latency) = HeaderValue::from_str(&started.elapsed().as_millis().to_string()) {
         response.headers_mut().insert("x-amzn-bedrock-invocation-latency", latency);
     }
-    response
+    timed(&shared, number, response)
+}
+
+/// InvokeModel answers built once for [`BedrockStandIn::answer_images_at_once`], one per
+/// answer shape.
+#[derive(Debug)]
+struct Prebuilt {
+    png_bytes: usize,
+    sdxl: Bytes,
+    titan: Bytes,
+    stability: Bytes,
+}
+
+impl Prebuilt {
+    fn new(width: u32, height: u32) -> Self {
+        let png = images::textured_png(width, height);
+        let png_bytes = png.len();
+        let base64 = base64::engine::general_purpose::STANDARD.encode(png);
+        let body = |value: Value| Bytes::from(value.to_string());
+        Self {
+            png_bytes,
+            sdxl: body(
+                json!({ "result": "success", "artifacts": [{ "seed": 7, "base64": base64, "finishReason": "SUCCESS" }] }),
+            ),
+            titan: body(json!({ "images": [base64], "error": null })),
+            stability: body(json!({ "seeds": [7], "finish_reasons": [null], "images": [base64] })),
+        }
+    }
+
+    fn answer(&self, family: images::Family, number: u64) -> Response {
+        let body = match family {
+            images::Family::Sdxl => self.sdxl.clone(),
+            images::Family::Titan(_) => self.titan.clone(),
+            _ => self.stability.clone(),
+        };
+        let mut response = Response::new(Body::from(body));
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Ok(id) = HeaderValue::from_str(&request_id(number)) {
+            headers.insert("x-amzn-requestid", id);
+        }
+        headers.insert("x-amzn-bedrock-invocation-latency", HeaderValue::from_static("0"));
+        response
+    }
+}
+
+/// The response with its body wrapped so that the call's `answered_at` is recorded when the
+/// body's last bytes are handed to the connection (hyper writes them straight after).
+fn timed(shared: &Shared, number: u64, response: Response) -> Response {
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, Body::new(TimedBody { inner: body, shared: shared.clone(), number, done: false }))
+}
+
+struct TimedBody {
+    inner: Body,
+    shared: Shared,
+    number: u64,
+    done: bool,
+}
+
+impl HttpBody for TimedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        context: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(context);
+        // With a known length the server never polls past the last frame, so the end is when
+        // the inner body says it has nothing more.
+        let ended = match &polled {
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(_)) => self.inner.is_end_stream(),
+            Poll::Pending => false,
+        };
+        if ended && !self.done {
+            self.done = true;
+            self.shared.answered(self.number, Instant::now());
+        }
+        polled
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
 }
 
 /// `POST /model/{modelId}/converse`.
@@ -538,7 +679,7 @@ async fn converse(State(shared): State<Shared>, Path(model_id): Path<String>, bo
     };
     let reply = chat::reply(&conversation, &shared.take_shaping(Operation::Converse));
     let latency = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    json_response(&chat::converse_output(&reply, latency), number)
+    timed(&shared, number, json_response(&chat::converse_output(&reply, latency), number))
 }
 
 /// `POST /model/{modelId}/converse-stream`: an `application/vnd.amazon.eventstream` body.
@@ -562,15 +703,18 @@ async fn converse_stream(State(shared): State<Shared>, Path(model_id): Path<Stri
         _ => Ending::Complete,
     };
     let frames = chat::stream_frames(&reply, ending);
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    // Each chunk carries the delta's text, if it is one, so its sending time can be recorded.
+    let (sender, receiver) = tokio::sync::mpsc::channel::<(Result<Bytes, std::io::Error>, Option<String>)>(4);
+    let pacing = shared.clone();
     tokio::spawn(async move {
+        let shared = pacing;
         for (index, frame) in frames.into_iter().enumerate() {
             // Events come one by one, paced by the scripted Delay, so streaming is observable.
             let delay = shared.delay();
             if index > 0 && !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            if sender.send(Ok(frame.encode(started))).await.is_err() {
+            if sender.send((Ok(frame.encode(started)), frame.delta_text())).await.is_err() {
                 return;
             }
         }
@@ -581,15 +725,26 @@ async fn converse_stream(State(shared): State<Shared>, Path(model_id): Path<Stri
                 // The pieces already sent reach the client first, as on a connection lost
                 // after them: the server would otherwise abort with them still in its buffer.
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                let _ = sender.send(Err(std::io::Error::other("the stand-in dropped the connection"))).await;
+                let _ = sender.send((Err(std::io::Error::other("the stand-in dropped the connection")), None)).await;
             }
             // Silence, with the connection open, until the client gives up and hangs up.
             Some(Fault::StreamStall { .. }) => sender.closed().await,
             _ => {}
         }
     });
-    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|chunk| (chunk, receiver))
+    let stream = futures::stream::unfold((receiver, shared), move |(mut receiver, shared)| async move {
+        match receiver.recv().await {
+            Some((chunk, delta)) => {
+                if let Some(text) = delta {
+                    shared.delta_sent(number, Instant::now(), text);
+                }
+                Some((chunk, (receiver, shared)))
+            }
+            None => {
+                shared.answered(number, Instant::now());
+                None
+            }
+        }
     });
     let mut response = Response::new(Body::from_stream(stream));
     let headers = response.headers_mut();

@@ -66,6 +66,24 @@ pub struct Recorded {
     /// The files of a multipart body.
     pub files: Vec<RecordedFile>,
     pub status: u16,
+    /// When the whole request (body included) had arrived, for latency measurements.
+    pub received_at: Instant,
+}
+
+/// A request without its file bytes, for measurements over many uploads: what
+/// [`DiscordStandIn::request_log`] returns.
+#[derive(Debug, Clone)]
+pub struct RequestSummary {
+    pub method: String,
+    pub path: String,
+    /// The JSON body, or a multipart body's `payload_json` part; `Null` when there is none.
+    pub body: Value,
+    /// How many files the request carried, and their bytes in all.
+    pub file_count: usize,
+    pub file_bytes: usize,
+    pub status: u16,
+    /// When the whole request (body included) had arrived.
+    pub received_at: Instant,
 }
 
 /// A file part of a multipart request.
@@ -173,6 +191,31 @@ impl DiscordStandIn {
     /// Every HTTP request so far, oldest first.
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.lock().requests.clone()
+    }
+
+    /// Every HTTP request so far, oldest first, without the bytes of uploaded files (cheap to
+    /// take after hundreds of uploads).
+    pub fn request_log(&self) -> Vec<RequestSummary> {
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .map(|request| RequestSummary {
+                method: request.method.clone(),
+                path: request.path.clone(),
+                body: request.body.clone(),
+                file_count: request.files.len(),
+                file_bytes: request.files.iter().map(|file| file.bytes.len()).sum(),
+                status: request.status,
+                received_at: request.received_at,
+            })
+            .collect()
+    }
+
+    /// When the gateway finished writing an interaction's INTERACTION_CREATE to a client's
+    /// connection (the first one, when several sessions got it); None before that.
+    pub fn interaction_sent_at(&self, interaction_id: &str) -> Option<Instant> {
+        self.shared.lock().interactions.get(interaction_id)?.sent_at
     }
 
     /// The first recorded request `predicate` accepts, waiting up to 30 s for it; on timeout

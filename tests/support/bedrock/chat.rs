@@ -623,6 +623,14 @@ pub enum Frame {
 }
 
 impl Frame {
+    /// The text of a `contentBlockDelta` carrying text; None for every other frame.
+    pub fn delta_text(&self) -> Option<String> {
+        match self {
+            Self::Event("contentBlockDelta", payload) => payload["delta"]["text"].as_str().map(String::from),
+            _ => None,
+        }
+    }
+
     /// The frame in `application/vnd.amazon.eventstream` encoding (prelude, headers, payload, CRCs).
     pub fn encode(&self, started: Instant) -> Bytes {
         let (headers, payload) = match self {

@@ -837,6 +837,20 @@ fn encode(width: u32, height: u32, rgb: [u8; 3], transparent: bool, format: Imag
     Ok(base64::engine::general_purpose::STANDARD.encode(bytes.into_inner()))
 }
 
+/// A PNG that compresses about as badly as a model's picture (a 1024×1024 one is around
+/// 1.5 to 2 MB): smooth gradients with pixel noise on top. Deterministic.
+pub fn textured_png(width: u32, height: u32) -> Vec<u8> {
+    let picture = RgbImage::from_fn(width, height, |x, y| {
+        let noise = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)).wrapping_mul(2_246_822_519) >> 29;
+        let channel = |base: u32| ((base + noise) % 256) as u8;
+        Rgb([channel(x / 4), channel(y / 4), channel((x + y) / 8)])
+    });
+    let mut bytes = Cursor::new(Vec::new());
+    // Writing a PNG into memory cannot fail.
+    let _ = DynamicImage::ImageRgb8(picture).write_to(&mut bytes, ImageFormat::Png);
+    bytes.into_inner()
+}
+
 /// The answer for a valid request, as each family documents it.
 pub fn render(family: Family, plan: &Plan, filtered: bool, number: u64) -> Result<Value, Failure> {
     let seed = if plan.seed == 0 { 1_000_003 * number % 4_294_967_295 } else { plan.seed };

@@ -75,6 +75,12 @@ async fn serve(shared: Arc<Shared>, mut socket: WebSocket) {
                         break;
                     }
                 }
+                Some(Outgoing::Interaction { frame, id }) => {
+                    if socket.send(Message::Text(frame.into())).await.is_err() {
+                        break;
+                    }
+                    shared.lock().interaction_sent(&id, std::time::Instant::now());
+                }
                 Some(Outgoing::Drop(done)) => {
                     // Gone without a close frame, as when the network fails; the session stays resumable.
                     drop(socket);

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{FromRequest, Multipart, Request, State as AxumState};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State as AxumState};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -52,6 +52,7 @@ pub(super) async fn handle(AxumState(shared): AxumState<Arc<Shared>>, request: R
     let authorization = header(AUTHORIZATION);
     let content_type = header(CONTENT_TYPE);
     let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default().to_vec();
+    let received_at = std::time::Instant::now();
     let (body, files, body_error) = parse_body(content_type.as_deref(), bytes).await;
     let incoming = Incoming {
         method: parts.method.as_str().to_string(),
@@ -76,6 +77,7 @@ pub(super) async fn handle(AxumState(shared): AxumState<Arc<Shared>>, request: R
             body: incoming.body,
             files: incoming.files,
             status: reply.status,
+            received_at,
         });
         reply
     };
@@ -96,7 +98,10 @@ async fn parse_body(content_type: Option<&str>, bytes: Vec<u8>) -> (Value, Vec<R
         };
     };
     let request = Request::builder().header(CONTENT_TYPE, content_type).body(Body::from(bytes));
-    let Ok(request) = request else { return (Value::Null, Vec::new(), invalid_json()) };
+    let Ok(mut request) = request else { return (Value::Null, Vec::new(), invalid_json()) };
+    // Uploads are checked against the interaction's attachment limit (25 MiB unless a test
+    // lowers it), not against axum's 2 MB default for extractors.
+    DefaultBodyLimit::disable().apply(&mut request);
     let Ok(mut multipart) = Multipart::from_request(request, &()).await else {
         return (Value::Null, Vec::new(), invalid_json());
     };

@@ -4,6 +4,7 @@
 //! Everything here is synchronous, so no lock is ever held across an await.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -120,6 +121,8 @@ pub(super) struct InteractionRecord {
     /// What was done with the interaction, for tests that count: callbacks taken, callbacks
     /// refused as already acknowledged (40060), follow-ups sent and webhook edits made.
     pub counts: InteractionCounts,
+    /// When the gateway finished writing the INTERACTION_CREATE to a client (the first time).
+    pub sent_at: Option<Instant>,
 }
 
 /// How often an interaction was acknowledged and answered; see [`super::DiscordStandIn::interaction_counts`].
@@ -139,6 +142,11 @@ pub struct InteractionCounts {
 /// What the connection task is told to do.
 pub(super) enum Outgoing {
     Frame(String),
+    /// An INTERACTION_CREATE frame, and the interaction's id: its sending time is recorded.
+    Interaction {
+        frame: String,
+        id: String,
+    },
     /// Drop the socket without a close frame, then say so.
     Drop(oneshot::Sender<()>),
 }
@@ -907,12 +915,20 @@ impl State {
             followups: Vec::new(),
             expired: false,
             counts: InteractionCounts::default(),
+            sent_at: None,
         };
         self.interactions.insert(id, record);
     }
 
     pub(super) fn interaction_by_token(&self, token: &str) -> Option<&InteractionRecord> {
         self.interactions.values().find(|interaction| interaction.token == token)
+    }
+
+    /// The gateway wrote an interaction's INTERACTION_CREATE to a client just now.
+    pub(super) fn interaction_sent(&mut self, id: &str, at: Instant) {
+        if let Some(record) = self.interactions.get_mut(id) {
+            record.sent_at.get_or_insert(at);
+        }
     }
 
     pub(super) fn remember_modal(&mut self, custom_id: &str, interaction_id: &str) {
@@ -982,10 +998,15 @@ impl State {
             data
         };
         session.seq += 1;
+        let data_id = data.get("id").and_then(Value::as_str).map(String::from);
         let frame = json!({ "op": 0, "t": event, "s": session.seq, "d": data }).to_string();
         session.log.push((session.seq, frame.clone()));
+        let outgoing = match (event, data_id) {
+            ("INTERACTION_CREATE", Some(id)) => Outgoing::Interaction { frame, id },
+            _ => Outgoing::Frame(frame),
+        };
         if let Some(connection) = &session.connection
-            && connection.sender.send(Outgoing::Frame(frame)).is_err()
+            && connection.sender.send(outgoing).is_err()
         {
             session.connection = None;
         }
