@@ -143,7 +143,7 @@ impl Rig {
             if (usage["running"].as_u64(), usage["queued"].as_u64()) == (Some(0), Some(0)) {
                 break;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            tokio::time::sleep(Duration::from_millis(25)).await;
             usage = self.usage().await;
         }
         assert_eq!(usage["images_today"], delivered, "only delivered images are charged: {usage}");
