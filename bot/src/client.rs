@@ -1,5 +1,7 @@
 //! Connecting to Discord: the REST client, slash-command registration, and the gateway.
 
+use std::time::Duration;
+
 use atelier_shared::Atelier;
 use atelier_shared::config::DiscordConfig;
 use poise::serenity_prelude as serenity;
@@ -22,6 +24,17 @@ const REST_TIMEOUT: Duration = Duration::from_secs(60);
 /// on, so the limiter is turned off with it.
 pub fn http_client(config: &DiscordConfig) -> serenity::Http {
     let mut builder = serenity::HttpBuilder::new(config.token.expose_secret());
+    // serenity's own HTTP client never times out, so one call Discord stops answering would
+    // hold a job's answer (and the interaction) for ever.
+    match reqwest::Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(REST_CONNECT_TIMEOUT)
+        .timeout(REST_TIMEOUT)
+        .build()
+    {
+        Ok(client) => builder = builder.client(client),
+        Err(error) => tracing::warn!(error = %error, "no HTTP client with timeouts for Discord; using serenity's own"),
+    }
     if let Some(api_url) = &config.api_url {
         builder = builder.proxy(api_url.as_str().trim_end_matches('/')).ratelimiter_disabled(true);
     }
