@@ -21,12 +21,30 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFi
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
+/// serenity's REST calls run in spans `#[instrument]`ed at INFO with all their arguments
+/// (`Http::request`, `Request::build`, the rate limiter's `perform`), so with those spans on,
+/// every Discord call formats its whole request into them with `Debug`, uploads included:
+/// megabytes of `[137, 80, 78, …]` per image, most of an image job's own time. They stay off
+/// unless `RUST_LOG` names serenity itself; serenity logs nothing in them above debug.
+const SERENITY_HTTP_SPANS_OFF: &str = "serenity::http=warn";
+
 /// Starts logging at `default_level` unless `RUST_LOG` says otherwise.
 pub fn init(default_level: &str, format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let filter = filter(std::env::var("RUST_LOG").ok().as_deref(), default_level);
     // A second initialisation (tests starting several apps) is harmless and ignored. This
     // also forwards the `log` records of dependencies that use it.
     let _ = subscriber(format, filter, io::stderr).try_init();
+}
+
+/// The filter from `RUST_LOG` (or `default_level` when it is unset or unreadable), with
+/// serenity's REST spans off unless `RUST_LOG` mentions serenity.
+fn filter(rust_log: Option<&str>, default_level: &str) -> EnvFilter {
+    let directives = match rust_log.filter(|directives| EnvFilter::try_new(directives).is_ok()) {
+        Some(directives) if directives.contains("serenity") => return EnvFilter::new(directives),
+        Some(directives) => directives,
+        None => default_level,
+    };
+    EnvFilter::new(format!("{directives},{SERENITY_HTTP_SPANS_OFF}"))
 }
 
 /// The subscriber for `format`, writing to `writer`: what [`init`] installs, and what the

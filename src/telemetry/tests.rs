@@ -102,3 +102,17 @@ fn text_lines_are_for_people() {
     assert!(text.contains("the model answered"), "{text}");
     assert!(serde_json::from_str::<Value>(text.trim()).is_err(), "{text}");
 }
+
+#[test]
+fn serenitys_rest_spans_are_off_unless_rust_log_names_serenity() {
+    for (rust_log, default_level) in [(None, "info"), (Some("info"), "warn"), (Some("debug,hyper=warn"), "info")] {
+        let directives = filter(rust_log, default_level).to_string();
+        assert!(directives.contains("serenity::http=warn"), "{rust_log:?}: {directives}");
+    }
+    assert!(filter(None, "info").to_string().contains("info"));
+    let chosen = filter(Some("info,serenity=debug"), "info").to_string();
+    assert!(!chosen.contains("serenity::http=warn"), "{chosen}");
+    // An unreadable RUST_LOG falls back to the default level, as before.
+    let fallback = filter(Some("debug,[=bad"), "error").to_string();
+    assert!(fallback.contains("error") && !fallback.contains("debug"), "{fallback}");
+}
