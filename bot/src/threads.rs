@@ -28,15 +28,35 @@ pub async fn answer(
     let mut stream = data.core.chat(conversation.mode, &conversation.turns, &message).await?;
     let mut live = LiveText::default();
     let mut last_flush = tokio::time::Instant::now();
+    // Text arrived since the last flush: it is shown when the interval is up, even if the
+    // model pauses, so no piece waits longer than one interval to be seen.
+    let mut unshown = false;
     let mut stop = None;
     let mut cut_off = false;
-    while let Some(event) = stream.next().await {
+    loop {
+        let event = if unshown {
+            tokio::select! {
+                event = stream.next() => event,
+                () = tokio::time::sleep_until(last_flush + PROGRESS_INTERVAL) => {
+                    last_flush = tokio::time::Instant::now();
+                    live.flush(http, channel, true).await?;
+                    unshown = false;
+                    continue;
+                }
+            }
+        } else {
+            stream.next().await
+        };
+        let Some(event) = event else { break };
         match event {
             Ok(ChatEvent::Text(text)) => {
                 live.text.push_str(&text);
+                unshown = true;
                 if last_flush.elapsed() >= PROGRESS_INTERVAL {
-                    live.flush(http, channel, true).await?;
+                    // Counted from the flush's start, so the edits keep to the interval.
                     last_flush = tokio::time::Instant::now();
+                    live.flush(http, channel, true).await?;
+                    unshown = false;
                 }
             }
             Ok(ChatEvent::Finished { stop_reason, .. }) => stop = Some(stop_reason),
