@@ -219,8 +219,8 @@ async fn start_atelier(discord: &DiscordStandIn, bedrock: &BedrockStandIn) -> At
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", bedrock.endpoint())
-        // As in production: info-level logs, here to a file.
-        .env("RUST_LOG", "info")
+        // As in production: info-level logs, here to a file (DISCORD_LOAD_RUST_LOG to change).
+        .env("RUST_LOG", std::env::var("DISCORD_LOAD_RUST_LOG").unwrap_or_else(|_| "info".into()))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
