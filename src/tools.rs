@@ -32,6 +32,12 @@ fn operator() -> Actor {
     Actor::new(Owner::local_operator(), Origin::Cli)
 }
 
+/// Waits for a finished job's bookkeeping (its ledger entry and record, written just after
+/// its answer) before a one-shot command exits, so nothing is left looking interrupted.
+async fn settle(core: &Atelier) {
+    core.wait_for_running_jobs(std::time::Duration::from_secs(30)).await;
+}
+
 pub async fn generate(args: GenerateArgs) -> Result<(), Failure> {
     // Check the request before anything else, so a mistake costs nothing.
     let request = GenerationFields {
@@ -51,8 +57,9 @@ pub async fn generate(args: GenerateArgs) -> Result<(), Failure> {
     prepare_output_folder(&args.out)?;
     let (core, started) = load_core().await?;
     announce_demo(&started);
-    let kept = core.generate(&operator(), &request).await?;
-    write_results(&args.out, &kept)
+    let kept = core.generate(&operator(), &request).await;
+    settle(&core).await;
+    write_results(&args.out, &kept?)
 }
 
 pub async fn edit(args: EditArgs) -> Result<(), Failure> {
@@ -75,8 +82,9 @@ pub async fn edit(args: EditArgs) -> Result<(), Failure> {
     prepare_output_folder(&args.out)?;
     let (core, started) = load_core().await?;
     announce_demo(&started);
-    let kept = core.edit(&operator(), None, &request).await?;
-    write_results(&args.out, &kept)
+    let kept = core.edit(&operator(), None, &request).await;
+    settle(&core).await;
+    write_results(&args.out, &kept?)
 }
 
 pub async fn check(args: CheckArgs) -> Result<(), Failure> {
