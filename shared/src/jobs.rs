@@ -390,16 +390,13 @@ impl Jobs {
 
     /// One person's jobs and images today, everywhere.
     pub async fn usage(&self, owner: &Owner) -> Result<Usage> {
-        let daily_images = self.shared.limits.daily_images;
-        match self.shared.ledgers.ledger(owner).await {
-            Ok(ledger) => Ok(Usage {
-                running: ledger.count(LedgerState::Running),
-                queued: ledger.count(LedgerState::Waiting),
-                images_today: ledger.images,
-                daily_images,
-            }),
-            Err(error) => Err(error),
-        }
+        let ledger = self.shared.ledgers.ledger(owner).await?;
+        Ok(Usage {
+            running: ledger.count(LedgerState::Running),
+            queued: ledger.count(LedgerState::Waiting),
+            images_today: ledger.images,
+            daily_images: self.shared.limits.daily_images,
+        })
     }
 
     /// Cancels a waiting job of `owner`'s: at once when this process holds it, otherwise by
