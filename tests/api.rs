@@ -539,12 +539,7 @@ async fn generate_list_get_edit_and_delete_round_trip() {
 async fn wrong_requests_are_400_with_the_reason_and_call_no_model() {
     let issuer = TestIssuer::start().await;
     let bedrock = BedrockStandIn::start().await;
-    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "stand-in"))
-        .endpoint_url(bedrock.endpoint())
-        .load()
-        .await;
+    let sdk_config = bedrock.sdk_config().await;
     let settings = [
         ("ATELIER_OIDC_ISSUER", issuer.issuer()),
         ("ATELIER_OIDC_CLIENT_ID", CLIENT_ID),

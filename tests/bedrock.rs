@@ -16,16 +16,6 @@ use serde_json::json;
 use crate::support::bedrock::{BedrockStandIn, Behaviour, Operation};
 use crate::support::{atelier, png_text, run};
 
-/// An SDK configuration that reaches the stand-in with static test credentials.
-async fn sdk_config(stand_in: &BedrockStandIn) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "stand-in"))
-        .endpoint_url(stand_in.endpoint())
-        .load()
-        .await
-}
-
 /// The core on Bedrock (the stand-in), with a folder store of its own.
 async fn core(stand_in: &BedrockStandIn, settings: &[(&str, &str)]) -> (tempfile::TempDir, Atelier) {
     let folder = tempfile::tempdir().unwrap();
@@ -37,7 +27,7 @@ async fn core(stand_in: &BedrockStandIn, settings: &[(&str, &str)]) -> (tempfile
     std::fs::write(folder.path().join("none.toml"), "").unwrap();
     variables.extend(settings.iter().map(|(name, value)| (name.to_string(), value.to_string())));
     let config = Config::from_raw(&RawSettings::from_variables(variables).unwrap()).unwrap();
-    let aws = AwsSetup { sdk_config: Some(sdk_config(stand_in).await), ..AwsSetup::default() };
+    let aws = AwsSetup { sdk_config: Some(stand_in.sdk_config().await), ..AwsSetup::default() };
     let (core, started) = startup::build(&config, &aws).await.unwrap();
     assert_eq!(started.engine.to_string(), "bedrock");
     (folder, core)

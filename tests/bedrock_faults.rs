@@ -80,7 +80,7 @@ struct Rig {
 impl Rig {
     async fn start() -> Self {
         let stand_in = BedrockStandIn::start().await;
-        let app = TestApp::spawn_with_aws(SETTINGS, sdk_config(&stand_in).await).await;
+        let app = TestApp::spawn_with_aws(SETTINGS, stand_in.sdk_config().await).await;
         Self { stand_in, app }
     }
 
@@ -153,16 +153,6 @@ impl Rig {
     fn store(&self) -> PathBuf {
         self.app.data.path().join("store")
     }
-}
-
-/// An SDK configuration that reaches the stand-in with static test credentials.
-async fn sdk_config(stand_in: &BedrockStandIn) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "stand-in"))
-        .endpoint_url(stand_in.endpoint())
-        .load()
-        .await
 }
 
 fn every(operation: Operation, fault: Fault) -> FaultMode {
@@ -636,7 +626,7 @@ async fn bedrock_faults_a_chat_reply_broken_off_in_a_discord_thread_is_marked_cu
         ("ATELIER_DISCORD_MESSAGE_CONTENT", "true"),
         ("ATELIER_PUBLIC_URL", "https://atelier.example"),
     ]);
-    let _app = TestApp::spawn_with_aws(&settings, sdk_config(&stand_in).await).await;
+    let _app = TestApp::spawn_with_aws(&settings, stand_in.sdk_config().await).await;
     discord.wait_until_ready().await;
     let person = DiscordStandIn::user(PERSON, "person");
 

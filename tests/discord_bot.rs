@@ -31,12 +31,7 @@ impl Bot {
     pub(crate) async fn start(settings: &[(&str, &str)]) -> Self {
         let discord = DiscordStandIn::start().await;
         let bedrock = BedrockStandIn::start().await;
-        let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "stand-in"))
-            .endpoint_url(bedrock.endpoint())
-            .load()
-            .await;
+        let sdk_config = bedrock.sdk_config().await;
         let (api, gateway) = (discord.url(), discord.gateway_url());
         let mut variables: Vec<(&str, &str)> = vec![
             ("ATELIER_ENGINE", "bedrock"),

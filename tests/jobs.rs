@@ -31,12 +31,11 @@ async fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// The person's ledger as the store keeps it: images charged today and jobs in progress.
-fn ledger(data: &Path, user: u64) -> Value {
-    let path = data.join(format!("atelier-data/users/discord-{user}/usage.json"));
-    std::fs::read(&path)
-        .map(|bytes| serde_json::from_slice(&bytes).unwrap())
-        .unwrap_or(json!({ "images": 0, "jobs": [] }))
+/// The person's ledger as the store rooted at `store` keeps it: images charged today and jobs
+/// in progress. Everyone in these tests was admitted at least once, so it must be there.
+fn ledger(store: &Path, user: u64) -> Value {
+    let path = store.join(format!("users/discord-{user}/usage.json"));
+    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
 }
 
 #[tokio::test]
@@ -71,14 +70,9 @@ async fn jobs_a_waiting_job_shows_cancel_and_its_owner_calls_it_back_for_nothing
     assert!(message_text(&answer).contains("nothing was charged"), "{answer:#}");
     bot.result_of(&first).await;
     assert_eq!(bot.image_calls(), 1, "the cancelled job never reached the model");
-    let ledger = ledger_in(&bot, second_user);
+    let ledger = ledger(&bot.app.data.path().join("store"), second_user);
     assert_eq!(ledger["images"], 0, "{ledger}");
     assert_eq!(ledger["jobs"], json!([]), "{ledger}");
-}
-
-fn ledger_in(bot: &Bot, user: u64) -> Value {
-    let path = bot.app.data.path().join(format!("store/users/discord-{user}/usage.json"));
-    std::fs::read(&path).map(|bytes| serde_json::from_slice(&bytes).unwrap()).unwrap_or(json!({ "images": 0 }))
 }
 
 fn message_text(message: &Value) -> String {
@@ -203,7 +197,7 @@ async fn stopped_during_a_burst(scenario: &str, how: Stop, model_delay: Duration
     let mut messages = Vec::new();
     for (number, answers) in answered.iter().enumerate() {
         let user = FIRST_USER + number as u64;
-        let ledger = ledger(folder.path(), user);
+        let ledger = ledger(&folder.path().join("atelier-data"), user);
         let delivered = answers.iter().filter(|message| shows_an_image(message)).count() as u64;
         assert_eq!(ledger["images"], json!(delivered), "person {number} is charged only for what they got: {ledger}");
         assert_eq!(ledger["jobs"], json!([]), "nothing of person {number}'s is left in progress: {ledger}");
@@ -259,23 +253,13 @@ async fn jobs_killed_mid_burst_then_the_next_start_answers_and_refunds_every_int
     assert_eq!(messages.len(), 6);
 }
 
-/// The Bedrock stand-in's SDK configuration, for an in-process Atelier.
-async fn bedrock_sdk_config(bedrock: &BedrockStandIn) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "stand-in"))
-        .endpoint_url(bedrock.endpoint())
-        .load()
-        .await
-}
-
 #[tokio::test]
 async fn jobs_a_web_caller_who_gives_up_withdraws_a_waiting_job_but_a_drawn_image_is_still_kept() {
     let bedrock = BedrockStandIn::start().await;
     bedrock.script(Behaviour::Delay(Duration::from_millis(1_500)));
     let app = crate::support::TestApp::spawn_with_aws(
         &[("ATELIER_ENGINE", "bedrock"), ("ATELIER_MAX_RUNNING_JOBS", "1"), ("ATELIER_USER_RUNNING_JOBS", "2")],
-        bedrock_sdk_config(&bedrock).await,
+        bedrock.sdk_config().await,
     )
     .await;
     // Both callers give up long before the model answers: the first while its image is being

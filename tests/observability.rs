@@ -238,12 +238,7 @@ async fn the_job_lines_depth_shows_while_a_job_runs_and_another_waits() {
 
     let stand_in = BedrockStandIn::start().await;
     let metrics_address = format!("127.0.0.1:{}", free_port());
-    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "stand-in"))
-        .endpoint_url(stand_in.endpoint())
-        .load()
-        .await;
+    let sdk_config = stand_in.sdk_config().await;
     let settings = [
         ("ATELIER_ENGINE", "bedrock"),
         ("ATELIER_METRICS_ADDRESS", metrics_address.as_str()),

@@ -50,14 +50,7 @@ impl Replicas {
         let mut replicas = Vec::new();
         for spool in &spools {
             let spool_dir = spool.path().display().to_string();
-            let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new("us-east-1"))
-                .credentials_provider(aws_credential_types::Credentials::new(
-                    "testing", "testing", None, None, "stand-in",
-                ))
-                .endpoint_url(bedrock.endpoint())
-                .load()
-                .await;
+            let sdk_config = bedrock.sdk_config().await;
             let settings = [
                 ("ATELIER_ENGINE", "bedrock"),
                 // One store for both, as replicas behind one bucket share it.

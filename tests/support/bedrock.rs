@@ -416,6 +416,16 @@ impl BedrockStandIn {
         format!("http://{}", self.address)
     }
 
+    /// An SDK configuration that reaches the stand-in with static test credentials.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "stand-in"))
+            .endpoint_url(self.endpoint())
+            .load()
+            .await
+    }
+
     /// Queues a behaviour for the next matching call(s), first in first out. `Delay` takes effect at once.
     pub fn script(&self, behaviour: Behaviour) {
         let mut script = self.shared.lock();
