@@ -10,8 +10,10 @@
 //!   measured is the front door (the progress edits of the jobs do go on at the same time).
 //! - overhead per image job, the model answering at once with a 1024×1024 PNG (encoded once by
 //!   the stand-in): from the stand-in's last byte of the InvokeModel answer to the result (the
-//!   PATCH of `@original` carrying the upload) received by the Discord stand-in. The image is
-//!   stored before it is posted, so storing is inside. The safety classifier (a Converse) runs
+//!   PATCH of `@original` carrying the upload) received by the Discord stand-in. The image's
+//!   bytes are stored before it is posted, so storing them is inside; its thumbnail and record
+//!   are written while it is posted, and a second figure times the job to its record written
+//!   (the record file's modification time in the folder store). The safety classifier (a Converse) runs
 //!   before the image call with a distinct prompt per job, so it is outside by construction.
 //!   Measured one job at a time (the cost of a job) and over a burst of 500 at once (the
 //!   throughput of the whole path, first dispatch to last result).
@@ -31,9 +33,9 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt as _;
 use serde_json::{Value, json};
@@ -259,7 +261,7 @@ async fn measure(filters: &[String]) -> Vec<Figure> {
         figures.extend(acknowledgements(&discord, &bedrock, &mut next_user).await);
     }
     if wanted(filters, "overhead") || wanted(filters, "throughput") {
-        figures.extend(image_jobs(&discord, &bedrock, &mut next_user, png_bytes).await);
+        figures.extend(image_jobs(&discord, &bedrock, &mut next_user, png_bytes, &atelier.folder.join("store")).await);
     }
     if wanted(filters, "chat") {
         figures.extend(discord_chat(&discord, &bedrock, &mut next_user).await);
@@ -442,13 +444,56 @@ fn overheads(log: &[RequestSummary], calls: &[Call], jobs: &[(String, String, St
     )
 }
 
+/// When each job's image was filed in the gallery (its record written, the last of its parts),
+/// by the prompt marker its record holds: the record files' modification times in the store.
+fn filed_by_marker(store: &Path, markers: &[String]) -> HashMap<String, SystemTime> {
+    let mut filed = HashMap::new();
+    let Ok(owners) = std::fs::read_dir(store.join("users")) else { return filed };
+    for owner in owners.flatten() {
+        let Ok(records) = std::fs::read_dir(owner.path().join("records")) else { continue };
+        for record in records.flatten() {
+            let (Ok(text), Ok(metadata)) = (std::fs::read_to_string(record.path()), record.metadata()) else {
+                continue;
+            };
+            if let Some(marker) = markers.iter().find(|marker| text.contains(marker.as_str())) {
+                filed.insert(marker.clone(), metadata.modified().unwrap());
+            }
+        }
+    }
+    filed
+}
+
+/// Per job, filed minus the model's answer finished, in ms; `clock` pairs one instant with the
+/// wall-clock time at that instant, to compare the stand-in's instants with file times.
+fn filing_delays(
+    store: &Path,
+    calls: &[Call],
+    jobs: &[(String, String, String)],
+    clock: (Instant, SystemTime),
+) -> Vec<f64> {
+    let markers: Vec<String> = jobs.iter().map(|(_, _, marker)| marker.clone()).collect();
+    let answers = answers_by_marker(calls, &markers);
+    let filed = filed_by_marker(store, &markers);
+    sorted(
+        markers
+            .iter()
+            .filter_map(|marker| {
+                let answered = clock.1 + answers.get(marker)?.duration_since(clock.0);
+                Some(milliseconds(filed.get(marker)?.duration_since(answered).unwrap_or_default()))
+            })
+            .collect(),
+    )
+}
+
 async fn image_jobs(
     discord: &DiscordStandIn,
     bedrock: &BedrockStandIn,
     next_user: &mut u64,
     png_bytes: usize,
+    store: &Path,
 ) -> Vec<Figure> {
     let (sequential_jobs, burst_jobs) = (scaled(SEQUENTIAL_JOBS), scaled(BURST_JOBS));
+    let clock = (Instant::now(), SystemTime::now());
     bedrock.script(Behaviour::Delay(Duration::ZERO));
     let image_note = format!("1024x1024 PNG of {:.2} MB", png_bytes as f64 / 1e6);
 
@@ -469,6 +514,10 @@ async fn image_jobs(
     }
     let solo = overheads(&discord.request_log(), &bedrock.requests(), &jobs);
     assert_eq!(solo.len(), sequential_jobs, "every solo job matched to its model answer and result");
+    // The thumbnail and record are written while the result is posted: wait for the last.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let solo_filed = filing_delays(store, &bedrock.requests(), &jobs, clock);
+    assert_eq!(solo_filed.len(), sequential_jobs, "every solo job's record found in the store");
 
     // A burst: the whole path's throughput.
     println!("throughput: a burst of {burst_jobs} jobs, the model answering at once");
@@ -495,6 +544,18 @@ async fn image_jobs(
     let last_result = results_for(&log, &tokens).values().max().copied().unwrap();
     let seconds = last_result.duration_since(first_sent).as_secs_f64();
     let under_load = overheads(&log, &bedrock.requests(), &burst);
+    let burst_markers: Vec<String> = burst.iter().map(|(_, _, marker)| marker.clone()).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let last_filed = loop {
+        let filed = filed_by_marker(store, &burst_markers);
+        if filed.len() >= burst_jobs {
+            break filed.values().max().copied().unwrap();
+        }
+        assert!(Instant::now() < deadline, "only {} of {burst_jobs} burst records were filed", filed.len());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let filed_seconds =
+        last_filed.duration_since(clock.1 + first_sent.duration_since(clock.0)).unwrap_or_default().as_secs_f64();
     let uploaded: usize = log
         .iter()
         .filter(|request| result_token(request).is_some_and(|token| tokens.contains_key(token)))
@@ -507,17 +568,24 @@ async fn image_jobs(
             "ms",
             10.0,
             format!(
-                "{sequential_jobs} jobs one at a time; model's last answer byte -> result PATCH received (stored first); {image_note}"
+                "{sequential_jobs} jobs one at a time; model's last answer byte -> result PATCH received (the image stored first); {image_note}"
             ),
         ),
         info("image job overhead p99", percentile(&solo, 99.0), "ms", String::new()),
+        info(
+            "image job filed p50",
+            percentile(&solo_filed, 50.0),
+            "ms",
+            "the same jobs: model's last answer byte -> gallery record written (after the thumbnail; meanwhile the result is posted)".into(),
+        ),
+        info("image job filed p99", percentile(&solo_filed, 99.0), "ms", String::new()),
         at_least(
             "image job throughput",
             burst_jobs as f64 / seconds,
             "jobs/s",
             100.0,
             format!(
-                "{burst_jobs} jobs dispatched at once, first dispatch to last result in {seconds:.2} s ({:.0} MB uploaded)",
+                "{burst_jobs} jobs dispatched at once, first dispatch to last result in {seconds:.2} s ({:.0} MB uploaded); the last filed in the gallery at {filed_seconds:.2} s",
                 uploaded as f64 / 1e6
             ),
         ),

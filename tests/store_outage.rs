@@ -16,7 +16,7 @@ use atelier_shared::gallery::{Gallery, ImageId, ImageRecord, Origin, Owner, Para
 use atelier_shared::images::{CheckedImage, encode_png};
 use atelier_shared::jobs::{Progress, Stage, no_progress};
 use atelier_shared::request::{GenerationFields, Seed};
-use atelier_shared::service::{Actor, Kept};
+use atelier_shared::service::{Actor, Filing, Kept};
 use atelier_shared::startup::{self, AwsSetup};
 use atelier_shared::store::ObjectStore;
 use atelier_shared::store::s3::S3Store;
@@ -381,7 +381,7 @@ async fn store_outage_a_full_spool_refuses_clearly_and_keeps_what_it_holds() {
     for _ in 0..2 {
         let kept = record(&owner, &image);
         gallery.save(&kept, &image).await.unwrap();
-        delivered.push(Kept { record: kept, image: image.clone() });
+        delivered.push(Kept { record: kept, image: image.clone(), filing: Filing::done_already() });
     }
     let before = spool.depth();
     assert_eq!(before.entries, 2);

@@ -297,82 +297,102 @@ impl Gallery {
         Self::key(format!("users/{owner}/thumbnails/{id}.jpg"))
     }
 
-    /// Keeps an image: its bytes as they are, a thumbnail, then the record. When the store
-    /// cannot be reached and a spool is set, the three go to the spool instead and the image
-    /// counts as kept: the person has it, and the spool writes it to the store later.
+    /// Keeps an image: its bytes as they are, a thumbnail, then the record (last, so a listing
+    /// never shows an image with parts missing). When the store cannot be reached and a spool
+    /// is set, the parts go to the spool instead and the image counts as kept: the person has
+    /// it, and the spool writes it to the store later.
     pub async fn save(&self, record: &ImageRecord, image: &CheckedImage) -> Result<()> {
-        let thumbnail = match image.thumbnail() {
-            // Made from the pixels the image's check decoded (a model's images): no second decode.
-            Some(thumbnail) => thumbnail.clone(),
-            None => {
-                let pixels_source = image.clone();
-                tokio::task::spawn_blocking(move || {
-                    let pixels = pixels_source.decode()?;
-                    make_thumbnail(&pixels).map_err(|error| Error::operator("making a thumbnail", error))
-                })
-                .await
-                .map_err(|error| Error::operator("the thumbnail task failed", error))??
-            }
-        };
+        match self.save_image(record, image).await? {
+            Saved::Stored => self.file(record, image).await,
+            Saved::Spooled => Ok(()),
+        }
+    }
 
-        let body = serde_json::to_vec_pretty(record).map_err(|error| Error::operator("encoding a record", error))?;
+    /// The first step of [`Self::save`], for a result someone is waiting for: the image's
+    /// bytes, the one part that cannot be made again. [`Self::file`] does the rest and can run
+    /// while the result is being shown. When the store is down, the whole image (thumbnail and
+    /// record too) goes to the spool here, and there is nothing left to file.
+    pub async fn save_image(&self, record: &ImageRecord, image: &CheckedImage) -> Result<Saved> {
         let image_object = SpooledObject {
             key: Self::image_key(&record.owner, record.id, &record.extension)?,
             content_type: record.media_type.clone(),
             body: image.bytes().clone(),
         };
-        let thumbnail_object = SpooledObject {
-            key: Self::thumbnail_key(&record.owner, record.id)?,
-            content_type: "image/jpeg".into(),
-            body: thumbnail,
-        };
-        let record_object = SpooledObject {
-            key: Self::record_key(&record.owner, record.id)?,
-            content_type: "application/json".into(),
-            body: Bytes::from(body),
-        };
-        match self.write_parts(&image_object, &thumbnail_object, &record_object).await {
-            Ok(()) => Ok(()),
+        match self.put_new(&image_object).await {
+            Ok(()) => Ok(Saved::Stored),
             Err(error @ StoreError::Unavailable { .. }) => {
-                let Some(spool) = &self.spool else { return Err(saving_failed(error)) };
+                let [thumbnail_object, record_object] = self.thumbnail_and_record(record, image).await?;
                 // The spool writes the parts in this order too: the record last.
-                let depth =
-                    spool.push(vec![image_object, thumbnail_object, record_object]).await.map_err(|spool_error| {
-                        tracing::error!(image.id = %record.id, "the store failed ({error}) and the spool refused too");
-                        Error::operator("the image was made but could neither be saved nor spooled", spool_error)
-                    })?;
-                tracing::warn!(
-                    image.id = %record.id,
-                    owner = %record.owner,
-                    spool.entries = depth.entries,
-                    spool.bytes = depth.bytes,
-                    "the store failed ({error}); image {} waits in the spool ({} images, {} bytes) until it is back",
-                    record.id,
-                    depth.entries,
-                    depth.bytes
-                );
-                Ok(())
+                self.spool_parts(record, error, vec![image_object, thumbnail_object, record_object]).await?;
+                Ok(Saved::Spooled)
             }
             Err(error) => Err(saving_failed(error)),
         }
     }
 
-    async fn write_parts(
-        &self,
-        image: &SpooledObject,
-        thumbnail: &SpooledObject,
-        record: &SpooledObject,
-    ) -> Result<(), StoreError> {
-        let store = self.store.as_ref();
-        let put = |object: &SpooledObject| {
-            let (key, body, content_type) = (object.key.clone(), object.body.clone(), object.content_type.clone());
-            async move { store.put(&key, body, &content_type, PutMode::CreateOnly).await }
-        };
-        // The image and its thumbnail go up together; the record only once both are in.
-        let (image_written, thumbnail_written) = tokio::join!(put(image), put(thumbnail));
-        image_written?;
-        thumbnail_written?;
-        put(record).await
+    /// The second step of [`Self::save`], once the image's bytes are stored: its thumbnail (the
+    /// pixels decoded once, on the blocking pool), then its record. A part the store cannot take
+    /// goes to the spool with the parts after it.
+    pub async fn file(&self, record: &ImageRecord, image: &CheckedImage) -> Result<()> {
+        let parts = self.thumbnail_and_record(record, image).await?;
+        for (written, part) in parts.iter().enumerate() {
+            match self.put_new(part).await {
+                Ok(()) => {}
+                Err(error @ StoreError::Unavailable { .. }) => {
+                    return self.spool_parts(record, error, parts[written..].to_vec()).await;
+                }
+                Err(error) => return Err(saving_failed(error)),
+            }
+        }
+        Ok(())
+    }
+
+    /// An image's thumbnail and record, ready to write.
+    async fn thumbnail_and_record(&self, record: &ImageRecord, image: &CheckedImage) -> Result<[SpooledObject; 2]> {
+        let pixels_source = image.clone();
+        let thumbnail = tokio::task::spawn_blocking(move || {
+            let pixels = pixels_source.decode()?;
+            make_thumbnail(&pixels).map_err(|error| Error::operator("making a thumbnail", error))
+        })
+        .await
+        .map_err(|error| Error::operator("the thumbnail task failed", error))??;
+        let body = serde_json::to_vec_pretty(record).map_err(|error| Error::operator("encoding a record", error))?;
+        Ok([
+            SpooledObject {
+                key: Self::thumbnail_key(&record.owner, record.id)?,
+                content_type: "image/jpeg".into(),
+                body: thumbnail,
+            },
+            SpooledObject {
+                key: Self::record_key(&record.owner, record.id)?,
+                content_type: "application/json".into(),
+                body: Bytes::from(body),
+            },
+        ])
+    }
+
+    async fn put_new(&self, object: &SpooledObject) -> Result<(), StoreError> {
+        self.store.put(&object.key, object.body.clone(), &object.content_type, PutMode::CreateOnly).await
+    }
+
+    /// Hands parts the store could not take to the spool, when there is one.
+    async fn spool_parts(&self, record: &ImageRecord, error: StoreError, parts: Vec<SpooledObject>) -> Result<()> {
+        let Some(spool) = &self.spool else { return Err(saving_failed(error)) };
+        let depth = spool.push(parts).await.map_err(|spool_error| {
+            tracing::error!(image.id = %record.id, "the store failed ({error}) and the spool refused too");
+            Error::operator("the image was made but could neither be saved nor spooled", spool_error)
+        })?;
+        tracing::warn!(
+            image.id = %record.id,
+            owner = %record.owner,
+            spool.entries = depth.entries,
+            spool.bytes = depth.bytes,
+            "the store failed ({error}); image {} waits in the spool ({} images, {} bytes) until it is back",
+            record.id,
+            depth.entries,
+            depth.bytes
+        );
+        Ok(())
     }
 
     /// The spool images wait in while the store is down, if one is set.
@@ -553,6 +573,15 @@ impl Gallery {
             }
         }
     }
+}
+
+/// Where [`Gallery::save_image`] left an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    /// Its bytes are in the store; [`Gallery::file`] writes the rest.
+    Stored,
+    /// All of it waits in the spool.
+    Spooled,
 }
 
 fn saving_failed(error: StoreError) -> Error {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use time::OffsetDateTime;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument as _;
 
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ use crate::checker::{Critique, PromptCritic};
 use crate::config::EngineKind;
 use crate::engine::{Generated, ImageEngine, ModelInfo};
 use crate::error::Result;
-use crate::gallery::{Gallery, ImageId, ImageRecord, Origin, Owner, Parameters, SessionName, Variant};
+use crate::gallery::{Gallery, ImageId, ImageRecord, Origin, Owner, Parameters, Saved, SessionName, Variant};
 use crate::images::CheckedImage;
 use crate::jobs::{Cancelled, JobDetails, JobId, Jobs, Progress, ReplyRoute, Stage, Ticket, Usage, no_progress};
 use crate::metrics::{JobOutcome, Metrics};
@@ -51,11 +51,45 @@ impl Actor {
 }
 
 /// An image just made and kept: its record, and the same bytes that went to the store, so
-/// front ends can show or upload it without reading it back.
+/// front ends can show or upload it without reading it back. Its bytes are in the store (or
+/// the spool) already; its thumbnail and record may still be being written ([`Kept::filing`]).
 #[derive(Debug, Clone)]
 pub struct Kept {
     pub record: ImageRecord,
     pub image: CheckedImage,
+    pub filing: Filing,
+}
+
+/// The rest of keeping a job's images (thumbnails, then records), which goes on while a front
+/// end shows the result, so a Discord upload and these writes run at once. Shared by the
+/// job's [`Kept`] images.
+#[derive(Debug, Clone)]
+pub struct Filing(watch::Receiver<Option<Result<(), String>>>);
+
+impl Filing {
+    /// A filing with nothing left to do.
+    pub fn done_already() -> Self {
+        Self(watch::channel(Some(Ok(()))).1)
+    }
+
+    /// Waits until the images are filed: their gallery pages and thumbnails work from then on.
+    pub async fn done(&self) -> Result<()> {
+        let mut filed = self.0.clone();
+        let outcome = filed.wait_for(Option::is_some).await.map(|outcome| outcome.clone());
+        match outcome {
+            Ok(Some(Ok(()))) => Ok(()),
+            Ok(Some(Err(failure))) => Err(crate::Error::operator("filing the images in the gallery", failure)),
+            _ => Err(crate::Error::operator("filing the images in the gallery", "the filing task ended early")),
+        }
+    }
+
+    /// Waits for a job's images (none, or all sharing one filing) to be filed.
+    async fn all_done(kept: Vec<Kept>) -> Result<Vec<Kept>> {
+        if let Some(first) = kept.first() {
+            first.filing.done().await?;
+        }
+        Ok(kept)
+    }
 }
 
 /// The parts the core is built from, each behind a trait in our own terms.
@@ -371,8 +405,10 @@ impl Atelier {
     }
 
     /// Makes images from a prompt and keeps them in the actor's gallery.
+    /// Makes images for a request and keeps them in the gallery; returns once they are filed
+    /// (their gallery pages work).
     pub async fn generate(&self, actor: &Actor, request: &GenerationRequest) -> Result<Vec<Kept>> {
-        self.generate_with_progress(actor, request, &no_progress).await
+        Filing::all_done(self.generate_with_progress(actor, request, &no_progress).await?).await
     }
 
     /// [`Self::generate`], telling `progress` where the job is: in line, being checked,
@@ -380,6 +416,10 @@ impl Atelier {
     /// admitted to the job line (which charges the person's quota), then checked for safety.
     /// A failure that is not the person's gives the quota back; a refusal by the model's own
     /// filter does not, since the model ran.
+    ///
+    /// Returns as soon as the images' bytes are stored, for the person waiting; their
+    /// thumbnails and records are written meanwhile ([`Kept::filing`]: wait for it before
+    /// pointing anyone at the gallery).
     pub async fn generate_with_progress(
         &self,
         actor: &Actor,
@@ -473,8 +513,9 @@ impl Atelier {
 
     /// Edits an image and keeps the result; `parent` is the gallery image it came from, if
     /// any (an upload has none), so the gallery can show the lineage.
+    /// Edits an image and keeps the result; returns once it is filed, like [`Self::generate`].
     pub async fn edit(&self, actor: &Actor, parent: Option<ImageId>, request: &EditRequest) -> Result<Vec<Kept>> {
-        self.edit_with_progress(actor, parent, request, &no_progress).await
+        Filing::all_done(self.edit_with_progress(actor, parent, request, &no_progress).await?).await
     }
 
     /// [`Self::edit`] with progress, through the job line like [`Self::generate_with_progress`].
@@ -537,7 +578,13 @@ impl Atelier {
             Err(crate::Error::Blocked(_)) => !ticket.has_model_started(),
             Err(_) => true,
         };
+        let filing = outcome.as_ref().ok().and_then(|kept| kept.first()).map(|kept| kept.filing.clone());
         let _ = deliver.send(outcome);
+        // The job lasts until its images are filed, so a stopping process waits for that too.
+        // (A failure was logged where it happened; the person has the images.)
+        if let Some(filing) = filing {
+            let _ = filing.done().await;
+        }
         ticket.finish(refund).await;
     }
 
@@ -621,6 +668,10 @@ impl Atelier {
         parent: Option<ImageId>,
     ) -> Result<Vec<Kept>> {
         let mut kept = Vec::with_capacity(generated.images.len());
+        let mut to_file = Vec::new();
+        let (filed, filing) = watch::channel(None);
+        let filing = Filing(filing);
+        let mut saving = Ok(());
         for image in generated.images {
             let record = ImageRecord {
                 id: ImageId::new(),
@@ -641,16 +692,39 @@ impl Atelier {
                 media_type: image.image.media_type().to_string(),
                 extension: image.image.extension().to_string(),
             };
-            self.gallery.save(&record, &image.image).await?;
+            match self.gallery.save_image(&record, &image.image).await {
+                Ok(Saved::Stored) => to_file.push((record.clone(), image.image.clone())),
+                Ok(Saved::Spooled) => {}
+                Err(error) => {
+                    saving = Err(error);
+                    break;
+                }
+            }
             tracing::info!(
                 image.id = %record.id,
                 owner = %record.owner,
                 model = %record.model_id,
                 "kept image {} for {}", record.id, record.owner
             );
-            kept.push(Kept { record, image: image.image });
+            kept.push(Kept { record, image: image.image, filing: filing.clone() });
         }
-        Ok(kept)
+        // Thumbnails and records are written while the front end shows the result (the images
+        // stored before a failure too, so none is left without its record).
+        let gallery = self.gallery.clone();
+        tokio::spawn(
+            async move {
+                for (record, image) in &to_file {
+                    if let Err(error) = gallery.file(record, image).await {
+                        tracing::error!(image.id = %record.id, error = %error, "could not file image {}: {error}", record.id);
+                        let _ = filed.send(Some(Err(error.to_string())));
+                        return;
+                    }
+                }
+                let _ = filed.send(Some(Ok(())));
+            }
+            .in_current_span(),
+        );
+        saving.map(|()| kept)
     }
 
     /// The structured critique of a prompt.

@@ -118,7 +118,7 @@ pub fn read_images(family: Family, alias: &str, response: &[u8], seed: Seed) -> 
     returned
         .into_iter()
         .map(|image| {
-            let checked = CheckedImage::check_with_thumbnail(image.bytes, "the model's image")
+            let checked = CheckedImage::check_model_output(image.bytes, "the model's image")
                 .map_err(|invalid| Error::operator(format!("{alias} returned a broken image"), invalid))?;
             Ok(GeneratedImage { image: checked, seed: image.seed.unwrap_or(seed), safety: SafetyOutcome::Passed })
         })

@@ -127,19 +127,22 @@ async fn a_broken_cursor_is_a_user_error() {
 }
 
 #[tokio::test]
-async fn a_thumbnail_made_while_checking_is_the_one_kept() {
+async fn an_image_saved_in_two_steps_is_listed_only_once_filed() {
     let (_folder, gallery) = gallery().await;
     let owner = Owner::local_operator();
-    let plain = image().await;
-    let checked = CheckedImage::check_with_thumbnail(plain.bytes().clone(), "the model's image").unwrap();
-    assert!(checked.thumbnail().is_some());
+    let image = image().await;
+    let record = record(&owner, &image, Origin::Cli, None);
 
-    let (made_here, made_before) =
-        (record(&owner, &plain, Origin::Cli, None), record(&owner, &checked, Origin::Cli, None));
-    gallery.save(&made_here, &plain).await.unwrap();
-    gallery.save(&made_before, &checked).await.unwrap();
-    let (kept, _) = gallery.image(&owner, made_before.id, Variant::Thumbnail).await.unwrap();
-    let (made, _) = gallery.image(&owner, made_here.id, Variant::Thumbnail).await.unwrap();
-    assert_eq!(Some(&kept), checked.thumbnail());
-    assert_eq!(kept, made, "the same thumbnail the gallery makes itself");
+    assert_eq!(gallery.save_image(&record, &image).await.unwrap(), Saved::Stored);
+    let stored = gallery.store().get(&Gallery::image_key(&owner, record.id, "png").unwrap()).await.unwrap();
+    assert_eq!(&stored, image.bytes(), "the bytes are stored by the first step");
+    let listed = gallery.list(&owner, &ListFilter::default(), None, 10).await.unwrap();
+    assert!(listed.records.is_empty(), "not listed before its record is written");
+
+    gallery.file(&record, &image).await.unwrap();
+    let listed = gallery.list(&owner, &ListFilter::default(), None, 10).await.unwrap();
+    assert_eq!(listed.records.iter().map(|listed| listed.id).collect::<Vec<_>>(), vec![record.id]);
+    let (thumbnail, media_type) = gallery.image(&owner, record.id, Variant::Thumbnail).await.unwrap();
+    assert_eq!(media_type, "image/jpeg");
+    assert_eq!(thumbnail, make_thumbnail(&image.decode().unwrap()).unwrap());
 }

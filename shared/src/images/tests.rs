@@ -58,19 +58,56 @@ fn thumbnails_are_small_jpegs() {
 }
 
 #[test]
-fn a_thumbnail_made_while_checking_is_the_one_a_second_decode_would_make() {
-    let picture = image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
-    let bytes = encode_png(&DynamicImage::ImageRgb8(picture), &[]).unwrap();
-    let plain = CheckedImage::check(bytes.clone(), "the image").unwrap();
-    let with_thumbnail = CheckedImage::check_with_thumbnail(bytes.clone(), "the image").unwrap();
-    assert_eq!(plain.thumbnail(), None, "a plain check makes no thumbnail");
-    assert_eq!(with_thumbnail, plain, "the image itself is the same");
-    assert_eq!(with_thumbnail.bytes(), &bytes);
-    let expected = make_thumbnail(&plain.decode().unwrap()).unwrap();
-    assert_eq!(with_thumbnail.thumbnail(), Some(&expected));
+fn a_thumbnail_shows_the_picture_shrunk() {
+    // Red on the left, blue on the right, 896x1152 (a model's portrait size).
+    let picture = image::RgbImage::from_fn(896, 1152, |x, _| {
+        if x < 448 { image::Rgb([220, 20, 20]) } else { image::Rgb([20, 20, 220]) }
+    });
+    let thumbnail = make_thumbnail(&DynamicImage::ImageRgb8(picture)).unwrap();
+    let decoded = image::load_from_memory_with_format(&thumbnail, ImageFormat::Jpeg).unwrap().to_rgb8();
+    assert_eq!((decoded.width(), decoded.height()), (199, THUMBNAIL_SIDE));
+    let close =
+        |pixel: [u8; 3], expected: [u8; 3]| pixel.iter().zip(expected).all(|(got, want)| got.abs_diff(want) < 24);
+    assert!(close(decoded.get_pixel(20, 128).0, [220, 20, 20]), "{:?}", decoded.get_pixel(20, 128));
+    assert!(close(decoded.get_pixel(180, 128).0, [20, 20, 220]), "{:?}", decoded.get_pixel(180, 128));
 
-    // A broken image is refused the same way either way.
-    let truncated = bytes.slice(..bytes.len() / 2);
-    let refusal = CheckedImage::check_with_thumbnail(truncated, "the model's image").unwrap_err();
-    assert!(refusal.message().contains("damaged or truncated"), "{refusal}");
+    // A picture smaller than a thumbnail keeps its size.
+    let small = DynamicImage::ImageRgb8(image::RgbImage::from_pixel(100, 64, image::Rgb([1, 2, 3])));
+    let decoded = image::load_from_memory(&make_thumbnail(&small).unwrap()).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (100, 64));
+}
+
+#[test]
+fn a_models_png_is_checked_by_its_chunks_without_decoding() {
+    let picture = image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+    let bytes = encode_png(&DynamicImage::ImageRgb8(picture), &[("Software", "test")]).unwrap();
+    let checked = CheckedImage::check_model_output(bytes.clone(), "the model's image").unwrap();
+    assert_eq!(checked, CheckedImage::check(bytes.clone(), "the image").unwrap(), "the same image as a full check");
+    assert_eq!(checked.bytes(), &bytes);
+
+    let refused =
+        |bytes: Vec<u8>| CheckedImage::check_model_output(Bytes::from(bytes), "the model's image").unwrap_err();
+    // Truncated anywhere after the header.
+    for cut in [bytes.len() / 2, bytes.len() - 1, bytes.len() - 12] {
+        let refusal = refused(bytes[..cut].to_vec());
+        assert!(refusal.message().contains("damaged or truncated"), "cut at {cut}: {refusal}");
+    }
+    // One bit changed in the pixel data, and in the text chunk.
+    for position in [bytes.len() / 2, 60] {
+        let mut damaged = bytes.to_vec();
+        damaged[position] ^= 0x01;
+        let refusal = refused(damaged);
+        assert!(refusal.message().contains("checksum"), "changed at {position}: {refusal}");
+    }
+    // Bytes after the end.
+    let mut longer = bytes.to_vec();
+    longer.extend_from_slice(b"trailing");
+    assert!(refused(longer).message().contains("damaged or truncated"));
+    // A JPEG answer is decoded as an upload is: a truncated one fails too.
+    let mut jpeg = Vec::new();
+    DynamicImage::ImageRgb8(image::RgbImage::from_pixel(128, 128, image::Rgb([9, 9, 9])))
+        .write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg)
+        .unwrap();
+    assert!(CheckedImage::check_model_output(Bytes::from(jpeg.clone()), "x").is_ok());
+    assert!(refused(jpeg[..jpeg.len() / 2].to_vec()).message().contains("damaged or truncated"));
 }
