@@ -5,7 +5,7 @@
 
 use std::io::Read;
 use std::process::{Child, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -83,7 +83,15 @@ async fn metrics_and_json_logs_follow_the_work_and_keep_prompts_out_of_info_line
         assert_eq!(status, StatusCode::CREATED, "{body}: {}", response.text().await.unwrap());
     }
 
-    let after = scrape(&client, &metrics_address).await;
+    // A job's bookkeeping (its thumbnail, its ledger) ends just after its answer.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        let after = scrape(&client, &metrics_address).await;
+        if value_of(&after, "atelier_jobs_running") == Some(0.0) || Instant::now() > deadline {
+            break after;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     for model in ["core", "titan"] {
         let finished = format!(r#"atelier_jobs_finished_total{{model="{model}",outcome="delivered"}}"#);
         assert_eq!(value_of(&after, &finished), Some(1.0), "{finished} in {after}");

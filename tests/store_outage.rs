@@ -138,9 +138,19 @@ async fn core(sdk_config: &aws_config::SdkConfig, bucket: &str, spool_dir: &Path
     startup::build(&config, &aws).await.unwrap().0
 }
 
-/// One generation, as a front end asks for it.
+/// One generation, as the web asks for it: answered once the thumbnails are stored too.
 async fn generate(core: &Atelier, number: usize) -> Vec<Kept> {
-    generate_with_progress(core, number, &no_progress).await
+    let kept = generate_with_progress(core, number, &no_progress).await;
+    filed(&kept).await;
+    kept
+}
+
+/// Waits for the thumbnails of `kept` (made after the result is handed over) to be stored or
+/// spooled.
+async fn filed(kept: &[Kept]) {
+    for image in kept {
+        image.filing.done().await.unwrap_or_else(|error| panic!("filing {} failed: {error}", image.record.id));
+    }
 }
 
 /// One generation, telling `progress` where it is.
@@ -272,6 +282,7 @@ async fn store_outage_moto_stopped_mid_burst_every_image_delivered_and_stored_on
         .await;
     assert!(stopped_at.lock().unwrap().is_some(), "moto was stopped during the burst");
     let delivered: Vec<Kept> = first_wave.into_iter().chain(second_wave).flatten().collect();
+    filed(&delivered).await;
     assert_eq!(delivered.len(), 16, "every job gave its image to the caller");
     assert!(delivered.iter().all(|kept| kept.image.bytes().starts_with(b"\x89PNG")));
     let spooled = core.spool_depth().unwrap();

@@ -28,7 +28,7 @@ pub async fn generate(
     let outcome = data.core.generate_with_progress(actor, request, &|stage| progress.report(stage)).await;
     progress.stop().await;
     match outcome {
-        Ok(kept) => finish_and_file(data, responder, &kept).await,
+        Ok(kept) => responder.finish(result_message(data, &kept)).await,
         Err(error @ Error::Blocked(_)) => {
             let reason = error.to_string();
             let appeal = if error.offers_appeal() {
@@ -61,32 +61,12 @@ pub async fn edit(
     let outcome = data.core.edit_with_progress(actor, parent, request, &|stage| progress.report(stage)).await;
     progress.stop().await;
     match outcome {
-        Ok(kept) => finish_and_file(data, responder, &kept).await,
+        Ok(kept) => responder.finish(result_message(data, &kept)).await,
         Err(Error::Blocked(reason)) => {
             log_refusal(data, responder, &reason).await;
             responder.refuse(&format!("Not edited: {reason}."), Vec::new()).await
         }
         Err(error) => fail(responder, &error).await,
-    }
-}
-
-/// Posts the result while the core files the images in the gallery (thumbnails, records): the
-/// upload and those writes run at once. Should filing fail, the person hears that the gallery
-/// does not have the images (this message does).
-async fn finish_and_file(data: &Data, responder: &Responder, kept: &[Kept]) -> Result<(), BotError> {
-    responder.finish(result_message(data, kept)).await?;
-    let Some(first) = kept.first() else { return Ok(()) };
-    match first.filing.done().await {
-        Ok(()) => Ok(()),
-        Err(error) => {
-            tracing::error!(error = %error, "a posted result could not be filed in the gallery: {error}");
-            responder
-                .follow_up_privately(
-                    "These images are in this message, but could not be added to your web gallery. \
-                     The operators have been told; download them if you want to keep them.",
-                )
-                .await
-        }
     }
 }
 

@@ -3,12 +3,13 @@
 //!
 //! Layout, identical in every backend:
 //! - `users/{owner}/images/{id}.{png|jpg|webp}`: the bytes exactly as the engine returned them;
-//! - `users/{owner}/thumbnails/{id}.jpg`: a small JPEG made once, at store time;
+//! - `users/{owner}/thumbnails/{id}.jpg`: a small JPEG made once, just after the image is
+//!   stored (or, should that not have happened, when it is first asked for);
 //! - `users/{owner}/records/{newest-first key}.json`: the [`ImageRecord`].
 //!
 //! The record key is the image id with its bits inverted, so a plain ascending listing (all
 //! S3 offers) returns the newest image first and pages with `start-after`. The record is
-//! written last: an image appears in listings only once all its parts are stored.
+//! written after the bytes: an image appears in listings only once its bytes are stored.
 
 use std::fmt;
 use std::sync::Arc;
@@ -297,10 +298,9 @@ impl Gallery {
         Self::key(format!("users/{owner}/thumbnails/{id}.jpg"))
     }
 
-    /// Keeps an image: its bytes as they are, a thumbnail, then the record (last, so a listing
-    /// never shows an image with parts missing). When the store cannot be reached and a spool
-    /// is set, the parts go to the spool instead and the image counts as kept: the person has
-    /// it, and the spool writes it to the store later.
+    /// Keeps an image: its bytes as they are, its record, then its thumbnail. When the store
+    /// cannot be reached and a spool is set, the parts go to the spool instead and the image
+    /// counts as kept: the person has it, and the spool writes it to the store later.
     pub async fn save(&self, record: &ImageRecord, image: &CheckedImage) -> Result<()> {
         match self.save_image(record, image).await? {
             Saved::Stored => self.file(record, image).await,
@@ -308,47 +308,66 @@ impl Gallery {
         }
     }
 
-    /// The first step of [`Self::save`], for a result someone is waiting for: the image's
-    /// bytes, the one part that cannot be made again. [`Self::file`] does the rest and can run
-    /// while the result is being shown. When the store is down, the whole image (thumbnail and
-    /// record too) goes to the spool here, and there is nothing left to file.
+    /// The first step of [`Self::save`], for a result someone is waiting for: the image's bytes
+    /// (the one part that cannot be made again), then its record, so its gallery page and the
+    /// buttons under a posted result work from the moment it shows. [`Self::file`] makes the
+    /// thumbnail and can run while the result is being shown. When the store is down, the
+    /// whole image goes to the spool here, and there is nothing left to file.
     pub async fn save_image(&self, record: &ImageRecord, image: &CheckedImage) -> Result<Saved> {
         let image_object = SpooledObject {
             key: Self::image_key(&record.owner, record.id, &record.extension)?,
             content_type: record.media_type.clone(),
             body: image.bytes().clone(),
         };
+        let record_object = Self::record_object(record)?;
         match self.put_new(&image_object).await {
+            Ok(()) => {}
+            Err(error @ StoreError::Unavailable { .. }) => {
+                let thumbnail_object = self.thumbnail_object(record, image).await?;
+                // The spool writes the parts in this order too: the record after the bytes.
+                self.spool_parts(record, error, vec![image_object, record_object, thumbnail_object]).await?;
+                return Ok(Saved::Spooled);
+            }
+            Err(error) => return Err(saving_failed(error)),
+        }
+        match self.put_new(&record_object).await {
             Ok(()) => Ok(Saved::Stored),
             Err(error @ StoreError::Unavailable { .. }) => {
-                let [thumbnail_object, record_object] = self.thumbnail_and_record(record, image).await?;
-                // The spool writes the parts in this order too: the record last.
-                self.spool_parts(record, error, vec![image_object, thumbnail_object, record_object]).await?;
+                let thumbnail_object = self.thumbnail_object(record, image).await?;
+                self.spool_parts(record, error, vec![record_object, thumbnail_object]).await?;
                 Ok(Saved::Spooled)
             }
             Err(error) => Err(saving_failed(error)),
         }
     }
 
-    /// The second step of [`Self::save`], once the image's bytes are stored: its thumbnail (the
-    /// pixels decoded once, on the blocking pool), then its record. A part the store cannot take
-    /// goes to the spool with the parts after it.
+    /// The second step of [`Self::save`], once the image and its record are stored: the
+    /// thumbnail, from the pixels decoded once on the blocking pool. Until it is written (a few
+    /// milliseconds), or if this process stops first, the gallery makes it when it is first
+    /// asked for ([`Self::image`]).
     pub async fn file(&self, record: &ImageRecord, image: &CheckedImage) -> Result<()> {
-        let parts = self.thumbnail_and_record(record, image).await?;
-        for (written, part) in parts.iter().enumerate() {
-            match self.put_new(part).await {
-                Ok(()) => {}
-                Err(error @ StoreError::Unavailable { .. }) => {
-                    return self.spool_parts(record, error, parts[written..].to_vec()).await;
-                }
-                Err(error) => return Err(saving_failed(error)),
+        let thumbnail_object = self.thumbnail_object(record, image).await?;
+        match self.put_new(&thumbnail_object).await {
+            // Made on a first view meanwhile: the same picture.
+            Ok(()) | Err(StoreError::AlreadyExists(_)) => Ok(()),
+            Err(error @ StoreError::Unavailable { .. }) => {
+                self.spool_parts(record, error, vec![thumbnail_object]).await
             }
+            Err(error) => Err(saving_failed(error)),
         }
-        Ok(())
     }
 
-    /// An image's thumbnail and record, ready to write.
-    async fn thumbnail_and_record(&self, record: &ImageRecord, image: &CheckedImage) -> Result<[SpooledObject; 2]> {
+    fn record_object(record: &ImageRecord) -> Result<SpooledObject> {
+        let body = serde_json::to_vec_pretty(record).map_err(|error| Error::operator("encoding a record", error))?;
+        Ok(SpooledObject {
+            key: Self::record_key(&record.owner, record.id)?,
+            content_type: "application/json".into(),
+            body: Bytes::from(body),
+        })
+    }
+
+    /// An image's thumbnail, ready to write.
+    async fn thumbnail_object(&self, record: &ImageRecord, image: &CheckedImage) -> Result<SpooledObject> {
         let pixels_source = image.clone();
         let thumbnail = tokio::task::spawn_blocking(move || {
             let pixels = pixels_source.decode()?;
@@ -356,19 +375,11 @@ impl Gallery {
         })
         .await
         .map_err(|error| Error::operator("the thumbnail task failed", error))??;
-        let body = serde_json::to_vec_pretty(record).map_err(|error| Error::operator("encoding a record", error))?;
-        Ok([
-            SpooledObject {
-                key: Self::thumbnail_key(&record.owner, record.id)?,
-                content_type: "image/jpeg".into(),
-                body: thumbnail,
-            },
-            SpooledObject {
-                key: Self::record_key(&record.owner, record.id)?,
-                content_type: "application/json".into(),
-                body: Bytes::from(body),
-            },
-        ])
+        Ok(SpooledObject {
+            key: Self::thumbnail_key(&record.owner, record.id)?,
+            content_type: "image/jpeg".into(),
+            body: thumbnail,
+        })
     }
 
     async fn put_new(&self, object: &SpooledObject) -> Result<(), StoreError> {
@@ -410,16 +421,33 @@ impl Gallery {
     /// The bytes of one image, full size or thumbnail, with their media type.
     pub async fn image(&self, owner: &Owner, id: ImageId, variant: Variant) -> Result<(Bytes, String)> {
         match variant {
-            Variant::Thumbnail => {
-                let bytes = self.store.get(&Self::thumbnail_key(owner, id)?).await?;
-                Ok((bytes, "image/jpeg".into()))
-            }
+            Variant::Thumbnail => match self.store.get(&Self::thumbnail_key(owner, id)?).await {
+                Ok(bytes) => Ok((bytes, "image/jpeg".into())),
+                // Still being made, or its process stopped first: make it now, once.
+                Err(StoreError::NotFound(_)) => Ok((self.remake_thumbnail(owner, id).await?, "image/jpeg".into())),
+                Err(error) => Err(error.into()),
+            },
             Variant::Full => {
                 let record = self.record(owner, id).await?;
                 let bytes = self.store.get(&Self::image_key(owner, id, &record.extension)?).await?;
                 Ok((bytes, record.media_type))
             }
         }
+    }
+
+    /// Makes and stores the thumbnail of an image whose record and bytes are stored.
+    async fn remake_thumbnail(&self, owner: &Owner, id: ImageId) -> Result<Bytes> {
+        let record = self.record(owner, id).await?;
+        let bytes = self.store.get(&Self::image_key(owner, id, &record.extension)?).await?;
+        let image = tokio::task::spawn_blocking(move || CheckedImage::check(bytes, "the stored image"))
+            .await
+            .map_err(|error| Error::operator("checking a stored image", error))??;
+        let thumbnail = self.thumbnail_object(&record, &image).await?;
+        match self.put_new(&thumbnail).await {
+            Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
+            Err(error) => tracing::warn!(image.id = %id, error = %error, "could not store a remade thumbnail"),
+        }
+        Ok(thumbnail.body)
     }
 
     /// A short-lived URL to download an image directly from the store, when it offers one
@@ -578,7 +606,7 @@ impl Gallery {
 /// Where [`Gallery::save_image`] left an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Saved {
-    /// Its bytes are in the store; [`Gallery::file`] writes the rest.
+    /// Its bytes and record are in the store; [`Gallery::file`] writes the thumbnail.
     Stored,
     /// All of it waits in the spool.
     Spooled,

@@ -51,8 +51,8 @@ impl Actor {
 }
 
 /// An image just made and kept: its record, and the same bytes that went to the store, so
-/// front ends can show or upload it without reading it back. Its bytes are in the store (or
-/// the spool) already; its thumbnail and record may still be being written ([`Kept::filing`]).
+/// front ends can show or upload it without reading it back. Its bytes and record are in the
+/// store (or the spool) already; its thumbnail may still be being made ([`Kept::filing`]).
 #[derive(Debug, Clone)]
 pub struct Kept {
     pub record: ImageRecord,
@@ -60,9 +60,9 @@ pub struct Kept {
     pub filing: Filing,
 }
 
-/// The rest of keeping a job's images (thumbnails, then records), which goes on while a front
-/// end shows the result, so a Discord upload and these writes run at once. Shared by the
-/// job's [`Kept`] images.
+/// The rest of keeping a job's images (their thumbnails: a full decode, a shrink and a write),
+/// which goes on while a front end shows the result, so a Discord upload and this work run at
+/// once. Shared by the job's [`Kept`] images.
 #[derive(Debug, Clone)]
 pub struct Filing(watch::Receiver<Option<Result<(), String>>>);
 
@@ -72,7 +72,7 @@ impl Filing {
         Self(watch::channel(Some(Ok(()))).1)
     }
 
-    /// Waits until the images are filed: their gallery pages and thumbnails work from then on.
+    /// Waits until the images are filed: their thumbnails are in the store.
     pub async fn done(&self) -> Result<()> {
         let mut filed = self.0.clone();
         let outcome = filed.wait_for(Option::is_some).await.map(|outcome| outcome.clone());
@@ -406,7 +406,7 @@ impl Atelier {
 
     /// Makes images from a prompt and keeps them in the actor's gallery.
     /// Makes images for a request and keeps them in the gallery; returns once they are filed
-    /// (their gallery pages work).
+    /// (thumbnails included).
     pub async fn generate(&self, actor: &Actor, request: &GenerationRequest) -> Result<Vec<Kept>> {
         Filing::all_done(self.generate_with_progress(actor, request, &no_progress).await?).await
     }
@@ -417,9 +417,9 @@ impl Atelier {
     /// A failure that is not the person's gives the quota back; a refusal by the model's own
     /// filter does not, since the model ran.
     ///
-    /// Returns as soon as the images' bytes are stored, for the person waiting; their
-    /// thumbnails and records are written meanwhile ([`Kept::filing`]: wait for it before
-    /// pointing anyone at the gallery).
+    /// Returns as soon as the images' bytes and records are stored, for the person waiting;
+    /// their thumbnails are made meanwhile ([`Kept::filing`]; the gallery makes one asked for
+    /// before that on the spot).
     pub async fn generate_with_progress(
         &self,
         actor: &Actor,
@@ -708,8 +708,8 @@ impl Atelier {
             );
             kept.push(Kept { record, image: image.image, filing: filing.clone() });
         }
-        // Thumbnails and records are written while the front end shows the result (the images
-        // stored before a failure too, so none is left without its record).
+        // Thumbnails are made while the front end shows the result (for the images stored
+        // before a failure too).
         let gallery = self.gallery.clone();
         tokio::spawn(
             async move {

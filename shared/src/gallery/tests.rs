@@ -127,22 +127,28 @@ async fn a_broken_cursor_is_a_user_error() {
 }
 
 #[tokio::test]
-async fn an_image_saved_in_two_steps_is_listed_only_once_filed() {
+async fn an_image_saved_in_two_steps_is_listed_at_once_and_its_thumbnail_follows() {
     let (_folder, gallery) = gallery().await;
     let owner = Owner::local_operator();
     let image = image().await;
-    let record = record(&owner, &image, Origin::Cli, None);
+    let expected = make_thumbnail(&image.decode().unwrap()).unwrap();
+    let thumbnail_key = |record: &ImageRecord| Gallery::thumbnail_key(&owner, record.id).unwrap();
 
-    assert_eq!(gallery.save_image(&record, &image).await.unwrap(), Saved::Stored);
-    let stored = gallery.store().get(&Gallery::image_key(&owner, record.id, "png").unwrap()).await.unwrap();
+    let filed_later = record(&owner, &image, Origin::Cli, None);
+    assert_eq!(gallery.save_image(&filed_later, &image).await.unwrap(), Saved::Stored);
+    let stored = gallery.store().get(&Gallery::image_key(&owner, filed_later.id, "png").unwrap()).await.unwrap();
     assert_eq!(&stored, image.bytes(), "the bytes are stored by the first step");
     let listed = gallery.list(&owner, &ListFilter::default(), None, 10).await.unwrap();
-    assert!(listed.records.is_empty(), "not listed before its record is written");
+    assert_eq!(listed.records.iter().map(|listed| listed.id).collect::<Vec<_>>(), vec![filed_later.id]);
+    assert!(gallery.store().get(&thumbnail_key(&filed_later)).await.is_err(), "no thumbnail before the second step");
+    gallery.file(&filed_later, &image).await.unwrap();
+    assert_eq!(gallery.store().get(&thumbnail_key(&filed_later)).await.unwrap(), expected);
 
-    gallery.file(&record, &image).await.unwrap();
-    let listed = gallery.list(&owner, &ListFilter::default(), None, 10).await.unwrap();
-    assert_eq!(listed.records.iter().map(|listed| listed.id).collect::<Vec<_>>(), vec![record.id]);
-    let (thumbnail, media_type) = gallery.image(&owner, record.id, Variant::Thumbnail).await.unwrap();
-    assert_eq!(media_type, "image/jpeg");
-    assert_eq!(thumbnail, make_thumbnail(&image.decode().unwrap()).unwrap());
+    // Asked for before the second step (or after its process stopped): made on the spot and kept.
+    let never_filed = record(&owner, &image, Origin::Cli, None);
+    gallery.save_image(&never_filed, &image).await.unwrap();
+    let (thumbnail, media_type) = gallery.image(&owner, never_filed.id, Variant::Thumbnail).await.unwrap();
+    assert_eq!((thumbnail, media_type.as_str()), (expected.clone(), "image/jpeg"));
+    assert_eq!(gallery.store().get(&thumbnail_key(&never_filed)).await.unwrap(), expected);
+    gallery.file(&never_filed, &image).await.unwrap();
 }

@@ -2,7 +2,7 @@
 //! the store takes it, so a store outage never costs anyone an image they paid for.
 //!
 //! One entry is one file, `{ulid}.entry`, holding every object of one image in the order they
-//! must be written (the image and its thumbnail, then the record). Entries are written to
+//! must be written (the image, its record, its thumbnail). Entries are written to
 //! `.incoming/` first, flushed to disk, then renamed into place, so a crash leaves either a
 //! whole entry or none. The [`Flusher`] writes entries to the store oldest first, every object
 //! create-only (an object that is already there is a write that succeeded before its reply was
