@@ -11,9 +11,9 @@
 //! - overhead per image job, the model answering at once with a 1024×1024 PNG (encoded once by
 //!   the stand-in): from the stand-in's last byte of the InvokeModel answer to the result (the
 //!   PATCH of `@original` carrying the upload) received by the Discord stand-in. The image's
-//!   bytes are stored before it is posted, so storing them is inside; its thumbnail and record
-//!   are written while it is posted, and a second figure times the job to its record written
-//!   (the record file's modification time in the folder store). The safety classifier (a Converse) runs
+//!   bytes and record are stored before it is posted, so storing them is inside; its thumbnail
+//!   is made while it is posted, and a second figure times the job to its thumbnail written
+//!   (the file's modification time in the folder store). The safety classifier (a Converse) runs
 //!   before the image call with a distinct prompt per job, so it is outside by construction.
 //!   Measured one job at a time (the cost of a job) and over a burst of 500 at once (the
 //!   throughput of the whole path, first dispatch to last result).
@@ -192,7 +192,12 @@ impl Drop for Atelier {
 }
 
 async fn start_atelier(discord: &DiscordStandIn, bedrock: &BedrockStandIn) -> Atelier {
-    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench/discord-run");
+    // `DISCORD_LOAD_FOLDER` puts the run (store, spool, log) elsewhere, such as on a tmpfs to
+    // see how much of a figure is the file system's.
+    let folder = std::env::var_os("DISCORD_LOAD_FOLDER")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench/discord-run"), PathBuf::from);
+    // Left only by a run that was killed: a finished run removes its store itself, after its
+    // figures are taken (see `Atelier::remove_store`).
     let _ = std::fs::remove_dir_all(&folder);
     std::fs::create_dir_all(&folder).unwrap();
     let port = free_port();
@@ -247,6 +252,18 @@ impl Atelier {
     fn log(&self) -> PathBuf {
         self.folder.join("atelier.log")
     }
+
+    /// Stops `atelier` and removes its store and spool, keeping the log. Done after the figures,
+    /// not before the next run: on an ext4 file system without a journal (as on the machine in
+    /// BENCHMARKS.md) every file created within about 40 s of thousands being deleted pays for
+    /// skipping their inodes, which would be measured as Atelier's cost.
+    fn remove_store(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for part in ["store", "spool"] {
+            let _ = std::fs::remove_dir_all(self.folder.join(part));
+        }
+    }
 }
 
 async fn measure(filters: &[String]) -> Vec<Figure> {
@@ -267,6 +284,7 @@ async fn measure(filters: &[String]) -> Vec<Figure> {
         figures.extend(discord_chat(&discord, &bedrock, &mut next_user).await);
         figures.extend(web_chat(&atelier, &bedrock).await);
     }
+    atelier.remove_store();
     figures
 }
 
@@ -444,18 +462,20 @@ fn overheads(log: &[RequestSummary], calls: &[Call], jobs: &[(String, String, St
     )
 }
 
-/// When each job's image was filed in the gallery (its record written, the last of its parts),
-/// by the prompt marker its record holds: the record files' modification times in the store.
+/// When each job's image was filed in the gallery (its thumbnail written, the last of its
+/// parts), by the prompt marker its record holds: the thumbnail files' modification times.
 fn filed_by_marker(store: &Path, markers: &[String]) -> HashMap<String, SystemTime> {
     let mut filed = HashMap::new();
     let Ok(owners) = std::fs::read_dir(store.join("users")) else { return filed };
     for owner in owners.flatten() {
         let Ok(records) = std::fs::read_dir(owner.path().join("records")) else { continue };
         for record in records.flatten() {
-            let (Ok(text), Ok(metadata)) = (std::fs::read_to_string(record.path()), record.metadata()) else {
-                continue;
-            };
-            if let Some(marker) = markers.iter().find(|marker| text.contains(marker.as_str())) {
+            let Ok(text) = std::fs::read_to_string(record.path()) else { continue };
+            let Some(marker) = markers.iter().find(|marker| text.contains(marker.as_str())) else { continue };
+            let Ok(record) = serde_json::from_str::<Value>(&text) else { continue };
+            let thumbnail =
+                owner.path().join("thumbnails").join(format!("{}.jpg", record["id"].as_str().unwrap_or("")));
+            if let Ok(metadata) = std::fs::metadata(thumbnail) {
                 filed.insert(marker.clone(), metadata.modified().unwrap());
             }
         }
@@ -576,7 +596,8 @@ async fn image_jobs(
             "image job filed p50",
             percentile(&solo_filed, 50.0),
             "ms",
-            "the same jobs: model's last answer byte -> gallery record written (after the thumbnail; meanwhile the result is posted)".into(),
+            "the same jobs: model's last answer byte -> gallery thumbnail written (made while the result is posted)"
+                .into(),
         ),
         info("image job filed p99", percentile(&solo_filed, 99.0), "ms", String::new()),
         at_least(
