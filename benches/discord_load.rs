@@ -28,6 +28,10 @@
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark whose set-up fails should stop loudly")]
 
 // The stand-ins the end-to-end tests use; this binary needs only some of them.
+// The table and JSON every load benchmark reports; each uses part of it.
+#[path = "support/figures.rs"]
+#[allow(dead_code)]
+mod figures;
 #[path = "../tests/support/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod support;
@@ -40,6 +44,7 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::StreamExt as _;
 use serde_json::{Value, json};
 
+use figures::{Figure, at_least, at_most, below, percentile, reported, wanted};
 use support::bedrock::{BedrockStandIn, Behaviour, Call, Operation};
 use support::discord::{APPLICATION_ID, DiscordStandIn, RequestSummary};
 use support::{CSRF_TOKEN, atelier, free_port};
@@ -67,99 +72,9 @@ fn scaled(count: usize) -> usize {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; any other argument is a filter on the figure names.
-    let filters: Vec<String> = std::env::args().skip(1).filter(|argument| !argument.starts_with("--")).collect();
+    let filters = figures::filters();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let figures = runtime.block_on(measure(&filters));
-    print_table(&figures);
-    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    std::fs::create_dir_all(&folder).unwrap();
-    let json = serde_json::to_string_pretty(&figures.iter().map(Figure::to_json).collect::<Vec<_>>()).unwrap();
-    std::fs::write(folder.join("discord.json"), json + "\n").unwrap();
-    println!("\nwritten: {}", folder.join("discord.json").display());
-}
-
-/// One row of the table and of `discord.json`.
-struct Figure {
-    name: String,
-    value: f64,
-    unit: &'static str,
-    target: String,
-    met: bool,
-    note: String,
-}
-
-impl Figure {
-    fn to_json(&self) -> Value {
-        json!({
-            "name": self.name,
-            "value": (self.value * 100.0).round() / 100.0,
-            "unit": self.unit,
-            "target": self.target,
-            "met": self.met,
-            "note": self.note,
-        })
-    }
-}
-
-fn below(name: &str, value: f64, unit: &'static str, limit: f64, note: String) -> Figure {
-    Figure { name: name.into(), value, unit, target: format!("< {limit} {unit}"), met: value < limit, note }
-}
-
-fn at_most(name: &str, value: f64, unit: &'static str, limit: f64, note: String) -> Figure {
-    Figure { name: name.into(), value, unit, target: format!("<= {limit} {unit}"), met: value <= limit, note }
-}
-
-fn at_least(name: &str, value: f64, unit: &'static str, floor: f64, note: String) -> Figure {
-    Figure { name: name.into(), value, unit, target: format!(">= {floor} {unit}"), met: value >= floor, note }
-}
-
-/// A figure reported as it is, with no target of its own.
-fn info(name: &str, value: f64, unit: &'static str, note: String) -> Figure {
-    Figure { name: name.into(), value, unit, target: "-".into(), met: true, note }
-}
-
-fn print_table(figures: &[Figure]) {
-    let rows: Vec<[String; 5]> = figures
-        .iter()
-        .map(|figure| {
-            [
-                figure.name.clone(),
-                format!("{:.2} {}", figure.value, figure.unit),
-                figure.target.clone(),
-                if figure.met { "yes".into() } else { "NO".into() },
-                figure.note.clone(),
-            ]
-        })
-        .collect();
-    let headers = ["figure", "value", "target", "met", "note"];
-    let mut widths = headers.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    // The note is last and may be long: it is not padded.
-    let line = |cells: [&str; 5]| {
-        let padded: Vec<String> =
-            cells.iter().zip(widths).take(4).map(|(cell, width)| format!("{cell:<width$}")).collect();
-        format!("{} | {}", padded.join(" | "), cells[4])
-    };
-    println!();
-    println!("{}", line(headers));
-    println!("{}", widths.iter().take(4).map(|width| "-".repeat(*width)).collect::<Vec<_>>().join("-|-") + "-|------");
-    for row in &rows {
-        println!("{}", line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
-    }
-}
-
-/// The value at a percentile (nearest rank) of sorted values.
-fn percentile(sorted: &[f64], percent: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((percent / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+    figures::report("discord.json", &runtime.block_on(measure(&filters)));
 }
 
 fn sorted(mut values: Vec<f64>) -> Vec<f64> {
@@ -169,11 +84,6 @@ fn sorted(mut values: Vec<f64>) -> Vec<f64> {
 
 fn milliseconds(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
-}
-
-/// Whether the figure group `name` was asked for (all when there is no filter).
-fn wanted(filters: &[String], name: &str) -> bool {
-    filters.is_empty() || filters.iter().any(|filter| name.contains(filter.as_str()))
 }
 
 /// The running `atelier`, its web address and the folder it runs in (with its log, kept after
@@ -425,10 +335,10 @@ async fn acknowledgements(discord: &DiscordStandIn, bedrock: &BedrockStandIn, ne
         last_result.map_or(f64::NAN, |last| last.duration_since(start.into_std()).as_secs_f64()),
     );
     vec![
-        info("ack latency p50", percentile(&latencies, 50.0), "ms", note.clone()),
-        info("ack latency p90", percentile(&latencies, 90.0), "ms", String::new()),
+        reported("ack latency p50", percentile(&latencies, 50.0), "ms", note.clone()),
+        reported("ack latency p90", percentile(&latencies, 90.0), "ms", String::new()),
         below("ack latency p99", percentile(&latencies, 99.0), "ms", 50.0, String::new()),
-        info("ack latency max", percentile(&latencies, 100.0), "ms", String::new()),
+        reported("ack latency max", percentile(&latencies, 100.0), "ms", String::new()),
     ]
 }
 
@@ -591,15 +501,15 @@ async fn image_jobs(
                 "{sequential_jobs} jobs one at a time; model's last answer byte -> result PATCH received (the image stored first); {image_note}"
             ),
         ),
-        info("image job overhead p99", percentile(&solo, 99.0), "ms", String::new()),
-        info(
+        reported("image job overhead p99", percentile(&solo, 99.0), "ms", String::new()),
+        reported(
             "image job filed p50",
             percentile(&solo_filed, 50.0),
             "ms",
             "the same jobs: model's last answer byte -> gallery thumbnail written (made while the result is posted)"
                 .into(),
         ),
-        info("image job filed p99", percentile(&solo_filed, 99.0), "ms", String::new()),
+        reported("image job filed p99", percentile(&solo_filed, 99.0), "ms", String::new()),
         at_least(
             "image job throughput",
             burst_jobs as f64 / seconds,
@@ -610,13 +520,13 @@ async fn image_jobs(
                 uploaded as f64 / 1e6
             ),
         ),
-        info(
+        reported(
             "image job overhead in burst p50",
             percentile(&under_load, 50.0),
             "ms",
             format!("the same measure inside the burst of {burst_jobs}"),
         ),
-        info("image job overhead in burst p99", percentile(&under_load, 99.0), "ms", String::new()),
+        reported("image job overhead in burst p99", percentile(&under_load, 99.0), "ms", String::new()),
     ]
 }
 
@@ -700,7 +610,7 @@ async fn discord_chat(discord: &DiscordStandIn, bedrock: &BedrockStandIn, next_u
                 EDIT_INTERVAL.as_millis()
             ),
         ),
-        info("discord chat delay p50", percentile(&delays, 50.0), "ms", String::new()),
+        reported("discord chat delay p50", percentile(&delays, 50.0), "ms", String::new()),
     ]
 }
 
@@ -761,6 +671,6 @@ async fn web_chat(atelier: &Atelier, bedrock: &BedrockStandIn) -> Vec<Figure> {
                 stream.deltas.len()
             ),
         ),
-        info("web chat delay p50", percentile(&delays, 50.0), "ms", String::new()),
+        reported("web chat delay p50", percentile(&delays, 50.0), "ms", String::new()),
     ]
 }

@@ -15,6 +15,10 @@
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark whose set-up fails should stop loudly")]
 
 // The stand-ins the end-to-end tests use; this binary needs only some of them.
+// The table and JSON every load benchmark reports; each uses part of it.
+#[path = "support/figures.rs"]
+#[allow(dead_code)]
+mod figures;
 #[path = "../tests/support/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod support;
@@ -25,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use figures::{Figure, at_least, below, reported};
 use support::bedrock::{BedrockStandIn, Behaviour, Operation};
 use support::moto::Moto;
 use support::{CSRF_TOKEN, atelier, free_port};
@@ -42,58 +47,13 @@ const LOAD_CONCURRENCY: usize = 16;
 const LOAD_SECONDS: u64 = 10;
 
 fn main() {
-    // `cargo bench` passes `--bench`; any other argument is a filter on the figure names.
-    let filters: Vec<String> = std::env::args().skip(1).filter(|argument| !argument.starts_with("--")).collect();
+    let filters = figures::filters();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let figures = runtime.block_on(measure(&filters));
-    print_table(&figures);
-    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    std::fs::create_dir_all(&folder).unwrap();
-    let json = serde_json::to_string_pretty(&figures.iter().map(Figure::to_json).collect::<Vec<_>>()).unwrap();
-    std::fs::write(folder.join("web.json"), json + "\n").unwrap();
-    println!("\nwritten: {}", folder.join("web.json").display());
-}
-
-/// One row of the table and of `web.json`.
-struct Figure {
-    name: String,
-    value: f64,
-    unit: &'static str,
-    target: String,
-    met: bool,
-    note: String,
-}
-
-impl Figure {
-    fn to_json(&self) -> Value {
-        json!({
-            "name": self.name,
-            "value": (self.value * 100.0).round() / 100.0,
-            "unit": self.unit,
-            "target": self.target,
-            "met": self.met,
-            "note": self.note,
-        })
-    }
-}
-
-/// A figure that must stay under `limit`.
-fn at_most(name: &str, value: f64, unit: &'static str, limit: f64, note: String) -> Figure {
-    Figure { name: name.into(), value, unit, target: format!("< {limit} {unit}"), met: value < limit, note }
-}
-
-/// A figure that must reach `floor`.
-fn at_least(name: &str, value: f64, unit: &'static str, floor: f64, note: String) -> Figure {
-    Figure { name: name.into(), value, unit, target: format!(">= {floor} {unit}"), met: value >= floor, note }
-}
-
-/// A figure reported as it is, with no target of its own.
-fn reported(name: &str, value: f64, unit: &'static str, note: String) -> Figure {
-    Figure { name: name.into(), value, unit, target: "-".into(), met: true, note }
+    figures::report("web.json", &runtime.block_on(measure(&filters)));
 }
 
 async fn measure(filters: &[String]) -> Vec<Figure> {
-    let wanted = |group: &str| filters.is_empty() || filters.iter().any(|filter| group.contains(filter.as_str()));
+    let wanted = |group: &str| figures::wanted(filters, group);
     let mut figures = Vec::new();
     if wanted("startup") {
         figures.extend(startup().await);
@@ -106,39 +66,6 @@ async fn measure(filters: &[String]) -> Vec<Figure> {
         figures.extend(gallery_on_moto().await);
     }
     figures
-}
-
-fn print_table(figures: &[Figure]) {
-    let rows: Vec<[String; 5]> = figures
-        .iter()
-        .map(|figure| {
-            [
-                figure.name.clone(),
-                format!("{:.2} {}", figure.value, figure.unit),
-                figure.target.clone(),
-                if figure.met { "yes".into() } else { "NO".into() },
-                figure.note.clone(),
-            ]
-        })
-        .collect();
-    let headers = ["figure", "value", "target", "met", "note"];
-    let mut widths = headers.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    println!();
-    let line = |cells: &[String]| {
-        let padded: Vec<String> =
-            cells.iter().zip(widths).map(|(cell, width)| format!("{cell:width$}", width = width)).collect();
-        println!("| {} |", padded.join(" | "));
-    };
-    line(&headers.map(String::from));
-    println!("|{}|", widths.map(|width| "-".repeat(width + 2)).join("|"));
-    for row in &rows {
-        line(row);
-    }
 }
 
 // --- atelier as a process -----------------------------------------------------------------
@@ -277,14 +204,14 @@ async fn startup() -> Vec<Figure> {
         }
         let fastest = starts.iter().copied().fold(f64::INFINITY, f64::min);
         let slowest = starts.iter().copied().fold(0.0, f64::max);
-        figures.push(at_most(
+        figures.push(below(
             &format!("start-up to /readyz, {engine}"),
             median(&mut starts),
             "ms",
             300.0,
             format!("median of {STARTS} starts (min {fastest:.0}, max {slowest:.0}); folder store, no Discord"),
         ));
-        figures.push(at_most(
+        figures.push(below(
             &format!("idle memory (VmRSS), {engine}"),
             median(&mut idle_rss),
             "MB",
@@ -405,7 +332,7 @@ async fn memory_under_load() -> Vec<Figure> {
     };
     vec![
         reported("idle memory before the burst (VmRSS)", idle, "MB", "Bedrock engine, limits raised".into()),
-        at_most(
+        below(
             &format!("peak memory, {jobs} jobs waiting on the model (VmHWM)"),
             megabytes(peak_waiting_kb),
             "MB",
@@ -486,7 +413,7 @@ async fn gallery_on_folder() -> Vec<Figure> {
     let listing = load(&app, "/api/images");
     vec![
         at_least("gallery page, folder store: throughput", page.requests_per_second, "req/s", 2_000.0, page.note()),
-        at_most("gallery page, folder store: p99", page.p99_ms, "ms", 25.0, page.note()),
+        below("gallery page, folder store: p99", page.p99_ms, "ms", 25.0, page.note()),
         reported("JSON listing, folder store: throughput", listing.requests_per_second, "req/s", listing.note()),
         reported("JSON listing, folder store: p99", listing.p99_ms, "ms", listing.note()),
     ]
