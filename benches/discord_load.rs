@@ -23,7 +23,8 @@
 //!   it arriving at a client (target 5 ms).
 //!
 //! It prints a table and writes `target/bench/discord.json`. Alone: `cargo bench --bench
-//! discord_load`; `./scripts/bench` runs it with the others.
+//! discord_load`; `./scripts/bench` runs it with the others, and again with its folder store
+//! on a tmpfs, to tell the file system's share of the figures from Atelier's.
 
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark whose set-up fails should stop loudly")]
 
@@ -74,7 +75,10 @@ fn scaled(count: usize) -> usize {
 fn main() {
     let filters = figures::filters();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    figures::report("discord.json", &runtime.block_on(measure(&filters)));
+    // `DISCORD_LOAD_REPORT` names the JSON file (with `DISCORD_LOAD_FOLDER`, the figures of a
+    // run elsewhere are kept apart from the usual ones).
+    let report = std::env::var("DISCORD_LOAD_REPORT").unwrap_or_else(|_| "discord.json".into());
+    figures::report(&report, &runtime.block_on(measure(&filters)));
 }
 
 fn sorted(mut values: Vec<f64>) -> Vec<f64> {
