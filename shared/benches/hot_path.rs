@@ -150,7 +150,8 @@ fn response_decoding(criterion: &mut Criterion) {
 
     let mut group = criterion.benchmark_group("decode");
     group.throughput(Throughput::Bytes(response.len() as u64));
-    // From the response body to a checked image: the JSON read, the base64 decoded, the PNG checked.
+    // From the response body to a checked image: the JSON read, the base64 decoded, the PNG
+    // fully decoded, as an upload is checked.
     group.bench_function("base64_png_1024", |bencher| {
         bencher.iter(|| {
             let answer = stability::read_response(black_box(&response)).expect("a readable response");
@@ -161,8 +162,8 @@ fn response_decoding(criterion: &mut Criterion) {
                 .collect::<Vec<_>>()
         })
     });
-    // What the engine runs on the blocking pool: the above, and the gallery thumbnail made
-    // from the check's own decode.
+    // What the engine runs on the blocking pool, on the person's path: the JSON read, the
+    // base64 decoded, the PNG checked by its chunks' CRCs (not decoded).
     let family = Family::StabilityText { image_to_image: false };
     group.bench_function("read_images_png_1024", |bencher| {
         bencher.iter(|| read_images(family, "core", black_box(&response), SEED).expect("a sound image"))
@@ -174,6 +175,11 @@ fn response_decoding(criterion: &mut Criterion) {
     group.throughput(Throughput::Bytes(png.len() as u64));
     group.bench_function("check_png_1024", |bencher| {
         bencher.iter(|| CheckedImage::check(black_box(png.clone()), "the model's image").expect("a sound image"))
+    });
+    group.bench_function("check_model_output_png_1024", |bencher| {
+        bencher.iter(|| {
+            CheckedImage::check_model_output(black_box(png.clone()), "the model's image").expect("a sound image")
+        })
     });
     // One copy of the image's bytes, as a front end makes when it hands them to an API that
     // takes a `Vec<u8>`: the unit for counting copies on the path.
@@ -187,7 +193,8 @@ fn thumbnails(criterion: &mut Criterion) {
     let pixels = checked.decode().expect("a sound PNG");
     let mut group = criterion.benchmark_group("thumbnail");
     group.throughput(Throughput::Bytes(png.len() as u64));
-    // What the gallery does when it keeps an image: decode the PNG again, then shrink and encode.
+    // What the gallery does when it keeps an image, while the result is being posted: decode
+    // the PNG, then shrink and encode.
     group.bench_function("png_1024", |bencher| {
         bencher.iter(|| {
             let pixels = black_box(&checked).decode().expect("a sound PNG");
