@@ -57,12 +57,13 @@ impl CheckedImage {
     /// a 1024x1024 image costs. Its pixels are decoded once, later, for the gallery thumbnail.
     /// Any other format is decoded as an upload is.
     pub fn check_model_output(bytes: Bytes, what: &str) -> Result<Self, Invalid> {
-        let (image, format) = Self::check_header(bytes.clone(), what)?;
-        if format != ImageFormat::Png {
-            return Self::check(bytes, what);
-        }
-        if !png_chunks_are_sound(&image.bytes) {
-            return Err(Invalid::new(format!("{what} is damaged or truncated: a PNG chunk fails its checksum")));
+        let (image, format) = Self::check_header(bytes, what)?;
+        let sound = match format {
+            ImageFormat::Png => png_chunks_are_sound(&image.bytes),
+            _ => decode_with_limits(&image.bytes, format).is_ok(),
+        };
+        if !sound {
+            return Err(Invalid::new(format!("{what} is damaged or truncated")));
         }
         Ok(image)
     }

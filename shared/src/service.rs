@@ -83,12 +83,14 @@ impl Filing {
         }
     }
 
-    /// Waits for a job's images (none, or all sharing one filing) to be filed.
-    async fn all_done(kept: Vec<Kept>) -> Result<Vec<Kept>> {
+    /// Waits for a job's images (none, or all sharing one filing) to be filed. A failure is not
+    /// the caller's: the images and their records are stored, the failure was logged where it
+    /// happened, and a missing thumbnail is made when it is first asked for.
+    async fn all_done(kept: Vec<Kept>) -> Vec<Kept> {
         if let Some(first) = kept.first() {
-            first.filing.done().await?;
+            let _ = first.filing.done().await;
         }
-        Ok(kept)
+        kept
     }
 }
 
@@ -404,11 +406,10 @@ impl Atelier {
         &self.gallery
     }
 
-    /// Makes images from a prompt and keeps them in the actor's gallery.
-    /// Makes images for a request and keeps them in the gallery; returns once they are filed
-    /// (thumbnails included).
+    /// Makes images from a prompt and keeps them in the actor's gallery; returns once they are
+    /// filed (thumbnails included).
     pub async fn generate(&self, actor: &Actor, request: &GenerationRequest) -> Result<Vec<Kept>> {
-        Filing::all_done(self.generate_with_progress(actor, request, &no_progress).await?).await
+        Ok(Filing::all_done(self.generate_with_progress(actor, request, &no_progress).await?).await)
     }
 
     /// [`Self::generate`], telling `progress` where the job is: in line, being checked,
@@ -512,10 +513,10 @@ impl Atelier {
     }
 
     /// Edits an image and keeps the result; `parent` is the gallery image it came from, if
-    /// any (an upload has none), so the gallery can show the lineage.
-    /// Edits an image and keeps the result; returns once it is filed, like [`Self::generate`].
+    /// any (an upload has none), so the gallery can show the lineage. Returns once the result
+    /// is filed, like [`Self::generate`].
     pub async fn edit(&self, actor: &Actor, parent: Option<ImageId>, request: &EditRequest) -> Result<Vec<Kept>> {
-        Filing::all_done(self.edit_with_progress(actor, parent, request, &no_progress).await?).await
+        Ok(Filing::all_done(self.edit_with_progress(actor, parent, request, &no_progress).await?).await)
     }
 
     /// [`Self::edit`] with progress, through the job line like [`Self::generate_with_progress`].
