@@ -48,7 +48,7 @@ use serde_json::{Value, json};
 use figures::{Figure, at_least, at_most, below, percentile, reported, wanted};
 use support::bedrock::{BedrockStandIn, Behaviour, Call, Operation};
 use support::discord::{APPLICATION_ID, DiscordStandIn, RequestSummary};
-use support::{CSRF_TOKEN, atelier, free_port};
+use support::{CSRF_TOKEN, atelier_on_stand_ins, free_port};
 
 /// Interactions in the acknowledgement burst, over how long they are dispatched, and how long
 /// the model takes with each meanwhile.
@@ -119,27 +119,18 @@ async fn start_atelier(discord: &DiscordStandIn, bedrock: &BedrockStandIn) -> At
     let settings = folder.join("atelier.toml");
     std::fs::write(&settings, "# the bench's variables say everything\n").unwrap();
     let log = std::fs::File::create(folder.join("atelier.log")).unwrap();
-    let child = atelier(&folder)
+    let child = atelier_on_stand_ins(&folder, discord, bedrock)
         .env("ATELIER_CONFIG", &settings)
         .env("ATELIER_BIND", &address)
         .env("ATELIER_PUBLIC_URL", format!("http://{address}/"))
         .env("ATELIER_STORE", format!("file://{}", folder.join("store").display()))
         .env("ATELIER_SPOOL_DIR", folder.join("spool"))
-        .env("ATELIER_ENGINE", "bedrock")
-        .env("ATELIER_DISCORD_TOKEN", "stand-in-token")
-        .env("ATELIER_DISCORD_APPLICATION_ID", APPLICATION_ID)
-        .env("ATELIER_DISCORD_API_URL", discord.url())
-        .env("ATELIER_DISCORD_GATEWAY_URL", discord.gateway_url())
         // The job line must not be what is measured.
         .env("ATELIER_MAX_RUNNING_JOBS", "2000")
         .env("ATELIER_USER_RUNNING_JOBS", "20")
         .env("ATELIER_USER_QUEUED_JOBS", "20")
         .env("ATELIER_DAILY_IMAGE_QUOTA", "0")
         .env("ATELIER_SHUTDOWN_DRAIN_SECONDS", "0")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", bedrock.endpoint())
         // As in production: info-level logs, here to a file (DISCORD_LOAD_RUST_LOG to change).
         .env("RUST_LOG", std::env::var("DISCORD_LOAD_RUST_LOG").unwrap_or_else(|_| "info".into()))
         .stdout(Stdio::null())

@@ -11,12 +11,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::discord_bot::{Bot, button, is_ephemeral, is_loading, option, shows_an_image};
-use crate::support::atelier;
+use crate::support::atelier_on_stand_ins;
 use crate::support::bedrock::{BedrockStandIn, Behaviour};
 use crate::support::discord::DiscordStandIn;
 use crate::support::faults::FaultRow;
 
-const APPLICATION_ID: &str = "1100000000000000001";
 const FIRST_USER: u64 = 4_000_000_000_000_000_001;
 
 /// Polls `probe` until it yields something, for up to 60 seconds.
@@ -81,22 +80,13 @@ fn message_text(message: &Value) -> String {
 
 /// `atelier` as a process, with the bot on the Discord stand-in and Bedrock on its stand-in.
 fn start_atelier(folder: &Path, discord: &DiscordStandIn, bedrock: &BedrockStandIn, grace: &str) -> Child {
-    atelier(folder)
+    atelier_on_stand_ins(folder, discord, bedrock)
         .env("ATELIER_BIND", format!("127.0.0.1:{}", crate::support::free_port()))
-        .env("ATELIER_ENGINE", "bedrock")
-        .env("ATELIER_DISCORD_TOKEN", "stand-in-token")
-        .env("ATELIER_DISCORD_APPLICATION_ID", APPLICATION_ID)
-        .env("ATELIER_DISCORD_API_URL", discord.url())
-        .env("ATELIER_DISCORD_GATEWAY_URL", discord.gateway_url())
         .env("ATELIER_PUBLIC_URL", "https://atelier.example")
         .env("ATELIER_MAX_RUNNING_JOBS", "2")
         .env("ATELIER_SHUTDOWN_DRAIN_SECONDS", "1")
         .env("ATELIER_SHUTDOWN_GRACE_SECONDS", grace)
         .env("ATELIER_HEARTBEAT_SECONDS", "1")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", bedrock.endpoint())
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -179,6 +179,27 @@ pub fn atelier(folder: &Path) -> Command {
     command
 }
 
+/// [`atelier`] with its bot on the Discord stand-in and its models on the Bedrock stand-in
+/// (the Bedrock engine, the stand-in's credentials); callers add the rest of the settings.
+pub fn atelier_on_stand_ins(
+    folder: &Path,
+    discord: &discord::DiscordStandIn,
+    bedrock: &bedrock::BedrockStandIn,
+) -> Command {
+    let mut command = atelier(folder);
+    command
+        .env("ATELIER_ENGINE", "bedrock")
+        .env("ATELIER_DISCORD_TOKEN", "stand-in-token")
+        .env("ATELIER_DISCORD_APPLICATION_ID", discord::APPLICATION_ID)
+        .env("ATELIER_DISCORD_API_URL", discord.url())
+        .env("ATELIER_DISCORD_GATEWAY_URL", discord.gateway_url())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", bedrock.endpoint());
+    command
+}
+
 /// Runs a command and returns its output, with stdout and stderr as text.
 pub fn run(command: &mut Command) -> (Output, String, String) {
     let output = command.output().unwrap();
