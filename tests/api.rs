@@ -535,6 +535,20 @@ async fn generate_list_get_edit_and_delete_round_trip() {
     assert_eq!((status, error["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
 }
 
+/// A prompt outside Latin-1 (Japanese, an emoji) is made and kept as written.
+#[tokio::test]
+async fn generate_takes_prompts_in_any_language_and_with_emoji() {
+    let issuer = TestIssuer::start().await;
+    let app = app_with(&issuer, &[]).await;
+    let token = issuer.token("sub-kumiko");
+    for prompt in ["猫がピアノを弾く", "a fox 🦊 in snow"] {
+        let made = generate(&app, &token, json!({"prompt": prompt})).await;
+        assert_eq!(made.len(), 1);
+        assert_eq!(made[0]["prompt"], prompt);
+    }
+    assert_eq!(image_ids(&app, &token, "").await.len(), 2);
+}
+
 #[tokio::test]
 async fn wrong_requests_are_400_with_the_reason_and_call_no_model() {
     let issuer = TestIssuer::start().await;

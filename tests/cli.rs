@@ -128,6 +128,31 @@ fn generate_writes_demo_pngs_and_keeps_them_in_the_gallery() {
     assert_eq!(records, 4);
 }
 
+/// Communities write in every language and with emoji: each prompt is drawn and kept with its
+/// text, read back from the image and from the gallery's record.
+#[test]
+fn generate_takes_prompts_in_any_language_and_with_emoji() {
+    let folder = tempfile::tempdir().unwrap();
+    for (index, prompt) in ["猫がピアノを弾く", "a fox 🦊 in snow"].into_iter().enumerate() {
+        let out = format!("out-{index}");
+        let (output, stdout, stderr) =
+            run(atelier(folder.path()).args(["generate", "--prompt", prompt, "--size", "256x256", "--out", &out]));
+        assert!(output.status.success(), "{prompt}: {stderr}");
+        let file = stdout.split("  ").next().unwrap().trim();
+        let bytes = std::fs::read(folder.path().join(file)).unwrap();
+        let description = png_text(&bytes, "Description").unwrap();
+        assert!(description.contains(prompt), "{description:?}");
+    }
+    let records_folder = folder.path().join("atelier-data/users/local-operator/records");
+    let records: Vec<String> = std::fs::read_dir(records_folder)
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().any(|record| record.contains("猫がピアノを弾く")), "{records:?}");
+    assert!(records.iter().any(|record| record.contains("🦊")), "{records:?}");
+}
+
 #[test]
 fn generate_refuses_bad_requests_before_doing_anything() {
     let folder = tempfile::tempdir().unwrap();

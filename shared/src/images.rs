@@ -190,7 +190,13 @@ pub fn encode_png(image: &DynamicImage, text: &[(&str, &str)]) -> Result<Bytes, 
         encoder.set_depth(png::BitDepth::Eight);
         encoder.set_compression(png::Compression::Fast);
         for (keyword, value) in text {
-            encoder.add_text_chunk((*keyword).to_string(), (*value).to_string())?;
+            // tEXt holds Latin-1 only; a prompt in Japanese or with an emoji goes in iTXt
+            // (UTF-8), so any prompt a person can type can be written into its image.
+            if value.chars().all(|character| u32::from(character) <= 0xFF) {
+                encoder.add_text_chunk((*keyword).to_string(), (*value).to_string())?;
+            } else {
+                encoder.add_itxt_chunk((*keyword).to_string(), (*value).to_string())?;
+            }
         }
         let mut writer = encoder.write_header()?;
         writer.write_image_data(&data)?;

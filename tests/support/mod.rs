@@ -208,10 +208,14 @@ pub fn run(command: &mut Command) -> (Output, String, String) {
     (output, stdout, stderr)
 }
 
-/// The text chunks of a PNG, such as `Software`.
+/// A text chunk of a PNG, such as `Software`: Latin-1 (`tEXt`) or UTF-8 (`iTXt`).
 pub fn png_text(bytes: &[u8], keyword: &str) -> Option<String> {
     let reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().unwrap();
-    reader.info().uncompressed_latin1_text.iter().find(|chunk| chunk.keyword == keyword).map(|chunk| chunk.text.clone())
+    let info = reader.info();
+    let latin1 =
+        info.uncompressed_latin1_text.iter().find(|chunk| chunk.keyword == keyword).map(|chunk| chunk.text.clone());
+    latin1
+        .or_else(|| info.utf8_text.iter().find(|chunk| chunk.keyword == keyword).map(|chunk| chunk.get_text().unwrap()))
 }
 
 /// A free loopback port (bound and released), for a process that must bind it itself.

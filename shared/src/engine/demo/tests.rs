@@ -13,7 +13,11 @@ fn request(prompt: &str, seed: u32) -> GenerationRequest {
 fn text_chunk(png: &[u8], keyword: &str) -> Option<String> {
     let decoder = png::Decoder::new(std::io::Cursor::new(png));
     let reader = decoder.read_info().unwrap();
-    reader.info().uncompressed_latin1_text.iter().find(|chunk| chunk.keyword == keyword).map(|chunk| chunk.text.clone())
+    let info = reader.info();
+    let latin1 =
+        info.uncompressed_latin1_text.iter().find(|chunk| chunk.keyword == keyword).map(|chunk| chunk.text.clone());
+    latin1
+        .or_else(|| info.utf8_text.iter().find(|chunk| chunk.keyword == keyword).map(|chunk| chunk.get_text().unwrap()))
 }
 
 #[tokio::test]
@@ -37,6 +41,17 @@ async fn demo_images_say_they_are_demo_images() {
     assert_eq!(text_chunk(png, "Software").as_deref(), Some(DEMO_SOFTWARE_TEXT));
     assert_eq!(text_chunk(png, "Seed").as_deref(), Some("1"));
     assert_eq!(generated.images[0].safety, SafetyOutcome::NotChecked);
+}
+
+#[tokio::test]
+async fn prompts_in_any_language_and_with_emoji_are_written_into_the_image() {
+    for prompt in ["猫がピアノを弾く", "a fox 🦊 in snow", "un café crème à Noël"] {
+        let generated = DemoEngine.generate(&request(prompt, 3)).await.unwrap();
+        let png = generated.images[0].image.bytes();
+        let description = text_chunk(png, "Description").unwrap_or_else(|| panic!("no Description for {prompt}"));
+        assert!(description.contains(prompt), "{description:?} should carry {prompt:?}");
+        assert_eq!(text_chunk(png, "Software").as_deref(), Some(DEMO_SOFTWARE_TEXT));
+    }
 }
 
 #[tokio::test]
