@@ -1,54 +1,20 @@
-//! [`Atelier`], the core service: every front end (the CLI, the bot, the web app) calls these
-//! operations and only parses and renders around them. The rules live here: what is checked
-//! before a model is called, that every image is kept with its lineage, who may see what.
-
-use std::sync::Arc;
+//! Image jobs: generations and edits through the job line, the safety gate and the engine,
+//! and keeping what they make in the gallery.
 
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument as _;
 
-use serde::{Deserialize, Serialize};
-
-use crate::accounts::Accounts;
-use crate::chat::{ChatMessage, ChatMode, ChatModel, ChatStream, ChatTurn};
-use crate::checker::{Critique, PromptCritic};
-use crate::config::EngineKind;
-use crate::engine::{Generated, ImageEngine, ModelInfo};
+use crate::engine::Generated;
 use crate::error::Result;
-use crate::gallery::{Gallery, ImageId, ImageRecord, Origin, Owner, Parameters, Saved, SessionName, Variant};
+use crate::gallery::{ImageId, ImageRecord, Owner, Parameters, Saved, Variant};
 use crate::images::CheckedImage;
-use crate::jobs::{Cancelled, JobDetails, JobId, Jobs, Progress, ReplyRoute, Stage, Ticket, Usage, no_progress};
-use crate::metrics::{JobOutcome, Metrics};
-use crate::preferences::{PreferenceChange, Preferences};
-use crate::request::{EditMode, EditRequest, GenerationFields, GenerationRequest, ModelName, Prompt, Region};
-use crate::safety::{SafetyGate, Verdict};
-use crate::store::ObjectKey;
-use crate::store::json::JsonRecords;
-use crate::store::spool::{Flusher, Spool, SpoolDepth};
+use crate::jobs::{Cancelled, JobDetails, JobId, Progress, Stage, Ticket, Usage, no_progress};
+use crate::metrics::JobOutcome;
+use crate::request::{EditMode, EditRequest, GenerationRequest, ModelName, Prompt, Region};
+use crate::safety::Verdict;
 
-/// Who is asking, and from where: every operation acts for one owner.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub owner: Owner,
-    pub origin: Origin,
-    /// The named session new images go into, if any.
-    pub session: Option<SessionName>,
-    /// Where the front end answers this person if their job must be answered by another
-    /// process (a Discord interaction); `None` where the person waits on the request itself.
-    pub reply: Option<ReplyRoute>,
-}
-
-impl Actor {
-    pub fn new(owner: Owner, origin: Origin) -> Self {
-        Self { owner, origin, session: None, reply: None }
-    }
-
-    pub fn answered_at(mut self, reply: ReplyRoute) -> Self {
-        self.reply = Some(reply);
-        self
-    }
-}
+use super::{Actor, Atelier};
 
 /// An image just made and kept: its record, and the same bytes that went to the store, so
 /// front ends can show or upload it without reading it back. Its bytes and record are in the
@@ -94,164 +60,7 @@ impl Filing {
     }
 }
 
-/// The parts the core is built from, each behind a trait in our own terms.
-pub struct Parts {
-    pub engine: Arc<dyn ImageEngine>,
-    pub safety: Arc<SafetyGate>,
-    pub chat: Arc<dyn ChatModel>,
-    pub critic: Arc<dyn PromptCritic>,
-    pub gallery: Gallery,
-    pub jobs: Jobs,
-    /// Linking Discord users to web accounts; `None` where nothing can be linked.
-    pub accounts: Option<Arc<Accounts>>,
-    /// The task writing spooled images to the store (the spool itself is the gallery's).
-    pub spool_flusher: Option<Arc<Flusher>>,
-    /// What the process counts and measures, for `/metrics`.
-    pub metrics: Metrics,
-}
-
-/// The core service; cheap to clone and share between the bot and the web app.
-#[derive(Clone)]
-pub struct Atelier {
-    engine: Arc<dyn ImageEngine>,
-    safety: Arc<SafetyGate>,
-    chat: Arc<dyn ChatModel>,
-    critic: Arc<dyn PromptCritic>,
-    gallery: Gallery,
-    jobs: Jobs,
-    accounts: Option<Arc<Accounts>>,
-    spool_flusher: Option<Arc<Flusher>>,
-    metrics: Metrics,
-}
-
-/// A conversation kept going across messages (a Discord chat thread): whose it is and in
-/// which mode, so any replica can answer the next message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Conversation {
-    pub owner: Owner,
-    pub mode: ChatMode,
-    /// The turns so far, oldest first; the chat model trims what it sends to its budget.
-    #[serde(default)]
-    pub turns: Vec<ChatTurn>,
-}
-
-impl Conversation {
-    /// The most turns kept; older ones fall out of the model's budget long before this.
-    pub const MAX_TURNS: usize = 60;
-
-    /// Adds a turn, forgetting the oldest beyond [`Self::MAX_TURNS`].
-    pub fn push(&mut self, turn: ChatTurn) {
-        self.turns.push(turn);
-        if self.turns.len() > Self::MAX_TURNS {
-            let excess = self.turns.len() - Self::MAX_TURNS;
-            self.turns.drain(..excess);
-        }
-    }
-}
-
 impl Atelier {
-    pub fn new(parts: Parts) -> Self {
-        Self {
-            engine: parts.engine,
-            safety: parts.safety,
-            chat: parts.chat,
-            critic: parts.critic,
-            gallery: parts.gallery,
-            jobs: parts.jobs,
-            accounts: parts.accounts,
-            spool_flusher: parts.spool_flusher,
-            metrics: parts.metrics,
-        }
-    }
-
-    /// What the process counts and measures: jobs, model calls, the store, the spool.
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
-
-    /// How many images wait in the spool for the store, and their bytes; `None` when no
-    /// spool is set. For `/readyz`, metrics and logs.
-    pub fn spool_depth(&self) -> Option<SpoolDepth> {
-        self.gallery.spool().map(Spool::depth)
-    }
-
-    /// Stops the task that writes spooled images to the store, waiting for a write in
-    /// progress; what is left stays on disk for the next start.
-    pub async fn stop_spool_flusher(&self) {
-        if let Some(flusher) = &self.spool_flusher {
-            flusher.stop().await;
-        }
-    }
-
-    /// One last attempt to write what waits in the spool (the process is stopping, and on
-    /// Fargate the task's disk goes with it), for at most `limit`; returns how many images
-    /// were written.
-    pub async fn flush_spool_before_exit(&self, limit: std::time::Duration) -> usize {
-        let Some(spool) = self.gallery.spool() else { return 0 };
-        if spool.depth().entries == 0 {
-            return 0;
-        }
-        match tokio::time::timeout(limit, spool.flush(self.gallery.store().as_ref(), None)).await {
-            Ok(Ok(written)) => written,
-            Ok(Err(error)) => {
-                tracing::warn!(error = %error, "the store still refuses the spooled images");
-                0
-            }
-            Err(_) => {
-                tracing::warn!(limit_seconds = limit.as_secs(), "the last spool flush ran out of time");
-                0
-            }
-        }
-    }
-
-    /// Account linking, where it is set up.
-    pub fn accounts(&self) -> Option<&Accounts> {
-        self.accounts.as_deref()
-    }
-
-    /// Whose gallery a Discord user's images go to: their web account's once linked, their
-    /// own Discord gallery before.
-    pub async fn owner_for_discord(&self, discord_user_id: u64) -> Result<Owner> {
-        match &self.accounts {
-            Some(accounts) => accounts.owner_for_discord(discord_user_id).await,
-            None => Ok(Owner::discord(discord_user_id)),
-        }
-    }
-
-    /// Web sessions and sign-ins in progress, kept in the gallery's store.
-    pub fn sessions(&self) -> crate::sessions::Sessions {
-        crate::sessions::Sessions::new(self.gallery.store().clone())
-    }
-
-    /// The process is stopping: admit no new image jobs, tell the waiting ones (they leave the
-    /// line with their images given back; running ones finish), and let the readiness probe
-    /// say so, so the load balancer stops sending work here.
-    pub fn begin_shutdown(&self) {
-        self.jobs.close();
-    }
-
-    pub fn is_shutting_down(&self) -> bool {
-        self.jobs.is_closed()
-    }
-
-    /// The job line, for front ends that answer interrupted jobs and for shutdown.
-    pub fn jobs(&self) -> &Jobs {
-        &self.jobs
-    }
-
-    /// Waits up to `limit` for the jobs running here to finish (the process is stopping);
-    /// returns how many are still running when it gives up.
-    pub async fn wait_for_running_jobs(&self, limit: std::time::Duration) -> usize {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let (waiting, running) = self.jobs.depth();
-            if waiting + running == 0 || tokio::time::Instant::now() >= deadline {
-                return waiting + running;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    }
-
     /// One person's jobs and images today, across every replica.
     pub async fn usage(&self, owner: &Owner) -> Result<Usage> {
         self.jobs.usage(owner).await
@@ -271,139 +80,6 @@ impl Atelier {
     /// Checks an edit request the same way.
     pub fn check_edit(&self, request: &EditRequest) -> Result<()> {
         self.engine.check_edit(request)
-    }
-
-    fn records(&self, kind: &'static str) -> JsonRecords {
-        JsonRecords::new(self.gallery.store().clone(), kind)
-    }
-
-    fn key(text: String) -> Result<ObjectKey> {
-        ObjectKey::new(text).map_err(|error| crate::Error::operator("building a store key", error))
-    }
-
-    /// A person's defaults for new images.
-    pub async fn preferences(&self, owner: &Owner) -> Result<Preferences> {
-        let key = Self::key(format!("users/{owner}/preferences.json"))?;
-        Ok(self.records("preferences record").get(&key).await?.unwrap_or_default())
-    }
-
-    /// Changes a person's defaults, refusing any that would not make a valid request.
-    pub async fn change_preferences(&self, owner: &Owner, change: PreferenceChange) -> Result<Preferences> {
-        let mut preferences = self.preferences(owner).await?;
-        preferences.update(change);
-        preferences.check()?;
-        if let Some(model) = &preferences.model {
-            let name = ModelName::parse(model)?;
-            let known = self
-                .models()
-                .iter()
-                .any(|info| info.can_generate && (info.alias == name.as_str() || info.id == name.as_str()));
-            if !known {
-                let aliases: Vec<String> =
-                    self.models().into_iter().filter(|info| info.can_generate).map(|info| info.alias).collect();
-                return Err(crate::Invalid::new(format!(
-                    "`{model}` is not a model that makes images here; choose one of {}",
-                    aliases.join(", ")
-                ))
-                .into());
-            }
-        }
-        let key = Self::key(format!("users/{owner}/preferences.json"))?;
-        self.records("preferences record").overwrite(&key, &preferences).await?;
-        Ok(preferences)
-    }
-
-    /// Keeps a refused request so its owner can appeal it later from a button that carries
-    /// only this id; returns the id.
-    pub async fn hold_refused(&self, owner: &Owner, fields: &GenerationFields) -> Result<String> {
-        self.hold(owner, "refused", "refused request", fields).await
-    }
-
-    /// Keeps a suggested request (an improved prompt, a description) for a button that
-    /// carries only this id; returns the id.
-    pub async fn hold_request(&self, owner: &Owner, fields: &GenerationFields) -> Result<String> {
-        self.hold(owner, "suggested", "suggested request", fields).await
-    }
-
-    async fn hold(&self, owner: &Owner, folder: &str, kind: &'static str, fields: &GenerationFields) -> Result<String> {
-        let id = ulid::Ulid::new().to_string();
-        let key = Self::key(format!("users/{owner}/{folder}/{id}.json"))?;
-        self.records(kind).overwrite(&key, fields).await?;
-        Ok(id)
-    }
-
-    /// A suggested request kept by [`Self::hold_request`].
-    pub async fn held_request(&self, owner: &Owner, id: &str) -> Result<GenerationFields> {
-        let gone = || crate::Error::not_found("that suggestion is no longer kept; ask again");
-        let id = ulid::Ulid::from_string(id).map_err(|_| gone())?;
-        let key = Self::key(format!("users/{owner}/suggested/{id}.json"))?;
-        self.records("suggested request").get(&key).await?.ok_or_else(gone)
-    }
-
-    /// Appeals a held refused request once; on success the request is returned so the
-    /// front end can run it, and the safety gate remembers the new verdict.
-    pub async fn appeal_held(&self, actor: &Actor, held: &str) -> Result<(Verdict, GenerationFields)> {
-        let Ok(held) = ulid::Ulid::from_string(held) else {
-            return Err(crate::Error::not_found("that refused prompt is no longer kept; send it again"));
-        };
-        let key = Self::key(format!("users/{}/refused/{held}.json", actor.owner))?;
-        let records = self.records("refused request");
-        let fields: GenerationFields = records
-            .get(&key)
-            .await?
-            .ok_or_else(|| crate::Error::not_found("that refused prompt is no longer kept; send it again"))?;
-        let request = fields.parse()?;
-        let verdict = self.appeal(actor, &request.prompt, request.negative_prompt.as_ref()).await?;
-        records.delete(&key).await?;
-        Ok((verdict, fields))
-    }
-
-    /// The request that makes an image like `record` again with a new seed (Reroll): same
-    /// prompt, model, shape and style. `None` for images that had no prompt (some edits).
-    pub fn fields_to_remake(&self, record: &ImageRecord) -> Option<GenerationFields> {
-        let prompt = record.prompt.clone()?;
-        let model = self.models().into_iter().find(|model| model.id == record.model_id && model.can_generate);
-        let (aspect, size) = match record.parameters.shape {
-            Some(crate::request::Shape::Aspect(aspect)) => (Some(aspect.to_string()), None),
-            Some(crate::request::Shape::Size(size)) => (None, Some(size.to_string())),
-            None => (None, None),
-        };
-        Some(GenerationFields {
-            prompt,
-            negative_prompt: record.negative_prompt.clone(),
-            model: model.map(|model| model.alias),
-            aspect,
-            size,
-            style: record.parameters.style.clone(),
-            colors: (!record.parameters.colors.is_empty()).then(|| record.parameters.colors.join(",")),
-            ..GenerationFields::default()
-        })
-    }
-
-    /// Remembers a conversation under an id of the front end's (a Discord thread id).
-    pub async fn remember_conversation(&self, id: &str, conversation: &Conversation) -> Result<()> {
-        let key = Self::key(format!("conversations/{id}.json"))?;
-        self.records("conversation record").overwrite(&key, conversation).await
-    }
-
-    /// A conversation remembered earlier, if any.
-    pub async fn conversation(&self, id: &str) -> Result<Option<Conversation>> {
-        let key = Self::key(format!("conversations/{id}.json"))?;
-        self.records("conversation record").get(&key).await
-    }
-
-    /// Which engine draws the images.
-    pub fn engine_kind(&self) -> EngineKind {
-        self.engine.kind()
-    }
-
-    /// The models on offer, default first.
-    pub fn models(&self) -> Vec<ModelInfo> {
-        self.engine.models()
-    }
-
-    pub fn gallery(&self) -> &Gallery {
-        &self.gallery
     }
 
     /// Makes images from a prompt and keeps them in the actor's gallery; returns once they are
@@ -654,11 +330,6 @@ impl Atelier {
         }
     }
 
-    /// Appeals a refused prompt (with its negative prompt) once: a stronger model looks again.
-    pub async fn appeal(&self, actor: &Actor, prompt: &Prompt, negative_prompt: Option<&Prompt>) -> Result<Verdict> {
-        self.safety.appeal(&actor.owner, &safety_text(Some(prompt), negative_prompt, None)).await
-    }
-
     async fn keep(
         &self,
         actor: &Actor,
@@ -727,21 +398,6 @@ impl Atelier {
         );
         saving.map(|()| kept)
     }
-
-    /// The structured critique of a prompt.
-    pub async fn check_prompt(&self, prompt: &Prompt) -> Result<Critique> {
-        self.critic.critique(prompt).await
-    }
-
-    /// Four prompts that would draw something like `image` (the `/describe` feature).
-    pub async fn describe(&self, image: &CheckedImage) -> Result<Vec<String>> {
-        self.chat.describe(image).await
-    }
-
-    /// Starts a streamed chat reply.
-    pub async fn chat(&self, mode: ChatMode, history: &[ChatTurn], message: &ChatMessage) -> Result<ChatStream> {
-        self.chat.reply(mode, history, message).await
-    }
 }
 
 /// Runs an image job as a task of its own, forwarding its progress to the caller. A caller
@@ -787,7 +443,11 @@ async fn wait_turn_unless_withdrawn(
 }
 
 /// The text the safety gate judges: the prompt, and labelled, what to leave out and where to paint.
-fn safety_text(prompt: Option<&Prompt>, negative_prompt: Option<&Prompt>, mask_prompt: Option<&Prompt>) -> String {
+pub(super) fn safety_text(
+    prompt: Option<&Prompt>,
+    negative_prompt: Option<&Prompt>,
+    mask_prompt: Option<&Prompt>,
+) -> String {
     let mut parts = Vec::new();
     if let Some(prompt) = prompt {
         parts.push(prompt.as_str().to_string());

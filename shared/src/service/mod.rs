@@ -1,0 +1,187 @@
+//! [`Atelier`], the core service: every front end (the CLI, the bot, the web app) calls these
+//! operations and only parses and renders around them. The rules live here: what is checked
+//! before a model is called, that every image is kept with its lineage, who may see what.
+
+mod conversations;
+mod images;
+mod people;
+mod requests;
+
+pub use conversations::Conversation;
+pub use images::{Filing, Kept};
+
+use std::sync::Arc;
+
+use crate::accounts::Accounts;
+use crate::chat::ChatModel;
+use crate::checker::PromptCritic;
+use crate::config::EngineKind;
+use crate::engine::{ImageEngine, ModelInfo};
+use crate::error::Result;
+use crate::gallery::{Gallery, Origin, Owner, SessionName};
+use crate::jobs::{Jobs, ReplyRoute};
+use crate::metrics::Metrics;
+use crate::safety::SafetyGate;
+use crate::store::ObjectKey;
+use crate::store::json::JsonRecords;
+use crate::store::spool::{Flusher, Spool, SpoolDepth};
+
+/// Who is asking, and from where: every operation acts for one owner.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub owner: Owner,
+    pub origin: Origin,
+    /// The named session new images go into, if any.
+    pub session: Option<SessionName>,
+    /// Where the front end answers this person if their job must be answered by another
+    /// process (a Discord interaction); `None` where the person waits on the request itself.
+    pub reply: Option<ReplyRoute>,
+}
+
+impl Actor {
+    pub fn new(owner: Owner, origin: Origin) -> Self {
+        Self { owner, origin, session: None, reply: None }
+    }
+
+    pub fn answered_at(mut self, reply: ReplyRoute) -> Self {
+        self.reply = Some(reply);
+        self
+    }
+}
+
+/// The parts the core is built from, each behind a trait in our own terms.
+pub struct Parts {
+    pub engine: Arc<dyn ImageEngine>,
+    pub safety: Arc<SafetyGate>,
+    pub chat: Arc<dyn ChatModel>,
+    pub critic: Arc<dyn PromptCritic>,
+    pub gallery: Gallery,
+    pub jobs: Jobs,
+    /// Linking Discord users to web accounts; `None` where nothing can be linked.
+    pub accounts: Option<Arc<Accounts>>,
+    /// The task writing spooled images to the store (the spool itself is the gallery's).
+    pub spool_flusher: Option<Arc<Flusher>>,
+    /// What the process counts and measures, for `/metrics`.
+    pub metrics: Metrics,
+}
+
+/// The core service; cheap to clone and share between the bot and the web app.
+#[derive(Clone)]
+pub struct Atelier {
+    engine: Arc<dyn ImageEngine>,
+    safety: Arc<SafetyGate>,
+    chat: Arc<dyn ChatModel>,
+    critic: Arc<dyn PromptCritic>,
+    gallery: Gallery,
+    jobs: Jobs,
+    accounts: Option<Arc<Accounts>>,
+    spool_flusher: Option<Arc<Flusher>>,
+    metrics: Metrics,
+}
+
+impl Atelier {
+    pub fn new(parts: Parts) -> Self {
+        Self {
+            engine: parts.engine,
+            safety: parts.safety,
+            chat: parts.chat,
+            critic: parts.critic,
+            gallery: parts.gallery,
+            jobs: parts.jobs,
+            accounts: parts.accounts,
+            spool_flusher: parts.spool_flusher,
+            metrics: parts.metrics,
+        }
+    }
+
+    /// What the process counts and measures: jobs, model calls, the store, the spool.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// How many images wait in the spool for the store, and their bytes; `None` when no
+    /// spool is set. For `/readyz`, metrics and logs.
+    pub fn spool_depth(&self) -> Option<SpoolDepth> {
+        self.gallery.spool().map(Spool::depth)
+    }
+
+    /// Stops the task that writes spooled images to the store, waiting for a write in
+    /// progress; what is left stays on disk for the next start.
+    pub async fn stop_spool_flusher(&self) {
+        if let Some(flusher) = &self.spool_flusher {
+            flusher.stop().await;
+        }
+    }
+
+    /// One last attempt to write what waits in the spool (the process is stopping, and on
+    /// Fargate the task's disk goes with it), for at most `limit`; returns how many images
+    /// were written.
+    pub async fn flush_spool_before_exit(&self, limit: std::time::Duration) -> usize {
+        let Some(spool) = self.gallery.spool() else { return 0 };
+        if spool.depth().entries == 0 {
+            return 0;
+        }
+        match tokio::time::timeout(limit, spool.flush(self.gallery.store().as_ref(), None)).await {
+            Ok(Ok(written)) => written,
+            Ok(Err(error)) => {
+                tracing::warn!(error = %error, "the store still refuses the spooled images");
+                0
+            }
+            Err(_) => {
+                tracing::warn!(limit_seconds = limit.as_secs(), "the last spool flush ran out of time");
+                0
+            }
+        }
+    }
+
+    /// The process is stopping: admit no new image jobs, tell the waiting ones (they leave the
+    /// line with their images given back; running ones finish), and let the readiness probe
+    /// say so, so the load balancer stops sending work here.
+    pub fn begin_shutdown(&self) {
+        self.jobs.close();
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.jobs.is_closed()
+    }
+
+    /// The job line, for front ends that answer interrupted jobs and for shutdown.
+    pub fn jobs(&self) -> &Jobs {
+        &self.jobs
+    }
+
+    /// Waits up to `limit` for the jobs running here to finish (the process is stopping);
+    /// returns how many are still running when it gives up.
+    pub async fn wait_for_running_jobs(&self, limit: std::time::Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let (waiting, running) = self.jobs.depth();
+            if waiting + running == 0 || tokio::time::Instant::now() >= deadline {
+                return waiting + running;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    fn records(&self, kind: &'static str) -> JsonRecords {
+        JsonRecords::new(self.gallery.store().clone(), kind)
+    }
+
+    fn key(text: String) -> Result<ObjectKey> {
+        ObjectKey::new(text).map_err(|error| crate::Error::operator("building a store key", error))
+    }
+
+    /// Which engine draws the images.
+    pub fn engine_kind(&self) -> EngineKind {
+        self.engine.kind()
+    }
+
+    /// The models on offer, default first.
+    pub fn models(&self) -> Vec<ModelInfo> {
+        self.engine.models()
+    }
+
+    pub fn gallery(&self) -> &Gallery {
+        &self.gallery
+    }
+}
