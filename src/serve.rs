@@ -66,7 +66,7 @@ pub async fn run(
     let (core, started) = startup::build(&config, &aws).await?;
     // A serving process keeps a heartbeat and answers the jobs of replicas that stopped;
     // one-shot commands (`atelier generate`) do neither.
-    core.jobs().start_keeper(config.limits.heartbeat);
+    core.start_job_keeper(config.limits.heartbeat);
     // Bound before anything starts, so a taken port stops the process with one clear line.
     let metrics_listener = match config.metrics_address {
         Some(address) => Some(bind_setting("ATELIER_METRICS_ADDRESS", address).await?),
@@ -197,7 +197,7 @@ pub async fn run(
     }
     // This replica is marked stopped, so what it leaves behind is answered at once by
     // another replica (or the next start) rather than after its heartbeat goes silent.
-    spool_owner.jobs().stop_keeper().await;
+    spool_owner.stop_job_keeper().await;
     // Last: a write to the store in progress finishes; what is still spooled stays on disk
     // and is written by the next start.
     spool_owner.stop_spool_flusher().await;

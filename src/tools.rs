@@ -8,7 +8,7 @@ use atelier_shared::Atelier;
 use atelier_shared::chat::{ChatEvent, ChatMessage, ChatMode, ChatTurn, Speaker, StopReason};
 use atelier_shared::config::{AwsEnvironment, Config, LocalSignIn, RawSettings, SETTINGS};
 use atelier_shared::gallery::{Origin, Owner};
-use atelier_shared::images::CheckedImage;
+use atelier_shared::images::{CheckedImage, check_upload};
 use atelier_shared::request::{EditFields, GenerationFields, Prompt};
 use atelier_shared::service::{Actor, Kept};
 use atelier_shared::startup::{self, AwsSetup, Started};
@@ -57,7 +57,7 @@ pub async fn generate(args: GenerateArgs) -> Result<(), Failure> {
     prepare_output_folder(&args.out)?;
     let (core, started) = load_core().await?;
     announce_demo(&started);
-    let kept = core.generate(&operator(), &request).await;
+    let kept = core.generate(&operator(), &core.plan_generation(request)?).await;
     settle(&core).await;
     write_results(&args.out, &kept?)
 }
@@ -82,7 +82,7 @@ pub async fn edit(args: EditArgs) -> Result<(), Failure> {
     prepare_output_folder(&args.out)?;
     let (core, started) = load_core().await?;
     announce_demo(&started);
-    let kept = core.edit(&operator(), None, &request).await;
+    let kept = core.edit(&operator(), &core.plan_checked_edit(request)?).await;
     settle(&core).await;
     write_results(&args.out, &kept?)
 }
@@ -358,10 +358,10 @@ async fn read_image(path: &Path, what: &'static str) -> Result<CheckedImage, Fai
     let bytes = tokio::fs::read(path)
         .await
         .map_err(|error| Failure::must_change(format!("{}: cannot be read ({error})", path.display())))?;
-    tokio::task::spawn_blocking(move || CheckedImage::check(bytes.into(), what))
-        .await
-        .map_err(|error| Failure::failed(format!("checking the image failed: {error}")))?
-        .map_err(|invalid| Failure::must_change(format!("{}: {invalid}", path.display())))
+    check_upload(bytes.into(), what).await.map_err(|error| match error {
+        atelier_shared::Error::Invalid(invalid) => Failure::must_change(format!("{}: {invalid}", path.display())),
+        other => Failure::failed(format!("checking the image failed: {other}")),
+    })
 }
 
 fn write_results(folder: &Path, kept: &[Kept]) -> Result<(), Failure> {

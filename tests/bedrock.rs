@@ -7,14 +7,13 @@ use atelier_shared::config::{Config, RawSettings};
 use atelier_shared::gallery::{Origin, Owner};
 use atelier_shared::images::{CheckedImage, encode_png};
 use atelier_shared::request::{EditFields, GenerationFields, Prompt};
-use atelier_shared::safety::Verdict;
 use atelier_shared::service::Actor;
 use atelier_shared::startup::{self, AwsSetup};
 use futures::StreamExt;
 use serde_json::json;
 
 use crate::support::bedrock::{BedrockStandIn, Behaviour, Operation};
-use crate::support::{atelier, png_text, run};
+use crate::support::{atelier, plan_and_edit, plan_and_generate, png_text, run};
 
 /// The core on Bedrock (the stand-in), with a folder store of its own.
 async fn core(stand_in: &BedrockStandIn, settings: &[(&str, &str)]) -> (tempfile::TempDir, Atelier) {
@@ -36,7 +35,7 @@ async fn core(stand_in: &BedrockStandIn, settings: &[(&str, &str)]) -> (tempfile
 /// Generates once with "a fox" so the safety verdict for it is cached: scripted faults then
 /// reach the image call rather than the classifier's.
 async fn warm_up(core: &Atelier) {
-    core.generate(&actor(), &generation("a fox", "core")).await.unwrap();
+    plan_and_generate(core, &actor(), &generation("a fox", "core")).await.unwrap();
 }
 
 fn actor() -> Actor {
@@ -65,7 +64,7 @@ async fn every_family_generates_through_the_real_client() {
     let stand_in = BedrockStandIn::start().await;
     let (_folder, core) = core(&stand_in, &[]).await;
     for model in ["core", "ultra", "sd3.5", "sdxl", "titan", "titan-v2", "nova-canvas"] {
-        let kept = core.generate(&actor(), &generation("a lighthouse in a storm", model)).await;
+        let kept = plan_and_generate(&core, &actor(), &generation("a lighthouse in a storm", model)).await;
         let kept = kept.unwrap_or_else(|error| panic!("{model}: {error}"));
         assert_eq!(kept.len(), 1, "{model}");
         assert_eq!(&kept[0].image.bytes()[..4], b"\x89PNG", "{model}");
@@ -114,12 +113,13 @@ async fn a_palette_guides_titan_v2_and_nova_and_is_refused_elsewhere() {
         }
         .parse()
         .unwrap();
-        let kept = core.generate(&actor(), &request).await.unwrap_or_else(|error| panic!("{model}: {error}"));
+        let kept =
+            plan_and_generate(&core, &actor(), &request).await.unwrap_or_else(|error| panic!("{model}: {error}"));
         assert_eq!(kept[0].record.parameters.colors, ["#1B4F72", "#F4D03F"]);
     }
     let on_core =
         GenerationFields { prompt: "a hut".into(), colors: Some("#000000".into()), ..GenerationFields::default() };
-    let refusal = core.generate(&actor(), &on_core.parse().unwrap()).await.unwrap_err();
+    let refusal = plan_and_generate(&core, &actor(), &on_core.parse().unwrap()).await.unwrap_err();
     assert!(refusal.to_string().contains("core cannot follow a colour palette"), "{refusal}");
     assert_eq!(stand_in.calls_to(Operation::InvokeModel), 2);
 }
@@ -195,15 +195,14 @@ async fn every_edit_mode_each_family_supports_goes_through() {
             ..EditFields::default()
         };
         let request = fields.parse(source.clone(), case.painted.then(|| mask.clone())).unwrap();
-        let kept = core
-            .edit(&actor(), None, &request)
+        let kept = plan_and_edit(&core, &actor(), &request)
             .await
             .unwrap_or_else(|error| panic!("{} {}: {error}", case.model, case.mode));
         assert_eq!(kept[0].record.parameters.edit_mode.map(|mode| mode.to_string()).as_deref(), Some(case.mode));
     }
     // The fast upscaler takes small images only; 512x512 is within its limit.
     let small = EditFields { mode: "upscale".into(), ..EditFields::default() }.parse(png(512, 512, 9), None).unwrap();
-    core.edit(&actor(), None, &small).await.unwrap();
+    plan_and_edit(&core, &actor(), &small).await.unwrap();
     assert_eq!(stand_in.calls_to(Operation::InvokeModel), cases.len() + 1);
 }
 
@@ -219,7 +218,7 @@ async fn an_edit_a_model_cannot_do_is_refused_naming_one_that_can() {
         ..EditFields::default()
     };
     let request = fields.parse(png(1024, 1024, 1), None).unwrap();
-    let refusal = core.edit(&actor(), None, &request).await.unwrap_err();
+    let refusal = plan_and_edit(&core, &actor(), &request).await.unwrap_err();
     assert_eq!(refusal.to_string(), "sdxl cannot recolor: use search-recolor instead");
     assert_eq!(stand_in.calls_to(Operation::InvokeModel), 0);
 }
@@ -230,11 +229,11 @@ async fn a_content_filter_block_is_a_blocked_outcome_for_each_family() {
     let (_folder, core) = core(&stand_in, &[]).await;
     for model in ["sdxl", "titan", "nova-canvas", "core"] {
         stand_in.script(Behaviour::ContentFilter);
-        let error = core.generate(&actor(), &generation("a harmless kitten", model)).await.unwrap_err();
+        let error = plan_and_generate(&core, &actor(), &generation("a harmless kitten", model)).await.unwrap_err();
         assert!(matches!(error, atelier_shared::Error::Blocked(_)), "{model}: {error:?}");
         assert!(error.to_string().contains("content filter"), "{model}: {error}");
     }
-    let kept = core.gallery().list(&Owner::discord(42), &Default::default(), None, 10).await.unwrap();
+    let kept = core.gallery_page(&actor(), &Default::default(), None, 10).await.unwrap();
     assert!(kept.records.is_empty(), "a filtered image must never be kept");
 }
 
@@ -244,7 +243,7 @@ async fn a_throttling_burst_succeeds_after_retries() {
     let (_folder, core) = core(&stand_in, &[]).await;
     warm_up(&core).await;
     stand_in.script(Behaviour::Throttle { times: 2 });
-    core.generate(&actor(), &generation("a fox", "core")).await.unwrap();
+    plan_and_generate(&core, &actor(), &generation("a fox", "core")).await.unwrap();
     assert_eq!(stand_in.calls_to(Operation::InvokeModel), 1 + 3, "two throttled attempts and one that worked");
 }
 
@@ -272,7 +271,7 @@ async fn bedrock_errors_tell_the_right_person_the_right_thing() {
             error_type: error_type.into(),
             message: "the stand-in says no".into(),
         });
-        let error = core.generate(&actor(), &generation("a fox", "core")).await.unwrap_err();
+        let error = plan_and_generate(&core, &actor(), &generation("a fox", "core")).await.unwrap_err();
         assert_eq!(error.is_user_error(), user_error, "{error_type}: {error:?}");
         assert!(error.to_string().contains(expected), "{error_type}: {error}");
     }
@@ -285,7 +284,7 @@ async fn the_safety_gate_refuses_before_any_image_model_and_an_appeal_can_overtu
     stand_in
         .script(Behaviour::ToolUse(json!({"verdict": "blocked", "category": "violence", "reason": "realistic gore"})));
     let request = generation("a zombie film poster, practical effects", "core");
-    let refusal = core.generate(&actor(), &request).await.unwrap_err();
+    let refusal = plan_and_generate(&core, &actor(), &request).await.unwrap_err();
     assert!(matches!(refusal, atelier_shared::Error::Blocked(_)), "{refusal:?}");
     assert!(refusal.to_string().contains("realistic gore") && refusal.to_string().contains("appeal"), "{refusal}");
     assert_eq!(stand_in.calls_to(Operation::InvokeModel), 0, "a refused prompt must cost no image call");
@@ -296,11 +295,11 @@ async fn the_safety_gate_refuses_before_any_image_model_and_an_appeal_can_overtu
     assert_eq!(classify.body["toolConfig"]["toolChoice"]["tool"]["name"], "record_verdict");
 
     // The appeal goes to the stronger model, which (unscripted) allows it; then it generates.
-    let verdict = core.appeal(&actor(), &request.prompt, None).await.unwrap();
-    assert_eq!(verdict, Verdict::Allowed);
+    // Allowed: the appeal answers Ok (a refusal that stands would be an error).
+    core.appeal(&actor(), &request.prompt, None).await.unwrap();
     let appeal = stand_in.requests().into_iter().filter(|call| call.operation == Operation::Converse).nth(1).unwrap();
     assert_eq!(appeal.model_id, "us.anthropic.claude-sonnet-4-5-20250929-v1:0");
-    core.generate(&actor(), &request).await.unwrap();
+    plan_and_generate(&core, &actor(), &request).await.unwrap();
     let second_appeal = core.appeal(&actor(), &request.prompt, None).await.unwrap_err();
     assert!(second_appeal.to_string().contains("already appealed"), "{second_appeal}");
 }
@@ -310,12 +309,13 @@ async fn local_rules_and_the_guardrail_refuse_too() {
     let stand_in = BedrockStandIn::start().await;
     let (_folder, core) =
         core(&stand_in, &[("ATELIER_GUARDRAIL_ID", "gr-standin"), ("ATELIER_BLOCKED_TERMS", "forbidden fruit")]).await;
-    let local = core.generate(&actor(), &generation("a Forbidden   Fruit still life", "core")).await.unwrap_err();
+    let local =
+        plan_and_generate(&core, &actor(), &generation("a Forbidden   Fruit still life", "core")).await.unwrap_err();
     assert!(local.to_string().contains("Atelier's rules"), "{local}");
     assert_eq!(stand_in.requests().len(), 0, "local rules cost no call at all");
 
     stand_in.script(Behaviour::GuardrailIntervene);
-    let guarded = core.generate(&actor(), &generation("a violent scene", "core")).await.unwrap_err();
+    let guarded = plan_and_generate(&core, &actor(), &generation("a violent scene", "core")).await.unwrap_err();
     assert!(guarded.to_string().contains("the guardrail refused this prompt (violence)"), "{guarded}");
     let guardrail_call =
         stand_in.requests().into_iter().find(|call| call.operation == Operation::ApplyGuardrail).unwrap();
@@ -612,11 +612,11 @@ async fn model_settings_reach_the_models_that_take_them_and_others_refuse_them()
         .parse()
         .unwrap()
     };
-    core.generate(&actor(), &with("sdxl", "12.5", "40")).await.unwrap();
+    plan_and_generate(&core, &actor(), &with("sdxl", "12.5", "40")).await.unwrap();
     let sdxl = stand_in.requests().into_iter().rev().find(|call| call.operation == Operation::InvokeModel).unwrap();
     assert_eq!(sdxl.body["cfg_scale"], 12.5);
     assert_eq!(sdxl.body["steps"], 40);
-    core.generate(&actor(), &with("titan-v2", "9", "")).await.unwrap();
+    plan_and_generate(&core, &actor(), &with("titan-v2", "9", "")).await.unwrap();
     let titan = stand_in.requests().into_iter().rev().find(|call| call.operation == Operation::InvokeModel).unwrap();
     assert_eq!(titan.body["imageGenerationConfig"]["cfgScale"], 9.0);
 
@@ -627,9 +627,9 @@ async fn model_settings_reach_the_models_that_take_them_and_others_refuse_them()
         (with("core", "7", ""), "core takes no CFG scale"),
         (with("sdxl", "7", "5"), "10 to 50 steps"),
     ] {
-        let refused = core.generate(&actor(), &request).await.unwrap_err();
+        let refused = plan_and_generate(&core, &actor(), &request).await.unwrap_err();
         assert!(refused.to_string().contains(expected), "expected {expected:?} in {refused}");
-        assert!(core.check_generation(&request).is_err(), "the front ends' early check refuses it too");
+        assert!(core.plan_generation(request.clone()).is_err(), "the front ends' early check refuses it too");
     }
     assert_eq!(stand_in.calls_to(Operation::InvokeModel), calls, "refused settings cost no model call");
     let not_a_number =

@@ -16,7 +16,7 @@ use atelier_shared::gallery::{Gallery, ImageId, ImageRecord, Origin, Owner, Para
 use atelier_shared::images::{CheckedImage, encode_png};
 use atelier_shared::jobs::{Progress, Stage, no_progress};
 use atelier_shared::request::{GenerationFields, Seed};
-use atelier_shared::service::{Actor, Filing, Kept};
+use atelier_shared::service::{Actor, Filing, Kept, Owned};
 use atelier_shared::startup::{self, AwsSetup};
 use atelier_shared::store::ObjectStore;
 use atelier_shared::store::s3::S3Store;
@@ -164,7 +164,7 @@ async fn generate_with_progress(core: &Atelier, number: usize, progress: Progres
     }
     .parse()
     .unwrap();
-    core.generate_with_progress(&actor, &request, progress)
+    core.generate_with_progress(&actor, &core.plan_generation(request).unwrap(), progress)
         .await
         .unwrap_or_else(|error| panic!("generation {number} failed: {error}"))
 }
@@ -300,7 +300,7 @@ async fn store_outage_moto_stopped_mid_burst_every_image_delivered_and_stored_on
     Tally::count("moto stopped mid-burst, then back", 16, &delivered, &objects).print_and_check();
     // The spooled images read back through the gallery like any other.
     let last = delivered.last().unwrap();
-    let record = core.gallery().record(&last.record.owner, last.record.id).await.unwrap();
+    let record = core.image_record(&Owned::new(last.record.owner.clone(), last.record.id)).await.unwrap();
     assert_eq!(record, last.record);
     core.stop_spool_flusher().await;
 }

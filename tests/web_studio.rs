@@ -15,7 +15,7 @@ use image::{DynamicImage, GenericImageView, GrayImage, ImageFormat, Luma};
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 
-use crate::support::{CSRF_TOKEN, TestApp};
+use crate::support::{CSRF_TOKEN, TestApp, plan_and_generate};
 
 /// The id after the first `href="{prefix}` in a page.
 fn id_after(page: &str, prefix: &str) -> String {
@@ -226,7 +226,8 @@ async fn another_persons_image_is_not_found_on_the_edit_page() {
     let app = TestApp::spawn().await;
     let other_core = core_on_the_same_store(&app).await;
     let fields = GenerationFields { prompt: "someone else's castle".into(), ..GenerationFields::default() };
-    let kept = other_core.generate(&Actor::new(stranger(), Origin::Cli), &fields.parse().unwrap()).await.unwrap();
+    let kept =
+        plan_and_generate(&other_core, &Actor::new(stranger(), Origin::Cli), &fields.parse().unwrap()).await.unwrap();
     let theirs = kept[0].record.id.to_string();
     let missing = ImageId::new().to_string();
 
@@ -241,7 +242,8 @@ async fn another_persons_image_is_not_found_on_the_edit_page() {
     }
     // Neither gallery gained anything.
     assert!(app.get_text("/gallery").await.1.contains("No images here yet"));
-    let theirs_now = other_core.gallery().list(&stranger(), &ListFilter::default(), None, 10).await.unwrap();
+    let stranger_actor = Actor::new(stranger(), Origin::Cli);
+    let theirs_now = other_core.gallery_page(&stranger_actor, &ListFilter::default(), None, 10).await.unwrap();
     assert_eq!(theirs_now.records.len(), 1);
 }
 

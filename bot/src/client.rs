@@ -81,7 +81,7 @@ pub async fn run(
         .setup(move |setup_context, ready, _framework| {
             // Jobs interrupted elsewhere are answered through this process's REST client.
             let answerer = crate::recovery::DiscordAnswerer::new(setup_context.http.clone(), core.clone());
-            core.jobs().register_answerer(respond::FRONT_END, std::sync::Arc::new(answerer));
+            core.register_job_answerer(respond::FRONT_END, std::sync::Arc::new(answerer));
             Box::pin(async move {
                 tracing::info!(bot.user = %ready.user.name, "the Discord bot is connected as {}", ready.user.name);
                 Ok(Data { core, public_url, moderation_channel, message_content })

@@ -10,8 +10,9 @@ mod imagine;
 
 pub use imagine::discord_origin;
 
+use atelier_shared::Bytes;
 use atelier_shared::Invalid;
-use atelier_shared::images::{CheckedImage, MAX_UPLOAD_BYTES};
+use atelier_shared::images::{CheckedImage, MAX_UPLOAD_BYTES, check_upload};
 use poise::serenity_prelude as serenity;
 
 use crate::respond::Responder;
@@ -62,17 +63,19 @@ fn check_attachment(attachment: &serenity::Attachment, what: &str) -> Result<(),
     Ok(())
 }
 
-/// Downloads an attachment and checks it is a whole image of a format the models read.
-async fn fetch_image(attachment: &serenity::Attachment, what: &'static str) -> Result<CheckedImage, BotError> {
+/// Downloads an attachment, refusing one larger than an upload may be.
+async fn fetch_bytes(attachment: &serenity::Attachment, what: &'static str) -> Result<Bytes, BotError> {
     check_attachment(attachment, what)?;
     let bytes = attachment.download().await?;
     if bytes.len() > MAX_UPLOAD_BYTES {
         return Err(Invalid::new(format!("{what} is larger than {} MB", MAX_UPLOAD_BYTES / 1_048_576)).into());
     }
-    let checked = tokio::task::spawn_blocking(move || CheckedImage::check(bytes.into(), what))
-        .await
-        .map_err(|error| atelier_shared::Error::operator("checking an attachment", error))?;
-    Ok(checked?)
+    Ok(bytes.into())
+}
+
+/// Downloads an attachment and checks it is a whole image of a format the models read.
+async fn fetch_image(attachment: &serenity::Attachment, what: &'static str) -> Result<CheckedImage, BotError> {
+    Ok(check_upload(fetch_bytes(attachment, what).await?, what).await?)
 }
 
 /// The lists autocomplete offers. Autocomplete interactions are answered by
@@ -125,8 +128,11 @@ impl AutocompleteList {
                 .filter(|aspect| aspect.starts_with(partial.as_str()))
                 .map(serenity::AutocompleteChoice::from)
                 .collect(),
-            Self::Styles => atelier_shared::bedrock::sdxl::STYLE_PRESETS
-                .into_iter()
+            Self::Styles => data
+                .core
+                .style_presets()
+                .iter()
+                .copied()
                 .filter(|style| style.contains(partial.as_str()))
                 .take(25)
                 .map(serenity::AutocompleteChoice::from)

@@ -6,10 +6,10 @@
 
 use atelier_shared::Error;
 use atelier_shared::gallery::{ImageRecord, Owner, Variant};
-use atelier_shared::jobs::{Cancelled, JobId};
+use atelier_shared::jobs::Cancelled;
 use atelier_shared::request::{EditFields, EditMode, GenerationFields};
-use atelier_shared::safety::Verdict;
 use atelier_shared::service::Actor;
+use atelier_shared::service::{EditSource, ImageRef, Owned};
 use poise::serenity_prelude as serenity;
 
 use crate::commands::discord_origin;
@@ -80,13 +80,14 @@ async fn on_button(
         _ => {}
     }
     // Everything else works on an image: a deleted one is answered before anything is spent.
-    let record = match data.core.gallery().record(&target.owner, target.image).await {
+    let Some(image) = target.image() else { return Ok(()) };
+    let record = match data.core.image_record(&image).await {
         Ok(record) => record,
         Err(Error::NotFound(_)) => return tell(context, component, GONE).await,
         Err(error) => return Err(error.into()),
     };
     match target.action {
-        Action::Delete => delete(context, component, data, &target, &presser).await,
+        Action::Delete => delete(context, component, data, &image, presser).await,
         Action::Details => {
             let embed = render::details(&record, &work::gallery_url(data, &record));
             let message = serenity::CreateInteractionResponseMessage::new().embed(embed).ephemeral(true);
@@ -129,7 +130,7 @@ async fn on_button(
                 _ => EditMode::Upscale,
             };
             let fields = EditFields { mode: mode.as_str().to_string(), ..EditFields::default() };
-            run_edit(context, component.into(), data, &target, presser, &record, fields).await
+            run_edit(context, component.into(), data, image, presser, fields).await
         }
         Action::ImagineHeld | Action::Appeal | Action::Cancel => Ok(()),
     }
@@ -147,15 +148,14 @@ impl<'a> From<&'a serenity::ComponentInteraction> for Pressed<'a> {
     }
 }
 
-/// Edits a gallery image for the presser; the result's parent is the image when it is
-/// their own, so their gallery shows the lineage.
+/// Edits a gallery image for the presser (their quota, their gallery); the core decides
+/// whether the image is the result's parent.
 async fn run_edit(
     context: &serenity::Context,
     pressed: Pressed<'_>,
     data: &Data,
-    target: &Target,
+    image: ImageRef,
     presser: Owner,
-    record: &ImageRecord,
     fields: EditFields,
 ) -> Result<(), BotError> {
     let private = data.core.preferences(&presser).await?.private_results;
@@ -167,21 +167,12 @@ async fn run_edit(
             Responder::for_modal(context.http.clone(), modal, private)
         }
     };
-    let owner_actor = Actor::new(target.owner.clone(), discord_origin(&responder));
-    let checked = async {
-        let source = data.core.source_image(&owner_actor, record.id).await?;
-        let request = fields.parse(source, None)?;
-        data.core.check_edit(&request)?;
-        Ok::<_, Error>(request)
-    }
-    .await;
-    let request = match checked {
-        Ok(request) => request,
+    let actor = Actor::new(presser, discord_origin(&responder));
+    let plan = match data.core.plan_edit(&actor, EditSource::Gallery(image), None, &fields).await {
+        Ok(plan) => plan,
         Err(error) => return work::fail(&responder, &error).await,
     };
-    let parent = (presser == target.owner).then_some(record.id);
-    let actor = Actor::new(presser, discord_origin(&responder));
-    work::edit(data, &responder, &actor, parent, &request).await
+    work::edit(data, &responder, &actor, &plan).await
 }
 
 async fn on_edit_modal(
@@ -205,8 +196,9 @@ async fn on_edit_modal(
         }
     }
     let presser = work::owner_of(data, &modal.user).await?;
-    let record = match data.core.gallery().record(&target.owner, target.image).await {
-        Ok(record) => record,
+    let Some(image) = target.image() else { return Ok(()) };
+    match data.core.image_record(&image).await {
+        Ok(_) => {}
         Err(Error::NotFound(_)) => {
             let message = serenity::CreateInteractionResponseMessage::new().content(GONE).ephemeral(true);
             modal.create_response(&context.http, serenity::CreateInteractionResponse::Message(message)).await?;
@@ -214,27 +206,22 @@ async fn on_edit_modal(
         }
         Err(error) => return Err(error.into()),
     };
-    // A region in words is found and repainted (search and replace); without one, the prompt
-    // steers a variation of the whole picture.
-    let mode = if mask_prompt.is_some() { EditMode::Replace } else { EditMode::Variation };
-    let fields = EditFields { mode: mode.as_str().to_string(), prompt, mask_prompt, ..EditFields::default() };
-    run_edit(context, Pressed::Modal(modal), data, &target, presser, &record, fields).await
+    let fields = EditFields::from_words(prompt, mask_prompt);
+    run_edit(context, Pressed::Modal(modal), data, image, presser, fields).await
 }
 
 async fn delete(
     context: &serenity::Context,
     component: &serenity::ComponentInteraction,
     data: &Data,
-    target: &Target,
-    presser: &Owner,
+    image: &ImageRef,
+    presser: Owner,
 ) -> Result<(), BotError> {
-    if *presser != target.owner {
-        return tell(context, component, "Only the person who made this image can delete it.").await;
-    }
     // Acknowledged before deleting: every replica hears the press, and only the one whose
-    // acknowledgement Discord takes may delete.
+    // acknowledgement Discord takes may delete. The core says who may.
     let responder = defer(context, component, true).await?;
-    if let Err(error) = data.core.gallery().delete(&target.owner, target.image).await {
+    let actor = Actor::new(presser, discord_origin(&responder));
+    if let Err(error) = data.core.delete_image(&actor, image).await {
         return work::fail(&responder, &error).await;
     }
     responder.finish(crate::respond::Outgoing::text("Deleted from your gallery.")).await?;
@@ -251,7 +238,8 @@ async fn send_to_dm(
     record: &ImageRecord,
 ) -> Result<(), BotError> {
     let responder = defer(context, component, true).await?;
-    let (bytes, _) = match data.core.gallery().image(&record.owner, record.id, Variant::Full).await {
+    let image = Owned::new(record.owner.clone(), record.id);
+    let (bytes, _) = match data.core.image_file(&image, Variant::Full).await {
         Ok(found) => found,
         Err(error) => return work::fail(&responder, &error).await,
     };
@@ -288,7 +276,8 @@ async fn imagine_held(
     target: &Target,
     presser: Owner,
 ) -> Result<(), BotError> {
-    let fields = match data.core.held_request(&target.owner, &target.image.to_string()).await {
+    let Some(held) = target.held() else { return Ok(()) };
+    let fields = match data.core.held_request(&held).await {
         Ok(fields) => fields,
         Err(Error::NotFound(message)) => return tell(context, component, &crate::error::capitalise(&message)).await,
         Err(error) => return Err(error.into()),
@@ -307,16 +296,13 @@ async fn imagine_for(
 ) -> Result<(), BotError> {
     let preferences = data.core.preferences(&presser).await?;
     preferences.fill_in(&mut fields);
-    let request = match fields.parse().map_err(Error::from).and_then(|request| {
-        data.core.check_generation(&request)?;
-        Ok(request)
-    }) {
-        Ok(request) => request,
+    let plan = match fields.parse().map_err(Error::from).and_then(|request| data.core.plan_generation(request)) {
+        Ok(plan) => plan,
         Err(error) => return tell(context, component, &crate::error::capitalise(&error.user_message())).await,
     };
     let responder = defer(context, component, preferences.private_results).await?;
     let actor = Actor::new(presser, discord_origin(&responder));
-    work::generate(data, &responder, &actor, &fields, &request).await
+    work::generate(data, &responder, &actor, &fields, &plan).await
 }
 
 async fn appeal(
@@ -326,35 +312,20 @@ async fn appeal(
     target: &Target,
     presser: Owner,
 ) -> Result<(), BotError> {
-    if presser != target.owner {
-        return tell(context, component, "Only the person whose prompt was refused can appeal it.").await;
-    }
+    let Some(held) = target.held() else { return Ok(()) };
     let private = data.core.preferences(&presser).await?.private_results;
     let responder = defer(context, component, private).await?;
     let actor = Actor::new(presser, discord_origin(&responder));
-    let (verdict, fields) = match data.core.appeal_held(&actor, &target.image.to_string()).await {
-        Ok(appealed) => appealed,
-        Err(error) => return work::fail(&responder, &error).await,
-    };
-    match verdict {
-        Verdict::Blocked(refusal) => {
-            responder
-                .refuse(&format!("The appeal was refused: {} ({}).", refusal.reason, refusal.category), Vec::new())
-                .await
-        }
-        Verdict::Allowed => {
-            let request = match fields.parse() {
-                Ok(request) => request,
-                Err(invalid) => return work::fail(&responder, &invalid.into()).await,
-            };
-            work::generate(data, &responder, &actor, &fields, &request).await
-        }
+    // The core says who may appeal, runs the review, and answers a refusal that stands.
+    match data.core.appeal_held(&actor, &held).await {
+        Ok((fields, plan)) => work::generate(data, &responder, &actor, &fields, &plan).await,
+        Err(error) => work::fail(&responder, &error).await,
     }
 }
 
-/// Calls back a waiting job; only the person who asked may. Whichever replica's answer
-/// Discord takes, the job leaves the line: the replica holding it drops it at once or, told
-/// through the store, before it starts.
+/// Calls back a waiting job (the core lets only the person who asked). Whichever replica's
+/// answer Discord takes, the job leaves the line: the replica holding it drops it at once or,
+/// told through the store, before it starts.
 async fn cancel(
     context: &serenity::Context,
     component: &serenity::ComponentInteraction,
@@ -362,17 +333,15 @@ async fn cancel(
     target: &Target,
     presser: Owner,
 ) -> Result<(), BotError> {
-    if presser != target.owner {
-        return tell(context, component, "Only the person who asked for this can cancel it.").await;
-    }
-    let Some(job) = JobId::parse(&target.image.to_string()) else {
+    let Some(job) = target.job() else {
         return tell(context, component, "That job has already finished.").await;
     };
     // Acknowledged before cancelling: every replica hears the press, and only the one whose
     // acknowledgement Discord takes may cancel (the other would find the job gone and could
     // answer "already finished" first).
     let responder = defer(context, component, true).await?;
-    let text = match data.core.cancel_job(&presser, job).await {
+    let actor = Actor::new(presser, discord_origin(&responder));
+    let text = match data.core.cancel_job(&actor, &job).await {
         Ok(Cancelled::Now) => "Cancelled: it left the line, and nothing was charged.",
         Ok(Cancelled::BeforeItStarts) => "Cancelling: it leaves the line before it starts, and nothing is charged.",
         Ok(Cancelled::TooLate) => "Too late to cancel: the model is already drawing it.",

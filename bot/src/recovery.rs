@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use atelier_shared::Atelier;
-use atelier_shared::gallery::ImageId;
 use atelier_shared::jobs::{JobAnswerer, JobKind, ledger::JobRecord};
 use poise::serenity_prelude as serenity;
 
@@ -47,9 +46,7 @@ impl JobAnswerer for DiscordAnswerer {
         // A generation can be asked for again with one press; its request is kept for the button.
         if let Some(fields) = &job.details.fields {
             let held = self.core.hold_request(&job.owner, fields).await?;
-            if let Ok(held) = ImageId::parse(&held) {
-                outgoing.components = vec![render::try_again_button(&job.owner, held)];
-            }
+            outgoing.components = vec![render::try_again_button(&job.owner, held)];
         }
         responder
             .finish(outgoing)

@@ -6,6 +6,7 @@
 use atelier_shared::checker::Critique;
 use atelier_shared::gallery::{ImageId, ImageRecord, Owner};
 use atelier_shared::jobs::JobId;
+use atelier_shared::service::{HeldId, HeldRef, ImageRef, JobRef, Owned};
 use poise::serenity_prelude as serenity;
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -90,26 +91,46 @@ impl Action {
 /// The prefix of every Atelier `custom_id`, so other components are left alone.
 const PREFIX: &str = "atelier";
 
-/// A button's target: what to do, to which image, of whose gallery.
+/// What a button points at, as its action says: an image, a request kept for the button
+/// (a suggestion, a refused prompt), or a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetId {
+    Image(ImageId),
+    Held(HeldId),
+    Job(JobId),
+}
+
+impl std::fmt::Display for TargetId {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Image(id) => id.fmt(formatter),
+            Self::Held(id) => id.fmt(formatter),
+            Self::Job(id) => id.fmt(formatter),
+        }
+    }
+}
+
+/// A button's target: what to do, to what, of whose.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub action: Action,
     pub owner: Owner,
-    pub image: ImageId,
+    pub id: TargetId,
 }
 
 impl Target {
-    pub fn new(action: Action, owner: &Owner, image: ImageId) -> Self {
-        Self { action, owner: owner.clone(), image }
+    pub fn new(action: Action, owner: &Owner, id: TargetId) -> Self {
+        Self { action, owner: owner.clone(), id }
     }
 
-    /// `atelier:{action}:{owner}:{image}`: at most 8 + 7 + 160 + 26 characters; owners are
+    /// `atelier:{action}:{owner}:{id}`: at most 8 + 7 + 160 + 26 characters; owners are
     /// `discord-{id}` or `web-{uuid}`, so real ids stay well under Discord's 100.
     pub fn custom_id(&self) -> String {
-        format!("{PREFIX}:{}:{}:{}", self.action.code(), self.owner, self.image)
+        format!("{PREFIX}:{}:{}:{}", self.action.code(), self.owner, self.id)
     }
 
-    /// Reads a `custom_id`; `None` for components that are not ours or are malformed.
+    /// Reads a `custom_id`; `None` for components that are not ours or are malformed. The
+    /// action says which kind of id follows.
     pub fn parse(custom_id: &str) -> Option<Self> {
         let mut parts = custom_id.splitn(4, ':');
         if parts.next()? != PREFIX {
@@ -118,15 +139,44 @@ impl Target {
         let code = parts.next()?;
         let action = Action::ALL.into_iter().find(|action| action.code() == code)?;
         let owner = Owner::parse(parts.next()?).ok()?;
-        let image = ImageId::parse(parts.next()?).ok()?;
-        Some(Self { action, owner, image })
+        let text = parts.next()?;
+        let id = match action {
+            Action::ImagineHeld | Action::Appeal => TargetId::Held(HeldId::parse(text)?),
+            Action::Cancel => TargetId::Job(JobId::parse(text)?),
+            _ => TargetId::Image(ImageId::parse(text).ok()?),
+        };
+        Some(Self { action, owner, id })
+    }
+
+    /// The image this button works on, for the actions on an image.
+    pub fn image(&self) -> Option<ImageRef> {
+        match self.id {
+            TargetId::Image(id) => Some(Owned::new(self.owner.clone(), id)),
+            _ => None,
+        }
+    }
+
+    /// The kept request this button runs or appeals.
+    pub fn held(&self) -> Option<HeldRef> {
+        match self.id {
+            TargetId::Held(id) => Some(Owned::new(self.owner.clone(), id)),
+            _ => None,
+        }
+    }
+
+    /// The job this button calls back.
+    pub fn job(&self) -> Option<JobRef> {
+        match self.id {
+            TargetId::Job(id) => Some(Owned::new(self.owner.clone(), id)),
+            _ => None,
+        }
     }
 }
 
 /// The buttons under one image.
 pub fn buttons(record: &ImageRecord) -> Vec<serenity::CreateActionRow> {
     let button = |action: Action| {
-        let target = Target { action, owner: record.owner.clone(), image: record.id };
+        let target = Target { action, owner: record.owner.clone(), id: TargetId::Image(record.id) };
         let style = match action {
             Action::Delete => serenity::ButtonStyle::Danger,
             Action::Variation | Action::Reroll => serenity::ButtonStyle::Primary,
@@ -232,7 +282,7 @@ pub fn critique(prompt: &str, critique: &Critique) -> serenity::CreateEmbed {
 pub const MAX_SUGGESTIONS: usize = 4;
 
 /// One "Imagine N" button per held suggestion, in one row.
-pub fn suggestion_buttons(owner: &Owner, held: &[ImageId]) -> Vec<serenity::CreateActionRow> {
+pub fn suggestion_buttons(owner: &Owner, held: &[HeldId]) -> Vec<serenity::CreateActionRow> {
     if held.is_empty() {
         return Vec::new();
     }
@@ -241,7 +291,7 @@ pub fn suggestion_buttons(owner: &Owner, held: &[ImageId]) -> Vec<serenity::Crea
         .take(MAX_SUGGESTIONS)
         .enumerate()
         .map(|(index, id)| {
-            serenity::CreateButton::new(Target::new(Action::ImagineHeld, owner, *id).custom_id())
+            serenity::CreateButton::new(Target::new(Action::ImagineHeld, owner, TargetId::Held(*id)).custom_id())
                 .label(format!("Imagine {}", index + 1))
                 .style(serenity::ButtonStyle::Primary)
         })
@@ -251,27 +301,26 @@ pub fn suggestion_buttons(owner: &Owner, held: &[ImageId]) -> Vec<serenity::Crea
 
 /// The Appeal button under a refusal.
 /// The Cancel button under a waiting job's progress.
-pub fn cancel_button(owner: &Owner, job: JobId) -> Option<serenity::CreateActionRow> {
-    let id = ImageId::parse(&job.to_string()).ok()?;
-    Some(serenity::CreateActionRow::Buttons(vec![
-        serenity::CreateButton::new(Target::new(Action::Cancel, owner, id).custom_id())
+pub fn cancel_button(owner: &Owner, job: JobId) -> serenity::CreateActionRow {
+    serenity::CreateActionRow::Buttons(vec![
+        serenity::CreateButton::new(Target::new(Action::Cancel, owner, TargetId::Job(job)).custom_id())
             .label(Action::Cancel.label())
             .style(serenity::ButtonStyle::Secondary),
-    ]))
+    ])
 }
 
 /// The Try again button under an interrupted job's answer: runs the request kept for it.
-pub fn try_again_button(owner: &Owner, held: ImageId) -> serenity::CreateActionRow {
+pub fn try_again_button(owner: &Owner, held: HeldId) -> serenity::CreateActionRow {
     serenity::CreateActionRow::Buttons(vec![
-        serenity::CreateButton::new(Target::new(Action::ImagineHeld, owner, held).custom_id())
+        serenity::CreateButton::new(Target::new(Action::ImagineHeld, owner, TargetId::Held(held)).custom_id())
             .label("Try again")
             .style(serenity::ButtonStyle::Primary),
     ])
 }
 
-pub fn appeal_button(owner: &Owner, held: ImageId) -> serenity::CreateActionRow {
+pub fn appeal_button(owner: &Owner, held: HeldId) -> serenity::CreateActionRow {
     serenity::CreateActionRow::Buttons(vec![
-        serenity::CreateButton::new(Target::new(Action::Appeal, owner, held).custom_id())
+        serenity::CreateButton::new(Target::new(Action::Appeal, owner, TargetId::Held(held)).custom_id())
             .label("Appeal")
             .style(serenity::ButtonStyle::Secondary),
     ])
@@ -331,13 +380,19 @@ mod tests {
         let target = Target {
             action: Action::RemoveBackground,
             owner: Owner::web_account("6f1c2a34-1b2c-4d5e-8f90-1234567890ab").unwrap(),
-            image: ImageId::new(),
+            id: TargetId::Image(ImageId::new()),
         };
         let custom_id = target.custom_id();
         assert!(custom_id.len() <= 100, "{custom_id}");
         assert_eq!(Target::parse(&custom_id), Some(target));
         assert_eq!(Target::parse("someone-else:var:x:y"), None);
         assert_eq!(Target::parse("atelier:var:discord-1:not-an-id"), None);
+        // The action says which kind of id follows, and each kind reads back as itself.
+        let job = JobId::parse("01JF0000000000000000000000").unwrap();
+        let cancel = Target::new(Action::Cancel, &Owner::discord(7), TargetId::Job(job));
+        assert_eq!(Target::parse(&cancel.custom_id()).and_then(|target| target.job()).map(|job| job.id), Some(job));
+        let appeal = Target::parse(&cancel.custom_id().replace(":cancel:", ":appeal:")).unwrap();
+        assert!(appeal.job().is_none() && appeal.held().is_some());
     }
 
     #[test]

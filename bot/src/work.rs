@@ -2,10 +2,10 @@
 //! and runs, then the result with its buttons, or a refusal only the user sees.
 
 use atelier_shared::Error;
-use atelier_shared::gallery::{ImageId, ImageRecord, Owner};
+use atelier_shared::gallery::{ImageRecord, Owner};
 use atelier_shared::jobs::Stage;
-use atelier_shared::request::{EditRequest, GenerationFields, GenerationRequest};
-use atelier_shared::service::{Actor, Kept};
+use atelier_shared::request::GenerationFields;
+use atelier_shared::service::{Actor, EditPlan, GenerationPlan, HeldId, Kept};
 use poise::serenity_prelude as serenity;
 use tokio::sync::{oneshot, watch};
 
@@ -19,50 +19,46 @@ pub async fn generate(
     responder: &Responder,
     actor: &Actor,
     fields: &GenerationFields,
-    request: &GenerationRequest,
+    plan: &GenerationPlan,
 ) -> Result<(), BotError> {
     // Kept with the job, so another replica can answer here if this process stops mid-job.
     let actor = &actor.clone().answered_at(responder.reply_route());
-    let headline = format!("**{}**", truncate(request.prompt.as_str(), 300));
+    let headline = format!("**{}**", truncate(plan.request().prompt.as_str(), 300));
     let progress = ProgressDisplay::start(responder.clone(), headline, actor.owner.clone());
-    let outcome = data.core.generate_with_progress(actor, request, &|stage| progress.report(stage)).await;
+    let outcome = data.core.generate_with_progress(actor, plan, &|stage| progress.report(stage)).await;
     progress.stop().await;
     match outcome {
         Ok(kept) => responder.finish(result_message(data, &kept)).await,
         Err(error @ Error::Blocked(_)) => {
             let reason = error.to_string();
             let appeal = if error.offers_appeal() {
-                let held = data.core.hold_refused(&actor.owner, fields).await?;
-                ImageId::parse(&held).ok().map(|held| vec![render::appeal_button(&actor.owner, held)])
+                let held = data.core.hold_refused(actor, fields).await?;
+                vec![render::appeal_button(&actor.owner, held)]
             } else {
-                None
+                Vec::new()
             };
             log_refusal(data, responder, &reason).await;
-            responder.refuse(&format!("Not drawn: {reason}."), appeal.unwrap_or_default()).await
+            responder.refuse(&format!("Not drawn: {reason}."), appeal).await
         }
         Err(error) => fail(responder, &error).await,
     }
 }
 
 /// Edits an image and answers the interaction with the result.
-pub async fn edit(
-    data: &Data,
-    responder: &Responder,
-    actor: &Actor,
-    parent: Option<ImageId>,
-    request: &EditRequest,
-) -> Result<(), BotError> {
+pub async fn edit(data: &Data, responder: &Responder, actor: &Actor, plan: &EditPlan) -> Result<(), BotError> {
     let actor = &actor.clone().answered_at(responder.reply_route());
+    let request = plan.request();
     let what = match &request.prompt {
         Some(prompt) => format!("**{}** ({})", truncate(prompt.as_str(), 300), request.mode),
         None => format!("**{}**", request.mode),
     };
     let progress = ProgressDisplay::start(responder.clone(), what, actor.owner.clone());
-    let outcome = data.core.edit_with_progress(actor, parent, request, &|stage| progress.report(stage)).await;
+    let outcome = data.core.edit_with_progress(actor, plan, &|stage| progress.report(stage)).await;
     progress.stop().await;
     match outcome {
         Ok(kept) => responder.finish(result_message(data, &kept)).await,
-        Err(Error::Blocked(reason)) => {
+        Err(Error::Blocked(refused)) => {
+            let reason = refused.to_string();
             log_refusal(data, responder, &reason).await;
             responder.refuse(&format!("Not edited: {reason}."), Vec::new()).await
         }
@@ -137,7 +133,7 @@ impl ProgressDisplay {
                 if let Some(stage) = stage {
                     // A waiting job can be called back; once it runs, the button goes.
                     let buttons = match stage {
-                        Stage::Queued { job, .. } => render::cancel_button(&owner, job).into_iter().collect(),
+                        Stage::Queued { job, .. } => vec![render::cancel_button(&owner, job)],
                         _ => Vec::new(),
                     };
                     responder.show_progress(&format!("{headline}\n{stage}…"), buttons).await;
@@ -171,12 +167,11 @@ pub async fn hold_suggestions(
     data: &Data,
     owner: &Owner,
     prompts: impl Iterator<Item = &String>,
-) -> Result<Vec<ImageId>, BotError> {
+) -> Result<Vec<HeldId>, BotError> {
     let mut held = Vec::new();
     for prompt in prompts.take(render::MAX_SUGGESTIONS) {
         let fields = GenerationFields { prompt: prompt.clone(), ..GenerationFields::default() };
-        let id = data.core.hold_request(owner, &fields).await?;
-        held.extend(ImageId::parse(&id).ok());
+        held.push(data.core.hold_request(owner, &fields).await?);
     }
     Ok(held)
 }

@@ -44,7 +44,7 @@ impl Atelier {
     pub async fn claim_once(&self, kind: ClaimKind, id: &str) -> Result<bool> {
         let key = ObjectKey::new(format!("claims/{}/{id}.json", kind.folder()))
             .map_err(|error| Error::operator("building a claim's store key", error))?;
-        let records = JsonRecords::new(self.gallery().store().clone(), "claim record");
+        let records = JsonRecords::new(self.store().clone(), "claim record");
         records.create(&key, &ClaimRecord { claimed_at: OffsetDateTime::now_utc() }).await
     }
 }

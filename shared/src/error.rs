@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::safety::Checker;
+
 /// A request the user must change; the message says what to change, in a sentence fragment
 /// without a trailing period so front ends can frame it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +41,7 @@ pub enum Error {
     NotFound(String),
     /// The safety checks or the model's own filter refused the content.
     #[error("{0}")]
-    Blocked(String),
+    Blocked(Refused),
     /// A service is busy or briefly unavailable; trying again later should work.
     #[error("{0}")]
     Busy(String),
@@ -67,7 +69,7 @@ impl Error {
     /// Whether this refusal may be appealed (the safety gate said so when it refused); front
     /// ends offer an Appeal button or form only then.
     pub fn offers_appeal(&self) -> bool {
-        matches!(self, Self::Blocked(message) if message.ends_with(APPEAL_OFFER))
+        matches!(self, Self::Blocked(refused) if refused.appealable)
     }
 
     /// Whether the user can fix this themselves (so the message is meant for them).
@@ -89,5 +91,44 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// How a refusal that may be appealed ends; [`Error::offers_appeal`] looks for it.
-pub const APPEAL_OFFER: &str = ". If you think that is a mistake, you can appeal once";
+/// How the message of a refusal that may be appealed ends.
+const APPEAL_OFFER: &str = ". If you think that is a mistake, you can appeal once";
+
+/// Content that was refused: who refused it, in which category and why, and whether its owner
+/// may ask for one more look. Front ends decide what to offer from these fields, never from
+/// the wording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub by: Checker,
+    /// What kind of content it was taken for; `None` where the reason says it all (a model's
+    /// own filter, an appeal that cannot be made).
+    pub category: Option<String>,
+    pub reason: String,
+    pub appealable: bool,
+}
+
+impl Refused {
+    /// A refusal by the image model's own content filter: the model ran, and there is no appeal.
+    pub fn by_model_filter(reason: impl Into<String>) -> Self {
+        Self { by: Checker::ModelFilter, category: None, reason: reason.into(), appealable: false }
+    }
+
+    /// An appeal that cannot be made (asked twice, or no reviewer): the refusal stands.
+    pub fn appeal_not_possible(reason: impl Into<String>) -> Self {
+        Self { by: Checker::Appeal, category: None, reason: reason.into(), appealable: false }
+    }
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self { by, category, reason, appealable } = self;
+        match (by, category) {
+            (_, None) => formatter.write_str(reason),
+            (Checker::Appeal, Some(category)) => write!(formatter, "{by} upheld the refusal ({category}): {reason}"),
+            (_, Some(category)) => {
+                write!(formatter, "{by} refused this prompt ({category}): {reason}")?;
+                if *appealable { formatter.write_str(APPEAL_OFFER) } else { Ok(()) }
+            }
+        }
+    }
+}

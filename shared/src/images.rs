@@ -175,6 +175,16 @@ pub fn extension(format: ImageFormat) -> &'static str {
     }
 }
 
+/// Checks an image that came from a person (an upload, an attachment, a stored image to edit)
+/// on the blocking pool: decoding a large one takes a while and must not hold up the async
+/// workers. The one place front ends and the core check such bytes.
+pub async fn check_upload(bytes: Bytes, what: &'static str) -> crate::Result<CheckedImage> {
+    tokio::task::spawn_blocking(move || CheckedImage::check(bytes, what))
+        .await
+        .map_err(|error| crate::Error::operator("checking an image", error))?
+        .map_err(crate::Error::from)
+}
+
 /// Encodes pixels as PNG, with text chunks (such as who made it) that image viewers show.
 pub fn encode_png(image: &DynamicImage, text: &[(&str, &str)]) -> Result<Bytes, png::EncodingError> {
     let (width, height) = (image.width(), image.height());

@@ -39,5 +39,6 @@ pub mod sessions;
 pub mod startup;
 pub mod store;
 
+pub use bytes::Bytes;
 pub use error::{Error, Invalid, Result};
 pub use service::Atelier;

@@ -19,6 +19,8 @@ pub enum Checker {
     Guardrail,
     Classifier,
     Appeal,
+    /// The image model's own content filter (the model ran).
+    ModelFilter,
 }
 
 impl fmt::Display for Checker {
@@ -28,6 +30,7 @@ impl fmt::Display for Checker {
             Self::Guardrail => "the guardrail",
             Self::Classifier => "the safety check",
             Self::Appeal => "the appeal review",
+            Self::ModelFilter => "the model's content filter",
         })
     }
 }
@@ -140,12 +143,14 @@ impl SafetyGate {
         let first_appeal =
             self.appeals_used.lock().map(|mut used| used.insert((owner.clone(), normalised.clone()))).unwrap_or(false);
         if !first_appeal {
-            return Err(crate::Error::Blocked(
-                "this prompt was already appealed once; change the prompt instead".into(),
-            ));
+            return Err(crate::Error::Blocked(crate::error::Refused::appeal_not_possible(
+                "this prompt was already appealed once; change the prompt instead",
+            )));
         }
         let Some(reviewer) = &self.appeal_reviewer else {
-            return Err(crate::Error::Blocked("appeals need a model, and none is configured".into()));
+            return Err(crate::Error::Blocked(crate::error::Refused::appeal_not_possible(
+                "appeals need a model, and none is configured",
+            )));
         };
         let verdict = match reviewer.check(text).await? {
             Verdict::Blocked(refusal) => Verdict::Blocked(Refusal { by: Checker::Appeal, ..refusal }),

@@ -222,3 +222,21 @@ pub fn png_text(bytes: &[u8], keyword: &str) -> Option<String> {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// Plans and runs a generation as a front end does: the plan's refusal or the job's outcome.
+pub async fn plan_and_generate(
+    core: &atelier_shared::Atelier,
+    actor: &atelier_shared::service::Actor,
+    request: &atelier_shared::request::GenerationRequest,
+) -> atelier_shared::Result<Vec<atelier_shared::service::Kept>> {
+    core.generate(actor, &core.plan_generation(request.clone())?).await
+}
+
+/// Plans and runs an edit of an image already checked, as the command line does.
+pub async fn plan_and_edit(
+    core: &atelier_shared::Atelier,
+    actor: &atelier_shared::service::Actor,
+    request: &atelier_shared::request::EditRequest,
+) -> atelier_shared::Result<Vec<atelier_shared::service::Kept>> {
+    core.edit(actor, &core.plan_checked_edit(request.clone())?).await
+}

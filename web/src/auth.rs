@@ -68,7 +68,7 @@ pub async fn current_user(parts: &mut Parts, state: &AppState) -> Result<Option<
         LocalSignIn::NotNeeded => {
             let jar = SignedCookieJar::from_headers(&parts.headers, state.auth.cookie_key.clone());
             let Some(token) = jar.get(SESSION_COOKIE) else { return Ok(None) };
-            let session = state.core.sessions().find(token.value()).await?;
+            let session = state.core.find_session(token.value()).await?;
             Ok(session.map(|session| SignedIn {
                 owner: session.user.owner.clone(),
                 display_name: session

@@ -1,8 +1,10 @@
 //! The person's own things: `/link`, `/unlink`, `/gallery`, `/settings`, `/me`. Every answer
 //! here is ephemeral: it is about one person.
 
-use atelier_shared::gallery::ListFilter;
+use atelier_shared::accounts::Link;
+use atelier_shared::gallery::{ListFilter, Origin};
 use atelier_shared::preferences::PreferenceChange;
+use atelier_shared::service::{Actor, LinkStart};
 use poise::serenity_prelude as serenity;
 
 use super::{autocomplete_aspect, autocomplete_generator, autocomplete_style};
@@ -43,19 +45,21 @@ fn link_button(label: &str, url: &str) -> serenity::CreateActionRow {
 #[poise::command(slash_command)]
 async fn link(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
     let data = ctx.data();
-    let Some(accounts) = data.core.accounts() else {
+    if !data.core.linking_available() {
         return reply_privately(ctx, "Account linking is not set up on this Atelier.", None, Vec::new()).await;
-    };
+    }
     let user_id = ctx.interaction.user.id.get();
-    if let Some(existing) = accounts.link_for_discord(user_id).await? {
-        let text = format!(
-            "You are already linked to the web account **{}**. Use /unlink first to link another.",
-            existing.username
-        );
-        return reply_privately(ctx, text, None, Vec::new()).await;
+    if let Some(existing) = data.core.discord_link(user_id).await? {
+        return reply_privately(ctx, already_linked(&existing), None, Vec::new()).await;
     }
     acknowledge_privately(ctx).await?;
-    let token = accounts.issue_link(user_id).await?;
+    // The core checks again, now that this replica owns the interaction.
+    let token = match data.core.start_link(user_id).await? {
+        LinkStart::Issued(token) => token,
+        LinkStart::AlreadyLinked(existing) => {
+            return reply_privately(ctx, already_linked(&existing), None, Vec::new()).await;
+        }
+    };
     let minutes = (token.expires_at() - time::OffsetDateTime::now_utc()).whole_minutes().max(1);
     let text = format!(
         "Open this link, sign in, and confirm: your Discord images will show in your web gallery. It works once, \
@@ -64,15 +68,19 @@ async fn link(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
     reply_privately(ctx, text, None, vec![link_button("Link my account", token.url().as_str())]).await
 }
 
+fn already_linked(existing: &Link) -> String {
+    format!("You are already linked to the web account **{}**. Use /unlink first to link another.", existing.username)
+}
+
 /// Unlink your Discord account from your Atelier web account
 #[poise::command(slash_command)]
 async fn unlink(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
     let data = ctx.data();
-    let Some(accounts) = data.core.accounts() else {
+    if !data.core.linking_available() {
         return reply_privately(ctx, "Account linking is not set up on this Atelier.", None, Vec::new()).await;
-    };
+    }
     acknowledge_privately(ctx).await?;
-    let link = accounts.unlink_from_discord(ctx.interaction.user.id.get()).await?;
+    let link = data.core.unlink_discord(ctx.interaction.user.id.get()).await?;
     let text = format!(
         "Unlinked from **{}**. Images you make from now on stay in your Discord gallery; those already in the web \
          gallery stay there.",
@@ -86,7 +94,13 @@ async fn unlink(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
 async fn gallery(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
     let data = ctx.data();
     let owner = work::owner_of(data, &ctx.interaction.user).await?;
-    let page = data.core.gallery().list(&owner, &ListFilter::default(), None, 5).await?;
+    let origin = Origin::Discord {
+        guild_id: ctx.interaction.guild_id.map(|id| id.get()),
+        channel_id: ctx.interaction.channel_id.get(),
+        message_id: None,
+    };
+    let actor = Actor::new(owner, origin);
+    let page = data.core.gallery_page(&actor, &ListFilter::default(), None, 5).await?;
     let gallery_url = data.public_url.join("gallery").map(|url| url.to_string()).unwrap_or_default();
     if page.records.is_empty() {
         let text = "Your gallery is empty: try /imagine.";
@@ -168,11 +182,11 @@ async fn me(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
         (Some(left), Some(quota)) => format!("{left} of {quota} images left today (resets at midnight UTC)"),
         _ => format!("{} images today, no daily limit", usage.images_today),
     };
-    let link = match data.core.accounts() {
-        Some(accounts) => match accounts.link_for_discord(user_id).await? {
-            Some(link) => format!("linked to **{}** since {}", link.username, link.linked_at.date()),
-            None => "not linked: /link shows your Discord images in the web gallery".into(),
-        },
+    let link = match data.core.discord_link(user_id).await? {
+        Some(link) => format!("linked to **{}** since {}", link.username, link.linked_at.date()),
+        None if data.core.linking_available() => {
+            "not linked: /link shows your Discord images in the web gallery".into()
+        }
         None => "linking is not set up here".into(),
     };
     let embed = serenity::CreateEmbed::new()

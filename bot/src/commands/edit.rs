@@ -1,11 +1,11 @@
 //! `/edit`: edit an attached image in any mode the core offers.
 
 use atelier_shared::request::{EditFields, EditMode};
-use atelier_shared::service::Actor;
+use atelier_shared::service::{Actor, EditSource};
 use poise::serenity_prelude as serenity;
 
 use super::imagine::discord_origin;
-use super::{acknowledge, autocomplete_editor, check_attachment, fetch_image, seed_text};
+use super::{acknowledge, autocomplete_editor, check_attachment, fetch_bytes, seed_text};
 use crate::{ApplicationContext, BotError, Data, work};
 
 pub fn commands() -> Vec<poise::Command<Data, BotError>> {
@@ -86,21 +86,19 @@ async fn edit(
 
     // Downloading and decoding are not cheap enough to do inside Discord's three seconds.
     let responder = acknowledge(ctx, private).await?;
+    let actor = Actor::new(owner, discord_origin(&responder));
     let checked = async {
-        let source = fetch_image(&image, "the image").await?;
+        let source = fetch_bytes(&image, "the image").await?;
         let mask = match &mask {
-            Some(mask) => Some(fetch_image(mask, "the mask").await?),
+            Some(mask) => Some(fetch_bytes(mask, "the mask").await?),
             None => None,
         };
-        let request = fields.parse(source, mask)?;
-        data.core.check_edit(&request)?;
-        Ok::<_, BotError>(request)
+        Ok::<_, BotError>(data.core.plan_edit(&actor, EditSource::Upload(source), mask, &fields).await?)
     }
     .await;
-    let request = match checked {
-        Ok(request) => request,
+    let plan = match checked {
+        Ok(plan) => plan,
         Err(error) => return responder.refuse(&error.user_message(), Vec::new()).await,
     };
-    let actor = Actor::new(owner, discord_origin(&responder));
-    work::edit(data, &responder, &actor, None, &request).await
+    work::edit(data, &responder, &actor, &plan).await
 }

@@ -59,12 +59,11 @@ async fn imagine(
     let owner = work::owner_of(data, &ctx.interaction.user).await?;
     let preferences = data.core.preferences(&owner).await?;
     preferences.fill_in(&mut fields);
-    let request = fields.parse()?;
-    data.core.check_generation(&request)?;
+    let plan = data.core.plan_generation(fields.parse()?)?;
 
     let responder = acknowledge(ctx, preferences.private_results).await?;
     let actor = Actor::new(owner, discord_origin(&responder));
-    work::generate(data, &responder, &actor, &fields, &request).await
+    work::generate(data, &responder, &actor, &fields, &plan).await
 }
 
 /// Where a Discord request came from, for the gallery record.

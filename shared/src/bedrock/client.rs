@@ -10,7 +10,7 @@ use aws_sdk_bedrockruntime::config::retry::RetryPartition;
 use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 
 use crate::config::ModelTimeouts;
-use crate::error::{Error, Invalid};
+use crate::error::{Error, Invalid, Refused};
 
 /// How long connecting to Bedrock may take: the endpoint is in the same region, so a
 /// connection that takes longer is not coming.
@@ -110,8 +110,8 @@ pub fn is_content_filter_message(message: &str) -> bool {
 pub fn error_from_code(code: &str, message: &str, call: CallContext<'_>) -> Error {
     let CallContext { model, model_id, region } = call;
     match code {
-        "ValidationException" if is_content_filter_message(message) => Error::Blocked(format!(
-            "{model}'s content filter blocked this request: change the prompt or the image and try again"
+        "ValidationException" if is_content_filter_message(message) => Error::Blocked(Refused::by_model_filter(
+            format!("{model}'s content filter blocked this request: change the prompt or the image and try again"),
         )),
         // Our own checks run first, so a validation error is either a limit of the model we
         // did not know or our bug: tell the user what the model said, and log it.
@@ -182,7 +182,10 @@ mod tests {
     fn each_bedrock_error_tells_the_right_person_the_right_thing() {
         let blocked =
             error_from_code("ValidationException", "This request has been blocked by our content filters.", call());
-        assert!(matches!(blocked, Error::Blocked(ref text) if text.contains("content filter")), "{blocked:?}");
+        assert!(
+            matches!(blocked, Error::Blocked(ref refused) if refused.to_string().contains("content filter")),
+            "{blocked:?}"
+        );
         let invalid = error_from_code("ValidationException", "width must be a multiple of 64", call());
         assert!(
             matches!(invalid, Error::Invalid(ref text) if text.message().contains("width must be a multiple of 64"))

@@ -12,7 +12,7 @@ use super::{image_services, sdxl, stability, titan};
 use crate::config::EngineKind;
 use crate::engine::catalog::{Catalog, Family, ModelEntry};
 use crate::engine::{Generated, GeneratedImage, ImageEngine, ModelInfo, SafetyOutcome};
-use crate::error::{Error, Invalid, Result};
+use crate::error::{Error, Invalid, Refused, Result};
 use crate::images::CheckedImage;
 use crate::metrics::{CallOutcome, Metrics};
 use crate::request::{EditRequest, GenerationRequest, Seed};
@@ -113,7 +113,9 @@ pub fn read_images(family: Family, alias: &str, response: &[u8], seed: Seed) -> 
     };
     let returned = match answer {
         Answer::Images(images) => images,
-        Answer::Filtered(what) => return Err(Error::Blocked(format!("{what}: change the prompt and try again"))),
+        Answer::Filtered(what) => {
+            return Err(Error::Blocked(Refused::by_model_filter(format!("{what}: change the prompt and try again"))));
+        }
     };
     returned
         .into_iter()

@@ -66,7 +66,7 @@ fn each_core_counts_only_its_own_work() {
 
 #[test]
 fn outcomes_follow_the_core_errors() {
-    let blocked: Result<(), Error> = Err(Error::Blocked("no".into()));
+    let blocked: Result<(), Error> = Err(Error::Blocked(crate::error::Refused::by_model_filter("no")));
     let busy: Result<(), Error> = Err(Error::Busy("later".into()));
     let broken: Result<(), Error> = Err(Error::operator("the store", "down"));
     assert_eq!(JobOutcome::of(&Ok::<(), Error>(())), JobOutcome::Delivered);

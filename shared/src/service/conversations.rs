@@ -9,7 +9,7 @@ use crate::gallery::Owner;
 use crate::images::CheckedImage;
 use crate::request::Prompt;
 
-use super::Atelier;
+use super::{Actor, Atelier, EditSource};
 
 /// A conversation kept going across messages (a Discord chat thread): whose it is and in
 /// which mode, so any replica can answer the next message.
@@ -49,9 +49,29 @@ impl Atelier {
         self.records("conversation record").get(&key).await
     }
 
+    /// A conversation of the actor's own; another person's is `None`, like a missing one, so
+    /// ids cannot be probed.
+    pub async fn own_conversation(&self, actor: &Actor, id: &str) -> Result<Option<Conversation>> {
+        Ok(self.conversation(id).await?.filter(|conversation| conversation.owner == actor.owner))
+    }
+
     /// The structured critique of a prompt.
     pub async fn check_prompt(&self, prompt: &Prompt) -> Result<Critique> {
         self.critic.critique(prompt).await
+    }
+
+    /// The picture a person points at (an upload, checked off the async workers, or a gallery
+    /// image) for describing or for a chat message.
+    pub async fn source_image(&self, source: EditSource) -> Result<CheckedImage> {
+        match source {
+            EditSource::Upload(bytes) => crate::images::check_upload(bytes, "the uploaded image").await,
+            EditSource::Gallery(image) => Ok(self.stored_source(&image).await?.1),
+        }
+    }
+
+    /// [`Self::describe`] of the picture a person points at.
+    pub async fn describe_source(&self, source: EditSource) -> Result<Vec<String>> {
+        self.describe(&self.source_image(source).await?).await
     }
 
     /// Four prompts that would draw something like `image` (the `/describe` feature).

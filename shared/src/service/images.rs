@@ -6,15 +6,18 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument as _;
 
 use crate::engine::Generated;
+use crate::error::Refused;
 use crate::error::Result;
-use crate::gallery::{ImageId, ImageRecord, Owner, Parameters, Saved, Variant};
+use crate::gallery::{ImageId, ImageRecord, Owner, Parameters, Saved};
 use crate::images::CheckedImage;
-use crate::jobs::{Cancelled, JobDetails, JobId, Progress, Stage, Ticket, Usage, no_progress};
+use crate::images::check_upload;
+use crate::jobs::{Cancelled, JobDetails, Progress, Stage, Ticket, Usage, no_progress};
 use crate::metrics::JobOutcome;
-use crate::request::{EditMode, EditRequest, GenerationRequest, ModelName, Prompt, Region};
-use crate::safety::Verdict;
+use crate::request::{EditFields, EditMode, EditRequest, GenerationRequest, ModelName, Prompt, Region, Seed};
+use crate::safety::{Refusal, Verdict};
+use bytes::Bytes;
 
-use super::{Actor, Atelier};
+use super::{Actor, Atelier, ImageRef, JobRef};
 
 /// An image just made and kept: its record, and the same bytes that went to the store, so
 /// front ends can show or upload it without reading it back. Its bytes and record are in the
@@ -60,32 +63,130 @@ impl Filing {
     }
 }
 
+/// A generation checked against its model, with its seed drawn: what a job runs. Only
+/// [`Atelier::plan_generation`] makes one, so nothing unchecked reaches the job line.
+#[derive(Debug, Clone)]
+pub struct GenerationPlan {
+    request: GenerationRequest,
+}
+
+impl GenerationPlan {
+    pub fn request(&self) -> &GenerationRequest {
+        &self.request
+    }
+}
+
+/// Where an edit starts from: bytes a person sent, or an image in a gallery.
+#[derive(Debug, Clone)]
+pub enum EditSource {
+    Upload(Bytes),
+    Gallery(ImageRef),
+}
+
+impl EditSource {
+    /// The source a form names: an upload or a gallery image, never both. `None` when it
+    /// names neither, which each front end words for its own fields.
+    pub fn choose(upload: Option<Bytes>, gallery: Option<ImageRef>) -> Result<Option<Self>> {
+        match (upload, gallery) {
+            (Some(_), Some(_)) => Err(crate::Invalid::new("Give either an image or an image_id, not both").into()),
+            (Some(bytes), None) => Ok(Some(Self::Upload(bytes))),
+            (None, Some(image)) => Ok(Some(Self::Gallery(image))),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+impl EditFields {
+    /// The edit a few words ask for (Discord's Edit modal): a region named in words is found
+    /// and repainted (search and replace); without one, the prompt steers a variation of the
+    /// whole picture.
+    pub fn from_words(prompt: Option<String>, region: Option<String>) -> Self {
+        let mode = if region.is_some() { EditMode::Replace } else { EditMode::Variation };
+        Self { mode: mode.as_str().to_string(), prompt, mask_prompt: region, ..Self::default() }
+    }
+}
+
+/// An edit checked against its model, with its source resolved, its seed drawn and the
+/// gallery image it will descend from (if any); made only by [`Atelier::plan_edit`].
+#[derive(Debug, Clone)]
+pub struct EditPlan {
+    request: EditRequest,
+    parent: Option<ImageId>,
+}
+
+impl EditPlan {
+    pub fn request(&self) -> &EditRequest {
+        &self.request
+    }
+}
+
 impl Atelier {
-    /// One person's jobs and images today, across every replica.
+    /// One person's jobs and images today and images today, across every replica.
     pub async fn usage(&self, owner: &Owner) -> Result<Usage> {
         self.jobs.usage(owner).await
     }
 
-    /// Calls back a waiting job of the person's.
-    pub async fn cancel_job(&self, owner: &Owner, job: JobId) -> Result<Cancelled> {
-        self.jobs.cancel(owner, job).await
+    /// Calls back a waiting job; only the person who asked for it may.
+    pub async fn cancel_job(&self, actor: &Actor, job: &JobRef) -> Result<Cancelled> {
+        job.only_owner(actor, "only the person who asked for this can cancel it")?;
+        self.jobs.cancel(&job.owner, job.id).await
     }
 
-    /// Checks a generation request against the model's limits, calling nothing: front ends
-    /// refuse a wrong option with it before they acknowledge or queue anything.
-    pub fn check_generation(&self, request: &GenerationRequest) -> Result<()> {
-        Ok(self.engine.check_generation(request)?)
+    /// Checks a generation request against its model's limits, calling nothing, and draws its
+    /// seed: front ends plan before they acknowledge or queue anything (a wrong option costs
+    /// nothing), and the job runs exactly the plan.
+    pub fn plan_generation(&self, mut request: GenerationRequest) -> Result<GenerationPlan> {
+        self.engine.check_generation(&request)?;
+        request.seed.get_or_insert_with(Seed::random);
+        Ok(GenerationPlan { request })
     }
 
-    /// Checks an edit request the same way.
-    pub fn check_edit(&self, request: &EditRequest) -> Result<()> {
-        self.engine.check_edit(request)
+    /// Resolves an edit's source (an upload, checked off the async workers, or a gallery
+    /// image), reads the form's fields and checks the request against its model, calling
+    /// nothing. The result's parent is the source image only when it is the actor's own, so
+    /// each gallery shows only its own lineage (someone else's image shown in Discord can be
+    /// worked from, but it is not in the actor's gallery).
+    pub async fn plan_edit(
+        &self,
+        actor: &Actor,
+        source: EditSource,
+        mask: Option<Bytes>,
+        fields: &EditFields,
+    ) -> Result<EditPlan> {
+        let (parent, source) = match source {
+            EditSource::Upload(bytes) => (None, check_upload(bytes, "the uploaded image").await?),
+            EditSource::Gallery(image) => {
+                let (id, checked) = self.stored_source(&image).await?;
+                ((image.owner == actor.owner).then_some(id), checked)
+            }
+        };
+        let mask = match mask {
+            Some(bytes) => Some(check_upload(bytes, "the mask").await?),
+            None => None,
+        };
+        let plan = self.plan_checked_edit(fields.parse(source, mask)?)?;
+        Ok(EditPlan { parent, ..plan })
+    }
+
+    /// [`Self::plan_edit`] for a request whose images the caller checked already and which
+    /// descends from no gallery image (the command line reads its files before anything else).
+    pub fn plan_checked_edit(&self, mut request: EditRequest) -> Result<EditPlan> {
+        self.engine.check_edit(&request)?;
+        request.seed.get_or_insert_with(Seed::random);
+        Ok(EditPlan { request, parent: None })
     }
 
     /// Makes images from a prompt and keeps them in the actor's gallery; returns once they are
     /// filed (thumbnails included).
-    pub async fn generate(&self, actor: &Actor, request: &GenerationRequest) -> Result<Vec<Kept>> {
-        Ok(Filing::all_done(self.generate_with_progress(actor, request, &no_progress).await?).await)
+    pub async fn generate(&self, actor: &Actor, plan: &GenerationPlan) -> Result<Vec<Kept>> {
+        Ok(Filing::all_done(self.generate_with_progress(actor, plan, &no_progress).await?).await)
+    }
+
+    /// Appeals a refused prompt first, then makes it if the reviewer allows it (the web's and
+    /// the API's "appeal" option); a refusal that stands is [`crate::Error::Blocked`].
+    pub async fn appeal_and_generate(&self, actor: &Actor, plan: &GenerationPlan) -> Result<Vec<Kept>> {
+        self.appeal(actor, &plan.request.prompt, plan.request.negative_prompt.as_ref()).await?;
+        self.generate(actor, plan).await
     }
 
     /// [`Self::generate`], telling `progress` where the job is: in line, being checked,
@@ -100,11 +201,10 @@ impl Atelier {
     pub async fn generate_with_progress(
         &self,
         actor: &Actor,
-        request: &GenerationRequest,
+        plan: &GenerationPlan,
         progress: Progress<'_>,
     ) -> Result<Vec<Kept>> {
-        self.engine.check_generation(request)?;
-        let (core, actor, request) = (self.clone(), actor.clone(), request.clone());
+        let (core, actor, request) = (self.clone(), actor.clone(), plan.request.clone());
         detached(progress, move |stages, withdrawn, deliver| async move {
             let report = move |stage: Stage| {
                 let _ = stages.send(stage);
@@ -179,32 +279,21 @@ impl Atelier {
         self.keep(actor, generated, Some(&request.prompt), request.negative_prompt.as_ref(), parameters, None).await
     }
 
-    /// Loads an image from the actor's gallery as the source of an edit.
-    pub async fn source_image(&self, actor: &Actor, id: ImageId) -> Result<CheckedImage> {
-        let (bytes, _) = self.gallery.image(&actor.owner, id, Variant::Full).await?;
-        tokio::task::spawn_blocking(move || CheckedImage::check(bytes, "the stored image"))
-            .await
-            .map_err(|error| crate::Error::operator("checking a stored image", error))?
-            .map_err(crate::Error::from)
-    }
-
     /// Edits an image and keeps the result; `parent` is the gallery image it came from, if
     /// any (an upload has none), so the gallery can show the lineage. Returns once the result
     /// is filed, like [`Self::generate`].
-    pub async fn edit(&self, actor: &Actor, parent: Option<ImageId>, request: &EditRequest) -> Result<Vec<Kept>> {
-        Ok(Filing::all_done(self.edit_with_progress(actor, parent, request, &no_progress).await?).await)
+    pub async fn edit(&self, actor: &Actor, plan: &EditPlan) -> Result<Vec<Kept>> {
+        Ok(Filing::all_done(self.edit_with_progress(actor, plan, &no_progress).await?).await)
     }
 
     /// [`Self::edit`] with progress, through the job line like [`Self::generate_with_progress`].
     pub async fn edit_with_progress(
         &self,
         actor: &Actor,
-        parent: Option<ImageId>,
-        request: &EditRequest,
+        plan: &EditPlan,
         progress: Progress<'_>,
     ) -> Result<Vec<Kept>> {
-        self.engine.check_edit(request)?;
-        let (core, actor, request) = (self.clone(), actor.clone(), request.clone());
+        let (core, actor, request, parent) = (self.clone(), actor.clone(), plan.request.clone(), plan.parent);
         detached(progress, move |stages, withdrawn, deliver| async move {
             let report = move |stage: Stage| {
                 let _ = stages.send(stage);
@@ -321,11 +410,9 @@ impl Atelier {
             Verdict::Allowed => Ok(()),
             Verdict::Blocked(refusal) => {
                 tracing::info!(category = %refusal.category, by = %refusal.by, "a prompt was refused");
-                let appeal = if self.safety.is_appealable(&refusal) { crate::error::APPEAL_OFFER } else { "" };
-                Err(crate::Error::Blocked(format!(
-                    "{} refused this prompt ({}): {}{appeal}",
-                    refusal.by, refusal.category, refusal.reason
-                )))
+                let appealable = self.safety.is_appealable(&refusal);
+                let Refusal { by, category, reason } = refusal;
+                Err(crate::Error::Blocked(Refused { by, category: Some(category), reason, appealable }))
             }
         }
     }

@@ -3,12 +3,15 @@
 //! before a model is called, that every image is kept with its lineage, who may see what.
 
 mod conversations;
+mod gallery;
 mod images;
 mod people;
 mod requests;
 
 pub use conversations::Conversation;
-pub use images::{Filing, Kept};
+pub use images::{EditPlan, EditSource, Filing, GenerationPlan, Kept};
+pub use people::LinkStart;
+pub use requests::HeldId;
 
 use std::sync::Arc;
 
@@ -18,8 +21,8 @@ use crate::checker::PromptCritic;
 use crate::config::EngineKind;
 use crate::engine::{ImageEngine, ModelInfo};
 use crate::error::Result;
-use crate::gallery::{Gallery, Origin, Owner, SessionName};
-use crate::jobs::{Jobs, ReplyRoute};
+use crate::gallery::{Gallery, ImageId, Origin, Owner, SessionName};
+use crate::jobs::{JobId, Jobs, ReplyRoute};
 use crate::metrics::Metrics;
 use crate::safety::SafetyGate;
 use crate::store::ObjectKey;
@@ -43,9 +46,44 @@ impl Actor {
         Self { owner, origin, session: None, reply: None }
     }
 
+    /// One of the actor's own things (an image of their gallery, a job of theirs), named by id:
+    /// how the web and the API point at what a signed-in person owns.
+    pub fn own<Id>(&self, id: Id) -> Owned<Id> {
+        Owned { owner: self.owner.clone(), id }
+    }
+
     pub fn answered_at(mut self, reply: ReplyRoute) -> Self {
         self.reply = Some(reply);
         self
+    }
+}
+
+/// Something of one person's that a front end points at: an image, a kept request, a job.
+/// A Discord button carries its owner and id (anyone in the channel can press it); the web
+/// names the signed-in person's own ([`Actor::own`]). The core decides what the actor may do
+/// with it: only its owner deletes, appeals or cancels, and an image someone else made can be
+/// worked from but is nobody's parent in the actor's gallery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owned<Id> {
+    pub owner: Owner,
+    pub id: Id,
+}
+
+/// An image in someone's gallery.
+pub type ImageRef = Owned<ImageId>;
+/// A request kept for a button (a suggestion, a refused prompt to appeal).
+pub type HeldRef = Owned<HeldId>;
+/// A job in someone's line.
+pub type JobRef = Owned<JobId>;
+
+impl<Id> Owned<Id> {
+    pub fn new(owner: Owner, id: Id) -> Self {
+        Self { owner, id }
+    }
+
+    /// Refuses anyone but the owner, with `message` saying who may.
+    fn only_owner(&self, actor: &Actor, message: &str) -> Result<()> {
+        if actor.owner == self.owner { Ok(()) } else { Err(crate::Invalid::new(message).into()) }
     }
 }
 
@@ -145,9 +183,20 @@ impl Atelier {
         self.jobs.is_closed()
     }
 
-    /// The job line, for front ends that answer interrupted jobs and for shutdown.
-    pub fn jobs(&self) -> &Jobs {
-        &self.jobs
+    /// How a front end answers its people whose jobs this or another replica had to give
+    /// up (see [`crate::jobs::JobAnswerer`]).
+    pub fn register_job_answerer(&self, front_end: &str, answerer: Arc<dyn crate::jobs::JobAnswerer>) {
+        self.jobs.register_answerer(front_end, answerer);
+    }
+
+    /// Starts writing this replica's heartbeat and taking over jobs left by stopped replicas.
+    pub fn start_job_keeper(&self, heartbeat: std::time::Duration) {
+        self.jobs.start_keeper(heartbeat);
+    }
+
+    /// Stops the keeper and marks this replica stopped, so others answer what it still held.
+    pub async fn stop_job_keeper(&self) {
+        self.jobs.stop_keeper().await;
     }
 
     /// Waits up to `limit` for the jobs running here to finish (the process is stopping);
@@ -161,6 +210,11 @@ impl Atelier {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+    }
+
+    /// The store everything is kept in, for the core's own records (claims, requests).
+    pub(crate) fn store(&self) -> &Arc<dyn crate::store::ObjectStore> {
+        self.gallery.store()
     }
 
     fn records(&self, kind: &'static str) -> JsonRecords {
@@ -181,7 +235,8 @@ impl Atelier {
         self.engine.models()
     }
 
-    pub fn gallery(&self) -> &Gallery {
-        &self.gallery
+    /// The style presets a generation may name.
+    pub fn style_presets(&self) -> &'static [&'static str] {
+        &crate::bedrock::sdxl::STYLE_PRESETS
     }
 }

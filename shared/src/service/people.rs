@@ -1,15 +1,32 @@
-//! Who people are: Discord users, web accounts and the links between them, web sessions.
+//! Who people are: Discord users, web accounts and the links between them, web sessions and
+//! sign-ins in progress. The rules of linking (one web account per Discord user, no silent
+//! re-linking) are here.
 
-use crate::accounts::Accounts;
+use crate::accounts::{Accounts, Link, LinkOffer, LinkToken, Linked};
 use crate::error::Result;
 use crate::gallery::Owner;
+use crate::oidc::{PendingSignIn, SignedInUser};
+use crate::sessions::{Sessions, WebSession};
 
-use super::Atelier;
+use super::{Actor, Atelier};
+
+/// What asking to link a Discord account gives.
+#[derive(Debug)]
+pub enum LinkStart {
+    /// A single-use link to open on the web and confirm.
+    Issued(LinkToken),
+    /// This Discord account is linked already; unlink first to link another.
+    AlreadyLinked(Link),
+}
 
 impl Atelier {
-    /// Account linking, where it is set up.
-    pub fn accounts(&self) -> Option<&Accounts> {
-        self.accounts.as_deref()
+    /// Whether Discord accounts can be linked to web accounts here.
+    pub fn linking_available(&self) -> bool {
+        self.accounts.is_some()
+    }
+
+    fn linking(&self) -> Result<&Accounts> {
+        self.accounts.as_deref().ok_or_else(|| crate::Invalid::new("account linking is not set up here").into())
     }
 
     /// Whose gallery a Discord user's images go to: their web account's once linked, their
@@ -21,8 +38,77 @@ impl Atelier {
         }
     }
 
-    /// Web sessions and sign-ins in progress, kept in the gallery's store.
-    pub fn sessions(&self) -> crate::sessions::Sessions {
-        crate::sessions::Sessions::new(self.gallery.store().clone())
+    /// Starts linking a Discord user to a web account, unless they are linked already.
+    pub async fn start_link(&self, discord_user_id: u64) -> Result<LinkStart> {
+        let accounts = self.linking()?;
+        if let Some(existing) = accounts.link_for_discord(discord_user_id).await? {
+            return Ok(LinkStart::AlreadyLinked(existing));
+        }
+        Ok(LinkStart::Issued(accounts.issue_link(discord_user_id).await?))
+    }
+
+    /// What a link token would link, for the page that asks to confirm it.
+    pub async fn preview_link(&self, token: &str) -> Result<LinkOffer> {
+        self.linking()?.preview_link(token).await
+    }
+
+    /// Links the signed-in web account to the token's Discord user, once.
+    pub async fn consume_link(&self, token: &str, web_user: &SignedInUser) -> Result<Linked> {
+        self.linking()?.consume_link(token, web_user).await
+    }
+
+    /// Unlinks a Discord user from their web account.
+    pub async fn unlink_discord(&self, discord_user_id: u64) -> Result<Link> {
+        self.linking()?.unlink_from_discord(discord_user_id).await
+    }
+
+    /// Unlinks the signed-in web account from its Discord user.
+    pub async fn unlink_web(&self, actor: &Actor) -> Result<Link> {
+        self.linking()?.unlink_from_web(&actor.owner).await
+    }
+
+    /// The web account a Discord user is linked to; `None` when not linked or linking is off.
+    pub async fn discord_link(&self, discord_user_id: u64) -> Result<Option<Link>> {
+        match &self.accounts {
+            Some(accounts) => accounts.link_for_discord(discord_user_id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The Discord user the actor's web account is linked to, if any.
+    pub async fn web_link(&self, actor: &Actor) -> Result<Option<Link>> {
+        match &self.accounts {
+            Some(accounts) => accounts.link_for_web(&actor.owner).await,
+            None => Ok(None),
+        }
+    }
+
+    fn sessions(&self) -> Sessions {
+        Sessions::new(self.gallery.store().clone())
+    }
+
+    /// Starts a web session for a signed-in person; returns its token for the cookie.
+    pub async fn start_session(&self, user: SignedInUser) -> Result<String> {
+        self.sessions().start(user).await
+    }
+
+    /// The session a cookie's token names, if it is still valid.
+    pub async fn find_session(&self, token: &str) -> Result<Option<WebSession>> {
+        self.sessions().find(token).await
+    }
+
+    /// Ends a web session (signing out).
+    pub async fn end_session(&self, token: &str) -> Result<()> {
+        self.sessions().end(token).await
+    }
+
+    /// Keeps a sign-in in progress so the callback works on any replica; returns its token.
+    pub async fn hold_sign_in(&self, pending: PendingSignIn) -> Result<String> {
+        self.sessions().hold_sign_in(pending).await
+    }
+
+    /// Takes back a sign-in in progress, once.
+    pub async fn claim_sign_in(&self, token: &str) -> Result<Option<PendingSignIn>> {
+        self.sessions().claim_sign_in(token).await
     }
 }

@@ -1,14 +1,15 @@
 //! Requests kept for later (suggestions behind buttons, refused prompts to appeal), appeals,
 //! and a person's defaults.
 
+use crate::error::Refused;
 use crate::error::Result;
 use crate::gallery::{ImageRecord, Owner};
 use crate::preferences::{PreferenceChange, Preferences};
 use crate::request::{GenerationFields, ModelName, Prompt};
-use crate::safety::Verdict;
+use crate::safety::{Refusal, Verdict};
 
 use super::images::safety_text;
-use super::{Actor, Atelier};
+use super::{Actor, Atelier, GenerationPlan, HeldRef};
 
 impl Atelier {
     /// A person's defaults for new images.
@@ -44,48 +45,48 @@ impl Atelier {
     }
 
     /// Keeps a refused request so its owner can appeal it later from a button that carries
-    /// only this id; returns the id.
-    pub async fn hold_refused(&self, owner: &Owner, fields: &GenerationFields) -> Result<String> {
-        self.hold(owner, "refused", "refused request", fields).await
+    /// only this id.
+    pub async fn hold_refused(&self, actor: &Actor, fields: &GenerationFields) -> Result<HeldId> {
+        self.hold(&actor.owner, "refused", "refused request", fields).await
     }
 
     /// Keeps a suggested request (an improved prompt, a description) for a button that
-    /// carries only this id; returns the id.
-    pub async fn hold_request(&self, owner: &Owner, fields: &GenerationFields) -> Result<String> {
+    /// carries only this id.
+    pub async fn hold_request(&self, owner: &Owner, fields: &GenerationFields) -> Result<HeldId> {
         self.hold(owner, "suggested", "suggested request", fields).await
     }
 
-    async fn hold(&self, owner: &Owner, folder: &str, kind: &'static str, fields: &GenerationFields) -> Result<String> {
-        let id = ulid::Ulid::new().to_string();
+    async fn hold(&self, owner: &Owner, folder: &str, kind: &'static str, fields: &GenerationFields) -> Result<HeldId> {
+        let id = HeldId(ulid::Ulid::new());
         let key = Self::key(format!("users/{owner}/{folder}/{id}.json"))?;
         self.records(kind).overwrite(&key, fields).await?;
         Ok(id)
     }
 
-    /// A suggested request kept by [`Self::hold_request`].
-    pub async fn held_request(&self, owner: &Owner, id: &str) -> Result<GenerationFields> {
+    /// A suggested request kept by [`Self::hold_request`]; anyone shown it may use it (for
+    /// themselves: their quota, their gallery).
+    pub async fn held_request(&self, held: &HeldRef) -> Result<GenerationFields> {
+        let key = Self::key(format!("users/{}/suggested/{}.json", held.owner, held.id))?;
         let gone = || crate::Error::not_found("that suggestion is no longer kept; ask again");
-        let id = ulid::Ulid::from_string(id).map_err(|_| gone())?;
-        let key = Self::key(format!("users/{owner}/suggested/{id}.json"))?;
         self.records("suggested request").get(&key).await?.ok_or_else(gone)
     }
 
-    /// Appeals a held refused request once; on success the request is returned so the
-    /// front end can run it, and the safety gate remembers the new verdict.
-    pub async fn appeal_held(&self, actor: &Actor, held: &str) -> Result<(Verdict, GenerationFields)> {
-        let Ok(held) = ulid::Ulid::from_string(held) else {
-            return Err(crate::Error::not_found("that refused prompt is no longer kept; send it again"));
-        };
-        let key = Self::key(format!("users/{}/refused/{held}.json", actor.owner))?;
+    /// Appeals a held refused request once; only the person whose prompt was refused may. When
+    /// the reviewer allows it the request is returned, checked against its model, for the
+    /// front end to run (the safety gate remembers the new verdict); a refusal that stands is
+    /// [`crate::Error::Blocked`].
+    pub async fn appeal_held(&self, actor: &Actor, held: &HeldRef) -> Result<(GenerationFields, GenerationPlan)> {
+        held.only_owner(actor, "only the person whose prompt was refused can appeal it")?;
+        let key = Self::key(format!("users/{}/refused/{}.json", held.owner, held.id))?;
         let records = self.records("refused request");
         let fields: GenerationFields = records
             .get(&key)
             .await?
             .ok_or_else(|| crate::Error::not_found("that refused prompt is no longer kept; send it again"))?;
-        let request = fields.parse()?;
-        let verdict = self.appeal(actor, &request.prompt, request.negative_prompt.as_ref()).await?;
+        let plan = self.plan_generation(fields.parse()?)?;
+        let appealed = self.appeal(actor, &plan.request().prompt, plan.request().negative_prompt.as_ref()).await;
         records.delete(&key).await?;
-        Ok((verdict, fields))
+        appealed.map(|()| (fields, plan))
     }
 
     /// The request that makes an image like `record` again with a new seed (Reroll): same
@@ -111,7 +112,30 @@ impl Atelier {
     }
 
     /// Appeals a refused prompt (with its negative prompt) once: a stronger model looks again.
-    pub async fn appeal(&self, actor: &Actor, prompt: &Prompt, negative_prompt: Option<&Prompt>) -> Result<Verdict> {
-        self.safety.appeal(&actor.owner, &safety_text(Some(prompt), negative_prompt, None)).await
+    /// `Ok` when it may be drawn; a refusal that stands is [`crate::Error::Blocked`], saying
+    /// who upheld it.
+    pub async fn appeal(&self, actor: &Actor, prompt: &Prompt, negative_prompt: Option<&Prompt>) -> Result<()> {
+        match self.safety.appeal(&actor.owner, &safety_text(Some(prompt), negative_prompt, None)).await? {
+            Verdict::Allowed => Ok(()),
+            Verdict::Blocked(Refusal { by, category, reason }) => {
+                Err(crate::Error::Blocked(Refused { by, category: Some(category), reason, appealable: false }))
+            }
+        }
+    }
+}
+
+/// The id of a request kept for a button (a suggestion, or a refused prompt to appeal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HeldId(ulid::Ulid);
+
+impl HeldId {
+    pub fn parse(text: &str) -> Option<Self> {
+        ulid::Ulid::from_string(text).ok().map(Self)
+    }
+}
+
+impl std::fmt::Display for HeldId {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(formatter)
     }
 }

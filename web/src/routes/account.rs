@@ -1,6 +1,5 @@
 //! Signing in and out, the account page, and linking a Discord account from a `/link` token.
 
-use atelier_shared::accounts::Accounts;
 use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -50,7 +49,7 @@ async fn sign_in(
         );
     };
     let (url, pending) = provider.begin_sign_in(query.next.as_deref().unwrap_or("/studio")).await?;
-    let held = state.core.sessions().hold_sign_in(pending).await?;
+    let held = state.core.hold_sign_in(pending).await?;
     let jar = jar.add(auth::cookie(&state, SIGN_IN_COOKIE, held));
     Ok((jar, Redirect::to(url.as_str())).into_response())
 }
@@ -82,14 +81,14 @@ async fn sign_in_callback(
     let Some(held) = held else {
         return Err(start_again("this browser did not start it (or its cookie was lost)"));
     };
-    let Some(pending) = state.core.sessions().claim_sign_in(&held).await? else {
+    let Some(pending) = state.core.claim_sign_in(&held).await? else {
         return Err(start_again("it took too long, or was already finished"));
     };
     let user = provider
         .finish_sign_in(&pending, query.state.as_deref().unwrap_or_default(), query.code.as_deref().unwrap_or_default())
         .await?;
     tracing::info!(owner = %user.owner, "signed in on the web");
-    let token = state.core.sessions().start(user).await?;
+    let token = state.core.start_session(user).await?;
     let jar = jar.add(auth::cookie(&state, SESSION_COOKIE, token));
     Ok((jar, Redirect::to(pending.return_to())).into_response())
 }
@@ -97,7 +96,7 @@ async fn sign_in_callback(
 /// Ends the session here, then at the provider when it supports that.
 async fn sign_out(State(state): State<AppState>, jar: SignedCookieJar) -> Result<Response, WebError> {
     if let Some(token) = jar.get(SESSION_COOKIE) {
-        state.core.sessions().end(token.value()).await?;
+        state.core.end_session(token.value()).await?;
     }
     let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
     let after = match &state.auth.sign_in {
@@ -107,13 +106,18 @@ async fn sign_out(State(state): State<AppState>, jar: SignedCookieJar) -> Result
     Ok((jar, Redirect::to(after.as_deref().unwrap_or("/"))).into_response())
 }
 
-fn accounts(state: &AppState) -> Result<&Accounts, WebError> {
-    state.core.accounts().ok_or_else(|| WebError::Unavailable("Account linking is not set up here.".into()))
+/// Refuses the account-linking pages where linking is not set up.
+fn linking(state: &AppState) -> Result<&atelier_shared::Atelier, WebError> {
+    if state.core.linking_available() {
+        Ok(&state.core)
+    } else {
+        Err(WebError::Unavailable("Account linking is not set up here.".into()))
+    }
 }
 
 /// Who you are and which Discord account is linked.
 async fn show_account(State(state): State<AppState>, user: SignedIn) -> Result<Markup, WebError> {
-    let link = accounts(&state)?.link_for_web(&user.owner).await?;
+    let link = linking(&state)?.web_link(&user.actor()).await?;
     let body = html! {
         section data-testid="account-page" {
             h1 { "Your account" }
@@ -146,7 +150,7 @@ async fn show_account(State(state): State<AppState>, user: SignedIn) -> Result<M
 }
 
 async fn unlink(State(state): State<AppState>, user: SignedIn) -> Result<Response, WebError> {
-    accounts(&state)?.unlink_from_web(&user.owner).await?;
+    linking(&state)?.unlink_web(&user.actor()).await?;
     Ok(Redirect::to("/account").into_response())
 }
 
@@ -170,7 +174,7 @@ async fn show_link(
         let here = format!("/link?token={}", form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>());
         return Err(WebError::SignInRequired { return_to: Some(here) });
     };
-    let offer = match accounts(&state)?.preview_link(&token).await {
+    let offer = match linking(&state)?.preview_link(&token).await {
         Ok(offer) => offer,
         Err(error @ (atelier_shared::Error::Invalid(_) | atelier_shared::Error::NotFound(_))) => {
             let body = html! {
@@ -212,7 +216,7 @@ async fn confirm_link(
             "The local operator has no web account to link; sign in with an account first.".into(),
         ));
     };
-    match accounts(&state)?.consume_link(&form.token, account).await {
+    match linking(&state)?.consume_link(&form.token, account).await {
         Ok(linked) => {
             let body = html! {
                 h1 { "Linked" }

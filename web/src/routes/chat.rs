@@ -11,7 +11,7 @@
 
 use atelier_shared::Atelier;
 use atelier_shared::chat::{ChatEvent, ChatMessage, ChatMode, ChatStream, ChatTurn, Speaker, StopReason};
-use atelier_shared::images::{CheckedImage, MAX_UPLOAD_BYTES};
+use atelier_shared::images::{MAX_UPLOAD_BYTES, check_upload};
 use atelier_shared::service::Conversation;
 use axum::Router;
 use axum::body::Bytes;
@@ -68,8 +68,8 @@ fn not_found() -> WebError {
 /// person's conversation all answer the same 404, so ids cannot be probed.
 async fn own_conversation(state: &AppState, user: &SignedIn, id: &str) -> Result<(Ulid, Conversation), WebError> {
     let id = Ulid::from_string(id).map_err(|_| not_found())?;
-    match state.core.conversation(&id.to_string()).await? {
-        Some(conversation) if conversation.owner == user.owner => Ok((id, conversation)),
+    match state.core.own_conversation(&user.actor(), &id.to_string()).await? {
+        Some(conversation) => Ok((id, conversation)),
         _ => Err(not_found()),
     }
 }
@@ -235,11 +235,7 @@ async fn check_message(form: &MessageForm, current: ChatMode) -> Result<Checked,
     };
     let mut message = ChatMessage::parse(&form.message)?;
     if let Some(bytes) = form.image.clone() {
-        // Decoding a large image takes a while: off the async workers.
-        let image = tokio::task::spawn_blocking(move || CheckedImage::check(bytes, "the attached image"))
-            .await
-            .map_err(|error| WebError::Core(atelier_shared::Error::operator("checking an image", error)))??;
-        message = message.with_image(image);
+        message = message.with_image(check_upload(bytes, "the attached image").await?);
     }
     Ok(Checked { mode, message })
 }

@@ -8,9 +8,9 @@
 
 use atelier_shared::engine::ModelInfo;
 use atelier_shared::gallery::{ImageId, ImageRecord, ListFilter};
-use atelier_shared::images::{CheckedImage, MAX_UPLOAD_BYTES};
+use atelier_shared::images::MAX_UPLOAD_BYTES;
 use atelier_shared::request::{EditFields, EditMode, InputUse};
-use atelier_shared::service::Kept;
+use atelier_shared::service::{EditSource, Kept};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartError;
@@ -69,7 +69,7 @@ async fn show_edit(
     let blank_is_none = query.image.as_deref().map(str::trim).filter(|text| !text.is_empty());
     // The gallery answers only for the owner, so another person's id is a 404 here.
     let source = match blank_is_none.map(parse_image_id).transpose()? {
-        Some(id) => Some(state.core.gallery().record(&user.owner, id).await?),
+        Some(id) => Some(state.core.image_record(&user.actor().own(id)).await?),
         None => None,
     };
     let recent = recent_images(&state, &user).await?;
@@ -84,7 +84,7 @@ async fn show_edit(
 }
 
 async fn recent_images(state: &AppState, user: &SignedIn) -> Result<Vec<ImageRecord>, WebError> {
-    Ok(state.core.gallery().list(&user.owner, &ListFilter::default(), None, RECENT_IMAGES).await?.records)
+    Ok(state.core.gallery_page(&user.actor(), &ListFilter::default(), None, RECENT_IMAGES).await?.records)
 }
 
 /// Turns a failure to read the form into a message: a body past the server's limit gets the
@@ -162,7 +162,7 @@ async fn refused(state: &AppState, user: &SignedIn, form: &EditForm, error: WebE
     // The source is shown again only if it is the visitor's own; anything else has just been
     // refused as not found.
     let source = match form.image_id.as_deref().map(ImageId::parse) {
-        Some(Ok(id)) => state.core.gallery().record(&user.owner, id).await.ok(),
+        Some(Ok(id)) => state.core.image_record(&user.actor().own(id)).await.ok(),
         _ => None,
     };
     let form_shown;
@@ -180,33 +180,18 @@ async fn refused(state: &AppState, user: &SignedIn, form: &EditForm, error: WebE
 
 async fn edit(state: &AppState, user: &SignedIn, form: &EditForm) -> Result<Vec<Kept>, WebError> {
     let actor = user.actor();
-    let (parent, source) = match (&form.upload, form.image_id.as_deref()) {
-        (Some(bytes), _) => (None, check_image(bytes.clone(), "the uploaded image").await?),
-        (None, Some(id)) => {
-            let id = parse_image_id(id)?;
-            // The core loads only the actor's own images: another person's id is not found.
-            (Some(id), state.core.source_image(&actor, id).await?)
-        }
-        (None, None) => {
-            return Err(atelier_shared::Invalid::new("choose an image from your gallery or upload one").into());
-        }
+    // On this page a file chosen for upload replaces the gallery image picked before it.
+    let gallery_image = match (&form.upload, form.image_id.as_deref()) {
+        (None, Some(id)) => Some(actor.own(parse_image_id(id)?)),
+        _ => None,
     };
-    let mask = match &form.mask {
-        Some(bytes) => Some(check_image(bytes.clone(), "the mask").await?),
-        None => None,
+    let Some(source) = EditSource::choose(form.upload.clone(), gallery_image)? else {
+        return Err(atelier_shared::Invalid::new("choose an image from your gallery or upload one").into());
     };
-    // The fields' parser refuses a missing prompt or region and a mask of another size than
-    // the image, with the same words as the bot and the command line.
-    let request = form.fields.parse(source, mask)?;
-    Ok(state.core.edit(&actor, parent, &request).await?)
-}
-
-/// Checks an image off the async workers: decoding a large one takes a while.
-async fn check_image(bytes: Bytes, what: &'static str) -> Result<CheckedImage, WebError> {
-    tokio::task::spawn_blocking(move || CheckedImage::check(bytes, what))
-        .await
-        .map_err(|error| WebError::Core(atelier_shared::Error::operator("checking an image", error)))?
-        .map_err(WebError::from)
+    // The core refuses a missing prompt or region and a mask of another size than the image,
+    // with the same words as the bot and the command line.
+    let plan = state.core.plan_edit(&actor, source, form.mask.clone(), &form.fields).await?;
+    Ok(state.core.edit(&actor, &plan).await?)
 }
 
 /// The inputs a mode reads, as the names `edit.js` matches against each field's `data-field`.

@@ -49,7 +49,7 @@ async fn show_gallery(
         session: session.as_deref().map(SessionName::parse).transpose()?,
         origin: source.as_deref().map(OriginKind::parse).transpose()?,
     };
-    let page_of_images = state.core.gallery().list(&user.owner, &filter, query.cursor.as_deref(), PAGE_SIZE).await?;
+    let page_of_images = state.core.gallery_page(&user.actor(), &filter, query.cursor.as_deref(), PAGE_SIZE).await?;
     let next = page_of_images.next_cursor.as_ref().map(|cursor| {
         let mut link = format!("/gallery?cursor={}", query_value(cursor));
         if let Some(session) = &session {
@@ -93,9 +93,9 @@ fn parse_id(text: &str) -> Result<ImageId, WebError> {
 
 async fn show_image(State(state): State<AppState>, user: SignedIn, Path(id): Path<String>) -> Result<Markup, WebError> {
     let id = parse_id(&id)?;
-    let gallery = state.core.gallery();
-    let record = gallery.record(&user.owner, id).await?;
-    let children = gallery.children(&user.owner, id).await?;
+    let image = user.actor().own(id);
+    let record = state.core.image_record(&image).await?;
+    let children = state.core.image_children(&image).await?;
     let title = record.prompt.clone().unwrap_or_else(|| "An edited image".into());
     Ok(page::render(&state.site, Some(&user), Section::Gallery, &title, image_page(&record, &children)))
 }
@@ -152,7 +152,8 @@ async fn delete_image(
     Path(id): Path<String>,
 ) -> Result<Redirect, WebError> {
     let id = parse_id(&id)?;
-    state.core.gallery().delete(&user.owner, id).await?;
+    let actor = user.actor();
+    state.core.delete_image(&actor, &actor.own(id)).await?;
     Ok(Redirect::to("/gallery"))
 }
 
@@ -167,13 +168,13 @@ async fn image_bytes(
         "thumbnail" => Variant::Thumbnail,
         _ => return Err(WebError::Core(atelier_shared::Error::not_found("there is no such image variant"))),
     };
-    let gallery = state.core.gallery();
+    let image = user.actor().own(id);
     // A store that offers download URLs (S3) serves the bytes itself: the bucket stays
     // private, and the URL works for minutes only. The URL is made for a key under the
     // signed-in owner's own folder (after reading the record, for a full image), so another
     // owner's id never leads to their image. The browser may reuse the redirect only while
     // the URL it points to still has time left.
-    if let Some(url) = gallery.download_url(&user.owner, id, variant).await? {
+    if let Some(url) = state.core.image_download_url(&image, variant).await? {
         let reuse_for = DOWNLOAD_URL_LIFETIME.as_secs() / 2;
         return Ok((
             StatusCode::SEE_OTHER,
@@ -181,7 +182,7 @@ async fn image_bytes(
         )
             .into_response());
     }
-    let (bytes, media_type) = gallery.image(&user.owner, id, variant).await?;
+    let (bytes, media_type) = state.core.image_file(&image, variant).await?;
     // Images never change once stored, so the browser may keep them; `private` keeps shared
     // caches (CloudFront) from serving one user's image to another.
     Ok((

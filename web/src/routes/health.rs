@@ -29,7 +29,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             Json(json!({ "ready": false, "stopping": true, "engine": engine, "spool": spool })),
         );
     }
-    match state.core.gallery().check().await {
+    match state.core.check_store().await {
         Ok(()) => (StatusCode::OK, Json(json!({ "ready": true, "store": "ok", "engine": engine, "spool": spool }))),
         Err(error) => {
             tracing::warn!(error = %error, "not ready: the store cannot be used: {error}");

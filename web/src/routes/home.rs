@@ -27,7 +27,7 @@ async fn stylesheet() -> impl IntoResponse {
 async fn show_home(State(state): State<AppState>, user: Result<SignedIn, WebError>) -> Result<Markup, WebError> {
     let user = user.ok();
     let latest = match &user {
-        Some(user) => state.core.gallery().list(&user.owner, &ListFilter::default(), None, 8).await?.records,
+        Some(user) => state.core.gallery_page(&user.actor(), &ListFilter::default(), None, 8).await?.records,
         None => Vec::new(),
     };
     let content = html! {

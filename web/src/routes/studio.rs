@@ -2,7 +2,6 @@
 
 use atelier_shared::gallery::{ImageRecord, SessionName};
 use atelier_shared::request::GenerationFields;
-use atelier_shared::safety::Verdict;
 use atelier_shared::service::Kept;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -34,7 +33,6 @@ const ASPECTS: [(&str, &str); 7] = [
 
 /// The style presets on offer: the ones Stability's models know (other engines say which
 /// they take when asked for one).
-const STYLES: &[&str] = &atelier_shared::bedrock::sdxl::STYLE_PRESETS;
 
 #[derive(Debug, Default, Deserialize)]
 struct StudioForm {
@@ -81,21 +79,14 @@ async fn generate_images(State(state): State<AppState>, user: SignedIn, Form(for
 }
 
 async fn generate(state: &AppState, user: &SignedIn, form: &StudioForm) -> Result<Vec<Kept>, WebError> {
-    let request = form.fields.parse()?;
+    let plan = state.core.plan_generation(form.fields.parse()?)?;
     let mut actor = user.actor();
-    if form.appeal.is_some() {
-        let verdict = state.core.appeal(&actor, &request.prompt, request.negative_prompt.as_ref()).await?;
-        if let Verdict::Blocked(refusal) = verdict {
-            return Err(atelier_shared::Error::Blocked(format!(
-                "{} upheld the refusal ({}): {}",
-                refusal.by, refusal.category, refusal.reason
-            ))
-            .into());
-        }
-    }
     actor.session =
         form.session.as_deref().filter(|name| !name.trim().is_empty()).map(SessionName::parse).transpose()?;
-    Ok(state.core.generate(&actor, &request).await?)
+    if form.appeal.is_some() {
+        return Ok(state.core.appeal_and_generate(&actor, &plan).await?);
+    }
+    Ok(state.core.generate(&actor, &plan).await?)
 }
 
 fn studio_form(state: &AppState, form: &StudioForm, notice: Notice<'_>) -> Markup {
@@ -139,7 +130,7 @@ fn studio_form(state: &AppState, form: &StudioForm, notice: Notice<'_>) -> Marku
                 label { "Style"
                     select name="style" {
                         option value="" { "None" }
-                        @for style in STYLES.iter().copied() {
+                        @for style in state.core.style_presets().iter().copied() {
                             option value=(style) selected[fields.style.as_deref() == Some(style)] { (style) }
                         }
                     }

@@ -55,7 +55,10 @@ fn filtered_and_broken_answers_are_refused_as_before() {
     let filtered = br#"{"seeds":[1],"finish_reasons":["Filter reason: output image"],"images":[]}"#;
     let family = Family::StabilityText { image_to_image: false };
     let refusal = read_images(family, "core", filtered, Seed(1)).unwrap_err();
-    assert!(matches!(&refusal, Error::Blocked(text) if text.contains("the image it drew")), "{refusal}");
+    assert!(
+        matches!(&refusal, Error::Blocked(refused) if refused.to_string().contains("the image it drew")),
+        "{refusal}"
+    );
 
     let broken = serde_json::json!({"seeds": [1], "finish_reasons": [null], "images": [BASE64.encode(b"not a png")]});
     let failure = read_images(family, "core", broken.to_string().as_bytes(), Seed(1)).unwrap_err();

@@ -22,14 +22,10 @@ use crate::AppState;
 )]
 pub async fn me(State(state): State<AppState>, caller: ApiCaller) -> Result<Json<Me>, ApiError> {
     let usage = UsageView::from(&state.core.usage(&caller.owner).await?);
-    let accounts = state.core.accounts();
-    let discord_link = match accounts {
-        Some(accounts) => accounts.link_for_web(&caller.owner).await?.map(|link| DiscordLinkView {
-            discord_user_id: link.discord_user_id.to_string(),
-            linked_at: link.linked_at.format(&Rfc3339).unwrap_or_default(),
-        }),
-        None => None,
-    };
+    let discord_link = state.core.web_link(&caller.actor()).await?.map(|link| DiscordLinkView {
+        discord_user_id: link.discord_user_id.to_string(),
+        linked_at: link.linked_at.format(&Rfc3339).unwrap_or_default(),
+    });
     let (signed_in_with, subject, name) = match caller.signed_in_with {
         SignedInWith::AccessToken { subject, username } => ("access_token", Some(subject), username),
         SignedInWith::Browser { display_name, local_operator } => {
@@ -42,7 +38,7 @@ pub async fn me(State(state): State<AppState>, caller: ApiCaller) -> Result<Json
         subject,
         name,
         usage,
-        linking_available: accounts.is_some(),
+        linking_available: state.core.linking_available(),
         discord_link,
     }))
 }

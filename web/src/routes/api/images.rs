@@ -70,7 +70,7 @@ pub async fn list_images(
         origin: blank_is_none(query.source.as_deref()).map(OriginKind::parse).transpose()?,
     };
     let limit = query.limit.unwrap_or(DEFAULT_PAGE_SIZE);
-    let page = state.core.gallery().list(&caller.owner, &filter, blank_is_none(query.cursor.as_deref()), limit).await?;
+    let page = state.core.gallery_page(&caller.actor(), &filter, blank_is_none(query.cursor.as_deref()), limit).await?;
     Ok(Json(ImagePage { images: page.records.iter().map(ImageView::from).collect(), next_cursor: page.next_cursor }))
 }
 
@@ -93,9 +93,9 @@ pub async fn image_detail(
     Path(id): Path<String>,
 ) -> Result<Json<ImageDetail>, ApiError> {
     let id = parse_id(&id)?;
-    let gallery = state.core.gallery();
-    let record = gallery.record(&caller.owner, id).await?;
-    let children = gallery.children(&caller.owner, id).await?;
+    let image = caller.actor().own(id);
+    let record = state.core.image_record(&image).await?;
+    let children = state.core.image_children(&image).await?;
     Ok(Json(ImageDetail { image: ImageView::from(&record), children: children.iter().map(ImageView::from).collect() }))
 }
 
@@ -118,7 +118,8 @@ pub async fn delete_image(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id)?;
-    state.core.gallery().delete(&caller.owner, id).await?;
+    let actor = caller.actor();
+    state.core.delete_image(&actor, &actor.own(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -162,10 +163,10 @@ pub async fn image_thumbnail(State(state): State<AppState>, caller: ApiCaller, P
 /// one (S3), exactly as the gallery pages serve them.
 async fn image_bytes(state: &AppState, caller: &ApiCaller, id: &str, variant: Variant) -> Result<Response, ApiError> {
     let id = parse_id(id)?;
-    let gallery = state.core.gallery();
+    let image = caller.actor().own(id);
     // The URL is made for a key under the caller's own folder (after reading the record, for
     // a full image), so another owner's id never leads to their image.
-    if let Some(url) = gallery.download_url(&caller.owner, id, variant).await? {
+    if let Some(url) = state.core.image_download_url(&image, variant).await? {
         let reuse_for = DOWNLOAD_URL_LIFETIME.as_secs() / 2;
         return Ok((
             StatusCode::SEE_OTHER,
@@ -173,7 +174,7 @@ async fn image_bytes(state: &AppState, caller: &ApiCaller, id: &str, variant: Va
         )
             .into_response());
     }
-    let (bytes, media_type) = gallery.image(&caller.owner, id, variant).await?;
+    let (bytes, media_type) = state.core.image_file(&image, variant).await?;
     // Images never change once stored; `private` keeps shared caches (CloudFront) from
     // serving one user's image to another.
     Ok((

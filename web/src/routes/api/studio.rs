@@ -7,11 +7,9 @@
 use std::convert::Infallible;
 
 use atelier_shared::chat::{ChatEvent, ChatMessage, ChatMode, ChatTurn, Speaker, StopReason};
-use atelier_shared::gallery::{ImageId, SessionName};
-use atelier_shared::images::CheckedImage;
+use atelier_shared::gallery::SessionName;
 use atelier_shared::request::{EditFields, Prompt};
-use atelier_shared::safety::Verdict;
-use atelier_shared::service::Kept;
+use atelier_shared::service::{EditSource, Kept};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
@@ -75,21 +73,14 @@ pub async fn generate(
     body: Result<Json<GenerateBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let body = json_body(body)?;
-    let request = body.fields().parse()?;
+    let plan = state.core.plan_generation(body.fields().parse()?)?;
     let mut actor = caller.actor();
     actor.session =
         body.session.as_deref().filter(|name| !name.trim().is_empty()).map(SessionName::parse).transpose()?;
     if body.appeal {
-        let verdict = state.core.appeal(&actor, &request.prompt, request.negative_prompt.as_ref()).await?;
-        if let Verdict::Blocked(refusal) = verdict {
-            return Err(atelier_shared::Error::Blocked(format!(
-                "{} upheld the refusal ({}): {}",
-                refusal.by, refusal.category, refusal.reason
-            ))
-            .into());
-        }
+        return Ok(made(state.core.appeal_and_generate(&actor, &plan).await?));
     }
-    Ok(made(state.core.generate(&actor, &request).await?))
+    Ok(made(state.core.generate(&actor, &plan).await?))
 }
 
 /// What a multipart form carried.
@@ -140,30 +131,11 @@ async fn read_multipart(mut multipart: Multipart) -> Result<Upload, ApiError> {
     Ok(upload)
 }
 
-/// Checks an image off the async workers: decoding a large one takes a while.
-async fn check_image(bytes: Bytes, what: &'static str) -> Result<CheckedImage, ApiError> {
-    tokio::task::spawn_blocking(move || CheckedImage::check(bytes, what))
-        .await
-        .map_err(|error| atelier_shared::Error::operator("checking an image", error))?
-        .map_err(ApiError::from)
-}
-
 /// The image a form names: an upload (no parent), or an image of the caller's gallery.
-async fn source_image(
-    state: &AppState,
-    caller: &ApiCaller,
-    upload: Option<Bytes>,
-    image_id: Option<&str>,
-) -> Result<(Option<ImageId>, CheckedImage), ApiError> {
-    match (upload, image_id) {
-        (Some(_), Some(_)) => Err(ApiError::invalid("Give either an image or an image_id, not both")),
-        (Some(bytes), None) => Ok((None, check_image(bytes, "the uploaded image").await?)),
-        (None, Some(id)) => {
-            let id = parse_id(id)?;
-            Ok((Some(id), state.core.source_image(&caller.actor(), id).await?))
-        }
-        (None, None) => Err(ApiError::invalid("Give the image to use: upload it as `image`, or name it as `image_id`")),
-    }
+fn edit_source(caller: &ApiCaller, upload: Option<Bytes>, image_id: Option<&str>) -> Result<EditSource, ApiError> {
+    let gallery_image = image_id.map(parse_id).transpose()?.map(|id| caller.actor().own(id));
+    EditSource::choose(upload, gallery_image)?
+        .ok_or_else(|| ApiError::invalid("Give the image to use: upload it as `image`, or name it as `image_id`"))
 }
 
 /// Edits an image (uploaded, or from the caller's gallery) and keeps the result, with the
@@ -189,13 +161,10 @@ pub async fn edit(
     multipart: Multipart,
 ) -> Result<Response, ApiError> {
     let upload = read_multipart(multipart).await?;
-    let (parent, source) = source_image(&state, &caller, upload.image, upload.image_id.as_deref()).await?;
-    let mask = match upload.mask {
-        Some(bytes) => Some(check_image(bytes, "the mask").await?),
-        None => None,
-    };
-    let request = upload.fields.parse(source, mask)?;
-    Ok(made(state.core.edit(&caller.actor(), parent, &request).await?))
+    let source = edit_source(&caller, upload.image, upload.image_id.as_deref())?;
+    let actor = caller.actor();
+    let plan = state.core.plan_edit(&actor, source, upload.mask, &upload.fields).await?;
+    Ok(made(state.core.edit(&actor, &plan).await?))
 }
 
 /// The structured critique of a prompt, with improved prompts for each model family.
@@ -242,8 +211,8 @@ pub async fn describe(
     multipart: Multipart,
 ) -> Result<Json<Description>, ApiError> {
     let upload = read_multipart(multipart).await?;
-    let (_, image) = source_image(&state, &caller, upload.image, upload.image_id.as_deref()).await?;
-    Ok(Json(Description { prompts: state.core.describe(&image).await? }))
+    let source = edit_source(&caller, upload.image, upload.image_id.as_deref())?;
+    Ok(Json(Description { prompts: state.core.describe_source(source).await? }))
 }
 
 fn stop_reason_text(reason: StopReason) -> &'static str {
@@ -301,7 +270,7 @@ pub async fn chat(
     let mut message = ChatMessage::parse(&body.message)?;
     if let Some(id) = body.image_id.as_deref() {
         let id = parse_id(id)?;
-        message = message.with_image(state.core.source_image(&caller.actor(), id).await?);
+        message = message.with_image(state.core.source_image(EditSource::Gallery(caller.actor().own(id))).await?);
     }
     let mut stream = state.core.chat(mode, &history, &message).await?;
 
