@@ -13,7 +13,7 @@ use crate::images::CheckedImage;
 use crate::images::check_upload;
 use crate::jobs::{Cancelled, JobDetails, Progress, Stage, Ticket, Usage, no_progress};
 use crate::metrics::JobOutcome;
-use crate::request::{EditFields, EditMode, EditRequest, GenerationRequest, ModelName, Prompt, Region, Seed};
+use crate::request::{EditFields, EditMode, EditRequest, GenerationRequest, ModelName, Prompt, Region};
 use crate::safety::{Refusal, Verdict};
 use bytes::Bytes;
 
@@ -63,7 +63,7 @@ impl Filing {
     }
 }
 
-/// A generation checked against its model, with its seed drawn: what a job runs. Only
+/// A generation checked against its model: what a job runs. Only
 /// [`Atelier::plan_generation`] makes one, so nothing unchecked reaches the job line.
 #[derive(Debug, Clone)]
 pub struct GenerationPlan {
@@ -106,7 +106,7 @@ impl EditFields {
     }
 }
 
-/// An edit checked against its model, with its source resolved, its seed drawn and the
+/// An edit checked against its model, with its source resolved and the
 /// gallery image it will descend from (if any); made only by [`Atelier::plan_edit`].
 #[derive(Debug, Clone)]
 pub struct EditPlan {
@@ -132,12 +132,12 @@ impl Atelier {
         self.jobs.cancel(&job.owner, job.id).await
     }
 
-    /// Checks a generation request against its model's limits, calling nothing, and draws its
-    /// seed: front ends plan before they acknowledge or queue anything (a wrong option costs
-    /// nothing), and the job runs exactly the plan.
-    pub fn plan_generation(&self, mut request: GenerationRequest) -> Result<GenerationPlan> {
+    /// Checks a generation request against its model's limits, calling nothing: front ends
+    /// plan before they acknowledge or queue anything (a wrong option costs nothing), and the
+    /// job runs exactly the plan. (A seed not asked for is still drawn by the engine, within
+    /// the model's own range.)
+    pub fn plan_generation(&self, request: GenerationRequest) -> Result<GenerationPlan> {
         self.engine.check_generation(&request)?;
-        request.seed.get_or_insert_with(Seed::random);
         Ok(GenerationPlan { request })
     }
 
@@ -170,9 +170,8 @@ impl Atelier {
 
     /// [`Self::plan_edit`] for a request whose images the caller checked already and which
     /// descends from no gallery image (the command line reads its files before anything else).
-    pub fn plan_checked_edit(&self, mut request: EditRequest) -> Result<EditPlan> {
+    pub fn plan_checked_edit(&self, request: EditRequest) -> Result<EditPlan> {
         self.engine.check_edit(&request)?;
-        request.seed.get_or_insert_with(Seed::random);
         Ok(EditPlan { request, parent: None })
     }
 
