@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use aws_smithy_types::Blob;
 use futures::future::try_join_all;
-use serde_json::Value;
+use serde::Serialize;
 
 use super::client::{Bedrock, CallContext, error_from_sdk};
 use super::wire::Answer;
@@ -51,41 +51,32 @@ impl BedrockImageEngine {
         Ok(output.body.into_inner())
     }
 
-    /// Picks the model and builds every request body, which checks the request against the
-    /// model's limits: nothing is sent until all of it is known to be acceptable.
-    fn plan_generation(&self, request: &GenerationRequest) -> Result<(&ModelEntry, Vec<Call>), Invalid> {
+    /// Picks the model and the seed of each call, and checks the request, with each seed,
+    /// against the model's limits: nothing is sent until all of it is known to be acceptable.
+    fn plan_generation(&self, request: &GenerationRequest) -> Result<(&ModelEntry, Vec<Seed>), Invalid> {
         let model = self.catalog.for_generation(request.model.as_ref())?;
         let first_seed = choose_seed(model, request.seed)?;
-        let calls: Vec<(Value, Seed)> = match model.family {
+        let seeds = match model.family {
             // Titan and Nova Canvas make a batch in one call.
-            Family::Titan(variant) => vec![(titan::generation_body(model, variant, request, first_seed)?, first_seed)],
+            Family::Titan(_) => vec![first_seed],
             family => (0..request.count.get())
-                .map(|index| {
-                    let seed = Seed(first_seed.0.saturating_add(index).min(max_seed(family)));
-                    let body = match family {
-                        Family::StabilitySdxl => sdxl::generation_body(model, request, seed)?,
-                        Family::StabilityText { .. } => stability::generation_body(model, request, seed)?,
-                        _ => return Err(Invalid::new(format!("{} cannot generate images", model.alias))),
-                    };
-                    Ok((body, seed))
-                })
-                .collect::<Result<_, Invalid>>()?,
+                .map(|index| Seed(first_seed.0.saturating_add(index).min(max_seed(family))))
+                .collect(),
         };
-        Ok((model, calls))
+        for &seed in &seeds {
+            check_generation(model, request, seed)?;
+        }
+        Ok((model, seeds))
     }
 
-    /// Picks the model for an edit and the seed, checking the request the way the body's
-    /// builder does, but without its image work: that is [`edit_body`]'s, on the blocking pool.
+    /// Picks the model for an edit and the seed, and checks the request against the model's
+    /// limits without touching its images: encoding them is [`edit_payload`]'s work, on the
+    /// blocking pool.
     fn plan_edit(&self, request: &EditRequest) -> Result<(&ModelEntry, Seed)> {
         request.check()?;
         let model = self.catalog.for_edit(request.mode, request.model.as_ref())?;
         let seed = choose_seed(model, request.seed)?;
-        match model.family {
-            Family::StabilitySdxl => sdxl::check_edit(model, request, seed)?,
-            Family::Titan(variant) => titan::check_edit(model, variant, request, seed)?,
-            Family::StabilityText { .. } => stability::check_edit(model, request, seed)?,
-            Family::StabilityService(tool) => image_services::check_edit(model, tool, request, seed)?,
-        }
+        check_edit(model, request, seed)?;
         Ok((model, seed))
     }
 
@@ -127,23 +118,51 @@ pub fn read_images(family: Family, alias: &str, response: &[u8], seed: Seed) -> 
         .collect()
 }
 
-/// One InvokeModel call to make: its body, and the seed it asks for.
-type Call = (Value, Seed);
+/// Checks a text-to-image request, with the seed of one call, against the model's limits.
+fn check_generation(model: &ModelEntry, request: &GenerationRequest, seed: Seed) -> Result<(), Invalid> {
+    match model.family {
+        Family::StabilitySdxl => sdxl::check_generation(model, request),
+        Family::Titan(variant) => titan::check_generation(model, variant, request, seed),
+        Family::StabilityText { .. } => stability::check_generation(model, request),
+        Family::StabilityService(_) => Err(Invalid::new(format!("{} cannot generate images", model.alias))),
+    }
+}
 
-/// The body of an edit for `model`, in its family's schema, with the images encoded: CPU work
-/// (base64 of the source, a mask redrawn in the model's convention, an outpaint canvas) for
-/// the blocking pool.
-fn edit_body(model: &ModelEntry, request: &EditRequest, seed: Seed) -> Result<Value> {
-    Ok(match model.family {
-        Family::StabilitySdxl => sdxl::edit_body(model, request, seed)?,
-        Family::Titan(variant) => titan::edit_body(model, variant, request, seed)?,
-        Family::StabilityText { .. } => stability::edit_body(model, request, seed)?,
-        Family::StabilityService(tool) => image_services::edit_body(model, tool, request, seed)?,
-    })
+/// The body of one text-to-image call, in the model's family's schema, as the bytes
+/// InvokeModel sends. Text-to-image bodies are a few hundred bytes: no work for the pool.
+fn generation_payload(model: &ModelEntry, request: &GenerationRequest, seed: Seed) -> Result<Vec<u8>> {
+    match model.family {
+        Family::StabilitySdxl => serialize(&sdxl::generation_body(model, request, seed)?),
+        Family::Titan(variant) => serialize(&titan::generation_body(model, variant, request, seed)?),
+        Family::StabilityText { .. } => serialize(&stability::generation_body(model, request, seed)?),
+        Family::StabilityService(_) => Err(Invalid::new(format!("{} cannot generate images", model.alias)).into()),
+    }
+}
+
+/// Checks an edit, with its seed, against the model's limits, without touching its images.
+fn check_edit(model: &ModelEntry, request: &EditRequest, seed: Seed) -> Result<()> {
+    match model.family {
+        Family::StabilitySdxl => sdxl::check_edit(model, request),
+        Family::Titan(variant) => titan::check_edit(model, variant, request, seed),
+        Family::StabilityText { .. } => stability::check_edit(model, request),
+        Family::StabilityService(tool) => image_services::check_edit(model, tool, request, seed),
+    }
+}
+
+/// The body of an edit for `model`, in its family's schema, with the images encoded, as the
+/// bytes InvokeModel sends: CPU work (base64 of the source, a mask redrawn in the model's
+/// convention, an outpaint canvas) for the blocking pool.
+fn edit_payload(model: &ModelEntry, request: &EditRequest, seed: Seed) -> Result<Vec<u8>> {
+    match model.family {
+        Family::StabilitySdxl => serialize(&sdxl::edit_body(model, request, seed)?),
+        Family::Titan(variant) => serialize(&titan::edit_body(model, variant, request, seed)?),
+        Family::StabilityText { .. } => serialize(&stability::edit_body(model, request, seed)?),
+        Family::StabilityService(tool) => serialize(&image_services::edit_body(model, tool, request, seed)?),
+    }
 }
 
 /// A request body as the bytes InvokeModel sends.
-fn serialize(body: &Value) -> Result<Vec<u8>> {
+fn serialize(body: &impl Serialize) -> Result<Vec<u8>> {
     serde_json::to_vec(body).map_err(|error| Error::operator("encoding a request body", error))
 }
 
@@ -206,10 +225,11 @@ impl ImageEngine for BedrockImageEngine {
     }
 
     async fn generate(&self, request: &GenerationRequest) -> Result<Generated> {
-        let (model, calls) = self.plan_generation(request)?;
-        // Text-to-image bodies are a few hundred bytes: serialising them is no work for the pool.
-        let payloads =
-            calls.into_iter().map(|(body, seed)| Ok((serialize(&body)?, seed))).collect::<Result<Vec<_>>>()?;
+        let (model, seeds) = self.plan_generation(request)?;
+        let payloads = seeds
+            .into_iter()
+            .map(|seed| Ok((generation_payload(model, request, seed)?, seed)))
+            .collect::<Result<Vec<_>>>()?;
         let batches = try_join_all(payloads.into_iter().map(|(payload, seed)| self.draw(model, payload, seed))).await?;
         Ok(Generated { model: model_info(model), images: batches.into_iter().flatten().collect() })
     }
@@ -219,7 +239,7 @@ impl ImageEngine for BedrockImageEngine {
         let (body_model, body_request) = (model.clone(), request.clone());
         // The body holds the source in base64: it is built and serialised on the pool, and only
         // the serialised bytes wait out the model call.
-        let payload = tokio::task::spawn_blocking(move || serialize(&edit_body(&body_model, &body_request, seed)?))
+        let payload = tokio::task::spawn_blocking(move || edit_payload(&body_model, &body_request, seed))
             .await
             .map_err(|error| Error::operator("building an edit request", error))??;
         let images = self.draw(model, payload, seed).await?;

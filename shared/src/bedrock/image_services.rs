@@ -33,12 +33,13 @@
 //! limit for masks (it says a mask of another size is resized; our requests already require
 //! the source's own size).
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::stability::{MAX_PROMPT, MAX_SEED};
-use super::wire::{Images, MaskConvention, check_length};
+use super::wire::{MaskConvention, OutputFormat, check_length, image_base64, mask_base64};
 use crate::engine::catalog::{Family, ModelEntry, ServiceTool};
 use crate::error::{Error, Invalid};
+use crate::images::CheckedImage;
 use crate::request::{EditRequest, OutpaintDirection, Region, Seed, Size};
 
 /// The most pixels outpaint adds on one side (`left`, `right`, `up`, `down`: 0 to 2000).
@@ -96,30 +97,156 @@ fn takes(tool: ServiceTool) -> Takes {
     Takes { prompt, negative_prompt, seed, limits }
 }
 
-/// The body of an edit request for one Image Services tool. Every documented limit is checked
-/// here, so a request the tool would refuse never costs a model call.
-pub fn edit_body(model: &ModelEntry, tool: ServiceTool, request: &EditRequest, seed: Seed) -> Result<Value, Error> {
-    build_edit(model, tool, request, seed, Images::Encoded)
+/// A request body for one Image Services tool, field for field as the table above documents
+/// it. The tool is the model called, not a field, so the body has no tag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ImageServicesRequest {
+    Inpaint(InpaintRequest),
+    SearchReplace(SearchReplaceRequest),
+    SearchRecolor(SearchRecolorRequest),
+    Outpaint(OutpaintRequest),
+    /// The conservative and creative upscalers.
+    Upscale(UpscaleRequest),
+    Erase(EraseRequest),
+    /// Remove background and the fast upscaler.
+    ImageOnly(ImageOnlyRequest),
 }
 
-/// Checks an edit request as [`edit_body`] would, every limit included, without encoding
-/// any image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InpaintRequest {
+    pub prompt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_prompt: Option<String>,
+    /// The source image, base64.
+    pub image: String,
+    /// The mask, base64 PNG, white marking the region to change.
+    pub mask: String,
+    pub seed: u32,
+    pub output_format: OutputFormat,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchReplaceRequest {
+    pub prompt: String,
+    /// What to find and replace, in words.
+    pub search_prompt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_prompt: Option<String>,
+    /// The source image, base64.
+    pub image: String,
+    pub seed: u32,
+    pub output_format: OutputFormat,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRecolorRequest {
+    pub prompt: String,
+    /// What to find and recolour, in words.
+    pub select_prompt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_prompt: Option<String>,
+    /// The source image, base64.
+    pub image: String,
+    pub seed: u32,
+    pub output_format: OutputFormat,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutpaintRequest {
+    /// The source image, base64.
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// Pixels added on each side, 0 to [`MAX_OUTPAINT_SIDE`]; at least one is not 0.
+    pub left: u32,
+    pub right: u32,
+    pub up: u32,
+    pub down: u32,
+    pub seed: u32,
+    pub output_format: OutputFormat,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpscaleRequest {
+    pub prompt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_prompt: Option<String>,
+    /// The source image, base64.
+    pub image: String,
+    pub seed: u32,
+    pub output_format: OutputFormat,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EraseRequest {
+    /// The source image, base64.
+    pub image: String,
+    /// The mask, base64 PNG, white marking what to erase.
+    pub mask: String,
+    pub seed: u32,
+    pub output_format: OutputFormat,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageOnlyRequest {
+    /// The source image, base64.
+    pub image: String,
+    pub output_format: OutputFormat,
+}
+
+/// An edit request for one tool, checked: what its body is built from. The images are only
+/// referred to; they are encoded when the body is built.
+#[derive(Debug)]
+struct CheckedEdit<'request> {
+    task: CheckedTask<'request>,
+    /// The negative prompt, for the tools that take one.
+    negative: Option<&'request str>,
+}
+
+#[derive(Debug)]
+enum CheckedTask<'request> {
+    Inpaint { prompt: &'request str, mask: &'request CheckedImage },
+    Erase { mask: &'request CheckedImage },
+    SearchReplace { prompt: &'request str, search: &'request str },
+    SearchRecolor { prompt: &'request str, select: &'request str },
+    Outpaint { prompt: Option<&'request str>, amounts: (u32, u32, u32, u32) },
+    Upscale { prompt: &'request str },
+    ImageOnly,
+}
+
+/// Checks an edit request for one Image Services tool against every documented limit,
+/// without touching its images, so a request the tool would refuse never costs a model call.
 pub fn check_edit(model: &ModelEntry, tool: ServiceTool, request: &EditRequest, seed: Seed) -> Result<(), Error> {
-    build_edit(model, tool, request, seed, Images::Omitted).map(|_| ())
+    check_mode(model, tool, request)?;
+    checked_tool(model, tool, request, seed).map(drop).map_err(Error::from)
 }
 
-fn build_edit(
+/// The body of an edit request for one Image Services tool, checked, with its images in
+/// base64: CPU work for the blocking pool.
+pub fn edit_body(
     model: &ModelEntry,
     tool: ServiceTool,
     request: &EditRequest,
     seed: Seed,
-    images: Images,
-) -> Result<Value, Error> {
-    // The catalog says which edit modes each tool does; erase has none of ours yet.
+) -> Result<ImageServicesRequest, Error> {
+    check_mode(model, tool, request)?;
+    tool_body(model, tool, request, seed)
+}
+
+/// The catalog says which edit modes each tool does; erase has none of ours yet.
+fn check_mode(model: &ModelEntry, tool: ServiceTool, request: &EditRequest) -> Result<(), Invalid> {
     if !Family::StabilityService(tool).edit_modes().contains(&request.mode) {
-        return Err(Invalid::new(format!("{} cannot {}", model.alias, request.mode)).into());
+        return Err(Invalid::new(format!("{} cannot {}", model.alias, request.mode)));
     }
-    tool_body(model, tool, request, seed, images)
+    Ok(())
 }
 
 /// The body for `tool`, once the request's mode is known to fit it.
@@ -128,8 +255,73 @@ fn tool_body(
     tool: ServiceTool,
     request: &EditRequest,
     seed: Seed,
-    images: Images,
-) -> Result<Value, Error> {
+) -> Result<ImageServicesRequest, Error> {
+    let CheckedEdit { task, negative } = checked_tool(model, tool, request, seed)?;
+    let negative_prompt = negative.map(str::to_owned);
+    let image = image_base64(&request.source)?;
+    // 0 asks a tool for a random seed; the response reports the one it used.
+    let (seed, output_format) = (seed.0, OutputFormat::Png);
+    Ok(match task {
+        CheckedTask::Inpaint { prompt, mask } => ImageServicesRequest::Inpaint(InpaintRequest {
+            prompt: prompt.to_owned(),
+            negative_prompt,
+            image,
+            mask: mask_base64(mask, MaskConvention::WhiteMarksRegion)?,
+            seed,
+            output_format,
+        }),
+        CheckedTask::Erase { mask } => ImageServicesRequest::Erase(EraseRequest {
+            image,
+            mask: mask_base64(mask, MaskConvention::WhiteMarksRegion)?,
+            seed,
+            output_format,
+        }),
+        CheckedTask::SearchReplace { prompt, search } => ImageServicesRequest::SearchReplace(SearchReplaceRequest {
+            prompt: prompt.to_owned(),
+            search_prompt: search.to_owned(),
+            negative_prompt,
+            image,
+            seed,
+            output_format,
+        }),
+        CheckedTask::SearchRecolor { prompt, select } => ImageServicesRequest::SearchRecolor(SearchRecolorRequest {
+            prompt: prompt.to_owned(),
+            select_prompt: select.to_owned(),
+            negative_prompt,
+            image,
+            seed,
+            output_format,
+        }),
+        CheckedTask::Outpaint { prompt, amounts: (left, right, up, down) } => {
+            ImageServicesRequest::Outpaint(OutpaintRequest {
+                image,
+                prompt: prompt.map(str::to_owned),
+                left,
+                right,
+                up,
+                down,
+                seed,
+                output_format,
+            })
+        }
+        CheckedTask::Upscale { prompt } => ImageServicesRequest::Upscale(UpscaleRequest {
+            prompt: prompt.to_owned(),
+            negative_prompt,
+            image,
+            seed,
+            output_format,
+        }),
+        CheckedTask::ImageOnly => ImageServicesRequest::ImageOnly(ImageOnlyRequest { image, output_format }),
+    })
+}
+
+/// Checks a request against `tool`'s documented limits, once its mode is known to fit it.
+fn checked_tool<'request>(
+    model: &ModelEntry,
+    tool: ServiceTool,
+    request: &'request EditRequest,
+    seed: Seed,
+) -> Result<CheckedEdit<'request>, Invalid> {
     let alias = model.alias.as_str();
     let takes = takes(tool);
     refuse_what_is_not_taken(alias, tool, takes, request)?;
@@ -137,96 +329,32 @@ fn tool_body(
     if takes.seed && seed.0 > MAX_SEED {
         return Err(Invalid::new(format!(
             "the seed {seed} is out of range; {alias} takes 0 to 4,294,967,294: choose a smaller seed"
-        ))
-        .into());
+        )));
     }
 
-    let mut body = match tool {
-        ServiceTool::Inpaint => {
-            let prompt = painting_prompt(alias, request)?;
-            let mask = match &request.region {
-                Some(Region::MaskImage(mask)) => mask,
-                Some(Region::MaskPrompt(_)) => {
-                    return Err(Invalid::new(format!(
-                        "{alias} needs a painted mask image, not a mask prompt: paint the region black, or use \
-                         search-replace, which finds a region described in words"
-                    ))
-                    .into());
-                }
-                None => {
-                    return Err(
-                        Invalid::new(format!("{alias} needs a mask image: paint the region to change black")).into()
-                    );
-                }
-            };
-            json!({
-                "prompt": prompt,
-                "image": images.source(&request.source)?,
-                "mask": images.mask(mask, MaskConvention::WhiteMarksRegion)?,
-            })
-        }
+    let task = match tool {
+        ServiceTool::Inpaint => CheckedTask::Inpaint {
+            prompt: painting_prompt(alias, request)?,
+            mask: painted_mask(alias, request, "the region", "the region to change")?,
+        },
         ServiceTool::EraseObject => {
-            let mask = match &request.region {
-                Some(Region::MaskImage(mask)) => mask,
-                Some(Region::MaskPrompt(_)) => {
-                    return Err(Invalid::new(format!(
-                        "{alias} needs a painted mask image, not a mask prompt: paint what to erase black, or use \
-                         search-replace, which finds a region described in words"
-                    ))
-                    .into());
-                }
-                None => {
-                    return Err(Invalid::new(format!("{alias} needs a mask image: paint what to erase black")).into());
-                }
-            };
-            json!({
-                "image": images.source(&request.source)?,
-                "mask": images.mask(mask, MaskConvention::WhiteMarksRegion)?,
-            })
+            CheckedTask::Erase { mask: painted_mask(alias, request, "what to erase", "what to erase")? }
         }
-        ServiceTool::SearchReplace | ServiceTool::SearchRecolor => {
-            let prompt = painting_prompt(alias, request)?;
-            let (field, verb) = match tool {
-                ServiceTool::SearchReplace => ("search_prompt", "replace"),
-                _ => ("select_prompt", "recolor"),
-            };
-            let described = match &request.region {
-                Some(Region::MaskPrompt(described)) => described.as_str(),
-                Some(Region::MaskImage(_)) => {
-                    return Err(Invalid::new(format!(
-                        "{alias} finds the region from a mask prompt and takes no mask image: describe what to \
-                         {verb} in words, such as \"the jacket\", or use inpaint with the painted mask"
-                    ))
-                    .into());
-                }
-                None => {
-                    return Err(Invalid::new(format!(
-                        "{alias} needs a mask prompt saying what to {verb}, such as \"the jacket\""
-                    ))
-                    .into());
-                }
-            };
-            check_length("the mask prompt", described, alias, MAX_PROMPT)?;
-            json!({
-                "prompt": prompt,
-                "image": images.source(&request.source)?,
-                (field): described,
-            })
-        }
+        ServiceTool::SearchReplace => CheckedTask::SearchReplace {
+            prompt: painting_prompt(alias, request)?,
+            search: described_region(alias, request, "replace")?,
+        },
+        ServiceTool::SearchRecolor => CheckedTask::SearchRecolor {
+            prompt: painting_prompt(alias, request)?,
+            select: described_region(alias, request, "recolor")?,
+        },
         ServiceTool::Outpaint => {
-            let (left, right, up, down) = outpaint_amounts(request.source.size(), request.outpaint_direction);
-            let mut body = json!({
-                "image": images.source(&request.source)?,
-                "left": left,
-                "right": right,
-                "up": up,
-                "down": down,
-            });
-            if let Some(prompt) = &request.prompt {
-                check_length("the prompt", prompt.as_str(), alias, MAX_PROMPT)?;
-                body["prompt"] = json!(prompt.as_str());
+            let amounts = outpaint_amounts(request.source.size(), request.outpaint_direction);
+            let prompt = request.prompt.as_ref().map(|prompt| prompt.as_str());
+            if let Some(prompt) = prompt {
+                check_length("the prompt", prompt, alias, MAX_PROMPT)?;
             }
-            body
+            CheckedTask::Outpaint { prompt, amounts }
         }
         ServiceTool::UpscaleConservative | ServiceTool::UpscaleCreative => {
             // The page lists `prompt` as required for both upscalers, yet says "Minimum 0" characters,
@@ -236,30 +364,64 @@ fn tool_body(
                 return Err(Invalid::new(format!(
                     "{alias} needs a prompt describing the picture, such as \"a red fox in the snow, photo\"; \
                      the default upscaler needs none"
-                ))
-                .into());
+                )));
             };
             check_length("the prompt", prompt.as_str(), alias, MAX_PROMPT)?;
-            json!({
-                "prompt": prompt.as_str(),
-                "image": images.source(&request.source)?,
-            })
+            CheckedTask::Upscale { prompt: prompt.as_str() }
         }
-        ServiceTool::RemoveBackground | ServiceTool::UpscaleFast => json!({ "image": images.source(&request.source)? }),
+        ServiceTool::RemoveBackground | ServiceTool::UpscaleFast => CheckedTask::ImageOnly,
     };
 
-    if takes.negative_prompt
-        && let Some(negative) = &request.negative_prompt
-    {
-        check_length("the negative prompt", negative.as_str(), alias, MAX_PROMPT)?;
-        body["negative_prompt"] = json!(negative.as_str());
+    let negative = match &request.negative_prompt {
+        Some(negative) if takes.negative_prompt => {
+            check_length("the negative prompt", negative.as_str(), alias, MAX_PROMPT)?;
+            Some(negative.as_str())
+        }
+        _ => None,
+    };
+    Ok(CheckedEdit { task, negative })
+}
+
+/// The painted mask of the tools that take one (inpaint and erase). `what` names what to
+/// paint black when the region was described in words, `what_to_change` when it is missing.
+fn painted_mask<'request>(
+    alias: &str,
+    request: &'request EditRequest,
+    what: &str,
+    what_to_change: &str,
+) -> Result<&'request CheckedImage, Invalid> {
+    match &request.region {
+        Some(Region::MaskImage(mask)) => Ok(mask),
+        Some(Region::MaskPrompt(_)) => Err(Invalid::new(format!(
+            "{alias} needs a painted mask image, not a mask prompt: paint {what} black, or use search-replace, \
+             which finds a region described in words"
+        ))),
+        None => Err(Invalid::new(format!("{alias} needs a mask image: paint {what_to_change} black"))),
     }
-    if takes.seed {
-        // 0 asks the tool for a random seed; the response reports the one it used.
-        body["seed"] = json!(seed.0);
-    }
-    body["output_format"] = json!("png");
-    Ok(body)
+}
+
+/// The region the search tools find, described in words; `verb` is what they do to it.
+fn described_region<'request>(
+    alias: &str,
+    request: &'request EditRequest,
+    verb: &str,
+) -> Result<&'request str, Invalid> {
+    let described = match &request.region {
+        Some(Region::MaskPrompt(described)) => described.as_str(),
+        Some(Region::MaskImage(_)) => {
+            return Err(Invalid::new(format!(
+                "{alias} finds the region from a mask prompt and takes no mask image: describe what to {verb} in \
+                 words, such as \"the jacket\", or use inpaint with the painted mask"
+            )));
+        }
+        None => {
+            return Err(Invalid::new(format!(
+                "{alias} needs a mask prompt saying what to {verb}, such as \"the jacket\""
+            )));
+        }
+    };
+    check_length("the mask prompt", described, alias, MAX_PROMPT)?;
+    Ok(described)
 }
 
 /// The prompt saying what to paint, for the tools that require one.

@@ -3,10 +3,9 @@
 //! a source image (`mode: image-to-image`). Their response format, `images[]`, `seeds[]`,
 //! `finish_reasons[]`, is shared with the Image Services tools.
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
-use super::wire::{Answer, Base64Image, Images, ReturnedImage, check_length, parse_response};
+use super::wire::{Answer, Base64Image, OutputFormat, ReturnedImage, check_length, image_base64, parse_response};
 use crate::engine::catalog::ModelEntry;
 use crate::error::{Error, Invalid};
 use crate::request::{AspectRatio, EditMode, EditRequest, GenerationRequest, Seed, Shape};
@@ -47,8 +46,36 @@ fn aspect_ratio(model: &ModelEntry, shape: Shape) -> Result<String, Invalid> {
     )))
 }
 
-/// The body of a text-to-image request.
-pub fn generation_body(model: &ModelEntry, request: &GenerationRequest, seed: Seed) -> Result<Value, Invalid> {
+/// A request body for SD3.5 Large, Stable Image Ultra and Core, whose `mode` says the task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "kebab-case")]
+pub enum StabilityRequest {
+    TextToImage {
+        prompt: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        negative_prompt: Option<String>,
+        /// One of [`ASPECT_RATIOS`].
+        aspect_ratio: String,
+        seed: u32,
+        output_format: OutputFormat,
+    },
+    /// SD3.5 only.
+    ImageToImage {
+        prompt: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        negative_prompt: Option<String>,
+        /// The source image, base64.
+        image: String,
+        /// How far the result may move away from the source, 0 to 1.
+        strength: f64,
+        seed: u32,
+        output_format: OutputFormat,
+    },
+}
+
+/// Checks a text-to-image request against these models' limits, returning the aspect ratio
+/// to ask for.
+fn checked_generation(model: &ModelEntry, request: &GenerationRequest) -> Result<String, Invalid> {
     check_length("the prompt", request.prompt.as_str(), &model.alias, MAX_PROMPT)?;
     // SD3.5, Ultra and Core choose their own guidance and steps.
     request.guidance.refuse_unsupported(&model.alias, false, false)?;
@@ -58,50 +85,63 @@ pub fn generation_body(model: &ModelEntry, request: &GenerationRequest, seed: Se
             model.alias
         )));
     }
-    let mut body = json!({
-        "prompt": request.prompt.as_str(),
-        "mode": "text-to-image",
-        "aspect_ratio": aspect_ratio(model, request.shape)?,
-        "seed": seed.0,
-        "output_format": "png",
-    });
+    let aspect_ratio = aspect_ratio(model, request.shape)?;
     if let Some(negative) = &request.negative_prompt {
         check_length("the negative prompt", negative.as_str(), &model.alias, MAX_PROMPT)?;
-        body["negative_prompt"] = json!(negative.as_str());
     }
-    Ok(body)
+    Ok(aspect_ratio)
 }
 
-/// The body of an image-to-image request (a variation).
-pub fn edit_body(model: &ModelEntry, request: &EditRequest, seed: Seed) -> Result<Value, Error> {
-    build_edit(model, request, seed, Images::Encoded)
+/// Checks a text-to-image request against these models' limits.
+pub fn check_generation(model: &ModelEntry, request: &GenerationRequest) -> Result<(), Invalid> {
+    checked_generation(model, request).map(drop)
 }
 
-/// Checks an image-to-image request as [`edit_body`] would, without encoding any image.
-pub fn check_edit(model: &ModelEntry, request: &EditRequest, seed: Seed) -> Result<(), Error> {
-    build_edit(model, request, seed, Images::Omitted).map(|_| ())
+/// The body of a text-to-image request, once checked.
+pub fn generation_body(
+    model: &ModelEntry,
+    request: &GenerationRequest,
+    seed: Seed,
+) -> Result<StabilityRequest, Invalid> {
+    let aspect_ratio = checked_generation(model, request)?;
+    Ok(StabilityRequest::TextToImage {
+        prompt: request.prompt.as_str().to_owned(),
+        negative_prompt: request.negative_prompt.as_ref().map(|prompt| prompt.as_str().to_owned()),
+        aspect_ratio,
+        seed: seed.0,
+        output_format: OutputFormat::Png,
+    })
 }
 
-fn build_edit(model: &ModelEntry, request: &EditRequest, seed: Seed, images: Images) -> Result<Value, Error> {
+/// SD3.5 needs some text to steer by; a variation without a prompt follows the picture itself.
+fn edit_prompt(request: &EditRequest) -> &str {
+    request.prompt.as_ref().map(|prompt| prompt.as_str()).unwrap_or("")
+}
+
+/// Checks an image-to-image request (a variation) against these models' limits, without
+/// touching its image.
+pub fn check_edit(model: &ModelEntry, request: &EditRequest) -> Result<(), Error> {
     if request.mode != EditMode::Variation {
         return Err(Invalid::new(format!("{} cannot {}", model.alias, request.mode)).into());
     }
-    let prompt = request.prompt.as_ref().map(|prompt| prompt.as_str()).unwrap_or("");
-    check_length("the prompt", prompt, &model.alias, MAX_PROMPT)?;
+    check_length("the prompt", edit_prompt(request), &model.alias, MAX_PROMPT)?;
+    Ok(())
+}
+
+/// The body of an image-to-image request (a variation), checked, with the source in base64:
+/// CPU work for the blocking pool.
+pub fn edit_body(model: &ModelEntry, request: &EditRequest, seed: Seed) -> Result<StabilityRequest, Error> {
+    check_edit(model, request)?;
     // `strength` is how far the result may move away from the source: the opposite of similarity.
     let strength = 1.0 - f64::from(request.similarity.unwrap_or(0.7));
-    let mut body = json!({
-        "prompt": prompt,
-        "mode": "image-to-image",
-        "image": images.source(&request.source)?,
-        "strength": (strength * 100.0).round() / 100.0,
-        "seed": seed.0,
-        "output_format": "png",
-    });
-    if let Some(negative) = &request.negative_prompt {
-        body["negative_prompt"] = json!(negative.as_str());
-    }
-    Ok(body)
+    Ok(StabilityRequest::ImageToImage {
+        prompt: edit_prompt(request).to_owned(),
+        negative_prompt: request.negative_prompt.as_ref().map(|prompt| prompt.as_str().to_owned()),
+        image: image_base64(&request.source)?,
+        strength: (strength * 100.0).round() / 100.0,
+        seed: seed.0,
+        output_format: OutputFormat::Png,
+    })
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,10 +2,11 @@
 //! `taskType`, a params object per task, and `imageGenerationConfig`. A content-filter block
 //! arrives as a `ValidationException` (see `client`), not in the response body.
 
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
-use super::wire::{Answer, Base64Image, Images, MaskConvention, ReturnedImage, check_length, parse_response};
+use super::wire::{
+    Answer, Base64Image, MaskConvention, ReturnedImage, check_length, image_base64, mask_base64, parse_response,
+};
 use crate::engine::catalog::{ModelEntry, TitanVariant};
 use crate::error::{Error, Invalid};
 use crate::images::{CheckedImage, encode_png};
@@ -136,20 +137,152 @@ fn size_for(model: &ModelEntry, variant: TitanVariant, shape: Shape) -> Result<S
     }
 }
 
-fn with_negative(mut params: Value, negative: Option<&str>) -> Value {
-    if let Some(negative) = negative {
-        params["negativeText"] = json!(negative);
-    }
-    params
+/// A request body for Titan Image Generator v1 and v2 and Nova Canvas: the task type, the
+/// task's params object, and (for every task but background removal) `imageGenerationConfig`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "taskType", rename_all = "SCREAMING_SNAKE_CASE", rename_all_fields = "camelCase")]
+pub enum TitanRequest {
+    TextImage {
+        text_to_image_params: TextToImageParams,
+        image_generation_config: ImageGenerationConfig,
+    },
+    ColorGuidedGeneration {
+        color_guided_generation_params: ColorGuidedGenerationParams,
+        image_generation_config: ImageGenerationConfig,
+    },
+    Inpainting {
+        in_painting_params: InPaintingParams,
+        image_generation_config: ImageGenerationConfig,
+    },
+    Outpainting {
+        out_painting_params: OutPaintingParams,
+        image_generation_config: ImageGenerationConfig,
+    },
+    ImageVariation {
+        image_variation_params: ImageVariationParams,
+        image_generation_config: ImageGenerationConfig,
+    },
+    BackgroundRemoval {
+        background_removal_params: BackgroundRemovalParams,
+    },
 }
 
-/// The body of a text-to-image request.
-pub fn generation_body(
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TextToImageParams {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_text: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ColorGuidedGenerationParams {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_text: Option<String>,
+    /// One to ten colours as `#RRGGBB`.
+    pub colors: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InPaintingParams {
+    /// The source image, base64. Without `text`, Titan removes what the mask covers.
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_text: Option<String>,
+    #[serde(flatten)]
+    pub mask: TitanMask,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutPaintingParams {
+    /// The source image (or the zoom-out canvas), base64.
+    pub image: String,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_text: Option<String>,
+    #[serde(flatten)]
+    pub mask: TitanMask,
+    pub out_painting_mode: OutPaintingMode,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageVariationParams {
+    /// The source images, base64 (we send one).
+    pub images: Vec<String>,
+    pub similarity_strength: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_text: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackgroundRemovalParams {
+    /// The source image, base64.
+    pub image: String,
+}
+
+/// The region to change: described in words, or painted (black = inside the mask). The two
+/// fields are exclusive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TitanMask {
+    MaskPrompt(String),
+    /// A mask image, base64 PNG.
+    MaskImage(String),
+}
+
+/// `DEFAULT` lets pixels inside the mask change for consistency; `PRECISE` keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OutPaintingMode {
+    Default,
+    Precise,
+}
+
+/// The settings every generating task shares. Edits take their size from the source, so they
+/// send no width or height.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageGenerationConfig {
+    pub number_of_images: u32,
+    pub quality: Quality,
+    pub cfg_scale: f64,
+    pub seed: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quality {
+    Standard,
+}
+
+/// A text-to-image request, checked: what its body is built from.
+struct CheckedGeneration {
+    cfg_scale: f64,
+    size: Size,
+    /// Whether a palette makes it a colour-guided generation.
+    color_guided: bool,
+}
+
+fn checked_generation(
     model: &ModelEntry,
     variant: TitanVariant,
     request: &GenerationRequest,
     seed: Seed,
-) -> Result<Value, Invalid> {
+) -> Result<CheckedGeneration, Invalid> {
     let negative = request.negative_prompt.as_ref().map(|prompt| prompt.as_str());
     check_texts(model, variant, Some(request.prompt.as_str()), negative)?;
     check_seed(model, variant, seed)?;
@@ -163,40 +296,63 @@ pub fn generation_body(
         )));
     }
     let size = size_for(model, variant, request.shape)?;
-    let (task, params_key, params) = if request.colors.is_empty() {
-        ("TEXT_IMAGE", "textToImageParams", json!({"text": request.prompt.as_str()}))
-    } else if variant == TitanVariant::TitanV1 {
+    let color_guided = !request.colors.is_empty();
+    if color_guided && variant == TitanVariant::TitanV1 {
         return Err(Invalid::new(format!(
             "{} cannot follow a colour palette: use titan-v2 or nova-canvas",
             model.alias
         )));
-    } else {
-        let colors: Vec<&str> = request.colors.iter().map(|color| color.as_str()).collect();
-        (
-            "COLOR_GUIDED_GENERATION",
-            "colorGuidedGenerationParams",
-            json!({"text": request.prompt.as_str(), "colors": colors}),
-        )
+    }
+    Ok(CheckedGeneration { cfg_scale, size, color_guided })
+}
+
+/// Checks a text-to-image request, with the seed it will ask for, against the variant's limits.
+pub fn check_generation(
+    model: &ModelEntry,
+    variant: TitanVariant,
+    request: &GenerationRequest,
+    seed: Seed,
+) -> Result<(), Invalid> {
+    checked_generation(model, variant, request, seed).map(drop)
+}
+
+/// The body of a text-to-image request (colour-guided when it has a palette), once checked.
+pub fn generation_body(
+    model: &ModelEntry,
+    variant: TitanVariant,
+    request: &GenerationRequest,
+    seed: Seed,
+) -> Result<TitanRequest, Invalid> {
+    let CheckedGeneration { cfg_scale, size, color_guided } = checked_generation(model, variant, request, seed)?;
+    let text = request.prompt.as_str().to_owned();
+    let negative_text = request.negative_prompt.as_ref().map(|prompt| prompt.as_str().to_owned());
+    let image_generation_config = ImageGenerationConfig {
+        number_of_images: request.count.get(),
+        quality: Quality::Standard,
+        cfg_scale,
+        seed: seed.0,
+        width: Some(size.width),
+        height: Some(size.height),
     };
-    Ok(json!({
-        "taskType": task,
-        params_key: with_negative(params, negative),
-        "imageGenerationConfig": {
-            "numberOfImages": request.count.get(),
-            "quality": "standard",
-            "cfgScale": cfg_scale,
-            "seed": seed.0,
-            "width": size.width,
-            "height": size.height,
-        },
-    }))
+    Ok(if color_guided {
+        let colors = request.colors.iter().map(|color| color.as_str().to_owned()).collect();
+        TitanRequest::ColorGuidedGeneration {
+            color_guided_generation_params: ColorGuidedGenerationParams { text, negative_text, colors },
+            image_generation_config,
+        }
+    } else {
+        TitanRequest::TextImage {
+            text_to_image_params: TextToImageParams { text, negative_text },
+            image_generation_config,
+        }
+    })
 }
 
 /// The region as Titan takes it: `maskPrompt` or `maskImage` (black = inside the mask).
-fn mask_field(region: &Region, images: Images) -> Result<(&'static str, Value), Error> {
+fn mask_field(region: &Region) -> Result<TitanMask, Error> {
     Ok(match region {
-        Region::MaskPrompt(prompt) => ("maskPrompt", json!(prompt.as_str())),
-        Region::MaskImage(mask) => ("maskImage", json!(images.mask(mask, MaskConvention::BlackMarksRegion)?)),
+        Region::MaskPrompt(prompt) => TitanMask::MaskPrompt(prompt.as_str().to_owned()),
+        Region::MaskImage(mask) => TitanMask::MaskImage(mask_base64(mask, MaskConvention::BlackMarksRegion)?),
     })
 }
 
@@ -231,34 +387,35 @@ fn zoom_out_canvas(source: &CheckedImage, direction: OutpaintDirection) -> Resul
     Ok((base64.encode(canvas), base64.encode(mask)))
 }
 
-/// The body of an edit request.
-pub fn edit_body(model: &ModelEntry, variant: TitanVariant, request: &EditRequest, seed: Seed) -> Result<Value, Error> {
-    build_edit(model, variant, request, seed, Images::Encoded)
+/// An edit request, checked: what its body is built from. The images are only referred to;
+/// they are encoded (and an outpaint canvas drawn) when the body is built.
+enum CheckedEdit<'request> {
+    Inpaint {
+        region: &'request Region,
+    },
+    /// An outpaint around the given region, or a zoom-out when there is none.
+    Outpaint {
+        region: Option<&'request Region>,
+    },
+    Variation {
+        similarity: f64,
+    },
+    RemoveBackground,
 }
 
-/// Checks an edit request as [`edit_body`] would, without encoding any image (nor drawing an
-/// outpaint canvas).
-pub fn check_edit(model: &ModelEntry, variant: TitanVariant, request: &EditRequest, seed: Seed) -> Result<(), Error> {
-    build_edit(model, variant, request, seed, Images::Omitted).map(|_| ())
-}
-
-fn build_edit(
+fn checked_edit<'request>(
     model: &ModelEntry,
     variant: TitanVariant,
-    request: &EditRequest,
+    request: &'request EditRequest,
     seed: Seed,
-    images: Images,
-) -> Result<Value, Error> {
-    let prompt = request.prompt.as_ref().map(|prompt| prompt.as_str());
-    let negative = request.negative_prompt.as_ref().map(|prompt| prompt.as_str());
-    check_texts(model, variant, prompt, negative)?;
+) -> Result<CheckedEdit<'request>, Invalid> {
+    check_texts(model, variant, edit_prompt(request), edit_negative(request))?;
     check_seed(model, variant, seed)?;
     if request.source.bytes().len() > 5 * 1024 * 1024 {
         return Err(Invalid::new(format!(
             "{} takes source images up to 5 MB: save it as JPEG or make it smaller",
             model.alias
-        ))
-        .into());
+        )));
     }
     let source = request.source.size();
     if variant == TitanVariant::NovaCanvas {
@@ -267,57 +424,95 @@ fn build_edit(
         return Err(Invalid::new(format!(
             "the image is {source}; {} edits images up to {TITAN_MAX_SOURCE_SIDE} pixels on the longest side: scale it down",
             model.alias
-        ))
-        .into());
+        )));
     }
-    let config = json!({"numberOfImages": 1, "quality": "standard", "cfgScale": CFG_SCALE, "seed": seed.0});
-    let body = match request.mode {
-        EditMode::Inpaint | EditMode::Replace => {
-            let region =
-                request.region.as_ref().ok_or_else(|| Invalid::new(format!("{} needs a region", request.mode)))?;
-            let (mask_key, mask_value) = mask_field(region, images)?;
-            // Without text, Titan removes what the mask covers, which is what an empty inpaint means.
-            let mut params = json!({"image": images.source(&request.source)?, mask_key: mask_value});
-            if let Some(prompt) = prompt {
-                params["text"] = json!(prompt);
-            }
-            json!({"taskType": "INPAINTING", "inPaintingParams": with_negative(params, negative), "imageGenerationConfig": config})
-        }
-        EditMode::Outpaint => {
-            let params = match &request.region {
+    Ok(match request.mode {
+        EditMode::Inpaint | EditMode::Replace => CheckedEdit::Inpaint {
+            region: request.region.as_ref().ok_or_else(|| Invalid::new(format!("{} needs a region", request.mode)))?,
+        },
+        EditMode::Outpaint => CheckedEdit::Outpaint { region: request.region.as_ref() },
+        EditMode::Variation => CheckedEdit::Variation { similarity: f64::from(request.similarity.unwrap_or(0.7)) },
+        EditMode::RemoveBackground if variant != TitanVariant::TitanV1 => CheckedEdit::RemoveBackground,
+        mode => return Err(Invalid::new(format!("{} cannot {mode}", model.alias))),
+    })
+}
+
+fn edit_prompt(request: &EditRequest) -> Option<&str> {
+    request.prompt.as_ref().map(|prompt| prompt.as_str())
+}
+
+fn edit_negative(request: &EditRequest) -> Option<&str> {
+    request.negative_prompt.as_ref().map(|prompt| prompt.as_str())
+}
+
+/// Checks an edit request, with the seed it will ask for, against the variant's limits,
+/// without touching its images.
+pub fn check_edit(model: &ModelEntry, variant: TitanVariant, request: &EditRequest, seed: Seed) -> Result<(), Error> {
+    checked_edit(model, variant, request, seed).map(drop).map_err(Error::from)
+}
+
+/// The body of an edit request, checked, with its images in base64 (and, for a zoom-out, the
+/// canvas drawn): CPU work for the blocking pool.
+pub fn edit_body(
+    model: &ModelEntry,
+    variant: TitanVariant,
+    request: &EditRequest,
+    seed: Seed,
+) -> Result<TitanRequest, Error> {
+    let checked = checked_edit(model, variant, request, seed)?;
+    let image_generation_config = ImageGenerationConfig {
+        number_of_images: 1,
+        quality: Quality::Standard,
+        cfg_scale: CFG_SCALE,
+        seed: seed.0,
+        width: None,
+        height: None,
+    };
+    let prompt = edit_prompt(request);
+    Ok(match checked {
+        CheckedEdit::Inpaint { region } => TitanRequest::Inpainting {
+            in_painting_params: InPaintingParams {
+                image: image_base64(&request.source)?,
+                // Without text, Titan removes what the mask covers, which is what an empty inpaint means.
+                text: prompt.map(str::to_owned),
+                negative_text: edit_negative(request).map(str::to_owned),
+                mask: mask_field(region)?,
+            },
+            image_generation_config,
+        },
+        CheckedEdit::Outpaint { region } => {
+            let (image, mask, out_painting_mode) = match region {
                 // An explicit region: keep it and paint around it.
-                Some(region) => {
-                    let (mask_key, mask_value) = mask_field(region, images)?;
-                    json!({"image": images.source(&request.source)?, mask_key: mask_value, "outPaintingMode": "DEFAULT"})
-                }
+                Some(region) => (image_base64(&request.source)?, mask_field(region)?, OutPaintingMode::Default),
                 None => {
-                    let (canvas, mask) = match images {
-                        Images::Encoded => zoom_out_canvas(&request.source, request.outpaint_direction)?,
-                        Images::Omitted => (String::new(), String::new()),
-                    };
-                    json!({"image": canvas, "maskImage": mask, "outPaintingMode": "PRECISE"})
+                    let (canvas, mask) = zoom_out_canvas(&request.source, request.outpaint_direction)?;
+                    (canvas, TitanMask::MaskImage(mask), OutPaintingMode::Precise)
                 }
             };
-            let mut params = with_negative(params, negative);
-            params["text"] = json!(prompt.unwrap_or("the same scene, seen from further away"));
-            json!({"taskType": "OUTPAINTING", "outPaintingParams": params, "imageGenerationConfig": config})
-        }
-        EditMode::Variation => {
-            let mut params = json!({
-                "images": [images.source(&request.source)?],
-                "similarityStrength": f64::from(request.similarity.unwrap_or(0.7)),
-            });
-            if let Some(prompt) = prompt {
-                params["text"] = json!(prompt);
+            TitanRequest::Outpainting {
+                out_painting_params: OutPaintingParams {
+                    image,
+                    text: prompt.unwrap_or("the same scene, seen from further away").to_owned(),
+                    negative_text: edit_negative(request).map(str::to_owned),
+                    mask,
+                    out_painting_mode,
+                },
+                image_generation_config,
             }
-            json!({"taskType": "IMAGE_VARIATION", "imageVariationParams": with_negative(params, negative), "imageGenerationConfig": config})
         }
-        EditMode::RemoveBackground if variant != TitanVariant::TitanV1 => {
-            json!({"taskType": "BACKGROUND_REMOVAL", "backgroundRemovalParams": {"image": images.source(&request.source)?}})
-        }
-        mode => return Err(Invalid::new(format!("{} cannot {mode}", model.alias)).into()),
-    };
-    Ok(body)
+        CheckedEdit::Variation { similarity } => TitanRequest::ImageVariation {
+            image_variation_params: ImageVariationParams {
+                images: vec![image_base64(&request.source)?],
+                similarity_strength: similarity,
+                text: prompt.map(str::to_owned),
+                negative_text: edit_negative(request).map(str::to_owned),
+            },
+            image_generation_config,
+        },
+        CheckedEdit::RemoveBackground => TitanRequest::BackgroundRemoval {
+            background_removal_params: BackgroundRemovalParams { image: image_base64(&request.source)? },
+        },
+    })
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,5 +1,5 @@
-//! What the image families share on the wire: images and masks as base64, and the reading of
-//! a response into images or a content-filter block.
+//! What the image families share on the wire: images and masks as base64, the output format,
+//! and the reading of a response into images or a content-filter block.
 
 use std::borrow::Cow;
 
@@ -7,7 +7,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use image::ImageFormat;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Invalid};
 use crate::images::{CheckedImage, encode_png};
@@ -39,34 +39,12 @@ pub enum MaskConvention {
     WhiteMarksRegion,
 }
 
-/// Whether an edit body is built to be sent, with its images in base64, or only to check the
-/// request against the model's limits. Checking needs none of the image work (base64 of the
-/// source, a mask redrawn in the model's convention, an outpaint canvas), which costs
-/// milliseconds of CPU per megapixel; the bodies are otherwise the same.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Images {
-    /// The images are encoded into the body: for the call.
-    Encoded,
-    /// The image fields are left empty: for checking the request alone.
-    Omitted,
-}
-
-impl Images {
-    /// The source image for the body ([`image_base64`]), or nothing when omitted.
-    pub fn source(self, image: &CheckedImage) -> Result<String, Error> {
-        match self {
-            Self::Encoded => image_base64(image),
-            Self::Omitted => Ok(String::new()),
-        }
-    }
-
-    /// The mask for the body ([`mask_base64`]), or nothing when omitted.
-    pub fn mask(self, mask: &CheckedImage, convention: MaskConvention) -> Result<String, Error> {
-        match self {
-            Self::Encoded => mask_base64(mask, convention),
-            Self::Omitted => Ok(String::new()),
-        }
-    }
+/// The image format Stability's models return (`output_format`). We ask for PNG everywhere:
+/// the documented default, and the only choice that keeps a removed background transparent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    Png,
 }
 
 /// A source image as base64 PNG or JPEG, the formats every family accepts; other formats
@@ -133,4 +111,18 @@ pub fn check_length(what: &str, text: &str, model: &str, limit: usize) -> Result
         )));
     }
     Ok(())
+}
+
+/// Asserts that a request body serialises to exactly the documented JSON (the order of keys
+/// aside), and that the documented JSON reads back as the same body.
+#[cfg(test)]
+pub fn assert_documented<Body>(body: Body, documented: serde_json::Value)
+where
+    Body: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let sent = serde_json::to_value(&body).unwrap_or_else(|error| panic!("the body does not serialise: {error}"));
+    assert_eq!(sent, documented, "the body sent differs from the documented one");
+    let read = serde_json::from_value::<Body>(documented)
+        .unwrap_or_else(|error| panic!("the documented body does not read back: {error}"));
+    assert_eq!(read, body, "the documented body reads back as another body");
 }

@@ -81,13 +81,7 @@ fn flat_png(width: u32, height: u32, shade: u8) -> CheckedImage {
 
 /// What checking an edit says, family by family, without encoding any image.
 fn checked(model: &ModelEntry, request: &EditRequest, seed: Seed) -> Result<(), String> {
-    match model.family {
-        Family::StabilitySdxl => sdxl::check_edit(model, request, seed),
-        Family::Titan(variant) => titan::check_edit(model, variant, request, seed),
-        Family::StabilityText { .. } => stability::check_edit(model, request, seed),
-        Family::StabilityService(tool) => image_services::check_edit(model, tool, request, seed),
-    }
-    .map_err(|error| error.to_string())
+    check_edit(model, request, seed).map_err(|error| error.to_string())
 }
 
 #[test]
@@ -128,7 +122,8 @@ fn checking_an_edit_without_its_images_accepts_and_refuses_exactly_what_building
                         outpaint_direction: OutpaintDirection::Left,
                     };
                     for model in catalog.entries() {
-                        let built = edit_body(model, &request, Seed(11)).map(|_| ()).map_err(|error| error.to_string());
+                        let built =
+                            edit_payload(model, &request, Seed(11)).map(|_| ()).map_err(|error| error.to_string());
                         assert_eq!(
                             checked(model, &request, Seed(11)),
                             built,

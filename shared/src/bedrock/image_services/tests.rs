@@ -3,6 +3,7 @@ use std::collections::BTreeSet;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use image::{DynamicImage, GrayImage, Luma, Rgb, RgbImage};
+use serde_json::{Value, json};
 
 use super::*;
 use crate::engine::catalog::Catalog;
@@ -22,6 +23,16 @@ fn erase_model() -> ModelEntry {
         id: "us.stability.stable-image-erase-object-v1:0".into(),
         family: Family::StabilityService(ServiceTool::EraseObject),
     }
+}
+
+/// An edit body as the JSON sent, for assertions on its fields.
+fn edit_json(model: &ModelEntry, tool: ServiceTool, request: &EditRequest, seed: Seed) -> Result<Value, Error> {
+    edit_body(model, tool, request, seed).map(|body| serde_json::to_value(body).unwrap())
+}
+
+/// A tool's body as the JSON sent, without the check that the catalog sends it our mode.
+fn tool_json(model: &ModelEntry, tool: ServiceTool, request: &EditRequest, seed: Seed) -> Result<Value, Error> {
+    tool_body(model, tool, request, seed).map(|body| serde_json::to_value(body).unwrap())
 }
 
 fn image(width: u32, height: u32) -> CheckedImage {
@@ -76,7 +87,7 @@ fn inpaint_sends_prompt_negative_prompt_image_and_a_white_marks_region_mask() {
         region: Some(Region::MaskImage(mask())),
         ..request(EditMode::Inpaint)
     };
-    let body = edit_body(&model(EditMode::Inpaint, "inpaint"), ServiceTool::Inpaint, &request, Seed(42)).unwrap();
+    let body = edit_json(&model(EditMode::Inpaint, "inpaint"), ServiceTool::Inpaint, &request, Seed(42)).unwrap();
     assert_eq!(keys(&body), set(&["prompt", "negative_prompt", "image", "mask", "seed", "output_format"]));
     assert_eq!(body["prompt"], "a brass door knocker");
     assert_eq!(body["negative_prompt"], "blurry");
@@ -98,14 +109,14 @@ fn inpaint_refuses_a_mask_prompt_and_names_search_replace() {
         region: Some(Region::MaskPrompt(prompt("the dog"))),
         ..request(EditMode::Inpaint)
     };
-    let message = refusal(edit_body(&model(EditMode::Inpaint, "inpaint"), ServiceTool::Inpaint, &request, Seed(1)));
+    let message = refusal(edit_json(&model(EditMode::Inpaint, "inpaint"), ServiceTool::Inpaint, &request, Seed(1)));
     assert!(message.contains("not a mask prompt") && message.contains("search-replace"), "{message}");
 }
 
 #[test]
 fn outpaint_all_grows_a_quarter_on_every_side_and_omits_what_it_does_not_take() {
     let request = EditRequest { prompt: Some(prompt("more of the beach")), ..request(EditMode::Outpaint) };
-    let body = edit_body(&model(EditMode::Outpaint, "outpaint"), ServiceTool::Outpaint, &request, Seed(7)).unwrap();
+    let body = edit_json(&model(EditMode::Outpaint, "outpaint"), ServiceTool::Outpaint, &request, Seed(7)).unwrap();
     assert_eq!(keys(&body), set(&["image", "prompt", "left", "right", "up", "down", "seed", "output_format"]));
     assert_eq!(
         (&body["left"], &body["right"], &body["up"], &body["down"]),
@@ -115,7 +126,7 @@ fn outpaint_all_grows_a_quarter_on_every_side_and_omits_what_it_does_not_take() 
     assert_eq!(body["seed"], 7);
 
     let no_prompt =
-        edit_body(&model(EditMode::Outpaint, "outpaint"), ServiceTool::Outpaint, &request_without_prompt(), Seed(7))
+        edit_json(&model(EditMode::Outpaint, "outpaint"), ServiceTool::Outpaint, &request_without_prompt(), Seed(7))
             .unwrap();
     assert_eq!(keys(&no_prompt), set(&["image", "left", "right", "up", "down", "seed", "output_format"]));
 }
@@ -132,7 +143,7 @@ fn outpaint_one_direction_grows_half_on_that_side_capped_at_2000() {
     assert_eq!(outpaint_amounts(Size { width: 128, height: 96 }, OutpaintDirection::Down), (0, 0, 0, 48));
     assert_eq!(outpaint_amounts(Size { width: 4096, height: 2048 }, OutpaintDirection::Left), (2000, 0, 0, 0));
     let left =
-        edit_body(&model(EditMode::Outpaint, "outpaint"), ServiceTool::Outpaint, &request_without_prompt(), Seed(7))
+        edit_json(&model(EditMode::Outpaint, "outpaint"), ServiceTool::Outpaint, &request_without_prompt(), Seed(7))
             .unwrap();
     assert_eq!(
         (&left["left"], &left["right"], &left["up"], &left["down"]),
@@ -143,14 +154,14 @@ fn outpaint_one_direction_grows_half_on_that_side_capped_at_2000() {
 #[test]
 fn outpaint_refuses_a_negative_prompt_it_has_no_field_for() {
     let request = EditRequest { negative_prompt: Some(prompt("people")), ..request(EditMode::Outpaint) };
-    let message = refusal(edit_body(&model(EditMode::Outpaint, "outpaint"), ServiceTool::Outpaint, &request, Seed(1)));
+    let message = refusal(edit_json(&model(EditMode::Outpaint, "outpaint"), ServiceTool::Outpaint, &request, Seed(1)));
     assert_eq!(message, "outpaint takes no negative prompt: leave it out");
 }
 
 #[test]
 fn remove_background_sends_only_the_image_and_png() {
     let request = request(EditMode::RemoveBackground);
-    let body = edit_body(
+    let body = edit_json(
         &model(EditMode::RemoveBackground, "remove-background"),
         ServiceTool::RemoveBackground,
         &request,
@@ -170,7 +181,7 @@ fn search_replace_sends_the_mask_prompt_as_search_prompt() {
         ..request(EditMode::Replace)
     };
     let body =
-        edit_body(&model(EditMode::Replace, "search-replace"), ServiceTool::SearchReplace, &request, Seed(9)).unwrap();
+        edit_json(&model(EditMode::Replace, "search-replace"), ServiceTool::SearchReplace, &request, Seed(9)).unwrap();
     assert_eq!(keys(&body), set(&["prompt", "search_prompt", "negative_prompt", "image", "seed", "output_format"]));
     assert_eq!(body["prompt"], "a leather jacket");
     assert_eq!(body["search_prompt"], "the sweater");
@@ -186,7 +197,7 @@ fn search_recolor_sends_the_mask_prompt_as_select_prompt() {
         ..request(EditMode::Recolor)
     };
     let body =
-        edit_body(&model(EditMode::Recolor, "search-recolor"), ServiceTool::SearchRecolor, &request, Seed(11)).unwrap();
+        edit_json(&model(EditMode::Recolor, "search-recolor"), ServiceTool::SearchRecolor, &request, Seed(11)).unwrap();
     assert_eq!(keys(&body), set(&["prompt", "select_prompt", "image", "seed", "output_format"]));
     assert_eq!(body["select_prompt"], "the jacket");
     assert_eq!(body["prompt"], "a pink jacket");
@@ -200,7 +211,7 @@ fn search_tools_refuse_a_painted_mask_and_name_inpaint() {
     ] {
         let request =
             EditRequest { prompt: Some(prompt("red")), region: Some(Region::MaskImage(mask())), ..request(mode) };
-        let message = refusal(edit_body(&model(mode, alias), tool, &request, Seed(1)));
+        let message = refusal(edit_json(&model(mode, alias), tool, &request, Seed(1)));
         assert!(message.starts_with(&format!("{alias} finds the region from a mask prompt")), "{message}");
         assert!(message.contains("use inpaint"), "{message}");
     }
@@ -209,30 +220,30 @@ fn search_tools_refuse_a_painted_mask_and_name_inpaint() {
 #[test]
 fn erase_sends_image_mask_and_seed_and_needs_a_painted_mask() {
     let with_mask = EditRequest { region: Some(Region::MaskImage(mask())), ..request(EditMode::Inpaint) };
-    let body = tool_body(&erase_model(), ServiceTool::EraseObject, &with_mask, Seed(5), Images::Encoded).unwrap();
+    let body = tool_json(&erase_model(), ServiceTool::EraseObject, &with_mask, Seed(5)).unwrap();
     assert_eq!(keys(&body), set(&["image", "mask", "seed", "output_format"]));
     let sent = BASE64.decode(body["mask"].as_str().unwrap()).unwrap();
     assert_eq!(image::load_from_memory(&sent).unwrap().to_luma8().get_pixel(0, 0)[0], 255);
 
     let without = request(EditMode::Inpaint);
-    let message = refusal(tool_body(&erase_model(), ServiceTool::EraseObject, &without, Seed(5), Images::Encoded));
+    let message = refusal(tool_json(&erase_model(), ServiceTool::EraseObject, &without, Seed(5)));
     assert_eq!(message, "erase needs a mask image: paint what to erase black");
     let with_prompt = EditRequest { prompt: Some(prompt("nothing")), ..with_mask };
-    let message = refusal(tool_body(&erase_model(), ServiceTool::EraseObject, &with_prompt, Seed(5), Images::Encoded));
+    let message = refusal(tool_json(&erase_model(), ServiceTool::EraseObject, &with_prompt, Seed(5)));
     assert_eq!(message, "erase takes no prompt: leave it out");
     // No edit mode of ours reaches erase through the catalog yet.
-    let message = refusal(edit_body(&erase_model(), ServiceTool::EraseObject, &request(EditMode::Inpaint), Seed(5)));
+    let message = refusal(edit_json(&erase_model(), ServiceTool::EraseObject, &request(EditMode::Inpaint), Seed(5)));
     assert_eq!(message, "erase cannot inpaint");
 }
 
 #[test]
 fn fast_upscale_sends_only_the_image_and_refuses_a_prompt() {
     let body =
-        edit_body(&model(EditMode::Upscale, "upscale"), ServiceTool::UpscaleFast, &request(EditMode::Upscale), Seed(1))
+        edit_json(&model(EditMode::Upscale, "upscale"), ServiceTool::UpscaleFast, &request(EditMode::Upscale), Seed(1))
             .unwrap();
     assert_eq!(keys(&body), set(&["image", "output_format"]));
     let request = EditRequest { prompt: Some(prompt("a fox")), ..request(EditMode::Upscale) };
-    let message = refusal(edit_body(&model(EditMode::Upscale, "upscale"), ServiceTool::UpscaleFast, &request, Seed(1)));
+    let message = refusal(edit_json(&model(EditMode::Upscale, "upscale"), ServiceTool::UpscaleFast, &request, Seed(1)));
     assert_eq!(message, "upscale takes no prompt: leave it out");
 }
 
@@ -241,16 +252,16 @@ fn fast_upscale_refuses_inputs_over_its_documented_size_with_the_numbers() {
     let upscale = model(EditMode::Upscale, "upscale");
     let too_wide = EditRequest { source: image(1600, 64), ..request(EditMode::Upscale) };
     assert_eq!(
-        refusal(edit_body(&upscale, ServiceTool::UpscaleFast, &too_wide, Seed(1))),
+        refusal(edit_json(&upscale, ServiceTool::UpscaleFast, &too_wide, Seed(1))),
         "the image is 1600x64 pixels; upscale takes at most 1,536 pixels on a side and 1,048,576 in all: scale it down"
     );
     let too_many = EditRequest { source: image(1100, 1000), ..request(EditMode::Upscale) };
     assert_eq!(
-        refusal(edit_body(&upscale, ServiceTool::UpscaleFast, &too_many, Seed(1))),
+        refusal(edit_json(&upscale, ServiceTool::UpscaleFast, &too_many, Seed(1))),
         "the image is 1100x1000 pixels; upscale takes at most 1,048,576 pixels: scale it down"
     );
     let at_the_limit = EditRequest { source: image(1024, 1024), ..request(EditMode::Upscale) };
-    assert!(edit_body(&upscale, ServiceTool::UpscaleFast, &at_the_limit, Seed(1)).is_ok());
+    assert!(edit_json(&upscale, ServiceTool::UpscaleFast, &at_the_limit, Seed(1)).is_ok());
 }
 
 #[test]
@@ -263,7 +274,7 @@ fn conservative_and_creative_upscales_send_prompt_negative_prompt_and_seed() {
             negative_prompt: Some(prompt("noise")),
             ..request(EditMode::Upscale)
         };
-        let body = edit_body(&model(EditMode::Upscale, alias), tool, &request, Seed(8)).unwrap();
+        let body = edit_json(&model(EditMode::Upscale, alias), tool, &request, Seed(8)).unwrap();
         assert_eq!(keys(&body), set(&["prompt", "negative_prompt", "image", "seed", "output_format"]), "{alias}");
         assert_eq!(body["prompt"], "a red fox in the snow");
         assert_eq!(body["seed"], 8);
@@ -275,7 +286,7 @@ fn conservative_and_creative_upscales_refuse_a_missing_prompt() {
     for (alias, tool) in
         [("upscale-conservative", ServiceTool::UpscaleConservative), ("upscale-creative", ServiceTool::UpscaleCreative)]
     {
-        let message = refusal(edit_body(&model(EditMode::Upscale, alias), tool, &request(EditMode::Upscale), Seed(1)));
+        let message = refusal(edit_json(&model(EditMode::Upscale, alias), tool, &request(EditMode::Upscale), Seed(1)));
         assert!(message.starts_with(&format!("{alias} needs a prompt describing the picture")), "{message}");
     }
 }
@@ -284,7 +295,7 @@ fn conservative_and_creative_upscales_refuse_a_missing_prompt() {
 fn creative_upscale_takes_at_most_one_megapixel() {
     let request =
         EditRequest { source: image(1100, 1000), prompt: Some(prompt("a fox")), ..request(EditMode::Upscale) };
-    let message = refusal(edit_body(
+    let message = refusal(edit_json(
         &model(EditMode::Upscale, "upscale-creative"),
         ServiceTool::UpscaleCreative,
         &request,
@@ -294,7 +305,7 @@ fn creative_upscale_takes_at_most_one_megapixel() {
         message,
         "the image is 1100x1000 pixels; upscale-creative takes at most 1,048,576 pixels: scale it down"
     );
-    let conservative = edit_body(
+    let conservative = edit_json(
         &model(EditMode::Upscale, "upscale-conservative"),
         ServiceTool::UpscaleConservative,
         &request,
@@ -306,7 +317,7 @@ fn creative_upscale_takes_at_most_one_megapixel() {
 #[test]
 fn edit_tools_check_the_shape_and_pixel_count_from_the_docs() {
     let wide = EditRequest { source: image(1000, 64), ..request(EditMode::RemoveBackground) };
-    let message = refusal(edit_body(
+    let message = refusal(edit_json(
         &model(EditMode::RemoveBackground, "remove-background"),
         ServiceTool::RemoveBackground,
         &wide,
@@ -328,9 +339,9 @@ fn edit_tools_check_the_shape_and_pixel_count_from_the_docs() {
 #[test]
 fn a_mode_that_does_not_fit_the_tool_is_refused() {
     let request = EditRequest { prompt: Some(prompt("a fox")), ..request(EditMode::Variation) };
-    let message = refusal(edit_body(&model(EditMode::Inpaint, "inpaint"), ServiceTool::Inpaint, &request, Seed(1)));
+    let message = refusal(edit_json(&model(EditMode::Inpaint, "inpaint"), ServiceTool::Inpaint, &request, Seed(1)));
     assert_eq!(message, "inpaint cannot variation");
-    let message = refusal(edit_body(
+    let message = refusal(edit_json(
         &model(EditMode::Upscale, "upscale"),
         ServiceTool::UpscaleFast,
         &request_without_prompt(),
@@ -342,7 +353,7 @@ fn a_mode_that_does_not_fit_the_tool_is_refused() {
 #[test]
 fn a_region_is_refused_by_tools_that_work_on_the_whole_picture() {
     let request = EditRequest { region: Some(Region::MaskPrompt(prompt("the sky"))), ..request(EditMode::Outpaint) };
-    let message = refusal(edit_body(&model(EditMode::Outpaint, "outpaint"), ServiceTool::Outpaint, &request, Seed(1)));
+    let message = refusal(edit_json(&model(EditMode::Outpaint, "outpaint"), ServiceTool::Outpaint, &request, Seed(1)));
     assert_eq!(message, "outpaint works on the whole picture and takes no mask prompt: leave it out");
 }
 
@@ -350,9 +361,9 @@ fn a_region_is_refused_by_tools_that_work_on_the_whole_picture() {
 fn the_one_seed_above_the_documented_range_is_refused() {
     let request = EditRequest { prompt: Some(prompt("a fox")), ..request(EditMode::Upscale) };
     let conservative = model(EditMode::Upscale, "upscale-conservative");
-    let message = refusal(edit_body(&conservative, ServiceTool::UpscaleConservative, &request, Seed(u32::MAX)));
+    let message = refusal(edit_json(&conservative, ServiceTool::UpscaleConservative, &request, Seed(u32::MAX)));
     assert!(message.starts_with("the seed 4294967295 is out of range"), "{message}");
-    let body = edit_body(&conservative, ServiceTool::UpscaleConservative, &request, Seed(MAX_SEED)).unwrap();
+    let body = edit_json(&conservative, ServiceTool::UpscaleConservative, &request, Seed(MAX_SEED)).unwrap();
     assert_eq!(body["seed"], 4_294_967_294u64);
 }
 
@@ -362,4 +373,89 @@ fn thousands_are_separated_as_the_docs_write_them() {
     assert_eq!(thousands(1_024), "1,024");
     assert_eq!(thousands(64), "64");
     assert_eq!(thousands(100_000), "100,000");
+}
+
+#[test]
+fn each_tool_serialises_to_the_documented_body() {
+    use crate::bedrock::wire::{assert_documented, image_base64, mask_base64};
+
+    let source = image_base64(&request(EditMode::Inpaint).source).unwrap();
+    let mask_text = mask_base64(&mask(), MaskConvention::WhiteMarksRegion).unwrap();
+
+    let inpaint = EditRequest {
+        prompt: Some(prompt("a brass door knocker")),
+        negative_prompt: Some(prompt("blurry")),
+        region: Some(Region::MaskImage(mask())),
+        ..request(EditMode::Inpaint)
+    };
+    assert_documented(
+        edit_body(&model(EditMode::Inpaint, "inpaint"), ServiceTool::Inpaint, &inpaint, Seed(42)).unwrap(),
+        json!({"prompt": "a brass door knocker", "negative_prompt": "blurry", "image": source, "mask": mask_text,
+               "seed": 42, "output_format": "png"}),
+    );
+
+    let outpaint = EditRequest { prompt: Some(prompt("more of the beach")), ..request(EditMode::Outpaint) };
+    assert_documented(
+        edit_body(&model(EditMode::Outpaint, "outpaint"), ServiceTool::Outpaint, &outpaint, Seed(7)).unwrap(),
+        json!({"image": source, "prompt": "more of the beach", "left": 32, "right": 32, "up": 24, "down": 24,
+               "seed": 7, "output_format": "png"}),
+    );
+    assert_documented(
+        edit_body(&model(EditMode::Outpaint, "outpaint"), ServiceTool::Outpaint, &request_without_prompt(), Seed(8))
+            .unwrap(),
+        json!({"image": source, "left": 64, "right": 0, "up": 0, "down": 0, "seed": 8, "output_format": "png"}),
+    );
+
+    let replace = EditRequest {
+        prompt: Some(prompt("a leather jacket")),
+        region: Some(Region::MaskPrompt(prompt("the sweater"))),
+        ..request(EditMode::Replace)
+    };
+    assert_documented(
+        edit_body(&model(EditMode::Replace, "search-replace"), ServiceTool::SearchReplace, &replace, Seed(9)).unwrap(),
+        json!({"prompt": "a leather jacket", "search_prompt": "the sweater", "image": source, "seed": 9,
+               "output_format": "png"}),
+    );
+    let recolor = EditRequest {
+        prompt: Some(prompt("a pink jacket")),
+        negative_prompt: Some(prompt("stripes")),
+        region: Some(Region::MaskPrompt(prompt("the jacket"))),
+        ..request(EditMode::Recolor)
+    };
+    assert_documented(
+        edit_body(&model(EditMode::Recolor, "search-recolor"), ServiceTool::SearchRecolor, &recolor, Seed(11)).unwrap(),
+        json!({"prompt": "a pink jacket", "select_prompt": "the jacket", "negative_prompt": "stripes", "image": source,
+               "seed": 11, "output_format": "png"}),
+    );
+
+    let erase = EditRequest { region: Some(Region::MaskImage(mask())), ..request(EditMode::Inpaint) };
+    assert_documented(
+        tool_body(&erase_model(), ServiceTool::EraseObject, &erase, Seed(5)).unwrap(),
+        json!({"image": source, "mask": mask_text, "seed": 5, "output_format": "png"}),
+    );
+
+    for (mode, alias, tool) in [
+        (EditMode::RemoveBackground, "remove-background", ServiceTool::RemoveBackground),
+        (EditMode::Upscale, "upscale", ServiceTool::UpscaleFast),
+    ] {
+        assert_documented(
+            edit_body(&model(mode, alias), tool, &request(mode), Seed(3)).unwrap(),
+            json!({"image": source, "output_format": "png"}),
+        );
+    }
+
+    for (alias, tool) in
+        [("upscale-conservative", ServiceTool::UpscaleConservative), ("upscale-creative", ServiceTool::UpscaleCreative)]
+    {
+        let upscale = EditRequest {
+            prompt: Some(prompt("a red fox in the snow")),
+            negative_prompt: Some(prompt("noise")),
+            ..request(EditMode::Upscale)
+        };
+        assert_documented(
+            edit_body(&model(EditMode::Upscale, alias), tool, &upscale, Seed(8)).unwrap(),
+            json!({"prompt": "a red fox in the snow", "negative_prompt": "noise", "image": source, "seed": 8,
+                   "output_format": "png"}),
+        );
+    }
 }

@@ -1,3 +1,5 @@
+use serde_json::{Value, json};
+
 use super::*;
 use crate::engine::catalog::Catalog;
 use crate::images::CheckedImage;
@@ -17,6 +19,21 @@ fn request(prompt: &str, shape: Shape) -> GenerationRequest {
     }
 }
 
+/// A text-to-image body as the JSON sent, for assertions on its fields.
+fn generation_json(
+    model: &ModelEntry,
+    variant: TitanVariant,
+    request: &GenerationRequest,
+    seed: Seed,
+) -> Result<Value, Invalid> {
+    generation_body(model, variant, request, seed).map(|body| serde_json::to_value(body).unwrap())
+}
+
+/// An edit body as the JSON sent, for assertions on its fields.
+fn edit_json(model: &ModelEntry, variant: TitanVariant, request: &EditRequest, seed: Seed) -> Result<Value, Error> {
+    edit_body(model, variant, request, seed).map(|body| serde_json::to_value(body).unwrap())
+}
+
 fn image(width: u32, height: u32) -> CheckedImage {
     let pixels = image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(width, height, image::Rgb([200, 9, 9])));
     CheckedImage::check(encode_png(&pixels, &[]).unwrap(), "the image").unwrap()
@@ -25,7 +42,7 @@ fn image(width: u32, height: u32) -> CheckedImage {
 #[test]
 fn text_to_image_uses_the_documented_fields() {
     let body =
-        generation_body(&model("titan"), TitanVariant::TitanV1, &request("a fox", Shape::default()), Seed(9)).unwrap();
+        generation_json(&model("titan"), TitanVariant::TitanV1, &request("a fox", Shape::default()), Seed(9)).unwrap();
     assert_eq!(
         body,
         json!({
@@ -39,13 +56,13 @@ fn text_to_image_uses_the_documented_fields() {
 #[test]
 fn each_variant_enforces_its_own_limits_before_the_call() {
     let long = "a".repeat(600);
-    let titan = generation_body(&model("titan"), TitanVariant::TitanV1, &request(&long, Shape::default()), Seed(1));
+    let titan = generation_json(&model("titan"), TitanVariant::TitanV1, &request(&long, Shape::default()), Seed(1));
     assert!(titan.unwrap_err().message().contains("titan takes at most 512"));
     let nova =
-        generation_body(&model("nova-canvas"), TitanVariant::NovaCanvas, &request(&long, Shape::default()), Seed(1));
+        generation_json(&model("nova-canvas"), TitanVariant::NovaCanvas, &request(&long, Shape::default()), Seed(1));
     assert!(nova.is_ok(), "Nova Canvas takes up to 1,024 characters");
 
-    let seed = generation_body(
+    let seed = generation_json(
         &model("nova-canvas"),
         TitanVariant::NovaCanvas,
         &request("a fox", Shape::default()),
@@ -53,11 +70,11 @@ fn each_variant_enforces_its_own_limits_before_the_call() {
     );
     assert!(seed.unwrap_err().message().contains("0 to 858993459"));
     let odd = Shape::Size(Size { width: 1000, height: 1000 });
-    let nova_size = generation_body(&model("nova-canvas"), TitanVariant::NovaCanvas, &request("a fox", odd), Seed(1));
+    let nova_size = generation_json(&model("nova-canvas"), TitanVariant::NovaCanvas, &request("a fox", odd), Seed(1));
     assert!(nova_size.unwrap_err().message().contains("steps of 16"));
-    let titan_size = generation_body(&model("titan"), TitanVariant::TitanV1, &request("a fox", odd), Seed(1));
+    let titan_size = generation_json(&model("titan"), TitanVariant::TitanV1, &request("a fox", odd), Seed(1));
     assert!(titan_size.unwrap_err().message().contains("titan cannot draw 1000x1000"));
-    let wide = generation_body(
+    let wide = generation_json(
         &model("titan"),
         TitanVariant::TitanV1,
         &request("a fox", Shape::Aspect(AspectRatio { width: 16, height: 9 })),
@@ -90,32 +107,32 @@ fn edit_tasks_use_their_params_objects() {
     let titan = model("titan-v2");
     let region = Some(Region::MaskPrompt(Prompt::parse("the sky").unwrap()));
     let inpaint =
-        edit_body(&titan, TitanVariant::TitanV2, &edit(EditMode::Inpaint, region.clone(), Some("stars")), Seed(2))
+        edit_json(&titan, TitanVariant::TitanV2, &edit(EditMode::Inpaint, region.clone(), Some("stars")), Seed(2))
             .unwrap();
     assert_eq!(inpaint["taskType"], "INPAINTING");
     assert_eq!(inpaint["inPaintingParams"]["maskPrompt"], "the sky");
     assert_eq!(inpaint["inPaintingParams"]["text"], "stars");
     assert!(inpaint["inPaintingParams"].get("maskImage").is_none(), "maskPrompt and maskImage are exclusive");
 
-    let variation = edit_body(&titan, TitanVariant::TitanV2, &edit(EditMode::Variation, None, None), Seed(2)).unwrap();
+    let variation = edit_json(&titan, TitanVariant::TitanV2, &edit(EditMode::Variation, None, None), Seed(2)).unwrap();
     assert_eq!(
         variation["imageVariationParams"]["similarityStrength"].as_f64().map(|value| (value * 10.0).round()),
         Some(7.0)
     );
     assert_eq!(variation["imageVariationParams"]["images"].as_array().map(Vec::len), Some(1));
 
-    let outpaint = edit_body(&titan, TitanVariant::TitanV2, &edit(EditMode::Outpaint, None, None), Seed(2)).unwrap();
+    let outpaint = edit_json(&titan, TitanVariant::TitanV2, &edit(EditMode::Outpaint, None, None), Seed(2)).unwrap();
     assert_eq!(outpaint["taskType"], "OUTPAINTING");
     assert_eq!(outpaint["outPaintingParams"]["outPaintingMode"], "PRECISE");
     assert!(outpaint["outPaintingParams"]["maskImage"].is_string());
 
     let background =
-        edit_body(&titan, TitanVariant::TitanV2, &edit(EditMode::RemoveBackground, None, None), Seed(2)).unwrap();
+        edit_json(&titan, TitanVariant::TitanV2, &edit(EditMode::RemoveBackground, None, None), Seed(2)).unwrap();
     assert_eq!(
         background,
         json!({"taskType": "BACKGROUND_REMOVAL", "backgroundRemovalParams": {"image": background["backgroundRemovalParams"]["image"]}})
     );
-    let v1 = edit_body(&model("titan"), TitanVariant::TitanV1, &edit(EditMode::RemoveBackground, None, None), Seed(2));
+    let v1 = edit_json(&model("titan"), TitanVariant::TitanV1, &edit(EditMode::RemoveBackground, None, None), Seed(2));
     assert!(v1.unwrap_err().to_string().contains("titan cannot remove-background"));
 }
 
@@ -134,16 +151,108 @@ fn a_palette_makes_a_colour_guided_request_on_v2_and_nova_only() {
     use crate::request::parse_palette;
     let mut guided = request("a beach hut", Shape::default());
     guided.colors = parse_palette(Some("#1b4f72, F4D03F")).unwrap();
-    let body = generation_body(&model("titan-v2"), TitanVariant::TitanV2, &guided, Seed(4)).unwrap();
+    let body = generation_json(&model("titan-v2"), TitanVariant::TitanV2, &guided, Seed(4)).unwrap();
     assert_eq!(body["taskType"], "COLOR_GUIDED_GENERATION");
     assert_eq!(
         body["colorGuidedGenerationParams"],
         json!({"text": "a beach hut", "negativeText": "blurry", "colors": ["#1B4F72", "#F4D03F"]})
     );
     assert!(body.get("textToImageParams").is_none());
-    let v1 = generation_body(&model("titan"), TitanVariant::TitanV1, &guided, Seed(4)).unwrap_err();
+    let v1 = generation_json(&model("titan"), TitanVariant::TitanV1, &guided, Seed(4)).unwrap_err();
     assert!(v1.message().contains("use titan-v2 or nova-canvas"), "{v1}");
     assert!(parse_palette(Some("#12345")).unwrap_err().message().contains("#RRGGBB"));
     let eleven = ["#000000"; 11].join(",");
     assert!(parse_palette(Some(&eleven)).unwrap_err().message().contains("at most 10"));
+}
+
+#[test]
+fn each_task_serialises_to_the_documented_body() {
+    use crate::bedrock::wire::{assert_documented, image_base64, mask_base64};
+    use crate::request::parse_palette;
+
+    let titan = model("titan-v2");
+    assert_documented(
+        generation_body(&titan, TitanVariant::TitanV2, &request("a fox", Shape::default()), Seed(9)).unwrap(),
+        json!({
+            "taskType": "TEXT_IMAGE",
+            "textToImageParams": {"text": "a fox", "negativeText": "blurry"},
+            "imageGenerationConfig": {"numberOfImages": 2, "quality": "standard", "cfgScale": 8.0, "seed": 9,
+                                      "width": 1024, "height": 1024}
+        }),
+    );
+    let mut guided = GenerationRequest { negative_prompt: None, ..request("a beach hut", Shape::default()) };
+    guided.colors = parse_palette(Some("#1b4f72")).unwrap();
+    assert_documented(
+        generation_body(&model("nova-canvas"), TitanVariant::NovaCanvas, &guided, Seed(4)).unwrap(),
+        json!({
+            "taskType": "COLOR_GUIDED_GENERATION",
+            "colorGuidedGenerationParams": {"text": "a beach hut", "colors": ["#1B4F72"]},
+            "imageGenerationConfig": {"numberOfImages": 2, "quality": "standard", "cfgScale": 8.0, "seed": 4,
+                                      "width": 1024, "height": 1024}
+        }),
+    );
+
+    let config = |seed: u32| json!({"numberOfImages": 1, "quality": "standard", "cfgScale": 8.0, "seed": seed});
+    let described = edit(EditMode::Inpaint, Some(Region::MaskPrompt(Prompt::parse("the sky").unwrap())), Some("stars"));
+    let source = image_base64(&described.source).unwrap();
+    assert_documented(
+        edit_body(&titan, TitanVariant::TitanV2, &described, Seed(2)).unwrap(),
+        json!({
+            "taskType": "INPAINTING",
+            "inPaintingParams": {"image": source, "text": "stars", "maskPrompt": "the sky"},
+            "imageGenerationConfig": config(2)
+        }),
+    );
+    let mask = image(512, 512);
+    let removal = EditRequest {
+        negative_prompt: Some(Prompt::parse("people").unwrap()),
+        ..edit(EditMode::Inpaint, Some(Region::MaskImage(mask.clone())), None)
+    };
+    let mask_text = mask_base64(&mask, MaskConvention::BlackMarksRegion).unwrap();
+    assert_documented(
+        edit_body(&titan, TitanVariant::TitanV2, &removal, Seed(3)).unwrap(),
+        json!({
+            "taskType": "INPAINTING",
+            "inPaintingParams": {"image": source, "negativeText": "people", "maskImage": mask_text},
+            "imageGenerationConfig": config(3)
+        }),
+    );
+
+    let around = edit(EditMode::Outpaint, Some(Region::MaskImage(mask.clone())), Some("a harbour at dawn"));
+    assert_documented(
+        edit_body(&titan, TitanVariant::TitanV2, &around, Seed(5)).unwrap(),
+        json!({
+            "taskType": "OUTPAINTING",
+            "outPaintingParams": {"image": source, "text": "a harbour at dawn", "maskImage": mask_text,
+                                  "outPaintingMode": "DEFAULT"},
+            "imageGenerationConfig": config(5)
+        }),
+    );
+    let zoom_out = edit(EditMode::Outpaint, None, None);
+    let (canvas, canvas_mask) = zoom_out_canvas(&zoom_out.source, OutpaintDirection::All).unwrap();
+    assert_documented(
+        edit_body(&titan, TitanVariant::TitanV2, &zoom_out, Seed(6)).unwrap(),
+        json!({
+            "taskType": "OUTPAINTING",
+            "outPaintingParams": {"image": canvas, "text": "the same scene, seen from further away",
+                                  "maskImage": canvas_mask, "outPaintingMode": "PRECISE"},
+            "imageGenerationConfig": config(6)
+        }),
+    );
+
+    let variation = EditRequest { similarity: Some(0.5), ..edit(EditMode::Variation, None, Some("in winter")) };
+    assert_documented(
+        edit_body(&titan, TitanVariant::TitanV2, &variation, Seed(7)).unwrap(),
+        json!({
+            "taskType": "IMAGE_VARIATION",
+            "imageVariationParams": {"images": [source], "similarityStrength": 0.5, "text": "in winter"},
+            "imageGenerationConfig": config(7)
+        }),
+    );
+
+    let background = edit(EditMode::RemoveBackground, None, None);
+    assert_documented(
+        edit_body(&model("nova-canvas"), TitanVariant::NovaCanvas, &background, Seed(8)).unwrap(),
+        json!({"taskType": "BACKGROUND_REMOVAL", "backgroundRemovalParams": {"image": source}}),
+    );
 }
