@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::Accounts;
 use crate::chat::{ChatMessage, ChatMode, ChatModel, ChatStream, ChatTurn};
 use crate::checker::{Critique, PromptCritic};
-use crate::config::EngineKind;
+use crate::engine::EngineKind;
 use crate::engine::{Generated, ImageEngine, ModelInfo};
 use crate::error::Result;
 use crate::gallery::{Gallery, ImageId, ImageRecord, Origin, Owner, Parameters, Saved, SessionName, Variant};
