@@ -6,7 +6,8 @@ use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use atelier_shared::config::{Config, EngineKind, LocalSignIn, RawSettings};
+use atelier_shared::config::{Config, LocalSignIn, RawSettings};
+use atelier_shared::engine::EngineKind;
 use atelier_shared::oidc::OidcSignIn;
 use atelier_shared::startup::{self, AwsSetup};
 use axum_extra::extract::cookie::Key;

@@ -227,7 +227,7 @@ pub async fn show_config() -> Result<(), Failure> {
     feature("web app", true, format!("listens on {} and is reached at {}", config.bind, config.public_url));
     let engine = atelier_shared::config::resolve_engine(config.engine, &aws);
     match engine {
-        atelier_shared::config::EngineKind::Bedrock => feature(
+        atelier_shared::engine::EngineKind::Bedrock => feature(
             "image models (Bedrock)",
             true,
             format!(
@@ -236,13 +236,13 @@ pub async fn show_config() -> Result<(), Failure> {
                 aws.credentials_source.unwrap_or("the SDK's default chain")
             ),
         ),
-        atelier_shared::config::EngineKind::Demo => feature(
+        atelier_shared::engine::EngineKind::Demo => feature(
             "image models (Bedrock)",
             false,
             "the demo engine draws locally; set AWS_REGION and AWS credentials (or ATELIER_ENGINE=bedrock)".into(),
         ),
     }
-    if engine == atelier_shared::config::EngineKind::Bedrock {
+    if engine == atelier_shared::engine::EngineKind::Bedrock {
         let default_model = config.models.for_generation(None).map(|model| model.to_string()).unwrap_or_default();
         feature("default image model", true, default_model);
         feature("chat, critique and appeals", true, config.bedrock.chat_model.clone());
@@ -337,7 +337,7 @@ pub async fn register_commands() -> Result<(), Failure> {
 }
 
 fn announce_demo(started: &Started) {
-    if started.engine == atelier_shared::config::EngineKind::Demo {
+    if started.engine == atelier_shared::engine::EngineKind::Demo {
         eprintln!(
             "Demo mode: no image model is configured ({}); the demo engine draws locally.",
             started.engine_reason

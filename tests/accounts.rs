@@ -14,7 +14,10 @@ use atelier_shared::oidc::{OidcSignIn, PendingSignIn, SignedInUser};
 use atelier_shared::request::{GenerationRequest, Prompt, Seed, Shape, Size};
 use atelier_shared::store::folder::FolderStore;
 use atelier_shared::store::{ObjectKey, ObjectStore, PutMode};
-use atelier_shared::{Error, config::EngineKind, engine::SafetyOutcome};
+use atelier_shared::{
+    Error,
+    engine::{EngineKind, SafetyOutcome},
+};
 use aws_sdk_cognitoidentityprovider::types::{AttributeDataType, MessageActionType, SchemaAttributeType};
 use reqwest::Url;
 use time::OffsetDateTime;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use atelier_shared::config::EngineKind;
+use atelier_shared::engine::EngineKind;
 use atelier_shared::engine::SafetyOutcome;
 use atelier_shared::gallery::{Gallery, ImageId, ImageRecord, ListFilter, Origin, Owner, Parameters, Variant};
 use atelier_shared::images::{CheckedImage, encode_png};

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use atelier_shared::Atelier;
-use atelier_shared::config::{Config, EngineKind, RawSettings};
+use atelier_shared::config::{Config, RawSettings};
+use atelier_shared::engine::EngineKind;
 use atelier_shared::engine::SafetyOutcome;
 use atelier_shared::gallery::{Gallery, ImageId, ImageRecord, Origin, Owner, Parameters};
 use atelier_shared::images::{CheckedImage, encode_png};

@@ -219,7 +219,7 @@ pub fn embed(record: &ImageRecord) -> serenity::CreateEmbed {
     if let Some(mode) = record.parameters.edit_mode {
         embed = embed.field("Edit", mode.to_string(), true);
     }
-    if record.engine == atelier_shared::config::EngineKind::Demo {
+    if record.engine == atelier_shared::engine::EngineKind::Demo {
         embed = embed.footer(serenity::CreateEmbedFooter::new("Drawn by the demo engine: no model is configured"));
     }
     embed

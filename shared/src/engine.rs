@@ -3,13 +3,33 @@
 pub mod catalog;
 pub mod demo;
 
+use std::fmt;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::config::EngineKind;
 use crate::error::{Invalid, Result};
 use crate::images::CheckedImage;
 use crate::request::{EditMode, EditRequest, GenerationRequest, Seed};
+
+/// Which engine made an image: stored in every image record, and the demo engine's images
+/// are labelled as such wherever they are shown. The operator's `ATELIER_ENGINE` setting
+/// (which may say `auto`) is resolved to one of these at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    Bedrock,
+    Demo,
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Self::Bedrock => "bedrock",
+            Self::Demo => "demo",
+        })
+    }
+}
 
 /// A model an engine offers, as menus and records show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

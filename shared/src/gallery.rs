@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use ulid::Ulid;
 
-use crate::config::EngineKind;
+use crate::engine::EngineKind;
 use crate::engine::SafetyOutcome;
 use crate::error::{Error, Invalid, Result};
 use crate::images::{CheckedImage, make_thumbnail};

@@ -21,7 +21,8 @@ mod routes;
 use std::sync::Arc;
 
 use atelier_shared::Atelier;
-use atelier_shared::config::{EngineKind, LocalSignIn};
+use atelier_shared::config::LocalSignIn;
+use atelier_shared::engine::EngineKind;
 use std::time::Duration;
 
 use axum::Router;

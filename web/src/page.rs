@@ -1,7 +1,8 @@
 //! The layout every page shares: the header with the navigation and who is signed in, and
 //! the demo banner that says loudly when no model is configured.
 
-use atelier_shared::config::{EngineKind, LocalSignIn};
+use atelier_shared::config::LocalSignIn;
+use atelier_shared::engine::EngineKind;
 use atelier_shared::gallery::ImageRecord;
 use maud::{DOCTYPE, Markup, html};
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::client::{Bedrock, CallContext, error_from_sdk};
 use super::wire::Answer;
 use super::{image_services, sdxl, stability, titan};
-use crate::config::EngineKind;
+use crate::engine::EngineKind;
 use crate::engine::catalog::{Catalog, Family, ModelEntry};
 use crate::engine::{Generated, GeneratedImage, ImageEngine, ModelInfo, SafetyOutcome};
 use crate::error::{Error, Invalid, Refused, Result};

@@ -1,4 +1,11 @@
+use std::time::Duration;
+
+use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
+use secrecy::ExposeSecret;
+
+use super::engine::region_in_profile_files;
 use super::*;
+use crate::engine::EngineKind;
 
 fn raw(pairs: &[(&str, &str)]) -> RawSettings {
     let variables = pairs.iter().map(|(name, value)| (name.to_string(), value.to_string()));
@@ -154,7 +161,8 @@ fn auto_engine_follows_the_aws_environment() {
 #[test]
 fn profile_regions_are_found() {
     let text = "[default]\nregion = eu-west-1\n[profile other]\nregion = us-west-2\n";
-    assert_eq!(region_in_profile_file(text).as_deref(), Some("eu-west-1"));
+    let files = EnvConfigFiles::builder().with_contents(EnvConfigFileKind::Config, text).build();
+    assert_eq!(region_in_profile_files(&files).as_deref(), Some("eu-west-1"));
 }
 
 #[test]

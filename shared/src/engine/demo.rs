@@ -7,7 +7,7 @@ use image::{DynamicImage, GenericImageView, Rgb, RgbImage, Rgba, RgbaImage, imag
 use sha2::{Digest, Sha256};
 
 use super::{Generated, GeneratedImage, ImageEngine, ModelInfo, SafetyOutcome};
-use crate::config::EngineKind;
+use crate::engine::EngineKind;
 use crate::error::{Error, Invalid, Result};
 use crate::images::{CheckedImage, encode_png};
 use crate::request::{

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use crate::accounts::Accounts;
 use crate::chat::ChatModel;
 use crate::checker::PromptCritic;
-use crate::config::EngineKind;
+use crate::engine::EngineKind;
 use crate::engine::{ImageEngine, ModelInfo};
 use crate::error::Result;
 use crate::gallery::{Gallery, ImageId, Origin, Owner, SessionName};

@@ -113,7 +113,7 @@ fn image_page(record: &ImageRecord, children: &[ImageRecord]) -> Markup {
                 dl.facts {
                     @if let Some(negative) = &record.negative_prompt { dt { "Negative prompt" } dd { (negative) } }
                     dt { "Model" } dd { (record.model_id) " (" (record.model_family) ")" }
-                    dt { "Engine" } dd { (record.engine) @if record.engine == atelier_shared::config::EngineKind::Demo { " — drawn locally, no model was called" } }
+                    dt { "Engine" } dd { (record.engine) @if record.engine == atelier_shared::engine::EngineKind::Demo { " — drawn locally, no model was called" } }
                     dt { "Seed" } dd { (record.seed) }
                     dt { "Size" } dd { (record.size) }
                     @if let Some(style) = &record.parameters.style { dt { "Style" } dd { (style) } }

@@ -1,0 +1,75 @@
+//! How many image jobs run at once, each person's share of them, and how a serving process
+//! hands its jobs over when it stops. Read by the job queue and `atelier serve`.
+
+use std::time::Duration;
+
+use super::parse::parse_count;
+use super::{Config, ConfigError, RawSettings};
+
+/// How many image jobs run at once, and each person's share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobLimits {
+    /// Jobs running at once in this process; the rest wait in line.
+    pub max_running: usize,
+    /// Jobs one person may have running at once.
+    pub per_user_running: usize,
+    /// Jobs one person may have waiting, besides the running ones.
+    pub per_user_queued: usize,
+    /// Images one person may make per UTC day; `None` for no limit.
+    pub daily_images: Option<u32>,
+    /// On SIGTERM, how long to stay up unready before stopping, so the load balancer drains
+    /// this process first.
+    pub shutdown_drain: Duration,
+    /// On SIGTERM, how long running jobs may take to finish after the drain; what is still
+    /// running then is answered by another replica (or this one's next start).
+    pub shutdown_grace: Duration,
+    /// How often this replica writes its heartbeat and looks for jobs of replicas that
+    /// stopped; a replica silent for three of these is taken for dead.
+    pub heartbeat: Duration,
+}
+
+impl Default for JobLimits {
+    fn default() -> Self {
+        Self {
+            max_running: 4,
+            per_user_running: 1,
+            per_user_queued: 3,
+            daily_images: Some(100),
+            shutdown_drain: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(20),
+            heartbeat: Duration::from_secs(10),
+        }
+    }
+}
+
+pub(super) fn read(raw: &RawSettings) -> Result<JobLimits, ConfigError> {
+    let defaults = JobLimits::default();
+    Ok(JobLimits {
+        max_running: parse_count(raw, "ATELIER_MAX_RUNNING_JOBS", 1, defaults.max_running)?,
+        per_user_running: parse_count(raw, "ATELIER_USER_RUNNING_JOBS", 1, defaults.per_user_running)?,
+        per_user_queued: parse_count(raw, "ATELIER_USER_QUEUED_JOBS", 0, defaults.per_user_queued)?,
+        daily_images: match parse_count(raw, "ATELIER_DAILY_IMAGE_QUOTA", 0, 100)? {
+            0 => None,
+            images => Some(u32::try_from(images).unwrap_or(u32::MAX)),
+        },
+        shutdown_drain: Duration::from_secs(parse_count(raw, "ATELIER_SHUTDOWN_DRAIN_SECONDS", 0, 5)? as u64),
+        shutdown_grace: Duration::from_secs(parse_count(raw, "ATELIER_SHUTDOWN_GRACE_SECONDS", 0, 20)? as u64),
+        heartbeat: Duration::from_secs(parse_count(raw, "ATELIER_HEARTBEAT_SECONDS", 1, 10)? as u64),
+    })
+}
+
+pub(super) fn describe(config: &Config) -> Vec<(&'static str, String)> {
+    let limits = &config.limits;
+    vec![
+        ("ATELIER_MAX_RUNNING_JOBS", limits.max_running.to_string()),
+        ("ATELIER_USER_RUNNING_JOBS", limits.per_user_running.to_string()),
+        ("ATELIER_USER_QUEUED_JOBS", limits.per_user_queued.to_string()),
+        ("ATELIER_SHUTDOWN_DRAIN_SECONDS", limits.shutdown_drain.as_secs().to_string()),
+        ("ATELIER_SHUTDOWN_GRACE_SECONDS", limits.shutdown_grace.as_secs().to_string()),
+        ("ATELIER_HEARTBEAT_SECONDS", limits.heartbeat.as_secs().to_string()),
+        (
+            "ATELIER_DAILY_IMAGE_QUOTA",
+            limits.daily_images.map(|images| images.to_string()).unwrap_or_else(|| "0 (no limit)".into()),
+        ),
+    ]
+}
