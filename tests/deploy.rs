@@ -345,7 +345,10 @@ fn the_stack_sets_only_settings_the_app_reads() {
         assert!(used.contains(required), "the stack sets {required}");
     }
     for name in &used {
-        assert!(known.contains(name.as_str()), "the stack sets {name}, which is not in shared/src/config.rs SETTINGS");
+        assert!(
+            known.contains(name.as_str()),
+            "the stack sets {name}, which is not in SETTINGS (shared/src/config/mod.rs)"
+        );
     }
     assert!(
         stack.contains(&format!("export const CALLBACK_PATH = '{}';", atelier_shared::oidc::CALLBACK_PATH)),
@@ -354,11 +357,18 @@ fn the_stack_sets_only_settings_the_app_reads() {
 }
 
 /// The stack sets settings as environment variables, and the app takes from the environment
-/// only the names in SETTINGS: a name config.rs reads but SETTINGS lacks would be set in the
+/// only the names in SETTINGS: a name shared/src/config/ reads but SETTINGS lacks would be set in the
 /// task and silently ignored (flagged as misspelt).
 #[test]
 fn every_setting_the_app_reads_can_be_set_from_the_environment() {
-    let config = read("shared/src/config.rs");
+    // Every section of shared/src/config/ but its unit tests (which spell names wrong on purpose).
+    let mut sections: Vec<PathBuf> = std::fs::read_dir(repository().join("shared/src/config"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "rs") && !path.ends_with("tests.rs"))
+        .collect();
+    sections.sort();
+    let config: String = sections.iter().map(|path| std::fs::read_to_string(path).unwrap()).collect();
     let known: BTreeSet<&str> = SETTINGS.iter().map(|(name, _)| *name).collect();
     let mut read_names = BTreeSet::new();
     for (at, _) in config.match_indices("\"ATELIER_") {
@@ -373,7 +383,7 @@ fn every_setting_the_app_reads_can_be_set_from_the_environment() {
     }
     assert!(read_names.contains("ATELIER_SHUTDOWN_GRACE_SECONDS"), "found the names: {read_names:?}");
     let missing: Vec<&String> = read_names.iter().filter(|name| !known.contains(name.as_str())).collect();
-    assert!(missing.is_empty(), "shared/src/config.rs reads settings that are not in SETTINGS: {missing:?}");
+    assert!(missing.is_empty(), "shared/src/config/ reads settings that are not in SETTINGS: {missing:?}");
 }
 
 #[test]
