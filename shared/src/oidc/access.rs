@@ -385,7 +385,7 @@ fn check_is_access_token(claims: &AccessClaims, header: &jsonwebtoken::Header) -
     if !is_access_token {
         return Err(refused(
             "the token does not say it is an access token (no token_use claim, no at+jwt type): send the access \
-                 token",
+             token",
             &"neither token_use nor typ at+jwt",
         ));
     }
