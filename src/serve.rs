@@ -6,14 +6,16 @@ use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use atelier_shared::Atelier;
 use atelier_shared::config::{Config, LocalSignIn, RawSettings};
 use atelier_shared::engine::EngineKind;
 use atelier_shared::oidc::OidcSignIn;
-use atelier_shared::startup::{self, AwsSetup};
+use atelier_shared::startup::{self, AwsSetup, Started};
 use axum_extra::extract::cookie::Key;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::cli::Failure;
 
@@ -76,107 +78,24 @@ pub async fn run(
     let address =
         listener.local_addr().map_err(|error| Failure::failed(format!("cannot read the bound address: {error}")))?;
 
-    if started.engine == EngineKind::Demo {
-        tracing::warn!(
-            "DEMO MODE: no image model is configured ({}), so images are drawn locally by the demo engine",
-            started.engine_reason
-        );
-    }
-    match config.local_sign_in() {
-        LocalSignIn::Allowed => {
-            tracing::info!("local mode: visitors are signed in as the local operator (loopback only)")
-        }
-        LocalSignIn::RefusedOffLoopback(bind) => tracing::warn!(
-            "{bind} is reachable beyond this machine and no sign-in provider is configured: web sign-in is refused \
-             until ATELIER_OIDC_ISSUER and ATELIER_OIDC_CLIENT_ID are set"
-        ),
-        LocalSignIn::NotNeeded => {}
-    }
+    announce_mode(&config, &started);
 
     // One shutdown signal, fanned out to the web app and the bot. First the process turns
     // unready and takes no new jobs, long enough for the load balancer to notice and drain it;
     // then the web app finishes the requests in flight and the bot closes its gateway.
     let (stop_sender, stop_receiver) = watch::channel(false);
-    let draining_core = core.clone();
-    let drain = config.limits.shutdown_drain;
-    let grace = config.limits.shutdown_grace;
-    tokio::spawn(async move {
-        shutdown.await;
-        // Waiting jobs leave the line now, each answered through its own front end with its
-        // images given back; running jobs carry on.
-        draining_core.begin_shutdown();
-        tracing::info!(drain_seconds = drain.as_secs(), "stopping: unready and taking no new jobs, then stopping");
-        tokio::time::sleep(drain).await;
-        // Running jobs get a while longer to deliver (Fargate allows 30 s from SIGTERM in all);
-        // whatever is still running after that is answered by another replica or the next start.
-        let left = draining_core.wait_for_running_jobs(grace).await;
-        if left > 0 {
-            tracing::warn!(jobs = left, "stopping with jobs still running; another replica will answer them");
-        }
-        let _ = stop_sender.send(true);
-    });
-    let stopped = |mut receiver: watch::Receiver<bool>| async move {
-        let _ = receiver.wait_for(|stopped| *stopped).await;
-    };
+    start_shutdown_sequence(core.clone(), &config, shutdown, stop_sender);
 
-    let bot = match &config.discord {
-        Some(discord) => {
-            let discord = discord.clone();
-            let core = core.clone();
-            let public_url = config.public_url.clone();
-            let bot_stopped = stopped(stop_receiver.clone());
-            tracing::info!("starting the Discord bot");
-            Some(tokio::spawn(async move {
-                if let Err(error) = atelier_bot::run(core, &discord, public_url, bot_stopped).await {
-                    tracing::error!(error = %error, "the Discord bot stopped: {error}");
-                }
-            }))
-        }
-        None => {
-            tracing::info!("the Discord bot is off (set ATELIER_DISCORD_TOKEN to run it)");
-            None
-        }
-    };
+    let bot = start_bot(&config, &core, stop_receiver.clone());
 
     let site = atelier_web::Site {
         engine: started.engine,
         engine_reason: started.engine_reason.clone(),
         local_sign_in: config.local_sign_in(),
     };
-    let auth = match &config.oidc {
-        Some(oidc) => {
-            let sign_in = OidcSignIn::new(oidc, &config.public_url)
-                .map_err(|error| Failure::must_change(format!("ATELIER_OIDC_ISSUER: {}", error.user_message())))?;
-            // A provider that cannot be reached at start is reported now, but the app still
-            // starts: the provider may come back, and sign-in will discover it then.
-            if let Err(error) = sign_in.discover().await {
-                tracing::warn!(error = %error, "the sign-in provider could not be reached at start: {error}");
-            }
-            atelier_web::Auth {
-                sign_in: Some(sign_in),
-                cookie_key: Key::derive_from(oidc.session_secret.expose_secret()),
-                secure_cookies: config.public_url.scheme() == "https",
-            }
-        }
-        None => atelier_web::Auth::local(),
-    };
+    let auth = web_auth(&config).await?;
     // The metrics listener serves only /metrics, apart from the public web app, and stops with it.
-    let metrics = match metrics_listener {
-        Some(listener) => {
-            let metrics_address = listener
-                .local_addr()
-                .map_err(|error| Failure::failed(format!("cannot read the metrics listener's address: {error}")))?;
-            tracing::info!(address = %metrics_address, "metrics are served on http://{metrics_address}/metrics");
-            let core = core.clone();
-            let metrics_stopped = stopped(stop_receiver.clone());
-            Some(tokio::spawn(async move {
-                if let Err(error) = atelier_web::metrics::serve(listener, core, metrics_stopped).await {
-                    tracing::error!(error = %error, "the metrics listener stopped: {error}");
-                }
-            }))
-        }
-        None => None,
-    };
+    let metrics = start_metrics(metrics_listener, &core, stop_receiver.clone())?;
     let spool_owner = core.clone();
     let state = atelier_web::AppState { core, site: Arc::new(site), auth: Arc::new(auth) };
     tracing::info!(
@@ -196,6 +115,133 @@ pub async fn run(
     if let Some(metrics) = metrics {
         let _ = metrics.await;
     }
+    stop_background_work(&spool_owner).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Says loudly when the demo engine draws the images, and how web sign-in works here.
+fn announce_mode(config: &Config, started: &Started) {
+    if started.engine == EngineKind::Demo {
+        tracing::warn!(
+            "DEMO MODE: no image model is configured ({}), so images are drawn locally by the demo engine",
+            started.engine_reason
+        );
+    }
+    match config.local_sign_in() {
+        LocalSignIn::Allowed => {
+            tracing::info!("local mode: visitors are signed in as the local operator (loopback only)")
+        }
+        LocalSignIn::RefusedOffLoopback(bind) => tracing::warn!(
+            "{bind} is reachable beyond this machine and no sign-in provider is configured: web sign-in is refused \
+             until ATELIER_OIDC_ISSUER and ATELIER_OIDC_CLIENT_ID are set"
+        ),
+        LocalSignIn::NotNeeded => {}
+    }
+}
+
+/// Starts the task that waits for `shutdown`, drains the process, and then tells the web app
+/// and the bot to stop through `stop_sender`.
+fn start_shutdown_sequence(
+    draining_core: Atelier,
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    stop_sender: watch::Sender<bool>,
+) {
+    let drain = config.limits.shutdown_drain;
+    let grace = config.limits.shutdown_grace;
+    tokio::spawn(async move {
+        shutdown.await;
+        // Waiting jobs leave the line now, each answered through its own front end with its
+        // images given back; running jobs carry on.
+        draining_core.begin_shutdown();
+        tracing::info!(drain_seconds = drain.as_secs(), "stopping: unready and taking no new jobs, then stopping");
+        tokio::time::sleep(drain).await;
+        // Running jobs get a while longer to deliver (Fargate allows 30 s from SIGTERM in all);
+        // whatever is still running after that is answered by another replica or the next start.
+        let left = draining_core.wait_for_running_jobs(grace).await;
+        if left > 0 {
+            tracing::warn!(jobs = left, "stopping with jobs still running; another replica will answer them");
+        }
+        let _ = stop_sender.send(true);
+    });
+}
+
+/// Completes when the shutdown sequence says to stop.
+async fn stopped(mut receiver: watch::Receiver<bool>) {
+    let _ = receiver.wait_for(|stopped| *stopped).await;
+}
+
+/// Starts the Discord bot when a token is configured.
+fn start_bot(config: &Config, core: &Atelier, stop_receiver: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
+    match &config.discord {
+        Some(discord) => {
+            let discord = discord.clone();
+            let core = core.clone();
+            let public_url = config.public_url.clone();
+            let bot_stopped = stopped(stop_receiver);
+            tracing::info!("starting the Discord bot");
+            Some(tokio::spawn(async move {
+                if let Err(error) = atelier_bot::run(core, &discord, public_url, bot_stopped).await {
+                    tracing::error!(error = %error, "the Discord bot stopped: {error}");
+                }
+            }))
+        }
+        None => {
+            tracing::info!("the Discord bot is off (set ATELIER_DISCORD_TOKEN to run it)");
+            None
+        }
+    }
+}
+
+/// How the web app signs people in: through the configured provider, or as the local operator.
+async fn web_auth(config: &Config) -> Result<atelier_web::Auth, Failure> {
+    Ok(match &config.oidc {
+        Some(oidc) => {
+            let sign_in = OidcSignIn::new(oidc, &config.public_url)
+                .map_err(|error| Failure::must_change(format!("ATELIER_OIDC_ISSUER: {}", error.user_message())))?;
+            // A provider that cannot be reached at start is reported now, but the app still
+            // starts: the provider may come back, and sign-in will discover it then.
+            if let Err(error) = sign_in.discover().await {
+                tracing::warn!(error = %error, "the sign-in provider could not be reached at start: {error}");
+            }
+            atelier_web::Auth {
+                sign_in: Some(sign_in),
+                cookie_key: Key::derive_from(oidc.session_secret.expose_secret()),
+                secure_cookies: config.public_url.scheme() == "https",
+            }
+        }
+        None => atelier_web::Auth::local(),
+    })
+}
+
+/// Starts serving /metrics on its own listener, when one is configured.
+fn start_metrics(
+    metrics_listener: Option<TcpListener>,
+    core: &Atelier,
+    stop_receiver: watch::Receiver<bool>,
+) -> Result<Option<JoinHandle<()>>, Failure> {
+    Ok(match metrics_listener {
+        Some(listener) => {
+            let metrics_address = listener
+                .local_addr()
+                .map_err(|error| Failure::failed(format!("cannot read the metrics listener's address: {error}")))?;
+            tracing::info!(address = %metrics_address, "metrics are served on http://{metrics_address}/metrics");
+            let core = core.clone();
+            let metrics_stopped = stopped(stop_receiver);
+            Some(tokio::spawn(async move {
+                if let Err(error) = atelier_web::metrics::serve(listener, core, metrics_stopped).await {
+                    tracing::error!(error = %error, "the metrics listener stopped: {error}");
+                }
+            }))
+        }
+        None => None,
+    })
+}
+
+/// What a stopping process does last, once the web app and the bot have stopped: marks this
+/// replica stopped and writes what it can of the spool.
+async fn stop_background_work(spool_owner: &Atelier) {
     // This replica is marked stopped, so what it leaves behind is answered at once by
     // another replica (or the next start) rather than after its heartbeat goes silent.
     spool_owner.stop_job_keeper().await;
@@ -210,8 +256,6 @@ pub async fn run(
     if let Some(depth) = spool_owner.spool_depth().filter(|depth| depth.entries > 0) {
         tracing::warn!(entries = depth.entries, bytes = depth.bytes, "images still wait in the spool for the store");
     }
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// Completes on Ctrl-C, or on SIGTERM (what ECS sends to stop a task).

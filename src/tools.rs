@@ -211,21 +211,44 @@ pub async fn describe(args: DescribeArgs) -> Result<(), Failure> {
 
 pub async fn show_config() -> Result<(), Failure> {
     let config = load_config()?;
+    let width = print_settings(&config);
+
+    let aws = AwsEnvironment::detect();
+    println!();
+    println!("Features:");
+    feature("web app", true, format!("listens on {} and is reached at {}", config.bind, config.public_url));
+    print_model_features(&config, &aws);
+    feature("gallery store", true, config.store.to_string());
+    print_access_features(&config);
+
+    print_unknown_variables()?;
+    println!();
+    println!("All settings:");
+    for (name, description) in SETTINGS {
+        println!("  {name:width$}  {description}");
+    }
+    Ok(())
+}
+
+/// Prints every setting with its value, and returns the width of the names' column.
+fn print_settings(config: &Config) -> usize {
     println!("Settings (environment variables win over atelier.toml):");
     let described = config.describe();
     let width = described.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
     for (name, value) in &described {
         println!("  {name:width$}  {value}");
     }
+    width
+}
 
-    let aws = AwsEnvironment::detect();
-    println!();
-    println!("Features:");
-    let feature = |name: &str, ready: bool, detail: String| {
-        println!("  [{}] {name}: {detail}", if ready { "ready" } else { "missing" });
-    };
-    feature("web app", true, format!("listens on {} and is reached at {}", config.bind, config.public_url));
-    let engine = atelier_shared::config::resolve_engine(config.engine, &aws);
+/// One line of the feature list: whether it is ready, and what it runs on or still needs.
+fn feature(name: &str, ready: bool, detail: String) {
+    println!("  [{}] {name}: {detail}", if ready { "ready" } else { "missing" });
+}
+
+/// The features that need the image models: which engine draws, which models, which checks.
+fn print_model_features(config: &Config, aws: &AwsEnvironment) {
+    let engine = atelier_shared::config::resolve_engine(config.engine, aws);
     match engine {
         atelier_shared::engine::EngineKind::Bedrock => feature(
             "image models (Bedrock)",
@@ -266,7 +289,10 @@ pub async fn show_config() -> Result<(), Failure> {
             format!("{} local terms only; the model checks need Bedrock", config.bedrock.blocked_terms.len()),
         );
     }
-    feature("gallery store", true, config.store.to_string());
+}
+
+/// The features that need a front end's settings: the Discord bot, web sign-in, account linking.
+fn print_access_features(config: &Config) {
     match &config.discord {
         Some(discord) => feature(
             "Discord bot",
@@ -301,7 +327,10 @@ pub async fn show_config() -> Result<(), Failure> {
                 .into()
         },
     );
+}
 
+/// Lists the `ATELIER_*` variables that are not settings, with the likely intended name.
+fn print_unknown_variables() -> Result<(), Failure> {
     let raw = RawSettings::from_environment()?;
     let unknown = raw.unknown_variables();
     if !unknown.is_empty() {
@@ -313,11 +342,6 @@ pub async fn show_config() -> Result<(), Failure> {
                 None => println!("  {name}"),
             }
         }
-    }
-    println!();
-    println!("All settings:");
-    for (name, description) in SETTINGS {
-        println!("  {name:width$}  {description}");
     }
     Ok(())
 }

@@ -60,50 +60,16 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
     // Loaded from the environment at most once, and only if S3 or Bedrock needs it.
     let mut sdk_config = aws.sdk_config.clone();
     let metrics = Metrics::new();
-    let store: Arc<dyn ObjectStore> = match &config.store {
-        StoreLocation::Folder(path) => Arc::new(FolderStore::open(path).await.map_err(|error| ConfigError {
-            variable: "ATELIER_STORE",
-            value: Some(config.store.to_string()),
-            problem: match error {
-                crate::store::StoreError::Unavailable { detail, .. } => format!("the folder cannot be used ({detail})"),
-                other => other.to_string(),
-            },
-            fix: "choose a folder this user can write, or fix its permissions".into(),
-        })?),
-        StoreLocation::S3 { bucket, prefix } => {
-            let sdk_config = load_sdk_config(&mut sdk_config).await;
-            let store = S3Store::new(&sdk_config, bucket.clone(), prefix.clone(), config.s3_force_path_style);
-            store.diagnose().await.map_err(|found| ConfigError {
-                variable: "ATELIER_STORE",
-                value: Some(config.store.to_string()),
-                problem: format!("the bucket cannot be used: {}", found.problem),
-                fix: found.fix,
-            })?;
-            Arc::new(store)
-        }
-    };
+    let store = open_store(config, &mut sdk_config).await?;
     // Every store call goes through one place that counts the store's failures.
     let store: Arc<dyn ObjectStore> = Arc::new(MeasuredStore::new(store, metrics.clone()));
     // Images that cannot be stored wait here; what a previous process left is written first.
-    let spool =
-        Spool::open(&config.spool_dir, config.spool_max_bytes, store.location()).map_err(|error| ConfigError {
-            variable: "ATELIER_SPOOL_DIR",
-            value: Some(config.spool_dir.display().to_string()),
-            problem: format!("the spool cannot be used ({error})"),
-            fix: "choose a folder on local disk this user can write, or fix its permissions".into(),
-        })?;
+    let spool = open_spool(config, store.as_ref())?;
     metrics.watch_spool(spool.clone());
     let spool_flusher = Some(Arc::new(spool.start_flusher(store.clone(), Backoff::default())));
     let gallery = Gallery::new(store.clone()).with_spool(spool);
     // Links live in the gallery's store; recording them on the Cognito user as well needs the pool id.
-    let directory: Arc<dyn AccountDirectory> =
-        match config.oidc.as_ref().and_then(|oidc| oidc.cognito_user_pool_id.as_ref()) {
-            Some(pool) => Arc::new(CognitoDirectory::new(
-                &with_directory_timeouts(&load_sdk_config(&mut sdk_config).await),
-                pool.clone(),
-            )),
-            None => Arc::new(NoDirectory),
-        };
+    let directory = account_directory(config, &mut sdk_config).await;
     let accounts = Some(Arc::new(Accounts::new(store.clone(), directory, &config.public_url)));
     let jobs = Jobs::new(config.limits, store.clone());
     metrics.watch_jobs(jobs.clone());
@@ -115,11 +81,7 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
     let engine = resolve_engine(choice, &aws.environment);
     let (parts, engine_reason) = match engine {
         EngineKind::Demo => {
-            let reason = match (config.engine, &aws.environment.region, aws.environment.credentials_source) {
-                (EngineChoice::Demo, _, _) => "ATELIER_ENGINE=demo".to_string(),
-                (_, None, _) => "no AWS region is configured; set AWS_REGION".to_string(),
-                (_, Some(_), _) => "no AWS credentials are configured".to_string(),
-            };
+            let reason = demo_engine_reason(config, aws);
             let parts = Parts {
                 engine: Arc::new(DemoEngine),
                 safety: Arc::new(SafetyGate::new(config.bedrock.blocked_terms.clone(), Vec::new(), None)),
@@ -137,29 +99,9 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
             let sdk_config = load_sdk_config(&mut sdk_config).await;
             let bedrock = Bedrock::new(&sdk_config, config.bedrock.timeouts);
             let settings = &config.bedrock;
-            // Every model-backed check is measured under its model and what it was asked.
-            let measured = |check: Arc<dyn SafetyCheck>, model: &str, operation| -> Arc<dyn SafetyCheck> {
-                Arc::new(MeasuredSafetyCheck::new(check, model, operation, metrics.clone()))
-            };
-            let mut checks: Vec<Arc<dyn SafetyCheck>> = Vec::new();
-            if let Some((identifier, version)) = &settings.guardrail {
-                let guardrail = Arc::new(BedrockGuardrail::new(bedrock.clone(), identifier.clone(), version.clone()));
-                checks.push(measured(guardrail, identifier, "guardrail"));
-            }
-            let classifier = Arc::new(BedrockClassifier::new(
-                bedrock.clone(),
-                settings.classifier_model.clone(),
-                Checker::Classifier,
-            ));
-            checks.push(measured(classifier, &settings.classifier_model, "classify"));
-            let appeal_reviewer = measured(
-                Arc::new(BedrockClassifier::new(bedrock.clone(), settings.chat_model.clone(), Checker::Appeal)),
-                &settings.chat_model,
-                "appeal",
-            );
             let parts = Parts {
                 engine: Arc::new(BedrockImageEngine::new(bedrock.clone(), config.models.clone(), metrics.clone())),
-                safety: Arc::new(SafetyGate::new(settings.blocked_terms.clone(), checks, Some(appeal_reviewer))),
+                safety: Arc::new(bedrock_safety_gate(&bedrock, config, &metrics)),
                 chat: Arc::new(MeasuredChat::new(
                     Arc::new(BedrockChat::new(
                         bedrock.clone(),
@@ -184,6 +126,88 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
     };
     let started = Started { engine, engine_reason, store: store.location() };
     Ok((Atelier::new(parts), started))
+}
+
+/// Opens the configured store and proves it usable: a folder this user can write, or a
+/// bucket that answers.
+async fn open_store(config: &Config, sdk_config: &mut Option<SdkConfig>) -> Result<Arc<dyn ObjectStore>, ConfigError> {
+    let store: Arc<dyn ObjectStore> = match &config.store {
+        StoreLocation::Folder(path) => Arc::new(FolderStore::open(path).await.map_err(|error| ConfigError {
+            variable: "ATELIER_STORE",
+            value: Some(config.store.to_string()),
+            problem: match error {
+                crate::store::StoreError::Unavailable { detail, .. } => format!("the folder cannot be used ({detail})"),
+                other => other.to_string(),
+            },
+            fix: "choose a folder this user can write, or fix its permissions".into(),
+        })?),
+        StoreLocation::S3 { bucket, prefix } => {
+            let sdk_config = load_sdk_config(sdk_config).await;
+            let store = S3Store::new(&sdk_config, bucket.clone(), prefix.clone(), config.s3_force_path_style);
+            store.diagnose().await.map_err(|found| ConfigError {
+                variable: "ATELIER_STORE",
+                value: Some(config.store.to_string()),
+                problem: format!("the bucket cannot be used: {}", found.problem),
+                fix: found.fix,
+            })?;
+            Arc::new(store)
+        }
+    };
+    Ok(store)
+}
+
+/// Opens the spool images wait in while the store is down.
+fn open_spool(config: &Config, store: &dyn ObjectStore) -> Result<Spool, ConfigError> {
+    Spool::open(&config.spool_dir, config.spool_max_bytes, store.location()).map_err(|error| ConfigError {
+        variable: "ATELIER_SPOOL_DIR",
+        value: Some(config.spool_dir.display().to_string()),
+        problem: format!("the spool cannot be used ({error})"),
+        fix: "choose a folder on local disk this user can write, or fix its permissions".into(),
+    })
+}
+
+/// Where account links are recorded besides the gallery's store: on the Cognito user, when
+/// the user pool is known.
+async fn account_directory(config: &Config, sdk_config: &mut Option<SdkConfig>) -> Arc<dyn AccountDirectory> {
+    match config.oidc.as_ref().and_then(|oidc| oidc.cognito_user_pool_id.as_ref()) {
+        Some(pool) => {
+            Arc::new(CognitoDirectory::new(&with_directory_timeouts(&load_sdk_config(sdk_config).await), pool.clone()))
+        }
+        None => Arc::new(NoDirectory),
+    }
+}
+
+/// Why the demo engine runs, said loudly at start-up.
+fn demo_engine_reason(config: &Config, aws: &AwsSetup) -> String {
+    match (config.engine, &aws.environment.region, aws.environment.credentials_source) {
+        (EngineChoice::Demo, _, _) => "ATELIER_ENGINE=demo".to_string(),
+        (_, None, _) => "no AWS region is configured; set AWS_REGION".to_string(),
+        (_, Some(_), _) => "no AWS credentials are configured".to_string(),
+    }
+}
+
+/// The safety gate of the Bedrock engine: the blocked terms, the guardrail when one is
+/// configured, the classifier, and the appeal reviewer.
+fn bedrock_safety_gate(bedrock: &Bedrock, config: &Config, metrics: &Metrics) -> SafetyGate {
+    let settings = &config.bedrock;
+    // Every model-backed check is measured under its model and what it was asked.
+    let measured = |check: Arc<dyn SafetyCheck>, model: &str, operation| -> Arc<dyn SafetyCheck> {
+        Arc::new(MeasuredSafetyCheck::new(check, model, operation, metrics.clone()))
+    };
+    let mut checks: Vec<Arc<dyn SafetyCheck>> = Vec::new();
+    if let Some((identifier, version)) = &settings.guardrail {
+        let guardrail = Arc::new(BedrockGuardrail::new(bedrock.clone(), identifier.clone(), version.clone()));
+        checks.push(measured(guardrail, identifier, "guardrail"));
+    }
+    let classifier =
+        Arc::new(BedrockClassifier::new(bedrock.clone(), settings.classifier_model.clone(), Checker::Classifier));
+    checks.push(measured(classifier, &settings.classifier_model, "classify"));
+    let appeal_reviewer = measured(
+        Arc::new(BedrockClassifier::new(bedrock.clone(), settings.chat_model.clone(), Checker::Appeal)),
+        &settings.chat_model,
+        "appeal",
+    );
+    SafetyGate::new(settings.blocked_terms.clone(), checks, Some(appeal_reviewer))
 }
 
 /// The SDK configuration for Cognito calls, which link a Discord account. The SDK's default

@@ -1,7 +1,12 @@
+use time::OffsetDateTime;
+
 use super::*;
-use crate::engine::ImageEngine;
+use crate::engine::EngineKind;
 use crate::engine::demo::DemoEngine;
-use crate::request::{GenerationRequest, Prompt, Shape};
+use crate::engine::{ImageEngine, SafetyOutcome};
+use crate::error::Error;
+use crate::images::{CheckedImage, make_thumbnail};
+use crate::request::{GenerationRequest, Prompt, Seed, Shape, Size};
 use crate::store::folder::FolderStore;
 
 async fn gallery() -> (tempfile::TempDir, Gallery) {

@@ -1,6 +1,13 @@
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
+use async_trait::async_trait;
+
+use super::ledger::JobRecord;
 use super::*;
+use crate::error::Result;
+use crate::request::GenerationFields;
+use crate::store::ObjectStore;
 use crate::store::folder::FolderStore;
 
 fn limits(daily_images: Option<u32>) -> JobLimits {

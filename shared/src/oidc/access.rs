@@ -168,40 +168,8 @@ impl AccessTokenVerifier {
     /// provider whose discovery or keys make no sense is [`Error::Operator`].
     pub async fn verify(&self, token: &str) -> Result<VerifiedAccessToken> {
         let token = token.trim();
-        let header = jsonwebtoken::decode_header(token).map_err(|error| {
-            refused("the access token is not a signed JWT: send the access token you got from signing in", &error)
-        })?;
-        if !ACCEPTED_ALGORITHMS.contains(&header.alg) {
-            return Err(refused(
-                "the access token is signed with an algorithm this service does not accept",
-                &format!("alg {:?}", header.alg),
-            ));
-        }
-        let key_id = header.kid.clone().ok_or_else(|| {
-            refused("the access token names no signing key (kid): send the access token from signing in", &"no kid")
-        })?;
-
-        let mut keys = self.keys(false).await?;
-        if keys.find(&key_id).is_none() {
-            // The provider may have rotated its keys since we fetched them: fetch again, if
-            // the last fetch is old enough.
-            keys = self.keys(true).await?;
-        }
-        let Some(key) = keys.find(&key_id) else {
-            return Err(refused(
-                "the access token is signed with a key the sign-in provider does not list",
-                &format!("kid {key_id}"),
-            ));
-        };
-        if !key_fits(key, header.alg) {
-            return Err(refused(
-                "the access token's signature does not match the sign-in provider's key",
-                &format!("key {key_id} is not for {:?}", header.alg),
-            ));
-        }
-        let decoding_key = DecodingKey::from_jwk(key).map_err(|error| {
-            Error::operator(format!("reading the sign-in provider's key {key_id} from its JWKS"), error)
-        })?;
+        let (header, key_id) = read_header(token)?;
+        let (keys, decoding_key) = self.signing_key(&key_id, header.alg).await?;
 
         let mut validation = Validation::new(header.alg);
         validation.leeway = CLOCK_SKEW_SECONDS;
@@ -215,36 +183,8 @@ impl AccessTokenVerifier {
             .map_err(|error| refused(refusal_for(error.kind()), &error))?;
         let claims = data.claims;
 
-        let is_access_token = match claims.token_use.as_deref() {
-            Some("access") => true,
-            Some(other) => {
-                return Err(refused(
-                    &format!("this is an `{other}` token, not an access token: send the access token"),
-                    &format!("token_use {other}"),
-                ));
-            }
-            None => header.typ.as_deref().is_some_and(|typ| {
-                let typ = typ.to_ascii_lowercase();
-                typ == "at+jwt" || typ == "application/at+jwt"
-            }),
-        };
-        if !is_access_token {
-            return Err(refused(
-                "the token does not say it is an access token (no token_use claim, no at+jwt type): send the access \
-                 token",
-                &"neither token_use nor typ at+jwt",
-            ));
-        }
-        match claims.client_id.as_deref() {
-            Some(client_id) if client_id == self.client_id => {}
-            Some(other) => {
-                return Err(refused(
-                    "the access token was issued to another app client",
-                    &format!("client_id {other}, expected {}", self.client_id),
-                ));
-            }
-            None => return Err(refused("the access token names no app client (client_id)", &"no client_id")),
-        }
+        check_is_access_token(&claims, &header)?;
+        self.check_client(&claims)?;
         let subject = claims
             .sub
             .filter(|subject| !subject.is_empty())
@@ -257,6 +197,48 @@ impl AccessTokenVerifier {
             owner,
             subject,
         })
+    }
+
+    /// The provider's keys and, from them, the key that signed a token: the keys are fetched
+    /// again when none has the token's key id, and the key must suit the token's algorithm.
+    async fn signing_key(&self, key_id: &str, algorithm: Algorithm) -> Result<(Arc<ProviderKeys>, DecodingKey)> {
+        let mut keys = self.keys(false).await?;
+        if keys.find(key_id).is_none() {
+            // The provider may have rotated its keys since we fetched them: fetch again, if
+            // the last fetch is old enough.
+            keys = self.keys(true).await?;
+        }
+        let Some(key) = keys.find(key_id) else {
+            return Err(refused(
+                "the access token is signed with a key the sign-in provider does not list",
+                &format!("kid {key_id}"),
+            ));
+        };
+        if !key_fits(key, algorithm) {
+            return Err(refused(
+                "the access token's signature does not match the sign-in provider's key",
+                &format!("key {key_id} is not for {algorithm:?}"),
+            ));
+        }
+        let decoding_key = DecodingKey::from_jwk(key).map_err(|error| {
+            Error::operator(format!("reading the sign-in provider's key {key_id} from its JWKS"), error)
+        })?;
+        Ok((keys, decoding_key))
+    }
+
+    /// Refuses a token issued to another app client, or to none.
+    fn check_client(&self, claims: &AccessClaims) -> Result<()> {
+        match claims.client_id.as_deref() {
+            Some(client_id) if client_id == self.client_id => {}
+            Some(other) => {
+                return Err(refused(
+                    "the access token was issued to another app client",
+                    &format!("client_id {other}, expected {}", self.client_id),
+                ));
+            }
+            None => return Err(refused("the access token names no app client (client_id)", &"no client_id")),
+        }
+        Ok(())
     }
 
     /// The kept keys, fetched on first use, or again when `refresh` and the last fetch is
@@ -364,6 +346,50 @@ impl AccessTokenVerifier {
         };
         Ok(serde_json::from_slice(&body).map_err(|error| format!("{address} is not a {what}: {error}")))
     }
+}
+
+/// A token's header and the id of the key that signed it; refused when the token is not a
+/// signed JWT, is signed with an algorithm we do not accept, or names no key.
+fn read_header(token: &str) -> Result<(jsonwebtoken::Header, String)> {
+    let header = jsonwebtoken::decode_header(token).map_err(|error| {
+        refused("the access token is not a signed JWT: send the access token you got from signing in", &error)
+    })?;
+    if !ACCEPTED_ALGORITHMS.contains(&header.alg) {
+        return Err(refused(
+            "the access token is signed with an algorithm this service does not accept",
+            &format!("alg {:?}", header.alg),
+        ));
+    }
+    let key_id = header.kid.clone().ok_or_else(|| {
+        refused("the access token names no signing key (kid): send the access token from signing in", &"no kid")
+    })?;
+    Ok((header, key_id))
+}
+
+/// Refuses a token that does not say it is an access token: Cognito's `token_use` claim, or
+/// for providers that follow RFC 9068, the header's `typ`.
+fn check_is_access_token(claims: &AccessClaims, header: &jsonwebtoken::Header) -> Result<()> {
+    let is_access_token = match claims.token_use.as_deref() {
+        Some("access") => true,
+        Some(other) => {
+            return Err(refused(
+                &format!("this is an `{other}` token, not an access token: send the access token"),
+                &format!("token_use {other}"),
+            ));
+        }
+        None => header.typ.as_deref().is_some_and(|typ| {
+            let typ = typ.to_ascii_lowercase();
+            typ == "at+jwt" || typ == "application/at+jwt"
+        }),
+    };
+    if !is_access_token {
+        return Err(refused(
+            "the token does not say it is an access token (no token_use claim, no at+jwt type): send the access \
+             token",
+            &"neither token_use nor typ at+jwt",
+        ));
+    }
+    Ok(())
 }
 
 /// Whether a key may check a signature made with `algorithm`: the key's type must be of the
