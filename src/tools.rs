@@ -5,7 +5,7 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 
 use atelier_shared::Atelier;
-use atelier_shared::chat::{ChatEvent, ChatMessage, ChatMode, ChatTurn, Speaker, StopReason};
+use atelier_shared::chat::{ChatEvent, ChatMessage, ChatMode, ChatTurn, StopReason};
 use atelier_shared::config::{AwsEnvironment, Config, LocalSignIn, RawSettings, SETTINGS};
 use atelier_shared::gallery::{Origin, Owner};
 use atelier_shared::images::{CheckedImage, check_upload};
@@ -127,7 +127,7 @@ pub async fn chat(args: ChatArgs) -> Result<(), Failure> {
             message = message.with_image(read_image(path, "the image").await?);
         }
         let (core, _) = load_core().await?;
-        stream_reply(&core, mode, &[], &message).await?;
+        stream_reply(&core, mode, Vec::new(), &message).await?;
         return Ok(());
     }
     let (core, started) = load_core().await?;
@@ -155,26 +155,22 @@ pub async fn chat(args: ChatArgs) -> Result<(), Failure> {
                 continue;
             }
         };
-        let reply = stream_reply(&core, mode, &history, &message).await?;
-        history.push(ChatTurn { speaker: Speaker::User, text: message.as_str().to_string() });
-        history.push(ChatTurn { speaker: Speaker::Assistant, text: reply });
+        history = stream_reply(&core, mode, history, &message).await?;
     }
 }
 
-/// Prints a reply as it arrives and returns it whole.
+/// Prints a reply as it arrives; returns the history with this exchange.
 async fn stream_reply(
     core: &Atelier,
     mode: ChatMode,
-    history: &[ChatTurn],
+    history: Vec<ChatTurn>,
     message: &ChatMessage,
-) -> Result<String, Failure> {
-    let mut stream = core.chat(mode, history, message).await?;
-    let mut reply = String::new();
+) -> Result<Vec<ChatTurn>, Failure> {
+    let mut exchange = core.converse_statelessly(&operator(), mode, history, message).await?;
     let mut stdout = std::io::stdout();
-    while let Some(event) = stream.next().await {
+    while let Some(event) = exchange.next().await {
         match event? {
             ChatEvent::Text(text) => {
-                reply.push_str(&text);
                 let _ = write!(stdout, "{text}");
                 let _ = stdout.flush();
             }
@@ -196,7 +192,7 @@ async fn stream_reply(
             }
         }
     }
-    Ok(reply)
+    Ok(exchange.history_after())
 }
 
 pub async fn describe(args: DescribeArgs) -> Result<(), Failure> {

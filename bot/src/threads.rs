@@ -2,10 +2,9 @@
 //! replies when the bot may read message content, or by `/chat` inside the thread when not.
 //! The turns are kept in the core's store under the thread's id, so any replica can answer.
 
-use atelier_shared::chat::{ChatEvent, ChatMessage, ChatTurn, Speaker, StopReason};
+use atelier_shared::chat::{ChatEvent, ChatMessage, StopReason};
 use atelier_shared::claims::ClaimKind;
 use atelier_shared::service::Conversation;
-use futures::StreamExt as _;
 use poise::serenity_prelude as serenity;
 
 use crate::render::{MESSAGE_LIMIT, split_message};
@@ -14,25 +13,25 @@ use crate::{BotError, Data};
 
 /// Streams the model's answer into `channel`, editing the message in place as text arrives
 /// (at most once per [`PROGRESS_INTERVAL`]) and continuing in a new message past Discord's
-/// 2,000 characters; then records both turns in the conversation. An answer that fails part
-/// of the way stays in the thread marked as cut off, with what to do, and is not recorded
-/// (as on the web), so the conversation never holds half an exchange or our error text as
-/// the assistant's words; the person asks again.
+/// 2,000 characters. The core keeps the exchange once the answer is whole (before it shows as
+/// finished, so a reply sent the moment it does already finds this turn in the history); an
+/// answer that fails part of the way stays in the thread marked as cut off, with what to do,
+/// and is not kept, so the conversation never holds half an exchange or our error text as the
+/// assistant's words; the person asks again.
 pub async fn answer(
     data: &Data,
     http: &serenity::Http,
     channel: serenity::ChannelId,
-    mut conversation: Conversation,
+    conversation: Conversation,
     message: ChatMessage,
 ) -> Result<(), BotError> {
-    let mut stream = data.core.chat(conversation.mode, &conversation.turns, &message).await?;
+    let mut stream = data.core.converse(&channel.to_string(), conversation, &message).await?;
     let mut live = LiveText::default();
     let mut last_flush = tokio::time::Instant::now();
     // Text arrived since the last flush: it is shown when the interval is up, even if the
     // model pauses, so no piece waits longer than one interval to be seen.
     let mut unshown = false;
     let mut stop = None;
-    let mut cut_off = false;
     loop {
         let event = if unshown {
             tokio::select! {
@@ -71,7 +70,6 @@ pub async fn answer(
                     live.text.truncate(live.text.trim_end().len());
                     live.text.push_str(&format!(" …\n\n*(The answer was cut off here. {note}.)*"));
                 }
-                cut_off = true;
                 break;
             }
         }
@@ -83,13 +81,6 @@ pub async fn answer(
     }
     if live.text.trim().is_empty() {
         live.text = "*(No answer.)*".into();
-    }
-    // Kept before the answer shows as finished, so a reply sent the moment it does already
-    // finds this turn in the history.
-    if !cut_off {
-        conversation.push(ChatTurn { speaker: Speaker::User, text: message.as_str().to_string() });
-        conversation.push(ChatTurn { speaker: Speaker::Assistant, text: live.text.clone() });
-        data.core.remember_conversation(&channel.to_string(), &conversation).await?;
     }
     live.flush(http, channel, false).await?;
     Ok(())

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::chat::{ChatMessage, ChatMode, ChatStream, ChatTurn};
+use futures::StreamExt as _;
+
+use crate::chat::{ChatEvent, ChatMessage, ChatMode, ChatStream, ChatTurn, Speaker, StopReason};
 use crate::checker::Critique;
 use crate::error::Result;
 use crate::gallery::Owner;
@@ -26,6 +28,17 @@ impl Conversation {
     /// The most turns kept; older ones fall out of the model's budget long before this.
     pub const MAX_TURNS: usize = 60;
 
+    /// A conversation with nothing said yet.
+    pub fn new(owner: Owner, mode: ChatMode) -> Self {
+        Self { owner, mode, turns: Vec::new() }
+    }
+
+    /// Adds one exchange: what the person said and the whole reply.
+    pub fn push_exchange(&mut self, said: &str, reply: &str) {
+        self.push(ChatTurn { speaker: Speaker::User, text: said.to_string() });
+        self.push(ChatTurn { speaker: Speaker::Assistant, text: reply.to_string() });
+    }
+
     /// Adds a turn, forgetting the oldest beyond [`Self::MAX_TURNS`].
     pub fn push(&mut self, turn: ChatTurn) {
         self.turns.push(turn);
@@ -36,7 +49,128 @@ impl Conversation {
     }
 }
 
+/// One exchange being answered: the model's reply as it streams. When the reply ends
+/// cleanly the exchange keeps itself in its conversation (the person's message and the whole
+/// reply, appended by compare-and-swap to what is stored now, so two messages answered at once
+/// in one conversation both stay); a reply that breaks off keeps nothing, so a conversation
+/// never holds half an exchange. With no conversation id (the API's stateless chat, where the
+/// caller holds the history), nothing is stored.
+pub struct Exchange {
+    core: Atelier,
+    /// Where the conversation is kept, and how it looks before this exchange.
+    kept_as: Option<String>,
+    conversation: Conversation,
+    said: String,
+    reply: String,
+    stream: ChatStream,
+    over: bool,
+}
+
+impl Exchange {
+    /// The next piece of the reply. The last is [`ChatEvent::Finished`], given only once the
+    /// exchange is kept; an error ends the exchange, keeping nothing. A stream that ends
+    /// without saying why finishes as a whole answer.
+    pub async fn next(&mut self) -> Option<Result<ChatEvent>> {
+        if self.over {
+            return None;
+        }
+        let event = match self.stream.next().await {
+            Some(Ok(ChatEvent::Text(piece))) => {
+                self.reply.push_str(&piece);
+                return Some(Ok(ChatEvent::Text(piece)));
+            }
+            Some(Err(error)) => {
+                self.over = true;
+                return Some(Err(error));
+            }
+            Some(Ok(finished @ ChatEvent::Finished { .. })) => finished,
+            None => ChatEvent::Finished { stop_reason: StopReason::EndTurn, usage: None },
+        };
+        self.over = true;
+        // Owned copies, so no shared borrow of the stream is held across the write.
+        let kept = keep_exchange(
+            self.core.clone(),
+            self.kept_as.clone(),
+            self.conversation.clone(),
+            self.said.clone(),
+            self.reply.clone(),
+        );
+        Some(kept.await.map(|()| event))
+    }
+
+    /// The reply so far.
+    pub fn reply(&self) -> &str {
+        &self.reply
+    }
+
+    /// The conversation with this exchange added, trimmed as it is kept: what a caller who
+    /// holds the history sends back next time.
+    pub fn history_after(&self) -> Vec<ChatTurn> {
+        let mut conversation = self.conversation.clone();
+        conversation.push_exchange(&self.said, &self.reply);
+        conversation.turns
+    }
+}
+
+/// Keeps an exchange in its conversation (see [`Exchange`]).
+async fn keep_exchange(
+    core: Atelier,
+    kept_as: Option<String>,
+    started_as: Conversation,
+    said: String,
+    reply: String,
+) -> Result<()> {
+    let Some(id) = kept_as else { return Ok(()) };
+    let key = Atelier::key(format!("conversations/{id}.json"))?;
+    core.records("conversation record")
+        .update(&key, |stored: Option<Conversation>| {
+            // Turns another message added meanwhile stay; this exchange goes after them.
+            let mut conversation = stored.unwrap_or_else(|| started_as.clone());
+            conversation.mode = started_as.mode;
+            conversation.push_exchange(&said, &reply);
+            Ok((conversation, ()))
+        })
+        .await
+}
+
 impl Atelier {
+    /// Starts answering `message` in `conversation`, kept under the front end's `id` (a
+    /// Discord thread, a web conversation); see [`Exchange`].
+    pub async fn converse(&self, id: &str, conversation: Conversation, message: &ChatMessage) -> Result<Exchange> {
+        self.start_exchange(Some(id.to_string()), conversation, message).await
+    }
+
+    /// Answers `message` after `history` that the caller keeps itself (the JSON API): nothing
+    /// is stored, and the history comes back trimmed as a kept one would be.
+    pub async fn converse_statelessly(
+        &self,
+        actor: &Actor,
+        mode: ChatMode,
+        history: Vec<ChatTurn>,
+        message: &ChatMessage,
+    ) -> Result<Exchange> {
+        let conversation = Conversation { owner: actor.owner.clone(), mode, turns: history };
+        self.start_exchange(None, conversation, message).await
+    }
+
+    async fn start_exchange(
+        &self,
+        kept_as: Option<String>,
+        conversation: Conversation,
+        message: &ChatMessage,
+    ) -> Result<Exchange> {
+        let stream = self.chat.reply(conversation.mode, &conversation.turns, message).await?;
+        Ok(Exchange {
+            core: self.clone(),
+            kept_as,
+            said: message.as_str().to_string(),
+            conversation,
+            reply: String::new(),
+            stream,
+            over: false,
+        })
+    }
+
     /// Remembers a conversation under an id of the front end's (a Discord thread id).
     pub async fn remember_conversation(&self, id: &str, conversation: &Conversation) -> Result<()> {
         let key = Self::key(format!("conversations/{id}.json"))?;
@@ -79,8 +213,4 @@ impl Atelier {
         self.chat.describe(image).await
     }
 
-    /// Starts a streamed chat reply.
-    pub async fn chat(&self, mode: ChatMode, history: &[ChatTurn], message: &ChatMessage) -> Result<ChatStream> {
-        self.chat.reply(mode, history, message).await
-    }
 }

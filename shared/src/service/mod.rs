@@ -8,7 +8,7 @@ mod images;
 mod people;
 mod requests;
 
-pub use conversations::Conversation;
+pub use conversations::{Conversation, Exchange};
 pub use images::{EditPlan, EditSource, Filing, GenerationPlan, Kept};
 pub use people::LinkStart;
 pub use requests::HeldId;

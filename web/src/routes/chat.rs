@@ -1,7 +1,7 @@
 //! Chat with the assistant in one of its modes, one conversation per address.
 //!
 //! Each conversation has a ULID in its address (`/chat/{id}`) and is kept in the store through
-//! the core (`Atelier::remember_conversation`), so any replica can continue it and only its
+//! the core (`Atelier::converse`), so any replica can continue it and only its
 //! owner can read it: anyone else gets the same 404 as for a conversation that never existed.
 //!
 //! A message is a multipart form (it may carry an image). Browsers with `chat.js` ask for
@@ -9,10 +9,9 @@
 //! without the script the form posts, waits for the whole reply, and is redirected to the
 //! conversation. Either way the turns are saved before the reply is reported finished.
 
-use atelier_shared::Atelier;
-use atelier_shared::chat::{ChatEvent, ChatMessage, ChatMode, ChatStream, ChatTurn, Speaker, StopReason};
+use atelier_shared::chat::{ChatEvent, ChatMessage, ChatMode, ChatTurn, Speaker, StopReason};
 use atelier_shared::images::{MAX_UPLOAD_BYTES, check_upload};
-use atelier_shared::service::Conversation;
+use atelier_shared::service::{Conversation, Exchange};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, State};
@@ -146,19 +145,19 @@ impl Visit {
         };
         let started = async {
             let checked = check_message(&form, conversation.mode).await?;
-            let stream = self.state.core.chat(checked.mode, &conversation.turns, &checked.message).await?;
-            Ok::<_, WebError>((checked, stream))
+            let joined = Conversation { mode: checked.mode, ..conversation.clone() };
+            let exchange = self.state.core.converse(&id.to_string(), joined, &checked.message).await?;
+            Ok::<_, WebError>((checked, exchange))
         }
         .await;
-        let (checked, stream) = match started {
+        let (checked, exchange) = match started {
             Ok(started) => started,
             Err(error) => return self.refuse(shown_id, &conversation, &form.message, error),
         };
-        let turn = Turn { core: self.state.core.clone(), id, conversation, mode: checked.mode, said: checked.message };
         if self.streaming {
-            return stream_reply(turn, stream).into_response();
+            return stream_reply(id, exchange).into_response();
         }
-        match turn.finish(stream, |_| {}).await {
+        match finish(exchange, |_| {}).await {
             Ok(_) => Redirect::to(&format!("/chat/{id}")).into_response(),
             Err(error) => {
                 // Nothing was saved: show the conversation as it is kept, if it was kept at all.
@@ -240,44 +239,16 @@ async fn check_message(form: &MessageForm, current: ChatMode) -> Result<Checked,
     Ok(Checked { mode, message })
 }
 
-/// One exchange: the message just sent and the conversation it joins.
-struct Turn {
-    core: Atelier,
-    id: Ulid,
-    conversation: Conversation,
-    mode: ChatMode,
-    said: ChatMessage,
-}
-
-impl Turn {
-    /// Reads the whole reply, telling `on_text` each piece as it comes, then saves both turns.
-    /// A reply that fails part-way saves nothing, so the conversation never holds half an
-    /// exchange.
-    async fn finish(
-        mut self,
-        mut stream: ChatStream,
-        mut on_text: impl FnMut(&str),
-    ) -> Result<Option<StopReason>, WebError> {
-        let mut reply = String::new();
-        let mut stop_reason = None;
-        while let Some(event) = stream.next().await {
-            match event? {
-                ChatEvent::Text(piece) => {
-                    on_text(&piece);
-                    reply.push_str(&piece);
-                }
-                ChatEvent::Finished { stop_reason: reason, .. } => {
-                    stop_reason = Some(reason);
-                    break;
-                }
-            }
+/// Reads the whole reply, telling `on_text` each piece as it comes; the core keeps the
+/// exchange once it is whole (a reply that fails part-way keeps nothing).
+async fn finish(mut exchange: Exchange, mut on_text: impl FnMut(&str)) -> Result<Option<StopReason>, WebError> {
+    while let Some(event) = exchange.next().await {
+        match event? {
+            ChatEvent::Text(piece) => on_text(&piece),
+            ChatEvent::Finished { stop_reason, .. } => return Ok(Some(stop_reason)),
         }
-        self.conversation.mode = self.mode;
-        self.conversation.push(ChatTurn { speaker: Speaker::User, text: self.said.as_str().to_string() });
-        self.conversation.push(ChatTurn { speaker: Speaker::Assistant, text: reply });
-        self.core.remember_conversation(&self.id.to_string(), &self.conversation).await?;
-        Ok(stop_reason)
     }
+    Ok(None)
 }
 
 /// The reply as server-sent events: `conversation` (its id and address) first, `text` pieces
@@ -285,11 +256,10 @@ impl Turn {
 ///
 /// The model is read by a task of its own, so a reply is still saved when the visitor closes
 /// the page half-way (the model has run, and the next visit shows the answer).
-fn stream_reply(turn: Turn, stream: ChatStream) -> impl IntoResponse {
+fn stream_reply(id: Ulid, exchange: Exchange) -> impl IntoResponse {
     // Unbounded only in name: one event per piece of one reply, which the model's token limit
     // bounds, and a page that stops reading is dropped when its connection closes.
     let (sender, receiver) = mpsc::unbounded_channel::<Event>();
-    let id = turn.id;
     // A closed page makes sending fail; the reply is finished and saved all the same.
     let _ = sender.send(
         Event::default()
@@ -298,11 +268,10 @@ fn stream_reply(turn: Turn, stream: ChatStream) -> impl IntoResponse {
     );
     tokio::spawn(async move {
         let relay = sender.clone();
-        let outcome = turn
-            .finish(stream, |piece| {
-                let _ = relay.send(Event::default().event("text").data(json!(piece).to_string()));
-            })
-            .await;
+        let outcome = finish(exchange, |piece| {
+            let _ = relay.send(Event::default().event("text").data(json!(piece).to_string()));
+        })
+        .await;
         let last = match outcome {
             Ok(stop_reason) => Event::default().event("done").data(json!({ "stop_reason": stop_reason }).to_string()),
             Err(error) => {

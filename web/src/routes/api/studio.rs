@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use atelier_shared::chat::{ChatEvent, ChatMessage, ChatMode, ChatTurn, Speaker, StopReason};
 use atelier_shared::gallery::SessionName;
 use atelier_shared::request::{EditFields, Prompt};
-use atelier_shared::service::{EditSource, Kept};
+use atelier_shared::service::{EditSource, Exchange, Kept};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
@@ -29,7 +29,6 @@ use super::views::{
 use crate::AppState;
 
 /// The most turns a chat reply sends back as the history to continue with.
-const MAX_TURNS: usize = 40;
 
 /// A JSON body, or a 400 that says what is wrong with it (axum's own rejection is plain text).
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
@@ -223,14 +222,6 @@ fn stop_reason_text(reason: StopReason) -> &'static str {
     }
 }
 
-/// The history to send back: the turns so far with this exchange, the newest [`MAX_TURNS`].
-fn history_after(mut history: Vec<ChatTurn>, message: &ChatMessage, reply: String) -> Vec<TurnView> {
-    history.push(ChatTurn { speaker: Speaker::User, text: message.as_str().to_string() });
-    history.push(ChatTurn { speaker: Speaker::Assistant, text: reply });
-    let keep_from = history.len().saturating_sub(MAX_TURNS);
-    history[keep_from..].iter().map(TurnView::from_turn).collect()
-}
-
 /// Whether the caller asked for a stream of server-sent events.
 fn wants_event_stream(headers: &HeaderMap) -> bool {
     headers
@@ -272,63 +263,38 @@ pub async fn chat(
         let id = parse_id(id)?;
         message = message.with_image(state.core.source_image(EditSource::Gallery(caller.actor().own(id))).await?);
     }
-    let mut stream = state.core.chat(mode, &history, &message).await?;
+    let mut exchange = state.core.converse_statelessly(&caller.actor(), mode, history, &message).await?;
 
     if wants_event_stream(&headers) {
-        let events = event_stream(stream, history, message);
-        return Ok(Sse::new(events).into_response());
+        return Ok(Sse::new(event_stream(exchange)).into_response());
     }
-    let mut reply = String::new();
     let mut stop_reason = StopReason::EndTurn;
-    while let Some(event) = stream.next().await {
-        match event? {
-            ChatEvent::Text(text) => reply.push_str(&text),
-            ChatEvent::Finished { stop_reason: reason, .. } => {
-                stop_reason = reason;
-                break;
-            }
+    while let Some(event) = exchange.next().await {
+        if let ChatEvent::Finished { stop_reason: reason, .. } = event? {
+            stop_reason = reason;
         }
     }
-    let history = history_after(history, &message, reply.clone());
-    Ok(Json(ChatReply { reply, stop_reason: stop_reason_text(stop_reason).into(), history }).into_response())
+    Ok(Json(reply_of(&exchange, stop_reason)).into_response())
 }
 
-/// A streamed reply in progress.
-struct Streaming {
-    stream: atelier_shared::chat::ChatStream,
-    history: Vec<ChatTurn>,
-    message: ChatMessage,
-    reply: String,
-    over: bool,
-}
-
-impl Streaming {
-    /// The last event: the whole reply and the history to continue with.
-    fn done(&mut self, stop_reason: StopReason) -> Result<Event, axum::Error> {
-        let history = history_after(std::mem::take(&mut self.history), &self.message, self.reply.clone());
-        let reply = ChatReply { reply: self.reply.clone(), stop_reason: stop_reason_text(stop_reason).into(), history };
-        Event::default().event("done").json_data(reply)
-    }
+/// The whole reply and the history to continue with (trimmed as a kept conversation is).
+fn reply_of(exchange: &Exchange, stop_reason: StopReason) -> ChatReply {
+    let history = exchange.history_after().iter().map(TurnView::from_turn).collect();
+    ChatReply { reply: exchange.reply().to_string(), stop_reason: stop_reason_text(stop_reason).into(), history }
 }
 
 /// The reply as server-sent events, ending with `done` (or `error` if the model fails midway).
-fn event_stream(
-    stream: atelier_shared::chat::ChatStream,
-    history: Vec<ChatTurn>,
-    message: ChatMessage,
-) -> impl futures::Stream<Item = Result<Event, Infallible>> {
-    let start = Streaming { stream, history, message, reply: String::new(), over: false };
-    futures::stream::unfold(start, |mut streaming| async move {
-        if streaming.over {
-            return None;
-        }
-        let (event, over) = match streaming.stream.next().await {
+fn event_stream(exchange: Exchange) -> impl futures::Stream<Item = Result<Event, Infallible>> {
+    futures::stream::unfold(Some(exchange), |exchange| async move {
+        let mut exchange = exchange?;
+        let (event, over) = match exchange.next().await {
             Some(Ok(ChatEvent::Text(text))) => {
-                streaming.reply.push_str(&text);
                 (Event::default().event("text").json_data(ChatTextEvent { text }), false)
             }
-            Some(Ok(ChatEvent::Finished { stop_reason, .. })) => (streaming.done(stop_reason), true),
-            None => (streaming.done(StopReason::EndTurn), true),
+            Some(Ok(ChatEvent::Finished { stop_reason, .. })) => {
+                (Event::default().event("done").json_data(reply_of(&exchange, stop_reason)), true)
+            }
+            None => (Event::default().event("done").json_data(reply_of(&exchange, StopReason::EndTurn)), true),
             Some(Err(error)) => {
                 // The status line has gone out already: the failure travels as an event.
                 if !error.is_user_error() {
@@ -346,9 +312,8 @@ fn event_stream(
                 (Event::default().event("error").json_data(body), true)
             }
         };
-        streaming.over = over;
         // Encoding these plain structs cannot fail; if it ever did, the stream says so and ends.
         let event = event.unwrap_or_else(|_| Event::default().event("error").data("{}"));
-        Some((Ok(event), streaming))
+        Some((Ok(event), (!over).then_some(exchange)))
     })
 }

@@ -429,7 +429,7 @@ pub struct ChatReply {
     pub reply: String,
     /// Why the reply ended: end_turn, max_tokens or filtered.
     pub stop_reason: String,
-    /// The conversation with this exchange added (the newest 40 turns): send it back as
+    /// The conversation with this exchange added (the newest 60 turns, as a kept conversation): send it back as
     /// `history` with the next message.
     pub history: Vec<TurnView>,
 }
