@@ -12,7 +12,6 @@ use atelier_shared::images::{CheckedImage, check_upload};
 use atelier_shared::request::{EditFields, GenerationFields, Prompt};
 use atelier_shared::service::{Actor, Kept};
 use atelier_shared::startup::{self, AwsSetup, Started};
-use futures::StreamExt;
 
 use crate::cli::{ChatArgs, CheckArgs, DescribeArgs, EditArgs, Failure, GenerateArgs};
 use crate::serve::warn_about_unknown_variables;

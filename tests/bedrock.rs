@@ -9,7 +9,6 @@ use atelier_shared::images::{CheckedImage, encode_png};
 use atelier_shared::request::{EditFields, GenerationFields, Prompt};
 use atelier_shared::service::Actor;
 use atelier_shared::startup::{self, AwsSetup};
-use futures::StreamExt;
 use serde_json::json;
 
 use crate::support::bedrock::{BedrockStandIn, Behaviour, Operation};
@@ -371,7 +370,7 @@ async fn chat_streams_and_reports_filters_and_mid_stream_errors() {
     let message = ChatMessage::parse("how do I make a moody portrait?").unwrap();
 
     stand_in.script(Behaviour::ChatReply("Use low-key lighting and a dark background.".into()));
-    let mut stream = core.chat(ChatMode::PromptCoach, &[], &message).await.unwrap();
+    let mut stream = core.converse_statelessly(&actor(), ChatMode::PromptCoach, Vec::new(), &message).await.unwrap();
     let mut pieces = Vec::new();
     let mut stop = None;
     while let Some(event) = stream.next().await {
@@ -390,7 +389,7 @@ async fn chat_streams_and_reports_filters_and_mid_stream_errors() {
     assert!(call.body["system"][0]["text"].as_str().unwrap().contains("one question at a time"));
 
     stand_in.script(Behaviour::StopReason("guardrail_intervened".into()));
-    let mut stream = core.chat(ChatMode::Assistant, &[], &message).await.unwrap();
+    let mut stream = core.converse_statelessly(&actor(), ChatMode::Assistant, Vec::new(), &message).await.unwrap();
     let mut last = None;
     while let Some(event) = stream.next().await {
         last = Some(event.unwrap());
@@ -398,7 +397,7 @@ async fn chat_streams_and_reports_filters_and_mid_stream_errors() {
     assert!(matches!(last, Some(ChatEvent::Finished { stop_reason: StopReason::Filtered, .. })), "{last:?}");
 
     stand_in.script(Behaviour::MidStreamError);
-    let mut stream = core.chat(ChatMode::Assistant, &[], &message).await.unwrap();
+    let mut stream = core.converse_statelessly(&actor(), ChatMode::Assistant, Vec::new(), &message).await.unwrap();
     let mut texts = 0;
     let mut failure = None;
     while let Some(event) = stream.next().await {
@@ -542,7 +541,7 @@ async fn chat_sends_an_attached_image_and_refuses_one_too_large_to_look_at() {
     let (_folder, core) = core(&stand_in, &[]).await;
     stand_in.script(Behaviour::ChatReply("A calm red square.".into()));
     let message = ChatMessage::parse("what is in this picture?").unwrap().with_image(png(128, 128, 220));
-    let mut stream = core.chat(ChatMode::Assistant, &[], &message).await.unwrap();
+    let mut stream = core.converse_statelessly(&actor(), ChatMode::Assistant, Vec::new(), &message).await.unwrap();
     let mut reply = String::new();
     while let Some(event) = stream.next().await {
         if let ChatEvent::Text(text) = event.unwrap() {
@@ -565,8 +564,14 @@ async fn chat_sends_an_attached_image_and_refuses_one_too_large_to_look_at() {
     });
     let bytes = encode_png(&image::DynamicImage::ImageRgb8(noise), &[]).unwrap();
     let large = CheckedImage::check(bytes, "the image").unwrap();
-    let refusal =
-        core.chat(ChatMode::Assistant, &[], &ChatMessage::parse("and this?").unwrap().with_image(large)).await;
+    let refusal = core
+        .converse_statelessly(
+            &actor(),
+            ChatMode::Assistant,
+            Vec::new(),
+            &ChatMessage::parse("and this?").unwrap().with_image(large),
+        )
+        .await;
     let refusal = refusal.err().expect("an image over 3.75 MB must be refused");
     assert!(refusal.is_user_error() && refusal.to_string().contains("up to 3.75 MB"), "{refusal}");
     assert_eq!(stand_in.calls_to(Operation::ConverseStream), 1);
@@ -582,7 +587,8 @@ async fn chat_sends_the_history_it_is_given() {
         ChatTurn { speaker: Speaker::Assistant, text: "What style?".into() },
     ];
     let message = ChatMessage::parse("watercolour").unwrap();
-    let mut stream = core.chat(ChatMode::PromptCoach, &history, &message).await.unwrap();
+    let mut stream =
+        core.converse_statelessly(&actor(), ChatMode::PromptCoach, history.to_vec(), &message).await.unwrap();
     while let Some(event) = stream.next().await {
         event.unwrap();
     }

@@ -212,5 +212,4 @@ impl Atelier {
     pub async fn describe(&self, image: &CheckedImage) -> Result<Vec<String>> {
         self.chat.describe(image).await
     }
-
 }

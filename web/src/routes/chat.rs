@@ -19,7 +19,6 @@ use axum::http::{HeaderMap, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use futures::StreamExt;
 use maud::{Markup, html};
 use serde_json::json;
 use tokio::sync::mpsc;

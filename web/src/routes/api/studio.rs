@@ -6,7 +6,7 @@
 
 use std::convert::Infallible;
 
-use atelier_shared::chat::{ChatEvent, ChatMessage, ChatMode, ChatTurn, Speaker, StopReason};
+use atelier_shared::chat::{ChatEvent, ChatMessage, ChatMode, StopReason};
 use atelier_shared::gallery::SessionName;
 use atelier_shared::request::{EditFields, Prompt};
 use atelier_shared::service::{EditSource, Exchange, Kept};
@@ -17,7 +17,6 @@ use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 
 use super::caller::ApiCaller;
 use super::error::{ApiError, ErrorBody};
@@ -27,8 +26,6 @@ use super::views::{
     ImageView, MadeImages, TurnView,
 };
 use crate::AppState;
-
-/// The most turns a chat reply sends back as the history to continue with.
 
 /// A JSON body, or a 400 that says what is wrong with it (axum's own rejection is plain text).
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
