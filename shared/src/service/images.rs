@@ -118,6 +118,11 @@ impl EditPlan {
     pub fn request(&self) -> &EditRequest {
         &self.request
     }
+
+    /// The gallery image the result will descend from, if any.
+    pub fn parent(&self) -> Option<ImageId> {
+        self.parent
+    }
 }
 
 impl Atelier {

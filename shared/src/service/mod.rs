@@ -240,3 +240,6 @@ impl Atelier {
         &crate::bedrock::sdxl::STYLE_PRESETS
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,168 @@
+//! The rules the core enforces for whoever acts, proved without Discord or HTTP: who may
+//! delete, appeal and cancel, whose gallery gets an edit's lineage, and that two messages
+//! answered at once in one conversation both stay.
+
+use super::*;
+use crate::chat::{ChatEvent, ChatMessage, ChatMode};
+use crate::config::{Config, RawSettings};
+use crate::gallery::{ListFilter, Origin, Owner};
+use crate::request::{EditFields, GenerationFields};
+use crate::startup::{self, AwsSetup};
+
+/// A core on the demo engine with a folder store of its own.
+async fn core(folder: &std::path::Path) -> Atelier {
+    std::fs::write(folder.join("none.toml"), "").unwrap();
+    let variables = [
+        ("ATELIER_STORE", format!("file://{}", folder.join("store").display())),
+        ("ATELIER_ENGINE", "demo".to_string()),
+        ("ATELIER_SPOOL_DIR", folder.join("spool").display().to_string()),
+        ("ATELIER_CONFIG", folder.join("none.toml").display().to_string()),
+    ];
+    let variables = variables.into_iter().map(|(name, value)| (name.to_string(), value));
+    let config = Config::from_raw(&RawSettings::from_variables(variables).unwrap()).unwrap();
+    startup::build(&config, &AwsSetup::default()).await.unwrap().0
+}
+
+fn person(id: u64) -> Actor {
+    Actor::new(Owner::discord(id), Origin::Cli)
+}
+
+/// One small demo image in `actor`'s gallery.
+async fn made_by(core: &Atelier, actor: &Actor) -> ImageRef {
+    let fields = GenerationFields { prompt: "a lighthouse".into(), size: Some("256x256".into()), ..Default::default() };
+    let kept = core.generate(actor, &core.plan_generation(fields.parse().unwrap()).unwrap()).await.unwrap();
+    actor.own(kept[0].record.id)
+}
+
+fn refusal_text(error: crate::Error) -> String {
+    assert!(matches!(error, crate::Error::Invalid(_)), "{error:?}");
+    error.to_string()
+}
+
+#[tokio::test]
+async fn only_the_owner_deletes_an_image() {
+    let folder = tempfile::tempdir().unwrap();
+    let core = core(folder.path()).await;
+    let (owner, stranger) = (person(1), person(2));
+    let image = made_by(&core, &owner).await;
+
+    let refused = core.delete_image(&stranger, &image).await.unwrap_err();
+    assert!(refusal_text(refused).contains("only the person who made this image"));
+    assert!(core.image_record(&image).await.is_ok(), "a refused delete changes nothing");
+
+    core.delete_image(&owner, &image).await.unwrap();
+    assert!(matches!(core.image_record(&image).await, Err(crate::Error::NotFound(_))));
+}
+
+#[tokio::test]
+async fn an_edit_descends_from_its_source_only_in_the_sources_owners_gallery() {
+    let folder = tempfile::tempdir().unwrap();
+    let core = core(folder.path()).await;
+    let (owner, stranger) = (person(1), person(2));
+    let image = made_by(&core, &owner).await;
+    let fields = EditFields { mode: "variation".into(), ..EditFields::default() };
+
+    let own = core.plan_edit(&owner, EditSource::Gallery(image.clone()), None, &fields).await.unwrap();
+    assert_eq!(own.parent(), Some(image.id));
+    let theirs = core.plan_edit(&stranger, EditSource::Gallery(image.clone()), None, &fields).await.unwrap();
+    assert_eq!(theirs.parent(), None, "someone else's image is worked from, not adopted");
+
+    let kept = core.edit(&stranger, &theirs).await.unwrap();
+    assert_eq!(kept[0].record.owner, stranger.owner, "the result is the actor's");
+    assert_eq!(kept[0].record.parent, None);
+    assert!(core.image_children(&image).await.unwrap().is_empty(), "the owner's lineage is untouched");
+    let mine = core.edit(&owner, &own).await.unwrap();
+    assert_eq!(mine[0].record.parent, Some(image.id));
+
+    let (bytes, _) = core.image_file(&image, crate::gallery::Variant::Full).await.unwrap();
+    let both = EditSource::choose(Some(bytes), Some(image.clone())).unwrap_err();
+    assert!(both.to_string().contains("not both"), "{both}");
+    assert!(EditSource::choose(None, None).unwrap().is_none());
+}
+
+#[tokio::test]
+async fn only_the_person_refused_may_appeal_and_anyone_shown_a_suggestion_may_use_it() {
+    let folder = tempfile::tempdir().unwrap();
+    let core = core(folder.path()).await;
+    let (owner, stranger) = (person(1), person(2));
+    let fields = GenerationFields { prompt: "a storm at sea".into(), ..Default::default() };
+
+    let refused = Owned::new(owner.owner.clone(), core.hold_refused(&owner, &fields).await.unwrap());
+    let by_stranger = core.appeal_held(&stranger, &refused).await.unwrap_err();
+    assert!(refusal_text(by_stranger).contains("only the person whose prompt was refused"));
+    // The owner's appeal reaches the review (this core has no reviewer, so it cannot pass).
+    let by_owner = core.appeal_held(&owner, &refused).await.unwrap_err();
+    assert!(matches!(&by_owner, crate::Error::Blocked(refused) if !refused.appealable), "{by_owner:?}");
+
+    let suggested = Owned::new(owner.owner.clone(), core.hold_request(&owner.owner, &fields).await.unwrap());
+    assert_eq!(core.held_request(&suggested).await.unwrap().prompt, "a storm at sea");
+}
+
+#[tokio::test]
+async fn only_the_person_who_asked_cancels_a_job() {
+    let folder = tempfile::tempdir().unwrap();
+    let core = core(folder.path()).await;
+    let (owner, stranger) = (person(1), person(2));
+    let job = owner.own(crate::jobs::JobId::parse("01JF0000000000000000000000").unwrap());
+    let refused = core.cancel_job(&stranger, &job).await.unwrap_err();
+    assert!(refusal_text(refused).contains("only the person who asked"));
+    assert_eq!(core.cancel_job(&owner, &job).await.unwrap(), crate::jobs::Cancelled::NotFound);
+}
+
+#[tokio::test]
+async fn the_web_lists_only_the_actors_own_gallery() {
+    let folder = tempfile::tempdir().unwrap();
+    let core = core(folder.path()).await;
+    let (owner, stranger) = (person(1), person(2));
+    made_by(&core, &owner).await;
+    assert_eq!(core.gallery_page(&owner, &ListFilter::default(), None, 10).await.unwrap().records.len(), 1);
+    assert!(core.gallery_page(&stranger, &ListFilter::default(), None, 10).await.unwrap().records.is_empty());
+}
+
+/// Reads an exchange to its end; the reply.
+async fn finish(exchange: &mut Exchange) -> String {
+    while let Some(event) = exchange.next().await {
+        if let ChatEvent::Finished { .. } = event.unwrap() {
+            break;
+        }
+    }
+    exchange.reply().to_string()
+}
+
+#[tokio::test]
+async fn two_messages_answered_at_once_in_one_conversation_both_stay() {
+    let folder = tempfile::tempdir().unwrap();
+    let core = core(folder.path()).await;
+    let owner = person(1);
+    let conversation = Conversation::new(owner.owner.clone(), ChatMode::Assistant);
+    let (first, second) = (ChatMessage::parse("first question").unwrap(), ChatMessage::parse("second").unwrap());
+    // Both start from the same (empty) conversation, as two replicas answering at once would.
+    let mut one = core.converse("thread-1", conversation.clone(), &first).await.unwrap();
+    let mut other = core.converse("thread-1", conversation, &second).await.unwrap();
+    tokio::join!(finish(&mut one), finish(&mut other));
+
+    let kept = core.own_conversation(&owner, "thread-1").await.unwrap().unwrap();
+    let said: Vec<&str> = kept.turns.iter().step_by(2).map(|turn| turn.text.as_str()).collect();
+    assert_eq!(kept.turns.len(), 4, "{kept:?}");
+    assert!(said.contains(&"first question") && said.contains(&"second"), "{said:?}");
+    assert!(core.own_conversation(&person(2), "thread-1").await.unwrap().is_none(), "not someone else's");
+}
+
+#[tokio::test]
+async fn a_kept_conversation_is_trimmed_to_its_newest_turns() {
+    let folder = tempfile::tempdir().unwrap();
+    let core = core(folder.path()).await;
+    let owner = person(1);
+    let mut conversation = Conversation::new(owner.owner.clone(), ChatMode::Assistant);
+    for number in 0..Conversation::MAX_TURNS {
+        conversation.push_exchange(&format!("question {number}"), "answer");
+    }
+    let mut exchange = core.converse("thread-2", conversation, &ChatMessage::parse("the last").unwrap()).await.unwrap();
+    let reply = finish(&mut exchange).await;
+    let history = exchange.history_after();
+    assert_eq!(history.len(), Conversation::MAX_TURNS);
+    assert_eq!(history[history.len() - 2].text, "the last");
+    assert_eq!(history[history.len() - 1].text, reply);
+    let kept = core.own_conversation(&owner, "thread-2").await.unwrap().unwrap();
+    assert_eq!(kept.turns, history, "the kept conversation and the API's history trim alike");
+}
