@@ -103,7 +103,7 @@ async fn only_the_person_who_asked_cancels_a_job() {
     let folder = tempfile::tempdir().unwrap();
     let core = core(folder.path()).await;
     let (owner, stranger) = (person(1), person(2));
-    let job = owner.own(crate::jobs::JobId::parse("01JF0000000000000000000000").unwrap());
+    let job = owner.own(JobId::parse("01JF0000000000000000000000").unwrap());
     let refused = core.cancel_job(&stranger, &job).await.unwrap_err();
     assert!(refusal_text(refused).contains("only the person who asked"));
     assert_eq!(core.cancel_job(&owner, &job).await.unwrap(), crate::jobs::Cancelled::NotFound);
