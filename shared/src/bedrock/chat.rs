@@ -215,31 +215,7 @@ impl ChatModel for BedrockChat {
     }
 
     async fn reply(&self, mode: ChatMode, history: &[ChatTurn], message: &ChatMessage) -> Result<ChatStream> {
-        let mut turns = trimmed_history(history, self.history_tokens);
-        if turns.last().is_some_and(|turn| turn.speaker == Speaker::User) {
-            // Converse wants alternating turns: a user turn left unanswered joins the new one.
-            if let Some(last) = turns.last_mut() {
-                last.text.push_str("\n\n");
-                last.text.push_str(message.as_str());
-            }
-        } else {
-            turns.push(ChatTurn { speaker: Speaker::User, text: message.as_str().to_string() });
-        }
-        let mut messages = turns.iter().map(|turn| to_message(turn.speaker, &turn.text)).collect::<Result<Vec<_>>>()?;
-        if let Some(image) = message.image()
-            && let Some(last) = messages.pop()
-        {
-            // The attached image goes with the newest user turn, before its text.
-            let mut content = vec![image_block(image)?];
-            content.extend(last.content().iter().cloned());
-            messages.push(
-                Message::builder()
-                    .role(ConversationRole::User)
-                    .set_content(Some(content))
-                    .build()
-                    .map_err(|error| Error::operator("building a chat message", error))?,
-            );
-        }
+        let messages = converse_messages(history, message, self.history_tokens)?;
         let call = CallContext { model: ASSISTANT, model_id: &self.model_id, region: &self.bedrock.region };
         // Starting the reply (until its headers come) is bounded by the SDK with retries on
         // throttling and 5xx answers; the stream after that by the silence between pieces.
@@ -267,51 +243,85 @@ impl ChatModel for BedrockChat {
             started: false,
             stop: None,
         };
-        let events = futures::stream::unfold(Some(state), |state| async move {
-            let mut state = state?;
-            loop {
-                let call = CallContext { model: ASSISTANT, model_id: &state.model_id, region: &state.region };
-                let next = match tokio::time::timeout(state.idle_timeout, state.receiver.recv()).await {
-                    Err(_) if state.started => {
-                        Err(Error::Busy(format!("{ASSISTANT} stopped answering mid-reply; try again")))
-                    }
-                    Err(_) => Err(Error::Busy(format!("{ASSISTANT} did not start answering in time; try again"))),
-                    Ok(Err(error)) => Err(stream_error(error, call)),
-                    Ok(Ok(None)) => {
-                        // The stream ended: finish with the stop reason if one came, else it broke off.
-                        return match state.stop {
-                            Some(stop_reason) => Some((Ok(ChatEvent::Finished { stop_reason, usage: None }), None)),
-                            None => {
-                                Some((Err(Error::Busy(format!("{ASSISTANT} broke off its reply; try again"))), None))
-                            }
-                        };
-                    }
-                    Ok(Ok(Some(event))) => Ok(event),
-                };
-                match next {
-                    Err(error) => return Some((Err(error), None)),
-                    Ok(ConverseStreamOutput::ContentBlockDelta(delta)) => {
-                        if let Some(ContentBlockDelta::Text(text)) = delta.delta() {
-                            state.started = true;
-                            return Some((Ok(ChatEvent::Text(text.clone())), Some(state)));
-                        }
-                    }
-                    // The usage arrives in the metadata event after the stop: wait for it.
-                    Ok(ConverseStreamOutput::MessageStop(stop)) => state.stop = Some(stop_reason(stop.stop_reason())),
-                    Ok(ConverseStreamOutput::Metadata(metadata)) => {
-                        let usage = metadata.usage().map(|usage| TokenUsage {
-                            input_tokens: u32::try_from(usage.input_tokens()).unwrap_or(0),
-                            output_tokens: u32::try_from(usage.output_tokens()).unwrap_or(0),
-                        });
-                        let stop_reason = state.stop.unwrap_or(StopReason::EndTurn);
-                        return Some((Ok(ChatEvent::Finished { stop_reason, usage }), None));
-                    }
-                    Ok(_) => {}
-                }
-            }
-        });
-        Ok(Box::pin(events))
+        Ok(reply_events(state))
     }
+}
+
+/// The turns sent with a new message, trimmed to the history budget and alternating as
+/// Converse wants, with an attached image in the newest user turn.
+fn converse_messages(history: &[ChatTurn], message: &ChatMessage, history_tokens: usize) -> Result<Vec<Message>> {
+    let mut turns = trimmed_history(history, history_tokens);
+    if turns.last().is_some_and(|turn| turn.speaker == Speaker::User) {
+        // Converse wants alternating turns: a user turn left unanswered joins the new one.
+        if let Some(last) = turns.last_mut() {
+            last.text.push_str("\n\n");
+            last.text.push_str(message.as_str());
+        }
+    } else {
+        turns.push(ChatTurn { speaker: Speaker::User, text: message.as_str().to_string() });
+    }
+    let mut messages = turns.iter().map(|turn| to_message(turn.speaker, &turn.text)).collect::<Result<Vec<_>>>()?;
+    if let Some(image) = message.image()
+        && let Some(last) = messages.pop()
+    {
+        // The attached image goes with the newest user turn, before its text.
+        let mut content = vec![image_block(image)?];
+        content.extend(last.content().iter().cloned());
+        messages.push(
+            Message::builder()
+                .role(ConversationRole::User)
+                .set_content(Some(content))
+                .build()
+                .map_err(|error| Error::operator("building a chat message", error))?,
+        );
+    }
+    Ok(messages)
+}
+
+/// The model's stream as our chat events, each piece bounded by the silence before it.
+fn reply_events(state: StreamState) -> ChatStream {
+    let events = futures::stream::unfold(Some(state), |state| async move {
+        let mut state = state?;
+        loop {
+            let call = CallContext { model: ASSISTANT, model_id: &state.model_id, region: &state.region };
+            let next = match tokio::time::timeout(state.idle_timeout, state.receiver.recv()).await {
+                Err(_) if state.started => {
+                    Err(Error::Busy(format!("{ASSISTANT} stopped answering mid-reply; try again")))
+                }
+                Err(_) => Err(Error::Busy(format!("{ASSISTANT} did not start answering in time; try again"))),
+                Ok(Err(error)) => Err(stream_error(error, call)),
+                Ok(Ok(None)) => {
+                    // The stream ended: finish with the stop reason if one came, else it broke off.
+                    return match state.stop {
+                        Some(stop_reason) => Some((Ok(ChatEvent::Finished { stop_reason, usage: None }), None)),
+                        None => Some((Err(Error::Busy(format!("{ASSISTANT} broke off its reply; try again"))), None)),
+                    };
+                }
+                Ok(Ok(Some(event))) => Ok(event),
+            };
+            match next {
+                Err(error) => return Some((Err(error), None)),
+                Ok(ConverseStreamOutput::ContentBlockDelta(delta)) => {
+                    if let Some(ContentBlockDelta::Text(text)) = delta.delta() {
+                        state.started = true;
+                        return Some((Ok(ChatEvent::Text(text.clone())), Some(state)));
+                    }
+                }
+                // The usage arrives in the metadata event after the stop: wait for it.
+                Ok(ConverseStreamOutput::MessageStop(stop)) => state.stop = Some(stop_reason(stop.stop_reason())),
+                Ok(ConverseStreamOutput::Metadata(metadata)) => {
+                    let usage = metadata.usage().map(|usage| TokenUsage {
+                        input_tokens: u32::try_from(usage.input_tokens()).unwrap_or(0),
+                        output_tokens: u32::try_from(usage.output_tokens()).unwrap_or(0),
+                    });
+                    let stop_reason = state.stop.unwrap_or(StopReason::EndTurn);
+                    return Some((Ok(ChatEvent::Finished { stop_reason, usage }), None));
+                }
+                Ok(_) => {}
+            }
+        }
+    });
+    Box::pin(events)
 }
 
 #[cfg(test)]
