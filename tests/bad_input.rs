@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use atelier_shared::accounts::Accounts;
 use atelier_shared::accounts::directory::NoDirectory;
-use atelier_shared::store::folder::FolderStore;
+use atelier_shared::adapters::FolderStore;
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use reqwest::redirect::Policy;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use atelier_shared::accounts::Accounts;
 use atelier_shared::accounts::directory::NoDirectory;
-use atelier_shared::store::folder::FolderStore;
+use atelier_shared::adapters::FolderStore;
 use serde_json::{Value, json};
 
 use crate::support::TestApp;

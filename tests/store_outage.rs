@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use atelier_shared::Atelier;
+use atelier_shared::adapters::{S3Store, Spool};
 use atelier_shared::config::{Config, RawSettings};
 use atelier_shared::engine::EngineKind;
 use atelier_shared::engine::SafetyOutcome;
@@ -20,8 +21,6 @@ use atelier_shared::request::{GenerationFields, Seed};
 use atelier_shared::service::{Actor, Filing, Kept, Owned};
 use atelier_shared::startup::{self, AwsSetup};
 use atelier_shared::store::ObjectStore;
-use atelier_shared::store::s3::S3Store;
-use atelier_shared::store::spool::Spool;
 use bytes::Bytes;
 use futures::StreamExt;
 

@@ -11,15 +11,14 @@ use std::hint::black_box;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use atelier_shared::bedrock::engine::read_images;
-use atelier_shared::bedrock::{image_services, sdxl, stability, titan};
+use atelier_shared::adapters::S3Store;
+use atelier_shared::adapters::{Answer, image_services, read_images, sdxl, stability, titan};
 use atelier_shared::engine::catalog::{Catalog, Family, ModelEntry};
 use atelier_shared::images::{CheckedImage, encode_png, make_thumbnail};
 use atelier_shared::request::inline::apply_inline_parameters;
 use atelier_shared::request::{
     EditMode, EditRequest, GenerationFields, GenerationRequest, OutpaintDirection, Prompt, Region, Seed,
 };
-use atelier_shared::store::s3::S3Store;
 use atelier_shared::store::{ObjectKey, ObjectStore};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -155,7 +154,7 @@ fn response_decoding(criterion: &mut Criterion) {
     group.bench_function("base64_png_1024", |bencher| {
         bencher.iter(|| {
             let answer = stability::read_response(black_box(&response)).expect("a readable response");
-            let atelier_shared::bedrock::wire::Answer::Images(images) = answer else { panic!("not filtered") };
+            let Answer::Images(images) = answer else { panic!("not filtered") };
             images
                 .into_iter()
                 .map(|image| CheckedImage::check(image.bytes, "the model's image").expect("a sound image"))

@@ -6,7 +6,9 @@
 //! - [`images`]: checking uploads, encoding PNGs, making thumbnails.
 //! - [`engine`]: the [`engine::ImageEngine`] trait every image model family sits behind, and the demo engine.
 //! - [`chat`] and [`checker`]: conversations and the prompt critique.
-//! - [`store`] and [`gallery`]: object storage and the per-owner image gallery on top of it.
+//! - [`store`] and [`gallery`]: object storage (the [`store::ObjectStore`] trait; its folder and
+//!   S3 backends and the Bedrock adapters are the crate's own, reached from outside only by the
+//!   tests and benchmarks through a hidden `adapters` module) and the per-owner image gallery.
 //! - [`jobs`]: the line image jobs wait in, per-person limits and the daily quota.
 //! - [`metrics`]: Prometheus metrics in our own terms, from a registry each core owns.
 //! - [`preferences`]: a person's defaults for new images.
@@ -19,7 +21,7 @@
 //! serenity, poise, axum or templates). Front ends parse, call [`Atelier`], and render.
 
 pub mod accounts;
-pub mod bedrock;
+pub(crate) mod bedrock;
 pub mod chat;
 pub mod checker;
 pub mod claims;
@@ -38,6 +40,19 @@ pub mod service;
 pub mod sessions;
 pub mod startup;
 pub mod store;
+
+/// The adapters behind the core's traits, for the end-to-end tests and the benchmarks, which
+/// set up stores and measure the Bedrock bodies directly. Front ends never use them: they go
+/// through [`Atelier`] and [`startup`].
+#[doc(hidden)]
+pub mod adapters {
+    pub use crate::bedrock::engine::read_images;
+    pub use crate::bedrock::wire::Answer;
+    pub use crate::bedrock::{image_services, sdxl, stability, titan};
+    pub use crate::store::folder::FolderStore;
+    pub use crate::store::s3::S3Store;
+    pub use crate::store::spool::Spool;
+}
 
 pub use bytes::Bytes;
 pub use error::{Error, Invalid, Result};

@@ -3,10 +3,10 @@
 //! production store). Keys are plain `/`-separated paths, the same in every backend, so a
 //! folder and a bucket hold identical layouts.
 
-pub mod folder;
+pub(crate) mod folder;
 pub mod json;
-pub mod s3;
-pub mod spool;
+pub(crate) mod s3;
+pub(crate) mod spool;
 
 use async_trait::async_trait;
 use bytes::Bytes;

@@ -28,7 +28,7 @@ use super::{ObjectKey, ObjectStore, PutMode, StoreError};
 mod entry;
 mod flusher;
 
-pub use entry::{Entry, decode_entry, encode_entry};
+pub use entry::{decode_entry, encode_entry};
 use entry::{list_entries, sync_folder, write_atomically};
 pub use flusher::{Backoff, Flusher};
 

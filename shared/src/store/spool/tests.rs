@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use super::entry::Entry;
 use super::*;
 use crate::store::folder::FolderStore;
 
