@@ -88,10 +88,12 @@ pub trait ImageEngine: Send + Sync + 'static {
 
     /// Checks a generation request against the model's own limits without calling anything,
     /// so front ends can refuse a wrong option before they acknowledge, queue or charge it.
-    fn check_generation(&self, request: &GenerationRequest) -> Result<(), Invalid>;
+    /// Returns the seed the request will be drawn with: the one asked for, or one drawn now
+    /// within the model's own range, so a plan carries it and the seed is drawn once.
+    fn check_generation(&self, request: &GenerationRequest) -> Result<Seed, Invalid>;
 
-    /// Checks an edit request the same way.
-    fn check_edit(&self, request: &EditRequest) -> Result<()>;
+    /// Checks an edit request the same way, returning its seed.
+    fn check_edit(&self, request: &EditRequest) -> Result<Seed>;
 
     /// Makes new images from a prompt.
     async fn generate(&self, request: &GenerationRequest) -> Result<Generated>;

@@ -216,12 +216,13 @@ impl ImageEngine for BedrockImageEngine {
         models
     }
 
-    fn check_generation(&self, request: &GenerationRequest) -> Result<(), Invalid> {
-        self.plan_generation(request).map(|_| ())
+    fn check_generation(&self, request: &GenerationRequest) -> Result<Seed, Invalid> {
+        let (_, seeds) = self.plan_generation(request)?;
+        seeds.first().copied().ok_or_else(|| Invalid::new("ask for at least one image"))
     }
 
-    fn check_edit(&self, request: &EditRequest) -> Result<()> {
-        self.plan_edit(request).map(|_| ())
+    fn check_edit(&self, request: &EditRequest) -> Result<Seed> {
+        self.plan_edit(request).map(|(_, seed)| seed)
     }
 
     async fn generate(&self, request: &GenerationRequest) -> Result<Generated> {

@@ -60,7 +60,7 @@ impl ImageEngine for DemoEngine {
         vec![Self::model()]
     }
 
-    fn check_generation(&self, request: &GenerationRequest) -> Result<(), Invalid> {
+    fn check_generation(&self, request: &GenerationRequest) -> Result<Seed, Invalid> {
         Self::check_model(request.model.as_ref())?;
         request.guidance.refuse_unsupported("the demo engine", false, false)?;
         let size = request.shape.to_size();
@@ -69,12 +69,13 @@ impl ImageEngine for DemoEngine {
                 "the demo engine draws at most {DEMO_MAX_SIDE}x{DEMO_MAX_SIDE}; ask for a smaller size"
             )));
         }
-        Ok(())
+        Ok(request.seed.unwrap_or_else(Seed::random))
     }
 
-    fn check_edit(&self, request: &EditRequest) -> Result<()> {
+    fn check_edit(&self, request: &EditRequest) -> Result<Seed> {
         Self::check_model(request.model.as_ref())?;
-        Ok(request.check()?)
+        request.check()?;
+        Ok(request.seed.unwrap_or_else(Seed::random))
     }
 
     async fn generate(&self, request: &GenerationRequest) -> Result<Generated> {

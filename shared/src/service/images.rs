@@ -63,7 +63,7 @@ impl Filing {
     }
 }
 
-/// A generation checked against its model: what a job runs. Only
+/// A generation checked against its model, with its seed fixed: what a job runs. Only
 /// [`Atelier::plan_generation`] makes one, so nothing unchecked reaches the job line.
 #[derive(Debug, Clone)]
 pub struct GenerationPlan {
@@ -106,7 +106,7 @@ impl EditFields {
     }
 }
 
-/// An edit checked against its model, with its source resolved and the
+/// An edit checked against its model, with its source resolved, its seed fixed and the
 /// gallery image it will descend from (if any); made only by [`Atelier::plan_edit`].
 #[derive(Debug, Clone)]
 pub struct EditPlan {
@@ -137,12 +137,13 @@ impl Atelier {
         self.jobs.cancel(&job.owner, job.id).await
     }
 
-    /// Checks a generation request against its model's limits, calling nothing: front ends
-    /// plan before they acknowledge or queue anything (a wrong option costs nothing), and the
-    /// job runs exactly the plan. (A seed not asked for is still drawn by the engine, within
-    /// the model's own range.)
-    pub fn plan_generation(&self, request: GenerationRequest) -> Result<GenerationPlan> {
-        self.engine.check_generation(&request)?;
+    /// Checks a generation request against its model's limits, calling nothing, and fixes its
+    /// seed (a seed not asked for is drawn once, here, by the engine within the model's own
+    /// range): front ends plan before they acknowledge or queue anything (a wrong option costs
+    /// nothing), and the job runs exactly the plan.
+    pub fn plan_generation(&self, mut request: GenerationRequest) -> Result<GenerationPlan> {
+        let seed = self.engine.check_generation(&request)?;
+        request.seed = Some(seed);
         Ok(GenerationPlan { request })
     }
 
@@ -175,8 +176,9 @@ impl Atelier {
 
     /// [`Self::plan_edit`] for a request whose images the caller checked already and which
     /// descends from no gallery image (the command line reads its files before anything else).
-    pub fn plan_checked_edit(&self, request: EditRequest) -> Result<EditPlan> {
-        self.engine.check_edit(&request)?;
+    pub fn plan_checked_edit(&self, mut request: EditRequest) -> Result<EditPlan> {
+        let seed = self.engine.check_edit(&request)?;
+        request.seed = Some(seed);
         Ok(EditPlan { request, parent: None })
     }
 

@@ -166,3 +166,16 @@ async fn a_kept_conversation_is_trimmed_to_its_newest_turns() {
     let kept = core.own_conversation(&owner, "thread-2").await.unwrap().unwrap();
     assert_eq!(kept.turns, history, "the kept conversation and the API's history trim alike");
 }
+
+#[tokio::test]
+async fn a_plan_fixes_the_seed_once_and_the_job_draws_with_it() {
+    let folder = tempfile::tempdir().unwrap();
+    let core = core(folder.path()).await;
+    let fields = GenerationFields { prompt: "a lighthouse".into(), size: Some("256x256".into()), ..Default::default() };
+    let plan = core.plan_generation(fields.parse().unwrap()).unwrap();
+    let seed = plan.request().seed.expect("a plan carries the seed it will be drawn with");
+    let kept = core.generate(&person(1), &plan).await.unwrap();
+    assert_eq!(kept[0].record.seed, seed);
+    let again = core.generate(&person(1), &plan).await.unwrap();
+    assert_eq!(again[0].image.bytes(), kept[0].image.bytes(), "the same plan draws the same picture");
+}
