@@ -230,14 +230,11 @@ impl Atelier {
     ) {
         let details = JobDetails::generation(request.fields()).answered_at(actor.reply.clone());
         let model = self.model_label(request.model.as_ref());
-        let mut ticket = match self.admit(&model, &actor.owner, request.count.get(), details).await {
-            Ok(ticket) => ticket,
-            Err(refused) => {
-                let _ = deliver.send(Err(refused));
-                return;
-            }
+        let Some((mut ticket, deliver)) = self.admit(&model, &actor.owner, request.count.get(), details, deliver).await
+        else {
+            return;
         };
-        let job_span = tracing::info_span!("job", job_id = %ticket.id(), user_id = %actor.owner);
+        let job_span = job_span(&ticket, actor);
         let outcome = async {
             wait_turn_unless_withdrawn(&mut ticket, progress, withdrawn).await?;
             progress(Stage::Checking);
@@ -261,13 +258,26 @@ impl Atelier {
         }
     }
 
-    /// Admits a job to the line, counting a refusal (limits, quota, a stopping process).
-    async fn admit(&self, model: &str, owner: &Owner, images: u32, details: JobDetails) -> Result<Ticket> {
-        let admitted = self.jobs.admit(owner, images, details).await;
-        if let Err(crate::Error::Busy(_)) = &admitted {
-            self.metrics.job_finished(model, JobOutcome::RefusedBusy);
+    /// Admits a job to the line, or hands the refusal (limits, quota, a stopping process) to
+    /// the person waiting and counts it.
+    async fn admit(
+        &self,
+        model: &str,
+        owner: &Owner,
+        images: u32,
+        details: JobDetails,
+        deliver: Deliver,
+    ) -> Option<(Ticket, Deliver)> {
+        match self.jobs.admit(owner, images, details).await {
+            Ok(ticket) => Some((ticket, deliver)),
+            Err(refused) => {
+                if let crate::Error::Busy(_) = &refused {
+                    self.metrics.job_finished(model, JobOutcome::RefusedBusy);
+                }
+                let _ = deliver.send(Err(refused));
+                None
+            }
         }
-        admitted
     }
 
     async fn keep_generated(
@@ -320,14 +330,10 @@ impl Atelier {
     ) {
         let details = JobDetails::edit().answered_at(actor.reply.clone());
         let model = self.model_label(request.model.as_ref());
-        let mut ticket = match self.admit(&model, &actor.owner, 1, details).await {
-            Ok(ticket) => ticket,
-            Err(refused) => {
-                let _ = deliver.send(Err(refused));
-                return;
-            }
+        let Some((mut ticket, deliver)) = self.admit(&model, &actor.owner, 1, details, deliver).await else {
+            return;
         };
-        let job_span = tracing::info_span!("job", job_id = %ticket.id(), user_id = %actor.owner);
+        let job_span = job_span(&ticket, actor);
         let outcome = async {
             wait_turn_unless_withdrawn(&mut ticket, progress, withdrawn).await?;
             self.run_edit(actor, parent, request, progress, &mut ticket).await
@@ -518,6 +524,11 @@ where
     drop(caller_waiting);
     // A job task that panicked drops its sender without an outcome.
     outcome.map_err(|error| crate::Error::operator("running an image job", error))?
+}
+
+/// The span every line of a job's logs carries: the job and its person.
+fn job_span(ticket: &Ticket, actor: &Actor) -> tracing::Span {
+    tracing::info_span!("job", job_id = %ticket.id(), user_id = %actor.owner)
 }
 
 /// Where a job task hands its outcome to the caller.
