@@ -10,8 +10,8 @@ use atelier_shared::config::{AwsEnvironment, Config, LocalSignIn, RawSettings, S
 use atelier_shared::gallery::{Origin, Owner};
 use atelier_shared::images::{CheckedImage, check_upload};
 use atelier_shared::request::{EditFields, GenerationFields, Prompt};
-use atelier_shared::service::{Actor, Kept};
 use atelier_shared::startup::{self, AwsSetup, Started};
+use atelier_shared::{Actor, Kept};
 
 use crate::cli::{ChatArgs, CheckArgs, DescribeArgs, EditArgs, Failure, GenerateArgs};
 use crate::serve::warn_about_unknown_variables;

@@ -4,12 +4,12 @@
 //! other than the owner who presses a button acts for themselves (their quota, their
 //! gallery), except Delete, which only the owner may use.
 
+use atelier_shared::Actor;
 use atelier_shared::Error;
 use atelier_shared::gallery::{ImageRecord, Owner, Variant};
 use atelier_shared::jobs::Cancelled;
 use atelier_shared::request::{EditFields, EditMode, GenerationFields};
-use atelier_shared::service::Actor;
-use atelier_shared::service::{EditSource, ImageRef, Owned};
+use atelier_shared::{EditSource, ImageRef, Owned};
 use poise::serenity_prelude as serenity;
 
 use crate::commands::discord_origin;

@@ -6,7 +6,7 @@
 use atelier_shared::checker::Critique;
 use atelier_shared::gallery::{ImageId, ImageRecord, Owner};
 use atelier_shared::jobs::JobId;
-use atelier_shared::service::{HeldId, HeldRef, ImageRef, JobRef, Owned};
+use atelier_shared::{HeldId, HeldRef, ImageRef, JobRef, Owned};
 use poise::serenity_prelude as serenity;
 use unicode_segmentation::UnicodeSegmentation;
 

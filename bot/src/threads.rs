@@ -2,9 +2,9 @@
 //! replies when the bot may read message content, or by `/chat` inside the thread when not.
 //! The turns are kept in the core's store under the thread's id, so any replica can answer.
 
+use atelier_shared::Conversation;
 use atelier_shared::chat::{ChatEvent, ChatMessage, StopReason};
 use atelier_shared::claims::ClaimKind;
-use atelier_shared::service::Conversation;
 use poise::serenity_prelude as serenity;
 
 use crate::render::{MESSAGE_LIMIT, split_message};

@@ -5,7 +5,7 @@ use atelier_shared::Error;
 use atelier_shared::gallery::{ImageRecord, Owner};
 use atelier_shared::jobs::Stage;
 use atelier_shared::request::GenerationFields;
-use atelier_shared::service::{Actor, EditPlan, GenerationPlan, HeldId, Kept};
+use atelier_shared::{Actor, EditPlan, GenerationPlan, HeldId, Kept};
 use poise::serenity_prelude as serenity;
 use tokio::sync::{oneshot, watch};
 

@@ -55,5 +55,10 @@ pub mod adapters {
 }
 
 pub use bytes::Bytes;
-pub use error::{Error, Invalid, Result};
-pub use service::Atelier;
+pub use error::{Error, Invalid, Refused, Result};
+// The use-case API, which is what front ends call: the core and the values its operations
+// take and give.
+pub use service::{
+    Actor, Atelier, Conversation, EditPlan, EditSource, Exchange, GenerationPlan, HeldId, HeldRef, ImageRef, JobRef,
+    Kept, LinkStart, Owned,
+};

@@ -9,10 +9,10 @@
 //! is the operator of this machine, signed in without a password. Off loopback that would
 //! hand the operator's gallery to the network, so it is refused outright.
 
+use atelier_shared::Actor;
 use atelier_shared::config::LocalSignIn;
 use atelier_shared::gallery::{Origin, Owner};
 use atelier_shared::oidc::SignedInUser;
-use atelier_shared::service::Actor;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum_extra::extract::cookie::{Cookie, SameSite, SignedCookieJar};

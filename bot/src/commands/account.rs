@@ -4,7 +4,7 @@
 use atelier_shared::accounts::Link;
 use atelier_shared::gallery::{ListFilter, Origin};
 use atelier_shared::preferences::PreferenceChange;
-use atelier_shared::service::{Actor, LinkStart};
+use atelier_shared::{Actor, LinkStart};
 use poise::serenity_prelude as serenity;
 
 use super::{autocomplete_aspect, autocomplete_generator, autocomplete_style};

@@ -1,7 +1,7 @@
 //! `/chat`: talk with Claude in a thread, in a mode such as the prompt coach.
 
+use atelier_shared::Conversation;
 use atelier_shared::chat::{ChatMessage, ChatMode};
-use atelier_shared::service::Conversation;
 use poise::serenity_prelude as serenity;
 
 use super::acknowledge;

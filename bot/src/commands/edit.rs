@@ -1,7 +1,7 @@
 //! `/edit`: edit an attached image in any mode the core offers.
 
 use atelier_shared::request::{EditFields, EditMode};
-use atelier_shared::service::{Actor, EditSource};
+use atelier_shared::{Actor, EditSource};
 use poise::serenity_prelude as serenity;
 
 use super::imagine::discord_origin;

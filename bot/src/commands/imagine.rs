@@ -1,10 +1,10 @@
 //! `/imagine`: make images from a prompt, with inline parameters the way image-bot users
 //! type them (`--ar 16:9 --seed 42 --no trees --model ultra`).
 
+use atelier_shared::Actor;
 use atelier_shared::gallery::Origin;
 use atelier_shared::request::GenerationFields;
 use atelier_shared::request::inline::apply_inline_parameters;
-use atelier_shared::service::Actor;
 
 use super::{acknowledge, autocomplete_aspect, autocomplete_generator, autocomplete_style, seed_text};
 use crate::{ApplicationContext, BotError, Data, work};

@@ -11,7 +11,7 @@
 
 use atelier_shared::chat::{ChatEvent, ChatMessage, ChatMode, ChatTurn, Speaker, StopReason};
 use atelier_shared::images::{MAX_UPLOAD_BYTES, check_upload};
-use atelier_shared::service::{Conversation, Exchange};
+use atelier_shared::{Conversation, Exchange};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, State};

@@ -10,7 +10,7 @@ use atelier_shared::engine::ModelInfo;
 use atelier_shared::gallery::{ImageId, ImageRecord, ListFilter};
 use atelier_shared::images::MAX_UPLOAD_BYTES;
 use atelier_shared::request::{EditFields, EditMode, InputUse};
-use atelier_shared::service::{EditSource, Kept};
+use atelier_shared::{EditSource, Kept};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartError;

@@ -1,8 +1,8 @@
 //! The studio's generate page: a prompt and the options the model has, and the results.
 
+use atelier_shared::Kept;
 use atelier_shared::gallery::{ImageRecord, SessionName};
 use atelier_shared::request::GenerationFields;
-use atelier_shared::service::Kept;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

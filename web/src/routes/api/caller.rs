@@ -11,10 +11,10 @@
 
 use std::sync::{Arc, OnceLock};
 
+use atelier_shared::Actor;
 use atelier_shared::Error as CoreError;
 use atelier_shared::gallery::{Origin, Owner};
 use atelier_shared::oidc::access::AccessTokenVerifier;
-use atelier_shared::service::Actor;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;

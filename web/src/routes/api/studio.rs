@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use atelier_shared::chat::{ChatEvent, ChatMessage, ChatMode, StopReason};
 use atelier_shared::gallery::SessionName;
 use atelier_shared::request::{EditFields, Prompt};
-use atelier_shared::service::{EditSource, Exchange, Kept};
+use atelier_shared::{EditSource, Exchange, Kept};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
