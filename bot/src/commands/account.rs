@@ -1,12 +1,12 @@
 //! The person's own things: `/link`, `/unlink`, `/gallery`, `/settings`, `/me`. Every answer
 //! here is ephemeral: it is about one person.
 
-use atelier_shared::accounts::Link;
-use atelier_shared::gallery::{ListFilter, Origin};
+use atelier_shared::gallery::ListFilter;
 use atelier_shared::preferences::PreferenceChange;
 use atelier_shared::{Actor, LinkStart};
 use poise::serenity_prelude as serenity;
 
+use super::imagine::origin_in;
 use super::{autocomplete_aspect, autocomplete_generator, autocomplete_style};
 use crate::render::{FIELD_LIMIT, truncate};
 use crate::{ApplicationContext, BotError, Data, work};
@@ -48,16 +48,16 @@ async fn link(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
     if !data.core.linking_available() {
         return reply_privately(ctx, "Account linking is not set up on this Atelier.", None, Vec::new()).await;
     }
-    let user_id = ctx.interaction.user.id.get();
-    if let Some(existing) = data.core.discord_link(user_id).await? {
-        return reply_privately(ctx, already_linked(&existing), None, Vec::new()).await;
-    }
     acknowledge_privately(ctx).await?;
-    // The core checks again, now that this replica owns the interaction.
-    let token = match data.core.start_link(user_id).await? {
+    // The core decides (already linked, or a new link), once this replica owns the interaction.
+    let token = match data.core.start_link(ctx.interaction.user.id.get()).await? {
         LinkStart::Issued(token) => token,
         LinkStart::AlreadyLinked(existing) => {
-            return reply_privately(ctx, already_linked(&existing), None, Vec::new()).await;
+            let text = format!(
+                "You are already linked to the web account **{}**. Use /unlink first to link another.",
+                existing.username
+            );
+            return reply_privately(ctx, text, None, Vec::new()).await;
         }
     };
     let minutes = (token.expires_at() - time::OffsetDateTime::now_utc()).whole_minutes().max(1);
@@ -66,10 +66,6 @@ async fn link(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
          for {minutes} minutes, and only for you; do not share it."
     );
     reply_privately(ctx, text, None, vec![link_button("Link my account", token.url().as_str())]).await
-}
-
-fn already_linked(existing: &Link) -> String {
-    format!("You are already linked to the web account **{}**. Use /unlink first to link another.", existing.username)
 }
 
 /// Unlink your Discord account from your Atelier web account
@@ -94,12 +90,7 @@ async fn unlink(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
 async fn gallery(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
     let data = ctx.data();
     let owner = work::owner_of(data, &ctx.interaction.user).await?;
-    let origin = Origin::Discord {
-        guild_id: ctx.interaction.guild_id.map(|id| id.get()),
-        channel_id: ctx.interaction.channel_id.get(),
-        message_id: None,
-    };
-    let actor = Actor::new(owner, origin);
+    let actor = Actor::new(owner, origin_in(ctx.interaction.guild_id, ctx.interaction.channel_id));
     let page = data.core.gallery_page(&actor, &ListFilter::default(), None, 5).await?;
     let gallery_url = data.public_url.join("gallery").map(|url| url.to_string()).unwrap_or_default();
     if page.records.is_empty() {

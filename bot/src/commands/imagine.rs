@@ -6,6 +6,8 @@ use atelier_shared::gallery::Origin;
 use atelier_shared::request::GenerationFields;
 use atelier_shared::request::inline::apply_inline_parameters;
 
+use poise::serenity_prelude as serenity;
+
 use super::{acknowledge, autocomplete_aspect, autocomplete_generator, autocomplete_style, seed_text};
 use crate::{ApplicationContext, BotError, Data, work};
 
@@ -68,9 +70,10 @@ async fn imagine(
 
 /// Where a Discord request came from, for the gallery record.
 pub fn discord_origin(responder: &crate::respond::Responder) -> Origin {
-    Origin::Discord {
-        guild_id: responder.guild_id.map(|id| id.get()),
-        channel_id: responder.channel_id.get(),
-        message_id: None,
-    }
+    origin_in(responder.guild_id, responder.channel_id)
+}
+
+/// A request made in a channel (of a server, or a DM without one).
+pub fn origin_in(guild_id: Option<serenity::GuildId>, channel_id: serenity::ChannelId) -> Origin {
+    Origin::Discord { guild_id: guild_id.map(|id| id.get()), channel_id: channel_id.get(), message_id: None }
 }
