@@ -98,6 +98,18 @@ impl Exchange {
         Some(kept.await.map(|()| event))
     }
 
+    /// Reads the reply to its end, telling `on_text` each piece as it comes; the exchange is
+    /// kept on the way (see [`Self::next`]). Returns why the reply stopped.
+    pub async fn finish(&mut self, mut on_text: impl FnMut(&str)) -> Result<StopReason> {
+        while let Some(event) = self.next().await {
+            match event? {
+                ChatEvent::Text(piece) => on_text(&piece),
+                ChatEvent::Finished { stop_reason, .. } => return Ok(stop_reason),
+            }
+        }
+        Ok(StopReason::EndTurn)
+    }
+
     /// The reply so far.
     pub fn reply(&self) -> &str {
         &self.reply
@@ -199,7 +211,7 @@ impl Atelier {
     pub async fn source_image(&self, source: EditSource) -> Result<CheckedImage> {
         match source {
             EditSource::Upload(bytes) => crate::images::check_upload(bytes, "the uploaded image").await,
-            EditSource::Gallery(image) => Ok(self.stored_source(&image).await?.1),
+            EditSource::Gallery(image) => self.stored_source(&image).await,
         }
     }
 

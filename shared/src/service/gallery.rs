@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use crate::error::Result;
-use crate::gallery::{ImageId, ImageRecord, ListFilter, Page, Variant};
+use crate::gallery::{ImageRecord, ListFilter, Page, Variant};
 
 use super::{Actor, Atelier, ImageRef};
 
@@ -55,8 +55,8 @@ impl Atelier {
     }
 
     /// The image an edit starts from, checked like an upload.
-    pub(super) async fn stored_source(&self, image: &ImageRef) -> Result<(ImageId, crate::images::CheckedImage)> {
+    pub(super) async fn stored_source(&self, image: &ImageRef) -> Result<crate::images::CheckedImage> {
         let (bytes, _) = self.gallery.image(&image.owner, image.id, Variant::Full).await?;
-        Ok((image.id, crate::images::check_upload(bytes, "the stored image").await?))
+        crate::images::check_upload(bytes, "the stored image").await
     }
 }

@@ -162,8 +162,8 @@ impl Atelier {
         let (parent, source) = match source {
             EditSource::Upload(bytes) => (None, check_upload(bytes, "the uploaded image").await?),
             EditSource::Gallery(image) => {
-                let (id, checked) = self.stored_source(&image).await?;
-                ((image.owner == actor.owner).then_some(id), checked)
+                let checked = self.stored_source(&image).await?;
+                ((image.owner == actor.owner).then_some(image.id), checked)
             }
         };
         let mask = match mask {

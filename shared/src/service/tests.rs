@@ -3,7 +3,7 @@
 //! answered at once in one conversation both stay.
 
 use super::*;
-use crate::chat::{ChatEvent, ChatMessage, ChatMode};
+use crate::chat::{ChatMessage, ChatMode};
 use crate::config::{Config, RawSettings};
 use crate::gallery::{ListFilter, Origin, Owner};
 use crate::request::{EditFields, GenerationFields};
@@ -121,11 +121,7 @@ async fn the_web_lists_only_the_actors_own_gallery() {
 
 /// Reads an exchange to its end; the reply.
 async fn finish(exchange: &mut Exchange) -> String {
-    while let Some(event) = exchange.next().await {
-        if let ChatEvent::Finished { .. } = event.unwrap() {
-            break;
-        }
-    }
+    exchange.finish(|_| {}).await.unwrap();
     exchange.reply().to_string()
 }
 

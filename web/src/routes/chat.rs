@@ -9,7 +9,7 @@
 //! without the script the form posts, waits for the whole reply, and is redirected to the
 //! conversation. Either way the turns are saved before the reply is reported finished.
 
-use atelier_shared::chat::{ChatEvent, ChatMessage, ChatMode, ChatTurn, Speaker, StopReason};
+use atelier_shared::chat::{ChatMessage, ChatMode, ChatTurn, Speaker};
 use atelier_shared::images::{MAX_UPLOAD_BYTES, check_upload};
 use atelier_shared::{Conversation, Exchange};
 use axum::Router;
@@ -149,14 +149,14 @@ impl Visit {
             Ok::<_, WebError>((checked, exchange))
         }
         .await;
-        let (checked, exchange) = match started {
+        let (checked, mut exchange) = match started {
             Ok(started) => started,
             Err(error) => return self.refuse(shown_id, &conversation, &form.message, error),
         };
         if self.streaming {
             return stream_reply(id, exchange).into_response();
         }
-        match finish(exchange, |_| {}).await {
+        match exchange.finish(|_| {}).await.map_err(WebError::from) {
             Ok(_) => Redirect::to(&format!("/chat/{id}")).into_response(),
             Err(error) => {
                 // Nothing was saved: show the conversation as it is kept, if it was kept at all.
@@ -238,24 +238,12 @@ async fn check_message(form: &MessageForm, current: ChatMode) -> Result<Checked,
     Ok(Checked { mode, message })
 }
 
-/// Reads the whole reply, telling `on_text` each piece as it comes; the core keeps the
-/// exchange once it is whole (a reply that fails part-way keeps nothing).
-async fn finish(mut exchange: Exchange, mut on_text: impl FnMut(&str)) -> Result<Option<StopReason>, WebError> {
-    while let Some(event) = exchange.next().await {
-        match event? {
-            ChatEvent::Text(piece) => on_text(&piece),
-            ChatEvent::Finished { stop_reason, .. } => return Ok(Some(stop_reason)),
-        }
-    }
-    Ok(None)
-}
-
 /// The reply as server-sent events: `conversation` (its id and address) first, `text` pieces
 /// (JSON strings) as the model writes, then `done` once the turns are saved, or `error`.
 ///
 /// The model is read by a task of its own, so a reply is still saved when the visitor closes
 /// the page half-way (the model has run, and the next visit shows the answer).
-fn stream_reply(id: Ulid, exchange: Exchange) -> impl IntoResponse {
+fn stream_reply(id: Ulid, mut exchange: Exchange) -> impl IntoResponse {
     // Unbounded only in name: one event per piece of one reply, which the model's token limit
     // bounds, and a page that stops reading is dropped when its connection closes.
     let (sender, receiver) = mpsc::unbounded_channel::<Event>();
@@ -267,10 +255,12 @@ fn stream_reply(id: Ulid, exchange: Exchange) -> impl IntoResponse {
     );
     tokio::spawn(async move {
         let relay = sender.clone();
-        let outcome = finish(exchange, |piece| {
-            let _ = relay.send(Event::default().event("text").data(json!(piece).to_string()));
-        })
-        .await;
+        let outcome = exchange
+            .finish(|piece| {
+                let _ = relay.send(Event::default().event("text").data(json!(piece).to_string()));
+            })
+            .await
+            .map_err(WebError::from);
         let last = match outcome {
             Ok(stop_reason) => Event::default().event("done").data(json!({ "stop_reason": stop_reason }).to_string()),
             Err(error) => {

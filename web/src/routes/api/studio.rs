@@ -265,12 +265,7 @@ pub async fn chat(
     if wants_event_stream(&headers) {
         return Ok(Sse::new(event_stream(exchange)).into_response());
     }
-    let mut stop_reason = StopReason::EndTurn;
-    while let Some(event) = exchange.next().await {
-        if let ChatEvent::Finished { stop_reason: reason, .. } = event? {
-            stop_reason = reason;
-        }
-    }
+    let stop_reason = exchange.finish(|_| {}).await?;
     Ok(Json(reply_of(&exchange, stop_reason)).into_response())
 }
 
