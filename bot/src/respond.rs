@@ -19,6 +19,57 @@ use serenity::builder::Builder as _;
 
 use crate::BotError;
 
+/// How a job answers the person who asked, in Discord's terms: progress in place, the result,
+/// a refusal only they see, a line in another channel. [`Responder`] does it over Discord's
+/// REST API; the bot's own tests record what would have been said, so how a job is answered
+/// is tested without a Discord stand-in.
+#[async_trait::async_trait]
+pub trait Reply: Clone + Send + Sync + 'static {
+    /// Shows where the job is, replacing the acknowledgement; best effort.
+    async fn show_progress(&self, text: &str, components: Vec<serenity::CreateActionRow>);
+    /// Answers with the result.
+    async fn finish(&self, outgoing: Outgoing) -> Result<(), BotError>;
+    /// Tells only the asker that something was refused or went wrong.
+    async fn refuse(&self, text: &str, components: Vec<serenity::CreateActionRow>) -> Result<(), BotError>;
+    /// Posts a line to another channel (the moderation log), mentioning no one.
+    async fn post_elsewhere(&self, channel: serenity::ChannelId, text: &str) -> Result<(), BotError>;
+    /// Where this interaction is answered, kept with a job for another replica.
+    fn reply_route(&self) -> ReplyRoute;
+    /// Who asked, and in which channel.
+    fn asked_by(&self) -> (serenity::UserId, serenity::ChannelId);
+}
+
+#[async_trait::async_trait]
+impl Reply for Responder {
+    async fn show_progress(&self, text: &str, components: Vec<serenity::CreateActionRow>) {
+        Responder::show_progress(self, text, components).await;
+    }
+
+    async fn finish(&self, outgoing: Outgoing) -> Result<(), BotError> {
+        Responder::finish(self, outgoing).await
+    }
+
+    async fn refuse(&self, text: &str, components: Vec<serenity::CreateActionRow>) -> Result<(), BotError> {
+        Responder::refuse(self, text, components).await
+    }
+
+    async fn post_elsewhere(&self, channel: serenity::ChannelId, text: &str) -> Result<(), BotError> {
+        let message = serenity::CreateMessage::new()
+            .content(crate::render::truncate(text, crate::render::MESSAGE_LIMIT))
+            .allowed_mentions(serenity::CreateAllowedMentions::new());
+        retrying(|| channel.send_message(self.http.as_ref(), message.clone())).await?;
+        Ok(())
+    }
+
+    fn reply_route(&self) -> ReplyRoute {
+        Responder::reply_route(self)
+    }
+
+    fn asked_by(&self) -> (serenity::UserId, serenity::ChannelId) {
+        (self.user.id, self.channel_id)
+    }
+}
+
 /// How long Discord keeps an interaction token usable.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// Switch to channel messages a little before the token expires: an edit sent at 14:59

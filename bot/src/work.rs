@@ -10,13 +10,13 @@ use poise::serenity_prelude as serenity;
 use tokio::sync::{oneshot, watch};
 
 use crate::render::{self, truncate};
-use crate::respond::{Outgoing, PROGRESS_INTERVAL, Responder, retrying};
+use crate::respond::{Outgoing, PROGRESS_INTERVAL, Reply};
 use crate::{BotError, Data};
 
 /// Makes images for a request and answers the interaction with them.
 pub async fn generate(
     data: &Data,
-    responder: &Responder,
+    responder: &impl Reply,
     actor: &Actor,
     fields: &GenerationFields,
     plan: &GenerationPlan,
@@ -45,7 +45,7 @@ pub async fn generate(
 }
 
 /// Edits an image and answers the interaction with the result.
-pub async fn edit(data: &Data, responder: &Responder, actor: &Actor, plan: &EditPlan) -> Result<(), BotError> {
+pub async fn edit(data: &Data, responder: &impl Reply, actor: &Actor, plan: &EditPlan) -> Result<(), BotError> {
     let actor = &actor.clone().answered_at(responder.reply_route());
     let request = plan.request();
     let what = match &request.prompt {
@@ -68,7 +68,7 @@ pub async fn edit(data: &Data, responder: &Responder, actor: &Actor, plan: &Edit
 
 /// Tells the user a job failed: their own mistakes as they are, anything else with an
 /// apology while the details go to the log once.
-pub async fn fail(responder: &Responder, error: &Error) -> Result<(), BotError> {
+pub async fn fail(responder: &impl Reply, error: &Error) -> Result<(), BotError> {
     if !error.is_user_error() {
         tracing::error!(error = %error, "a Discord job failed: {error}");
     }
@@ -76,13 +76,11 @@ pub async fn fail(responder: &Responder, error: &Error) -> Result<(), BotError> 
 }
 
 /// One line in the moderation-log channel per refusal, without pinging anyone.
-async fn log_refusal(data: &Data, responder: &Responder, reason: &str) {
+async fn log_refusal(data: &Data, responder: &impl Reply, reason: &str) {
     let Some(channel) = data.moderation_channel else { return };
-    let line = format!("Refused a prompt from <@{}> in <#{}>: {}", responder.user.id, responder.channel_id, reason);
-    let message = serenity::CreateMessage::new()
-        .content(truncate(&line, render::MESSAGE_LIMIT))
-        .allowed_mentions(serenity::CreateAllowedMentions::new());
-    if let Err(error) = retrying(|| channel.send_message(responder.http().as_ref(), message.clone())).await {
+    let (user, asked_in) = responder.asked_by();
+    let line = format!("Refused a prompt from <@{user}> in <#{asked_in}>: {reason}");
+    if let Err(error) = responder.post_elsewhere(channel, &line).await {
         tracing::warn!(error = %error, "could not write to the moderation log channel");
     }
 }
@@ -111,6 +109,9 @@ pub fn result_message(data: &Data, kept: &[Kept]) -> Outgoing {
     outgoing
 }
 
+#[cfg(test)]
+mod tests;
+
 /// Shows a job's stage in the acknowledged message, at most once per [`PROGRESS_INTERVAL`].
 struct ProgressDisplay {
     stages: watch::Sender<Option<Stage>>,
@@ -119,7 +120,7 @@ struct ProgressDisplay {
 }
 
 impl ProgressDisplay {
-    fn start(responder: Responder, headline: String, owner: Owner) -> Self {
+    fn start(responder: impl Reply, headline: String, owner: Owner) -> Self {
         let (stages, mut heard) = watch::channel(None::<Stage>);
         let (stop, mut stopped) = oneshot::channel::<()>();
         // The display's edits count their rate-limit waits like the job's other calls.
