@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
-use atelier_shared::accounts::{Accounts, CognitoDirectory, DISCORD_ID_ATTRIBUTE, NoDirectory};
 use atelier_shared::adapters::FolderStore;
+use atelier_shared::adapters::{Accounts, CognitoDirectory, DISCORD_ID_ATTRIBUTE, NoDirectory};
+use atelier_shared::adapters::{ObjectKey, ObjectStore, PutMode};
 use atelier_shared::config::OidcConfig;
 use atelier_shared::engine::ImageEngine;
 use atelier_shared::engine::demo::DemoEngine;
@@ -13,7 +14,6 @@ use atelier_shared::gallery::{Gallery, ImageId, ImageRecord, ListFilter, Origin,
 use atelier_shared::images::CheckedImage;
 use atelier_shared::oidc::{OidcSignIn, PendingSignIn, SignedInUser};
 use atelier_shared::request::{GenerationRequest, Prompt, Seed, Shape, Size};
-use atelier_shared::store::{ObjectKey, ObjectStore, PutMode};
 use atelier_shared::{
     Error,
     engine::{EngineKind, SafetyOutcome},

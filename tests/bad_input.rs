@@ -7,9 +7,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use atelier_shared::accounts::Accounts;
-use atelier_shared::accounts::directory::NoDirectory;
+use atelier_shared::adapters::Accounts;
 use atelier_shared::adapters::FolderStore;
+use atelier_shared::adapters::NoDirectory;
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use reqwest::redirect::Policy;

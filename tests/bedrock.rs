@@ -1,13 +1,13 @@
 //! The core against the Bedrock stand-in, through the real AWS SDK client: every family and
 //! edit mode, the critique, chat streaming, the safety gate, and every error mapping.
 
+use atelier_shared::Actor;
 use atelier_shared::Atelier;
 use atelier_shared::chat::{ChatEvent, ChatMessage, ChatMode, StopReason};
 use atelier_shared::config::{Config, RawSettings};
 use atelier_shared::gallery::{Origin, Owner};
 use atelier_shared::images::{CheckedImage, encode_png};
 use atelier_shared::request::{EditFields, GenerationFields, Prompt};
-use atelier_shared::service::Actor;
 use atelier_shared::startup::{self, AwsSetup};
 use serde_json::json;
 

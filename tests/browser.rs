@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use atelier_shared::accounts::{Accounts, NoDirectory};
+use atelier_shared::adapters::{Accounts, NoDirectory};
 use base64::Engine as _;
 use image::GenericImageView as _;
 

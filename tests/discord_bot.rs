@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use atelier_shared::accounts::Accounts;
-use atelier_shared::accounts::directory::NoDirectory;
+use atelier_shared::adapters::Accounts;
 use atelier_shared::adapters::FolderStore;
+use atelier_shared::adapters::NoDirectory;
 use serde_json::{Value, json};
 
 use crate::support::TestApp;

@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use atelier_shared::adapters::S3Store;
+use atelier_shared::adapters::{ObjectKey, ObjectStore, PutMode, StoreError};
 use atelier_shared::engine::EngineKind;
 use atelier_shared::engine::SafetyOutcome;
 use atelier_shared::gallery::{Gallery, ImageId, ImageRecord, ListFilter, Origin, Owner, Parameters, Variant};
 use atelier_shared::images::{CheckedImage, encode_png};
 use atelier_shared::request::Seed;
-use atelier_shared::store::{ObjectKey, ObjectStore, PutMode, StoreError};
 use bytes::Bytes;
 use futures::StreamExt;
 use reqwest::StatusCode;

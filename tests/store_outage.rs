@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use atelier_shared::Atelier;
+use atelier_shared::adapters::ObjectStore;
 use atelier_shared::adapters::{S3Store, Spool};
 use atelier_shared::config::{Config, RawSettings};
 use atelier_shared::engine::EngineKind;
@@ -18,9 +19,8 @@ use atelier_shared::gallery::{Gallery, ImageId, ImageRecord, Origin, Owner, Para
 use atelier_shared::images::{CheckedImage, encode_png};
 use atelier_shared::jobs::{Progress, Stage, no_progress};
 use atelier_shared::request::{GenerationFields, Seed};
-use atelier_shared::service::{Actor, Filing, Kept, Owned};
 use atelier_shared::startup::{self, AwsSetup};
-use atelier_shared::store::ObjectStore;
+use atelier_shared::{Actor, Filing, Kept, Owned};
 use bytes::Bytes;
 use futures::StreamExt;
 

@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use atelier_shared::adapters::S3Store;
 use atelier_shared::adapters::{Answer, image_services, read_images, sdxl, stability, titan};
+use atelier_shared::adapters::{ObjectKey, ObjectStore};
 use atelier_shared::engine::catalog::{Catalog, Family, ModelEntry};
 use atelier_shared::images::{CheckedImage, encode_png, make_thumbnail};
 use atelier_shared::request::inline::apply_inline_parameters;
 use atelier_shared::request::{
     EditMode, EditRequest, GenerationFields, GenerationRequest, OutpaintDirection, Prompt, Region, Seed,
 };
-use atelier_shared::store::{ObjectKey, ObjectStore};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;

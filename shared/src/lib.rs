@@ -20,7 +20,7 @@
 //! **Architecture invariant:** this crate knows nothing of Discord or of serving HTTP (no
 //! serenity, poise, axum or templates). Front ends parse, call [`Atelier`], and render.
 
-pub mod accounts;
+pub(crate) mod accounts;
 pub(crate) mod bedrock;
 pub mod chat;
 pub mod checker;
@@ -35,23 +35,25 @@ pub mod metrics;
 pub mod oidc;
 pub mod preferences;
 pub mod request;
-pub mod safety;
-pub mod service;
-pub mod sessions;
+pub(crate) mod safety;
+pub(crate) mod service;
+pub(crate) mod sessions;
 pub mod startup;
-pub mod store;
+pub(crate) mod store;
 
 /// The adapters behind the core's traits, for the end-to-end tests and the benchmarks, which
 /// set up stores and measure the Bedrock bodies directly. Front ends never use them: they go
 /// through [`Atelier`] and [`startup`].
 #[doc(hidden)]
 pub mod adapters {
+    pub use crate::accounts::{Accounts, CognitoDirectory, DISCORD_ID_ATTRIBUTE, NoDirectory};
     pub use crate::bedrock::engine::read_images;
     pub use crate::bedrock::wire::Answer;
     pub use crate::bedrock::{image_services, sdxl, stability, titan};
     pub use crate::store::folder::FolderStore;
     pub use crate::store::s3::S3Store;
     pub use crate::store::spool::Spool;
+    pub use crate::store::{ObjectKey, ObjectStore, PutMode, StoreError};
 }
 
 pub use bytes::Bytes;
@@ -59,6 +61,6 @@ pub use error::{Error, Invalid, Refused, Result};
 // The use-case API, which is what front ends call: the core and the values its operations
 // take and give.
 pub use service::{
-    Actor, Atelier, Conversation, EditPlan, EditSource, Exchange, GenerationPlan, HeldId, HeldRef, ImageRef, JobRef,
-    Kept, LinkStart, Owned,
+    Actor, Atelier, Conversation, EditPlan, EditSource, Exchange, Filing, GenerationPlan, HeldId, HeldRef, ImageRef,
+    JobRef, Kept, LinkStart, Owned,
 };

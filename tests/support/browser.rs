@@ -11,8 +11,8 @@ use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use atelier_shared::adapters::ObjectStore;
 use atelier_shared::adapters::S3Store;
-use atelier_shared::store::ObjectStore;
 use tempfile::TempDir;
 
 use super::bedrock::BedrockStandIn;

@@ -226,17 +226,17 @@ pub fn free_port() -> u16 {
 /// Plans and runs a generation as a front end does: the plan's refusal or the job's outcome.
 pub async fn plan_and_generate(
     core: &atelier_shared::Atelier,
-    actor: &atelier_shared::service::Actor,
+    actor: &atelier_shared::Actor,
     request: &atelier_shared::request::GenerationRequest,
-) -> atelier_shared::Result<Vec<atelier_shared::service::Kept>> {
+) -> atelier_shared::Result<Vec<atelier_shared::Kept>> {
     core.generate(actor, &core.plan_generation(request.clone())?).await
 }
 
 /// Plans and runs an edit of an image already checked, as the command line does.
 pub async fn plan_and_edit(
     core: &atelier_shared::Atelier,
-    actor: &atelier_shared::service::Actor,
+    actor: &atelier_shared::Actor,
     request: &atelier_shared::request::EditRequest,
-) -> atelier_shared::Result<Vec<atelier_shared::service::Kept>> {
+) -> atelier_shared::Result<Vec<atelier_shared::Kept>> {
     core.edit(actor, &core.plan_checked_edit(request.clone())?).await
 }

@@ -1,7 +1,7 @@
 //! An admitted job's ticket: its wait for a running slot, and its ending, written to the
 //! ledger even when the ticket is dropped without one.
 
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{AcquireError, OwnedSemaphorePermit};
 
 use super::ledger::{Ending, Start};
 use super::{JobId, Jobs, Progress, Stage, is_store_outage, lock};
@@ -48,36 +48,13 @@ impl Ticket {
         if self.running.is_some() {
             return Ok(());
         }
-        let closed = |_| Error::operator("waiting for a job slot", "the job line was closed");
         let shared = self.jobs.shared.clone();
         let mut last_position = None;
         // The person's own slot first, so their later jobs do not hold process slots idle.
         let person = self.jobs.person_slots(&self.owner).acquire_owned();
-        tokio::pin!(person);
-        let person_permit = loop {
-            let moved = shared.line_moved.notified();
-            tokio::pin!(moved);
-            moved.as_mut().enable();
-            self.must_leave()?;
-            self.report_position(progress, &mut last_position);
-            tokio::select! {
-                permit = &mut person => break permit.map_err(closed)?,
-                () = moved => {}
-            }
-        };
+        let person_permit = self.wait_for(person, progress, &mut last_position).await?;
         let slot = shared.slots.clone().acquire_owned();
-        tokio::pin!(slot);
-        let slot_permit = loop {
-            let moved = shared.line_moved.notified();
-            tokio::pin!(moved);
-            moved.as_mut().enable();
-            self.must_leave()?;
-            self.report_position(progress, &mut last_position);
-            tokio::select! {
-                permit = &mut slot => break permit.map_err(closed)?,
-                () = moved => {}
-            }
-        };
+        let slot_permit = self.wait_for(slot, progress, &mut last_position).await?;
         // The last chance to leave, taken under the lock that `cancel` takes, so a job is
         // either called back here or told too late there, never answered one way and run.
         {
@@ -110,6 +87,31 @@ impl Ticket {
         shared.line_moved.notify_waiters();
         self.running = Some((person_permit, slot_permit));
         Ok(())
+    }
+
+    /// Waits for one permit while telling the person where they are in the line each time it
+    /// moves, and leaving it when the job is cancelled or the process stops.
+    async fn wait_for(
+        &self,
+        permit: impl Future<Output = std::result::Result<OwnedSemaphorePermit, AcquireError>>,
+        progress: Progress<'_>,
+        last_position: &mut Option<usize>,
+    ) -> Result<OwnedSemaphorePermit> {
+        let shared = &self.jobs.shared;
+        tokio::pin!(permit);
+        loop {
+            let moved = shared.line_moved.notified();
+            tokio::pin!(moved);
+            moved.as_mut().enable();
+            self.must_leave()?;
+            self.report_position(progress, last_position);
+            tokio::select! {
+                permit = &mut permit => {
+                    return permit.map_err(|_| Error::operator("waiting for a job slot", "the job line was closed"));
+                }
+                () = moved => {}
+            }
+        }
     }
 
     fn report_position(&self, progress: Progress<'_>, last_position: &mut Option<usize>) {
