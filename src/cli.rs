@@ -98,7 +98,7 @@ pub struct EditArgs {
     /// What to leave out
     #[arg(long)]
     pub negative: Option<String>,
-    /// A mask image of the same size; black marks the region to change
+    /// A mask image of the same size: white marks the region to change, black what stays
     #[arg(long, conflicts_with = "mask_prompt")]
     pub mask: Option<PathBuf>,
     /// The region to change, in words, such as "the sky"

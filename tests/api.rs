@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use crate::support::bedrock::BedrockStandIn;
 use crate::support::oidc::OidcProvider;
 use crate::support::python::venv_program;
-use crate::support::{CSRF_TOKEN, TestApp};
+use crate::support::{self, CSRF_TOKEN, TestApp};
 
 /// Our app client at the test issuer.
 const CLIENT_ID: &str = "atelier-api-client";
@@ -533,6 +533,28 @@ async fn generate_list_get_edit_and_delete_round_trip() {
     // A malformed id names no image either.
     let (status, error) = call_json(&app, Method::GET, "/api/images/not-an-id", Some(&token), None).await;
     assert_eq!((status, error["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+}
+
+/// White marks the region to change: an inpaint through the API repaints the white half.
+#[tokio::test]
+async fn an_inpaint_repaints_the_white_side_of_the_mask() {
+    let issuer = TestIssuer::start().await;
+    let app = app_with(&issuer, &[]).await;
+    let token = issuer.token("sub-mask");
+    let source = support::varied_picture(256, 192);
+    let part = |bytes: Vec<u8>, name: &str| {
+        reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()).mime_str("image/png").unwrap()
+    };
+    let form = reqwest::multipart::Form::new()
+        .text("mode", "inpaint")
+        .text("prompt", "ivy on a wall")
+        .part("image", part(source.clone(), "wall.png"))
+        .part("mask", part(support::left_half_white_mask(256, 192), "mask.png"));
+    let response = app.client.post(app.url("/api/edit")).bearer_auth(&token).multipart(form).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED, "{}", response.text().await.unwrap());
+    let edited: Value = response.json().await.unwrap();
+    let file = call(&app, Method::GET, edited["images"][0]["file_url"].as_str().unwrap(), Some(&token), None).await;
+    support::assert_only_the_left_half_changed(&source, &file.bytes().await.unwrap());
 }
 
 /// A prompt outside Latin-1 (Japanese, an emoji) is made and kept as written.

@@ -129,7 +129,8 @@ async fn every_edit_mode_each_family_supports_goes_through() {
     let (_folder, core) = core(&stand_in, &[]).await;
     let source = png(1024, 1024, 120);
     let mask = {
-        let pixels = image::GrayImage::from_fn(1024, 1024, |x, _| image::Luma([if x < 512 { 0 } else { 255 }]));
+        // White marks the region to change: the left half.
+        let pixels = image::GrayImage::from_fn(1024, 1024, |x, _| image::Luma([if x < 512 { 255 } else { 0 }]));
         CheckedImage::check(encode_png(&image::DynamicImage::ImageLuma8(pixels), &[]).unwrap(), "the mask").unwrap()
     };
     // (model, mode, prompt, mask prompt, painted mask)

@@ -1,7 +1,7 @@
 //! The command line as operators use it.
 
 use crate::support::discord::{APPLICATION_ID, DiscordStandIn};
-use crate::support::{atelier, png_text, run};
+use crate::support::{self, atelier, png_text, run};
 
 #[test]
 fn help_lists_every_subcommand() {
@@ -207,6 +207,24 @@ fn edit_turns_an_image_file_into_a_new_one() {
         run(atelier(folder.path()).args(["edit", "--image", "broken.png", "--mode", "variation"]));
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr.contains("broken.png: the image is damaged"), "{stderr}");
+}
+
+/// White marks the region to change: `atelier edit --mask` repaints the white half.
+#[test]
+fn an_inpaint_repaints_the_white_side_of_the_mask() {
+    let folder = tempfile::tempdir().unwrap();
+    let source = support::varied_picture(256, 192);
+    std::fs::write(folder.path().join("wall.png"), &source).unwrap();
+    std::fs::write(folder.path().join("mask.png"), support::left_half_white_mask(256, 192)).unwrap();
+    let (output, stdout, stderr) = run(atelier(folder.path()).args([
+        "edit", "--image", "wall.png", "--mask", "mask.png", "--mode", "inpaint", "--prompt", "ivy", "--out", "out",
+    ]));
+    assert!(output.status.success(), "{stderr}");
+    let written = stdout.split("  ").next().unwrap().trim();
+    let after = std::fs::read(folder.path().join(written)).unwrap_or_else(|_| std::fs::read(written).unwrap());
+    support::assert_only_the_left_half_changed(&source, &after);
+    let (_, help, _) = run(atelier(folder.path()).args(["edit", "--help"]));
+    assert!(help.contains("white marks the region to change"), "{help}");
 }
 
 #[test]

@@ -299,6 +299,36 @@ async fn each_button_acts_from_the_gallery_for_whoever_presses_it() {
     assert_eq!(bot.image_calls(), calls, "a button for a deleted image costs no model call");
 }
 
+/// White marks the region to change: the mask attached to `/edit` reaches the inpainting
+/// model with the same half marked (Stability's inpaint takes white as the region too).
+#[tokio::test]
+async fn edit_with_a_mask_repaints_its_white_side() {
+    let bot = Bot::start(&[]).await;
+    let picture = bot.discord.attachment("wall.png", "image/png", crate::support::varied_picture(512, 512));
+    let mask = bot.discord.attachment("mask.png", "image/png", crate::support::left_half_white_mask(512, 512));
+    let edit = bot
+        .command(
+            PERSON,
+            "edit",
+            json!([
+                {"name": "image", "type": 11, "value": picture["id"]},
+                {"name": "mode", "type": 4, "value": 0},
+                option("prompt", "ivy on a wall"),
+                {"name": "mask", "type": 11, "value": mask["id"]}
+            ]),
+            &[picture, mask],
+        )
+        .await;
+    bot.result_of(&edit).await;
+    let call = bot.bedrock.requests().into_iter().find(|call| call.operation == Operation::InvokeModel).unwrap();
+    assert!(call.model_id.contains("inpaint"), "{}", call.model_id);
+    use base64::Engine as _;
+    let sent = base64::engine::general_purpose::STANDARD.decode(call.body["mask"].as_str().unwrap()).unwrap();
+    let sent = image::load_from_memory(&sent).unwrap().to_luma8();
+    assert_eq!(sent.get_pixel(10, 256)[0], 255, "the white half is the region the model repaints");
+    assert_eq!(sent.get_pixel(500, 256)[0], 0, "the black half is kept");
+}
+
 #[tokio::test]
 async fn edit_takes_an_attachment_and_bad_attachments_are_refused_without_a_model_call() {
     let bot = Bot::start(&[]).await;

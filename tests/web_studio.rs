@@ -43,10 +43,10 @@ fn png(image: DynamicImage) -> Vec<u8> {
     bytes.into_inner()
 }
 
-/// A mask as the page's script sends it: opaque, black over the left half (the region to
-/// change), white elsewhere.
+/// A mask as the page's script sends it: opaque, white over the left half (the region to
+/// change), black elsewhere.
 fn left_half_mask(width: u32, height: u32) -> Vec<u8> {
-    png(DynamicImage::ImageLuma8(GrayImage::from_fn(width, height, |x, _| Luma([if x < width / 2 { 0 } else { 255 }]))))
+    png(DynamicImage::ImageLuma8(GrayImage::from_fn(width, height, |x, _| Luma([if x < width / 2 { 255 } else { 0 }]))))
 }
 
 fn file(bytes: Vec<u8>, name: &str) -> Part {

@@ -12,7 +12,7 @@ mod prompt;
 mod shape;
 
 pub use choices::{HexColor, ImageCount, ModelName, Seed, StyleName, parse_palette};
-pub use edit::{EditMode, EditRequest, OutpaintDirection, Region};
+pub use edit::{EditMode, EditRequest, MASK_RULE, OutpaintDirection, Region, marks_region};
 pub use edit_inputs::{EditInputs, InputUse};
 pub use fields::{EditFields, GenerationFields};
 pub use generation::{GenerationRequest, Guidance};

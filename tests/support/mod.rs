@@ -240,3 +240,38 @@ pub async fn plan_and_edit(
 ) -> atelier_shared::Result<Vec<atelier_shared::Kept>> {
     core.edit(actor, &core.plan_checked_edit(request.clone())?).await
 }
+
+/// The mask rule every front end states, "white marks the region to change": a PNG mask
+/// painted white over the left half and black over the right.
+pub fn left_half_white_mask(width: u32, height: u32) -> Vec<u8> {
+    let mask = image::GrayImage::from_fn(width, height, |x, _| image::Luma([if x < width / 2 { 255 } else { 0 }]));
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    mask.write_to(&mut bytes, image::ImageFormat::Png).unwrap();
+    bytes.into_inner()
+}
+
+/// A picture with something in every pixel, to edit.
+pub fn varied_picture(width: u32, height: u32) -> Vec<u8> {
+    let picture =
+        image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x * 7 % 256) as u8, (y * 5 % 256) as u8, 90]));
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    picture.write_to(&mut bytes, image::ImageFormat::Png).unwrap();
+    bytes.into_inner()
+}
+
+/// Asserts that an inpaint given [`left_half_white_mask`] repainted the left half and kept
+/// every pixel of the right half: the side the mask rule names, not the other one.
+pub fn assert_only_the_left_half_changed(before: &[u8], after: &[u8]) {
+    let before = image::load_from_memory(before).unwrap().to_rgb8();
+    let after = image::load_from_memory(after).unwrap().to_rgb8();
+    assert_eq!(before.dimensions(), after.dimensions(), "an inpaint keeps the picture's size");
+    let (width, height) = before.dimensions();
+    let changed = |from: u32, to: u32| {
+        (from..to)
+            .flat_map(|x| (0..height).map(move |y| (x, y)))
+            .filter(|&(x, y)| before[(x, y)] != after[(x, y)])
+            .count()
+    };
+    assert_eq!(changed(width / 2, width), 0, "the black half of the mask changed");
+    assert!(changed(0, width / 2) > (width / 2 * height / 2) as usize, "the white half of the mask was not repainted");
+}

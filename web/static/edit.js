@@ -131,8 +131,8 @@
     return false;
   }
 
-  // The mask as the core takes it: an opaque PNG of the image's size, black where painted
-  // (the region to change) and white elsewhere.
+  // The mask as the core takes it: an opaque PNG of the image's size, white where painted
+  // (the region to change) and black elsewhere.
   function maskBlob() {
     const out = document.createElement("canvas");
     out.width = maskCanvas.width;
@@ -140,10 +140,10 @@
     const context = out.getContext("2d");
     context.drawImage(maskCanvas, 0, 0);
     context.globalCompositeOperation = "source-in";
-    context.fillStyle = "#000";
+    context.fillStyle = "#fff";
     context.fillRect(0, 0, out.width, out.height);
     context.globalCompositeOperation = "destination-over";
-    context.fillStyle = "#fff";
+    context.fillStyle = "#000";
     context.fillRect(0, 0, out.width, out.height);
     return new Promise(function (resolve) {
       out.toBlob(resolve, "image/png");

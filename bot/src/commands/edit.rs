@@ -55,7 +55,9 @@ async fn edit(
     #[description = "What to paint (inpaint, replace, recolor, outpaint, variation)"]
     #[max_length = 6000]
     prompt: Option<String>,
-    #[description = "A black-and-white mask: white is the region to change"] mask: Option<serenity::Attachment>,
+    #[description = "A mask at the image's size: white marks the region to change, black what stays"] mask: Option<
+        serenity::Attachment,
+    >,
     #[description = "The region in words, such as \"the sky\""]
     #[max_length = 1000]
     mask_prompt: Option<String>,

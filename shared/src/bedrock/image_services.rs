@@ -383,7 +383,7 @@ fn checked_tool<'request>(
 }
 
 /// The painted mask of the tools that take one (inpaint and erase). `what` names what to
-/// paint black when the region was described in words, `what_to_change` when it is missing.
+/// paint white when the region was described in words, `what_to_change` when it is missing.
 fn painted_mask<'request>(
     alias: &str,
     request: &'request EditRequest,
@@ -393,10 +393,10 @@ fn painted_mask<'request>(
     match &request.region {
         Some(Region::MaskImage(mask)) => Ok(mask),
         Some(Region::MaskPrompt(_)) => Err(Invalid::new(format!(
-            "{alias} needs a painted mask image, not a mask prompt: paint {what} black, or use search-replace, \
+            "{alias} needs a painted mask image, not a mask prompt: paint {what} white, or use search-replace, \
              which finds a region described in words"
         ))),
-        None => Err(Invalid::new(format!("{alias} needs a mask image: paint {what_to_change} black"))),
+        None => Err(Invalid::new(format!("{alias} needs a mask image: paint {what_to_change} white"))),
     }
 }
 

@@ -137,11 +137,11 @@ pub enum InitImageMode {
     ImageStrength,
 }
 
-/// Which mask pixels SDXL replaces; we send masks with black marking the region.
+/// Which mask pixels SDXL replaces; we send masks with white marking the region, as ours are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum MaskSource {
-    MaskImageBlack,
+    MaskImageWhite,
 }
 
 /// The guidance every SDXL request carries, once checked against the model's ranges.
@@ -295,8 +295,8 @@ pub fn edit_body(model: &ModelEntry, request: &EditRequest, seed: Seed) -> Resul
         },
         CheckedEditTask::Inpaint { mask } => SdxlTask::Mask {
             init_image,
-            mask_source: MaskSource::MaskImageBlack,
-            mask_image: mask_base64(mask, MaskConvention::BlackMarksRegion)?,
+            mask_source: MaskSource::MaskImageWhite,
+            mask_image: mask_base64(mask, MaskConvention::WhiteMarksRegion)?,
         },
     };
     Ok(request_body(edit_prompt(request), edit_negative(request), sampling, seed, task))

@@ -348,12 +348,25 @@ pub fn generation_body(
     })
 }
 
-/// The region as Titan takes it: `maskPrompt` or `maskImage` (black = inside the mask).
-fn mask_field(region: &Region) -> Result<TitanMask, Error> {
+/// The region as Titan takes it: `maskPrompt` or `maskImage`, in which black is "inside the
+/// mask". Inpainting repaints the inside and outpainting the outside, so a painted region to
+/// change (white, by our rule) goes in black for the one and stays white for the other.
+fn mask_field(region: &Region, repaints: Repaints) -> Result<TitanMask, Error> {
+    let convention = match repaints {
+        Repaints::InsideTheMask => MaskConvention::BlackMarksRegion,
+        Repaints::OutsideTheMask => MaskConvention::WhiteMarksRegion,
+    };
     Ok(match region {
         Region::MaskPrompt(prompt) => TitanMask::MaskPrompt(prompt.as_str().to_owned()),
-        Region::MaskImage(mask) => TitanMask::MaskImage(mask_base64(mask, MaskConvention::BlackMarksRegion)?),
+        Region::MaskImage(mask) => TitanMask::MaskImage(mask_base64(mask, convention)?),
     })
+}
+
+/// Which side of its mask a Titan task repaints.
+#[derive(Debug, Clone, Copy)]
+enum Repaints {
+    InsideTheMask,
+    OutsideTheMask,
 }
 
 /// A zoom-out for Titan's outpainting, which keeps what is inside the mask and paints the rest:
@@ -476,14 +489,19 @@ pub fn edit_body(
                 // Without text, Titan removes what the mask covers, which is what an empty inpaint means.
                 text: prompt.map(str::to_owned),
                 negative_text: edit_negative(request).map(str::to_owned),
-                mask: mask_field(region)?,
+                mask: mask_field(region, Repaints::InsideTheMask)?,
             },
             image_generation_config,
         },
         CheckedEdit::Outpaint { region } => {
             let (image, mask, out_painting_mode) = match region {
-                // An explicit region: keep it and paint around it.
-                Some(region) => (image_base64(&request.source)?, mask_field(region)?, OutPaintingMode::Default),
+                // An explicit region: a painted one is repainted; one described in words is
+                // what Titan keeps while it paints around it.
+                Some(region) => (
+                    image_base64(&request.source)?,
+                    mask_field(region, Repaints::OutsideTheMask)?,
+                    OutPaintingMode::Default,
+                ),
                 None => {
                     let (canvas, mask) = zoom_out_canvas(&request.source, request.outpaint_direction)?;
                     (canvas, TitanMask::MaskImage(mask), OutPaintingMode::Precise)

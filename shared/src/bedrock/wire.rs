@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Invalid};
 use crate::images::{CheckedImage, encode_png};
 use crate::request::Seed;
+use crate::request::marks_region;
 
 /// One image a model returned, decoded from base64 once.
 #[derive(Debug, Clone)]
@@ -32,10 +33,10 @@ pub enum Answer {
 /// Which mask pixels mark the region to change, as a model expects them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MaskConvention {
-    /// Black marks the region (our own convention, and Titan's, Nova Canvas's and SDXL's
-    /// `MASK_IMAGE_BLACK`).
+    /// Black marks the region (Titan's and Nova Canvas's inpainting: black is "inside the mask").
     BlackMarksRegion,
-    /// White marks the region (Stability AI Image Services).
+    /// White marks the region (our own rule; Stability AI Image Services, SDXL's
+    /// `MASK_IMAGE_WHITE`, and Titan's outpainting, which repaints the outside of its mask).
     WhiteMarksRegion,
 }
 
@@ -68,8 +69,7 @@ pub fn mask_base64(mask: &CheckedImage, convention: MaskConvention) -> Result<St
         MaskConvention::WhiteMarksRegion => (255u8, 0u8),
     };
     let pure = image::GrayImage::from_fn(grey.width(), grey.height(), |x, y| {
-        // Our convention: dark pixels mark the region to change.
-        image::Luma([if grey.get_pixel(x, y)[0] < 128 { inside } else { outside }])
+        image::Luma([if marks_region(grey.get_pixel(x, y)[0]) { inside } else { outside }])
     });
     let png = encode_png(&image::DynamicImage::ImageLuma8(pure), &[])
         .map_err(|error| Error::operator("encoding a mask as PNG", error))?;

@@ -275,11 +275,11 @@ fn variation(source: &DynamicImage, prompt: &str, seed: Seed, similarity: f32) -
 fn region_mask(source: &DynamicImage, region: Option<&Region>) -> Result<image::GrayImage> {
     let (width, height) = source.dimensions();
     Ok(match region {
-        // Black marks the region to change (the convention documented on `Region`).
+        // White marks the region to change (`MASK_RULE`).
         Some(Region::MaskImage(mask)) => {
             let grey = mask.decode()?.to_luma8();
             image::GrayImage::from_fn(width, height, |x, y| {
-                image::Luma([if grey.get_pixel(x, y)[0] < 128 { 255 } else { 0 }])
+                image::Luma([if crate::request::marks_region(grey.get_pixel(x, y)[0]) { 255 } else { 0 }])
             })
         }
         // The demo engine cannot find things in pictures, so a described region is the

@@ -125,11 +125,21 @@ impl FromStr for OutpaintDirection {
     }
 }
 
+/// The one rule for painted masks, in every front end and for every model: white marks the
+/// region to change, black what stays. Said in these words wherever a mask is asked for.
+pub const MASK_RULE: &str = "white marks the region to change, black what stays";
+
+/// Whether a mask pixel of this brightness marks the region to change ([`MASK_RULE`]): light
+/// pixels do, so a grey-ish or anti-aliased brush edge counts by which side it is nearer.
+pub fn marks_region(brightness: u8) -> bool {
+    brightness >= 128
+}
+
 /// Where the region to edit is: painted in a mask image, or described in words.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Region {
-    /// A mask image of the source's size; black pixels mark the region to change
-    /// (the convention of Titan and Nova Canvas, which engines translate as their model needs).
+    /// A mask image of the source's size; see [`MASK_RULE`]: white marks the region to
+    /// change. Engines translate it to what their model takes.
     MaskImage(crate::images::CheckedImage),
     /// The region described in words, such as "the sky".
     MaskPrompt(Prompt),

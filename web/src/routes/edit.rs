@@ -295,7 +295,7 @@ fn edit_page(
                         input type="text" name="mask_prompt" maxlength="2000" value=(value(&fields.mask_prompt))
                             data-testid="mask-prompt";
                     }
-                    label { "…or a mask image " span.hint { "(the image's own size; black marks the region)" }
+                    label { "…or a mask image " span.hint { "(the image's own size; white marks the region to change, black what stays)" }
                         input #mask-file type="file" name="mask" accept="image/png,image/jpeg,image/webp";
                     }
                 }

@@ -40,9 +40,9 @@ fn image(width: u32, height: u32) -> CheckedImage {
     CheckedImage::check(encode_png(&DynamicImage::ImageRgb8(pixels), &[]).unwrap(), "the image").unwrap()
 }
 
-/// Our convention: black marks the region. Here the left half of a 128x96 picture.
+/// Our rule: white marks the region to change. Here the left half of a 128x96 picture.
 fn mask() -> CheckedImage {
-    let pixels = GrayImage::from_fn(128, 96, |x, _| Luma([if x < 64 { 0 } else { 255 }]));
+    let pixels = GrayImage::from_fn(128, 96, |x, _| Luma([if x < 64 { 255 } else { 0 }]));
     CheckedImage::check(encode_png(&DynamicImage::ImageLuma8(pixels), &[]).unwrap(), "the mask").unwrap()
 }
 
@@ -94,7 +94,7 @@ fn inpaint_sends_prompt_negative_prompt_image_and_a_white_marks_region_mask() {
     assert_eq!(body["seed"], 42);
     assert_eq!(body["output_format"], "png");
     assert_eq!(BASE64.decode(body["image"].as_str().unwrap()).unwrap(), request.source.bytes().to_vec());
-    // The mask arrives inverted: the region we painted black is white, the rest black.
+    // The mask arrives as painted: white over the region to change (the left half), the rest black.
     let sent = BASE64.decode(body["mask"].as_str().unwrap()).unwrap();
     let sent = image::load_from_memory(&sent).unwrap().to_luma8();
     assert_eq!((sent.width(), sent.height()), (128, 96));
@@ -227,7 +227,7 @@ fn erase_sends_image_mask_and_seed_and_needs_a_painted_mask() {
 
     let without = request(EditMode::Inpaint);
     let message = refusal(tool_json(&erase_model(), ServiceTool::EraseObject, &without, Seed(5)));
-    assert_eq!(message, "erase needs a mask image: paint what to erase black");
+    assert_eq!(message, "erase needs a mask image: paint what to erase white");
     let with_prompt = EditRequest { prompt: Some(prompt("nothing")), ..with_mask };
     let message = refusal(tool_json(&erase_model(), ServiceTool::EraseObject, &with_prompt, Seed(5)));
     assert_eq!(message, "erase takes no prompt: leave it out");

@@ -85,7 +85,7 @@ fn variations_and_masked_inpaints_use_the_image_to_image_fields() {
 
     let masked = edit(EditMode::Inpaint, image(1024, 1024), Some(Region::MaskImage(image(1024, 1024))));
     let inpaint = edit_json(&model(), &masked, Seed(3)).unwrap();
-    assert_eq!(inpaint["mask_source"], "MASK_IMAGE_BLACK");
+    assert_eq!(inpaint["mask_source"], "MASK_IMAGE_WHITE");
     assert!(inpaint["mask_image"].as_str().is_some_and(|mask| !mask.is_empty()));
 }
 
@@ -156,8 +156,8 @@ fn each_task_serialises_to_the_documented_body() {
             "text_prompts": [{"text": "a red door", "weight": 1.0}],
             "cfg_scale": 7.0, "steps": 30, "seed": 4, "samples": 1,
             "init_image": image_base64(&inpaint.source).unwrap(),
-            "mask_source": "MASK_IMAGE_BLACK",
-            "mask_image": mask_base64(&mask, MaskConvention::BlackMarksRegion).unwrap()
+            "mask_source": "MASK_IMAGE_WHITE",
+            "mask_image": mask_base64(&mask, MaskConvention::WhiteMarksRegion).unwrap()
         }),
     );
 }

@@ -136,6 +136,38 @@ fn edit_tasks_use_their_params_objects() {
     assert!(v1.unwrap_err().to_string().contains("titan cannot remove-background"));
 }
 
+/// A mask painted white over the left half only: the region to change, by our rule.
+fn left_half_white() -> CheckedImage {
+    let pixels = image::GrayImage::from_fn(512, 512, |x, _| image::Luma([if x < 256 { 255 } else { 0 }]));
+    CheckedImage::check(crate::images::encode_png(&image::DynamicImage::ImageLuma8(pixels), &[]).unwrap(), "the mask")
+        .unwrap()
+}
+
+/// The brightness of the sent `maskImage` at a point.
+fn sent_mask_at(params: &Value, x: u32, y: u32) -> u8 {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(params["maskImage"].as_str().unwrap()).unwrap();
+    image::load_from_memory(&bytes).unwrap().to_luma8().get_pixel(x, y)[0]
+}
+
+#[test]
+fn a_painted_region_is_what_titan_repaints_in_inpainting_and_in_outpainting() {
+    let titan = model("titan");
+    let region = Some(Region::MaskImage(left_half_white()));
+    // Inpainting repaints the inside of Titan's mask, which is black.
+    let inpaint =
+        edit_json(&titan, TitanVariant::TitanV2, &edit(EditMode::Inpaint, region.clone(), Some("ivy")), Seed(1))
+            .unwrap();
+    assert_eq!(sent_mask_at(&inpaint["inPaintingParams"], 10, 10), 0, "the painted half is inside the mask");
+    assert_eq!(sent_mask_at(&inpaint["inPaintingParams"], 500, 10), 255, "the rest is outside, kept");
+    // Outpainting repaints the outside, which is white: the painted half again.
+    let outpaint =
+        edit_json(&titan, TitanVariant::TitanV2, &edit(EditMode::Outpaint, region, Some("a harbour")), Seed(1))
+            .unwrap();
+    assert_eq!(sent_mask_at(&outpaint["outPaintingParams"], 10, 10), 255, "the painted half is outside, repainted");
+    assert_eq!(sent_mask_at(&outpaint["outPaintingParams"], 500, 10), 0, "the rest is inside the mask, kept");
+}
+
 #[test]
 fn the_zoom_out_mask_keeps_the_shrunk_source_and_frees_the_border() {
     use base64::Engine as _;
@@ -223,7 +255,8 @@ fn each_task_serialises_to_the_documented_body() {
         edit_body(&titan, TitanVariant::TitanV2, &around, Seed(5)).unwrap(),
         json!({
             "taskType": "OUTPAINTING",
-            "outPaintingParams": {"image": source, "text": "a harbour at dawn", "maskImage": mask_text,
+            "outPaintingParams": {"image": source, "text": "a harbour at dawn",
+                                  "maskImage": mask_base64(&mask, MaskConvention::WhiteMarksRegion).unwrap(),
                                   "outPaintingMode": "DEFAULT"},
             "imageGenerationConfig": config(5)
         }),

@@ -117,10 +117,10 @@ async fn every_edit_mode_changes_the_picture_as_it_should() {
 }
 
 #[tokio::test]
-async fn a_painted_mask_limits_the_change_to_its_black_pixels() {
+async fn a_painted_mask_limits_the_change_to_its_white_pixels() {
     let source = source().await;
-    // Black on the left half only: the right half must stay exactly as it was.
-    let mask = image::GrayImage::from_fn(256, 192, |x, _| image::Luma([if x < 128 { 0 } else { 255 }]));
+    // White on the left half only: the right half must stay exactly as it was.
+    let mask = image::GrayImage::from_fn(256, 192, |x, _| image::Luma([if x < 128 { 255 } else { 0 }]));
     let mask_png = encode_png(&DynamicImage::ImageLuma8(mask), &[]).unwrap();
     let mask = CheckedImage::check(mask_png, "the mask").unwrap();
     let request = EditRequest { region: Some(Region::MaskImage(mask)), ..edit(EditMode::Inpaint, source.clone()) };

@@ -280,7 +280,7 @@ impl GenerateBody {
 }
 
 /// An edit, as a multipart form: the image to edit (`image`, a file, or `image_id` from the
-/// gallery), the region (`mask`, a file at the image's size where black marks the region, or
+/// gallery), the region (`mask`, a file at the image's size where white marks the region to change and black what stays, or
 /// `mask_prompt` in words) and the edit's fields.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code, reason = "describes the multipart form for the OpenAPI document only")]
@@ -293,7 +293,7 @@ pub struct EditForm {
     image: Option<Vec<u8>>,
     /// An image from the caller's gallery (or give `image`).
     image_id: Option<String>,
-    /// A mask image at the image's own size; black marks the region.
+    /// A mask image at the image's own size: white marks the region to change, black what stays.
     #[schema(value_type = Option<String>, format = Binary, content_media_type = "application/octet-stream")]
     mask: Option<Vec<u8>>,
     /// The region in words, such as "the sky" (or give `mask`).
