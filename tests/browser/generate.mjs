@@ -1,4 +1,4 @@
-// Flow 1: sign in through the OpenID Connect provider, generate in the studio, find the image
+// Flow 1: sign in through the OpenID Connect provider, generate from the home page's form, find the image
 // in the gallery and on its own page, sign out, and see the gallery ask to sign in again.
 //
 // Settings: ATELIER_URL, SCREENSHOTS, SUBJECT (who signs in), PROMPT.
@@ -14,7 +14,7 @@ await run('generate', async (flow) => {
   const who = await signIn(flow, subject);
   log(`signed in; the header says: ${who}`);
 
-  const made = await generate(flow, prompt);
+  const made = await generate(flow, prompt, { from: '/' });
   log(`generated ${made.join(', ')}`);
 
   await page.goto(`${base}/gallery`);

@@ -211,13 +211,16 @@ export async function signOut({ page, base, step, see }) {
 
 /// Generates images from `prompt` in the studio and returns the results' gallery paths
 /// (`/gallery/{id}`), after checking every result image loaded.
-export async function generate({ page, base, step, see }, prompt) {
-  await page.goto(`${base}/studio`);
+/// Generates from the studio's form, or with `{ from: '/' }` from the home page's, as a person
+/// who just arrived would.
+export async function generate({ page, base, step, see }, prompt, { from = '/studio' } = {}) {
+  const where = from === '/' ? 'the home page' : 'the studio';
+  await page.goto(`${base}${from}`);
   const form = page.locator('form[action="/studio"]').filter({ has: page.locator('textarea[name="prompt"]') });
-  const field = await see(form.locator('textarea[name="prompt"]'), "the studio's prompt field");
+  const field = await see(form.locator('textarea[name="prompt"]'), `the prompt field of ${where}`);
   await field.fill(prompt);
-  await step('studio-prompt');
-  await (await see(form.locator('[data-testid="generate"]'), "the studio's generate button")).click();
+  await step(from === '/' ? 'home-prompt' : 'studio-prompt');
+  await (await see(form.locator('[data-testid="generate"]'), `the generate button of ${where}`)).click();
 
   const results = page.locator('img[data-testid="result-image"]');
   await see(results, 'the generated images');

@@ -38,10 +38,11 @@ async fn show_home(State(state): State<AppState>, user: Result<SignedIn, WebErro
         }
         @if user.is_some() {
             form.stack method="post" action="/studio" {
+                (crate::csrf::field())
                 label { "What should we make?"
                     textarea name="prompt" required placeholder="a lighthouse in a storm, oil painting, dramatic light" {}
                 }
-                div.actions { button type="submit" { "Generate" } a.button.secondary href="/check" { "Check the prompt first" } }
+                div.actions { button type="submit" data-testid="generate" { "Generate" } a.button.secondary href="/check" { "Check the prompt first" } }
             }
             @if !latest.is_empty() {
                 h2 { "Your latest images" }
