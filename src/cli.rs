@@ -222,11 +222,15 @@ impl From<atelier_shared::config::ConfigError> for Failure {
 
 impl From<atelier_shared::Error> for Failure {
     fn from(error: atelier_shared::Error) -> Self {
-        if error.is_user_error() {
-            Self::must_change(error)
-        } else {
+        use atelier_shared::Error;
+        match error {
+            // The request must change: a wrong option, a refused prompt, a missing image.
+            Error::Invalid(_) | Error::NotFound(_) | Error::Blocked(_) => Self::must_change(error),
+            // Nothing to change: a service that is busy or cannot be reached, a job called
+            // back. Trying again later may work.
+            Error::Busy(_) | Error::Cancelled(_) => Self::failed(error),
             // At the terminal the operator is the user: show the details.
-            Self::failed(error_chain(&error))
+            Error::Operator { .. } => Self::failed(error_chain(&error)),
         }
     }
 }

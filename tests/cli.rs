@@ -227,6 +227,24 @@ fn an_inpaint_repaints_the_white_side_of_the_mask() {
     assert!(help.contains("white marks the region to change"), "{help}");
 }
 
+/// A Bedrock that cannot be reached is a failure of the work (exit 1), not a setting to
+/// change (exit 2): nothing the person typed was wrong.
+#[test]
+fn an_unreachable_bedrock_exits_with_1() {
+    let folder = tempfile::tempdir().unwrap();
+    let closed = format!("http://127.0.0.1:{}", support::free_port());
+    let (output, _, stderr) = run(atelier(folder.path())
+        .env("ATELIER_ENGINE", "bedrock")
+        .env("ATELIER_MODEL_TIMEOUT_SECONDS", "2")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &closed)
+        .args(["generate", "--prompt", "a red house", "--model", "titan"]));
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.is_empty());
+}
+
 #[test]
 fn check_prints_a_critique_and_json() {
     let folder = tempfile::tempdir().unwrap();
