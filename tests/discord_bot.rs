@@ -225,6 +225,73 @@ async fn imagine_is_acknowledged_then_answered_with_the_image_its_details_and_bu
     );
 }
 
+/// The gallery record of an image the bot made for [`PERSON`], read from the store.
+fn stored_record(bot: &Bot, id: &str) -> Value {
+    let folder = bot.app.data.path().join(format!("store/users/discord-{PERSON}/records"));
+    std::fs::read_dir(&folder)
+        .unwrap()
+        .filter_map(|entry| std::fs::read(entry.unwrap().path()).ok())
+        .filter_map(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .find(|record| record["id"] == id)
+        .unwrap_or_else(|| panic!("no record of {id} in {}", folder.display()))
+}
+
+/// The image id at the end of a button's `custom_id`.
+fn target_of(custom_id: &str) -> &str {
+    custom_id.rsplit(':').next().unwrap()
+}
+
+#[tokio::test]
+async fn every_image_of_a_batch_has_its_own_actions() {
+    let bot = Bot::start(&[]).await;
+    let imagine = bot
+        .command(
+            PERSON,
+            "imagine",
+            json!([option("prompt", "four foxes in snow"), option("model", "titan"), {"name": "count", "type": 4, "value": 4}]),
+            &[],
+        )
+        .await;
+    let result = bot.result_of(&imagine).await;
+    assert_eq!(result["embeds"].as_array().unwrap().len(), 4, "{result:#}");
+    let buttons = button_ids(&result);
+    // Each image's own row: its id under Variations, Upscale, Edit, More and Delete.
+    let images: Vec<String> = result["embeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|embed| embed["url"].as_str().unwrap().rsplit('/').next().unwrap().to_string())
+        .collect();
+    for image in &images {
+        for code in ["var", "up", "edit", "info", "del"] {
+            assert!(
+                buttons.iter().any(|id| id.starts_with(&format!("atelier:{code}:")) && target_of(id) == image),
+                "image {image} has no {code} button: {buttons:?}"
+            );
+        }
+    }
+
+    // The third image's Variations makes a child of the third image, not of the first.
+    let third = &images[2];
+    let vary_third = buttons.iter().find(|id| id.starts_with("atelier:var:") && target_of(id) == third).unwrap();
+    let pressed = bot.press(PERSON, vary_third, &result).await;
+    let made = bot.result_of(&pressed).await;
+    let child = made["embeds"][0]["url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    assert_eq!(stored_record(&bot, &child)["parent"].as_str(), Some(third.as_str()));
+
+    // Its More shows every action for that image, privately.
+    let more = buttons.iter().find(|id| id.starts_with("atelier:info:") && target_of(id) == &images[3]).unwrap();
+    let details = bot.press(SOMEONE_ELSE, more, &result).await;
+    let shown = bot.private_answer(&details).await;
+    let all = button_ids(&shown);
+    for code in ["var", "edit", "zoom", "rmbg", "up", "reroll", "dm", "del"] {
+        assert!(
+            all.iter().any(|id| id.starts_with(&format!("atelier:{code}:")) && target_of(id) == images[3]),
+            "{all:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn each_button_acts_from_the_gallery_for_whoever_presses_it() {
     let bot = Bot::start(&[]).await;

@@ -90,7 +90,12 @@ async fn on_button(
         Action::Delete => delete(context, component, data, &image, presser).await,
         Action::Details => {
             let embed = render::details(&record, &work::gallery_url(data, &record));
-            let message = serenity::CreateInteractionResponseMessage::new().embed(embed).ephemeral(true);
+            // With every action's button: under a batch, this is how an image reaches the
+            // actions its own row has no room for.
+            let message = serenity::CreateInteractionResponseMessage::new()
+                .embed(embed)
+                .components(render::buttons(&record))
+                .ephemeral(true);
             component.create_response(&context.http, serenity::CreateInteractionResponse::Message(message)).await?;
             Ok(())
         }

@@ -173,17 +173,58 @@ impl Target {
     }
 }
 
+/// One action's button on one image, labelled `label`.
+fn image_button(record: &ImageRecord, action: Action, label: String) -> serenity::CreateButton {
+    let target = Target { action, owner: record.owner.clone(), id: TargetId::Image(record.id) };
+    let style = match action {
+        Action::Delete => serenity::ButtonStyle::Danger,
+        Action::Variation | Action::Reroll => serenity::ButtonStyle::Primary,
+        _ => serenity::ButtonStyle::Secondary,
+    };
+    serenity::CreateButton::new(target.custom_id()).label(label).style(style)
+}
+
+/// The buttons under a result: every action for one image; for a batch, one row per image
+/// with the actions people reach for first (Variations, Upscale, Edit, More, Delete, each
+/// numbered as its image's embed is) and a last row to reroll. "More" shows the image's
+/// details privately with all its buttons, so every image of a batch has every action within
+/// Discord's five rows of five.
+pub fn result_buttons(records: &[&ImageRecord]) -> Vec<serenity::CreateActionRow> {
+    match records {
+        [] => Vec::new(),
+        [only] => buttons(only),
+        batch => {
+            let mut rows: Vec<_> = batch
+                .iter()
+                .take(4)
+                .enumerate()
+                .map(|(index, record)| {
+                    let number = index + 1;
+                    let actions = [
+                        (Action::Variation, format!("Variations {number}")),
+                        (Action::Upscale, format!("Upscale {number}")),
+                        (Action::Edit, format!("Edit {number}")),
+                        (Action::Details, format!("More {number}")),
+                        (Action::Delete, format!("Delete {number}")),
+                    ];
+                    serenity::CreateActionRow::Buttons(
+                        actions.into_iter().map(|(action, label)| image_button(record, action, label)).collect(),
+                    )
+                })
+                .collect();
+            rows.push(serenity::CreateActionRow::Buttons(vec![image_button(
+                batch[0],
+                Action::Reroll,
+                Action::Reroll.label().to_string(),
+            )]));
+            rows
+        }
+    }
+}
+
 /// The buttons under one image.
 pub fn buttons(record: &ImageRecord) -> Vec<serenity::CreateActionRow> {
-    let button = |action: Action| {
-        let target = Target { action, owner: record.owner.clone(), id: TargetId::Image(record.id) };
-        let style = match action {
-            Action::Delete => serenity::ButtonStyle::Danger,
-            Action::Variation | Action::Reroll => serenity::ButtonStyle::Primary,
-            _ => serenity::ButtonStyle::Secondary,
-        };
-        serenity::CreateButton::new(target.custom_id()).label(action.label()).style(style)
-    };
+    let button = |action: Action| image_button(record, action, action.label().to_string());
     // Discord allows five buttons a row.
     vec![
         serenity::CreateActionRow::Buttons(

@@ -94,18 +94,22 @@ pub fn gallery_url(data: &Data, record: &ImageRecord) -> String {
 pub fn result_message(data: &Data, kept: &[Kept]) -> Outgoing {
     let mut outgoing = Outgoing::default();
     let mut linked = Vec::new();
-    for image in kept {
+    for (index, image) in kept.iter().enumerate() {
         outgoing
             .files
             .push(serenity::CreateAttachment::bytes(image.image.bytes().to_vec(), render::file_name(&image.record)));
         let url = gallery_url(data, &image.record);
-        outgoing.embeds.push(render::embed(&image.record).image(render::attachment_url(&image.record)).url(&url));
-        linked.push(render::embed(&image.record).url(&url));
+        // In a batch, each embed is numbered as its row of buttons is.
+        let embed = match kept.len() {
+            1 => render::embed(&image.record),
+            _ => render::embed(&image.record).title(format!("Image {}", index + 1)),
+        };
+        outgoing.embeds.push(embed.clone().image(render::attachment_url(&image.record)).url(&url));
+        linked.push(embed.url(&url));
     }
     outgoing.embeds_without_files = Some(linked);
-    if let Some(first) = kept.first() {
-        outgoing.components = render::buttons(&first.record);
-    }
+    let records: Vec<&ImageRecord> = kept.iter().map(|image| &image.record).collect();
+    outgoing.components = render::result_buttons(&records);
     outgoing
 }
 

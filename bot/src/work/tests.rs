@@ -167,3 +167,28 @@ async fn a_refused_prompt_is_told_only_to_the_asker_and_logged_for_moderators() 
     let page = data.core.gallery_page(&discord_person(), &Default::default(), None, 10).await.unwrap();
     assert!(page.records.is_empty(), "nothing was made");
 }
+
+#[tokio::test]
+async fn every_image_of_a_batch_gets_its_own_actions() {
+    let folder = tempfile::tempdir().unwrap();
+    let data = data(folder.path()).await;
+
+    let said = generate_for(&data, "four foxes in snow", "4").await;
+
+    let Some(Said::Finished { files, buttons, .. }) = said.last() else { panic!("no result: {said:?}") };
+    assert_eq!(*files, 4);
+    let page = data.core.gallery_page(&discord_person(), &Default::default(), None, 10).await.unwrap();
+    assert_eq!(page.records.len(), 4);
+    for record in &page.records {
+        let own: Vec<Action> = buttons
+            .iter()
+            .filter(|button| button.id == TargetId::Image(record.id))
+            .map(|button| button.action)
+            .collect();
+        for action in [Action::Variation, Action::Upscale, Action::Edit, Action::Details, Action::Delete] {
+            assert!(own.contains(&action), "image {} lacks {action:?}: {own:?}", record.id);
+        }
+    }
+    assert!(buttons.iter().any(|button| button.action == Action::Reroll));
+    assert!(buttons.len() <= 25, "Discord allows five rows of five");
+}
