@@ -280,7 +280,7 @@ async fn every_image_of_a_batch_has_its_own_actions() {
     assert_eq!(stored_record(&bot, &child)["parent"].as_str(), Some(third.as_str()));
 
     // Its More shows every action for that image, privately.
-    let more = buttons.iter().find(|id| id.starts_with("atelier:info:") && target_of(id) == &images[3]).unwrap();
+    let more = buttons.iter().find(|id| id.starts_with("atelier:info:") && target_of(id) == images[3]).unwrap();
     let details = bot.press(SOMEONE_ELSE, more, &result).await;
     let shown = bot.private_answer(&details).await;
     let all = button_ids(&shown);
