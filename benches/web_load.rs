@@ -251,6 +251,7 @@ async fn memory_under_load() -> Vec<Figure> {
     for number in 0..jobs {
         let client = client.clone();
         let url = app.url("/api/generate");
+        let base = app.url("");
         requests.spawn(async move {
             let body = json!({ "prompt": format!("a lighthouse on a cliff, study number {number}"), "model": "core" });
             let response = client
@@ -262,8 +263,7 @@ async fn memory_under_load() -> Vec<Figure> {
                 .await;
             match response {
                 Ok(response) => {
-                    let status = response.status().as_u16();
-                    let text = response.text().await.unwrap_or_default();
+                    let (status, text) = job_outcome(&client, &base, response).await;
                     (status, text, began.elapsed())
                 }
                 Err(error) => (0, error.to_string(), began.elapsed()),
@@ -465,6 +465,31 @@ fn gallery_settings() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// How a job the API accepted (202) ended, followed through its event stream (one open
+/// connection a job, as a client would, rather than polling): `201` with the job when it made
+/// its images, `429` when it failed as busy, `500` otherwise. Any other answer is returned as
+/// it came.
+async fn job_outcome(client: &reqwest::Client, base: &str, response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    if status != 202 {
+        return (status, text);
+    }
+    let job: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let events_url = format!("{}{}", base.trim_end_matches('/'), job["events_url"].as_str().unwrap_or_default());
+    let events = match client.get(events_url).send().await {
+        Ok(events) => events.text().await.unwrap_or_default(),
+        Err(error) => return (0, error.to_string()),
+    };
+    let last = events.lines().filter_map(|line| line.strip_prefix("data:")).next_back().unwrap_or_default().trim();
+    let job: Value = serde_json::from_str(last).unwrap_or(Value::Null);
+    match job["state"].as_str() {
+        Some("done") => (201, job.to_string()),
+        Some("failed") if job["error"]["error"] == "busy" => (429, job.to_string()),
+        _ => (500, job.to_string()),
+    }
+}
+
 /// Makes [`GALLERY_IMAGES`] images, four at a time, through the JSON API.
 async fn fill_gallery(app: &Atelier, client: &reqwest::Client) {
     let mut made = 0;
@@ -479,9 +504,9 @@ async fn fill_gallery(app: &Atelier, client: &reqwest::Client) {
             .send()
             .await
             .unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(status.as_u16(), 201, "{body}");
+        let (status, body) = job_outcome(client, &app.url(""), response).await;
+        assert_eq!(status, 201, "{body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
         made += body["images"].as_array().map_or(0, Vec::len);
     }
     let page: Value = client.get(app.url("/api/images")).send().await.unwrap().json().await.unwrap();

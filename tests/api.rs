@@ -244,10 +244,18 @@ async fn call_json(
     (status, value)
 }
 
+/// Generates through the API: the job it answers with at once (202), followed until done.
 async fn generate(app: &TestApp, token: &str, body: Value) -> Vec<Value> {
-    let (status, answer) = call_json(app, Method::POST, "/api/generate", Some(token), Some(body)).await;
-    assert_eq!(status, StatusCode::CREATED, "{answer}");
-    answer["images"].as_array().unwrap().clone()
+    let accepted = call(app, Method::POST, "/api/generate", Some(token), Some(body)).await;
+    let job = app.api_job_outcome(accepted, Some(token)).await;
+    assert_eq!(job["state"], "done", "{job}");
+    job["images"].as_array().unwrap().clone()
+}
+
+/// Edits through the API with a multipart form, followed until done; returns the job.
+async fn edit(app: &TestApp, token: &str, form: reqwest::multipart::Form) -> Value {
+    let accepted = app.client.post(app.url("/api/edit")).bearer_auth(token).multipart(form).send().await.unwrap();
+    app.api_job_outcome(accepted, Some(token)).await
 }
 
 async fn image_ids(app: &TestApp, token: &str, query: &str) -> Vec<String> {
@@ -498,9 +506,9 @@ async fn generate_list_get_edit_and_delete_round_trip() {
 
     // An edit of a gallery image becomes its child.
     let form = reqwest::multipart::Form::new().text("mode", "variation").text("image_id", id.to_string());
-    let response = app.client.post(app.url("/api/edit")).bearer_auth(&token).multipart(form).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let edited: Value = response.json().await.unwrap();
+    let edited = edit(&app, &token, form).await;
+    assert_eq!(edited["state"], "done", "{edited}");
+    assert_eq!(edited["kind"], "edit");
     let child = edited["images"][0].clone();
     assert_eq!(child["parent"], id);
     assert_eq!(child["edit_mode"], "variation");
@@ -511,8 +519,7 @@ async fn generate_list_get_edit_and_delete_round_trip() {
     let upload =
         reqwest::multipart::Part::bytes(png_bytes(320, 240)).file_name("photo.png").mime_str("image/png").unwrap();
     let form = reqwest::multipart::Form::new().text("mode", "upscale").part("image", upload);
-    let response = app.client.post(app.url("/api/edit")).bearer_auth(&token).multipart(form).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED, "{}", response.text().await.unwrap());
+    assert_eq!(edit(&app, &token, form).await["state"], "done");
     let not_an_image = reqwest::multipart::Part::bytes(b"hello".to_vec()).file_name("notes.txt");
     let form = reqwest::multipart::Form::new().text("mode", "upscale").part("image", not_an_image);
     let response = app.client.post(app.url("/api/edit")).bearer_auth(&token).multipart(form).send().await.unwrap();
@@ -550,11 +557,62 @@ async fn an_inpaint_repaints_the_white_side_of_the_mask() {
         .text("prompt", "ivy on a wall")
         .part("image", part(source.clone(), "wall.png"))
         .part("mask", part(support::left_half_white_mask(256, 192), "mask.png"));
-    let response = app.client.post(app.url("/api/edit")).bearer_auth(&token).multipart(form).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED, "{}", response.text().await.unwrap());
-    let edited: Value = response.json().await.unwrap();
+    let edited = edit(&app, &token, form).await;
+    assert_eq!(edited["state"], "done", "{edited}");
     let file = call(&app, Method::GET, edited["images"][0]["file_url"].as_str().unwrap(), Some(&token), None).await;
     support::assert_only_the_left_half_changed(&source, &file.bytes().await.unwrap());
+}
+
+/// A generation is answered at once (202) with its job, which is followed as server-sent
+/// events until its images are made; only its owner can read, follow or cancel it.
+#[tokio::test]
+async fn a_generation_is_a_job_answered_at_once_and_followed_as_events() {
+    let issuer = TestIssuer::start().await;
+    let app = app_with(&issuer, &[]).await;
+    let (token, stranger) = (issuer.token("sub-jobs"), issuer.token("sub-stranger"));
+
+    let accepted =
+        call(&app, Method::POST, "/api/generate", Some(&token), Some(json!({"prompt": "a kite", "count": 2}))).await;
+    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    let location = accepted.headers()["location"].to_str().unwrap().to_string();
+    let job: Value = accepted.json().await.unwrap();
+    assert_eq!(job["url"], location.as_str());
+    assert_eq!(job["kind"], "generate");
+    assert_eq!(job["summary"], "a kite");
+    assert!(["waiting", "checking", "running", "saving", "done"].contains(&job["state"].as_str().unwrap()), "{job}");
+
+    // The events: each a whole job body, ending with the final one.
+    let events = app.client.get(app.url(job["events_url"].as_str().unwrap())).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(events.status(), StatusCode::OK);
+    assert!(events.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let text = events.text().await.unwrap();
+    let bodies: Vec<Value> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(|data| serde_json::from_str(data.trim()).unwrap())
+        .collect();
+    assert!(text.contains("event: job"), "{text}");
+    let last = bodies.last().unwrap();
+    assert_eq!(last["state"], "done", "{text}");
+    assert_eq!(last["images"].as_array().unwrap().len(), 2);
+    assert!(bodies.iter().all(|body| body["id"] == job["id"]));
+    let made = image_ids(&app, &token, "").await;
+    for image in last["images"].as_array().unwrap() {
+        assert!(made.contains(&image["id"].as_str().unwrap().to_string()), "the job's images are in the gallery");
+    }
+
+    // Read again: the same final state. Someone else: not found, even by its id.
+    let (status, read) = call_json(&app, Method::GET, &location, Some(&token), None).await;
+    assert_eq!((status, &read["state"]), (StatusCode::OK, &json!("done")));
+    for method in [Method::GET, Method::DELETE] {
+        let (status, error) = call_json(&app, method, &location, Some(&stranger), None).await;
+        assert!(status.is_client_error() && status != StatusCode::UNAUTHORIZED, "{status} {error}");
+    }
+    // A finished job cannot be called back.
+    let (status, error) = call_json(&app, Method::DELETE, &location, Some(&token), None).await;
+    assert_eq!((status, &error["error"]), (StatusCode::CONFLICT, &json!("conflict")));
+    let (status, _) = call_json(&app, Method::GET, "/api/jobs/not-a-job", Some(&token), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 /// A prompt outside Latin-1 (Japanese, an emoji) is made and kept as written.
@@ -745,7 +803,7 @@ async fn in_local_mode_the_operator_calls_with_the_forgery_token_and_tokens_are_
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(app.api_job_outcome(response, None).await["state"], "done");
 
     // No provider, so no token is accepted, and a token never falls back to the session.
     let (status, error) = call_json(
@@ -818,6 +876,9 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/images/{id}/thumbnail"),
     ("post", "/api/generate"),
     ("post", "/api/edit"),
+    ("get", "/api/jobs/{id}"),
+    ("delete", "/api/jobs/{id}"),
+    ("get", "/api/jobs/{id}/events"),
     ("post", "/api/check"),
     ("post", "/api/describe"),
     ("post", "/api/chat"),
@@ -934,7 +995,7 @@ async fn a_signed_in_browser_calls_the_api_with_its_session_and_the_forgery_toke
         .send()
         .await
         .unwrap();
-    assert_eq!(made.status(), StatusCode::CREATED);
+    assert_eq!(made.status(), StatusCode::ACCEPTED);
 
     // The provider's own access tokens are opaque, not JWTs, so the API refuses them: the
     // reason the other tests sign their tokens with a test issuer.

@@ -52,7 +52,8 @@ const BURST_IN_FLIGHT: usize = 12;
 enum Answer {
     /// The images they asked for, by id.
     Images(Vec<String>),
-    /// A clear "busy, try again" (HTTP 429, `busy`), with its message.
+    /// A clear "busy, try again" (HTTP 429 at admission, or a job that failed as `busy`),
+    /// with its message.
     Busy(String),
     /// Anything else: a failure on our side, no answer in time, a broken connection.
     Unclear(String),
@@ -84,22 +85,49 @@ impl Rig {
         Self { stand_in, app }
     }
 
-    /// One generation through `POST /api/generate`, as the local operator.
+    /// One generation through `POST /api/generate`, as the local operator: the job it answers
+    /// with at once, followed until it ends.
     async fn generate(&self, prompt: &str, number: usize) -> Answer {
         let body = json!({ "prompt": prompt, "model": "titan", "size": "512x512", "seed": number });
-        let request =
-            self.app.client.post(self.app.url("/api/generate")).header("x-csrf-token", CSRF_TOKEN).json(&body).send();
-        let response = match tokio::time::timeout(ANSWER_DEADLINE, request).await {
-            Err(_) => return Answer::Unclear(format!("job {number}: no answer at all")),
-            Ok(Err(error)) => return Answer::Unclear(format!("job {number}: {error}")),
-            Ok(Ok(response)) => response,
+        let followed = async {
+            let response = self
+                .app
+                .client
+                .post(self.app.url("/api/generate"))
+                .header("x-csrf-token", CSRF_TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .map_err(|error| format!("job {number}: {error}"))?;
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            let mut answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            if status == StatusCode::ACCEPTED {
+                // Read the job until it ends (no request here waits on the model).
+                let url = self.app.url(answer["url"].as_str().unwrap_or_default());
+                loop {
+                    let read =
+                        self.app.client.get(&url).send().await.map_err(|error| format!("job {number}: {error}"))?;
+                    answer = read.json().await.map_err(|error| format!("job {number}: {error}"))?;
+                    if matches!(answer["state"].as_str(), Some("done" | "failed" | "cancelled")) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            Ok::<_, String>((status, text, answer))
         };
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let message = answer["message"].as_str().unwrap_or_default().to_string();
-        match status {
-            StatusCode::CREATED => Answer::Images(
+        let (status, text, answer) = match tokio::time::timeout(ANSWER_DEADLINE, followed).await {
+            Err(_) => return Answer::Unclear(format!("job {number}: no answer at all")),
+            Ok(Err(unclear)) => return Answer::Unclear(unclear),
+            Ok(Ok(answered)) => answered,
+        };
+        // A refusal at admission is the answer itself; a job's ends are in its `error`.
+        let error = if status == StatusCode::ACCEPTED { &answer["error"] } else { &answer };
+        let message = error["message"].as_str().unwrap_or_default().to_string();
+        let busy = error["error"] == "busy" && message.to_lowercase().contains("try again");
+        match (status, answer["state"].as_str()) {
+            (StatusCode::ACCEPTED, Some("done")) => Answer::Images(
                 answer["images"]
                     .as_array()
                     .into_iter()
@@ -107,12 +135,10 @@ impl Rig {
                     .filter_map(|image| image["id"].as_str().map(String::from))
                     .collect(),
             ),
-            StatusCode::TOO_MANY_REQUESTS
-                if answer["error"] == "busy" && message.to_lowercase().contains("try again") =>
-            {
+            (StatusCode::ACCEPTED, Some("failed")) | (StatusCode::TOO_MANY_REQUESTS, _) if busy => {
                 Answer::Busy(message)
             }
-            _ => Answer::Unclear(format!("job {number}: {status} {text}")),
+            _ => Answer::Unclear(format!("job {number}: {status} {text} {answer}")),
         }
     }
 

@@ -244,7 +244,7 @@ async fn jobs_killed_mid_burst_then_the_next_start_answers_and_refunds_every_int
 }
 
 #[tokio::test]
-async fn jobs_a_web_caller_who_gives_up_withdraws_a_waiting_job_but_a_drawn_image_is_still_kept() {
+async fn jobs_an_api_caller_answered_at_once_cancels_a_waiting_job_and_a_drawn_image_is_kept() {
     let bedrock = BedrockStandIn::start().await;
     bedrock.script(Behaviour::Delay(Duration::from_millis(1_500)));
     let app = crate::support::TestApp::spawn_with_aws(
@@ -252,25 +252,44 @@ async fn jobs_a_web_caller_who_gives_up_withdraws_a_waiting_job_but_a_drawn_imag
         bedrock.sdk_config().await,
     )
     .await;
-    // Both callers give up long before the model answers: the first while its image is being
-    // drawn, the second while it still waits behind the first.
-    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(800)).build().unwrap();
+    // Both requests are answered at once, long before the model (1.5 s) answers: the first
+    // job is being drawn, the second waits behind it.
+    let quick = reqwest::Client::builder().timeout(Duration::from_millis(800)).build().unwrap();
     let ask = |prompt: &'static str| {
-        let request = impatient
+        let request = quick
             .post(app.url("/api/generate"))
             .header("cookie", format!("atelier_csrf={}", crate::support::CSRF_TOKEN))
             .header("x-csrf-token", crate::support::CSRF_TOKEN)
             .json(&json!({ "prompt": prompt }));
-        async move { request.send().await }
+        async move { request.send().await.unwrap() }
     };
-    let (first, second) = tokio::join!(ask("a lighthouse drawn for nobody"), async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        ask("a lighthouse never drawn").await
-    });
-    assert!(first.is_err() && second.is_err(), "both callers gave up");
+    let first = ask("a lighthouse drawn").await;
+    assert_eq!(first.status(), reqwest::StatusCode::ACCEPTED);
+    let second = ask("a lighthouse never drawn").await;
+    assert_eq!(second.status(), reqwest::StatusCode::ACCEPTED);
+    let second: Value = second.json().await.unwrap();
+    assert_eq!(second["state"], "waiting", "{second}");
+    assert_eq!(second["position"], 1, "{second}");
+
+    // The waiting one is called back: it never runs and costs nothing.
+    let url = app.url(second["url"].as_str().unwrap());
+    let cancelled = app.client.delete(&url).header("x-csrf-token", crate::support::CSRF_TOKEN).send().await.unwrap();
+    assert_eq!(cancelled.status(), reqwest::StatusCode::ACCEPTED);
+    let mut second = second;
+    for _ in 0..400 {
+        second = app.client.get(&url).send().await.unwrap().json().await.unwrap();
+        if second["state"] != "waiting" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(second["state"], "cancelled", "{second}");
+    assert!(second["error"]["message"].as_str().unwrap().contains("nothing was charged"), "{second}");
+    let first = app.api_job_outcome(first, None).await;
+    assert_eq!(first["state"], "done", "{first}");
 
     let ledger_path = app.data.path().join("store/users/local-operator/usage.json");
-    let settled = eventually("the first job kept and the second withdrawn", || {
+    let settled = eventually("the first job kept and the second given back", || {
         let ledger: Value = serde_json::from_slice(&std::fs::read(&ledger_path).ok()?).ok()?;
         (ledger["jobs"] == json!([])).then_some(ledger)
     })
@@ -280,5 +299,5 @@ async fn jobs_a_web_caller_who_gives_up_withdraws_a_waiting_job_but_a_drawn_imag
         .map(|records| records.filter_map(Result::ok).collect())
         .unwrap_or_default();
     assert_eq!(records.len(), 1, "the image the model drew is in the gallery");
-    assert_eq!(bedrock.calls_to(crate::support::bedrock::Operation::InvokeModel), 1, "the withdrawn job never ran");
+    assert_eq!(bedrock.calls_to(crate::support::bedrock::Operation::InvokeModel), 1, "the cancelled job never ran");
 }

@@ -80,7 +80,9 @@ async fn metrics_and_json_logs_follow_the_work_and_keep_prompts_out_of_info_line
             .await
             .unwrap();
         let status = response.status();
-        assert_eq!(status, StatusCode::CREATED, "{body}: {}", response.text().await.unwrap());
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let job: Value = response.json().await.unwrap();
+        wait_until_done(&client, &format!("http://{address}{}", job["url"].as_str().unwrap())).await;
     }
 
     // A job's bookkeeping (its thumbnail, its ledger) ends just after its answer.
@@ -127,8 +129,9 @@ async fn metrics_and_json_logs_follow_the_work_and_keep_prompts_out_of_info_line
         .send()
         .await
         .unwrap();
-    let status = response.status();
-    assert_eq!(status, StatusCode::CREATED, "{}", response.text().await.unwrap());
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let job: Value = response.json().await.unwrap();
+    wait_until_done(&client, &format!("http://{address}{}", job["url"].as_str().unwrap())).await;
     let broken = scrape(&client, &metrics_address).await;
     let failed_puts = value_of(&broken, r#"atelier_store_errors_total{operation="put"}"#);
     assert!(failed_puts.is_some_and(|failures| failures >= 1.0), "{broken}");
@@ -282,7 +285,9 @@ async fn the_job_lines_depth_shows_while_a_job_runs_and_another_waits() {
     stand_in.calm();
     for job in [first, second] {
         let response = job.await.unwrap().unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let job: Value = response.json().await.unwrap();
+        wait_until_done(&app.client, &app.url(job["url"].as_str().unwrap())).await;
     }
     let done = scrape_until(&client, &metrics_address, |text| {
         value_of(text, "atelier_jobs_running") == Some(0.0) && value_of(text, "atelier_jobs_waiting") == Some(0.0)
@@ -367,4 +372,17 @@ async fn discords_rate_limits_are_counted_by_route_without_ids_or_tokens() {
     assert_eq!(value_of(&text, series), Some(2.0), "{series} in {text}");
     let waited = text.lines().filter(|line| line.starts_with("atelier_discord_rate_limit_wait_seconds_count")).count();
     assert_eq!(waited, 1, "one route, with no id or token of its own: {text}");
+}
+
+/// Reads an API job (as the local operator) until it is done.
+async fn wait_until_done(client: &reqwest::Client, url: &str) {
+    for _ in 0..1_200 {
+        let job: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+        match job["state"].as_str() {
+            Some("done") => return,
+            Some("failed" | "cancelled") => panic!("the job did not make its image: {job}"),
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    panic!("the job at {url} did not end within a minute");
 }

@@ -63,8 +63,10 @@ async fn generating_from_the_studio_fills_the_gallery() {
             ],
         )
         .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let page = response.text().await.unwrap();
+    // The form is answered at once with the job's page, which shows the images once made.
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (status, page) = app.job_outcome(response).await;
+    assert_eq!(status, StatusCode::OK);
     assert!(page.contains("2 new images in your gallery"), "{page}");
     assert!(page.contains("seed 11") && page.contains("seed 12"), "{page}");
 
@@ -108,14 +110,14 @@ async fn a_refused_prompt_comes_back_with_the_reason_and_the_form_as_typed() {
 #[tokio::test]
 async fn editing_a_gallery_image_records_its_lineage_and_can_go_on() {
     let app = TestApp::spawn().await;
-    app.post_form("/studio", &[("prompt", "a red house"), ("seed", "3")]).await;
+    app.job_outcome(app.post_form("/studio", &[("prompt", "a red house"), ("seed", "3")]).await).await;
     let (_, gallery) = app.get_text("/gallery").await;
     let parent = first_image_id(&gallery);
 
     let form = Form::new().text("image_id", parent.clone()).text("mode", "variation").text("similarity", "0.8");
     let response = app.client.post(app.form_url("/edit")).multipart(form).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let page = response.text().await.unwrap();
+    let (status, page) = app.job_outcome(response).await;
+    assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Keep editing"), "{page}");
     let child = first_image_id(&page);
     assert_ne!(child, parent);
@@ -143,7 +145,7 @@ async fn an_uploaded_broken_image_is_refused_plainly() {
 #[tokio::test]
 async fn deleting_an_image_removes_it() {
     let app = TestApp::spawn().await;
-    app.post_form("/studio", &[("prompt", "a snowman")]).await;
+    app.job_outcome(app.post_form("/studio", &[("prompt", "a snowman")]).await).await;
     let (_, gallery) = app.get_text("/gallery").await;
     let id = first_image_id(&gallery);
     let response = app.post_form(&format!("/gallery/{id}/delete"), &[]).await;
@@ -251,8 +253,9 @@ async fn local_sign_in_is_refused_when_listening_beyond_loopback() {
 async fn a_prompt_refused_by_the_communitys_own_rules_offers_no_appeal() {
     let app = TestApp::spawn_with(&[("ATELIER_BLOCKED_TERMS", "forbidden fruit")]).await;
     let response = app.post_form("/studio", &[("prompt", "a forbidden fruit still life")]).await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let page = response.text().await.unwrap();
+    // The job's page shows the refusal when the safety gate has read the prompt.
+    let (status, page) = app.job_outcome(response).await;
+    assert_eq!(status, StatusCode::OK);
     assert!(page.contains("refused this prompt (blocked term)"), "{page}");
     assert!(!page.contains("data-testid=\"appeal\""), "local rules cannot be appealed: {page}");
     assert!(page.contains(">a forbidden fruit still life</textarea>"), "the prompt was lost");

@@ -155,7 +155,18 @@ async fn each_person_sees_only_their_own_images() {
         .send()
         .await
         .unwrap();
-    assert_eq!(made.status(), StatusCode::OK);
+    // Answered at once with the job's page; the page shows the image once it is made.
+    assert_eq!(made.status(), StatusCode::SEE_OTHER);
+    let job = made.headers()["location"].to_str().unwrap().to_string();
+    let mut page = String::new();
+    for _ in 0..400 {
+        page = alice.get(&app.url(&job)).await.text().await.unwrap();
+        if page.contains("data-testid=\"result-image\"") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(page.contains("data-testid=\"result-image\""), "{page}");
     let gallery = alice.get(&app.url("/gallery")).await.text().await.unwrap();
     let start = gallery.find("href=\"/gallery/").expect("alice's image is in her gallery") + 15;
     let id = gallery[start..].split('"').next().unwrap().to_string();

@@ -26,9 +26,9 @@ fn id_after(page: &str, prefix: &str) -> String {
 
 /// Generates one image from the studio and returns its id.
 async fn generate(app: &TestApp, prompt: &str) -> String {
-    let response = app.post_form("/studio", &[("prompt", prompt), ("seed", "3")]).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    id_after(&response.text().await.unwrap(), "/gallery/")
+    let (status, page) = app.job_outcome(app.post_form("/studio", &[("prompt", prompt), ("seed", "3")]).await).await;
+    assert_eq!(status, StatusCode::OK);
+    id_after(&page, "/gallery/")
 }
 
 async fn full_image(app: &TestApp, id: &str) -> DynamicImage {
@@ -55,7 +55,7 @@ fn file(bytes: Vec<u8>, name: &str) -> Part {
 
 async fn post_edit(app: &TestApp, form: Form) -> (StatusCode, String) {
     let response = app.client.post(app.form_url("/edit")).multipart(form).send().await.unwrap();
-    (response.status(), response.text().await.unwrap())
+    app.job_outcome(response).await
 }
 
 /// How many images the gallery page shows.

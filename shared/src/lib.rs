@@ -61,6 +61,6 @@ pub use error::{Error, Invalid, Refused, Result};
 // The use-case API, which is what front ends call: the core and the values its operations
 // take and give.
 pub use service::{
-    Actor, Atelier, Conversation, EditPlan, EditSource, Exchange, Filing, GenerationPlan, HeldId, HeldRef, ImageRef,
-    JobRef, Kept, LinkStart, Owned,
+    Actor, Appeal, Atelier, Conversation, EditPlan, EditSource, Exchange, FailureReason, Filing, GenerationPlan,
+    HeldId, HeldRef, ImageRef, JobRef, JobState, JobUpdates, JobView, Kept, LinkStart, Owned,
 };

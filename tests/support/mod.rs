@@ -112,6 +112,55 @@ impl TestApp {
         self.client.post(self.url(path)).form(&fields).send().await.unwrap()
     }
 
+    /// Follows a submitted job's page (where the studio and edit forms send the browser) until
+    /// the job ends, as the page's own refresh does without a script; returns the last page.
+    /// A response that is not a job page (a form sent back with a refusal) is returned as it is.
+    pub async fn job_outcome(&self, response: reqwest::Response) -> (reqwest::StatusCode, String) {
+        // This client follows no redirects: the form's 303 names the job's page.
+        let response = match response.headers().get("location") {
+            Some(location) if response.status() == reqwest::StatusCode::SEE_OTHER => {
+                let location = location.to_str().unwrap().to_string();
+                assert!(location.starts_with("/jobs/"), "a form sent the browser to {location}");
+                self.get(&location).await
+            }
+            _ => response,
+        };
+        let url = response.url().clone();
+        let (mut status, mut page) = (response.status(), response.text().await.unwrap());
+        for _ in 0..1_200 {
+            if !page.contains("http-equiv=\"refresh\"") {
+                return (status, page);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let again = self.client.get(url.clone()).send().await.unwrap();
+            (status, page) = (again.status(), again.text().await.unwrap());
+        }
+        panic!("the job at {url} did not end within a minute: {page}");
+    }
+
+    /// Follows a job the API accepted (`202` with the job) by reading it until it ends, with
+    /// `token` as the caller's Bearer token when given; returns the last job body.
+    pub async fn api_job_outcome(&self, accepted: reqwest::Response, token: Option<&str>) -> serde_json::Value {
+        let status = accepted.status();
+        let location = accepted.headers().get("location").and_then(|value| value.to_str().ok()).map(String::from);
+        let job: serde_json::Value = accepted.json().await.unwrap();
+        assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{job}");
+        assert_eq!(location.as_deref(), job["url"].as_str(), "Location names the job");
+        let url = self.url(job["url"].as_str().unwrap());
+        for _ in 0..1_200 {
+            let mut request = self.client.get(&url);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let job: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            if matches!(job["state"].as_str(), Some("done" | "failed" | "cancelled")) {
+                return job;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the job at {url} did not end within a minute");
+    }
+
     /// The URL a multipart form posts to: the token travels in the query.
     pub fn form_url(&self, path: &str) -> String {
         format!("{}?csrf={CSRF_TOKEN}", self.url(path))

@@ -102,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::home::router())
         .merge(routes::studio::router())
+        .merge(routes::jobs::router())
         .merge(routes::gallery::router())
         .merge(routes::edit::router())
         .merge(routes::check::router())

@@ -188,13 +188,6 @@ impl Atelier {
         Ok(Filing::all_done(self.generate_with_progress(actor, plan, &no_progress).await?).await)
     }
 
-    /// Appeals a refused prompt first, then makes it if the reviewer allows it (the web's and
-    /// the API's "appeal" option); a refusal that stands is [`crate::Error::Blocked`].
-    pub async fn appeal_and_generate(&self, actor: &Actor, plan: &GenerationPlan) -> Result<Vec<Kept>> {
-        self.appeal(actor, &plan.request.prompt, plan.request.negative_prompt.as_ref()).await?;
-        self.generate(actor, plan).await
-    }
-
     /// [`Self::generate`], telling `progress` where the job is: in line, being checked,
     /// being drawn, being saved. The request is checked against the model first, then
     /// admitted to the job line (which charges the person's quota), then checked for safety.
@@ -210,12 +203,25 @@ impl Atelier {
         plan: &GenerationPlan,
         progress: Progress<'_>,
     ) -> Result<Vec<Kept>> {
+        self.generate_maybe_appealed(actor, plan, Appeal::No, progress).await
+    }
+
+    /// [`Self::generate_with_progress`], appealing a refused prompt first when asked: the
+    /// appeal is part of the job (its checking step, after admission), so nobody waits on the
+    /// reviewer before the job exists; a refusal that stands is [`crate::Error::Blocked`].
+    pub(super) async fn generate_maybe_appealed(
+        &self,
+        actor: &Actor,
+        plan: &GenerationPlan,
+        appeal: Appeal,
+        progress: Progress<'_>,
+    ) -> Result<Vec<Kept>> {
         let (core, actor, request) = (self.clone(), actor.clone(), plan.request.clone());
         detached(progress, move |stages, withdrawn, deliver| async move {
             let report = move |stage: Stage| {
                 let _ = stages.send(stage);
             };
-            core.generation_job(&actor, &request, &report, withdrawn, deliver).await
+            core.generation_job(&actor, &request, appeal, &report, withdrawn, deliver).await
         })
         .await
     }
@@ -224,6 +230,7 @@ impl Atelier {
         &self,
         actor: &Actor,
         request: &GenerationRequest,
+        appeal: Appeal,
         progress: Progress<'_>,
         withdrawn: oneshot::Receiver<()>,
         deliver: Deliver,
@@ -238,6 +245,9 @@ impl Atelier {
         let outcome = async {
             wait_turn_unless_withdrawn(&mut ticket, progress, withdrawn).await?;
             progress(Stage::Checking);
+            if appeal == Appeal::Asked {
+                self.appeal(actor, &request.prompt, request.negative_prompt.as_ref()).await?;
+            }
             self.pass_safety(&safety_text(Some(&request.prompt), request.negative_prompt.as_ref(), None)).await?;
             progress(Stage::Generating);
             ticket.model_started();
@@ -524,6 +534,13 @@ where
     drop(caller_waiting);
     // A job task that panicked drops its sender without an outcome.
     outcome.map_err(|error| crate::Error::operator("running an image job", error))?
+}
+
+/// Whether a generation asks for its refused prompt to be looked at again first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appeal {
+    No,
+    Asked,
 }
 
 /// The span every line of a job's logs carries: the job and its person.

@@ -7,11 +7,13 @@ mod gallery;
 mod images;
 mod people;
 mod requests;
+mod watched;
 
 pub use conversations::{Conversation, Exchange};
-pub use images::{EditPlan, EditSource, Filing, GenerationPlan, Kept};
+pub use images::{Appeal, EditPlan, EditSource, Filing, GenerationPlan, Kept};
 pub use people::LinkStart;
 pub use requests::HeldId;
+pub use watched::{FailureReason, JobState, JobUpdates, JobView};
 
 use std::sync::Arc;
 
@@ -115,11 +117,13 @@ pub struct Atelier {
     accounts: Option<Arc<Accounts>>,
     spool_flusher: Option<Arc<Flusher>>,
     metrics: Metrics,
+    /// Jobs running here for people watching them (the web, the API).
+    watched: watched::WatchedJobs,
 }
 
 impl Atelier {
     pub fn new(parts: Parts) -> Self {
-        Self {
+        let core = Self {
             engine: parts.engine,
             safety: parts.safety,
             chat: parts.chat,
@@ -129,7 +133,10 @@ impl Atelier {
             accounts: parts.accounts,
             spool_flusher: parts.spool_flusher,
             metrics: parts.metrics,
-        }
+            watched: watched::WatchedJobs::default(),
+        };
+        core.answer_watched_jobs();
+        core
     }
 
     /// What the process counts and measures: jobs, model calls, the store, the spool.

@@ -11,6 +11,11 @@ use crate::startup::{self, AwsSetup};
 
 /// A core on the demo engine with a folder store of its own.
 async fn core(folder: &std::path::Path) -> Atelier {
+    core_with(folder, &[]).await
+}
+
+/// [`core`] with more settings.
+async fn core_with(folder: &std::path::Path, settings: &[(&str, &str)]) -> Atelier {
     std::fs::write(folder.join("none.toml"), "").unwrap();
     let variables = [
         ("ATELIER_STORE", format!("file://{}", folder.join("store").display())),
@@ -18,7 +23,8 @@ async fn core(folder: &std::path::Path) -> Atelier {
         ("ATELIER_SPOOL_DIR", folder.join("spool").display().to_string()),
         ("ATELIER_CONFIG", folder.join("none.toml").display().to_string()),
     ];
-    let variables = variables.into_iter().map(|(name, value)| (name.to_string(), value));
+    let settings = settings.iter().map(|(name, value)| (*name, value.to_string()));
+    let variables = variables.into_iter().chain(settings).map(|(name, value)| (name.to_string(), value));
     let config = Config::from_raw(&RawSettings::from_variables(variables).unwrap()).unwrap();
     startup::build(&config, &AwsSetup::default()).await.unwrap().0
 }
@@ -174,4 +180,81 @@ async fn a_plan_fixes_the_seed_once_and_the_job_draws_with_it() {
     assert_eq!(kept[0].record.seed, seed);
     let again = core.generate(&person(1), &plan).await.unwrap();
     assert_eq!(again[0].image.bytes(), kept[0].image.bytes(), "the same plan draws the same picture");
+}
+
+/// A submitted generation answers with its id at once, then shows where it is until its
+/// images are kept; the store holds its final state for any replica.
+#[tokio::test]
+async fn a_submitted_job_is_followed_to_its_images_and_its_state_is_kept_for_other_replicas() {
+    let folder = tempfile::tempdir().unwrap();
+    let core = core(folder.path()).await;
+    let (owner, stranger) = (person(1), person(2));
+    let fields = GenerationFields { prompt: "a lighthouse".into(), size: Some("256x256".into()), ..Default::default() };
+    let plan = core.plan_generation(fields.parse().unwrap()).unwrap();
+
+    let id = core.submit_generation(&owner, &plan, Appeal::No).await.unwrap();
+    let job = owner.own(id);
+    let mut updates = core.follow_job(&owner, &job).await.unwrap();
+    let mut seen = Vec::new();
+    while let Some(view) = updates.next().await {
+        seen.push(view.unwrap());
+    }
+    let last = seen.last().unwrap();
+    assert_eq!(last.summary, "a lighthouse");
+    let JobState::Done { images } = &last.state else { panic!("not done: {seen:?}") };
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0].owner, owner.owner);
+    assert!(core.image_record(&owner.own(images[0].id)).await.is_ok(), "the image is in the gallery");
+    assert!(seen.iter().all(|view| view.id == id));
+
+    // Someone else cannot see it, even by its id.
+    let theirs = Owned::new(owner.owner.clone(), id);
+    assert!(refusal_text(core.job(&stranger, &theirs).await.unwrap_err()).contains("only the person who asked"));
+
+    // Another replica (a second core over the same store) reads the final state.
+    let mut written = None;
+    for _ in 0..100 {
+        let other = Atelier { watched: watched::WatchedJobs::default(), ..core.clone() };
+        if let Ok(view) = other.job(&owner, &job).await
+            && view.state.is_finished()
+        {
+            written = Some(view);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(written.as_ref().map(|view| &view.state), Some(&last.state));
+}
+
+/// A refusal at the safety gate is the job's end, with the reason; a refusal at admission
+/// (the day's images used up) comes back at once and makes no job.
+#[tokio::test]
+async fn a_refused_job_says_why_and_a_quota_refusal_comes_back_at_submission() {
+    let folder = tempfile::tempdir().unwrap();
+    let core = core_with(folder.path(), &[("ATELIER_DAILY_IMAGE_QUOTA", "1")]).await;
+    let owner = person(1);
+    let plan = |prompt: &str| {
+        let fields = GenerationFields { prompt: prompt.into(), size: Some("256x256".into()), ..Default::default() };
+        core.plan_generation(fields.parse().unwrap()).unwrap()
+    };
+
+    let refused = core.submit_generation(&owner, &plan("csam"), Appeal::No).await.unwrap();
+    let mut updates = core.follow_job(&owner, &owner.own(refused)).await.unwrap();
+    let mut last = None;
+    while let Some(view) = updates.next().await {
+        last = Some(view.unwrap());
+    }
+    let Some(JobState::Failed { reason, message, appealable }) = last.map(|view| view.state) else {
+        panic!("not failed")
+    };
+    assert_eq!(reason, FailureReason::Blocked);
+    assert!(!appealable, "the community's own rules are not appealed");
+    assert!(!message.is_empty());
+
+    // The refusal gave its image back: one more fits today, then none.
+    let made = core.submit_generation(&owner, &plan("a lighthouse"), Appeal::No).await.unwrap();
+    let mut updates = core.follow_job(&owner, &owner.own(made)).await.unwrap();
+    while updates.next().await.is_some() {}
+    let over = core.submit_generation(&owner, &plan("a second lighthouse"), Appeal::No).await.unwrap_err();
+    assert!(over.is_user_error(), "{over:?}");
 }

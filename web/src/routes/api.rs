@@ -18,6 +18,7 @@ mod account;
 mod caller;
 mod error;
 mod images;
+mod jobs;
 mod studio;
 mod views;
 
@@ -56,6 +57,7 @@ const SESSION_SCHEME: &str = "session_cookie";
         (name = "account", description = "Who is calling, their usage, and the models on offer"),
         (name = "images", description = "The caller's gallery: listing, records, image bytes, deleting"),
         (name = "studio", description = "Generating, editing, checking prompts, describing images, chat"),
+        (name = "jobs", description = "Generations and edits run as jobs: read, followed as events, called back"),
         (name = "document", description = "This OpenAPI document"),
     )
 )]
@@ -96,6 +98,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(images::image_thumbnail))
         .routes(routes!(studio::generate))
         .routes(routes!(studio::edit))
+        .routes(routes!(jobs::job, jobs::cancel_job))
+        .routes(routes!(jobs::job_events))
         .routes(routes!(studio::check))
         .routes(routes!(studio::describe))
         .routes(routes!(studio::chat))

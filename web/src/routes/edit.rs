@@ -6,17 +6,18 @@
 //! `edit.js` only adds the canvas, shows the fields the chosen mode reads, and puts the painted
 //! mask into the form's `mask` file field at the image's own size.
 
+use atelier_shared::EditSource;
 use atelier_shared::engine::ModelInfo;
 use atelier_shared::gallery::{ImageId, ImageRecord, ListFilter};
 use atelier_shared::images::MAX_UPLOAD_BYTES;
+use atelier_shared::jobs::JobId;
 use atelier_shared::request::{EditFields, EditMode, InputUse};
-use atelier_shared::{EditSource, Kept};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartError;
 use axum::extract::{Multipart, Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -144,11 +145,9 @@ async fn edit_image(State(state): State<AppState>, user: SignedIn, multipart: Mu
         Ok(form) => form,
         Err(error) => return refused(&state, &user, &EditForm::default(), error).await,
     };
-    match edit(&state, &user, &form).await {
-        Ok(kept) => {
-            let records: Vec<ImageRecord> = kept.into_iter().map(|kept| kept.record).collect();
-            page::render(&state.site, Some(&user), Section::Edit, "Edited", edited(&records)).into_response()
-        }
+    // Submitted as a job: the browser follows it on the job's page, never waiting on the model.
+    match submit(&state, &user, &form).await {
+        Ok(job) => Redirect::to(&format!("/jobs/{job}")).into_response(),
         Err(error) => refused(&state, &user, &form, error).await,
     }
 }
@@ -178,7 +177,7 @@ async fn refused(state: &AppState, user: &SignedIn, form: &EditForm, error: WebE
     (error.status(), page::render(&state.site, Some(user), Section::Edit, "Edit", body)).into_response()
 }
 
-async fn edit(state: &AppState, user: &SignedIn, form: &EditForm) -> Result<Vec<Kept>, WebError> {
+async fn submit(state: &AppState, user: &SignedIn, form: &EditForm) -> Result<JobId, WebError> {
     let actor = user.actor();
     // On this page a file chosen for upload replaces the gallery image picked before it.
     let gallery_image = match (&form.upload, form.image_id.as_deref()) {
@@ -191,7 +190,7 @@ async fn edit(state: &AppState, user: &SignedIn, form: &EditForm) -> Result<Vec<
     // The core refuses a missing prompt or region and a mask of another size than the image,
     // with the same words as the bot and the command line.
     let plan = state.core.plan_edit(&actor, source, form.mask.clone(), &form.fields).await?;
-    Ok(state.core.edit(&actor, &plan).await?)
+    Ok(state.core.submit_edit(&actor, &plan).await?)
 }
 
 /// The inputs a mode reads, as the names `edit.js` matches against each field's `data-field`.
@@ -334,7 +333,7 @@ fn edit_page(
     }
 }
 
-fn edited(records: &[ImageRecord]) -> Markup {
+pub(super) fn edited(records: &[ImageRecord]) -> Markup {
     html! {
         h1 { "Edited" }
         @for record in records {

@@ -1,11 +1,12 @@
 //! The studio's generate page: a prompt and the options the model has, and the results.
 
-use atelier_shared::Kept;
+use atelier_shared::Appeal;
 use atelier_shared::gallery::{ImageRecord, SessionName};
+use atelier_shared::jobs::JobId;
 use atelier_shared::request::GenerationFields;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use maud::{Markup, html};
@@ -56,13 +57,11 @@ async fn show_studio(State(state): State<AppState>, user: SignedIn, Query(form):
     page::render(&state.site, Some(&user), Section::Studio, "Generate", studio_form(&state, &form, Notice::Nothing))
 }
 
+/// Checks the request and submits it as a job, then sends the browser to the job's page: the
+/// request never waits on the model (a proxy in front may give up on a request after 60 s).
 async fn generate_images(State(state): State<AppState>, user: SignedIn, Form(form): Form<StudioForm>) -> Response {
-    match generate(&state, &user, &form).await {
-        Ok(kept) => {
-            let records: Vec<ImageRecord> = kept.into_iter().map(|kept| kept.record).collect();
-            page::render(&state.site, Some(&user), Section::Studio, "Your images", results(&state, &form, &records))
-                .into_response()
-        }
+    match submit(&state, &user, &form).await {
+        Ok(job) => Redirect::to(&format!("/jobs/{job}")).into_response(),
         // Whatever went wrong, the form comes back as it was typed, with the reason on top.
         Err(error) => {
             let status = error.status();
@@ -70,23 +69,42 @@ async fn generate_images(State(state): State<AppState>, user: SignedIn, Form(for
                 return error.into_response();
             }
             let message = error.message();
-            let appealable = matches!(&error, WebError::Core(core) if core.offers_appeal()) && form.appeal.is_none();
-            let notice = if appealable { Notice::Refused(&message) } else { Notice::Error(&message) };
-            let body = studio_form(&state, &form, notice);
-            (status, page::render(&state.site, Some(&user), Section::Studio, "Generate", body)).into_response()
+            (status, form_page(&state, &user, &form, Notice::Error(&message))).into_response()
         }
     }
 }
 
-async fn generate(state: &AppState, user: &SignedIn, form: &StudioForm) -> Result<Vec<Kept>, WebError> {
+async fn submit(state: &AppState, user: &SignedIn, form: &StudioForm) -> Result<JobId, WebError> {
     let plan = state.core.plan_generation(form.fields.parse()?)?;
     let mut actor = user.actor();
     actor.session =
         form.session.as_deref().filter(|name| !name.trim().is_empty()).map(SessionName::parse).transpose()?;
-    if form.appeal.is_some() {
-        return Ok(state.core.appeal_and_generate(&actor, &plan).await?);
-    }
-    Ok(state.core.generate(&actor, &plan).await?)
+    let appeal = if form.appeal.is_some() { Appeal::Asked } else { Appeal::No };
+    Ok(state.core.submit_generation(&actor, &plan, appeal).await?)
+}
+
+/// The generate page with the form as typed and a notice on top.
+fn form_page(state: &AppState, user: &SignedIn, form: &StudioForm, notice: Notice<'_>) -> Markup {
+    page::render(&state.site, Some(user), Section::Studio, "Generate", studio_form(state, form, notice))
+}
+
+/// The generate page for a job that ended without images: the request as it was typed, and
+/// why; an Appeal button when the refusal may be appealed.
+pub(super) fn refused_job(
+    state: &AppState,
+    user: &SignedIn,
+    fields: GenerationFields,
+    message: &str,
+    appealable: bool,
+) -> Markup {
+    let form = StudioForm { fields, ..StudioForm::default() };
+    let notice = if appealable { Notice::Refused(message) } else { Notice::Error(message) };
+    form_page(state, user, &form, notice)
+}
+
+/// The results of a finished generation, with the form to make more.
+pub(super) fn finished_job(state: &AppState, fields: GenerationFields, records: &[ImageRecord]) -> Markup {
+    results(state, &StudioForm { fields, ..StudioForm::default() }, records)
 }
 
 fn studio_form(state: &AppState, form: &StudioForm, notice: Notice<'_>) -> Markup {

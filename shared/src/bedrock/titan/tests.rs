@@ -139,8 +139,7 @@ fn edit_tasks_use_their_params_objects() {
 /// A mask painted white over the left half only: the region to change, by our rule.
 fn left_half_white() -> CheckedImage {
     let pixels = image::GrayImage::from_fn(512, 512, |x, _| image::Luma([if x < 256 { 255 } else { 0 }]));
-    CheckedImage::check(crate::images::encode_png(&image::DynamicImage::ImageLuma8(pixels), &[]).unwrap(), "the mask")
-        .unwrap()
+    CheckedImage::check(encode_png(&image::DynamicImage::ImageLuma8(pixels), &[]).unwrap(), "the mask").unwrap()
 }
 
 /// The brightness of the sent `maskImage` at a point.

@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use atelier_shared::chat::{ChatEvent, ChatMessage, ChatMode, StopReason};
 use atelier_shared::gallery::SessionName;
 use atelier_shared::request::{EditFields, Prompt};
-use atelier_shared::{EditSource, Exchange, Kept};
+use atelier_shared::{Appeal, EditSource, Exchange};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
@@ -21,9 +21,10 @@ use axum::response::{IntoResponse, Response};
 use super::caller::ApiCaller;
 use super::error::{ApiError, ErrorBody};
 use super::images::parse_id;
+use super::jobs::accepted;
 use super::views::{
     ChatBody, ChatReply, ChatTextEvent, CheckBody, CritiqueView, DescribeForm, Description, EditForm, GenerateBody,
-    ImageView, MadeImages, TurnView,
+    JobBody, TurnView,
 };
 use crate::AppState;
 
@@ -43,12 +44,8 @@ fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     })
 }
 
-fn made(kept: Vec<Kept>) -> Response {
-    let images = kept.iter().map(|kept| ImageView::from(&kept.record)).collect();
-    (StatusCode::CREATED, Json(MadeImages { images })).into_response()
-}
-
-/// Makes images from a prompt and keeps them in the caller's gallery.
+/// Makes images from a prompt and keeps them in the caller's gallery, as a job: answered at
+/// once with the job (202), which is then followed at its `url` or `events_url`.
 #[utoipa::path(
     post,
     path = "/api/generate",
@@ -56,11 +53,11 @@ fn made(kept: Vec<Kept>) -> Response {
     request_body = GenerateBody,
     security(("access_token" = []), ("session_cookie" = [])),
     responses(
-        (status = 201, description = "The images, kept in the caller's gallery", body = MadeImages),
+        (status = 202, description = "The job, admitted: follow it at its url or events_url; a refusal by the safety check ends it as failed (error blocked, appealable once with appeal: true)", body = JobBody,
+         headers(("Location" = String, description = "The job's url"))),
         (status = 400, description = "A field is wrong (nothing was charged)", body = ErrorBody),
         (status = 401, description = "Not signed in, or the access token is refused", body = ErrorBody),
-        (status = 422, description = "The safety check refused the prompt; appeal once with appeal: true", body = ErrorBody),
-        (status = 429, description = "Too many jobs, the daily quota is used up, or the model is busy", body = ErrorBody),
+        (status = 429, description = "Too many jobs, or the daily quota is used up", body = ErrorBody),
     )
 )]
 pub async fn generate(
@@ -73,10 +70,9 @@ pub async fn generate(
     let mut actor = caller.actor();
     actor.session =
         body.session.as_deref().filter(|name| !name.trim().is_empty()).map(SessionName::parse).transpose()?;
-    if body.appeal {
-        return Ok(made(state.core.appeal_and_generate(&actor, &plan).await?));
-    }
-    Ok(made(state.core.generate(&actor, &plan).await?))
+    let appeal = if body.appeal { Appeal::Asked } else { Appeal::No };
+    let id = state.core.submit_generation(&actor, &plan, appeal).await?;
+    accepted(&state, &caller, id).await
 }
 
 /// What a multipart form carried.
@@ -135,7 +131,7 @@ fn edit_source(caller: &ApiCaller, upload: Option<Bytes>, image_id: Option<&str>
 }
 
 /// Edits an image (uploaded, or from the caller's gallery) and keeps the result, with the
-/// gallery image as its parent.
+/// gallery image as its parent; a job, answered at once like `POST /api/generate`.
 #[utoipa::path(
     post,
     path = "/api/edit",
@@ -143,12 +139,12 @@ fn edit_source(caller: &ApiCaller, upload: Option<Bytes>, image_id: Option<&str>
     request_body(content = EditForm, content_type = "multipart/form-data"),
     security(("access_token" = []), ("session_cookie" = [])),
     responses(
-        (status = 201, description = "The edited image, kept in the caller's gallery", body = MadeImages),
+        (status = 202, description = "The job, admitted: follow it at its url or events_url", body = JobBody,
+         headers(("Location" = String, description = "The job's url"))),
         (status = 400, description = "A field or an image is wrong (nothing was charged)", body = ErrorBody),
         (status = 401, description = "Not signed in, or the access token is refused", body = ErrorBody),
         (status = 404, description = "image_id is not in the caller's gallery", body = ErrorBody),
-        (status = 422, description = "The safety check refused the prompt", body = ErrorBody),
-        (status = 429, description = "Too many jobs, the daily quota is used up, or the model is busy", body = ErrorBody),
+        (status = 429, description = "Too many jobs, or the daily quota is used up", body = ErrorBody),
     )
 )]
 pub async fn edit(
@@ -160,7 +156,8 @@ pub async fn edit(
     let source = edit_source(&caller, upload.image, upload.image_id.as_deref())?;
     let actor = caller.actor();
     let plan = state.core.plan_edit(&actor, source, upload.mask, &upload.fields).await?;
-    Ok(made(state.core.edit(&actor, &plan).await?))
+    let id = state.core.submit_edit(&actor, &plan).await?;
+    accepted(&state, &caller, id).await
 }
 
 /// The structured critique of a prompt, with improved prompts for each model family.

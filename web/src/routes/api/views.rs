@@ -86,12 +86,6 @@ impl From<&ImageRecord> for ImageView {
     }
 }
 
-/// Images just made.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MadeImages {
-    pub images: Vec<ImageView>,
-}
-
 /// One page of the gallery, newest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImagePage {
@@ -440,4 +434,121 @@ pub struct ChatReply {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChatTextEvent {
     pub text: String,
+}
+
+/// What kind of job.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKindName {
+    Generate,
+    Edit,
+}
+
+/// Where a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStateName {
+    /// In line for a slot (`position` says where, when this server holds it).
+    Waiting,
+    /// The safety checks are reading the prompt (and an appeal, when asked).
+    Checking,
+    /// The model is drawing.
+    Running,
+    /// The images are being kept in the gallery.
+    Saving,
+    /// Made: `images` holds them.
+    Done,
+    /// Ended without images: `error` says why.
+    Failed,
+    /// Called back before it started: nothing was charged.
+    Cancelled,
+}
+
+/// Why a job ended without images.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobError {
+    /// invalid, not_found, blocked, busy, operator, or cancelled.
+    #[schema(example = "blocked")]
+    pub error: String,
+    /// What happened, in a sentence.
+    pub message: String,
+    /// Whether the refusal may be appealed once: submit the same request with `appeal: true`.
+    pub appealable: bool,
+}
+
+/// A job: made at once by `POST /api/generate` and `POST /api/edit`, then followed at its
+/// `url` (or its `events_url` as server-sent events) until it is done, failed or cancelled.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobBody {
+    /// The job's id (a ULID).
+    #[schema(example = "01J9ZQ3V8X6K4M2N1P0R7S5T3W")]
+    pub id: String,
+    pub kind: JobKindName,
+    pub state: JobStateName,
+    /// While waiting on the server that holds it: 1 is next.
+    pub position: Option<usize>,
+    /// What was asked: the prompt, or the edit.
+    pub summary: String,
+    /// When it was submitted (RFC 3339).
+    pub submitted_at: String,
+    /// When done: the images, kept in the caller's gallery.
+    pub images: Vec<ImageView>,
+    /// When failed or cancelled: why.
+    pub error: Option<JobError>,
+    /// Where to read the job.
+    pub url: String,
+    /// Where to follow it as server-sent events (`job` events with this body, the last one final).
+    pub events_url: String,
+}
+
+impl From<&atelier_shared::JobView> for JobBody {
+    fn from(view: &atelier_shared::JobView) -> Self {
+        use atelier_shared::{FailureReason, JobState};
+        let id = view.id.to_string();
+        let (state, position, images, error) = match &view.state {
+            JobState::Waiting { position } => (JobStateName::Waiting, *position, Vec::new(), None),
+            JobState::Checking => (JobStateName::Checking, None, Vec::new(), None),
+            JobState::Running => (JobStateName::Running, None, Vec::new(), None),
+            JobState::Saving => (JobStateName::Saving, None, Vec::new(), None),
+            JobState::Done { images } => (JobStateName::Done, None, images.iter().map(ImageView::from).collect(), None),
+            JobState::Failed { reason, message, appealable } => {
+                let kind = match reason {
+                    FailureReason::Invalid => "invalid",
+                    FailureReason::NotFound => "not_found",
+                    FailureReason::Blocked => "blocked",
+                    FailureReason::Busy => "busy",
+                    FailureReason::Failed => "operator",
+                };
+                let error = JobError {
+                    error: kind.into(),
+                    message: crate::error::capitalise(message),
+                    appealable: *appealable,
+                };
+                (JobStateName::Failed, None, Vec::new(), Some(error))
+            }
+            JobState::Cancelled { message } => {
+                let error = JobError {
+                    error: "cancelled".into(),
+                    message: crate::error::capitalise(message),
+                    appealable: false,
+                };
+                (JobStateName::Cancelled, None, Vec::new(), Some(error))
+            }
+        };
+        Self {
+            kind: match view.kind {
+                atelier_shared::jobs::JobKind::Generate => JobKindName::Generate,
+                atelier_shared::jobs::JobKind::Edit => JobKindName::Edit,
+            },
+            state,
+            position,
+            summary: view.summary.clone(),
+            submitted_at: view.submitted_at.format(&Rfc3339).unwrap_or_default(),
+            images,
+            error,
+            url: format!("/api/jobs/{id}"),
+            events_url: format!("/api/jobs/{id}/events"),
+            id,
+        }
+    }
 }
