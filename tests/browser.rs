@@ -110,3 +110,48 @@ async fn links_a_discord_account_from_a_token_made_by_the_core() {
     let link = accounts.link_for_discord(DISCORD_ID).await.unwrap().expect("the Discord account is not linked");
     assert_eq!(link.subject, "dara");
 }
+
+/// How long the image model takes here: longer than the proxy lets any request wait.
+const SLOW_MODEL: Duration = Duration::from_secs(65);
+/// CloudFront's default origin read timeout, which the proxy in front of the app enforces.
+const CLOUDFRONT_CUT: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn jobs_outlast_a_proxy_that_cuts_requests_at_60_s_and_a_waiting_one_is_cancelled() {
+    // One job runs at a time, so Bob's waits behind Alice's.
+    let stack = BrowserStack::start_with(&[("ATELIER_MAX_RUNNING_JOBS", "1")], Some(CLOUDFRONT_CUT)).await;
+    stack.bedrock.script(Behaviour::SlowImages(SLOW_MODEL));
+    let wait = (SLOW_MODEL + Duration::from_secs(60)).as_millis().to_string();
+    stack
+        .run_flow(
+            "live",
+            &[
+                ("PROMPT", "a lighthouse at dusk, slowly drawn"),
+                ("SECOND_PROMPT", "a harbour that is never drawn"),
+                ("RESULT_WAIT_MS", &wait),
+            ],
+        )
+        .await;
+
+    let cuts = stack.proxy.as_ref().unwrap().cuts();
+    // No request waited on the model: each was answered before the proxy's limit...
+    assert!(cuts.unanswered.is_empty(), "requests the proxy had to cut: {:?}", cuts.unanswered);
+    // ...though the job took longer than it, and the page's event stream was cut at the
+    // limit and opened again.
+    assert!(cuts.streams_cut.iter().any(|cut| cut.contains("/events")), "{cuts:#?}");
+    assert!(cuts.passed.iter().filter(|request| request.ends_with("/events")).count() >= 2, "{cuts:#?}");
+
+    // One image was drawn: Alice's. Bob's job never reached the model and cost him nothing.
+    assert_eq!(stack.bedrock.calls_to(Operation::InvokeModel), 1, "only Alice's job was drawn");
+    let store = stack.store().await;
+    let mut charged = Vec::new();
+    for key in store.list("users/", None, 1_000).await.unwrap() {
+        if key.as_str().ends_with("/usage.json") {
+            let ledger: serde_json::Value = serde_json::from_slice(&store.get(&key).await.unwrap()).unwrap();
+            assert_eq!(ledger["jobs"], serde_json::json!([]), "a job is left in {key:?}: {ledger}");
+            charged.push(ledger["images"].as_u64().unwrap());
+        }
+    }
+    charged.sort_unstable();
+    assert_eq!(charged, [0, 1], "Alice is charged one image, Bob none");
+}

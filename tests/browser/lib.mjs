@@ -132,6 +132,45 @@ export async function run(flow, body) {
   }
 }
 
+/// A second person's browser beside the flow's own (a fresh profile): returns what `run`
+/// gives a flow (`page`, `base`, `step`, `see`, `log`) for that person, and `close()`. Their
+/// screenshots are named after `who`.
+export async function secondBrowser(who) {
+  const base = setting('ATELIER_URL').replace(/\/+$/, '');
+  const screenshots = setting('SCREENSHOTS');
+  const profile = mkdtempSync(path.join(tmpdir(), `atelier-browser-${who}-`));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_FLAGS,
+    viewport: { width: 1280, height: 900 },
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(TIMEOUT_MS);
+  page.setDefaultNavigationTimeout(TIMEOUT_MS);
+  let steps = 0;
+  const log = (...parts) => console.log(`[${who}]`, ...parts);
+  const step = async (name) => {
+    steps += 1;
+    await page.screenshot({ path: path.join(screenshots, `${who}-${String(steps).padStart(2, '0')}-${name}.png`), fullPage: true });
+    log(`step ${steps}: ${name} (${page.url()})`);
+  };
+  const see = async (selector, what) => {
+    const locator = typeof selector === 'string' ? page.locator(selector).first() : selector.first();
+    try {
+      await locator.waitFor({ state: 'visible' });
+    } catch (error) {
+      throw new Error(`${who} expected ${what} (${locator}) on ${page.url()}, but it did not appear: ${firstLine(error)}`);
+    }
+    return locator;
+  };
+  const close = async () => {
+    await context.close().catch(() => {});
+    rmSync(profile, { recursive: true, force: true });
+  };
+  return { page, base, step, see, log, close };
+}
+
 function firstLine(error) {
   return String(error?.message ?? error).split('\n')[0];
 }

@@ -76,6 +76,9 @@ pub enum Behaviour {
     Throttle { times: usize },
     /// Every later call waits this long before answering (until replaced by another Delay).
     Delay(Duration),
+    /// Every later InvokeModel (an image) waits this long more before answering: a slow image
+    /// model behind quick safety checks.
+    SlowImages(Duration),
     /// The next InvokeModel is blocked by the model's content filter, in that family's documented way.
     ContentFilter,
     /// The next call (any operation) answers this HTTP status with this AWS error type and message.
@@ -97,6 +100,7 @@ impl Behaviour {
         use Operation::*;
         match self {
             Self::Throttle { .. } | Self::Error { .. } | Self::Delay(_) => true,
+            Self::SlowImages(_) => operation == InvokeModel,
             Self::ContentFilter => operation == InvokeModel,
             Self::MidStreamError => operation == ConverseStream,
             Self::ChatReply(_) | Self::StopReason(_) => matches!(operation, Converse | ConverseStream),
@@ -240,6 +244,8 @@ struct Script {
     calls: Vec<Call>,
     queue: VecDeque<Behaviour>,
     delay: Duration,
+    /// Added to `delay` for InvokeModel ([`Behaviour::SlowImages`]).
+    image_delay: Duration,
     answered: u64,
     /// With [`BedrockStandIn::answer_images_at_once`]: the InvokeModel answers, encoded once.
     prebuilt: Option<Arc<Prebuilt>>,
@@ -272,7 +278,8 @@ impl Shared {
             deltas: Vec::new(),
         });
         script.answered += 1;
-        (script.delay, script.answered)
+        let delay = if operation == Operation::InvokeModel { script.delay + script.image_delay } else { script.delay };
+        (delay, script.answered)
     }
 
     fn delay(&self) -> Duration {
@@ -431,6 +438,7 @@ impl BedrockStandIn {
         let mut script = self.shared.lock();
         match behaviour {
             Behaviour::Delay(delay) => script.delay = delay,
+            Behaviour::SlowImages(delay) => script.image_delay = delay,
             Behaviour::Throttle { times: 0 } => {}
             other => script.queue.push_back(other),
         }

@@ -16,6 +16,7 @@ use atelier_shared::adapters::S3Store;
 use tempfile::TempDir;
 
 use super::bedrock::BedrockStandIn;
+use super::cutting_proxy::CuttingProxy;
 use super::moto::Moto;
 use super::oidc::OidcProvider;
 use super::{atelier, free_port};
@@ -68,8 +69,11 @@ pub struct BrowserStack {
     pub moto: Moto,
     pub bedrock: BedrockStandIn,
     pub oidc: OidcProvider,
-    /// The app's URL without a trailing slash, e.g. `http://127.0.0.1:40123`.
+    /// Where the browser reaches the app, without a trailing slash: the app itself
+    /// (`http://127.0.0.1:40123`), or the cutting proxy in front of it.
     pub base_url: String,
+    /// The proxy cutting every request at a time limit, as CloudFront does, when asked for.
+    pub proxy: Option<CuttingProxy>,
     app: Child,
     log: PathBuf,
     _folder: TempDir,
@@ -78,6 +82,12 @@ pub struct BrowserStack {
 impl BrowserStack {
     /// Starts the stand-ins, makes the bucket, starts `atelier serve` and waits until it is ready.
     pub async fn start() -> Self {
+        Self::start_with(&[], None).await
+    }
+
+    /// [`Self::start`] with extra settings for the app and, with `cut_at`, the browser reaching
+    /// the app through a [`CuttingProxy`] that cuts every request at that limit.
+    pub async fn start_with(extra: &[(&str, &str)], cut_at: Option<Duration>) -> Self {
         require_browser_tools();
         let moto = Moto::start().await;
         let bedrock = BedrockStandIn::start().await;
@@ -93,7 +103,12 @@ impl BrowserStack {
         let log = folder.path().join("atelier.log");
         let log_file = std::fs::File::create(&log).unwrap();
         let port = free_port();
-        let base_url = format!("http://127.0.0.1:{port}");
+        let app_url = format!("http://127.0.0.1:{port}");
+        let proxy = match cut_at {
+            Some(limit) => Some(CuttingProxy::start(free_port(), &app_url, limit).await),
+            None => None,
+        };
+        let base_url = proxy.as_ref().map_or(app_url, |proxy| proxy.url.clone());
         let app = atelier(folder.path())
             .arg("serve")
             .env("ATELIER_CONFIG", &settings)
@@ -113,12 +128,13 @@ impl BrowserStack {
             .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", bedrock.endpoint())
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
+            .envs(extra.iter().copied())
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file)
             .stdin(Stdio::null())
             .spawn()
             .expect("start atelier serve");
-        let mut stack = Self { moto, bedrock, oidc, base_url, app, log, _folder: folder };
+        let mut stack = Self { moto, bedrock, oidc, base_url, proxy, app, log, _folder: folder };
         stack.wait_until_ready().await;
         stack
     }

@@ -3,6 +3,7 @@
 
 pub mod bedrock;
 pub mod browser;
+pub mod cutting_proxy;
 pub mod discord;
 pub mod faults;
 pub mod moto;
