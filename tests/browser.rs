@@ -24,7 +24,10 @@ async fn signs_in_generates_finds_the_image_in_the_gallery_and_signs_out() {
 
     // The image was drawn by the (stand-in) model, from the prompt typed in the page.
     let drawn = stack.bedrock.requests().into_iter().filter(|call| call.operation == Operation::InvokeModel).count();
-    assert_eq!(drawn, 1, "one image model call for one generated image");
+    assert_eq!(
+        drawn, 2,
+        "one image model call for each image: the one from the home page, and the one from another tab"
+    );
     assert!(
         stack.bedrock.requests().iter().any(|call| call.body.to_string().contains(prompt)),
         "no model call carried the prompt"

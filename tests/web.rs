@@ -260,3 +260,46 @@ async fn a_prompt_refused_by_the_communitys_own_rules_offers_no_appeal() {
     assert!(!page.contains("data-testid=\"appeal\""), "local rules cannot be appealed: {page}");
     assert!(page.contains(">a forbidden fruit still life</textarea>"), "the prompt was lost");
 }
+
+/// An open gallery hears of images made elsewhere (here through the API) without a reload:
+/// its event stream sends the new thumbnails, and a stream opened again after a cut starts
+/// after the last image it saw.
+#[tokio::test]
+async fn an_open_gallery_is_sent_images_made_elsewhere() {
+    let app = TestApp::spawn().await;
+    let (_, page) = app.get_text("/gallery").await;
+    assert!(page.contains("data-events=\"/gallery/events?since=\""), "the newest page is live: {page}");
+
+    let mut events = app.get("/gallery/events").await;
+    assert!(events.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let made = app
+        .client
+        .post(app.url("/api/generate"))
+        .header("x-csrf-token", crate::support::CSRF_TOKEN)
+        .json(&serde_json::json!({"prompt": "a kite seen from a gallery", "count": 2}))
+        .send()
+        .await
+        .unwrap();
+    let job = app.api_job_outcome(made, None).await;
+    let ids: Vec<&str> = job["images"].as_array().unwrap().iter().map(|image| image["id"].as_str().unwrap()).collect();
+
+    // Read the stream until an `images` event names both new images.
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !ids.iter().all(|id| text.contains(&format!("/gallery/{id}"))) {
+        let chunk = tokio::time::timeout_at(deadline, events.chunk()).await.expect("no images event in time");
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap().expect("the stream ended")));
+    }
+    assert!(text.contains("event: images"), "{text}");
+    assert!(text.contains("data-testid=\\\"gallery-item\\\""), "the thumbnails' markup: {text}");
+    let newest = ids.iter().max().unwrap();
+    assert!(text.contains(&format!("id: {newest}")), "the event names the newest image: {text}");
+
+    // Opened again with the last image seen: nothing new, so nothing is sent yet.
+    let mut again = app.client.get(app.url("/gallery/events")).header("last-event-id", *newest).send().await.unwrap();
+    let quiet = tokio::time::timeout(std::time::Duration::from_secs(3), again.chunk()).await;
+    if let Ok(Ok(Some(chunk))) = quiet {
+        let chunk = String::from_utf8_lossy(&chunk).to_string();
+        assert!(!chunk.contains("event: images"), "images already seen were sent again: {chunk}");
+    }
+}

@@ -30,8 +30,26 @@ await run('generate', async (flow) => {
   await loaded(items.first().locator('img').first(), 'the newest thumbnail in the gallery');
   await step('gallery');
 
+  // The open gallery is live: an image made in another tab joins it without a reload.
+  const shown = await items.count();
+  await page.evaluate(() => {
+    window.stillTheSamePage = true;
+  });
+  const otherTab = await page.context().newPage();
+  const elsewhere = await generate({ ...flow, page: otherTab }, `${prompt}, seen from another tab`);
+  await otherTab.close();
+  await page
+    .waitForFunction((before) => document.querySelectorAll('[data-testid="gallery-item"]').length > before, shown)
+    .catch(() => {
+      throw new Error(`the open gallery did not show the image made in another tab (${elsewhere.join(', ')})`);
+    });
+  check(await page.evaluate(() => window.stillTheSamePage === true), 'the gallery reloaded instead of adding the image');
+  const newest = await items.first().locator('a').first().getAttribute('href');
+  check(elsewhere.includes(pathOf(newest, base)), `the newest thumbnail is ${newest}, not the new image ${elsewhere}`);
+  await step('gallery-live');
+
   // The image's own page: the full image and its prompt.
-  await items.first().locator('a').first().click();
+  await page.locator(`[data-testid="gallery-item"] a[href="${made[0]}"]`).first().click();
   await page.waitForURL((url) => made.includes(url.pathname));
   const full = await see('main img', "the image on its gallery page");
   await loaded(full, 'the full image on its gallery page');

@@ -107,14 +107,19 @@ pub fn error_notice(message: Option<&str>) -> Markup {
 /// A grid of thumbnails, each linking to the image's page.
 pub fn thumbnails(records: &[ImageRecord]) -> Markup {
     html! {
-        ul.grid {
-            @for record in records {
-                li data-testid="gallery-item" {
-                    a href=(format!("/gallery/{}", record.id)) {
-                        img src=(format!("/images/{}/thumbnail", record.id)) loading="lazy"
-                            alt=(record.prompt.as_deref().unwrap_or("an edited image"))
-                            width="256";
-                    }
+        ul.grid { (thumbnail_items(records)) }
+    }
+}
+
+/// The items of a [`thumbnails`] grid, for adding to one already shown.
+pub fn thumbnail_items(records: &[ImageRecord]) -> Markup {
+    html! {
+        @for record in records {
+            li data-testid="gallery-item" {
+                a href=(format!("/gallery/{}", record.id)) {
+                    img src=(format!("/images/{}/thumbnail", record.id)) loading="lazy"
+                        alt=(record.prompt.as_deref().unwrap_or("an edited image"))
+                        width="256";
                 }
             }
         }

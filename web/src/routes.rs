@@ -9,4 +9,5 @@ pub mod gallery;
 pub mod health;
 pub mod home;
 pub mod jobs;
+pub mod live_gallery;
 pub mod studio;

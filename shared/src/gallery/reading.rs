@@ -60,6 +60,17 @@ impl Gallery {
     }
 
     /// A page of the owner's images, newest first.
+    /// Whether the owner has an image newer than `since` (any image, without `since`), for
+    /// one listing request: record keys sort newest first, so the first key says.
+    pub async fn has_newer(&self, owner: &Owner, since: Option<ImageId>) -> Result<bool> {
+        let prefix = format!("users/{owner}/records/");
+        let Some(newest) = self.store.list(&prefix, None, 1).await?.into_iter().next() else { return Ok(false) };
+        Ok(match since {
+            Some(since) => newest.as_str() < Self::record_key(owner, since)?.as_str(),
+            None => true,
+        })
+    }
+
     pub async fn list(&self, owner: &Owner, filter: &ListFilter, cursor: Option<&str>, limit: usize) -> Result<Page> {
         let limit = limit.clamp(1, MAX_PAGE);
         let prefix = format!("users/{owner}/records/");

@@ -5,9 +5,14 @@
 use bytes::Bytes;
 
 use crate::error::Result;
-use crate::gallery::{ImageRecord, ListFilter, Page, Variant};
+use crate::gallery::{ImageId, ImageRecord, ListFilter, Page, Variant};
 
 use super::{Actor, Atelier, ImageRef};
+
+/// How often an open gallery asks the store for images made on other replicas.
+pub const GALLERY_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+/// The most new images handed to an open gallery at once; more wait for a reload.
+const NEWER_IMAGES_AT_MOST: usize = 24;
 
 impl Atelier {
     /// An image's record. Anyone holding a reference may look: the web only makes references
@@ -41,6 +46,40 @@ impl Atelier {
         limit: usize,
     ) -> Result<Page> {
         self.gallery.list(&actor.owner, filter, cursor, limit).await
+    }
+
+    /// The actor's images newer than `since` (all of their newest, without it), newest first,
+    /// waiting up to `wait` for one to appear: what an open gallery page adds without a reload.
+    /// Images made in this process wake it at once; those made on another replica (a Discord
+    /// result, an API call) are found by asking the store every [`GALLERY_POLL`], one listing
+    /// request each time.
+    pub async fn newer_images(
+        &self,
+        actor: &Actor,
+        since: Option<ImageId>,
+        wait: std::time::Duration,
+    ) -> Result<Vec<ImageRecord>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Armed before looking, so an image kept meanwhile still wakes the wait.
+            let kept_here = self.images_kept.notified();
+            if self.gallery.has_newer(&actor.owner, since).await? {
+                let page = self.gallery.list(&actor.owner, &ListFilter::default(), None, NEWER_IMAGES_AT_MOST).await?;
+                let newer: Vec<ImageRecord> =
+                    page.records.into_iter().filter(|record| since.is_none_or(|since| record.id > since)).collect();
+                if !newer.is_empty() {
+                    return Ok(newer);
+                }
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(Vec::new());
+            }
+            tokio::select! {
+                () = kept_here => {}
+                () = tokio::time::sleep_until(deadline.min(now + GALLERY_POLL)) => {}
+            }
+        }
     }
 
     /// Deletes an image; only the person who made it may.

@@ -489,6 +489,9 @@ impl Atelier {
             );
             kept.push(Kept { record, image: image.image, filing: filing.clone() });
         }
+        if !kept.is_empty() {
+            self.images_kept.notify_waiters();
+        }
         // Thumbnails are made while the front end shows the result (for the images stored
         // before a failure too).
         let gallery = self.gallery.clone();

@@ -119,6 +119,8 @@ pub struct Atelier {
     metrics: Metrics,
     /// Jobs running here for people watching them (the web, the API).
     watched: watched::WatchedJobs,
+    /// Woken each time this process keeps images, so open galleries show them at once.
+    images_kept: Arc<tokio::sync::Notify>,
 }
 
 impl Atelier {
@@ -134,6 +136,7 @@ impl Atelier {
             spool_flusher: parts.spool_flusher,
             metrics: parts.metrics,
             watched: watched::WatchedJobs::default(),
+            images_kept: Arc::default(),
         };
         core.answer_watched_jobs();
         core

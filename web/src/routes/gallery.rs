@@ -74,7 +74,11 @@ async fn show_gallery(
             }
             button.secondary type="submit" { "Filter" }
         }
-        @if page_of_images.records.is_empty() {
+        @if query.cursor.is_none() && session.is_none() && source.is_none() {
+            // The newest page, unfiltered: images made anywhere (Discord, the API, another
+            // tab) are added as they are kept.
+            (super::live_gallery::live_grid(&page_of_images.records))
+        } @else if page_of_images.records.is_empty() {
             p { "No images here yet. " a href="/studio" { "Make one" } "." }
         } @else {
             (page::thumbnails(&page_of_images.records))
