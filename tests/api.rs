@@ -879,6 +879,7 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/jobs/{id}"),
     ("delete", "/api/jobs/{id}"),
     ("get", "/api/jobs/{id}/events"),
+    ("post", "/api/jobs/{id}/appeal"),
     ("post", "/api/check"),
     ("post", "/api/describe"),
     ("post", "/api/chat"),

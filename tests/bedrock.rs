@@ -7,6 +7,7 @@ use atelier_shared::chat::{ChatEvent, ChatMessage, ChatMode, StopReason};
 use atelier_shared::config::{Config, RawSettings};
 use atelier_shared::gallery::{Origin, Owner};
 use atelier_shared::images::{CheckedImage, encode_png};
+use atelier_shared::jobs::no_progress;
 use atelier_shared::request::{EditFields, GenerationFields, Prompt};
 use atelier_shared::startup::{self, AwsSetup};
 use serde_json::json;
@@ -17,18 +18,25 @@ use crate::support::{atelier, plan_and_edit, plan_and_generate, png_text, run};
 /// The core on Bedrock (the stand-in), with a folder store of its own.
 async fn core(stand_in: &BedrockStandIn, settings: &[(&str, &str)]) -> (tempfile::TempDir, Atelier) {
     let folder = tempfile::tempdir().unwrap();
+    let core = core_on(stand_in, folder.path(), settings).await;
+    (folder, core)
+}
+
+/// A core on the Bedrock stand-in keeping its store in `folder` (two over one folder are two
+/// replicas).
+async fn core_on(stand_in: &BedrockStandIn, folder: &std::path::Path, settings: &[(&str, &str)]) -> Atelier {
     let mut variables = vec![
-        ("ATELIER_STORE".to_string(), format!("file://{}", folder.path().display())),
+        ("ATELIER_STORE".to_string(), format!("file://{}", folder.display())),
         ("ATELIER_ENGINE".to_string(), "bedrock".to_string()),
-        ("ATELIER_CONFIG".to_string(), folder.path().join("none.toml").display().to_string()),
+        ("ATELIER_CONFIG".to_string(), folder.join("none.toml").display().to_string()),
     ];
-    std::fs::write(folder.path().join("none.toml"), "").unwrap();
+    std::fs::write(folder.join("none.toml"), "").unwrap();
     variables.extend(settings.iter().map(|(name, value)| (name.to_string(), value.to_string())));
     let config = Config::from_raw(&RawSettings::from_variables(variables).unwrap()).unwrap();
     let aws = AwsSetup { sdk_config: Some(stand_in.sdk_config().await), ..AwsSetup::default() };
     let (core, started) = startup::build(&config, &aws).await.unwrap();
     assert_eq!(started.engine.to_string(), "bedrock");
-    (folder, core)
+    core
 }
 
 /// Generates once with "a fox" so the safety verdict for it is cached: scripted faults then
@@ -280,7 +288,7 @@ async fn bedrock_errors_tell_the_right_person_the_right_thing() {
 #[tokio::test]
 async fn the_safety_gate_refuses_before_any_image_model_and_an_appeal_can_overturn_it() {
     let stand_in = BedrockStandIn::start().await;
-    let (_folder, core) = core(&stand_in, &[]).await;
+    let (folder, core) = core(&stand_in, &[]).await;
     stand_in
         .script(Behaviour::ToolUse(json!({"verdict": "blocked", "category": "violence", "reason": "realistic gore"})));
     let request = generation("a zombie film poster, practical effects", "core");
@@ -294,14 +302,60 @@ async fn the_safety_gate_refuses_before_any_image_model_and_an_appeal_can_overtu
     assert_eq!(classify.model_id, "us.anthropic.claude-haiku-4-5-20251001-v1:0");
     assert_eq!(classify.body["toolConfig"]["toolChoice"]["tool"]["name"], "record_verdict");
 
-    // The appeal goes to the stronger model, which (unscripted) allows it; then it generates.
-    // Allowed: the appeal answers Ok (a refusal that stands would be an error).
-    core.appeal(&actor(), &request.prompt, None).await.unwrap();
+    // The appeal goes to the stronger model, which (unscripted) allows it, as the job's first
+    // check; then it generates.
+    let plan = core.plan_generation(request.clone()).unwrap();
+    core.generate_appealed(&actor(), &plan, &no_progress).await.unwrap();
     let appeal = stand_in.requests().into_iter().filter(|call| call.operation == Operation::Converse).nth(1).unwrap();
     assert_eq!(appeal.model_id, "us.anthropic.claude-sonnet-4-5-20250929-v1:0");
-    plan_and_generate(&core, &actor(), &request).await.unwrap();
-    let second_appeal = core.appeal(&actor(), &request.prompt, None).await.unwrap_err();
+    assert_eq!(stand_in.calls_to(Operation::InvokeModel), 1);
+
+    // The reviewer's "allowed" was for that job alone: the prompt is still refused otherwise
+    // (for this person and anyone else), and it cannot be appealed twice, even by another
+    // replica (a second core over the same store).
+    let again = plan_and_generate(&core, &actor(), &request).await.unwrap_err();
+    assert!(matches!(again, atelier_shared::Error::Blocked(_)), "{again:?}");
+    let other_replica = core_on(&stand_in, folder.path(), &[]).await;
+    let second_appeal = other_replica.generate_appealed(&actor(), &plan, &no_progress).await.unwrap_err();
     assert!(second_appeal.to_string().contains("already appealed"), "{second_appeal}");
+
+    // An appeal with no refusal behind it is refused without asking any model.
+    let calls = stand_in.requests().len();
+    let fresh = core.plan_generation(generation("a quiet meadow at noon", "core")).unwrap();
+    let unfounded = core.generate_appealed(&actor(), &fresh, &no_progress).await.unwrap_err();
+    assert!(unfounded.to_string().contains("no refusal of this prompt to appeal"), "{unfounded}");
+    assert_eq!(stand_in.requests().len(), calls, "an unfounded appeal calls no model");
+}
+
+#[tokio::test]
+async fn a_refused_edit_can_be_appealed_once_too() {
+    let stand_in = BedrockStandIn::start().await;
+    let (_folder, core) = core(&stand_in, &[]).await;
+    stand_in.script(Behaviour::ToolUse(json!({"verdict": "blocked", "category": "violence", "reason": "gore"})));
+    let fields = EditFields {
+        mode: "variation".into(),
+        prompt: Some("a battlefield, gory".into()),
+        model: Some("titan".into()),
+        ..Default::default()
+    };
+    let plan = core
+        .plan_edit(&actor(), atelier_shared::EditSource::Upload(png(512, 512, 90).bytes().clone()), None, &fields)
+        .await
+        .unwrap();
+    let refused = core.edit(&actor(), &plan).await.unwrap_err();
+    assert!(refused.offers_appeal(), "{refused:?}");
+    // Kept whole (its image too) for a button to appeal later, as Discord's Appeal does.
+    let held = core.hold_refused_edit(&actor(), &plan).await.unwrap();
+    let appeal = match core.appeal_held(&actor(), &actor().own(held)).await.unwrap() {
+        atelier_shared::HeldAppeal::Edit { plan } => plan,
+        other => panic!("an edit was kept, not {other:?}"),
+    };
+    assert_eq!(appeal.request().source.bytes(), plan.request().source.bytes());
+    let kept = core.edit_appealed(&actor(), &appeal, &no_progress).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].record.parameters.edit_mode.map(|mode| mode.as_str()), Some("variation"));
+    let twice = core.edit_appealed(&actor(), &appeal, &no_progress).await.unwrap_err();
+    assert!(twice.to_string().contains("already appealed"), "{twice}");
 }
 
 #[tokio::test]

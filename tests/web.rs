@@ -303,3 +303,72 @@ async fn an_open_gallery_is_sent_images_made_elsewhere() {
         assert!(!chunk.contains("event: images"), "images already seen were sent again: {chunk}");
     }
 }
+
+/// An edit refused by the safety check is appealed once from its job's page: a new job whose
+/// first check is the stronger model's review; and through the API, a refused generation's
+/// job names where to appeal it.
+#[tokio::test]
+async fn refused_edits_and_generations_are_appealed_once_from_their_jobs() {
+    use crate::support::bedrock::{BedrockStandIn, Behaviour, Operation};
+    let stand_in = BedrockStandIn::start().await;
+    let app = TestApp::spawn_with_aws(&[("ATELIER_ENGINE", "bedrock")], stand_in.sdk_config().await).await;
+    let blocked =
+        || Behaviour::ToolUse(serde_json::json!({"verdict": "blocked", "category": "violence", "reason": "gore"}));
+
+    stand_in.script(blocked());
+    let form = Form::new()
+        .text("mode", "variation")
+        .text("prompt", "a battlefield, gory")
+        .text("model", "titan")
+        .part("image", Part::bytes(crate::support::varied_picture(512, 512)).file_name("field.png"));
+    let response = app.client.post(app.form_url("/edit")).multipart(form).send().await.unwrap();
+    let job = response.headers()["location"].to_str().unwrap().to_string();
+    let (_, page) = app.job_outcome(response).await;
+    assert!(page.contains("refused this prompt (violence)"), "{page}");
+    assert!(page.contains(&format!("action=\"{job}/appeal\"")), "the refused edit offers its appeal: {page}");
+    assert_eq!(stand_in.calls_to(Operation::InvokeModel), 0);
+
+    let appealed = app.post_form(&format!("{job}/appeal"), &[]).await;
+    assert_eq!(appealed.status(), StatusCode::SEE_OTHER);
+    let (_, page) = app.job_outcome(appealed).await;
+    assert!(page.contains("data-testid=\"edit-result\""), "the appeal's job made the edit: {page}");
+    assert_eq!(stand_in.calls_to(Operation::InvokeModel), 1);
+    // Once: the refused job's request is let go with its appeal.
+    let again = app.post_form(&format!("{job}/appeal"), &[]).await;
+    assert!(again.status().is_client_error(), "{}", again.status());
+
+    // The API: a refused generation's job is appealable, at its appeal_url.
+    stand_in.script(blocked());
+    let accepted = app
+        .client
+        .post(app.url("/api/generate"))
+        .header("x-csrf-token", crate::support::CSRF_TOKEN)
+        .json(&serde_json::json!({"prompt": "a zombie film poster", "model": "titan", "size": "512x512"}))
+        .send()
+        .await
+        .unwrap();
+    let refused = app.api_job_outcome(accepted, None).await;
+    assert_eq!(refused["state"], "failed", "{refused}");
+    assert_eq!(refused["error"]["error"], "blocked");
+    assert_eq!(refused["error"]["appealable"], true);
+    let appeal_url = refused["appeal_url"].as_str().unwrap();
+    let appealed =
+        app.client.post(app.url(appeal_url)).header("x-csrf-token", crate::support::CSRF_TOKEN).send().await.unwrap();
+    let done = app.api_job_outcome(appealed, None).await;
+    assert_eq!(done["state"], "done", "{done}");
+    // `appeal: true` for the same prompt again: already appealed, refused without a model call.
+    let calls = stand_in.requests().len();
+    let twice = app
+        .client
+        .post(app.url("/api/generate"))
+        .header("x-csrf-token", crate::support::CSRF_TOKEN)
+        .json(
+            &serde_json::json!({"prompt": "a zombie film poster", "model": "titan", "size": "512x512", "appeal": true}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let twice = app.api_job_outcome(twice, None).await;
+    assert!(twice["error"]["message"].as_str().unwrap().contains("already appealed"), "{twice}");
+    assert_eq!(stand_in.requests().len(), calls, "a second appeal asks no model");
+}

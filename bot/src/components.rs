@@ -9,7 +9,7 @@ use atelier_shared::Error;
 use atelier_shared::gallery::{ImageRecord, Owner, Variant};
 use atelier_shared::jobs::Cancelled;
 use atelier_shared::request::{EditFields, EditMode, GenerationFields};
-use atelier_shared::{EditSource, ImageRef, Owned};
+use atelier_shared::{Appeal, EditSource, HeldAppeal, ImageRef, Owned};
 use poise::serenity_prelude as serenity;
 
 use crate::commands::discord_origin;
@@ -177,7 +177,7 @@ async fn run_edit(
         Ok(plan) => plan,
         Err(error) => return work::fail(&responder, &error).await,
     };
-    work::edit(data, &responder, &actor, &plan).await
+    work::edit(data, &responder, &actor, &plan, Appeal::No).await
 }
 
 async fn on_edit_modal(
@@ -307,7 +307,7 @@ async fn imagine_for(
     };
     let responder = defer(context, component, preferences.private_results).await?;
     let actor = Actor::new(presser, discord_origin(&responder));
-    work::generate(data, &responder, &actor, &fields, &plan).await
+    work::generate(data, &responder, &actor, &fields, &plan, Appeal::No).await
 }
 
 async fn appeal(
@@ -323,7 +323,10 @@ async fn appeal(
     let actor = Actor::new(presser, discord_origin(&responder));
     // The core says who may appeal, runs the review, and answers a refusal that stands.
     match data.core.appeal_held(&actor, &held).await {
-        Ok((fields, plan)) => work::generate(data, &responder, &actor, &fields, &plan).await,
+        Ok(HeldAppeal::Generation { fields, plan }) => {
+            work::generate(data, &responder, &actor, &fields, &plan, Appeal::Asked).await
+        }
+        Ok(HeldAppeal::Edit { plan }) => work::edit(data, &responder, &actor, &plan, Appeal::Asked).await,
         Err(error) => work::fail(&responder, &error).await,
     }
 }

@@ -5,7 +5,7 @@ use atelier_shared::Error;
 use atelier_shared::gallery::{ImageRecord, Owner};
 use atelier_shared::jobs::Stage;
 use atelier_shared::request::GenerationFields;
-use atelier_shared::{Actor, EditPlan, GenerationPlan, HeldId, Kept};
+use atelier_shared::{Actor, Appeal, EditPlan, GenerationPlan, HeldId, Kept};
 use poise::serenity_prelude as serenity;
 use tokio::sync::{oneshot, watch};
 
@@ -20,12 +20,17 @@ pub async fn generate(
     actor: &Actor,
     fields: &GenerationFields,
     plan: &GenerationPlan,
+    appeal: Appeal,
 ) -> Result<(), BotError> {
     // Kept with the job, so another replica can answer here if this process stops mid-job.
     let actor = &actor.clone().answered_at(responder.reply_route());
     let headline = format!("**{}**", truncate(plan.request().prompt.as_str(), 300));
     let progress = ProgressDisplay::start(responder.clone(), headline, actor.owner.clone());
-    let outcome = data.core.generate_with_progress(actor, plan, &|stage| progress.report(stage)).await;
+    let report = |stage| progress.report(stage);
+    let outcome = match appeal {
+        Appeal::No => data.core.generate_with_progress(actor, plan, &report).await,
+        Appeal::Asked => data.core.generate_appealed(actor, plan, &report).await,
+    };
     progress.stop().await;
     match outcome {
         Ok(kept) => responder.finish(result_message(data, &kept)).await,
@@ -44,8 +49,15 @@ pub async fn generate(
     }
 }
 
-/// Edits an image and answers the interaction with the result.
-pub async fn edit(data: &Data, responder: &impl Reply, actor: &Actor, plan: &EditPlan) -> Result<(), BotError> {
+/// Edits an image and answers the interaction with the result; a refusal that may be
+/// appealed keeps the edit (its images too) behind an Appeal button.
+pub async fn edit(
+    data: &Data,
+    responder: &impl Reply,
+    actor: &Actor,
+    plan: &EditPlan,
+    appeal: Appeal,
+) -> Result<(), BotError> {
     let actor = &actor.clone().answered_at(responder.reply_route());
     let request = plan.request();
     let what = match &request.prompt {
@@ -53,14 +65,24 @@ pub async fn edit(data: &Data, responder: &impl Reply, actor: &Actor, plan: &Edi
         None => format!("**{}**", request.mode),
     };
     let progress = ProgressDisplay::start(responder.clone(), what, actor.owner.clone());
-    let outcome = data.core.edit_with_progress(actor, plan, &|stage| progress.report(stage)).await;
+    let report = |stage| progress.report(stage);
+    let outcome = match appeal {
+        Appeal::No => data.core.edit_with_progress(actor, plan, &report).await,
+        Appeal::Asked => data.core.edit_appealed(actor, plan, &report).await,
+    };
     progress.stop().await;
     match outcome {
         Ok(kept) => responder.finish(result_message(data, &kept)).await,
-        Err(Error::Blocked(refused)) => {
-            let reason = refused.to_string();
+        Err(error @ Error::Blocked(_)) => {
+            let reason = error.to_string();
+            let appeal = if error.offers_appeal() {
+                let held = data.core.hold_refused_edit(actor, plan).await?;
+                vec![render::appeal_button(&actor.owner, held)]
+            } else {
+                Vec::new()
+            };
             log_refusal(data, responder, &reason).await;
-            responder.refuse(&format!("Not edited: {reason}."), Vec::new()).await
+            responder.refuse(&format!("Not edited: {reason}."), appeal).await
         }
         Err(error) => fail(responder, &error).await,
     }

@@ -62,5 +62,5 @@ pub use error::{Error, Invalid, Refused, Result};
 // take and give.
 pub use service::{
     Actor, Appeal, Atelier, Conversation, EditPlan, EditSource, Exchange, FailureReason, Filing, GenerationPlan,
-    HeldId, HeldRef, ImageRef, JobRef, JobState, JobUpdates, JobView, Kept, LinkStart, Owned,
+    HeldAppeal, HeldId, HeldRef, ImageRef, JobRef, JobState, JobUpdates, JobView, Kept, LinkStart, Owned,
 };

@@ -1,16 +1,15 @@
 //! The safety gate every generation and edit passes before any image model is called:
 //! a cheap local rule list, then a Bedrock Guardrail when one is configured, then a fast
-//! classifier. A block can be appealed once per user and prompt; the appeal goes to a
-//! stronger model. Verdicts are cached per normalised prompt, so asking twice costs once.
+//! classifier. A block can be appealed (once per person and text, kept in the store by the
+//! core); the appeal goes to a stronger model. Verdicts are cached per normalised prompt, so asking twice costs once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::gallery::Owner;
 
 /// Which check refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +64,6 @@ pub struct SafetyGate {
     checks: Vec<Arc<dyn SafetyCheck>>,
     appeal_reviewer: Option<Arc<dyn SafetyCheck>>,
     cache: Mutex<HashMap<String, Verdict>>,
-    appeals_used: Mutex<HashSet<(Owner, String)>>,
 }
 
 /// Lower case with runs of white space folded, so trivial variations share one verdict.
@@ -80,7 +78,7 @@ impl SafetyGate {
         appeal_reviewer: Option<Arc<dyn SafetyCheck>>,
     ) -> Self {
         let blocked_terms = blocked_terms.iter().map(|term| normalise(term)).filter(|term| !term.is_empty()).collect();
-        Self { blocked_terms, checks, appeal_reviewer, cache: Mutex::default(), appeals_used: Mutex::default() }
+        Self { blocked_terms, checks, appeal_reviewer, cache: Mutex::default() }
     }
 
     fn local_rules(&self, normalised: &str) -> Option<Refusal> {
@@ -130,9 +128,12 @@ impl SafetyGate {
         refusal.by != Checker::LocalRules && refusal.by != Checker::Appeal && self.appeal_reviewer.is_some()
     }
 
-    /// Asks the stronger reviewer to look again at a blocked prompt, once per user and prompt.
-    /// Blocks by the local rules are final: they are the community's own list.
-    pub async fn appeal(&self, owner: &Owner, text: &str) -> Result<Verdict> {
+    /// The appeal review: a stronger model reads a refused text once more. Its verdict is for
+    /// the one request appealed (the caller lets that job through) and is never cached for
+    /// others: an appeal must not open a prompt to everyone. Whether this person may appeal
+    /// this text (a refusal on record, not appealed before) is the core's to decide, in the
+    /// store, before asking. The community's own list cannot be appealed.
+    pub async fn review(&self, text: &str) -> Result<Verdict> {
         let normalised = normalise(text);
         if let Some(refusal) = self.local_rules(&normalised) {
             return Ok(Verdict::Blocked(Refusal {
@@ -140,25 +141,15 @@ impl SafetyGate {
                 ..refusal
             }));
         }
-        let first_appeal =
-            self.appeals_used.lock().map(|mut used| used.insert((owner.clone(), normalised.clone()))).unwrap_or(false);
-        if !first_appeal {
-            return Err(crate::Error::Blocked(crate::error::Refused::appeal_not_possible(
-                "this prompt was already appealed once; change the prompt instead",
-            )));
-        }
         let Some(reviewer) = &self.appeal_reviewer else {
             return Err(crate::Error::Blocked(crate::error::Refused::appeal_not_possible(
                 "appeals need a model, and none is configured",
             )));
         };
-        let verdict = match reviewer.check(text).await? {
+        Ok(match reviewer.check(text).await? {
             Verdict::Blocked(refusal) => Verdict::Blocked(Refusal { by: Checker::Appeal, ..refusal }),
             Verdict::Allowed => Verdict::Allowed,
-        };
-        // The stronger model's word stands for everyone asking the same thing.
-        self.remember(normalised, &verdict);
-        Ok(verdict)
+        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! `/edit`: edit an attached image in any mode the core offers.
 
 use atelier_shared::request::{EditFields, EditMode};
-use atelier_shared::{Actor, EditSource};
+use atelier_shared::{Actor, Appeal, EditSource};
 use poise::serenity_prelude as serenity;
 
 use super::imagine::discord_origin;
@@ -102,5 +102,5 @@ async fn edit(
         Ok(plan) => plan,
         Err(error) => return responder.refuse(&error.user_message(), Vec::new()).await,
     };
-    work::edit(data, &responder, &actor, &plan).await
+    work::edit(data, &responder, &actor, &plan, Appeal::No).await
 }

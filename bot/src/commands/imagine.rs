@@ -1,10 +1,10 @@
 //! `/imagine`: make images from a prompt, with inline parameters the way image-bot users
 //! type them (`--ar 16:9 --seed 42 --no trees --model ultra`).
 
-use atelier_shared::Actor;
 use atelier_shared::gallery::Origin;
 use atelier_shared::request::GenerationFields;
 use atelier_shared::request::inline::apply_inline_parameters;
+use atelier_shared::{Actor, Appeal};
 
 use poise::serenity_prelude as serenity;
 
@@ -65,7 +65,7 @@ async fn imagine(
 
     let responder = acknowledge(ctx, preferences.private_results).await?;
     let actor = Actor::new(owner, discord_origin(&responder));
-    work::generate(data, &responder, &actor, &fields, &plan).await
+    work::generate(data, &responder, &actor, &fields, &plan, Appeal::No).await
 }
 
 /// Where a Discord request came from, for the gallery record.

@@ -161,6 +161,24 @@ pub struct EditRequest {
 }
 
 impl EditRequest {
+    /// The request as fields, as a form would send it: what [`super::EditFields::parse`]
+    /// makes this request from again, with the same images.
+    pub fn fields(&self) -> super::EditFields {
+        super::EditFields {
+            mode: self.mode.as_str().to_string(),
+            prompt: self.prompt.as_ref().map(|prompt| prompt.as_str().to_string()),
+            negative_prompt: self.negative_prompt.as_ref().map(|prompt| prompt.as_str().to_string()),
+            mask_prompt: match &self.region {
+                Some(Region::MaskPrompt(prompt)) => Some(prompt.as_str().to_string()),
+                _ => None,
+            },
+            model: self.model.as_ref().map(|model| model.as_str().to_string()),
+            seed: self.seed.map(|seed| seed.0.to_string()),
+            similarity: self.similarity.map(|similarity| similarity.to_string()),
+            direction: Some(format!("{:?}", self.outpaint_direction).to_lowercase()),
+        }
+    }
+
     /// Checks what every engine needs before any model call: a prompt where the mode paints
     /// something, a region where it needs one, a mask of the source's own size.
     pub fn check(&self) -> Result<(), Invalid> {

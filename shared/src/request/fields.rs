@@ -85,7 +85,7 @@ impl GenerationFields {
 }
 
 /// An edit request as text fields; the images come separately, already checked.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct EditFields {
     #[serde(default)]
     pub mode: String,

@@ -110,8 +110,8 @@ impl EditFields {
 /// gallery image it will descend from (if any); made only by [`Atelier::plan_edit`].
 #[derive(Debug, Clone)]
 pub struct EditPlan {
-    request: EditRequest,
-    parent: Option<ImageId>,
+    pub(super) request: EditRequest,
+    pub(super) parent: Option<ImageId>,
 }
 
 impl EditPlan {
@@ -245,10 +245,8 @@ impl Atelier {
         let outcome = async {
             wait_turn_unless_withdrawn(&mut ticket, progress, withdrawn).await?;
             progress(Stage::Checking);
-            if appeal == Appeal::Asked {
-                self.appeal(actor, &request.prompt, request.negative_prompt.as_ref()).await?;
-            }
-            self.pass_safety(&safety_text(Some(&request.prompt), request.negative_prompt.as_ref(), None)).await?;
+            let text = safety_text(Some(&request.prompt), request.negative_prompt.as_ref(), None);
+            self.check_or_appeal(&actor.owner, &text, appeal).await?;
             progress(Stage::Generating);
             ticket.model_started();
             let generated = self.engine.generate(request).await?;
@@ -319,21 +317,49 @@ impl Atelier {
         plan: &EditPlan,
         progress: Progress<'_>,
     ) -> Result<Vec<Kept>> {
+        self.edit_maybe_appealed(actor, plan, Appeal::No, progress).await
+    }
+
+    /// [`Self::edit_with_progress`] as the one appeal of the edit's refusal: the reviewer reads
+    /// it in the job's checking step instead of the safety gate.
+    pub async fn edit_appealed(&self, actor: &Actor, plan: &EditPlan, progress: Progress<'_>) -> Result<Vec<Kept>> {
+        self.edit_maybe_appealed(actor, plan, Appeal::Asked, progress).await
+    }
+
+    /// [`Self::generate_with_progress`] as the one appeal of the prompt's refusal.
+    pub async fn generate_appealed(
+        &self,
+        actor: &Actor,
+        plan: &GenerationPlan,
+        progress: Progress<'_>,
+    ) -> Result<Vec<Kept>> {
+        self.generate_maybe_appealed(actor, plan, Appeal::Asked, progress).await
+    }
+
+    pub(super) async fn edit_maybe_appealed(
+        &self,
+        actor: &Actor,
+        plan: &EditPlan,
+        appeal: Appeal,
+        progress: Progress<'_>,
+    ) -> Result<Vec<Kept>> {
         let (core, actor, request, parent) = (self.clone(), actor.clone(), plan.request.clone(), plan.parent);
         detached(progress, move |stages, withdrawn, deliver| async move {
             let report = move |stage: Stage| {
                 let _ = stages.send(stage);
             };
-            core.edit_job(&actor, parent, &request, &report, withdrawn, deliver).await
+            core.edit_job(&actor, parent, &request, appeal, &report, withdrawn, deliver).await
         })
         .await
     }
 
+    #[allow(clippy::too_many_arguments, reason = "a job's parts, passed once from its task")]
     async fn edit_job(
         &self,
         actor: &Actor,
         parent: Option<ImageId>,
         request: &EditRequest,
+        appeal: Appeal,
         progress: Progress<'_>,
         withdrawn: oneshot::Receiver<()>,
         deliver: Deliver,
@@ -346,7 +372,7 @@ impl Atelier {
         let job_span = job_span(&ticket, actor);
         let outcome = async {
             wait_turn_unless_withdrawn(&mut ticket, progress, withdrawn).await?;
-            self.run_edit(actor, parent, request, progress, &mut ticket).await
+            self.run_edit(actor, parent, request, appeal, progress, &mut ticket).await
         }
         .instrument(job_span.clone())
         .await;
@@ -381,6 +407,7 @@ impl Atelier {
         actor: &Actor,
         parent: Option<ImageId>,
         request: &EditRequest,
+        appeal: Appeal,
         progress: Progress<'_>,
         ticket: &mut Ticket,
     ) -> Result<Vec<Kept>> {
@@ -409,7 +436,7 @@ impl Atelier {
         let text = safety_text(request.prompt.as_ref(), request.negative_prompt.as_ref(), mask_prompt);
         if !text.is_empty() {
             progress(Stage::Checking);
-            self.pass_safety(&text).await?;
+            self.check_or_appeal(&actor.owner, &text, appeal).await?;
         }
         progress(Stage::Generating);
         ticket.model_started();
@@ -427,14 +454,26 @@ impl Atelier {
         self.keep(actor, generated, request.prompt.as_ref(), request.negative_prompt.as_ref(), parameters, parent).await
     }
 
-    async fn pass_safety(&self, text: &str) -> Result<()> {
+    /// The safety gate for one job's text, or, when the job is an appeal, the appeal in its
+    /// place (its "allowed" is for this job alone). A refusal that may be appealed is kept on
+    /// record, so that the appeal, from any front end and any replica, has one to name.
+    async fn check_or_appeal(&self, owner: &Owner, text: &str, appeal: Appeal) -> Result<()> {
+        if appeal == Appeal::Asked {
+            return self.appeal(owner, text).await;
+        }
         match self.safety.check(text).await? {
             Verdict::Allowed => Ok(()),
             Verdict::Blocked(refusal) => {
                 tracing::info!(category = %refusal.category, by = %refusal.by, "a prompt was refused");
                 let appealable = self.safety.is_appealable(&refusal);
                 let Refusal { by, category, reason } = refusal;
-                Err(crate::Error::Blocked(Refused { by, category: Some(category), reason, appealable }))
+                let refused = Refused { by, category: Some(category), reason, appealable };
+                if appealable && let Err(error) = self.record_refusal(owner, text, &refused).await {
+                    // Without the record the appeal will say there is nothing to appeal; the
+                    // refusal itself still stands and is told.
+                    tracing::warn!(error = %error, "could not keep a refusal for its appeal");
+                }
+                Err(crate::Error::Blocked(refused))
             }
         }
     }

@@ -2,6 +2,7 @@
 //! operations and only parses and renders around them. The rules live here: what is checked
 //! before a model is called, that every image is kept with its lineage, who may see what.
 
+mod appeals;
 mod conversations;
 mod gallery;
 mod images;
@@ -9,6 +10,7 @@ mod people;
 mod requests;
 mod watched;
 
+pub use appeals::HeldAppeal;
 pub use conversations::{Conversation, Exchange};
 pub use images::{Appeal, EditPlan, EditSource, Filing, GenerationPlan, Kept};
 pub use people::LinkStart;

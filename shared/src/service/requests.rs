@@ -1,15 +1,12 @@
 //! Requests kept for later (suggestions behind buttons, refused prompts to appeal), appeals,
 //! and a person's defaults.
 
-use crate::error::Refused;
 use crate::error::Result;
 use crate::gallery::{ImageRecord, Owner};
 use crate::preferences::{PreferenceChange, Preferences};
-use crate::request::{GenerationFields, ModelName, Prompt};
-use crate::safety::{Refusal, Verdict};
+use crate::request::{GenerationFields, ModelName};
 
-use super::images::safety_text;
-use super::{Actor, Atelier, GenerationPlan, HeldRef};
+use super::{Atelier, HeldRef};
 
 impl Atelier {
     /// A person's defaults for new images.
@@ -44,22 +41,12 @@ impl Atelier {
         Ok(preferences)
     }
 
-    /// Keeps a refused request so its owner can appeal it later from a button that carries
-    /// only this id.
-    pub async fn hold_refused(&self, actor: &Actor, fields: &GenerationFields) -> Result<HeldId> {
-        self.hold(&actor.owner, "refused", "refused request", fields).await
-    }
-
     /// Keeps a suggested request (an improved prompt, a description) for a button that
     /// carries only this id.
     pub async fn hold_request(&self, owner: &Owner, fields: &GenerationFields) -> Result<HeldId> {
-        self.hold(owner, "suggested", "suggested request", fields).await
-    }
-
-    async fn hold(&self, owner: &Owner, folder: &str, kind: &'static str, fields: &GenerationFields) -> Result<HeldId> {
         let id = HeldId(ulid::Ulid::new());
-        let key = Self::key(format!("users/{owner}/{folder}/{id}.json"))?;
-        self.records(kind).overwrite(&key, fields).await?;
+        let key = Self::key(format!("users/{owner}/suggested/{id}.json"))?;
+        self.records("suggested request").overwrite(&key, fields).await?;
         Ok(id)
     }
 
@@ -69,24 +56,6 @@ impl Atelier {
         let key = Self::key(format!("users/{}/suggested/{}.json", held.owner, held.id))?;
         let gone = || crate::Error::not_found("that suggestion is no longer kept; ask again");
         self.records("suggested request").get(&key).await?.ok_or_else(gone)
-    }
-
-    /// Appeals a held refused request once; only the person whose prompt was refused may. When
-    /// the reviewer allows it the request is returned, checked against its model, for the
-    /// front end to run (the safety gate remembers the new verdict); a refusal that stands is
-    /// [`crate::Error::Blocked`].
-    pub async fn appeal_held(&self, actor: &Actor, held: &HeldRef) -> Result<(GenerationFields, GenerationPlan)> {
-        held.only_owner(actor, "only the person whose prompt was refused can appeal it")?;
-        let key = Self::key(format!("users/{}/refused/{}.json", held.owner, held.id))?;
-        let records = self.records("refused request");
-        let fields: GenerationFields = records
-            .get(&key)
-            .await?
-            .ok_or_else(|| crate::Error::not_found("that refused prompt is no longer kept; send it again"))?;
-        let plan = self.plan_generation(fields.parse()?)?;
-        let appealed = self.appeal(actor, &plan.request().prompt, plan.request().negative_prompt.as_ref()).await;
-        records.delete(&key).await?;
-        appealed.map(|()| (fields, plan))
     }
 
     /// The request that makes an image like `record` again with a new seed (Reroll): same
@@ -110,23 +79,11 @@ impl Atelier {
             ..GenerationFields::default()
         })
     }
-
-    /// Appeals a refused prompt (with its negative prompt) once: a stronger model looks again.
-    /// `Ok` when it may be drawn; a refusal that stands is [`crate::Error::Blocked`], saying
-    /// who upheld it.
-    pub async fn appeal(&self, actor: &Actor, prompt: &Prompt, negative_prompt: Option<&Prompt>) -> Result<()> {
-        match self.safety.appeal(&actor.owner, &safety_text(Some(prompt), negative_prompt, None)).await? {
-            Verdict::Allowed => Ok(()),
-            Verdict::Blocked(Refusal { by, category, reason }) => {
-                Err(crate::Error::Blocked(Refused { by, category: Some(category), reason, appealable: false }))
-            }
-        }
-    }
 }
 
 /// The id of a request kept for a button (a suggestion, or a refused prompt to appeal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct HeldId(ulid::Ulid);
+pub struct HeldId(pub(super) ulid::Ulid);
 
 impl HeldId {
     pub fn parse(text: &str) -> Option<Self> {

@@ -96,9 +96,15 @@ async fn only_the_person_refused_may_appeal_and_anyone_shown_a_suggestion_may_us
     let refused = Owned::new(owner.owner.clone(), core.hold_refused(&owner, &fields).await.unwrap());
     let by_stranger = core.appeal_held(&stranger, &refused).await.unwrap_err();
     assert!(refusal_text(by_stranger).contains("only the person whose prompt was refused"));
-    // The owner's appeal reaches the review (this core has no reviewer, so it cannot pass).
-    let by_owner = core.appeal_held(&owner, &refused).await.unwrap_err();
+    // The owner gets the request back, to run with its appeal (this core has no reviewer, so
+    // the appeal cannot pass); the kept request is then let go.
+    let Ok(HeldAppeal::Generation { fields: kept, plan }) = core.appeal_held(&owner, &refused).await else {
+        panic!("the owner's refused generation was not handed back")
+    };
+    assert_eq!(kept.prompt, "a storm at sea");
+    let by_owner = core.generate_appealed(&owner, &plan, &crate::jobs::no_progress).await.unwrap_err();
     assert!(matches!(&by_owner, crate::Error::Blocked(refused) if !refused.appealable), "{by_owner:?}");
+    assert!(matches!(core.appeal_held(&owner, &refused).await, Err(crate::Error::NotFound(_))));
 
     let suggested = Owned::new(owner.owner.clone(), core.hold_request(&owner.owner, &fields).await.unwrap());
     assert_eq!(core.held_request(&suggested).await.unwrap().prompt, "a storm at sea");
@@ -244,7 +250,7 @@ async fn a_refused_job_says_why_and_a_quota_refusal_comes_back_at_submission() {
     while let Some(view) = updates.next().await {
         last = Some(view.unwrap());
     }
-    let Some(JobState::Failed { reason, message, appealable }) = last.map(|view| view.state) else {
+    let Some(JobState::Failed { reason, message, appealable, .. }) = last.map(|view| view.state) else {
         panic!("not failed")
     };
     assert_eq!(reason, FailureReason::Blocked);

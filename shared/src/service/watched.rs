@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use tokio::sync::{oneshot, watch};
 
 use super::images::Appeal;
-use super::{Actor, Atelier, EditPlan, GenerationPlan, JobRef, Kept};
+use super::{Actor, Atelier, EditPlan, GenerationPlan, HeldAppeal, HeldId, JobRef, Kept};
 use crate::error::{Error, Result};
 use crate::gallery::{ImageRecord, Owner};
 use crate::jobs::ledger::JobRecord;
@@ -52,8 +52,15 @@ pub enum JobState {
     Saving,
     /// Made and kept.
     Done { images: Vec<ImageRecord> },
-    /// Ended without images; `message` is for the person.
-    Failed { reason: FailureReason, message: String, appealable: bool },
+    /// Ended without images; `message` is for the person. A refusal that may be appealed is
+    /// kept whole (`held`) for [`Atelier::appeal_job`].
+    Failed {
+        reason: FailureReason,
+        message: String,
+        appealable: bool,
+        #[serde(default)]
+        held: Option<String>,
+    },
     /// Called back before it started: nothing was charged.
     Cancelled { message: String },
 }
@@ -77,14 +84,15 @@ impl JobState {
         }
     }
 
-    fn of_outcome(outcome: Result<Vec<Kept>>) -> Self {
+    fn of_outcome(outcome: Result<Vec<Kept>>, held: Option<HeldId>) -> Self {
         match outcome {
             Ok(kept) => Self::Done { images: kept.into_iter().map(|kept| kept.record).collect() },
             Err(Error::Cancelled(message)) => Self::Cancelled { message },
             Err(error) => Self::Failed {
                 reason: FailureReason::of(&error),
-                appealable: error.offers_appeal(),
+                appealable: error.offers_appeal() && held.is_some(),
                 message: error.user_message(),
+                held: held.map(|held| held.to_string()),
             },
         }
     }
@@ -229,14 +237,16 @@ impl Atelier {
             fields: Some(request.fields()),
         };
         let (core, actor_, plan) = (self.clone(), watched_actor(actor), plan.clone());
-        self.submit(actor, asked, move |progress| async move {
+        let (keeper, kept_actor, fields) = (self.clone(), actor.clone(), request.fields());
+        let hold: Hold = Box::new(move || Box::pin(async move { keeper.hold_refused(&kept_actor, &fields).await }));
+        let run = move |progress: Reporter| async move {
             core.generate_maybe_appealed(&actor_, &plan, appeal, &*progress).await
-        })
-        .await
+        };
+        self.submit(actor, asked, run, hold).await
     }
 
     /// Submits an edit to run on its own, like [`Self::submit_generation`].
-    pub async fn submit_edit(&self, actor: &Actor, plan: &EditPlan) -> Result<JobId> {
+    pub async fn submit_edit(&self, actor: &Actor, plan: &EditPlan, appeal: Appeal) -> Result<JobId> {
         let request = plan.request();
         let summary = match &request.prompt {
             Some(prompt) => format!("{}: {}", request.mode, prompt.as_str()),
@@ -244,17 +254,34 @@ impl Atelier {
         };
         let asked = Asked { kind: JobKind::Edit, summary, fields: None };
         let (core, actor_, plan) = (self.clone(), watched_actor(actor), plan.clone());
-        self.submit(
-            actor,
-            asked,
-            move |progress| async move { core.edit_with_progress(&actor_, &plan, &*progress).await },
-        )
-        .await
+        let (keeper, kept_actor, kept_plan) = (self.clone(), actor.clone(), plan.clone());
+        let hold: Hold =
+            Box::new(move || Box::pin(async move { keeper.hold_refused_edit(&kept_actor, &kept_plan).await }));
+        let run =
+            move |progress: Reporter| async move { core.edit_maybe_appealed(&actor_, &plan, appeal, &*progress).await };
+        self.submit(actor, asked, run, hold).await
     }
 
-    async fn submit<Run, Work>(&self, actor: &Actor, asked: Asked, run: Run) -> Result<JobId>
+    /// Appeals a watched job's refusal, once: runs the kept request again as a new job whose
+    /// first check is the appeal. Returns the new job's id.
+    pub async fn appeal_job(&self, actor: &Actor, job: &JobRef) -> Result<JobId> {
+        let view = self.job(actor, job).await?;
+        let held = match &view.state {
+            JobState::Failed { held: Some(held), appealable: true, .. } => HeldId::parse(held),
+            _ => None,
+        };
+        let Some(held) = held else {
+            return Err(crate::Invalid::new("this job has no refusal that may be appealed").into());
+        };
+        match self.appeal_held(actor, &actor.own(held)).await? {
+            HeldAppeal::Generation { plan, .. } => self.submit_generation(actor, &plan, Appeal::Asked).await,
+            HeldAppeal::Edit { plan } => self.submit_edit(actor, &plan, Appeal::Asked).await,
+        }
+    }
+
+    async fn submit<Run, Work>(&self, actor: &Actor, asked: Asked, run: Run, hold: Hold) -> Result<JobId>
     where
-        Run: FnOnce(Arc<dyn Fn(Stage) + Send + Sync>) -> Work,
+        Run: FnOnce(Reporter) -> Work,
         Work: Future<Output = Result<Vec<Kept>>> + Send + 'static,
     {
         // The job's id is known at its first stage, which is always its place in line.
@@ -263,7 +290,7 @@ impl Atelier {
         let sender: Arc<Mutex<Option<watch::Sender<JobView>>>> = Arc::default();
         let (watched, owner, records) = (self.watched.clone(), actor.owner.clone(), self.job_views());
         let reporting = sender.clone();
-        let progress: Arc<dyn Fn(Stage) + Send + Sync> = Arc::new(move |stage: Stage| {
+        let progress: Reporter = Arc::new(move |stage: Stage| {
             let state = JobState::of_stage(stage);
             let mut current = reporting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             match current.as_ref() {
@@ -293,7 +320,18 @@ impl Atelier {
             match sender {
                 Some(sender) => {
                     let id = sender.borrow().id;
-                    sender.send_modify(|view| view.state = JobState::of_outcome(outcome));
+                    // A refusal that may be appealed keeps its request for the appeal.
+                    let held = match &outcome {
+                        Err(error) if error.offers_appeal() => match hold().await {
+                            Ok(held) => Some(held),
+                            Err(error) => {
+                                tracing::warn!(error = %error, "could not keep a refused request for its appeal");
+                                None
+                            }
+                        },
+                        _ => None,
+                    };
+                    sender.send_modify(|view| view.state = JobState::of_outcome(outcome, held));
                     watched.finished(id);
                 }
                 // Refused before it was admitted: the submitter hears why.
@@ -346,6 +384,12 @@ impl Atelier {
         self.register_job_answerer(WATCHED, Arc::new(self.job_views()));
     }
 }
+
+/// Where a watched job's task reports its stages.
+type Reporter = Arc<dyn Fn(Stage) + Send + Sync>;
+
+/// Keeps a job's request for its appeal, when it is refused in a way that may be appealed.
+type Hold = Box<dyn FnOnce() -> std::pin::Pin<Box<dyn Future<Output = Result<HeldId>> + Send>> + Send>;
 
 /// What a submitted job was asked to do, for its view.
 struct Asked {
@@ -412,6 +456,7 @@ impl JobAnswerer for JobViews {
             return Ok(());
         }
         view.state = JobState::Failed {
+            held: None,
             reason: FailureReason::Failed,
             message: "the server running this job stopped before it finished; nothing was charged: please ask again"
                 .into(),

@@ -100,6 +100,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(studio::edit))
         .routes(routes!(jobs::job, jobs::cancel_job))
         .routes(routes!(jobs::job_events))
+        .routes(routes!(jobs::appeal_job))
         .routes(routes!(studio::check))
         .routes(routes!(studio::describe))
         .routes(routes!(studio::chat))

@@ -6,12 +6,12 @@
 //! `edit.js` only adds the canvas, shows the fields the chosen mode reads, and puts the painted
 //! mask into the form's `mask` file field at the image's own size.
 
-use atelier_shared::EditSource;
 use atelier_shared::engine::ModelInfo;
 use atelier_shared::gallery::{ImageId, ImageRecord, ListFilter};
 use atelier_shared::images::MAX_UPLOAD_BYTES;
 use atelier_shared::jobs::JobId;
 use atelier_shared::request::{EditFields, EditMode, InputUse};
+use atelier_shared::{Appeal, EditSource};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartError;
@@ -190,7 +190,7 @@ async fn submit(state: &AppState, user: &SignedIn, form: &EditForm) -> Result<Jo
     // The core refuses a missing prompt or region and a mask of another size than the image,
     // with the same words as the bot and the command line.
     let plan = state.core.plan_edit(&actor, source, form.mask.clone(), &form.fields).await?;
-    Ok(state.core.submit_edit(&actor, &plan).await?)
+    Ok(state.core.submit_edit(&actor, &plan, Appeal::No).await?)
 }
 
 /// The inputs a mode reads, as the names `edit.js` matches against each field's `data-field`.

@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{id}", get(show_job))
         .route("/jobs/{id}/events", get(job_events))
         .route("/jobs/{id}/cancel", post(cancel_job))
+        .route("/jobs/{id}/appeal", post(appeal_job))
         .route("/static/job.js", get(script))
 }
 
@@ -127,6 +128,13 @@ fn job_page(view: &JobView) -> Markup {
                 span.hint { " Nothing is charged for a job called back before it starts." }
             }
         }
+        @if let JobState::Failed { appealable: true, .. } = &view.state {
+            form method="post" action=(format!("/jobs/{id}/appeal")) {
+                (crate::csrf::field())
+                p.hint { "A stronger model can look at it once more. Appeal only if you believe the refusal is a mistake." }
+                button type="submit" data-testid="appeal" { "Appeal" }
+            }
+        }
         @if status.finished {
             div.actions {
                 @match view.kind {
@@ -183,4 +191,15 @@ async fn cancel_job(
     // Too late (the model is drawing) or already over: the page shows where it is.
     state.core.cancel_job(&user.actor(), &job).await?;
     Ok(Redirect::to(&format!("/jobs/{}", job.id)))
+}
+
+/// Appeals the job's refusal once, as a new job, and shows that job's page.
+async fn appeal_job(
+    State(state): State<AppState>,
+    user: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Redirect, WebError> {
+    let job = job_of(&user, &id)?;
+    let appealed = state.core.appeal_job(&user.actor(), &job).await?;
+    Ok(Redirect::to(&format!("/jobs/{appealed}")))
 }

@@ -89,6 +89,34 @@ pub async fn cancel_job(
     }
 }
 
+/// Appeals a failed job's refusal, once: a stronger model reads the request again as the
+/// first check of a new job, which this answers with like a submission (202).
+#[utoipa::path(
+    post,
+    path = "/api/jobs/{id}/appeal",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The refused job's id")),
+    security(("access_token" = []), ("session_cookie" = [])),
+    responses(
+        (status = 202, description = "The appeal's job: follow it like any other", body = JobBody,
+         headers(("Location" = String, description = "The new job's url"))),
+        (status = 400, description = "The job has no refusal that may be appealed", body = ErrorBody),
+        (status = 401, description = "Not signed in, or the access token is refused", body = ErrorBody),
+        (status = 404, description = "No such job of the caller's, or its request is no longer kept", body = ErrorBody),
+        (status = 422, description = "The refusal was appealed before", body = ErrorBody),
+        (status = 429, description = "Too many jobs, or the daily quota is used up", body = ErrorBody),
+    )
+)]
+pub async fn appeal_job(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = job_of(&caller, &id)?;
+    let appealed = state.core.appeal_job(&caller.actor(), &job).await?;
+    accepted(&state, &caller, appealed).await
+}
+
 /// Follows a job as server-sent events: a `job` event with its state now, one at each change,
 /// and the stream ends after the final one. A stream cut short (a proxy's timeout) can be
 /// opened again: it starts with the state at that moment.

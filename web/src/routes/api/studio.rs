@@ -156,7 +156,7 @@ pub async fn edit(
     let source = edit_source(&caller, upload.image, upload.image_id.as_deref())?;
     let actor = caller.actor();
     let plan = state.core.plan_edit(&actor, source, upload.mask, &upload.fields).await?;
-    let id = state.core.submit_edit(&actor, &plan).await?;
+    let id = state.core.submit_edit(&actor, &plan, Appeal::No).await?;
     accepted(&state, &caller, id).await
 }
 

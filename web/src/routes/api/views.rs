@@ -472,7 +472,8 @@ pub struct JobError {
     pub error: String,
     /// What happened, in a sentence.
     pub message: String,
-    /// Whether the refusal may be appealed once: submit the same request with `appeal: true`.
+    /// Whether the refusal may be appealed once: `POST` to the job's `appeal_url` (or, for a
+    /// generation, submit the same request with `appeal: true`).
     pub appealable: bool,
 }
 
@@ -499,6 +500,8 @@ pub struct JobBody {
     pub url: String,
     /// Where to follow it as server-sent events (`job` events with this body, the last one final).
     pub events_url: String,
+    /// Where to appeal its refusal once (a new job), when `error.appealable`.
+    pub appeal_url: Option<String>,
 }
 
 impl From<&atelier_shared::JobView> for JobBody {
@@ -511,7 +514,7 @@ impl From<&atelier_shared::JobView> for JobBody {
             JobState::Running => (JobStateName::Running, None, Vec::new(), None),
             JobState::Saving => (JobStateName::Saving, None, Vec::new(), None),
             JobState::Done { images } => (JobStateName::Done, None, images.iter().map(ImageView::from).collect(), None),
-            JobState::Failed { reason, message, appealable } => {
+            JobState::Failed { reason, message, appealable, .. } => {
                 let kind = match reason {
                     FailureReason::Invalid => "invalid",
                     FailureReason::NotFound => "not_found",
@@ -535,6 +538,7 @@ impl From<&atelier_shared::JobView> for JobBody {
                 (JobStateName::Cancelled, None, Vec::new(), Some(error))
             }
         };
+        let appeal_url = error.as_ref().filter(|error| error.appealable).map(|_| format!("/api/jobs/{id}/appeal"));
         Self {
             kind: match view.kind {
                 atelier_shared::jobs::JobKind::Generate => JobKindName::Generate,
@@ -548,6 +552,7 @@ impl From<&atelier_shared::JobView> for JobBody {
             error,
             url: format!("/api/jobs/{id}"),
             events_url: format!("/api/jobs/{id}/events"),
+            appeal_url,
             id,
         }
     }
