@@ -112,6 +112,34 @@ async fn links_a_discord_account_from_a_token_made_by_the_core() {
 
     let link = accounts.link_for_discord(DISCORD_ID).await.unwrap().expect("the Discord account is not linked");
     assert_eq!(link.subject, "dara");
+
+    // Signed in again later, the account page undoes the link.
+    stack.run_flow("unlink", &[("SUBJECT", "dara"), ("DISCORD_ID", &DISCORD_ID.to_string())]).await;
+    assert!(accounts.link_for_discord(DISCORD_ID).await.unwrap().is_none(), "the Discord account is still linked");
+}
+
+#[tokio::test]
+async fn a_new_visitor_checks_a_prompt_generates_from_the_improved_one_and_deletes_the_image() {
+    let stack = BrowserStack::start().await;
+    // The critic's answer, through its tool as Claude gives it.
+    stack.bedrock.script(Behaviour::ToolUse(serde_json::json!({
+        "strengths": ["a clear subject"],
+        "improvements": ["say the light and the style"],
+        "suggestions": ["add the time of day"],
+        "improved_prompts": [
+            {"family": "stability", "prompt": "a tabby cat on a sunlit windowsill, soft morning light, photograph"},
+            {"family": "amazon", "prompt": "photograph of a tabby cat resting on a windowsill in morning light"}
+        ],
+        "negative_prompt_suggestions": ["blurry"],
+        "explanation": "Light and style steer the model."
+    })));
+    stack.run_flow("forms", &[("SUBJECT", "erin"), ("PROMPT", "a cat on a windowsill")]).await;
+    // The checker asked a model, and the improved prompt was drawn.
+    let calls = stack.bedrock.requests();
+    assert!(calls.iter().any(|call| call.operation == Operation::Converse), "the critique asked no model");
+    let drawn: Vec<_> = calls.iter().filter(|call| call.operation == Operation::InvokeModel).collect();
+    assert_eq!(drawn.len(), 1);
+    assert!(drawn[0].body.to_string().contains("sunlit windowsill"), "the improved prompt was not the one drawn");
 }
 
 /// How long the image model takes here: longer than the proxy lets any request wait.

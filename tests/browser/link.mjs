@@ -35,4 +35,5 @@ await run('link', async (flow) => {
   );
   check((await page.locator('[data-testid="confirm-link"]').count()) === 0, 'a used link still offers to confirm');
   await step('link-used');
+
 });
