@@ -14,7 +14,7 @@ use super::{Actor, Atelier, GenerationPlan, HeldRef};
 impl Atelier {
     /// A person's defaults for new images.
     pub async fn preferences(&self, owner: &Owner) -> Result<Preferences> {
-        let key = Self::key(format!("users/{owner}/preferences.json"))?;
+        let key = crate::preferences::stored_at(owner)?;
         Ok(self.records("preferences record").get(&key).await?.unwrap_or_default())
     }
 
@@ -39,7 +39,7 @@ impl Atelier {
                 .into());
             }
         }
-        let key = Self::key(format!("users/{owner}/preferences.json"))?;
+        let key = crate::preferences::stored_at(owner)?;
         self.records("preferences record").overwrite(&key, &preferences).await?;
         Ok(preferences)
     }
@@ -76,7 +76,7 @@ impl Atelier {
     /// front end to run (the safety gate remembers the new verdict); a refusal that stands is
     /// [`crate::Error::Blocked`].
     pub async fn appeal_held(&self, actor: &Actor, held: &HeldRef) -> Result<(GenerationFields, GenerationPlan)> {
-        held.only_owner(actor, "only the person whose prompt was refused can appeal it")?;
+        self.only_owner(actor, held, "only the person whose prompt was refused can appeal it").await?;
         let key = Self::key(format!("users/{}/refused/{}.json", held.owner, held.id))?;
         let records = self.records("refused request");
         let fields: GenerationFields = records

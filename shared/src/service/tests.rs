@@ -1,6 +1,9 @@
 //! The rules the core enforces for whoever acts, proved without Discord or HTTP: who may
 //! delete, appeal and cancel, whose gallery gets an edit's lineage, and that two messages
-//! answered at once in one conversation both stay.
+//! answered at once in one conversation both stay. `linking` proves that a Discord user who
+//! links a web account stays one person: earlier buttons, defaults and the day's quota.
+
+mod linking;
 
 use super::*;
 use crate::chat::{ChatMessage, ChatMode};
@@ -11,6 +14,11 @@ use crate::startup::{self, AwsSetup};
 
 /// A core on the demo engine with a folder store of its own.
 async fn core(folder: &std::path::Path) -> Atelier {
+    core_with(folder, &[]).await
+}
+
+/// [`core`] with more settings.
+async fn core_with(folder: &std::path::Path, settings: &[(&str, &str)]) -> Atelier {
     std::fs::write(folder.join("none.toml"), "").unwrap();
     let variables = [
         ("ATELIER_STORE", format!("file://{}", folder.join("store").display())),
@@ -18,7 +26,8 @@ async fn core(folder: &std::path::Path) -> Atelier {
         ("ATELIER_SPOOL_DIR", folder.join("spool").display().to_string()),
         ("ATELIER_CONFIG", folder.join("none.toml").display().to_string()),
     ];
-    let variables = variables.into_iter().map(|(name, value)| (name.to_string(), value));
+    let settings = settings.iter().map(|(name, value)| (*name, value.to_string()));
+    let variables = variables.into_iter().chain(settings).map(|(name, value)| (name.to_string(), value));
     let config = Config::from_raw(&RawSettings::from_variables(variables).unwrap()).unwrap();
     startup::build(&config, &AwsSetup::default()).await.unwrap().0
 }
