@@ -8,6 +8,8 @@ use std::time::Duration;
 use atelier_shared::adapters::Accounts;
 use atelier_shared::adapters::FolderStore;
 use atelier_shared::adapters::NoDirectory;
+use atelier_shared::gallery::Owner;
+use atelier_shared::oidc::SignedInUser;
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
@@ -627,6 +629,78 @@ async fn link_issues_a_one_time_link_that_the_web_app_accepts() {
     );
     let offer = accounts.preview_link(token).await.unwrap();
     assert_eq!(offer.discord_user_id, PERSON);
+}
+
+/// The gallery record of an image, read from `owner`'s gallery in the store, if it is there.
+fn record_in(bot: &Bot, owner: &str, id: &str) -> Option<Value> {
+    let folder = bot.app.data.path().join(format!("store/users/{owner}/records"));
+    std::fs::read_dir(&folder)
+        .ok()?
+        .filter_map(|entry| std::fs::read(entry.unwrap().path()).ok())
+        .filter_map(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .find(|record| record["id"] == id)
+}
+
+#[tokio::test]
+async fn after_linking_the_buttons_of_earlier_results_and_earlier_settings_keep_working() {
+    let bot = Bot::start(&[]).await;
+    let settings = bot.command(PERSON, "settings", json!([option("aspect", "9:16")]), &[]).await;
+    bot.private_answer(&settings).await;
+    let imagine = bot.command(PERSON, "imagine", json!([option("prompt", "a red fox in snow")]), &[]).await;
+    let earlier = bot.result_of(&imagine).await;
+    let image = target_of(&button(&earlier, "var")).to_string();
+    assert!(button(&earlier, "var").contains(&format!(":discord-{PERSON}:")), "the button names the Discord owner");
+
+    // /link, then confirm on the web as the web app does (over the same store).
+    let link = bot.command(PERSON, "link", json!([]), &[]).await;
+    let answer = bot.private_answer(&link).await;
+    let url = answer["components"][0]["components"][0]["url"].as_str().unwrap().to_string();
+    let token = url.split("token=").nth(1).unwrap();
+    let store = FolderStore::open(&bot.app.data.path().join("store")).await.unwrap();
+    let accounts = Accounts::new(
+        std::sync::Arc::new(store),
+        std::sync::Arc::new(NoDirectory),
+        &reqwest::Url::parse("https://atelier.example").unwrap(),
+    );
+    let alice = SignedInUser {
+        subject: "alice".into(),
+        username: "alice".into(),
+        email: None,
+        name: None,
+        owner: Owner::web_account("alice").unwrap(),
+    };
+    let linked = accounts.consume_link(token, &alice).await.unwrap();
+    assert_eq!(linked.images_moved, 1);
+    assert!(record_in(&bot, &format!("discord-{PERSON}"), &image).is_none(), "the image moved");
+    assert!(record_in(&bot, "web-alice", &image).is_some());
+
+    // Variations on the earlier result works from the moved image, now the web account's.
+    let pressed = bot.press(PERSON, &button(&earlier, "var"), &earlier).await;
+    let made = bot.result_of(&pressed).await;
+    let child = made["embeds"][0]["url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let child_record = record_in(&bot, "web-alice", &child).expect("the variation is in the web gallery");
+    assert_eq!(child_record["parent"].as_str(), Some(image.as_str()));
+    assert!(button(&made, "var").contains(":web-alice:"), "new buttons name the web account");
+
+    // More (details) on the earlier result.
+    let details = bot.press(PERSON, &button(&earlier, "info"), &earlier).await;
+    let shown = bot.private_answer(&details).await;
+    assert_eq!(shown["embeds"][0]["title"], "Image details", "{shown:#}");
+
+    // The settings made before the link fill in a later /imagine.
+    let later = bot.command(PERSON, "imagine", json!([option("prompt", "a tall tower")]), &[]).await;
+    bot.result_of(&later).await;
+    let call = bot.bedrock.requests().into_iter().rev().find(|call| call.operation == Operation::InvokeModel).unwrap();
+    assert_eq!(call.body["aspect_ratio"], "9:16", "{:#}", call.body);
+
+    // Delete on the earlier result: refused to someone else, done for the linked person.
+    let refused = bot.press(SOMEONE_ELSE, &button(&earlier, "del"), &earlier).await;
+    let answer = bot.private_answer(&refused).await;
+    assert!(answer["content"].as_str().unwrap().contains("Only the person who made this image"), "{answer:#}");
+    let deleted = bot.press(PERSON, &button(&earlier, "del"), &earlier).await;
+    let answer = bot.private_answer(&deleted).await;
+    assert!(answer["content"].as_str().unwrap().contains("Deleted"), "{answer:#}");
+    assert!(record_in(&bot, "web-alice", &image).is_none());
 }
 
 #[tokio::test]

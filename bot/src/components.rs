@@ -1,8 +1,10 @@
 //! The buttons under results and suggestions, and the Edit modal. Every `custom_id` carries
 //! the action, the image's owner and its id ([`Target`]); the handler loads the rest from
-//! the gallery, so buttons keep working after a restart and on another replica. Someone
-//! other than the owner who presses a button acts for themselves (their quota, their
-//! gallery), except Delete, which only the owner may use.
+//! the gallery, so buttons keep working after a restart and on another replica (and after
+//! their owner links a web account: the core finds the images where the link moved them, and
+//! takes the linked person for the owner the button names). Someone other than the owner who
+//! presses a button acts for themselves (their quota, their gallery), except Delete, which
+//! only the owner may use.
 
 use atelier_shared::Actor;
 use atelier_shared::Error;

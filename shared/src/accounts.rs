@@ -4,8 +4,14 @@
 //! one-time token bound to the Discord user, valid ten minutes, whose URL
 //! (`{public_url}link?token=…`) the person opens in the browser. Signed in there, they confirm,
 //! and the web app calls [`Accounts::consume_link`], which uses the token up, binds the two
-//! accounts, moves the images made under the Discord id into the web account's gallery, and
-//! records the link in the sign-in provider's directory ([`AccountDirectory`]).
+//! accounts, and makes them one person: the day's image count joins the web account's (one
+//! quota a day, see [`Ledgers::join`]), the Discord defaults are carried over (they win where
+//! both set one), the images made under the Discord id move into the web account's gallery,
+//! and the link is recorded in the sign-in provider's directory ([`AccountDirectory`]).
+//!
+//! Unlinking parts them again: the Discord user goes on with the day's count and the defaults
+//! the person had while linked; the moved images stay in the web account's gallery, where
+//! Discord buttons made before the link still find them ([`Accounts::galleries_moved_into`]).
 //!
 //! Records in the [`ObjectStore`], identical in every backend:
 //! - `links/tokens/{sha256 of the token}.json`: the issued token (never the token itself);
@@ -13,7 +19,9 @@
 //!   `If-None-Match: *`) when the token is used, so two replicas can never both accept it;
 //! - `links/discord/{discord user id}.json`: the [`Link`], written create-only: the
 //!   authoritative record, so one Discord account links to at most one web account;
-//! - `links/web/{owner}.json`: the same [`Link`], for lookups from the web side.
+//! - `links/web/{owner}.json`: the same [`Link`], for lookups from the web side;
+//! - `links/moved/{discord user id}.json`: the web accounts the Discord user's images were
+//!   moved into, newest last, kept after unlinking, since the images stay there.
 //!
 //! Every step can be re-run after a crash: a link that stands is finished again by linking
 //! the same two accounts again, and the gallery move skips what is already moved.
@@ -34,7 +42,9 @@ pub use directory::{AccountDirectory, CognitoDirectory, DISCORD_ID_ATTRIBUTE, No
 
 use crate::error::{Error, Invalid, Result};
 use crate::gallery::{Gallery, Owner};
+use crate::jobs::ledger::Ledgers;
 use crate::oidc::SignedInUser;
+use crate::preferences;
 use crate::store::json::JsonRecords;
 use crate::store::{ObjectKey, ObjectStore, StoreError};
 
@@ -133,6 +143,13 @@ struct UsedRecord {
     #[serde(with = "time::serde::rfc3339")]
     used_at: OffsetDateTime,
     owner: Owner,
+}
+
+/// Where a Discord user's images were moved when they linked web accounts, oldest first
+/// (linked, unlinked and linked to another, a person has several).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct MovedImages {
+    into: Vec<Owner>,
 }
 
 /// Linking accounts; see the module documentation.
@@ -245,7 +262,16 @@ impl Accounts {
         }
 
         let link = self.bind(discord_user_id, web_user).await?;
-        let images_moved = self.gallery.adopt(&Owner::discord(discord_user_id), &link.owner).await?;
+        let discord_owner = Owner::discord(discord_user_id);
+        Ledgers::new(self.store.clone()).join(&discord_owner, &link.owner).await?;
+        // Moved, not copied: the Discord defaults apply only through the web account now, and
+        // finishing an interrupted link again cannot undo changes made since.
+        if preferences::carry_over(&self.preferences(), &discord_owner, &link.owner).await? {
+            self.preferences().delete(&preferences::stored_at(&discord_owner)?).await?;
+        }
+        // Noted before the images move, so a button finds an image whichever side it is on.
+        self.note_move(discord_user_id, &link.owner).await?;
+        let images_moved = self.gallery.adopt(&discord_owner, &link.owner).await?;
         self.directory.record_discord_id(&link.username, Some(discord_user_id)).await?;
         tracing::info!("linked Discord user {discord_user_id} to {} ({images_moved} earlier images moved)", link.owner);
         Ok(Linked { link, images_moved })
@@ -317,7 +343,13 @@ impl Accounts {
     }
 
     async fn unlink(&self, link: Link) -> Result<Link> {
-        // The directory first: if it fails, the records still say linked and unlinking again works.
+        // While the records still say linked, so that if a step fails, unlinking again works
+        // (each step can be run again). The Discord user is still the same person: they go on
+        // with the day's count and the defaults they had, and the web account keeps both too.
+        let discord_owner = Owner::discord(link.discord_user_id);
+        Ledgers::new(self.store.clone()).part(&discord_owner, &link.owner).await?;
+        preferences::carry_over(&self.preferences(), &link.owner, &discord_owner).await?;
+        // The directory next: if it fails, the records still say linked and unlinking again works.
         self.directory.record_discord_id(&link.username, None).await?;
         self.delete(&discord_key(link.discord_user_id)?).await?;
         self.delete(&web_key(&link.owner)?).await?;
@@ -332,6 +364,25 @@ impl Accounts {
             Some(link) => link.owner,
             None => Owner::discord(discord_user_id),
         })
+    }
+
+    /// The web accounts whose galleries a Discord user's images were moved into when they
+    /// linked, newest first; kept after unlinking, since the images stay there.
+    pub async fn galleries_moved_into(&self, discord_user_id: u64) -> Result<Vec<Owner>> {
+        let moved: Option<MovedImages> = self.get_json(&moved_key(discord_user_id)?).await?;
+        Ok(moved.map(|moved| moved.into.into_iter().rev().collect()).unwrap_or_default())
+    }
+
+    /// Notes that a Discord user's images move into `owner`'s gallery (newest last).
+    async fn note_move(&self, discord_user_id: u64, owner: &Owner) -> Result<()> {
+        self.records()
+            .update(&moved_key(discord_user_id)?, |moved: Option<MovedImages>| {
+                let mut moved = moved.unwrap_or_default();
+                moved.into.retain(|earlier| earlier != owner);
+                moved.into.push(owner.clone());
+                Ok((moved, ()))
+            })
+            .await
     }
 
     /// The link of a Discord user, if any.
@@ -387,6 +438,10 @@ impl Accounts {
     fn records(&self) -> JsonRecords {
         JsonRecords::new(self.store.clone(), "account record")
     }
+
+    fn preferences(&self) -> JsonRecords {
+        JsonRecords::new(self.store.clone(), "preferences record")
+    }
 }
 
 fn store_failed(error: StoreError) -> Error {
@@ -436,6 +491,10 @@ fn discord_key(discord_user_id: u64) -> Result<ObjectKey> {
 
 fn web_key(owner: &Owner) -> Result<ObjectKey> {
     ObjectKey::new(format!("links/web/{owner}.json")).map_err(store_failed)
+}
+
+fn moved_key(discord_user_id: u64) -> Result<ObjectKey> {
+    ObjectKey::new(format!("links/moved/{discord_user_id}.json")).map_err(store_failed)
 }
 
 #[cfg(test)]

@@ -3,8 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Invalid;
+use crate::error::{Error, Invalid, Result};
+use crate::gallery::Owner;
 use crate::request::GenerationFields;
+use crate::store::ObjectKey;
+use crate::store::json::JsonRecords;
 
 /// The defaults one person chose. Every field is optional; an empty value means "no default".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +69,36 @@ impl Preferences {
             self.private_results = private_results;
         }
     }
+}
+
+/// Where one person's defaults are kept in the store.
+pub(crate) fn stored_at(owner: &Owner) -> Result<ObjectKey> {
+    ObjectKey::new(format!("users/{owner}/preferences.json"))
+        .map_err(|error| Error::operator("building a store key", error))
+}
+
+/// Carries the defaults stored for `from` over to `to` (`records` are the preferences
+/// records), when a Discord user links or unlinks a web account and so one person's defaults
+/// change owner: every field `from` sets wins, and one it leaves blank keeps `to`'s. Changes
+/// nothing when `from` has none stored; returns whether it had.
+pub(crate) async fn carry_over(records: &JsonRecords, from: &Owner, to: &Owner) -> Result<bool> {
+    let Some(carried) = records.get::<Preferences>(&stored_at(from)?).await? else { return Ok(false) };
+    records
+        .update(&stored_at(to)?, |kept: Option<Preferences>| {
+            // Every field named, so a field added later must be decided here too.
+            let Preferences { model, aspect, style, negative_prompt, private_results } = carried.clone();
+            let kept = kept.unwrap_or_default();
+            let merged = Preferences {
+                model: model.or(kept.model),
+                aspect: aspect.or(kept.aspect),
+                style: style.or(kept.style),
+                negative_prompt: negative_prompt.or(kept.negative_prompt),
+                private_results,
+            };
+            Ok((merged, ()))
+        })
+        .await?;
+    Ok(true)
 }
 
 /// What a `/settings` call changes; `None` leaves a field as it is, an empty text clears it.

@@ -62,7 +62,8 @@ async fn link(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
     };
     let minutes = (token.expires_at() - time::OffsetDateTime::now_utc()).whole_minutes().max(1);
     let text = format!(
-        "Open this link, sign in, and confirm: your Discord images will show in your web gallery. It works once, \
+        "Open this link, sign in, and confirm: your Discord images will show in your web gallery, and your \
+         /settings and today's image count come along. It works once, \
          for {minutes} minutes, and only for you; do not share it."
     );
     reply_privately(ctx, text, None, vec![link_button("Link my account", token.url().as_str())]).await
@@ -79,7 +80,8 @@ async fn unlink(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
     let link = data.core.unlink_discord(ctx.interaction.user.id.get()).await?;
     let text = format!(
         "Unlinked from **{}**. Images you make from now on stay in your Discord gallery; those already in the web \
-         gallery stay there.",
+         gallery stay there (their buttons still work, and only the web account can delete them). Your /settings \
+         and today's image count stay with you.",
         link.username
     );
     reply_privately(ctx, text, None, Vec::new()).await

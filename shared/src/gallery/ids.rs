@@ -28,6 +28,13 @@ impl Owner {
         Self::parse(&format!("web-{subject}"))
     }
 
+    /// The Discord user this owner is, for an owner made by [`Self::discord`].
+    pub fn discord_user_id(&self) -> Option<u64> {
+        let user_id = self.0.strip_prefix("discord-")?.parse().ok()?;
+        // Only the spelling `discord` makes ("discord-07" is some other owner).
+        (Self::discord(user_id) == *self).then_some(user_id)
+    }
+
     pub fn parse(text: &str) -> Result<Self, Invalid> {
         let valid = !text.is_empty()
             && text.len() <= 160

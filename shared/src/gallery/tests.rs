@@ -75,6 +75,14 @@ async fn images_are_kept_whole_and_listed_newest_first_across_pages() {
     assert!(thumbnail.len() < bytes.len());
 }
 
+#[test]
+fn only_a_discord_owner_names_a_discord_user() {
+    assert_eq!(Owner::discord(42).discord_user_id(), Some(42));
+    for other in ["web-42", "local-operator", "discord-", "discord-042", "discord-x", "discord-42-x"] {
+        assert_eq!(Owner::parse(other).unwrap().discord_user_id(), None, "{other}");
+    }
+}
+
 #[tokio::test]
 async fn owners_see_only_their_own_images() {
     let (_folder, gallery) = gallery().await;

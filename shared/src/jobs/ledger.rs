@@ -3,7 +3,7 @@
 //! compare-and-swap, a record per job in progress so a job whose process died can be found
 //! and answered, and a heartbeat per replica so the others can tell it died.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -46,14 +46,19 @@ pub struct PersonLedger {
     pub images: u32,
     #[serde(default)]
     pub jobs: Vec<LedgerJob>,
+    /// How many of another owner's images today `images` counts already, by owner: a web
+    /// account's ledger notes the Discord user linked to it (see [`Ledgers::join`]), so
+    /// that linking, unlinking and linking again counts each image of the day once.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counted_from: BTreeMap<Owner, u32>,
 }
 
 impl PersonLedger {
     fn today(existing: Option<Self>, today: Date) -> Self {
         match existing {
             Some(ledger) if ledger.day == today => ledger,
-            Some(ledger) => Self { day: today, images: 0, jobs: ledger.jobs },
-            None => Self { day: today, images: 0, jobs: Vec::new() },
+            Some(ledger) => Self { day: today, images: 0, jobs: ledger.jobs, counted_from: BTreeMap::new() },
+            None => Self { day: today, images: 0, jobs: Vec::new(), counted_from: BTreeMap::new() },
         }
     }
 
@@ -267,6 +272,54 @@ impl Ledgers {
                     job.state
                 });
                 Ok((ledger, state))
+            })
+            .await
+    }
+
+    /// Two owners become one person (a Discord user, `from`, links the web account `to`):
+    /// `to` takes on `from`'s images today, those it does not count already, so the person
+    /// has one day's quota between them. Running it again adds nothing. `from`'s ledger is
+    /// left as it is: its jobs in progress still end there.
+    pub async fn join(&self, from: &Owner, to: &Owner) -> Result<()> {
+        let today = OffsetDateTime::now_utc().date();
+        let used = self.ledger(from).await?.images;
+        let _turn = self.writing(to).await;
+        self.ledgers()
+            .update(&Self::ledger_key(to)?, |existing: Option<PersonLedger>| {
+                let mut ledger = PersonLedger::today(existing, today);
+                let counted = ledger.counted_from.entry(from.clone()).or_default();
+                ledger.images = ledger.images.saturating_add(used.saturating_sub(*counted));
+                *counted = (*counted).max(used);
+                Ok((ledger, ()))
+            })
+            .await
+    }
+
+    /// One person becomes two owners again (the Discord user `from` unlinks the web account
+    /// `to`): `from` goes on with every image the person made today, since they are still
+    /// that person, and `to`, which keeps its count, notes that it counts all of `from`'s so
+    /// far, so linking again today adds only what `from` makes after this. Running it again
+    /// changes nothing.
+    pub async fn part(&self, from: &Owner, to: &Owner) -> Result<()> {
+        let today = OffsetDateTime::now_utc().date();
+        let used = self.ledger(to).await?.images;
+        let from_used = {
+            let _turn = self.writing(from).await;
+            self.ledgers()
+                .update(&Self::ledger_key(from)?, |existing: Option<PersonLedger>| {
+                    let mut ledger = PersonLedger::today(existing, today);
+                    ledger.images = ledger.images.max(used);
+                    let images = ledger.images;
+                    Ok((ledger, images))
+                })
+                .await?
+        };
+        let _turn = self.writing(to).await;
+        self.ledgers()
+            .update(&Self::ledger_key(to)?, |existing: Option<PersonLedger>| {
+                let mut ledger = PersonLedger::today(existing, today);
+                ledger.counted_from.insert(from.clone(), from_used);
+                Ok((ledger, ()))
             })
             .await
     }

@@ -142,7 +142,7 @@ impl Atelier {
     /// ([`Self::generate_appealed`], [`Self::edit_appealed`]), which is where the reviewer is
     /// asked and the one appeal is counted. The kept request is then let go.
     pub async fn appeal_held(&self, actor: &Actor, held: &HeldRef) -> Result<HeldAppeal> {
-        held.only_owner(actor, "only the person whose prompt was refused can appeal it")?;
+        self.only_owner(actor, held, "only the person whose prompt was refused can appeal it").await?;
         let key = Self::held_key(&held.owner, held.id, "json")?;
         let records = self.records("refused request");
         let gone = || crate::Error::not_found("that refused request is no longer kept; send it again");

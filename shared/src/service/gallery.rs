@@ -1,10 +1,15 @@
 //! The gallery as people use it: looking at images, their files and lineage, pages of one's
 //! own gallery, and deleting. Every operation names the acting person and the image; the rule
 //! of who may do what is here, not in the front ends.
+//!
+//! An image is found where its reference says, or, for an image a Discord user made before
+//! linking a web account, in that account's gallery, where linking moved it: Discord buttons
+//! keep the owner they were made for, and keep working after a link (and after unlinking, the
+//! images staying in the web account's gallery).
 
 use bytes::Bytes;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gallery::{ImageId, ImageRecord, ListFilter, Page, Variant};
 
 use super::{Actor, Atelier, ImageRef};
@@ -17,23 +22,26 @@ const NEWER_IMAGES_AT_MOST: usize = 24;
 impl Atelier {
     /// An image's record. Anyone holding a reference may look: the web only makes references
     /// to the signed-in person's own images, and a Discord button's image was shown in the
-    /// channel where it was pressed.
+    /// channel where it was pressed. The record names the owner whose gallery has it now.
     pub async fn image_record(&self, image: &ImageRef) -> Result<ImageRecord> {
-        self.gallery.record(&image.owner, image.id).await
+        Ok(self.find(image).await?.1)
     }
 
     /// An image's bytes (or its thumbnail's) and their media type.
     pub async fn image_file(&self, image: &ImageRef, variant: Variant) -> Result<(Bytes, String)> {
+        let image = self.locate(image).await?;
         self.gallery.image(&image.owner, image.id, variant).await
     }
 
     /// A short-lived URL the browser can fetch the file from directly, where the store offers one.
     pub async fn image_download_url(&self, image: &ImageRef, variant: Variant) -> Result<Option<String>> {
+        let image = self.locate(image).await?;
         self.gallery.download_url(&image.owner, image.id, variant).await
     }
 
     /// The images made from this one, in its owner's gallery.
     pub async fn image_children(&self, image: &ImageRef) -> Result<Vec<ImageRecord>> {
+        let image = self.locate(image).await?;
         self.gallery.children(&image.owner, image.id).await
     }
 
@@ -82,10 +90,19 @@ impl Atelier {
         }
     }
 
-    /// Deletes an image; only the person who made it may.
+    /// Deletes an image; only the person whose gallery has it may (a Discord user linked to a
+    /// web account, their images made before the link included).
     pub async fn delete_image(&self, actor: &Actor, image: &ImageRef) -> Result<()> {
-        image.only_owner(actor, "only the person who made this image can delete it")?;
-        self.gallery.delete(&image.owner, image.id).await
+        let found = self.locate(image).await?;
+        if found.owner != image.owner && actor.owner == image.owner {
+            // Made here before a link that has since ended: it stayed in the web account.
+            return Err(crate::Invalid::new(
+                "this image moved to the web account you had linked, and stays in its gallery: delete it there",
+            )
+            .into());
+        }
+        self.only_owner(actor, &found, "only the person who made this image can delete it").await?;
+        self.gallery.delete(&found.owner, found.id).await
     }
 
     /// Whether the store answers, for the readiness probe.
@@ -97,5 +114,31 @@ impl Atelier {
     pub(super) async fn stored_source(&self, image: &ImageRef) -> Result<crate::images::CheckedImage> {
         let (bytes, _) = self.gallery.image(&image.owner, image.id, Variant::Full).await?;
         crate::images::check_upload(bytes, "the stored image").await
+    }
+
+    /// Where the image `image` names is now (see the module documentation). Costs nothing for
+    /// an owner whose images never move (a web account, the local operator).
+    pub(super) async fn locate(&self, image: &ImageRef) -> Result<ImageRef> {
+        if image.owner.discord_user_id().is_none() {
+            return Ok(image.clone());
+        }
+        Ok(self.find(image).await?.0)
+    }
+
+    /// The image `image` names, where it is now, with its record.
+    async fn find(&self, image: &ImageRef) -> Result<(ImageRef, ImageRecord)> {
+        let missing = match self.gallery.record(&image.owner, image.id).await {
+            Ok(record) => return Ok((image.clone(), record)),
+            Err(Error::NotFound(missing)) => missing,
+            Err(error) => return Err(error),
+        };
+        for owner in self.galleries_moved_into(&image.owner).await? {
+            match self.gallery.record(&owner, image.id).await {
+                Ok(record) => return Ok((ImageRef::new(owner, image.id), record)),
+                Err(Error::NotFound(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Err(Error::NotFound(missing))
     }
 }

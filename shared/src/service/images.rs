@@ -133,7 +133,7 @@ impl Atelier {
 
     /// Calls back a waiting job; only the person who asked for it may.
     pub async fn cancel_job(&self, actor: &Actor, job: &JobRef) -> Result<Cancelled> {
-        job.only_owner(actor, "only the person who asked for this can cancel it")?;
+        self.only_owner(actor, job, "only the person who asked for this can cancel it").await?;
         self.jobs.cancel(&job.owner, job.id).await
     }
 
@@ -151,7 +151,8 @@ impl Atelier {
     /// image), reads the form's fields and checks the request against its model, calling
     /// nothing. The result's parent is the source image only when it is the actor's own, so
     /// each gallery shows only its own lineage (someone else's image shown in Discord can be
-    /// worked from, but it is not in the actor's gallery).
+    /// worked from, but it is not in the actor's gallery). A gallery image is found where it
+    /// is now (a Discord image made before linking is in the linked web account's gallery).
     pub async fn plan_edit(
         &self,
         actor: &Actor,
@@ -162,6 +163,7 @@ impl Atelier {
         let (parent, source) = match source {
             EditSource::Upload(bytes) => (None, check_upload(bytes, "the uploaded image").await?),
             EditSource::Gallery(image) => {
+                let image = self.locate(&image).await?;
                 let checked = self.stored_source(&image).await?;
                 ((image.owner == actor.owner).then_some(image.id), checked)
             }

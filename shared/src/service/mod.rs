@@ -67,6 +67,11 @@ impl Actor {
 /// names the signed-in person's own ([`Actor::own`]). The core decides what the actor may do
 /// with it: only its owner deletes, appeals or cancels, and an image someone else made can be
 /// worked from but is nobody's parent in the actor's gallery.
+///
+/// A button keeps the owner it was made for, so after a Discord user links a web account,
+/// earlier buttons name the Discord owner: the core finds the image where linking moved it,
+/// and takes the linked person for that owner (see `Atelier::locate` and
+/// `Atelier::only_owner`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owned<Id> {
     pub owner: Owner,
@@ -83,11 +88,6 @@ pub type JobRef = Owned<JobId>;
 impl<Id> Owned<Id> {
     pub fn new(owner: Owner, id: Id) -> Self {
         Self { owner, id }
-    }
-
-    /// Refuses anyone but the owner, with `message` saying who may.
-    fn only_owner(&self, actor: &Actor, message: &str) -> Result<()> {
-        if actor.owner == self.owner { Ok(()) } else { Err(crate::Invalid::new(message).into()) }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Who people are: Discord users, web accounts and the links between them, web sessions and
 //! sign-ins in progress. The rules of linking (one web account per Discord user, no silent
-//! re-linking) are here.
+//! re-linking) are here, and who counts as the owner of something a button names.
 
 use crate::accounts::{Accounts, Link, LinkOffer, LinkToken, Linked};
 use crate::error::Result;
@@ -8,7 +8,7 @@ use crate::gallery::Owner;
 use crate::oidc::{PendingSignIn, SignedInUser};
 use crate::sessions::{Sessions, WebSession};
 
-use super::{Actor, Atelier};
+use super::{Actor, Atelier, Owned};
 
 /// What asking to link a Discord account gives.
 #[derive(Debug)]
@@ -35,6 +35,30 @@ impl Atelier {
         match &self.accounts {
             Some(accounts) => accounts.owner_for_discord(discord_user_id).await,
             None => Ok(Owner::discord(discord_user_id)),
+        }
+    }
+
+    /// Refuses anyone but the person `thing` belongs to, with `message` saying who may. That
+    /// person acts as its owner, or, for a Discord owner now linked to a web account, as that
+    /// account (a button made before the link names the Discord owner).
+    pub(super) async fn only_owner<Id>(&self, actor: &Actor, thing: &Owned<Id>, message: &str) -> Result<()> {
+        if actor.owner == thing.owner {
+            return Ok(());
+        }
+        if let Some(discord_user_id) = thing.owner.discord_user_id()
+            && self.owner_for_discord(discord_user_id).await? == actor.owner
+        {
+            return Ok(());
+        }
+        Err(crate::Invalid::new(message).into())
+    }
+
+    /// The galleries an owner's images were moved into by linking, newest first: only a
+    /// Discord user's are ever moved.
+    pub(super) async fn galleries_moved_into(&self, owner: &Owner) -> Result<Vec<Owner>> {
+        match (owner.discord_user_id(), &self.accounts) {
+            (Some(discord_user_id), Some(accounts)) => accounts.galleries_moved_into(discord_user_id).await,
+            _ => Ok(Vec::new()),
         }
     }
 

@@ -11,7 +11,7 @@ use super::{Atelier, HeldRef};
 impl Atelier {
     /// A person's defaults for new images.
     pub async fn preferences(&self, owner: &Owner) -> Result<Preferences> {
-        let key = Self::key(format!("users/{owner}/preferences.json"))?;
+        let key = crate::preferences::stored_at(owner)?;
         Ok(self.records("preferences record").get(&key).await?.unwrap_or_default())
     }
 
@@ -36,7 +36,7 @@ impl Atelier {
                 .into());
             }
         }
-        let key = Self::key(format!("users/{owner}/preferences.json"))?;
+        let key = crate::preferences::stored_at(owner)?;
         self.records("preferences record").overwrite(&key, &preferences).await?;
         Ok(preferences)
     }

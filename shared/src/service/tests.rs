@@ -1,6 +1,9 @@
 //! The rules the core enforces for whoever acts, proved without Discord or HTTP: who may
 //! delete, appeal and cancel, whose gallery gets an edit's lineage, and that two messages
-//! answered at once in one conversation both stay.
+//! answered at once in one conversation both stay. `linking` proves that a Discord user who
+//! links a web account stays one person: earlier buttons, defaults and the day's quota.
+
+mod linking;
 
 use super::*;
 use crate::chat::{ChatMessage, ChatMode};

@@ -352,7 +352,7 @@ impl Atelier {
 
     /// A watched job of the actor's, as it is now.
     pub async fn job(&self, actor: &Actor, job: &JobRef) -> Result<JobView> {
-        job.only_owner(actor, "only the person who asked for this job can follow it")?;
+        self.only_owner(actor, job, "only the person who asked for this job can follow it").await?;
         if let Some(local) = self.watched.follow(&job.owner, job.id) {
             return Ok(local.borrow().clone());
         }
@@ -361,7 +361,7 @@ impl Atelier {
 
     /// Follows a watched job of the actor's: its state now, then each change until it ends.
     pub async fn follow_job(&self, actor: &Actor, job: &JobRef) -> Result<JobUpdates> {
-        job.only_owner(actor, "only the person who asked for this job can follow it")?;
+        self.only_owner(actor, job, "only the person who asked for this job can follow it").await?;
         let local = self.watched.follow(&job.owner, job.id);
         if local.is_none() {
             // Not here: it must be in the store, or there is no such job.
