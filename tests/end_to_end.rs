@@ -37,6 +37,8 @@ mod replicas;
 mod discord_faults;
 // The S3 store against moto (store, gallery, CLI, web redirects) and s3s-fs (signatures, URL expiry).
 mod s3;
+// Attacks on the running service and what must hold (decode bombs, …).
+mod security;
 // `atelier serve` as a process: the README's run command, probes, shutdown.
 mod serve;
 // No lost images: moto stopped mid-burst, the spool on disk, flushed once back (also after a restart), a full spool.

@@ -175,14 +175,63 @@ pub fn extension(format: ImageFormat) -> &'static str {
     }
 }
 
+/// The most decoded pixels, in bytes, that checks of uploads hold at once in this process.
+/// A small file can claim a large decode (a 4096x4096 16-bit PNG of one colour is 130 KB and
+/// decodes to 128 MiB), so each check first reserves its image's decoded size from this
+/// budget, read from the header, and waits its turn when the budget is spent: a burst of
+/// such uploads is checked a few at a time instead of exhausting the task's memory.
+pub const DECODE_BUDGET_BYTES: u64 = 160 * 1024 * 1024;
+/// The budget is counted in these units (a semaphore's permits are `u32`).
+const DECODE_UNIT: u64 = 64 * 1024;
+
+fn decode_budget() -> &'static std::sync::Arc<tokio::sync::Semaphore> {
+    static BUDGET: std::sync::OnceLock<std::sync::Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
+    BUDGET.get_or_init(|| {
+        let units = usize::try_from(DECODE_BUDGET_BYTES / DECODE_UNIT).unwrap_or(usize::MAX);
+        std::sync::Arc::new(tokio::sync::Semaphore::new(units))
+    })
+}
+
+/// What decoding these bytes will hold, in budget units, read from the header alone (the
+/// dimensions and the pixel format): at least one unit, at most the whole budget. Bytes whose
+/// header cannot be read cost one unit; the check refuses them before decoding anything.
+fn decode_cost(bytes: &[u8]) -> u32 {
+    let decoded = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()
+        .and_then(|reader| reader.into_decoder().ok())
+        .map(|decoder| {
+            use image::ImageDecoder as _;
+            let (width, height) = decoder.dimensions();
+            // Larger than any image allowed: refused from its header, nothing to decode.
+            if width > MAX_SIDE || height > MAX_SIDE {
+                return 0;
+            }
+            u64::from(width) * u64::from(height) * u64::from(decoder.color_type().bytes_per_pixel())
+        })
+        .unwrap_or(0);
+    let units = decoded.div_ceil(DECODE_UNIT).clamp(1, DECODE_BUDGET_BYTES / DECODE_UNIT);
+    u32::try_from(units).unwrap_or(u32::MAX)
+}
+
 /// Checks an image that came from a person (an upload, an attachment, a stored image to edit)
 /// on the blocking pool: decoding a large one takes a while and must not hold up the async
-/// workers. The one place front ends and the core check such bytes.
+/// workers. Its decoded size is reserved from [`DECODE_BUDGET_BYTES`] first. The one place
+/// front ends and the core check such bytes.
 pub async fn check_upload(bytes: Bytes, what: &'static str) -> crate::Result<CheckedImage> {
-    tokio::task::spawn_blocking(move || CheckedImage::check(bytes, what))
+    let permit = decode_budget()
+        .clone()
+        .acquire_many_owned(decode_cost(&bytes))
         .await
-        .map_err(|error| crate::Error::operator("checking an image", error))?
-        .map_err(crate::Error::from)
+        .map_err(|error| crate::Error::operator("waiting to check an image", error))?;
+    tokio::task::spawn_blocking(move || {
+        let checked = CheckedImage::check(bytes, what);
+        drop(permit);
+        checked
+    })
+    .await
+    .map_err(|error| crate::Error::operator("checking an image", error))?
+    .map_err(crate::Error::from)
 }
 
 /// Encodes pixels as PNG, with text chunks (such as who made it) that image viewers show.
