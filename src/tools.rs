@@ -39,7 +39,7 @@ async fn settle(core: &Atelier) {
 
 pub async fn generate(args: GenerateArgs) -> Result<(), Failure> {
     // Check the request before anything else, so a mistake costs nothing.
-    let request = GenerationFields {
+    let fields = GenerationFields {
         prompt: args.prompt,
         negative_prompt: args.negative,
         model: args.model,
@@ -51,12 +51,14 @@ pub async fn generate(args: GenerateArgs) -> Result<(), Failure> {
         colors: args.colors,
         cfg_scale: args.cfg_scale,
         steps: args.steps,
-    }
-    .parse()?;
+    };
+    fields.parse()?;
     prepare_output_folder(&args.out)?;
     let (core, started) = load_core().await?;
     announce_demo(&started);
-    let kept = core.generate(&operator(), &core.plan_generation(request)?).await;
+    // The core fills in the operator's defaults.
+    let actor = operator();
+    let kept = core.generate(&actor, &core.plan_generation(&actor, &fields).await?).await;
     settle(&core).await;
     write_results(&args.out, &kept?)
 }

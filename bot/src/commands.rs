@@ -8,7 +8,7 @@ mod describe;
 mod edit;
 mod imagine;
 
-pub use imagine::discord_origin;
+pub use imagine::{discord_origin, origin_in};
 
 use atelier_shared::Bytes;
 use atelier_shared::Invalid;

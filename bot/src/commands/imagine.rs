@@ -57,15 +57,14 @@ async fn imagine(
         style,
         ..GenerationFields::default()
     };
-    let mut fields = apply_inline_parameters(&prompt, explicit)?;
+    let fields = apply_inline_parameters(&prompt, explicit)?;
     let owner = work::owner_of(data, &ctx.interaction.user).await?;
-    let preferences = data.core.preferences(&owner).await?;
-    preferences.fill_in(&mut fields);
-    let plan = data.core.plan_generation(fields.parse()?)?;
+    let actor = Actor::new(owner, origin_in(ctx.interaction.guild_id, ctx.interaction.channel_id));
+    // The core fills in the person's /settings.
+    let plan = data.core.plan_generation(&actor, &fields).await?;
 
-    let responder = acknowledge(ctx, preferences.private_results).await?;
-    let actor = Actor::new(owner, discord_origin(&responder));
-    work::generate(data, &responder, &actor, &fields, &plan).await
+    let responder = acknowledge(ctx, plan.private_results()).await?;
+    work::generate(data, &responder, &actor, &plan).await
 }
 
 /// Where a Discord request came from, for the gallery record.

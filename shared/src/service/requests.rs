@@ -18,6 +18,19 @@ impl Atelier {
         Ok(self.records("preferences record").get(&key).await?.unwrap_or_default())
     }
 
+    /// The defaults a plan fills in. Images are still made while the store cannot be reached
+    /// (the spool keeps them), so a failure to read the defaults is logged and the request
+    /// goes ahead as it was given rather than failing.
+    pub(super) async fn defaults_for(&self, owner: &Owner) -> Preferences {
+        match self.preferences(owner).await {
+            Ok(preferences) => preferences,
+            Err(error) => {
+                tracing::warn!(owner = %owner, error = %error, "could not read the defaults of {owner}; going ahead without them");
+                Preferences::default()
+            }
+        }
+    }
+
     /// Changes a person's defaults, refusing any that would not make a valid request.
     pub async fn change_preferences(&self, owner: &Owner, change: PreferenceChange) -> Result<Preferences> {
         let mut preferences = self.preferences(owner).await?;
@@ -72,10 +85,10 @@ impl Atelier {
     }
 
     /// Appeals a held refused request once; only the person whose prompt was refused may. When
-    /// the reviewer allows it the request is returned, checked against its model, for the
-    /// front end to run (the safety gate remembers the new verdict); a refusal that stands is
+    /// the reviewer allows it the request is returned planned (checked against its model) for
+    /// the front end to run (the safety gate remembers the new verdict); a refusal that stands is
     /// [`crate::Error::Blocked`].
-    pub async fn appeal_held(&self, actor: &Actor, held: &HeldRef) -> Result<(GenerationFields, GenerationPlan)> {
+    pub async fn appeal_held(&self, actor: &Actor, held: &HeldRef) -> Result<GenerationPlan> {
         held.only_owner(actor, "only the person whose prompt was refused can appeal it")?;
         let key = Self::key(format!("users/{}/refused/{}.json", held.owner, held.id))?;
         let records = self.records("refused request");
@@ -83,10 +96,10 @@ impl Atelier {
             .get(&key)
             .await?
             .ok_or_else(|| crate::Error::not_found("that refused prompt is no longer kept; send it again"))?;
-        let plan = self.plan_generation(fields.parse()?)?;
+        let plan = self.plan_generation(actor, &fields).await?;
         let appealed = self.appeal(actor, &plan.request().prompt, plan.request().negative_prompt.as_ref()).await;
         records.delete(&key).await?;
-        appealed.map(|()| (fields, plan))
+        appealed.map(|()| plan)
     }
 
     /// The request that makes an image like `record` again with a new seed (Reroll): same

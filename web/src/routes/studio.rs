@@ -79,7 +79,7 @@ async fn generate_images(State(state): State<AppState>, user: SignedIn, Form(for
 }
 
 async fn generate(state: &AppState, user: &SignedIn, form: &StudioForm) -> Result<Vec<Kept>, WebError> {
-    let plan = state.core.plan_generation(form.fields.parse()?)?;
+    let plan = state.core.plan_generation(&user.actor(), &form.fields).await?;
     let mut actor = user.actor();
     actor.session =
         form.session.as_deref().filter(|name| !name.trim().is_empty()).map(SessionName::parse).transpose()?;

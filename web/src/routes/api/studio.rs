@@ -69,7 +69,7 @@ pub async fn generate(
     body: Result<Json<GenerateBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let body = json_body(body)?;
-    let plan = state.core.plan_generation(body.fields().parse()?)?;
+    let plan = state.core.plan_generation(&caller.actor(), &body.fields()).await?;
     let mut actor = caller.actor();
     actor.session =
         body.session.as_deref().filter(|name| !name.trim().is_empty()).map(SessionName::parse).transpose()?;
