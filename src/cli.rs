@@ -38,6 +38,8 @@ pub enum Command {
     Chat(ChatArgs),
     /// Suggest four prompts that would draw something like an image
     Describe(DescribeArgs),
+    /// Show or change your defaults for new images (model, aspect, style, what to leave out)
+    Settings(SettingsArgs),
     /// Show the effective configuration (secrets redacted) and what each feature still needs
     Config,
     /// Register the bot's slash commands with Discord
@@ -121,6 +123,31 @@ pub struct EditArgs {
     pub out: PathBuf,
 }
 
+/// The defaults every new image of yours starts from, wherever you make it (here, on the web
+/// as the local operator, and through the API); what a request gives itself wins. With no
+/// option, prints them. An empty value or `none` clears one default.
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    /// Default model (an alias such as sdxl)
+    #[arg(long, value_name = "M")]
+    pub model: Option<String>,
+    /// Default aspect ratio W:H, such as 16:9
+    #[arg(long, value_name = "A")]
+    pub aspect: Option<String>,
+    /// Default style preset, such as photographic
+    #[arg(long, value_name = "S")]
+    pub style: Option<String>,
+    /// Always leave this out (a negative prompt)
+    #[arg(long, value_name = "T")]
+    pub negative: Option<String>,
+    /// Results only you see in Discord
+    #[arg(long, value_name = "true|false")]
+    pub private: Option<bool>,
+    /// Clear every default first (then apply the other options given)
+    #[arg(long)]
+    pub clear: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// The prompt to check
@@ -182,6 +209,7 @@ pub fn main() -> ExitCode {
             Some(Command::Check(args)) => tools::check(args).await,
             Some(Command::Chat(args)) => tools::chat(args).await,
             Some(Command::Describe(args)) => tools::describe(args).await,
+            Some(Command::Settings(args)) => tools::settings(args).await,
             Some(Command::Config) => tools::show_config().await,
             Some(Command::RegisterCommands) => tools::register_commands().await,
         }

@@ -9,11 +9,12 @@ use atelier_shared::chat::{ChatEvent, ChatMessage, ChatMode, ChatTurn, StopReaso
 use atelier_shared::config::{AwsEnvironment, Config, LocalSignIn, RawSettings, SETTINGS};
 use atelier_shared::gallery::{Origin, Owner};
 use atelier_shared::images::{CheckedImage, check_upload};
+use atelier_shared::preferences::PreferenceChange;
 use atelier_shared::request::{EditFields, GenerationFields, Prompt};
 use atelier_shared::startup::{self, AwsSetup, Started};
 use atelier_shared::{Actor, Kept};
 
-use crate::cli::{ChatArgs, CheckArgs, DescribeArgs, EditArgs, Failure, GenerateArgs};
+use crate::cli::{ChatArgs, CheckArgs, DescribeArgs, EditArgs, Failure, GenerateArgs, SettingsArgs};
 use crate::serve::warn_about_unknown_variables;
 
 fn load_config() -> Result<Config, Failure> {
@@ -86,6 +87,32 @@ pub async fn edit(args: EditArgs) -> Result<(), Failure> {
     let kept = core.edit(&operator(), &core.plan_checked_edit(request)?).await;
     settle(&core).await;
     write_results(&args.out, &kept?)
+}
+
+/// `atelier settings`: changes the operator's defaults as the options say, then prints them.
+pub async fn settings(args: SettingsArgs) -> Result<(), Failure> {
+    let base = if args.clear { PreferenceChange::clearing_everything() } else { PreferenceChange::default() };
+    let change = PreferenceChange {
+        model: args.model.or(base.model),
+        aspect: args.aspect.or(base.aspect),
+        style: args.style.or(base.style),
+        negative_prompt: args.negative.or(base.negative_prompt),
+        private_results: args.private.or(base.private_results),
+    };
+    let (core, _) = load_core().await?;
+    let owner = operator().owner;
+    let preferences = if change == PreferenceChange::default() {
+        core.preferences(&owner).await?
+    } else {
+        core.change_preferences(&owner, change).await?
+    };
+    let shown = |value: &Option<String>| value.clone().unwrap_or_else(|| "(none)".into());
+    println!("model:    {}", shown(&preferences.model));
+    println!("aspect:   {}", shown(&preferences.aspect));
+    println!("style:    {}", shown(&preferences.style));
+    println!("negative: {}", shown(&preferences.negative_prompt));
+    println!("private:  {}", preferences.private_results);
+    Ok(())
 }
 
 pub async fn check(args: CheckArgs) -> Result<(), Failure> {

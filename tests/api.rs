@@ -811,6 +811,8 @@ async fn rotated_keys_are_fetched_on_an_unknown_key_id_at_most_once_a_minute() {
 const API_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/me"),
     ("get", "/api/models"),
+    ("get", "/api/settings"),
+    ("put", "/api/settings"),
     ("get", "/api/images"),
     ("get", "/api/images/{id}"),
     ("delete", "/api/images/{id}"),

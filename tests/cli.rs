@@ -8,7 +8,7 @@ fn help_lists_every_subcommand() {
     let folder = tempfile::tempdir().unwrap();
     let (output, stdout, _) = run(atelier(folder.path()).arg("--help"));
     assert!(output.status.success());
-    for command in ["serve", "generate", "edit", "check", "chat", "config", "register-commands"] {
+    for command in ["serve", "generate", "edit", "check", "chat", "settings", "config", "register-commands"] {
         assert!(stdout.contains(&format!("\n  {command} ")), "--help does not list {command}:\n{stdout}");
     }
     let (_, generate_help, _) = run(atelier(folder.path()).args(["generate", "--help"]));

@@ -39,6 +39,8 @@ mod discord_faults;
 mod s3;
 // `atelier serve` as a process: the README's run command, probes, shutdown.
 mod serve;
+// One set of defaults per person: the Settings page, /api/settings and `atelier settings`, each used by the others.
+mod settings;
 // No lost images: moto stopped mid-burst, the spool on disk, flushed once back (also after a restart), a full spool.
 mod store_outage;
 // The web app through HTTP: pages, forms, the gallery, sign-in rules.

@@ -103,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::home::router())
         .merge(routes::studio::router())
         .merge(routes::gallery::router())
+        .merge(routes::settings::router())
         .merge(routes::edit::router())
         .merge(routes::check::router())
         .merge(routes::chat::router())

@@ -8,4 +8,5 @@ pub mod edit;
 pub mod gallery;
 pub mod health;
 pub mod home;
+pub mod settings;
 pub mod studio;

@@ -18,6 +18,7 @@ mod account;
 mod caller;
 mod error;
 mod images;
+mod settings;
 mod studio;
 mod views;
 
@@ -53,7 +54,7 @@ const SESSION_SCHEME: &str = "session_cookie";
     ),
     modifiers(&SignInSchemes),
     tags(
-        (name = "account", description = "Who is calling, their usage, and the models on offer"),
+        (name = "account", description = "Who is calling, their usage and defaults, and the models on offer"),
         (name = "images", description = "The caller's gallery: listing, records, image bytes, deleting"),
         (name = "studio", description = "Generating, editing, checking prompts, describing images, chat"),
         (name = "document", description = "This OpenAPI document"),
@@ -90,6 +91,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDocument::openapi())
         .routes(routes!(account::me))
         .routes(routes!(account::models))
+        .routes(routes!(settings::get_settings, settings::put_settings))
         .routes(routes!(images::list_images))
         .routes(routes!(images::image_detail, images::delete_image))
         .routes(routes!(images::image_file))

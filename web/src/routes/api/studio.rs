@@ -28,7 +28,7 @@ use super::views::{
 use crate::AppState;
 
 /// A JSON body, or a 400 that says what is wrong with it (axum's own rejection is plain text).
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+pub(super) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(body)| body).map_err(|rejection| {
         // axum's own words for a body past the limit ("length limit exceeded") do not say
         // that the body itself must shrink, nor that no JSON field could make it fit.

@@ -6,6 +6,7 @@ use atelier_shared::checker::Critique;
 use atelier_shared::engine::ModelInfo;
 use atelier_shared::gallery::ImageRecord;
 use atelier_shared::jobs::Usage;
+use atelier_shared::preferences::Preferences;
 use atelier_shared::request::{GenerationFields, Shape};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -440,4 +441,49 @@ pub struct ChatReply {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChatTextEvent {
     pub text: String,
+}
+
+/// The caller's defaults for new images: each fills in what a request leaves out, in every
+/// front end (the web, this API, the command line, Discord once linked). `null` is no default.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsView {
+    /// A model alias from `/api/models`.
+    #[schema(example = "sdxl")]
+    pub model: Option<String>,
+    /// An aspect ratio W:H, between 1:4 and 4:1.
+    #[schema(example = "16:9")]
+    pub aspect: Option<String>,
+    /// A style preset (Stability models).
+    #[schema(example = "photographic")]
+    pub style: Option<String>,
+    /// What to leave out of every request that gives no negative prompt.
+    pub negative_prompt: Option<String>,
+    /// Results only the caller sees, in Discord.
+    #[serde(default)]
+    pub private_results: bool,
+}
+
+impl From<Preferences> for SettingsView {
+    fn from(preferences: Preferences) -> Self {
+        Self {
+            model: preferences.model,
+            aspect: preferences.aspect,
+            style: preferences.style,
+            negative_prompt: preferences.negative_prompt,
+            private_results: preferences.private_results,
+        }
+    }
+}
+
+impl From<SettingsView> for Preferences {
+    fn from(settings: SettingsView) -> Self {
+        Self {
+            model: settings.model,
+            aspect: settings.aspect,
+            style: settings.style,
+            negative_prompt: settings.negative_prompt,
+            private_results: settings.private_results,
+        }
+    }
 }
