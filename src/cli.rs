@@ -81,6 +81,9 @@ pub struct GenerateArgs {
     /// Diffusion steps (sdxl, 10 to 50)
     #[arg(long, value_name = "N")]
     pub steps: Option<String>,
+    /// A session to group the images under in the gallery, such as trip
+    #[arg(long, value_name = "NAME")]
+    pub session: Option<String>,
     /// Folder to write the images to
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
@@ -118,6 +121,9 @@ pub struct EditArgs {
     /// Seed, to make the same result again
     #[arg(long)]
     pub seed: Option<String>,
+    /// A session to put the result in, in the gallery
+    #[arg(long, value_name = "NAME")]
+    pub session: Option<String>,
     /// Folder to write the result to
     #[arg(long, default_value = ".")]
     pub out: PathBuf,

@@ -7,7 +7,7 @@ use std::path::Path;
 use atelier_shared::Atelier;
 use atelier_shared::chat::{ChatEvent, ChatMessage, ChatMode, ChatTurn, StopReason};
 use atelier_shared::config::{AwsEnvironment, Config, LocalSignIn, RawSettings, SETTINGS};
-use atelier_shared::gallery::{Origin, Owner};
+use atelier_shared::gallery::{Origin, Owner, SessionName};
 use atelier_shared::images::{CheckedImage, check_upload};
 use atelier_shared::preferences::PreferenceChange;
 use atelier_shared::request::{EditFields, GenerationFields, Prompt};
@@ -38,8 +38,16 @@ async fn settle(core: &Atelier) {
     core.wait_for_running_jobs(std::time::Duration::from_secs(30)).await;
 }
 
+/// The local operator in the session `--session` names, if any.
+fn operator_in(session: Option<&str>) -> Result<Actor, Failure> {
+    let mut actor = operator();
+    actor.session = session.map(str::trim).filter(|name| !name.is_empty()).map(SessionName::parse).transpose()?;
+    Ok(actor)
+}
+
 pub async fn generate(args: GenerateArgs) -> Result<(), Failure> {
     // Check the request before anything else, so a mistake costs nothing.
+    let actor = operator_in(args.session.as_deref())?;
     let fields = GenerationFields {
         prompt: args.prompt,
         negative_prompt: args.negative,
@@ -57,14 +65,14 @@ pub async fn generate(args: GenerateArgs) -> Result<(), Failure> {
     prepare_output_folder(&args.out)?;
     let (core, started) = load_core().await?;
     announce_demo(&started);
-    // The core fills in the operator's defaults.
-    let actor = operator();
+    // The core fills in the operator's defaults (`atelier settings`).
     let kept = core.generate(&actor, &core.plan_generation(&actor, &fields).await?).await;
     settle(&core).await;
     write_results(&args.out, &kept?)
 }
 
 pub async fn edit(args: EditArgs) -> Result<(), Failure> {
+    let actor = operator_in(args.session.as_deref())?;
     let source = read_image(&args.image, "the image").await?;
     let mask = match &args.mask {
         Some(path) => Some(read_image(path, "the mask").await?),
@@ -84,7 +92,7 @@ pub async fn edit(args: EditArgs) -> Result<(), Failure> {
     prepare_output_folder(&args.out)?;
     let (core, started) = load_core().await?;
     announce_demo(&started);
-    let kept = core.edit(&operator(), &core.plan_checked_edit(request)?).await;
+    let kept = core.edit(&actor, &core.plan_checked_edit(request)?).await;
     settle(&core).await;
     write_results(&args.out, &kept?)
 }

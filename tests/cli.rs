@@ -317,9 +317,13 @@ async fn register_commands_sends_the_command_list_through_the_configured_api() {
     assert_eq!(names, ["imagine", "edit", "describe", "check", "chat", "link", "unlink", "gallery", "settings", "me"]);
     let imagine_options: Vec<&str> =
         put.body[0]["options"].as_array().unwrap().iter().map(|option| option["name"].as_str().unwrap()).collect();
-    assert_eq!(imagine_options, ["prompt", "negative", "model", "aspect", "style", "seed", "count"]);
-    // Models and styles are offered as the user types.
+    assert_eq!(imagine_options, ["prompt", "negative", "model", "aspect", "style", "seed", "count", "session"]);
+    // Models, styles and the person's sessions are offered as the user types.
     assert_eq!(put.body[0]["options"][2]["autocomplete"], true);
+    assert_eq!(put.body[0]["options"][7]["autocomplete"], true);
+    let edit_options: Vec<&str> =
+        put.body[1]["options"].as_array().unwrap().iter().map(|option| option["name"].as_str().unwrap()).collect();
+    assert!(edit_options.contains(&"session"), "{edit_options:?}");
     // Every edit mode the core offers is a choice of /edit.
     assert_eq!(put.body[1]["options"][1]["choices"].as_array().unwrap().len(), 7);
 }

@@ -39,7 +39,7 @@ mod discord_faults;
 mod s3;
 // `atelier serve` as a process: the README's run command, probes, shutdown.
 mod serve;
-// One set of defaults per person: the Settings page, /api/settings and `atelier settings`, each used by the others.
+// One set of defaults per person and sessions everywhere: the Settings page, /api/settings, `atelier settings`, the gallery's sessions.
 mod settings;
 // No lost images: moto stopped mid-burst, the spool on disk, flushed once back (also after a restart), a full spool.
 mod store_outage;

@@ -18,6 +18,7 @@ mod account;
 mod caller;
 mod error;
 mod images;
+mod sessions;
 mod settings;
 mod studio;
 mod views;
@@ -55,7 +56,7 @@ const SESSION_SCHEME: &str = "session_cookie";
     modifiers(&SignInSchemes),
     tags(
         (name = "account", description = "Who is calling, their usage and defaults, and the models on offer"),
-        (name = "images", description = "The caller's gallery: listing, records, image bytes, deleting"),
+        (name = "images", description = "The caller's gallery: listing, records, image bytes, deleting, sessions"),
         (name = "studio", description = "Generating, editing, checking prompts, describing images, chat"),
         (name = "document", description = "This OpenAPI document"),
     )
@@ -96,6 +97,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(images::image_detail, images::delete_image))
         .routes(routes!(images::image_file))
         .routes(routes!(images::image_thumbnail))
+        .routes(routes!(sessions::list_sessions))
+        .routes(routes!(sessions::rename_session, sessions::delete_session))
         .routes(routes!(studio::generate))
         .routes(routes!(studio::edit))
         .routes(routes!(studio::check))

@@ -86,6 +86,7 @@ struct Upload {
     image_id: Option<String>,
     image: Option<Bytes>,
     mask: Option<Bytes>,
+    session: Option<String>,
 }
 
 async fn read_multipart(mut multipart: Multipart) -> Result<Upload, ApiError> {
@@ -115,6 +116,7 @@ async fn read_multipart(mut multipart: Multipart) -> Result<Upload, ApiError> {
                     "similarity" => upload.fields.similarity = text,
                     "direction" => upload.fields.direction = text,
                     "model" => upload.fields.model = text,
+                    "session" => upload.session = text,
                     other => {
                         return Err(ApiError::invalid(format!(
                             "`{other}` is not a field of this form: see /api/openapi.json for the fields"
@@ -158,7 +160,8 @@ pub async fn edit(
 ) -> Result<Response, ApiError> {
     let upload = read_multipart(multipart).await?;
     let source = edit_source(&caller, upload.image, upload.image_id.as_deref())?;
-    let actor = caller.actor();
+    let mut actor = caller.actor();
+    actor.session = upload.session.as_deref().map(SessionName::parse).transpose()?;
     let plan = state.core.plan_edit(&actor, source, upload.mask, &upload.fields).await?;
     Ok(made(state.core.edit(&actor, &plan).await?))
 }

@@ -4,7 +4,7 @@
 use atelier_shared::chat::{ChatTurn, Speaker};
 use atelier_shared::checker::Critique;
 use atelier_shared::engine::ModelInfo;
-use atelier_shared::gallery::ImageRecord;
+use atelier_shared::gallery::{ImageRecord, SessionSummary};
 use atelier_shared::jobs::Usage;
 use atelier_shared::preferences::Preferences;
 use atelier_shared::request::{GenerationFields, Shape};
@@ -309,6 +309,8 @@ pub struct EditForm {
     similarity: Option<String>,
     /// Which way an outpaint grows: all, left, right, up or down.
     direction: Option<String>,
+    /// A session to put the result in; an edit of a gallery image stays in its session otherwise.
+    session: Option<String>,
 }
 
 /// An image to describe, as a multipart form: `image`, a file, or `image_id` from the gallery.
@@ -486,4 +488,40 @@ impl From<SettingsView> for Preferences {
             private_results: settings.private_results,
         }
     }
+}
+
+/// A named group of the caller's images.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    #[schema(example = "trip")]
+    pub name: String,
+    /// How many images carry the name.
+    pub images: usize,
+    /// When the newest of them was made (RFC 3339).
+    pub latest: String,
+}
+
+impl From<&SessionSummary> for SessionView {
+    fn from(session: &SessionSummary) -> Self {
+        Self {
+            name: session.name.as_str().to_string(),
+            images: session.images,
+            latest: session.latest.format(&Rfc3339).unwrap_or_default(),
+        }
+    }
+}
+
+/// The caller's sessions, the one used most recently first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<SessionView>,
+}
+
+/// A session's new name.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameSessionBody {
+    /// 1 to 60 characters on one line; an existing session of this name takes the images in.
+    #[schema(example = "Japan 2025")]
+    pub name: String,
 }
