@@ -9,7 +9,7 @@ mod support;
 mod accounts;
 // The JSON API under /api/: access tokens (signed by a test issuer), every endpoint, errors, the OpenAPI document.
 mod api;
-// The web app in Debian's Chromium (playwright-core flows in tests/browser/): sign-in, generate, edit, chat, link.
+// The web app in Debian's Chromium (playwright-core flows in tests/browser/): sign-in, generate, edit, chat, link, settings.
 mod browser;
 // Bad input through the web app: malformed images, prompts and JSON, forged cookies, tampered links; a table.
 mod bad_input;
