@@ -38,6 +38,8 @@ pub enum Command {
     Chat(ChatArgs),
     /// Suggest four prompts that would draw something like an image
     Describe(DescribeArgs),
+    /// Show or change your defaults for new images (model, aspect, style, what to leave out)
+    Settings(SettingsArgs),
     /// Show the effective configuration (secrets redacted) and what each feature still needs
     Config,
     /// Register the bot's slash commands with Discord
@@ -79,6 +81,9 @@ pub struct GenerateArgs {
     /// Diffusion steps (sdxl, 10 to 50)
     #[arg(long, value_name = "N")]
     pub steps: Option<String>,
+    /// A session to group the images under in the gallery, such as trip
+    #[arg(long, value_name = "NAME")]
+    pub session: Option<String>,
     /// Folder to write the images to
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
@@ -116,9 +121,37 @@ pub struct EditArgs {
     /// Seed, to make the same result again
     #[arg(long)]
     pub seed: Option<String>,
+    /// A session to put the result in, in the gallery
+    #[arg(long, value_name = "NAME")]
+    pub session: Option<String>,
     /// Folder to write the result to
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
+}
+
+/// The defaults every new image of yours starts from, wherever you make it (here, on the web
+/// as the local operator, and through the API); what a request gives itself wins. With no
+/// option, prints them. An empty value or `none` clears one default.
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    /// Default model (an alias such as sdxl)
+    #[arg(long, value_name = "M")]
+    pub model: Option<String>,
+    /// Default aspect ratio W:H, such as 16:9
+    #[arg(long, value_name = "A")]
+    pub aspect: Option<String>,
+    /// Default style preset, such as photographic
+    #[arg(long, value_name = "S")]
+    pub style: Option<String>,
+    /// Always leave this out (a negative prompt)
+    #[arg(long, value_name = "T")]
+    pub negative: Option<String>,
+    /// Results only you see in Discord
+    #[arg(long, value_name = "true|false")]
+    pub private: Option<bool>,
+    /// Clear every default first (then apply the other options given)
+    #[arg(long)]
+    pub clear: bool,
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +215,7 @@ pub fn main() -> ExitCode {
             Some(Command::Check(args)) => tools::check(args).await,
             Some(Command::Chat(args)) => tools::chat(args).await,
             Some(Command::Describe(args)) => tools::describe(args).await,
+            Some(Command::Settings(args)) => tools::settings(args).await,
             Some(Command::Config) => tools::show_config().await,
             Some(Command::RegisterCommands) => tools::register_commands().await,
         }

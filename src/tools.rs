@@ -7,13 +7,14 @@ use std::path::Path;
 use atelier_shared::Atelier;
 use atelier_shared::chat::{ChatEvent, ChatMessage, ChatMode, ChatTurn, StopReason};
 use atelier_shared::config::{AwsEnvironment, Config, LocalSignIn, RawSettings, SETTINGS};
-use atelier_shared::gallery::{Origin, Owner};
+use atelier_shared::gallery::{Origin, Owner, SessionName};
 use atelier_shared::images::{CheckedImage, check_upload};
+use atelier_shared::preferences::PreferenceChange;
 use atelier_shared::request::{EditFields, GenerationFields, Prompt};
 use atelier_shared::startup::{self, AwsSetup, Started};
 use atelier_shared::{Actor, Kept};
 
-use crate::cli::{ChatArgs, CheckArgs, DescribeArgs, EditArgs, Failure, GenerateArgs};
+use crate::cli::{ChatArgs, CheckArgs, DescribeArgs, EditArgs, Failure, GenerateArgs, SettingsArgs};
 use crate::serve::warn_about_unknown_variables;
 
 fn load_config() -> Result<Config, Failure> {
@@ -37,9 +38,17 @@ async fn settle(core: &Atelier) {
     core.wait_for_running_jobs(std::time::Duration::from_secs(30)).await;
 }
 
+/// The local operator in the session `--session` names, if any.
+fn operator_in(session: Option<&str>) -> Result<Actor, Failure> {
+    let mut actor = operator();
+    actor.session = session.map(str::trim).filter(|name| !name.is_empty()).map(SessionName::parse).transpose()?;
+    Ok(actor)
+}
+
 pub async fn generate(args: GenerateArgs) -> Result<(), Failure> {
     // Check the request before anything else, so a mistake costs nothing.
-    let request = GenerationFields {
+    let actor = operator_in(args.session.as_deref())?;
+    let fields = GenerationFields {
         prompt: args.prompt,
         negative_prompt: args.negative,
         model: args.model,
@@ -51,17 +60,19 @@ pub async fn generate(args: GenerateArgs) -> Result<(), Failure> {
         colors: args.colors,
         cfg_scale: args.cfg_scale,
         steps: args.steps,
-    }
-    .parse()?;
+    };
+    fields.parse()?;
     prepare_output_folder(&args.out)?;
     let (core, started) = load_core().await?;
     announce_demo(&started);
-    let kept = core.generate(&operator(), &core.plan_generation(request)?).await;
+    // The core fills in the operator's defaults (`atelier settings`).
+    let kept = core.generate(&actor, &core.plan_generation(&actor, &fields).await?).await;
     settle(&core).await;
     write_results(&args.out, &kept?)
 }
 
 pub async fn edit(args: EditArgs) -> Result<(), Failure> {
+    let actor = operator_in(args.session.as_deref())?;
     let source = read_image(&args.image, "the image").await?;
     let mask = match &args.mask {
         Some(path) => Some(read_image(path, "the mask").await?),
@@ -81,9 +92,35 @@ pub async fn edit(args: EditArgs) -> Result<(), Failure> {
     prepare_output_folder(&args.out)?;
     let (core, started) = load_core().await?;
     announce_demo(&started);
-    let kept = core.edit(&operator(), &core.plan_checked_edit(request)?).await;
+    let kept = core.edit(&actor, &core.plan_checked_edit(request)?).await;
     settle(&core).await;
     write_results(&args.out, &kept?)
+}
+
+/// `atelier settings`: changes the operator's defaults as the options say, then prints them.
+pub async fn settings(args: SettingsArgs) -> Result<(), Failure> {
+    let base = if args.clear { PreferenceChange::clearing_everything() } else { PreferenceChange::default() };
+    let change = PreferenceChange {
+        model: args.model.or(base.model),
+        aspect: args.aspect.or(base.aspect),
+        style: args.style.or(base.style),
+        negative_prompt: args.negative.or(base.negative_prompt),
+        private_results: args.private.or(base.private_results),
+    };
+    let (core, _) = load_core().await?;
+    let owner = operator().owner;
+    let preferences = if change == PreferenceChange::default() {
+        core.preferences(&owner).await?
+    } else {
+        core.change_preferences(&owner, change).await?
+    };
+    let shown = |value: &Option<String>| value.clone().unwrap_or_else(|| "(none)".into());
+    println!("model:    {}", shown(&preferences.model));
+    println!("aspect:   {}", shown(&preferences.aspect));
+    println!("style:    {}", shown(&preferences.style));
+    println!("negative: {}", shown(&preferences.negative_prompt));
+    println!("private:  {}", preferences.private_results);
+    Ok(())
 }
 
 pub async fn check(args: CheckArgs) -> Result<(), Failure> {

@@ -869,11 +869,16 @@ async fn rotated_keys_are_fetched_on_an_unknown_key_id_at_most_once_a_minute() {
 const API_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/me"),
     ("get", "/api/models"),
+    ("get", "/api/settings"),
+    ("put", "/api/settings"),
     ("get", "/api/images"),
     ("get", "/api/images/{id}"),
     ("delete", "/api/images/{id}"),
     ("get", "/api/images/{id}/file"),
     ("get", "/api/images/{id}/thumbnail"),
+    ("get", "/api/sessions"),
+    ("patch", "/api/sessions/{name}"),
+    ("delete", "/api/sessions/{name}"),
     ("post", "/api/generate"),
     ("post", "/api/edit"),
     ("get", "/api/jobs/{id}"),
@@ -912,7 +917,7 @@ async fn the_openapi_document_is_valid_and_describes_every_route() {
     // And every one of them is served: without credentials each answers our JSON 401 (or the
     // document itself), never the router's bare 404 or 405.
     for (method, path) in API_ROUTES {
-        let path = path.replace("{id}", "01J9ZQ3V8X6K4M2N1P0R7S5T3W");
+        let path = path.replace("{id}", "01J9ZQ3V8X6K4M2N1P0R7S5T3W").replace("{name}", "trip");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let response = app
             .client

@@ -304,7 +304,7 @@ async fn the_safety_gate_refuses_before_any_image_model_and_an_appeal_can_overtu
 
     // The appeal goes to the stronger model, which (unscripted) allows it, as the job's first
     // check; then it generates.
-    let plan = core.plan_generation(request.clone()).unwrap();
+    let plan = core.plan_generation(&actor(), &request.fields()).await.unwrap();
     core.generate_appealed(&actor(), &plan, &no_progress).await.unwrap();
     let appeal = stand_in.requests().into_iter().filter(|call| call.operation == Operation::Converse).nth(1).unwrap();
     assert_eq!(appeal.model_id, "us.anthropic.claude-sonnet-4-5-20250929-v1:0");
@@ -321,7 +321,7 @@ async fn the_safety_gate_refuses_before_any_image_model_and_an_appeal_can_overtu
 
     // An appeal with no refusal behind it is refused without asking any model.
     let calls = stand_in.requests().len();
-    let fresh = core.plan_generation(generation("a quiet meadow at noon", "core")).unwrap();
+    let fresh = core.plan_generation(&actor(), &generation("a quiet meadow at noon", "core").fields()).await.unwrap();
     let unfounded = core.generate_appealed(&actor(), &fresh, &no_progress).await.unwrap_err();
     assert!(unfounded.to_string().contains("no refusal of this prompt to appeal"), "{unfounded}");
     assert_eq!(stand_in.requests().len(), calls, "an unfounded appeal calls no model");
@@ -690,7 +690,10 @@ async fn model_settings_reach_the_models_that_take_them_and_others_refuse_them()
     ] {
         let refused = plan_and_generate(&core, &actor(), &request).await.unwrap_err();
         assert!(refused.to_string().contains(expected), "expected {expected:?} in {refused}");
-        assert!(core.plan_generation(request.clone()).is_err(), "the front ends' early check refuses it too");
+        assert!(
+            core.plan_generation(&actor(), &request.fields()).await.is_err(),
+            "the front ends' early check refuses it too"
+        );
     }
     assert_eq!(stand_in.calls_to(Operation::InvokeModel), calls, "refused settings cost no model call");
     let not_a_number =

@@ -81,6 +81,22 @@ async fn paints_a_mask_inpaints_and_chains_a_second_edit() {
 }
 
 #[tokio::test]
+async fn a_first_time_visitor_saves_settings_and_they_are_kept_and_used() {
+    let stack = BrowserStack::start().await;
+    stack
+        .run_flow(
+            "settings",
+            &[("SUBJECT", "emil"), ("ASPECT", "16:9"), ("NEGATIVE", "fog"), ("PROMPT", "a quiet harbour at dawn")],
+        )
+        .await;
+
+    // The home page's form names no shape: the model was asked for the default one.
+    let call = stack.bedrock.requests().into_iter().find(|call| call.operation == Operation::InvokeModel).unwrap();
+    assert_eq!(call.body["aspect_ratio"], "16:9", "{:#}", call.body);
+    assert_eq!(call.body["negative_prompt"], "fog", "{:#}", call.body);
+}
+
+#[tokio::test]
 async fn chats_with_an_answer_that_streams_in() {
     let stack = BrowserStack::start().await;
     // Every event of the streamed answer comes 150 ms after the one before.

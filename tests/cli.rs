@@ -8,7 +8,7 @@ fn help_lists_every_subcommand() {
     let folder = tempfile::tempdir().unwrap();
     let (output, stdout, _) = run(atelier(folder.path()).arg("--help"));
     assert!(output.status.success());
-    for command in ["serve", "generate", "edit", "check", "chat", "config", "register-commands"] {
+    for command in ["serve", "generate", "edit", "check", "chat", "settings", "config", "register-commands"] {
         assert!(stdout.contains(&format!("\n  {command} ")), "--help does not list {command}:\n{stdout}");
     }
     let (_, generate_help, _) = run(atelier(folder.path()).args(["generate", "--help"]));
@@ -317,9 +317,13 @@ async fn register_commands_sends_the_command_list_through_the_configured_api() {
     assert_eq!(names, ["imagine", "edit", "describe", "check", "chat", "link", "unlink", "gallery", "settings", "me"]);
     let imagine_options: Vec<&str> =
         put.body[0]["options"].as_array().unwrap().iter().map(|option| option["name"].as_str().unwrap()).collect();
-    assert_eq!(imagine_options, ["prompt", "negative", "model", "aspect", "style", "seed", "count"]);
-    // Models and styles are offered as the user types.
+    assert_eq!(imagine_options, ["prompt", "negative", "model", "aspect", "style", "seed", "count", "session"]);
+    // Models, styles and the person's sessions are offered as the user types.
     assert_eq!(put.body[0]["options"][2]["autocomplete"], true);
+    assert_eq!(put.body[0]["options"][7]["autocomplete"], true);
+    let edit_options: Vec<&str> =
+        put.body[1]["options"].as_array().unwrap().iter().map(|option| option["name"].as_str().unwrap()).collect();
+    assert!(edit_options.contains(&"session"), "{edit_options:?}");
     // Every edit mode the core offers is a choice of /edit.
     assert_eq!(put.body[1]["options"][1]["choices"].as_array().unwrap().len(), 7);
 }

@@ -775,6 +775,39 @@ async fn settings_fill_in_what_a_request_leaves_out_and_private_results_stay_pri
 }
 
 #[tokio::test]
+async fn imagine_and_edit_put_images_in_the_session_they_name_and_a_variation_stays_in_it() {
+    let bot = Bot::start(&[]).await;
+    let imagine = bot
+        .command(PERSON, "imagine", json!([option("prompt", "a harbour at dawn"), option("session", "trip")]), &[])
+        .await;
+    let result = bot.result_of(&imagine).await;
+    let made = |message: &Value| message["embeds"][0]["url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    assert_eq!(stored_record(&bot, &made(&result))["session"], "trip");
+
+    // A variation of it stays in its session: the core's rule, not the button's.
+    let pressed = bot.press(PERSON, &button(&result, "var"), &result).await;
+    let variation = bot.result_of(&pressed).await;
+    let child = stored_record(&bot, &made(&variation));
+    assert_eq!((child["parent"].as_str(), &child["session"]), (Some(made(&result).as_str()), &json!("trip")));
+
+    let picture = bot.discord.attachment("quay.png", "image/png", png(512, 512));
+    let edit = bot
+        .command(
+            PERSON,
+            "edit",
+            json!([
+                {"name": "image", "type": 11, "value": picture["id"]},
+                {"name": "mode", "type": 4, "value": 2},
+                option("session", "quays")
+            ]),
+            std::slice::from_ref(&picture),
+        )
+        .await;
+    let edited = bot.result_of(&edit).await;
+    assert_eq!(stored_record(&bot, &made(&edited))["session"], "quays");
+}
+
+#[tokio::test]
 async fn imagine_keeps_the_image_in_the_gallery_on_s3() {
     let moto = crate::support::moto::Moto::start().await;
     let sdk_config = moto.sdk_config().await;

@@ -9,7 +9,7 @@ mod support;
 mod accounts;
 // The JSON API under /api/: access tokens (signed by a test issuer), every endpoint, errors, the OpenAPI document.
 mod api;
-// The web app in Debian's Chromium (playwright-core flows in tests/browser/): sign-in, generate, edit, chat, link.
+// The web app in Debian's Chromium (playwright-core flows in tests/browser/): sign-in, generate, edit, chat, link, settings.
 mod browser;
 // Bad input through the web app: malformed images, prompts and JSON, forged cookies, tampered links; a table.
 mod bad_input;
@@ -41,6 +41,8 @@ mod s3;
 mod security;
 // `atelier serve` as a process: the README's run command, probes, shutdown.
 mod serve;
+// One set of defaults per person and sessions everywhere: the Settings page, /api/settings, `atelier settings`, the gallery's sessions.
+mod settings;
 // No lost images: moto stopped mid-burst, the spool on disk, flushed once back (also after a restart), a full spool.
 mod store_outage;
 // The web app through HTTP: pages, forms, the gallery, sign-in rules.

@@ -156,15 +156,13 @@ async fn filed(kept: &[Kept]) {
 /// One generation, telling `progress` where it is.
 async fn generate_with_progress(core: &Atelier, number: usize, progress: Progress<'_>) -> Vec<Kept> {
     let actor = Actor::new(Owner::discord(1000 + (number % 3) as u64), Origin::Cli);
-    let request = GenerationFields {
+    let fields = GenerationFields {
         prompt: format!("a lighthouse in a storm, number {number}"),
         size: Some("320x192".into()),
         seed: Some(number.to_string()),
         ..GenerationFields::default()
-    }
-    .parse()
-    .unwrap();
-    core.generate_with_progress(&actor, &core.plan_generation(request).unwrap(), progress)
+    };
+    core.generate_with_progress(&actor, &core.plan_generation(&actor, &fields).await.unwrap(), progress)
         .await
         .unwrap_or_else(|error| panic!("generation {number} failed: {error}"))
 }

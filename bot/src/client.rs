@@ -141,7 +141,8 @@ impl serenity::Framework for Dispatcher {
 async fn answer_autocomplete(context: &serenity::Context, interaction: &serenity::CommandInteraction, data: &Data) {
     let Some(focused) = interaction.data.autocomplete() else { return };
     let Some(list) = commands::autocomplete_list(&interaction.data.name, focused.name) else { return };
-    let answer = serenity::CreateInteractionResponse::Autocomplete(list.choices(data, focused.value));
+    let choices = list.choices(data, interaction, focused.value).await;
+    let answer = serenity::CreateInteractionResponse::Autocomplete(choices);
     match interaction.create_response(&context.http, answer).await {
         Ok(()) => {}
         Err(error) if respond::acknowledged_elsewhere(&error) => {

@@ -8,7 +8,7 @@ mod describe;
 mod edit;
 mod imagine;
 
-pub use imagine::discord_origin;
+pub use imagine::{discord_origin, origin_in};
 
 use atelier_shared::Bytes;
 use atelier_shared::Invalid;
@@ -93,6 +93,8 @@ pub enum AutocompleteList {
     Aspects,
     /// Style presets.
     Styles,
+    /// The sessions of the person typing.
+    Sessions,
 }
 
 /// Which list an option of a command offers, if any.
@@ -102,13 +104,24 @@ pub fn autocomplete_list(command: &str, option: &str) -> Option<AutocompleteList
         ("imagine" | "settings", "model") => Some(AutocompleteList::Generators),
         ("imagine" | "settings", "aspect") => Some(AutocompleteList::Aspects),
         ("imagine" | "settings", "style") => Some(AutocompleteList::Styles),
+        ("imagine" | "edit", "session") => Some(AutocompleteList::Sessions),
         _ => None,
     }
 }
 
 impl AutocompleteList {
-    /// The entries that match what the user typed so far (at most 25, Discord's limit).
-    pub fn choices(self, data: &Data, partial: &str) -> serenity::CreateAutocompleteResponse {
+    /// The entries that match what was typed so far in `interaction` (at most 25, Discord's
+    /// limit).
+    pub async fn choices(
+        self,
+        data: &Data,
+        interaction: &serenity::CommandInteraction,
+        partial: &str,
+    ) -> serenity::CreateAutocompleteResponse {
+        if self == Self::Sessions {
+            let choices = session_choices(data, interaction, partial).await;
+            return serenity::CreateAutocompleteResponse::new().set_choices(choices);
+        }
         let partial = partial.trim().to_lowercase();
         let choices = match self {
             Self::Generators | Self::Editors => data
@@ -137,25 +150,60 @@ impl AutocompleteList {
                 .take(25)
                 .map(serenity::AutocompleteChoice::from)
                 .collect(),
+            Self::Sessions => Vec::new(),
         };
         serenity::CreateAutocompleteResponse::new().set_choices(choices)
     }
 }
 
+/// The person's sessions that contain what they typed, with what they typed first (a new
+/// session is just a new name). Nothing when the gallery cannot be read: a suggestion is not
+/// worth an error.
+async fn session_choices(
+    data: &Data,
+    interaction: &serenity::CommandInteraction,
+    partial: &str,
+) -> Vec<serenity::AutocompleteChoice> {
+    let typed = partial.trim();
+    let mut choices: Vec<serenity::AutocompleteChoice> = Vec::new();
+    if !typed.is_empty() {
+        choices.push(typed.to_string().into());
+    }
+    let sessions = match crate::work::owner_of(data, &interaction.user).await {
+        Ok(owner) => {
+            let actor = atelier_shared::Actor::new(owner, origin_in(interaction.guild_id, interaction.channel_id));
+            data.core.gallery_sessions(&actor).await.unwrap_or_default()
+        }
+        Err(_) => Vec::new(),
+    };
+    let wanted = typed.to_lowercase();
+    for session in sessions {
+        let name = session.name.as_str();
+        if name != typed && name.to_lowercase().contains(&wanted) && choices.len() < 25 {
+            choices.push(serenity::AutocompleteChoice::new(format!("{name} ({} images)", session.images), name));
+        }
+    }
+    choices
+}
+
 async fn autocomplete_generator(ctx: ApplicationContext<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
-    AutocompleteList::Generators.choices(ctx.data(), partial)
+    AutocompleteList::Generators.choices(ctx.data(), ctx.interaction, partial).await
 }
 
 async fn autocomplete_editor(ctx: ApplicationContext<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
-    AutocompleteList::Editors.choices(ctx.data(), partial)
+    AutocompleteList::Editors.choices(ctx.data(), ctx.interaction, partial).await
 }
 
 async fn autocomplete_aspect(ctx: ApplicationContext<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
-    AutocompleteList::Aspects.choices(ctx.data(), partial)
+    AutocompleteList::Aspects.choices(ctx.data(), ctx.interaction, partial).await
 }
 
 async fn autocomplete_style(ctx: ApplicationContext<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
-    AutocompleteList::Styles.choices(ctx.data(), partial)
+    AutocompleteList::Styles.choices(ctx.data(), ctx.interaction, partial).await
+}
+
+async fn autocomplete_session(ctx: ApplicationContext<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    AutocompleteList::Sessions.choices(ctx.data(), ctx.interaction, partial).await
 }
 
 /// Common aspect ratios.

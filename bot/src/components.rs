@@ -14,7 +14,7 @@ use atelier_shared::request::{EditFields, EditMode, GenerationFields};
 use atelier_shared::{Appeal, EditSource, HeldAppeal, ImageRef, Owned};
 use poise::serenity_prelude as serenity;
 
-use crate::commands::discord_origin;
+use crate::commands::{discord_origin, origin_in};
 use crate::render::{self, Action, Target, truncate};
 use crate::respond::{Responder, retrying};
 use crate::{BotError, Data, work};
@@ -292,24 +292,23 @@ async fn imagine_held(
     imagine_for(context, component, data, presser, fields).await
 }
 
-/// Makes images from `fields` for whoever pressed the button, with their defaults filled in:
-/// a request their model refuses is answered only to them before anything is acknowledged.
+/// Makes images from `fields` for whoever pressed the button, with their defaults filled in
+/// (by the core): a request their model refuses is answered only to them before anything is
+/// acknowledged.
 async fn imagine_for(
     context: &serenity::Context,
     component: &serenity::ComponentInteraction,
     data: &Data,
     presser: Owner,
-    mut fields: GenerationFields,
+    fields: GenerationFields,
 ) -> Result<(), BotError> {
-    let preferences = data.core.preferences(&presser).await?;
-    preferences.fill_in(&mut fields);
-    let plan = match fields.parse().map_err(Error::from).and_then(|request| data.core.plan_generation(request)) {
+    let actor = Actor::new(presser, origin_in(component.guild_id, component.channel_id));
+    let plan = match data.core.plan_generation(&actor, &fields).await {
         Ok(plan) => plan,
         Err(error) => return tell(context, component, &crate::error::capitalise(&error.user_message())).await,
     };
-    let responder = defer(context, component, preferences.private_results).await?;
-    let actor = Actor::new(presser, discord_origin(&responder));
-    work::generate(data, &responder, &actor, &fields, &plan, Appeal::No).await
+    let responder = defer(context, component, plan.private_results()).await?;
+    work::generate(data, &responder, &actor, &plan, Appeal::No).await
 }
 
 async fn appeal(
@@ -325,9 +324,7 @@ async fn appeal(
     let actor = Actor::new(presser, discord_origin(&responder));
     // The core says who may appeal, runs the review, and answers a refusal that stands.
     match data.core.appeal_held(&actor, &held).await {
-        Ok(HeldAppeal::Generation { fields, plan }) => {
-            work::generate(data, &responder, &actor, &fields, &plan, Appeal::Asked).await
-        }
+        Ok(HeldAppeal::Generation { plan }) => work::generate(data, &responder, &actor, &plan, Appeal::Asked).await,
         Ok(HeldAppeal::Edit { plan }) => work::edit(data, &responder, &actor, &plan, Appeal::Asked).await,
         Err(error) => work::fail(&responder, &error).await,
     }

@@ -18,7 +18,6 @@ pub async fn generate(
     data: &Data,
     responder: &impl Reply,
     actor: &Actor,
-    fields: &GenerationFields,
     plan: &GenerationPlan,
     appeal: Appeal,
 ) -> Result<(), BotError> {
@@ -37,7 +36,7 @@ pub async fn generate(
         Err(error @ Error::Blocked(_)) => {
             let reason = error.to_string();
             let appeal = if error.offers_appeal() {
-                let held = data.core.hold_refused(actor, fields).await?;
+                let held = data.core.hold_refused(actor, plan.fields()).await?;
                 vec![render::appeal_button(&actor.owner, held)]
             } else {
                 Vec::new()

@@ -10,11 +10,15 @@
 //! The record key is the image id with its bits inverted, so a plain ascending listing (all
 //! S3 offers) returns the newest image first and pages with `start-after`. The record is
 //! written after the bytes: an image appears in listings only once its bytes are stored.
+//!
+//! A session is only the name records carry (`ImageRecord::session`): listing a gallery's
+//! sessions reads its records, and renaming one rewrites each of its records in place.
 
 mod ids;
 mod reading;
 mod record;
 mod saving;
+mod sessions;
 
 use std::sync::Arc;
 
@@ -25,6 +29,7 @@ use crate::store::{ObjectKey, ObjectStore};
 pub use ids::{ImageId, Owner, SessionName};
 pub use record::{ImageRecord, Origin, OriginKind, Parameters};
 pub use saving::Saved;
+pub use sessions::SessionSummary;
 
 /// How to narrow a listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

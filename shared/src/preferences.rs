@@ -1,11 +1,13 @@
-//! A person's defaults for new images (the bot's `/settings`): filled in wherever a request
-//! leaves a field out, so people who always want 16:9 photographs need not say so each time.
+//! A person's defaults for new images (Discord's `/settings`, the web's Settings page,
+//! `/api/settings`, `atelier settings`): the core fills them in wherever a request leaves a
+//! field out ([`crate::Atelier::plan_generation`]), in every front end, so people who always
+//! want 16:9 photographs need not say so each time.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Invalid, Result};
 use crate::gallery::Owner;
-use crate::request::GenerationFields;
+use crate::request::{GenerationFields, is_none_word};
 use crate::store::ObjectKey;
 use crate::store::json::JsonRecords;
 
@@ -53,12 +55,12 @@ impl Preferences {
         }
     }
 
-    /// Changes the named fields; an empty text clears one.
+    /// Changes the named fields; an empty text or `none` clears one.
     pub fn update(&mut self, change: PreferenceChange) {
         let set = |slot: &mut Option<String>, value: Option<String>| {
             if let Some(value) = value {
                 let value = value.trim().to_string();
-                *slot = (!value.is_empty()).then_some(value);
+                *slot = (!value.is_empty() && !is_none_word(&value)).then_some(value);
             }
         };
         set(&mut self.model, change.model);
@@ -111,6 +113,26 @@ pub struct PreferenceChange {
     pub private_results: Option<bool>,
 }
 
+impl PreferenceChange {
+    /// A change that replaces every default with `preferences`' (what a settings form or
+    /// `PUT /api/settings` sends: a field left empty there has no default).
+    pub fn replacing_with(preferences: Preferences) -> Self {
+        let text = |value: Option<String>| Some(value.unwrap_or_default());
+        Self {
+            model: text(preferences.model),
+            aspect: text(preferences.aspect),
+            style: text(preferences.style),
+            negative_prompt: text(preferences.negative_prompt),
+            private_results: Some(preferences.private_results),
+        }
+    }
+
+    /// A change that clears every default.
+    pub fn clearing_everything() -> Self {
+        Self::replacing_with(Preferences::default())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +158,37 @@ mod tests {
         assert_eq!(fields.negative_prompt.as_deref(), Some("blur"));
         preferences.update(PreferenceChange { style: Some(" ".into()), ..PreferenceChange::default() });
         assert_eq!(preferences.style, None);
+        preferences.update(PreferenceChange { negative_prompt: Some("None".into()), ..PreferenceChange::default() });
+        assert_eq!(preferences.negative_prompt, None, "`none` clears a default, as in Discord");
+    }
+
+    #[test]
+    fn none_in_a_request_overrides_a_default_for_that_request() {
+        let preferences = Preferences {
+            style: Some("photographic".into()),
+            negative_prompt: Some("blur".into()),
+            ..Preferences::default()
+        };
+        let mut fields = GenerationFields {
+            prompt: "a harbour".into(),
+            style: Some("none".into()),
+            negative_prompt: Some("NONE".into()),
+            ..GenerationFields::default()
+        };
+        preferences.fill_in(&mut fields);
+        let request = fields.parse().unwrap();
+        assert_eq!(request.style, None);
+        assert_eq!(request.negative_prompt, None);
+    }
+
+    #[test]
+    fn replacing_sets_every_field_and_clearing_empties_them() {
+        let mut preferences = Preferences { style: Some("anime".into()), ..Preferences::default() };
+        let wanted = Preferences { aspect: Some("16:9".into()), private_results: true, ..Preferences::default() };
+        preferences.update(PreferenceChange::replacing_with(wanted.clone()));
+        assert_eq!(preferences, wanted, "a field left out of a replacement has no default afterwards");
+        preferences.update(PreferenceChange::clearing_everything());
+        assert_eq!(preferences, Preferences::default());
     }
 
     #[test]

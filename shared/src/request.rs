@@ -14,7 +14,7 @@ mod shape;
 pub use choices::{HexColor, ImageCount, ModelName, Seed, StyleName, parse_palette};
 pub use edit::{EditMode, EditRequest, MASK_RULE, OutpaintDirection, Region, marks_region};
 pub use edit_inputs::{EditInputs, InputUse};
-pub use fields::{EditFields, GenerationFields};
+pub use fields::{EditFields, GenerationFields, NONE_WORD, is_none_word};
 pub use generation::{GenerationRequest, Guidance};
 pub use prompt::{MAX_PROMPT_CHARACTERS, Prompt, parse_negative_prompt};
 pub use shape::{AspectRatio, MAX_SIDE, Shape, Size};

@@ -273,13 +273,14 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Plans and runs a generation as a front end does: the plan's refusal or the job's outcome.
+/// Plans and runs a generation as a front end does (from the request's fields, with the
+/// actor's defaults filled in): the plan's refusal or the job's outcome.
 pub async fn plan_and_generate(
     core: &atelier_shared::Atelier,
     actor: &atelier_shared::Actor,
     request: &atelier_shared::request::GenerationRequest,
 ) -> atelier_shared::Result<Vec<atelier_shared::Kept>> {
-    core.generate(actor, &core.plan_generation(request.clone())?).await
+    core.generate(actor, &core.plan_generation(actor, &request.fields()).await?).await
 }
 
 /// Plans and runs an edit of an image already checked, as the command line does.

@@ -105,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::jobs::router())
         .merge(routes::gallery::router())
         .merge(routes::live_gallery::router())
+        .merge(routes::settings::router())
         .merge(routes::edit::router())
         .merge(routes::check::router())
         .merge(routes::chat::router())

@@ -18,14 +18,16 @@ pub enum Section {
     Gallery,
     Check,
     Chat,
+    Settings,
 }
 
-const NAVIGATION: [(Section, &str, &str); 5] = [
+const NAVIGATION: [(Section, &str, &str); 6] = [
     (Section::Studio, "/studio", "Generate"),
     (Section::Edit, "/edit", "Edit"),
     (Section::Gallery, "/gallery", "Gallery"),
     (Section::Check, "/check", "Prompt checker"),
     (Section::Chat, "/chat", "Chat"),
+    (Section::Settings, "/settings", "Settings"),
 ];
 
 fn head(title: &str) -> Markup {

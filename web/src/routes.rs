@@ -10,4 +10,5 @@ pub mod health;
 pub mod home;
 pub mod jobs;
 pub mod live_gallery;
+pub mod settings;
 pub mod studio;

@@ -117,6 +117,9 @@ async fn gallery(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
 }
 
 /// Your defaults for new images: model, aspect, style, negative prompt, private results
+///
+/// They apply wherever you make images: here, on the web (the same Settings page once your
+/// accounts are linked) and through the API.
 #[poise::command(slash_command)]
 async fn settings(
     ctx: ApplicationContext<'_>,
@@ -136,14 +139,8 @@ async fn settings(
 ) -> Result<(), BotError> {
     let data = ctx.data();
     let owner = work::owner_of(data, &ctx.interaction.user).await?;
-    let clear_word = |value: Option<String>| value.map(|text| if text.trim() == "none" { String::new() } else { text });
-    let change = PreferenceChange {
-        model: clear_word(model),
-        aspect: clear_word(aspect),
-        style: clear_word(style),
-        negative_prompt: clear_word(negative),
-        private_results,
-    };
+    // "none" clears a default: the core's rule, the same on the web and the command line.
+    let change = PreferenceChange { model, aspect, style, negative_prompt: negative, private_results };
     let unchanged = change == PreferenceChange::default();
     let preferences = if unchanged {
         data.core.preferences(&owner).await?

@@ -4,8 +4,8 @@ use atelier_shared::request::{EditFields, EditMode};
 use atelier_shared::{Actor, Appeal, EditSource};
 use poise::serenity_prelude as serenity;
 
-use super::imagine::discord_origin;
-use super::{acknowledge, autocomplete_editor, check_attachment, fetch_bytes, seed_text};
+use super::imagine::{discord_origin, session_named};
+use super::{acknowledge, autocomplete_editor, autocomplete_session, check_attachment, fetch_bytes, seed_text};
 use crate::{ApplicationContext, BotError, Data, work};
 
 pub fn commands() -> Vec<poise::Command<Data, BotError>> {
@@ -65,6 +65,10 @@ async fn edit(
     #[autocomplete = "autocomplete_editor"]
     model: Option<String>,
     #[description = "Seed"] seed: Option<i64>,
+    #[description = "A session to put the result in, such as trip"]
+    #[autocomplete = "autocomplete_session"]
+    #[max_length = 60]
+    session: Option<String>,
 ) -> Result<(), BotError> {
     let data = ctx.data();
     let mode = EditMode::from(mode);
@@ -83,12 +87,14 @@ async fn edit(
     if mode.needs_prompt() && fields.prompt.as_deref().is_none_or(|text| text.trim().is_empty()) {
         return Err(atelier_shared::Invalid::new(format!("{mode} needs a prompt: say what to paint")).into());
     }
+    let session = session_named(session.as_deref())?;
     let owner = work::owner_of(data, &ctx.interaction.user).await?;
     let private = data.core.preferences(&owner).await?.private_results;
 
     // Downloading and decoding are not cheap enough to do inside Discord's three seconds.
     let responder = acknowledge(ctx, private).await?;
-    let actor = Actor::new(owner, discord_origin(&responder));
+    let mut actor = Actor::new(owner, discord_origin(&responder));
+    actor.session = session;
     let checked = async {
         let source = fetch_bytes(&image, "the image").await?;
         let mask = match &mask {

@@ -1,14 +1,16 @@
 //! `/imagine`: make images from a prompt, with inline parameters the way image-bot users
 //! type them (`--ar 16:9 --seed 42 --no trees --model ultra`).
 
-use atelier_shared::gallery::Origin;
+use atelier_shared::gallery::{Origin, SessionName};
 use atelier_shared::request::GenerationFields;
 use atelier_shared::request::inline::apply_inline_parameters;
-use atelier_shared::{Actor, Appeal};
+use atelier_shared::{Actor, Appeal, Invalid};
 
 use poise::serenity_prelude as serenity;
 
-use super::{acknowledge, autocomplete_aspect, autocomplete_generator, autocomplete_style, seed_text};
+use super::{
+    acknowledge, autocomplete_aspect, autocomplete_generator, autocomplete_session, autocomplete_style, seed_text,
+};
 use crate::{ApplicationContext, BotError, Data, work};
 
 pub fn commands() -> Vec<poise::Command<Data, BotError>> {
@@ -18,7 +20,8 @@ pub fn commands() -> Vec<poise::Command<Data, BotError>> {
 /// Make images from a prompt
 ///
 /// Describe the picture; options and inline parameters such as `--ar 16:9 --no trees` set
-/// the rest. Your /settings fill in what you leave out.
+/// the rest. Your /settings fill in what you leave out; a session groups the images in your
+/// gallery.
 #[poise::command(slash_command)]
 #[allow(clippy::too_many_arguments, reason = "one argument per slash-command option")]
 async fn imagine(
@@ -43,6 +46,10 @@ async fn imagine(
     #[min = 1]
     #[max = 4]
     count: Option<u32>,
+    #[description = "A session to group the images under, such as trip"]
+    #[autocomplete = "autocomplete_session"]
+    #[max_length = 60]
+    session: Option<String>,
 ) -> Result<(), BotError> {
     let data = ctx.data();
     // Everything cheap is checked before the acknowledgement, so a wrong option gets an
@@ -57,15 +64,21 @@ async fn imagine(
         style,
         ..GenerationFields::default()
     };
-    let mut fields = apply_inline_parameters(&prompt, explicit)?;
+    let fields = apply_inline_parameters(&prompt, explicit)?;
+    let session = session_named(session.as_deref())?;
     let owner = work::owner_of(data, &ctx.interaction.user).await?;
-    let preferences = data.core.preferences(&owner).await?;
-    preferences.fill_in(&mut fields);
-    let plan = data.core.plan_generation(fields.parse()?)?;
+    let mut actor = Actor::new(owner, origin_in(ctx.interaction.guild_id, ctx.interaction.channel_id));
+    actor.session = session;
+    // The core fills in the person's /settings.
+    let plan = data.core.plan_generation(&actor, &fields).await?;
 
-    let responder = acknowledge(ctx, preferences.private_results).await?;
-    let actor = Actor::new(owner, discord_origin(&responder));
-    work::generate(data, &responder, &actor, &fields, &plan, Appeal::No).await
+    let responder = acknowledge(ctx, plan.private_results()).await?;
+    work::generate(data, &responder, &actor, &plan, Appeal::No).await
+}
+
+/// The session an option names; blank names none.
+pub fn session_named(text: Option<&str>) -> Result<Option<SessionName>, Invalid> {
+    text.map(str::trim).filter(|name| !name.is_empty()).map(SessionName::parse).transpose()
 }
 
 /// Where a Discord request came from, for the gallery record.

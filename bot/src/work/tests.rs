@@ -116,8 +116,8 @@ async fn generate_for(data: &Data, prompt: &str, count: &str) -> Vec<Said> {
         count: Some(count.into()),
         ..GenerationFields::default()
     };
-    let plan = data.core.plan_generation(fields.parse().unwrap()).unwrap();
-    generate(data, &reply, &discord_person(), &fields, &plan).await.unwrap();
+    let plan = data.core.plan_generation(&discord_person(), &fields).await.unwrap();
+    generate(data, &reply, &discord_person(), &plan, Appeal::No).await.unwrap();
     reply.said()
 }
 

@@ -38,6 +38,20 @@ fn given(field: &Option<String>) -> Option<&str> {
     field.as_deref().map(str::trim).filter(|text| !text.is_empty())
 }
 
+/// The word that asks for no style or no negative prompt this time, over a person's default
+/// (a blank field takes the default instead), and that clears a default when setting them.
+pub const NONE_WORD: &str = "none";
+
+/// Whether a field's text is [`NONE_WORD`].
+pub fn is_none_word(text: &str) -> bool {
+    text.trim().eq_ignore_ascii_case(NONE_WORD)
+}
+
+/// A field's text, or `None` when blank or [`NONE_WORD`].
+fn given_unless_none(field: &Option<String>) -> Option<&str> {
+    given(field).filter(|text| !is_none_word(text))
+}
+
 impl GenerationFields {
     pub fn parse(&self) -> Result<GenerationRequest, Invalid> {
         let shape = match (given(&self.aspect), given(&self.size)) {
@@ -56,12 +70,12 @@ impl GenerationFields {
         };
         Ok(GenerationRequest {
             prompt: Prompt::parse(&self.prompt)?,
-            negative_prompt: parse_negative_prompt(self.negative_prompt.as_deref())?,
+            negative_prompt: parse_negative_prompt(given_unless_none(&self.negative_prompt))?,
             model: given(&self.model).map(ModelName::parse).transpose()?,
             shape,
             seed: given(&self.seed).map(str::parse).transpose()?,
             count,
-            style: given(&self.style).map(StyleName::parse).transpose()?,
+            style: given_unless_none(&self.style).map(StyleName::parse).transpose()?,
             colors: parse_palette(given(&self.colors))?,
             guidance: Guidance {
                 cfg_scale: given(&self.cfg_scale)

@@ -51,9 +51,10 @@ enum HeldRefusal {
 }
 
 /// A kept refused request, ready to run again with its appeal.
+#[allow(clippy::large_enum_variant, reason = "made once per appeal and consumed at once")]
 #[derive(Debug, Clone)]
 pub enum HeldAppeal {
-    Generation { fields: GenerationFields, plan: GenerationPlan },
+    Generation { plan: GenerationPlan },
     Edit { plan: EditPlan },
 }
 
@@ -149,8 +150,8 @@ impl Atelier {
         let kept: HeldRefusal = records.get(&key).await?.ok_or_else(gone)?;
         let appeal = match kept {
             HeldRefusal::Generation { fields } => {
-                let plan = self.plan_generation(fields.parse()?)?;
-                HeldAppeal::Generation { fields, plan }
+                let plan = self.plan_generation(actor, &fields).await?;
+                HeldAppeal::Generation { plan }
             }
             HeldRefusal::Edit { fields, parent, painted_mask } => {
                 let read = |part: &'static str| async move {

@@ -10,7 +10,7 @@
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
-use crate::gallery::{ImageId, ImageRecord, ListFilter, Page, Variant};
+use crate::gallery::{ImageId, ImageRecord, ListFilter, Page, SessionName, SessionSummary, Variant};
 
 use super::{Actor, Atelier, ImageRef};
 
@@ -105,6 +105,42 @@ impl Atelier {
         self.gallery.delete(&found.owner, found.id).await
     }
 
+    /// The sessions of the actor's own gallery, the one used most recently first.
+    pub async fn gallery_sessions(&self, actor: &Actor) -> Result<Vec<SessionSummary>> {
+        self.gallery.sessions(&actor.owner).await
+    }
+
+    /// Renames one of the actor's sessions: every image in `from` moves to `to` (into it, if
+    /// the actor already has a session of that name, so a rename stopped midway can be run
+    /// again to finish it). Returns how many images moved; a session with no images is
+    /// [`crate::Error::NotFound`].
+    pub async fn rename_session(&self, actor: &Actor, from: &SessionName, to: &SessionName) -> Result<usize> {
+        if from == to {
+            return Err(crate::Invalid::new(format!(
+                "the session is already called `{}`: give it a different name",
+                to.as_str()
+            ))
+            .into());
+        }
+        let moved = self.gallery.retag_session(&actor.owner, from, Some(to)).await?;
+        if moved == 0 {
+            return Err(no_such_session(from));
+        }
+        tracing::info!(owner = %actor.owner, images = moved, "renamed a session of {} ({moved} images)", actor.owner);
+        Ok(moved)
+    }
+
+    /// Deletes one of the actor's sessions: its name is taken off its images, which stay in the
+    /// gallery (deleting images is done one by one, on purpose). Returns how many images it held.
+    pub async fn delete_session(&self, actor: &Actor, name: &SessionName) -> Result<usize> {
+        let released = self.gallery.retag_session(&actor.owner, name, None).await?;
+        if released == 0 {
+            return Err(no_such_session(name));
+        }
+        tracing::info!(owner = %actor.owner, images = released, "deleted a session of {} ({released} images kept)", actor.owner);
+        Ok(released)
+    }
+
     /// Whether the store answers, for the readiness probe.
     pub async fn check_store(&self) -> Result<(), crate::store::StoreError> {
         self.gallery.check().await
@@ -141,4 +177,8 @@ impl Atelier {
         }
         Err(Error::NotFound(missing))
     }
+}
+
+fn no_such_session(name: &SessionName) -> Error {
+    Error::not_found(format!("there is no session named `{}` in your gallery", name.as_str()))
 }

@@ -8,12 +8,14 @@ use tracing::Instrument as _;
 use crate::engine::Generated;
 use crate::error::Refused;
 use crate::error::Result;
-use crate::gallery::{ImageId, ImageRecord, Owner, Parameters, Saved};
+use crate::gallery::{ImageId, ImageRecord, Owner, Parameters, Saved, SessionName};
 use crate::images::CheckedImage;
 use crate::images::check_upload;
 use crate::jobs::{Cancelled, JobDetails, Progress, Stage, Ticket, Usage, no_progress};
 use crate::metrics::JobOutcome;
-use crate::request::{EditFields, EditMode, EditRequest, GenerationRequest, ModelName, Prompt, Region};
+use crate::request::{
+    EditFields, EditMode, EditRequest, GenerationFields, GenerationRequest, ModelName, Prompt, Region,
+};
 use crate::safety::{Refusal, Verdict};
 use bytes::Bytes;
 
@@ -63,16 +65,30 @@ impl Filing {
     }
 }
 
-/// A generation checked against its model, with its seed fixed: what a job runs. Only
-/// [`Atelier::plan_generation`] makes one, so nothing unchecked reaches the job line.
+/// A generation checked against its model, with the person's defaults filled in and its seed
+/// fixed: what a job runs. Only [`Atelier::plan_generation`] makes one, so nothing unchecked
+/// (and nothing without the person's defaults) reaches the job line.
 #[derive(Debug, Clone)]
 pub struct GenerationPlan {
     request: GenerationRequest,
+    fields: GenerationFields,
+    private_results: bool,
 }
 
 impl GenerationPlan {
     pub fn request(&self) -> &GenerationRequest {
         &self.request
+    }
+
+    /// The request as fields, with the defaults filled in and before the seed was drawn: what
+    /// to keep for an appeal or offer again.
+    pub fn fields(&self) -> &GenerationFields {
+        &self.fields
+    }
+
+    /// Whether the person asked for results only they see (Discord's ephemeral answers).
+    pub fn private_results(&self) -> bool {
+        self.private_results
     }
 }
 
@@ -112,6 +128,8 @@ impl EditFields {
 pub struct EditPlan {
     pub(super) request: EditRequest,
     pub(super) parent: Option<ImageId>,
+    /// The parent's session, which the result joins unless the actor names another.
+    pub(super) parent_session: Option<SessionName>,
 }
 
 impl EditPlan {
@@ -122,6 +140,11 @@ impl EditPlan {
     /// The gallery image the result will descend from, if any.
     pub fn parent(&self) -> Option<ImageId> {
         self.parent
+    }
+
+    /// The session the result goes into: the one the actor names, or else its parent's.
+    pub fn session_for(&self, actor: &Actor) -> Option<SessionName> {
+        actor.session.clone().or_else(|| self.parent_session.clone())
     }
 }
 
@@ -137,14 +160,22 @@ impl Atelier {
         self.jobs.cancel(&job.owner, job.id).await
     }
 
-    /// Checks a generation request against its model's limits, calling nothing, and fixes its
-    /// seed (a seed not asked for is drawn once, here, by the engine within the model's own
-    /// range): front ends plan before they acknowledge or queue anything (a wrong option costs
-    /// nothing), and the job runs exactly the plan.
-    pub fn plan_generation(&self, mut request: GenerationRequest) -> Result<GenerationPlan> {
+    /// Reads a generation request for the actor: their defaults ([`crate::preferences`]) fill
+    /// in what the fields leave out, here and for every front end; the request is checked
+    /// against its model's limits, calling nothing, and its seed fixed (a seed not asked for is
+    /// drawn once, here, by the engine within the model's own range). Front ends plan before
+    /// they acknowledge or queue anything (a wrong option costs nothing), and the job runs
+    /// exactly the plan.
+    pub async fn plan_generation(&self, actor: &Actor, fields: &GenerationFields) -> Result<GenerationPlan> {
+        // The person's own fields first: their mistake is named before any store is read.
+        fields.parse()?;
+        let preferences = self.defaults_for(&actor.owner).await;
+        let mut fields = fields.clone();
+        preferences.fill_in(&mut fields);
+        let mut request = fields.parse()?;
         let seed = self.engine.check_generation(&request)?;
         request.seed = Some(seed);
-        Ok(GenerationPlan { request })
+        Ok(GenerationPlan { request, fields, private_results: preferences.private_results })
     }
 
     /// Resolves an edit's source (an upload, checked off the async workers, or a gallery
@@ -153,6 +184,8 @@ impl Atelier {
     /// each gallery shows only its own lineage (someone else's image shown in Discord can be
     /// worked from, but it is not in the actor's gallery). A gallery image is found where it
     /// is now (a Discord image made before linking is in the linked web account's gallery).
+    /// The result joins its parent's session unless the actor names another
+    /// ([`EditPlan::session_for`]).
     pub async fn plan_edit(
         &self,
         actor: &Actor,
@@ -160,12 +193,17 @@ impl Atelier {
         mask: Option<Bytes>,
         fields: &EditFields,
     ) -> Result<EditPlan> {
-        let (parent, source) = match source {
-            EditSource::Upload(bytes) => (None, check_upload(bytes, "the uploaded image").await?),
+        let (parent, parent_session, source) = match source {
+            EditSource::Upload(bytes) => (None, None, check_upload(bytes, "the uploaded image").await?),
             EditSource::Gallery(image) => {
                 let image = self.locate(&image).await?;
                 let checked = self.stored_source(&image).await?;
-                ((image.owner == actor.owner).then_some(image.id), checked)
+                if image.owner == actor.owner {
+                    let session = self.gallery.record(&image.owner, image.id).await?.session;
+                    (Some(image.id), session, checked)
+                } else {
+                    (None, None, checked)
+                }
             }
         };
         let mask = match mask {
@@ -173,7 +211,7 @@ impl Atelier {
             None => None,
         };
         let plan = self.plan_checked_edit(fields.parse(source, mask)?)?;
-        Ok(EditPlan { parent, ..plan })
+        Ok(EditPlan { parent, parent_session, ..plan })
     }
 
     /// [`Self::plan_edit`] for a request whose images the caller checked already and which
@@ -181,7 +219,7 @@ impl Atelier {
     pub fn plan_checked_edit(&self, mut request: EditRequest) -> Result<EditPlan> {
         let seed = self.engine.check_edit(&request)?;
         request.seed = Some(seed);
-        Ok(EditPlan { request, parent: None })
+        Ok(EditPlan { request, parent: None, parent_session: None })
     }
 
     /// Makes images from a prompt and keeps them in the actor's gallery; returns once they are
@@ -345,7 +383,8 @@ impl Atelier {
         appeal: Appeal,
         progress: Progress<'_>,
     ) -> Result<Vec<Kept>> {
-        let (core, actor, request, parent) = (self.clone(), actor.clone(), plan.request.clone(), plan.parent);
+        let (core, mut actor, request, parent) = (self.clone(), actor.clone(), plan.request.clone(), plan.parent);
+        actor.session = plan.session_for(&actor);
         detached(progress, move |stages, withdrawn, deliver| async move {
             let report = move |stage: Stage| {
                 let _ = stages.send(stage);

@@ -15,6 +15,19 @@ impl Atelier {
         Ok(self.records("preferences record").get(&key).await?.unwrap_or_default())
     }
 
+    /// The defaults a plan fills in. Images are still made while the store cannot be reached
+    /// (the spool keeps them), so a failure to read the defaults is logged and the request
+    /// goes ahead as it was given rather than failing.
+    pub(super) async fn defaults_for(&self, owner: &Owner) -> Preferences {
+        match self.preferences(owner).await {
+            Ok(preferences) => preferences,
+            Err(error) => {
+                tracing::warn!(owner = %owner, error = %error, "could not read the defaults of {owner}; going ahead without them");
+                Preferences::default()
+            }
+        }
+    }
+
     /// Changes a person's defaults, refusing any that would not make a valid request.
     pub async fn change_preferences(&self, owner: &Owner, change: PreferenceChange) -> Result<Preferences> {
         let mut preferences = self.preferences(owner).await?;

@@ -1,15 +1,18 @@
 //! The rules the core enforces for whoever acts, proved without Discord or HTTP: who may
-//! delete, appeal and cancel, whose gallery gets an edit's lineage, and that two messages
-//! answered at once in one conversation both stay. `linking` proves that a Discord user who
-//! links a web account stays one person: earlier buttons, defaults and the day's quota.
+//! delete, appeal and cancel, whose gallery gets an edit's lineage, that a person's defaults
+//! fill in every request and an edit stays in its parent's session, how sessions are renamed
+//! and deleted, and that two messages answered at once in one conversation both stay.
+//! `linking` proves that a Discord user who links a web account stays one person: earlier
+//! buttons, defaults and the day's quota.
 
 mod linking;
 
 use super::*;
 use crate::chat::{ChatMessage, ChatMode};
 use crate::config::{Config, RawSettings};
-use crate::gallery::{ListFilter, Origin, Owner};
-use crate::request::{EditFields, GenerationFields};
+use crate::gallery::{ListFilter, Origin, Owner, SessionName};
+use crate::preferences::PreferenceChange;
+use crate::request::{AspectRatio, EditFields, GenerationFields, Shape};
 use crate::startup::{self, AwsSetup};
 
 /// A core on the demo engine with a folder store of its own.
@@ -39,7 +42,7 @@ fn person(id: u64) -> Actor {
 /// One small demo image in `actor`'s gallery.
 async fn made_by(core: &Atelier, actor: &Actor) -> ImageRef {
     let fields = GenerationFields { prompt: "a lighthouse".into(), size: Some("256x256".into()), ..Default::default() };
-    let kept = core.generate(actor, &core.plan_generation(fields.parse().unwrap()).unwrap()).await.unwrap();
+    let kept = core.generate(actor, &core.plan_generation(actor, &fields).await.unwrap()).await.unwrap();
     actor.own(kept[0].record.id)
 }
 
@@ -101,10 +104,10 @@ async fn only_the_person_refused_may_appeal_and_anyone_shown_a_suggestion_may_us
     assert!(refusal_text(by_stranger).contains("only the person whose prompt was refused"));
     // The owner gets the request back, to run with its appeal (this core has no reviewer, so
     // the appeal cannot pass); the kept request is then let go.
-    let Ok(HeldAppeal::Generation { fields: kept, plan }) = core.appeal_held(&owner, &refused).await else {
+    let Ok(HeldAppeal::Generation { plan }) = core.appeal_held(&owner, &refused).await else {
         panic!("the owner's refused generation was not handed back")
     };
-    assert_eq!(kept.prompt, "a storm at sea");
+    assert_eq!(plan.request().prompt.as_str(), "a storm at sea");
     let by_owner = core.generate_appealed(&owner, &plan, &crate::jobs::no_progress).await.unwrap_err();
     assert!(matches!(&by_owner, crate::Error::Blocked(refused) if !refused.appealable), "{by_owner:?}");
     assert!(matches!(core.appeal_held(&owner, &refused).await, Err(crate::Error::NotFound(_))));
@@ -183,12 +186,149 @@ async fn a_plan_fixes_the_seed_once_and_the_job_draws_with_it() {
     let folder = tempfile::tempdir().unwrap();
     let core = core(folder.path()).await;
     let fields = GenerationFields { prompt: "a lighthouse".into(), size: Some("256x256".into()), ..Default::default() };
-    let plan = core.plan_generation(fields.parse().unwrap()).unwrap();
+    let plan = core.plan_generation(&person(1), &fields).await.unwrap();
     let seed = plan.request().seed.expect("a plan carries the seed it will be drawn with");
     let kept = core.generate(&person(1), &plan).await.unwrap();
     assert_eq!(kept[0].record.seed, seed);
     let again = core.generate(&person(1), &plan).await.unwrap();
     assert_eq!(again[0].image.bytes(), kept[0].image.bytes(), "the same plan draws the same picture");
+}
+
+fn session(name: &str) -> SessionName {
+    SessionName::parse(name).unwrap()
+}
+
+/// `actor` acting in a session.
+fn in_session(actor: &Actor, name: &str) -> Actor {
+    Actor { session: Some(session(name)), ..actor.clone() }
+}
+
+#[tokio::test]
+async fn a_persons_defaults_fill_in_what_any_request_of_theirs_leaves_out() {
+    let folder = tempfile::tempdir().unwrap();
+    let core = core(folder.path()).await;
+    let owner = Owner::local_operator();
+    let change = PreferenceChange {
+        aspect: Some("16:9".into()),
+        negative_prompt: Some("blur".into()),
+        private_results: Some(true),
+        ..PreferenceChange::default()
+    };
+    core.change_preferences(&owner, change).await.unwrap();
+    let wide = Shape::Aspect(AspectRatio { width: 16, height: 9 });
+    let bare = GenerationFields { prompt: "a harbour".into(), ..Default::default() };
+
+    // The same owner through every front end: the command line, the web, Discord.
+    for origin in [Origin::Cli, Origin::Web, Origin::Discord { guild_id: None, channel_id: 1, message_id: None }] {
+        let actor = Actor::new(owner.clone(), origin);
+        let plan = core.plan_generation(&actor, &bare).await.unwrap();
+        assert_eq!(plan.request().shape, wide, "the default aspect is filled in for {:?}", actor.origin);
+        assert_eq!(plan.request().negative_prompt.as_ref().map(|prompt| prompt.as_str()), Some("blur"));
+        assert!(plan.private_results());
+        assert_eq!(plan.fields().aspect.as_deref(), Some("16:9"), "the plan keeps the fields as filled in");
+    }
+    let actor = Actor::new(owner.clone(), Origin::Web);
+    let kept = core.generate(&actor, &core.plan_generation(&actor, &bare).await.unwrap()).await.unwrap();
+    assert_eq!(kept[0].record.parameters.shape, Some(wide), "the image is made with the default");
+    assert!(kept[0].record.size.width > kept[0].record.size.height, "{}", kept[0].record.size);
+
+    // What the request says wins over the default, and `none` leaves a default out this time.
+    let explicit =
+        GenerationFields { aspect: Some("1:1".into()), negative_prompt: Some("none".into()), ..bare.clone() };
+    let plan = core.plan_generation(&actor, &explicit).await.unwrap();
+    assert_eq!(plan.request().shape, Shape::default());
+    assert_eq!(plan.request().negative_prompt, None);
+    let sized = GenerationFields { size: Some("256x256".into()), ..bare.clone() };
+    assert!(core.plan_generation(&actor, &sized).await.is_ok(), "a size given does not clash with the default aspect");
+
+    // Someone else's defaults are their own.
+    let plan = core.plan_generation(&person(2), &bare).await.unwrap();
+    assert_eq!(plan.request().shape, Shape::default());
+    assert!(!plan.private_results());
+}
+
+#[tokio::test]
+async fn a_bad_default_is_refused_with_the_same_words_and_changes_nothing() {
+    let folder = tempfile::tempdir().unwrap();
+    let core = core(folder.path()).await;
+    let owner = Owner::local_operator();
+    core.change_preferences(&owner, PreferenceChange { aspect: Some("3:2".into()), ..Default::default() })
+        .await
+        .unwrap();
+    let bad_aspect = PreferenceChange { aspect: Some("wide".into()), ..Default::default() };
+    let refused = core.change_preferences(&owner, bad_aspect).await.unwrap_err();
+    assert!(refusal_text(refused).contains("`wide` is not an aspect ratio: write it as W:H"));
+    let bad_model = PreferenceChange { model: Some("dall-e".into()), ..Default::default() };
+    let refused = core.change_preferences(&owner, bad_model).await.unwrap_err();
+    assert!(refusal_text(refused).contains("`dall-e` is not a model that makes images here"));
+    assert_eq!(core.preferences(&owner).await.unwrap().aspect.as_deref(), Some("3:2"), "nothing changed");
+}
+
+#[tokio::test]
+async fn an_edit_keeps_its_parents_session_unless_another_is_given() {
+    let folder = tempfile::tempdir().unwrap();
+    let core = core(folder.path()).await;
+    let owner = person(1);
+    let parent = made_by(&core, &in_session(&owner, "trip")).await;
+    let variation = EditFields { mode: "variation".into(), ..EditFields::default() };
+
+    let plan = core.plan_edit(&owner, EditSource::Gallery(parent.clone()), None, &variation).await.unwrap();
+    let kept = core.edit(&owner, &plan).await.unwrap();
+    assert_eq!(kept[0].record.session, Some(session("trip")), "a variation stays in its parent's session");
+    // Its own child too: the session follows the lineage.
+    let child = owner.own(kept[0].record.id);
+    let plan = core.plan_edit(&owner, EditSource::Gallery(child), None, &variation).await.unwrap();
+    assert_eq!(core.edit(&owner, &plan).await.unwrap()[0].record.session, Some(session("trip")));
+
+    let elsewhere = in_session(&owner, "home");
+    let plan = core.plan_edit(&elsewhere, EditSource::Gallery(parent.clone()), None, &variation).await.unwrap();
+    assert_eq!(core.edit(&elsewhere, &plan).await.unwrap()[0].record.session, Some(session("home")));
+
+    // Someone else's image is worked from, but its session is not theirs to join.
+    let stranger = person(2);
+    let plan = core.plan_edit(&stranger, EditSource::Gallery(parent), None, &variation).await.unwrap();
+    assert_eq!(core.edit(&stranger, &plan).await.unwrap()[0].record.session, None);
+}
+
+#[tokio::test]
+async fn sessions_are_listed_renamed_and_deleted_and_their_images_stay() {
+    let folder = tempfile::tempdir().unwrap();
+    let core = core(folder.path()).await;
+    let owner = person(1);
+    let first = made_by(&core, &in_session(&owner, "trip")).await;
+    made_by(&core, &in_session(&owner, "trip")).await;
+    made_by(&core, &in_session(&owner, "home")).await;
+    made_by(&core, &owner).await;
+    made_by(&core, &in_session(&person(2), "trip")).await;
+
+    let listed = core.gallery_sessions(&owner).await.unwrap();
+    let names: Vec<(&str, usize)> = listed.iter().map(|summary| (summary.name.as_str(), summary.images)).collect();
+    assert_eq!(names, [("home", 1), ("trip", 2)], "the most recently used first, with their images counted");
+
+    assert_eq!(core.rename_session(&owner, &session("trip"), &session("Japan 2025")).await.unwrap(), 2);
+    let renamed = ListFilter { session: Some(session("Japan 2025")), origin: None };
+    assert_eq!(core.gallery_page(&owner, &renamed, None, 10).await.unwrap().records.len(), 2);
+    assert_eq!(core.image_record(&first).await.unwrap().session, Some(session("Japan 2025")));
+    let others = core.gallery_sessions(&person(2)).await.unwrap();
+    assert_eq!(others[0].name, session("trip"), "another person's session of the same name is theirs");
+    let gone = core.rename_session(&owner, &session("trip"), &session("again")).await.unwrap_err();
+    assert!(
+        matches!(&gone, crate::Error::NotFound(message) if message.contains("no session named `trip`")),
+        "{gone:?}"
+    );
+
+    // Renaming into an existing session joins them, which is also how a rename stopped
+    // midway (some images renamed, some not) is finished: by running it again.
+    assert_eq!(core.rename_session(&owner, &session("home"), &session("Japan 2025")).await.unwrap(), 1);
+    let listed = core.gallery_sessions(&owner).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].images, 3);
+
+    assert_eq!(core.delete_session(&owner, &session("Japan 2025")).await.unwrap(), 3);
+    assert!(core.gallery_sessions(&owner).await.unwrap().is_empty());
+    let everything = core.gallery_page(&owner, &ListFilter::default(), None, 10).await.unwrap();
+    assert_eq!(everything.records.len(), 4, "deleting a session keeps its images");
+    assert!(everything.records.iter().all(|record| record.session.is_none()));
 }
 
 /// A submitted generation answers with its id at once, then shows where it is until its
@@ -199,7 +339,7 @@ async fn a_submitted_job_is_followed_to_its_images_and_its_state_is_kept_for_oth
     let core = core(folder.path()).await;
     let (owner, stranger) = (person(1), person(2));
     let fields = GenerationFields { prompt: "a lighthouse".into(), size: Some("256x256".into()), ..Default::default() };
-    let plan = core.plan_generation(fields.parse().unwrap()).unwrap();
+    let plan = core.plan_generation(&person(1), &fields).await.unwrap();
 
     let id = core.submit_generation(&owner, &plan, Appeal::No).await.unwrap();
     let job = owner.own(id);
@@ -242,12 +382,12 @@ async fn a_refused_job_says_why_and_a_quota_refusal_comes_back_at_submission() {
     let folder = tempfile::tempdir().unwrap();
     let core = core_with(folder.path(), &[("ATELIER_DAILY_IMAGE_QUOTA", "1")]).await;
     let owner = person(1);
-    let plan = |prompt: &str| {
+    let plan = async |prompt: &str| {
         let fields = GenerationFields { prompt: prompt.into(), size: Some("256x256".into()), ..Default::default() };
-        core.plan_generation(fields.parse().unwrap()).unwrap()
+        core.plan_generation(&person(1), &fields).await.unwrap()
     };
 
-    let refused = core.submit_generation(&owner, &plan("csam"), Appeal::No).await.unwrap();
+    let refused = core.submit_generation(&owner, &plan("csam").await, Appeal::No).await.unwrap();
     let mut updates = core.follow_job(&owner, &owner.own(refused)).await.unwrap();
     let mut last = None;
     while let Some(view) = updates.next().await {
@@ -261,9 +401,9 @@ async fn a_refused_job_says_why_and_a_quota_refusal_comes_back_at_submission() {
     assert!(!message.is_empty());
 
     // The refusal gave its image back: one more fits today, then none.
-    let made = core.submit_generation(&owner, &plan("a lighthouse"), Appeal::No).await.unwrap();
+    let made = core.submit_generation(&owner, &plan("a lighthouse").await, Appeal::No).await.unwrap();
     let mut updates = core.follow_job(&owner, &owner.own(made)).await.unwrap();
     while updates.next().await.is_some() {}
-    let over = core.submit_generation(&owner, &plan("a second lighthouse"), Appeal::No).await.unwrap_err();
+    let over = core.submit_generation(&owner, &plan("a second lighthouse").await, Appeal::No).await.unwrap_err();
     assert!(over.is_user_error(), "{over:?}");
 }

@@ -274,7 +274,7 @@ impl Atelier {
             return Err(crate::Invalid::new("this job has no refusal that may be appealed").into());
         };
         match self.appeal_held(actor, &actor.own(held)).await? {
-            HeldAppeal::Generation { plan, .. } => self.submit_generation(actor, &plan, Appeal::Asked).await,
+            HeldAppeal::Generation { plan } => self.submit_generation(actor, &plan, Appeal::Asked).await,
             HeldAppeal::Edit { plan } => self.submit_edit(actor, &plan, Appeal::Asked).await,
         }
     }
@@ -341,9 +341,11 @@ impl Atelier {
             }
             drop(progress);
         });
-        tokio::select! {
-            view = first_stage => view.map(|view| view.id).map_err(|_| Error::operator("submitting a job", "the job ended before it was admitted")),
-            refusal = refusal => match refusal {
+        // The first stage comes once the job is admitted; without it, the job's task has sent
+        // the refusal before letting go of the reporter, so it is there to read.
+        match first_stage.await {
+            Ok(view) => Ok(view.id),
+            Err(_) => match refusal.await {
                 Ok(Some(error)) => Err(error),
                 _ => Err(Error::operator("submitting a job", "the job ended before it was admitted")),
             },

@@ -19,6 +19,8 @@ mod caller;
 mod error;
 mod images;
 mod jobs;
+mod sessions;
+mod settings;
 mod studio;
 mod views;
 
@@ -54,8 +56,8 @@ const SESSION_SCHEME: &str = "session_cookie";
     ),
     modifiers(&SignInSchemes),
     tags(
-        (name = "account", description = "Who is calling, their usage, and the models on offer"),
-        (name = "images", description = "The caller's gallery: listing, records, image bytes, deleting"),
+        (name = "account", description = "Who is calling, their usage and defaults, and the models on offer"),
+        (name = "images", description = "The caller's gallery: listing, records, image bytes, deleting, sessions"),
         (name = "studio", description = "Generating, editing, checking prompts, describing images, chat"),
         (name = "jobs", description = "Generations and edits run as jobs: read, followed as events, called back"),
         (name = "document", description = "This OpenAPI document"),
@@ -92,10 +94,13 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDocument::openapi())
         .routes(routes!(account::me))
         .routes(routes!(account::models))
+        .routes(routes!(settings::get_settings, settings::put_settings))
         .routes(routes!(images::list_images))
         .routes(routes!(images::image_detail, images::delete_image))
         .routes(routes!(images::image_file))
         .routes(routes!(images::image_thumbnail))
+        .routes(routes!(sessions::list_sessions))
+        .routes(routes!(sessions::rename_session, sessions::delete_session))
         .routes(routes!(studio::generate))
         .routes(routes!(studio::edit))
         .routes(routes!(jobs::job, jobs::cancel_job))

@@ -2,13 +2,13 @@
 //! parameters and lineage, and the image bytes themselves (served only to their owner).
 
 use atelier_shared::gallery::{
-    DOWNLOAD_URL_LIFETIME, ImageId, ImageRecord, ListFilter, OriginKind, SessionName, Variant,
+    DOWNLOAD_URL_LIFETIME, ImageId, ImageRecord, ListFilter, OriginKind, SessionName, SessionSummary, Variant,
 };
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::{Form, Router};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -23,6 +23,8 @@ pub fn router() -> Router<AppState> {
         .route("/gallery", get(show_gallery))
         .route("/gallery/{id}", get(show_image))
         .route("/gallery/{id}/delete", post(delete_image))
+        .route("/gallery/sessions/rename", post(rename_session))
+        .route("/gallery/sessions/delete", post(delete_session))
         .route("/images/{id}/{variant}", get(image_bytes))
 }
 
@@ -49,7 +51,10 @@ async fn show_gallery(
         session: session.as_deref().map(SessionName::parse).transpose()?,
         origin: source.as_deref().map(OriginKind::parse).transpose()?,
     };
-    let page_of_images = state.core.gallery_page(&user.actor(), &filter, query.cursor.as_deref(), PAGE_SIZE).await?;
+    let actor = user.actor();
+    let sessions = state.core.gallery_sessions(&actor).await?;
+    let page_of_images = state.core.gallery_page(&actor, &filter, query.cursor.as_deref(), PAGE_SIZE).await?;
+    let chosen = filter.session.as_ref().and_then(|name| sessions.iter().find(|session| session.name == *name));
     let next = page_of_images.next_cursor.as_ref().map(|cursor| {
         let mut link = format!("/gallery?cursor={}", query_value(cursor));
         if let Some(session) = &session {
@@ -63,7 +68,20 @@ async fn show_gallery(
     let content = html! {
         h1 { "Gallery" }
         form.row method="get" action="/gallery" {
-            label { "Session " input type="text" name="session" value=(session.clone().unwrap_or_default()); }
+            label { "Session "
+                select name="session" data-testid="session-filter" {
+                    option value="" { "All images" }
+                    @for listed in &sessions {
+                        option value=(listed.name.as_str()) selected[chosen.is_some_and(|chosen| chosen.name == listed.name)] {
+                            (listed.name.as_str()) " (" (listed.images) ")"
+                        }
+                    }
+                    // A session asked for by name that holds no images: shown, so the filter says what it shows.
+                    @if let (Some(name), None) = (&filter.session, chosen) {
+                        option value=(name.as_str()) selected { (name.as_str()) " (0)" }
+                    }
+                }
+            }
             label { "Source "
                 select name="source" {
                     option value="" { "Everywhere" }
@@ -73,6 +91,9 @@ async fn show_gallery(
                 }
             }
             button.secondary type="submit" { "Filter" }
+        }
+        @if let Some(chosen) = chosen {
+            (session_tools(chosen))
         }
         @if query.cursor.is_none() && session.is_none() && source.is_none() {
             // The newest page, unfiltered: images made anywhere (Discord, the API, another
@@ -88,6 +109,55 @@ async fn show_gallery(
         }
     };
     Ok(page::render(&state.site, Some(&user), Section::Gallery, "Gallery", content))
+}
+
+/// Renaming and deleting the session the gallery shows.
+fn session_tools(session: &SessionSummary) -> Markup {
+    let name = session.name.as_str();
+    html! {
+        section.session-tools data-testid="session-tools" {
+            form.row method="post" action="/gallery/sessions/rename" {
+                (crate::csrf::field())
+                input type="hidden" name="session" value=(name);
+                label { "Rename “" (name) "” to"
+                    input type="text" name="new_name" required maxlength="60" value=(name) data-testid="session-new-name";
+                }
+                button.secondary type="submit" data-testid="rename-session" { "Rename" }
+            }
+            form.row method="post" action="/gallery/sessions/delete" {
+                (crate::csrf::field())
+                input type="hidden" name="session" value=(name);
+                button.danger type="submit" data-testid="delete-session" { "Delete the session" }
+                span.hint { "Its " (session.images) " " (if session.images == 1 { "image stays" } else { "images stay" }) " in your gallery; only the name goes." }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SessionForm {
+    session: String,
+    #[serde(default)]
+    new_name: String,
+}
+
+async fn rename_session(
+    State(state): State<AppState>,
+    user: SignedIn,
+    Form(form): Form<SessionForm>,
+) -> Result<Redirect, WebError> {
+    let (from, to) = (SessionName::parse(&form.session)?, SessionName::parse(&form.new_name)?);
+    state.core.rename_session(&user.actor(), &from, &to).await?;
+    Ok(Redirect::to(&format!("/gallery?session={}", query_value(to.as_str()))))
+}
+
+async fn delete_session(
+    State(state): State<AppState>,
+    user: SignedIn,
+    Form(form): Form<SessionForm>,
+) -> Result<Redirect, WebError> {
+    state.core.delete_session(&user.actor(), &SessionName::parse(&form.session)?).await?;
+    Ok(Redirect::to("/gallery"))
 }
 
 fn parse_id(text: &str) -> Result<ImageId, WebError> {

@@ -23,7 +23,8 @@ pub fn router() -> Router<AppState> {
 
 /// The aspect ratios offered in the menu; the first is the default.
 const ASPECTS: [(&str, &str); 7] = [
-    ("", "Square (1:1)"),
+    // Explicit, so choosing it wins over a default shape from Settings.
+    ("1:1", "Square (1:1)"),
     ("16:9", "Wide (16:9)"),
     ("9:16", "Tall (9:16)"),
     ("4:3", "Landscape (4:3)"),
@@ -53,7 +54,13 @@ enum Notice<'a> {
     Refused(&'a str),
 }
 
-async fn show_studio(State(state): State<AppState>, user: SignedIn, Query(form): Query<StudioForm>) -> Markup {
+async fn show_studio(State(state): State<AppState>, user: SignedIn, Query(mut form): Query<StudioForm>) -> Markup {
+    // The form starts from the person's defaults (Settings), so what is sent is what is shown.
+    // Without them (the store cannot be read) it still works: the core fills them in or, like
+    // here, goes ahead without them.
+    if let Ok(preferences) = state.core.preferences(&user.owner).await {
+        preferences.fill_in(&mut form.fields);
+    }
     page::render(&state.site, Some(&user), Section::Studio, "Generate", studio_form(&state, &form, Notice::Nothing))
 }
 
@@ -75,7 +82,7 @@ async fn generate_images(State(state): State<AppState>, user: SignedIn, Form(for
 }
 
 async fn submit(state: &AppState, user: &SignedIn, form: &StudioForm) -> Result<JobId, WebError> {
-    let plan = state.core.plan_generation(form.fields.parse()?)?;
+    let plan = state.core.plan_generation(&user.actor(), &form.fields).await?;
     let mut actor = user.actor();
     actor.session =
         form.session.as_deref().filter(|name| !name.trim().is_empty()).map(SessionName::parse).transpose()?;
@@ -136,20 +143,30 @@ fn studio_form(state: &AppState, form: &StudioForm, notice: Notice<'_>) -> Marku
                         @for model in models.iter().filter(|model| model.can_generate) {
                             option value=(model.alias) selected[fields.model.as_deref() == Some(model.alias.as_str())] { (model.label) }
                         }
+                        @if let Some(other) = unlisted(&fields.model, &models.iter().map(|model| model.alias.as_str()).collect::<Vec<_>>()) {
+                            option value=(other) selected { (other) }
+                        }
                     }
                 }
                 label { "Shape"
                     select name="aspect" {
                         @for (ratio, label) in ASPECTS {
-                            option value=(ratio) selected[fields.aspect.as_deref().unwrap_or("") == ratio] { (label) }
+                            option value=(ratio) selected[fields.aspect.as_deref().unwrap_or("1:1") == ratio] { (label) }
+                        }
+                        @if let Some(other) = unlisted(&fields.aspect, &ASPECTS.map(|(ratio, _)| ratio)) {
+                            option value=(other) selected { (other) }
                         }
                     }
                 }
                 label { "Style"
                     select name="style" {
-                        option value="" { "None" }
+                        // `none`, so choosing it wins over a default style from Settings.
+                        option value="none" { "None" }
                         @for style in state.core.style_presets().iter().copied() {
                             option value=(style) selected[fields.style.as_deref() == Some(style)] { (style) }
+                        }
+                        @if let Some(other) = unlisted(&fields.style, &[&["none"][..], state.core.style_presets()].concat()) {
+                            option value=(other) selected { (other) }
                         }
                     }
                 }
@@ -226,6 +243,12 @@ fn results(state: &AppState, form: &StudioForm, records: &[ImageRecord]) -> Mark
         }
         (studio_form(state, form, Notice::Nothing))
     }
+}
+
+/// A value a menu does not offer (a default from Settings, say), so the menu can show it
+/// chosen rather than fall back to its first entry.
+fn unlisted<'a>(value: &'a Option<String>, offered: &[&str]) -> Option<&'a str> {
+    value.as_deref().map(str::trim).filter(|value| !value.is_empty() && !offered.contains(value))
 }
 
 /// Encodes text as a query-string value.

@@ -41,7 +41,7 @@ async fn link(core: &Atelier, discord_user_id: u64, user: &SignedInUser) {
 /// One small demo image for `actor`, or the refusal.
 async fn make(core: &Atelier, actor: &Actor) -> Result<Vec<Kept>> {
     let fields = GenerationFields { prompt: "a lighthouse".into(), size: Some("256x256".into()), ..Default::default() };
-    core.generate(actor, &core.plan_generation(fields.parse().unwrap()).unwrap()).await
+    core.generate(actor, &core.plan_generation(actor, &fields).await.unwrap()).await
 }
 
 fn is_over_quota(outcome: Result<Vec<Kept>>) -> bool {

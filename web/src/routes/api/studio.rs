@@ -29,7 +29,7 @@ use super::views::{
 use crate::AppState;
 
 /// A JSON body, or a 400 that says what is wrong with it (axum's own rejection is plain text).
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+pub(super) fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(body)| body).map_err(|rejection| {
         // axum's own words for a body past the limit ("length limit exceeded") do not say
         // that the body itself must shrink, nor that no JSON field could make it fit.
@@ -66,7 +66,7 @@ pub async fn generate(
     body: Result<Json<GenerateBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let body = json_body(body)?;
-    let plan = state.core.plan_generation(body.fields().parse()?)?;
+    let plan = state.core.plan_generation(&caller.actor(), &body.fields()).await?;
     let mut actor = caller.actor();
     actor.session =
         body.session.as_deref().filter(|name| !name.trim().is_empty()).map(SessionName::parse).transpose()?;
@@ -82,6 +82,7 @@ struct Upload {
     image_id: Option<String>,
     image: Option<Bytes>,
     mask: Option<Bytes>,
+    session: Option<String>,
 }
 
 async fn read_multipart(mut multipart: Multipart) -> Result<Upload, ApiError> {
@@ -111,6 +112,7 @@ async fn read_multipart(mut multipart: Multipart) -> Result<Upload, ApiError> {
                     "similarity" => upload.fields.similarity = text,
                     "direction" => upload.fields.direction = text,
                     "model" => upload.fields.model = text,
+                    "session" => upload.session = text,
                     other => {
                         return Err(ApiError::invalid(format!(
                             "`{other}` is not a field of this form: see /api/openapi.json for the fields"
@@ -154,7 +156,8 @@ pub async fn edit(
 ) -> Result<Response, ApiError> {
     let upload = read_multipart(multipart).await?;
     let source = edit_source(&caller, upload.image, upload.image_id.as_deref())?;
-    let actor = caller.actor();
+    let mut actor = caller.actor();
+    actor.session = upload.session.as_deref().map(SessionName::parse).transpose()?;
     let plan = state.core.plan_edit(&actor, source, upload.mask, &upload.fields).await?;
     let id = state.core.submit_edit(&actor, &plan, Appeal::No).await?;
     accepted(&state, &caller, id).await

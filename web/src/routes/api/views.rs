@@ -4,8 +4,9 @@
 use atelier_shared::chat::{ChatTurn, Speaker};
 use atelier_shared::checker::Critique;
 use atelier_shared::engine::ModelInfo;
-use atelier_shared::gallery::ImageRecord;
+use atelier_shared::gallery::{ImageRecord, SessionSummary};
 use atelier_shared::jobs::Usage;
+use atelier_shared::preferences::Preferences;
 use atelier_shared::request::{GenerationFields, Shape};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -302,6 +303,8 @@ pub struct EditForm {
     similarity: Option<String>,
     /// Which way an outpaint grows: all, left, right, up or down.
     direction: Option<String>,
+    /// A session to put the result in; an edit of a gallery image stays in its session otherwise.
+    session: Option<String>,
 }
 
 /// An image to describe, as a multipart form: `image`, a file, or `image_id` from the gallery.
@@ -556,4 +559,85 @@ impl From<&atelier_shared::JobView> for JobBody {
             id,
         }
     }
+}
+
+/// The caller's defaults for new images: each fills in what a request leaves out, in every
+/// front end (the web, this API, the command line, Discord once linked). `null` is no default.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsView {
+    /// A model alias from `/api/models`.
+    #[schema(example = "sdxl")]
+    pub model: Option<String>,
+    /// An aspect ratio W:H, between 1:4 and 4:1.
+    #[schema(example = "16:9")]
+    pub aspect: Option<String>,
+    /// A style preset (Stability models).
+    #[schema(example = "photographic")]
+    pub style: Option<String>,
+    /// What to leave out of every request that gives no negative prompt.
+    pub negative_prompt: Option<String>,
+    /// Results only the caller sees, in Discord.
+    #[serde(default)]
+    pub private_results: bool,
+}
+
+impl From<Preferences> for SettingsView {
+    fn from(preferences: Preferences) -> Self {
+        Self {
+            model: preferences.model,
+            aspect: preferences.aspect,
+            style: preferences.style,
+            negative_prompt: preferences.negative_prompt,
+            private_results: preferences.private_results,
+        }
+    }
+}
+
+impl From<SettingsView> for Preferences {
+    fn from(settings: SettingsView) -> Self {
+        Self {
+            model: settings.model,
+            aspect: settings.aspect,
+            style: settings.style,
+            negative_prompt: settings.negative_prompt,
+            private_results: settings.private_results,
+        }
+    }
+}
+
+/// A named group of the caller's images.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    #[schema(example = "trip")]
+    pub name: String,
+    /// How many images carry the name.
+    pub images: usize,
+    /// When the newest of them was made (RFC 3339).
+    pub latest: String,
+}
+
+impl From<&SessionSummary> for SessionView {
+    fn from(session: &SessionSummary) -> Self {
+        Self {
+            name: session.name.as_str().to_string(),
+            images: session.images,
+            latest: session.latest.format(&Rfc3339).unwrap_or_default(),
+        }
+    }
+}
+
+/// The caller's sessions, the one used most recently first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<SessionView>,
+}
+
+/// A session's new name.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameSessionBody {
+    /// 1 to 60 characters on one line; an existing session of this name takes the images in.
+    #[schema(example = "Japan 2025")]
+    pub name: String,
 }
