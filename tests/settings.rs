@@ -19,6 +19,15 @@ async fn api(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> 
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// Generates through the API as the local operator and follows the job until it is done.
+async fn generate(app: &TestApp, body: Value) -> Value {
+    let accepted =
+        app.client.post(app.url("/api/generate")).header("x-csrf-token", CSRF_TOKEN).json(&body).send().await.unwrap();
+    let job = app.api_job_outcome(accepted, None).await;
+    assert_eq!(job["state"], "done", "{job}");
+    job
+}
+
 /// The `atelier` binary on the same store as `app`, so it acts on the same local operator.
 fn atelier_on(app: &TestApp) -> std::process::Command {
     let mut command = atelier(app.data.path());
@@ -43,15 +52,13 @@ async fn a_default_saved_on_the_settings_page_applies_to_an_api_generation() {
     assert!(page.contains("Saved.") && page.contains("value=\"16:9\"") && page.contains("value=\"fog\""), "{page}");
 
     // The API's generation names no shape and no negative prompt: the defaults fill them in.
-    let (status, made) = api(&app, Method::POST, "/api/generate", Some(json!({"prompt": "a kite"}))).await;
-    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let made = generate(&app, json!({"prompt": "a kite"})).await;
     let image = &made["images"][0];
     assert_eq!(image["aspect"], "16:9", "{image}");
     assert!(image["width"].as_u64().unwrap() > image["height"].as_u64().unwrap(), "{image}");
     assert_eq!(image["negative_prompt"], "fog");
     // What a request says itself wins.
-    let (_, square) =
-        api(&app, Method::POST, "/api/generate", Some(json!({"prompt": "a kite", "aspect": "1:1"}))).await;
+    let square = generate(&app, json!({"prompt": "a kite", "aspect": "1:1"})).await;
     assert_eq!(square["images"][0]["aspect"], "1:1", "{square}");
 
     let (status, settings) = api(&app, Method::GET, "/api/settings", None).await;
@@ -173,7 +180,9 @@ async fn the_gallery_lists_sessions_to_pick_and_renames_and_deletes_them_keeping
     let app = TestApp::spawn().await;
     for (prompt, session) in [("a boat", "trip"), ("a pier", "trip"), ("a cat", "home"), ("a cup", "")] {
         let response = app.post_form("/studio", &[("prompt", prompt), ("session", session)]).await;
-        assert_eq!(response.status(), StatusCode::OK);
+        let (status, page) = app.job_outcome(response).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("data-testid=\"result-image\""), "{page}");
     }
     let (_, gallery) = app.get_text("/gallery").await;
     assert!(gallery.contains("<select name=\"session\" data-testid=\"session-filter\">"), "{gallery}");
@@ -229,7 +238,7 @@ async fn the_gallery_lists_sessions_to_pick_and_renames_and_deletes_them_keeping
     assert!(images.iter().all(|image| image["session"].is_null()), "{images:?}");
 
     // And the gallery page deletes one the same way.
-    app.post_form("/studio", &[("prompt", "a kite"), ("session", "kites")]).await;
+    app.job_outcome(app.post_form("/studio", &[("prompt", "a kite"), ("session", "kites")]).await).await;
     let deleted = app.post_form("/gallery/sessions/delete", &[("session", "kites")]).await;
     assert_eq!(deleted.status(), StatusCode::SEE_OTHER);
     let (_, gallery) = app.get_text("/gallery").await;
