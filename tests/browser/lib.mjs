@@ -76,28 +76,10 @@ export async function run(flow, body) {
     await screenshot(name);
     log(`step ${steps}: ${name} (${page.url()})`);
   };
-  const see = async (selector, what) => {
-    const locator = typeof selector === 'string' ? page.locator(selector).first() : selector.first();
-    try {
-      await locator.waitFor({ state: 'visible' });
-    } catch (error) {
-      throw new Error(`expected ${what} (${locator}) on ${page.url()}, but it did not appear: ${firstLine(error)}`);
-    }
-    return locator;
-  };
+  const see = (selector, what) => seeOn(page, '', selector, what);
 
   try {
-    // A fresh, empty profile every run (launchPersistentContext is Playwright's way of
-    // passing --user-data-dir).
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_FLAGS,
-      viewport: { width: 1280, height: 900 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(TIMEOUT_MS);
-    page.setDefaultNavigationTimeout(TIMEOUT_MS);
+    ({ context, page } = await launch(profile));
     page.on('pageerror', (error) => browserMessages.push(`script error on ${page.url()}: ${error.message}`));
     page.on('console', (message) => {
       if (message.type() === 'error' || message.type() === 'warning') {
@@ -139,6 +121,25 @@ export async function secondBrowser(who) {
   const base = setting('ATELIER_URL').replace(/\/+$/, '');
   const screenshots = setting('SCREENSHOTS');
   const profile = mkdtempSync(path.join(tmpdir(), `atelier-browser-${who}-`));
+  const { context, page } = await launch(profile);
+  let steps = 0;
+  const log = (...parts) => console.log(`[${who}]`, ...parts);
+  const step = async (name) => {
+    steps += 1;
+    await page.screenshot({ path: path.join(screenshots, `${who}-${String(steps).padStart(2, '0')}-${name}.png`), fullPage: true });
+    log(`step ${steps}: ${name} (${page.url()})`);
+  };
+  const see = (selector, what) => seeOn(page, who, selector, what);
+  const close = async () => {
+    await context.close().catch(() => {});
+    rmSync(profile, { recursive: true, force: true });
+  };
+  return { page, base, step, see, log, close };
+}
+
+/// Chromium on a fresh, empty profile (launchPersistentContext is Playwright's way of passing
+/// --user-data-dir), with the flows' timeouts.
+async function launch(profile) {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
@@ -148,27 +149,20 @@ export async function secondBrowser(who) {
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(TIMEOUT_MS);
   page.setDefaultNavigationTimeout(TIMEOUT_MS);
-  let steps = 0;
-  const log = (...parts) => console.log(`[${who}]`, ...parts);
-  const step = async (name) => {
-    steps += 1;
-    await page.screenshot({ path: path.join(screenshots, `${who}-${String(steps).padStart(2, '0')}-${name}.png`), fullPage: true });
-    log(`step ${steps}: ${name} (${page.url()})`);
-  };
-  const see = async (selector, what) => {
-    const locator = typeof selector === 'string' ? page.locator(selector).first() : selector.first();
-    try {
-      await locator.waitFor({ state: 'visible' });
-    } catch (error) {
-      throw new Error(`${who} expected ${what} (${locator}) on ${page.url()}, but it did not appear: ${firstLine(error)}`);
-    }
-    return locator;
-  };
-  const close = async () => {
-    await context.close().catch(() => {});
-    rmSync(profile, { recursive: true, force: true });
-  };
-  return { page, base, step, see, log, close };
+  return { context, page };
+}
+
+/// Waits until `selector` (a string or a locator) is visible on `page` and returns its
+/// locator, or fails saying `what` (and `who`, when not the flow's own person) expected it.
+async function seeOn(page, who, selector, what) {
+  const locator = typeof selector === 'string' ? page.locator(selector).first() : selector.first();
+  try {
+    await locator.waitFor({ state: 'visible' });
+  } catch (error) {
+    const expected = who ? `${who} expected` : 'expected';
+    throw new Error(`${expected} ${what} (${locator}) on ${page.url()}, but it did not appear: ${firstLine(error)}`);
+  }
+  return locator;
 }
 
 function firstLine(error) {
