@@ -532,6 +532,10 @@ impl SafetyCheck for MeasuredSafetyCheck {
         self.metrics.model_call(&self.model, self.operation, started.elapsed(), CallOutcome::of(&verdict));
         verdict
     }
+
+    fn remembered(&self) -> bool {
+        self.inner.remembered()
+    }
 }
 
 #[cfg(test)]

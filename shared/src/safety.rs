@@ -1,7 +1,8 @@
 //! The safety gate every generation and edit passes before any image model is called:
 //! a cheap local rule list, then a Bedrock Guardrail when one is configured, then a fast
-//! classifier. A block can be appealed (once per person and text, kept in the store by the
-//! core); the appeal goes to a stronger model. Verdicts are cached per normalised prompt, so asking twice costs once.
+//! classifier. The guardrail reads every request; the classifier's verdicts are remembered per
+//! normalised prompt, so asking twice costs once. A block can be appealed (once per person and
+//! text, kept in the store by the core); the appeal goes to a stronger model.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -53,6 +54,13 @@ pub enum Verdict {
 #[async_trait]
 pub trait SafetyCheck: Send + Sync + 'static {
     async fn check(&self, text: &str) -> Result<Verdict>;
+
+    /// Whether the gate may remember this check's verdict for a text and not ask again. A
+    /// guardrail says no: it is the operator's policy, cheap to ask, and may change, so it
+    /// reads every request; a model classifier's verdict is remembered.
+    fn remembered(&self) -> bool {
+        true
+    }
 }
 
 /// The most verdicts kept; the cache starts over when it is full, which is simple and bounded.
@@ -63,7 +71,8 @@ pub struct SafetyGate {
     blocked_terms: Vec<String>,
     checks: Vec<Arc<dyn SafetyCheck>>,
     appeal_reviewer: Option<Arc<dyn SafetyCheck>>,
-    cache: Mutex<HashMap<String, Verdict>>,
+    /// Remembered verdicts, by the check's place in `checks` and the normalised text.
+    cache: Mutex<HashMap<(usize, String), Verdict>>,
 }
 
 /// Lower case with runs of white space folded, so trivial variations share one verdict.
@@ -89,16 +98,16 @@ impl SafetyGate {
         })
     }
 
-    fn cached(&self, normalised: &str) -> Option<Verdict> {
-        self.cache.lock().ok().and_then(|cache| cache.get(normalised).cloned())
+    fn cached(&self, check: usize, normalised: &str) -> Option<Verdict> {
+        self.cache.lock().ok().and_then(|cache| cache.get(&(check, normalised.to_string())).cloned())
     }
 
-    fn remember(&self, normalised: String, verdict: &Verdict) {
+    fn remember(&self, check: usize, normalised: &str, verdict: &Verdict) {
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();
             }
-            cache.insert(normalised, verdict.clone());
+            cache.insert((check, normalised.to_string()), verdict.clone());
         }
     }
 
@@ -108,24 +117,29 @@ impl SafetyGate {
         if let Some(refusal) = self.local_rules(&normalised) {
             return Ok(Verdict::Blocked(refusal));
         }
-        if let Some(verdict) = self.cached(&normalised) {
-            return Ok(verdict);
-        }
         let mut verdict = Verdict::Allowed;
-        for check in &self.checks {
-            verdict = check.check(text).await?;
+        for (place, check) in self.checks.iter().enumerate() {
+            verdict = match check.remembered().then(|| self.cached(place, &normalised)).flatten() {
+                Some(verdict) => verdict,
+                None => {
+                    let verdict = check.check(text).await?;
+                    if check.remembered() {
+                        self.remember(place, &normalised, &verdict);
+                    }
+                    verdict
+                }
+            };
             if matches!(verdict, Verdict::Blocked(_)) {
                 break;
             }
         }
-        self.remember(normalised, &verdict);
         Ok(verdict)
     }
 
-    /// Whether a refusal may be appealed: not the community's own list, and only when a
-    /// reviewer is configured.
+    /// Whether a refusal may be appealed: only the classifier's (not the community's own list,
+    /// not the operator's guardrail), and only when a reviewer is configured.
     pub fn is_appealable(&self, refusal: &Refusal) -> bool {
-        refusal.by != Checker::LocalRules && refusal.by != Checker::Appeal && self.appeal_reviewer.is_some()
+        matches!(refusal.by, Checker::Classifier) && self.appeal_reviewer.is_some()
     }
 
     /// The appeal review: a stronger model reads a refused text once more. Its verdict is for
@@ -146,6 +160,13 @@ impl SafetyGate {
                 "appeals need a model, and none is configured",
             )));
         };
+        // The operator's guardrail reads the appealed text too: the reviewer stands in for the
+        // classifier, never for the operator's policy.
+        for check in self.checks.iter().filter(|check| !check.remembered()) {
+            if let Verdict::Blocked(refusal) = check.check(text).await? {
+                return Ok(Verdict::Blocked(refusal));
+            }
+        }
         Ok(match reviewer.check(text).await? {
             Verdict::Blocked(refusal) => Verdict::Blocked(Refusal { by: Checker::Appeal, ..refusal }),
             Verdict::Allowed => Verdict::Allowed,

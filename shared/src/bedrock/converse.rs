@@ -134,9 +134,11 @@ pub fn image_block(image: &CheckedImage) -> Result<ContentBlock> {
     Ok(ContentBlock::Image(block))
 }
 
-/// Wraps text that must be treated as data, never as instructions, in tags it cannot close.
+/// Text written by a user, as data between `<tag>` and `</tag>`: a JSON string (quotes,
+/// backslashes and line breaks escaped) in which `<` and `>` are written `\u003c` and
+/// `\u003e`, so no spelling of a closing tag (`</TAG>`, `< /tag >`, …) can appear inside it and
+/// end the data early; the instructions tell the model the data is a JSON string.
 pub fn as_data(tag: &str, text: &str) -> String {
-    let closing = format!("</{tag}>");
-    let safe = text.replace(&closing, &format!("</ {tag}>"));
-    format!("<{tag}>\n{safe}\n{closing}")
+    let encoded = Value::String(text.to_string()).to_string().replace('<', "\\u003c").replace('>', "\\u003e");
+    format!("<{tag}>\n{encoded}\n</{tag}>")
 }
