@@ -135,3 +135,81 @@ async fn discord_answer(discord: &DiscordStandIn, id: &str) -> String {
     }
     String::new()
 }
+
+/// DNS rebinding: a page elsewhere whose name now points at 127.0.0.1 reaches a local-mode
+/// Atelier with its own name in `Host`. It gets no page and changes nothing; so does a
+/// state-changing request from another origin. The store is untouched.
+#[tokio::test]
+async fn a_rebound_host_or_a_foreign_origin_gets_nothing_from_local_mode() {
+    let app = crate::support::TestApp::spawn().await;
+    let store = app.data.path().join("store");
+    let stored = || walk_count(&store);
+    let before = stored();
+    let rebound = "rebind.attacker.example";
+
+    let me = app.client.get(app.url("/api/me")).header("host", rebound).send().await.unwrap();
+    assert_eq!(me.status(), reqwest::StatusCode::MISDIRECTED_REQUEST);
+    assert!(!me.text().await.unwrap().contains("local-operator"), "the operator's identity leaked");
+    let page = app.client.get(app.url("/gallery")).header("host", rebound).send().await.unwrap();
+    assert_eq!(page.status(), reqwest::StatusCode::MISDIRECTED_REQUEST);
+    let made = app
+        .client
+        .post(app.url("/api/generate"))
+        .header("host", format!("{rebound}:{}", app.address.port()))
+        .header("cookie", format!("atelier_csrf={CSRF_TOKEN}"))
+        .header("x-csrf-token", CSRF_TOKEN)
+        .json(&json!({"prompt": "a kite"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), reqwest::StatusCode::MISDIRECTED_REQUEST);
+
+    // Addressed to localhost but sent by another site's page: refused.
+    let forged = app
+        .client
+        .post(app.url("/api/generate"))
+        .header("origin", "http://rebind.attacker.example")
+        .header("x-csrf-token", CSRF_TOKEN)
+        .json(&json!({"prompt": "a kite"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), reqwest::StatusCode::FORBIDDEN);
+    assert_eq!(stored(), before, "a refused request stored something");
+
+    // The operator's own requests still work, by name and by address.
+    let mine = app.client.get(app.url("/api/me")).header("host", "localhost").send().await.unwrap();
+    assert_eq!(mine.status(), reqwest::StatusCode::OK);
+}
+
+/// A Bearer token exempts an API call from the form token, never a page route that signs people
+/// in by cookie: a gallery delete with `Authorization: Bearer junk` and no form token is refused.
+#[tokio::test]
+async fn a_bearer_header_does_not_stand_in_for_the_form_token_on_pages() {
+    let app = crate::support::TestApp::spawn().await;
+    let (_, page) = app.job_outcome(app.post_form("/studio", &[("prompt", "a snowman")]).await).await;
+    let start = page.find("href=\"/gallery/").unwrap() + "href=\"/gallery/".len();
+    let id = &page[start..start + 26];
+    let delete = app
+        .client
+        .post(app.url(&format!("/gallery/{id}/delete")))
+        .header("authorization", "Bearer junk")
+        .header("cookie", format!("atelier_csrf={CSRF_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), reqwest::StatusCode::FORBIDDEN);
+    assert_eq!(app.get(&format!("/gallery/{id}")).await.status(), reqwest::StatusCode::OK, "the image was deleted");
+}
+
+/// How many files lie under `folder`.
+fn walk_count(folder: &std::path::Path) -> usize {
+    std::fs::read_dir(folder)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| if entry.path().is_dir() { walk_count(&entry.path()) } else { 1 })
+                .sum()
+        })
+        .unwrap_or(0)
+}

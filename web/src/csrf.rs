@@ -117,11 +117,14 @@ pub async fn protect(mut request: Request, next: Next) -> Response {
             );
         }
     }
-    let bearer = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("Bearer "));
+    // A Bearer token stands instead of the form token only on the API, whose callers with a
+    // token are never signed in by a cookie; a page route signs people in by cookie alone.
+    let bearer = request.uri().path().starts_with("/api/")
+        && request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("Bearer "));
     let existing = cookie_token(&request);
     if state_changing && !bearer {
         let Some(expected) = existing.as_deref() else {

@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod csrf;
 pub mod error;
+pub mod hosts;
 pub mod metrics;
 pub mod page;
 mod routes;
@@ -112,6 +113,10 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::account::router())
         .merge(routes::api::router())
         .layer(axum::middleware::from_fn(csrf::protect))
+        .layer(axum::middleware::from_fn_with_state(
+            matches!(state.site.local_sign_in, LocalSignIn::Allowed),
+            hosts::only_loopback_when_local,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, content_security_policy(secure)))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
