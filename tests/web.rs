@@ -32,6 +32,9 @@ async fn readyz_turns_unready_when_the_store_cannot_be_written() {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["ready"], false);
+    // The probe is public: it says the store is unavailable, not where or why.
+    assert_eq!(body["store"], "unavailable", "{body}");
+    assert!(!body.to_string().contains(app.data.path().to_str().unwrap()), "{body}");
     // Liveness is unaffected: the process is fine, the load balancer should not kill it.
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
 }

@@ -426,7 +426,10 @@ fn refusal_for(kind: &jsonwebtoken::errors::ErrorKind) -> &'static str {
 }
 
 /// A token we do not accept: the caller is told `message`; the log gets the detail too.
+/// The detail is written as a field with its control characters escaped (`{:?}`): it may
+/// carry values the caller chose (a key id), and a line break there must not forge a log line.
 fn refused(message: &str, detail: &dyn std::fmt::Display) -> Error {
-    tracing::info!("an API access token was refused: {message} ({detail})");
+    let detail = format!("{:?}", detail.to_string());
+    tracing::info!(detail = %detail, "an API access token was refused: {message}");
     Error::Invalid(Invalid::new(message))
 }

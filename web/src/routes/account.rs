@@ -73,8 +73,17 @@ async fn sign_in_callback(
         WebError::BadRequest(format!("The sign-in could not be finished: {why}. Please sign in again from the start."))
     };
     if let Some(error) = &query.error {
-        let why = query.error_description.as_deref().unwrap_or(error);
-        return Err(start_again(&format!("the sign-in provider said \"{why}\"")));
+        // The provider's own words come from the address, which anyone can write: they are
+        // logged (escaped), and the visitor is told only which of OAuth's error codes it was.
+        let description = query.error_description.as_deref().unwrap_or_default();
+        tracing::info!(error = ?error, description = ?description, "the sign-in provider refused a sign-in");
+        let code = match error.as_str() {
+            "access_denied" => "access was denied",
+            "login_required" | "interaction_required" | "consent_required" => "the provider needs you to sign in again",
+            "temporarily_unavailable" | "server_error" => "the provider is unavailable for a moment",
+            _ => "the provider refused it",
+        };
+        return Err(start_again(code));
     }
     let held = jar.get(SIGN_IN_COOKIE).map(|cookie| cookie.value().to_string());
     let jar = jar.remove(Cookie::build(SIGN_IN_COOKIE).path("/"));

@@ -35,7 +35,8 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             tracing::warn!(error = %error, "not ready: the store cannot be used: {error}");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "ready": false, "store": error.to_string(), "engine": engine, "spool": spool })),
+                // The probe is public: what failed (a bucket's name, a variable) is for the log.
+                Json(json!({ "ready": false, "store": "unavailable", "engine": engine, "spool": spool })),
             )
         }
     }
