@@ -749,3 +749,23 @@ async fn the_guardrail_reads_every_request_and_an_appeal_opens_nothing_for_other
     let guarded = plan_and_generate(&core, &actor(), &generation("a violent scene", "core")).await.unwrap_err();
     assert!(!guarded.offers_appeal(), "{guarded:?}");
 }
+
+/// Each appeal is a call to the stronger model, so a person may appeal only so many refusals
+/// a day (`ATELIER_DAILY_APPEALS`); past that, an appeal is refused without any model call.
+#[tokio::test]
+async fn appeals_past_the_days_limit_are_refused_without_a_model_call() {
+    let stand_in = BedrockStandIn::start().await;
+    let (_folder, core) = core(&stand_in, &[("ATELIER_DAILY_APPEALS", "1")]).await;
+    let mut plans = Vec::new();
+    for prompt in ["a zombie film poster", "a gory battlefield painting"] {
+        stand_in.script(Behaviour::ToolUse(json!({"verdict": "blocked", "category": "violence", "reason": "gore"})));
+        let request = generation(prompt, "core");
+        assert!(plan_and_generate(&core, &actor(), &request).await.unwrap_err().offers_appeal());
+        plans.push(core.plan_generation(&actor(), &request.fields()).await.unwrap());
+    }
+    core.generate_appealed(&actor(), &plans[0], &no_progress).await.unwrap();
+    let calls = stand_in.requests().len();
+    let second = core.generate_appealed(&actor(), &plans[1], &no_progress).await.unwrap_err();
+    assert!(second.to_string().contains("appealed 1 refusals today"), "{second}");
+    assert_eq!(stand_in.requests().len(), calls, "an appeal past the limit asks no model");
+}

@@ -17,6 +17,9 @@ pub struct JobLimits {
     pub per_user_queued: usize,
     /// Images one person may make per UTC day; `None` for no limit.
     pub daily_images: Option<u32>,
+    /// Refusals one person may appeal per UTC day (each appeal is a call to a stronger
+    /// model); `None` for no limit.
+    pub daily_appeals: Option<u32>,
     /// On SIGTERM, how long to stay up unready before stopping, so the load balancer drains
     /// this process first.
     pub shutdown_drain: Duration,
@@ -35,6 +38,7 @@ impl Default for JobLimits {
             per_user_running: 1,
             per_user_queued: 3,
             daily_images: Some(100),
+            daily_appeals: Some(5),
             shutdown_drain: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(20),
             heartbeat: Duration::from_secs(10),
@@ -51,6 +55,10 @@ pub(super) fn read(raw: &RawSettings) -> Result<JobLimits, ConfigError> {
         daily_images: match parse_count(raw, "ATELIER_DAILY_IMAGE_QUOTA", 0, 100)? {
             0 => None,
             images => Some(u32::try_from(images).unwrap_or(u32::MAX)),
+        },
+        daily_appeals: match parse_count(raw, "ATELIER_DAILY_APPEALS", 0, 5)? {
+            0 => None,
+            appeals => Some(u32::try_from(appeals).unwrap_or(u32::MAX)),
         },
         shutdown_drain: Duration::from_secs(parse_count(raw, "ATELIER_SHUTDOWN_DRAIN_SECONDS", 0, 5)? as u64),
         shutdown_grace: Duration::from_secs(parse_count(raw, "ATELIER_SHUTDOWN_GRACE_SECONDS", 0, 20)? as u64),
@@ -70,6 +78,10 @@ pub(super) fn describe(config: &Config) -> Vec<(&'static str, String)> {
         (
             "ATELIER_DAILY_IMAGE_QUOTA",
             limits.daily_images.map(|images| images.to_string()).unwrap_or_else(|| "0 (no limit)".into()),
+        ),
+        (
+            "ATELIER_DAILY_APPEALS",
+            limits.daily_appeals.map(|appeals| appeals.to_string()).unwrap_or_else(|| "0 (no limit)".into()),
         ),
     ]
 }

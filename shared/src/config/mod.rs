@@ -109,6 +109,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "how often a serving process writes its heartbeat to the store and looks for jobs of stopped replicas (default 10)",
     ),
     ("ATELIER_DAILY_IMAGE_QUOTA", "images one person may make per day (UTC); 0 for no limit (default 100)"),
+    ("ATELIER_DAILY_APPEALS", "refusals one person may appeal per day (UTC); 0 for no limit (default 5)"),
     ("ATELIER_OIDC_ISSUER", "OpenID Connect issuer URL of the sign-in provider (Cognito user pool)"),
     ("ATELIER_OIDC_CLIENT_ID", "OpenID Connect client id of the web app"),
     ("ATELIER_OIDC_CLIENT_SECRET", "OpenID Connect client secret of the web app, if the client has one"),

@@ -147,6 +147,11 @@ impl Jobs {
     }
 
     /// Jobs of this process waiting and running, for metrics and logs.
+    /// The limits this line keeps.
+    pub fn limits(&self) -> JobLimits {
+        self.shared.limits
+    }
+
     pub fn depth(&self) -> (usize, usize) {
         let line = lock(&self.shared.line);
         (line.waiting.len(), line.running)

@@ -82,6 +82,11 @@ impl Atelier {
     /// appeal is [`crate::Error::Blocked`].
     pub(super) async fn appeal(&self, owner: &Owner, text: &str) -> Result<()> {
         let key = Self::refusal_key(owner, text)?;
+        // Nothing is counted for an appeal that cannot be made.
+        match self.records("refusal").get::<RefusalRecord>(&key).await? {
+            Some(record) if !record.appealed => self.count_appeal(owner).await?,
+            _ => {}
+        }
         self.records("refusal")
             .update(&key, |record: Option<RefusalRecord>| match record {
                 None => Err(crate::Error::Blocked(Refused::appeal_not_possible(
@@ -99,6 +104,25 @@ impl Atelier {
                 Err(crate::Error::Blocked(Refused { by, category: Some(category), reason, appealable: false }))
             }
         }
+    }
+
+    /// Counts one more appeal today for `owner`, refusing it past the day's limit
+    /// (`ATELIER_DAILY_APPEALS`): each appeal is a call to the stronger model.
+    async fn count_appeal(&self, owner: &Owner) -> Result<()> {
+        let Some(limit) = self.jobs.limits().daily_appeals else { return Ok(()) };
+        let today = OffsetDateTime::now_utc().date();
+        let key = Self::key(format!("users/{owner}/appeals/{today}.json"))?;
+        self.records("appeal count")
+            .update(&key, |count: Option<u32>| {
+                let count = count.unwrap_or(0);
+                if count >= limit {
+                    return Err(crate::Error::Blocked(Refused::appeal_not_possible(format!(
+                        "you have appealed {limit} refusals today, the most a day; appeal again tomorrow (UTC)"
+                    ))));
+                }
+                Ok((count + 1, ()))
+            })
+            .await
     }
 
     /// Keeps a refused generation so its owner can appeal it later from a button or a page
