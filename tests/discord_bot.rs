@@ -845,3 +845,30 @@ async fn imagine_keeps_the_image_in_the_gallery_on_s3() {
     assert!(keys.iter().any(|key| key.contains("/images/")), "{keys:?}");
     assert!(keys.iter().any(|key| key.contains("/records/")), "{keys:?}");
 }
+
+/// With the store unreachable before the command arrives, `/imagine` still delivers its image
+/// (who the person is comes from memory or their own Discord id; the image waits in the
+/// spool), and once the store is back the image and its record land in their gallery, once.
+#[tokio::test]
+async fn with_the_store_down_before_the_command_imagine_still_delivers_and_stores_it_once_back() {
+    let spool = tempfile::tempdir().unwrap();
+    let bot = Bot::start(&[("ATELIER_SPOOL_DIR", spool.path().to_str().unwrap())]).await;
+    let store = bot.app.data.path().join("store");
+    // The store's folder becomes a plain file: nothing can be read or written there.
+    std::fs::remove_dir_all(&store).unwrap();
+    std::fs::write(&store, "in the way").unwrap();
+
+    let interaction =
+        bot.command(PERSON, "imagine", json!([option("prompt", "a lighthouse while the store is down")]), &[]).await;
+    let result = bot.result_of(&interaction).await;
+    assert!(shows_an_image(&result), "{result:#}");
+
+    // The store comes back: the spooled image and its record are written under the person.
+    std::fs::remove_file(&store).unwrap();
+    std::fs::create_dir(&store).unwrap();
+    let person = store.join(format!("users/discord-{PERSON}"));
+    let count = |folder: &str| std::fs::read_dir(person.join(folder)).map(|entries| entries.count()).unwrap_or(0);
+    bot.eventually("the spooled image stored", || (count("records") == 1 && count("images") == 1).then_some(())).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!((count("records"), count("images")), (1, 1), "stored once");
+}

@@ -160,7 +160,13 @@ pub struct Accounts {
     directory: Arc<dyn AccountDirectory>,
     public_url: Url,
     clock: Clock,
+    /// The owner each Discord user acted as when last looked up here: who they are while the
+    /// store cannot be reached (bounded; it starts over when full).
+    known_owners: Arc<std::sync::Mutex<std::collections::HashMap<u64, Owner>>>,
 }
+
+/// The most Discord users whose owner is remembered for a store outage.
+const KNOWN_OWNERS_LIMIT: usize = 100_000;
 
 impl std::fmt::Debug for Accounts {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -187,6 +193,7 @@ impl Accounts {
             directory,
             public_url,
             clock: Arc::new(OffsetDateTime::now_utc),
+            known_owners: Arc::default(),
         }
     }
 
@@ -359,11 +366,32 @@ impl Accounts {
 
     /// The gallery owner for a Discord user's images: the linked web account, or the Discord
     /// user's own gallery before linking. The bot asks this for every image it keeps.
+    ///
+    /// While the store cannot be reached, a Discord user is who they were when last looked up
+    /// here, or, never seen, their own Discord owner: the bot keeps making images (they wait in
+    /// the spool) instead of failing every command on the link lookup. Someone linked whom this
+    /// process never saw then gets images in their Discord gallery, which linking moves on the
+    /// next link, and which their earlier buttons find either way.
     pub async fn owner_for_discord(&self, discord_user_id: u64) -> Result<Owner> {
-        Ok(match self.link_for_discord(discord_user_id).await? {
-            Some(link) => link.owner,
-            None => Owner::discord(discord_user_id),
-        })
+        let known = |owners: &mut std::collections::HashMap<u64, Owner>| owners.get(&discord_user_id).cloned();
+        match self.link_for_discord(discord_user_id).await {
+            Ok(link) => {
+                let owner = link.map_or_else(|| Owner::discord(discord_user_id), |link| link.owner);
+                if let Ok(mut owners) = self.known_owners.lock() {
+                    if owners.len() >= KNOWN_OWNERS_LIMIT {
+                        owners.clear();
+                    }
+                    owners.insert(discord_user_id, owner.clone());
+                }
+                Ok(owner)
+            }
+            Err(error @ Error::Operator { .. }) => {
+                let remembered = self.known_owners.lock().ok().and_then(|mut owners| known(&mut owners));
+                tracing::warn!(error = %error, remembered = remembered.is_some(), "the store cannot say who a Discord user is; going on as who they were last");
+                Ok(remembered.unwrap_or_else(|| Owner::discord(discord_user_id)))
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// The web accounts whose galleries a Discord user's images were moved into when they
