@@ -261,3 +261,31 @@ async fn every_response_carries_the_security_headers() {
         app.client.get(app.url("/static/atelier.css")).header("accept-encoding", "gzip").send().await.unwrap();
     assert_eq!(compressed.headers().get("content-encoding").unwrap(), "gzip");
 }
+
+/// The form token a browser held before signing in (which a page elsewhere may have planted or
+/// read) does not survive signing in: the callback gives it a fresh one.
+#[tokio::test]
+async fn signing_in_gives_the_browser_a_fresh_form_token() {
+    let provider = OidcProvider::start().await;
+    let app = app_with_sign_in(&provider, None).await;
+    let browser = Browser::new();
+    let first = browser.get(&app.url("/")).await;
+    let before = first
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|cookie| cookie.to_str().ok())
+        .find_map(|cookie| cookie.strip_prefix("atelier_csrf=")?.split(';').next().map(String::from))
+        .expect("a form-token cookie for a first-time visitor");
+    sign_in(&browser, &app, &provider, "rosa", "/").await;
+    let after = browser.form_token(&app).await;
+    assert_ne!(after, before, "the token from before signing in carried over");
+    let stale = browser
+        .client
+        .post(app.url("/studio"))
+        .form(&[("prompt", "a kite"), ("csrf", before.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::FORBIDDEN, "the old token still works");
+}

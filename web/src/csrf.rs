@@ -10,7 +10,7 @@
 //! (`Sec-Fetch-Site`) are refused before that.
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -22,6 +22,9 @@ use rand::RngCore as _;
 use crate::error::WebError;
 
 pub const COOKIE: &str = "atelier_csrf";
+/// The cookie's name over HTTPS: a `__Host-` cookie must be `Secure`, for `Path=/` and no
+/// `Domain`, so neither plain HTTP nor a sibling subdomain can plant one.
+pub const SECURE_COOKIE: &str = "__Host-atelier_csrf";
 pub const FIELD: &str = "csrf";
 pub const HEADER: &str = "x-csrf-token";
 
@@ -72,7 +75,7 @@ fn new_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
 }
 
-fn cookie_token(request: &Request) -> Option<String> {
+fn cookie_token(request: &Request, name: &str) -> Option<String> {
     request
         .headers()
         .get_all(header::COOKIE)
@@ -80,7 +83,7 @@ fn cookie_token(request: &Request) -> Option<String> {
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(cookie, _)| *cookie == name)
         .map(|(_, value)| value.to_string())
         .filter(|value| !value.is_empty())
 }
@@ -106,7 +109,7 @@ fn same(left: &str, right: &str) -> bool {
 
 /// The middleware: hands every request its token, sets the cookie when it is new, and refuses
 /// state-changing requests whose token is missing or does not match.
-pub async fn protect(mut request: Request, next: Next) -> Response {
+pub async fn protect(State(secure): State<bool>, mut request: Request, next: Next) -> Response {
     let state_changing = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if state_changing {
         let fetch_site = request.headers().get("sec-fetch-site").and_then(|value| value.to_str().ok());
@@ -125,7 +128,7 @@ pub async fn protect(mut request: Request, next: Next) -> Response {
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .is_some_and(|value| value.starts_with("Bearer "));
-    let existing = cookie_token(&request);
+    let existing = cookie_token(&request, if secure { SECURE_COOKIE } else { COOKIE });
     if state_changing && !bearer {
         let Some(expected) = existing.as_deref() else {
             return refused(
@@ -166,10 +169,26 @@ pub async fn protect(mut request: Request, next: Next) -> Response {
     let token = existing.clone().unwrap_or_else(new_token);
     request.extensions_mut().insert(CsrfToken(token.clone()));
     let mut response = CURRENT.scope(token.clone(), next.run(request)).await;
-    if existing.is_none()
-        && let Ok(cookie) = HeaderValue::from_str(&format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"))
-    {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
+    let replaced = response.headers().get_all(header::SET_COOKIE).iter().any(|cookie| {
+        cookie.to_str().is_ok_and(|cookie| cookie.starts_with(COOKIE) || cookie.starts_with(SECURE_COOKIE))
+    });
+    if existing.is_none() && !replaced {
+        response.headers_mut().append(header::SET_COOKIE, token_cookie(&token, secure));
     }
     response
+}
+
+/// The `Set-Cookie` that gives a browser `token`.
+fn token_cookie(token: &str, secure: bool) -> HeaderValue {
+    let cookie = match secure {
+        true => format!("{SECURE_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict"),
+        false => format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"),
+    };
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("atelier_csrf=; Path=/"))
+}
+
+/// A fresh token's `Set-Cookie`, for a response that signs someone in: the token a visitor had
+/// before signing in (which a page elsewhere may have planted or read) does not carry over.
+pub fn rotated_cookie(secure: bool) -> HeaderValue {
+    token_cookie(&new_token(), secure)
 }

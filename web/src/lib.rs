@@ -112,7 +112,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::chat::router())
         .merge(routes::account::router())
         .merge(routes::api::router())
-        .layer(axum::middleware::from_fn(csrf::protect))
+        .layer(axum::middleware::from_fn_with_state(secure, csrf::protect))
         .layer(axum::middleware::from_fn_with_state(
             matches!(state.site.local_sign_in, LocalSignIn::Allowed),
             hosts::only_loopback_when_local,

@@ -99,7 +99,9 @@ async fn sign_in_callback(
     tracing::info!(owner = %user.owner, "signed in on the web");
     let token = state.core.start_session(user).await?;
     let jar = jar.add(auth::cookie(&state, SESSION_COOKIE, token));
-    Ok((jar, Redirect::to(pending.return_to())).into_response())
+    let rotated = crate::csrf::rotated_cookie(state.auth.secure_cookies);
+    let rotated = axum::response::AppendHeaders([(axum::http::header::SET_COOKIE, rotated)]);
+    Ok((jar, rotated, Redirect::to(pending.return_to())).into_response())
 }
 
 /// Ends the session here, then at the provider when it supports that.
