@@ -128,6 +128,23 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
     Ok((Atelier::new(parts), started))
 }
 
+/// A core on the demo engine keeping its store and spool in `folder`, with no settings file and
+/// `settings` (as `ATELIER_*` variables) added: what the core's and the bot's own tests run on.
+#[doc(hidden)]
+pub async fn demo_core_in(folder: &std::path::Path, settings: &[(&str, &str)]) -> Result<Atelier, ConfigError> {
+    let variables = [
+        ("ATELIER_STORE", format!("file://{}", folder.join("store").display())),
+        ("ATELIER_ENGINE", "demo".to_string()),
+        ("ATELIER_SPOOL_DIR", folder.join("spool").display().to_string()),
+        // An empty settings file, whatever the working folder holds.
+        ("ATELIER_CONFIG", "/dev/null".to_string()),
+    ];
+    let settings = settings.iter().map(|(name, value)| (*name, value.to_string()));
+    let variables = variables.into_iter().chain(settings).map(|(name, value)| (name.to_string(), value));
+    let config = Config::from_raw(&crate::config::RawSettings::from_variables(variables)?)?;
+    Ok(build(&config, &AwsSetup::default()).await?.0)
+}
+
 /// Opens the configured store and proves it usable: a folder this user can write, or a
 /// bucket that answers.
 async fn open_store(config: &Config, sdk_config: &mut Option<SdkConfig>) -> Result<Arc<dyn ObjectStore>, ConfigError> {

@@ -3,11 +3,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use atelier_shared::config::{Config, RawSettings};
 use atelier_shared::gallery::{Origin, Owner};
 use atelier_shared::jobs::ReplyRoute;
 use atelier_shared::request::GenerationFields;
-use atelier_shared::startup::{self, AwsSetup};
+use atelier_shared::startup;
 use atelier_shared::{Actor, Atelier};
 use poise::serenity_prelude as serenity;
 
@@ -86,16 +85,7 @@ impl Reply for RecordedReply {
 
 /// The bot's shared state over a demo core storing in `folder`, logging refusals to channel 99.
 async fn data(folder: &std::path::Path) -> Data {
-    std::fs::write(folder.join("none.toml"), "").unwrap();
-    let variables = [
-        ("ATELIER_STORE", format!("file://{}", folder.join("store").display())),
-        ("ATELIER_ENGINE", "demo".to_string()),
-        ("ATELIER_SPOOL_DIR", folder.join("spool").display().to_string()),
-        ("ATELIER_CONFIG", folder.join("none.toml").display().to_string()),
-    ];
-    let variables = variables.into_iter().map(|(name, value)| (name.to_string(), value));
-    let config = Config::from_raw(&RawSettings::from_variables(variables).unwrap()).unwrap();
-    let core: Atelier = startup::build(&config, &AwsSetup::default()).await.unwrap().0;
+    let core: Atelier = startup::demo_core_in(folder, &[]).await.unwrap();
     Data {
         core,
         public_url: url::Url::parse("https://atelier.example/").unwrap(),

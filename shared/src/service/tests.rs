@@ -9,11 +9,10 @@ mod linking;
 
 use super::*;
 use crate::chat::{ChatMessage, ChatMode};
-use crate::config::{Config, RawSettings};
 use crate::gallery::{ListFilter, Origin, Owner, SessionName};
 use crate::preferences::PreferenceChange;
 use crate::request::{AspectRatio, EditFields, GenerationFields, Shape};
-use crate::startup::{self, AwsSetup};
+use crate::startup;
 
 /// A core on the demo engine with a folder store of its own.
 async fn core(folder: &std::path::Path) -> Atelier {
@@ -22,17 +21,7 @@ async fn core(folder: &std::path::Path) -> Atelier {
 
 /// [`core`] with more settings.
 async fn core_with(folder: &std::path::Path, settings: &[(&str, &str)]) -> Atelier {
-    std::fs::write(folder.join("none.toml"), "").unwrap();
-    let variables = [
-        ("ATELIER_STORE", format!("file://{}", folder.join("store").display())),
-        ("ATELIER_ENGINE", "demo".to_string()),
-        ("ATELIER_SPOOL_DIR", folder.join("spool").display().to_string()),
-        ("ATELIER_CONFIG", folder.join("none.toml").display().to_string()),
-    ];
-    let settings = settings.iter().map(|(name, value)| (*name, value.to_string()));
-    let variables = variables.into_iter().chain(settings).map(|(name, value)| (name.to_string(), value));
-    let config = Config::from_raw(&RawSettings::from_variables(variables).unwrap()).unwrap();
-    startup::build(&config, &AwsSetup::default()).await.unwrap().0
+    startup::demo_core_in(folder, settings).await.unwrap()
 }
 
 fn person(id: u64) -> Actor {
