@@ -123,7 +123,9 @@ async fn a_result_replaces_the_progress_with_the_images_and_their_buttons() {
     let page = data.core.gallery_page(&discord_person(), &Default::default(), None, 10).await.unwrap();
     let made = page.records[0].id;
     assert!(buttons.iter().any(|button| button.action == Action::Variation), "{buttons:?}");
-    assert!(buttons.iter().all(|button| button.id == TargetId::Image(made) && button.owner == Owner::discord(7)));
+    for button in buttons {
+        assert_eq!((button.id, &button.owner), (TargetId::Image(made), &Owner::discord(7)), "{button:?}");
+    }
     assert!(!said.iter().any(|said| matches!(said, Said::Refused { .. } | Said::Elsewhere { .. })), "{said:?}");
     // Any progress shown names what is being made.
     for said in &said {
