@@ -416,3 +416,28 @@ async fn another_persons_conversation_is_not_found() {
     }
     assert_eq!(core.conversation(&theirs).await.unwrap().unwrap(), conversation, "their conversation is unchanged");
 }
+
+/// The edit form names the session its result joins: an upload goes into the session typed;
+/// left blank, an edit of a gallery image stays in its source's session.
+#[tokio::test]
+async fn the_edit_form_puts_its_result_in_the_session_typed_or_the_sources() {
+    let app = TestApp::spawn().await;
+    let form = Form::new()
+        .text("mode", "upscale")
+        .text("session", "walls")
+        .part("image", file(crate::support::varied_picture(256, 192), "wall.png"));
+    let (status, page) = post_edit(&app, form).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let upscaled = id_after(&page, "/gallery/");
+    let (_, walls) = app.get_text("/gallery?session=walls").await;
+    assert!(walls.contains(&format!("/images/{upscaled}/thumbnail")), "the upload's result is not in walls: {walls}");
+
+    let form = Form::new().text("mode", "variation").text("image_id", upscaled.clone()).text("session", "");
+    let (status, page) = post_edit(&app, form).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let varied = id_after(&page, "/gallery/");
+    let (_, walls) = app.get_text("/gallery?session=walls").await;
+    assert!(walls.contains(&format!("/images/{varied}/thumbnail")), "the variation left its source's session: {walls}");
+    let (_, edit_page) = app.get_text("/edit").await;
+    assert!(edit_page.contains("data-testid=\"edit-session\""), "the edit page offers a session field");
+}

@@ -7,7 +7,7 @@
 //! mask into the form's `mask` file field at the image's own size.
 
 use atelier_shared::engine::ModelInfo;
-use atelier_shared::gallery::{ImageId, ImageRecord, ListFilter};
+use atelier_shared::gallery::{ImageId, ImageRecord, ListFilter, SessionName};
 use atelier_shared::images::MAX_UPLOAD_BYTES;
 use atelier_shared::jobs::JobId;
 use atelier_shared::request::{EditFields, EditMode, InputUse};
@@ -53,6 +53,8 @@ struct EditForm {
     image_id: Option<String>,
     upload: Option<Bytes>,
     mask: Option<Bytes>,
+    /// The session the result joins; blank keeps the source image's own.
+    session: Option<String>,
 }
 
 /// An image id from an address or a form. A malformed id answers like a missing image (404),
@@ -131,6 +133,7 @@ async fn read_form(mut multipart: Multipart) -> Result<EditForm, WebError> {
                     "similarity" => &mut form.fields.similarity,
                     "direction" => &mut form.fields.direction,
                     "model" => &mut form.fields.model,
+                    "session" => &mut form.session,
                     _ => continue,
                 };
                 *slot = Some(text).filter(|text| !text.trim().is_empty());
@@ -178,7 +181,8 @@ async fn refused(state: &AppState, user: &SignedIn, form: &EditForm, error: WebE
 }
 
 async fn submit(state: &AppState, user: &SignedIn, form: &EditForm) -> Result<JobId, WebError> {
-    let actor = user.actor();
+    let mut actor = user.actor();
+    actor.session = form.session.as_deref().map(SessionName::parse).transpose()?;
     // On this page a file chosen for upload replaces the gallery image picked before it.
     let gallery_image = match (&form.upload, form.image_id.as_deref()) {
         (None, Some(id)) => Some(actor.own(parse_image_id(id)?)),
@@ -311,6 +315,9 @@ fn edit_page(
                     }
                     label data-field="seed" { "Seed " span.hint { "(blank for random)" }
                         input type="number" name="seed" min="0" max="4294967295" value=(value(&fields.seed));
+                    }
+                    label { "Session " span.hint { "(blank: the source image's own)" }
+                        input type="text" name="session" maxlength="60" value=(value(&form.session)) data-testid="edit-session";
                     }
                 }
                 p.notice.error #edit-script-error role="alert" hidden {}
