@@ -126,7 +126,7 @@ pub async fn settings(args: SettingsArgs) -> Result<(), Failure> {
 pub async fn check(args: CheckArgs) -> Result<(), Failure> {
     let prompt = Prompt::parse(&args.prompt)?;
     let (core, _) = load_core().await?;
-    let critique = core.check_prompt(&prompt).await?;
+    let critique = core.check_prompt(&operator(), &prompt).await?;
     if args.json {
         let text = serde_json::to_string_pretty(&critique).map_err(Failure::failed)?;
         println!("{text}");
@@ -235,7 +235,7 @@ pub async fn describe(args: DescribeArgs) -> Result<(), Failure> {
     let image = read_image(&args.image, "the image").await?;
     let (core, started) = load_core().await?;
     announce_demo(&started);
-    for (number, prompt) in core.describe(&image).await?.iter().enumerate() {
+    for (number, prompt) in core.describe(&operator(), &image).await?.iter().enumerate() {
         println!("{}. {prompt}", number + 1);
     }
     Ok(())

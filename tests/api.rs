@@ -701,6 +701,10 @@ async fn wrong_requests_are_400_with_the_reason_and_call_no_model() {
     assert!(!bedrock.requests().is_empty());
     let (_, me) = call_json(&app, Method::GET, "/api/me", Some(&token), None).await;
     assert_eq!(me["usage"]["images_today"], 1, "{me}");
+    // Titan Image Generator's price, out of the default daily budget.
+    assert_eq!(me["usage"]["spent_today_usd"], 0.01, "{me}");
+    assert_eq!(me["usage"]["daily_budget_usd"], 5.0, "{me}");
+    assert_eq!(me["usage"]["budget_left_usd"], 4.99, "{me}");
 }
 
 #[tokio::test]

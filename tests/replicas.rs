@@ -382,6 +382,9 @@ async fn two_replicas_acknowledge_answer_run_and_store_each_interaction_once() {
         let quota = answer["embeds"][0]["fields"][0]["value"].as_str().unwrap();
         let expected = format!("{} of {DAILY_QUOTA} images left today", DAILY_QUOTA as usize - used);
         assert!(quota.starts_with(&expected), "person {person}: expected {expected:?}, got {quota:?}");
+        // What is left of the day's budget comes with it (the burst also chats, so its
+        // amount is not only the images').
+        assert!(quota.contains("of today's $5.00 budget left"), "person {person}: got {quota:?}");
     }
 
     FaultRow {

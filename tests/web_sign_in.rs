@@ -227,6 +227,10 @@ async fn a_link_token_from_discord_links_once_and_then_says_it_was_used() {
     assert!(confirm.text().await.unwrap().contains("data-testid=\"link-done\""));
     let account = browser.get(&app.url("/account")).await.text().await.unwrap();
     assert!(account.contains("data-testid=\"linked-discord\"") && account.contains("4242424242"), "{account}");
+    assert!(
+        account.contains("data-testid=\"budget-left\"") && account.contains("of today's $5.00 budget left"),
+        "{account}"
+    );
 
     // The same link again: used, said plainly, nothing changes.
     let again = browser.get(&app.url(&path)).await;

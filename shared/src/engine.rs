@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Invalid, Result};
 use crate::images::CheckedImage;
-use crate::request::{EditMode, EditRequest, GenerationRequest, Seed};
+use crate::request::{EditMode, EditRequest, GenerationRequest, ModelName, Seed};
 
 /// Which engine made an image: stored in every image record, and the demo engine's images
 /// are labelled as such wherever they are shown. The operator's `ATELIER_ENGINE` setting
@@ -85,6 +85,12 @@ pub trait ImageEngine: Send + Sync + 'static {
 
     /// The models on offer, default first.
     fn models(&self) -> Vec<ModelInfo>;
+
+    /// The provider's id of the model a request would run on: a generation when `edit_mode`
+    /// is `None`, otherwise an edit in that mode, with `model` the name asked for (or none).
+    /// Budgets look its price up by this id. `None` for a name the engine does not know
+    /// (its check refuses the request anyway).
+    fn model_id_for(&self, model: Option<&ModelName>, edit_mode: Option<EditMode>) -> Option<String>;
 
     /// Checks a generation request against the model's own limits without calling anything,
     /// so front ends can refuse a wrong option before they acknowledge, queue or charge it.

@@ -37,10 +37,11 @@ use tokio::task::JoinHandle;
 use crate::config::JobLimits;
 use crate::error::Error;
 use crate::gallery::Owner;
+use crate::pricing::Usd;
 use ledger::{Ending, Ledgers};
 
 pub use details::{JobAnswerer, JobDetails, JobId, JobKind, ReplicaId, ReplyRoute};
-pub use progress::{Cancelled, Progress, Stage, Usage, no_progress};
+pub use progress::{Cancelled, Progress, Stage, Usage, no_progress, usage_text};
 pub use ticket::Ticket;
 
 /// This process's view of a job it holds.
@@ -62,6 +63,13 @@ struct Line {
     /// store cannot be reached.
     day: Option<Date>,
     images_today: HashMap<Owner, u32>,
+    /// What each person's calls through this process cost today, the budget's fallback in
+    /// the same way.
+    spent_today: HashMap<Owner, Usd>,
+    /// What this process's model calls cost today, and what the other replicas last said
+    /// theirs did: the service's daily cap weighs their sum.
+    spent_here: Usd,
+    spent_elsewhere: Usd,
 }
 
 impl Line {
@@ -69,6 +77,24 @@ impl Line {
         if self.day != Some(today) {
             self.day = Some(today);
             self.images_today.clear();
+            self.spent_today.clear();
+            self.spent_here = Usd::ZERO;
+            self.spent_elsewhere = Usd::ZERO;
+        }
+    }
+
+    /// Counts a charge (or, with `refund`, gives one back) in this process's tallies.
+    fn tally(&mut self, owner: &Owner, images: u32, cost: Usd, refund: bool) {
+        let used = self.images_today.entry(owner.clone()).or_default();
+        let spent = self.spent_today.entry(owner.clone()).or_default();
+        if refund {
+            *used = used.saturating_sub(images);
+            *spent = spent.saturating_sub(cost);
+            self.spent_here = self.spent_here.saturating_sub(cost);
+        } else {
+            *used = used.saturating_add(images);
+            *spent = spent.saturating_add(cost);
+            self.spent_here = self.spent_here.saturating_add(cost);
         }
     }
 }

@@ -12,6 +12,7 @@
 //! - [`jobs`]: the line image jobs wait in, per-person limits and the daily quota.
 //! - [`metrics`]: Prometheus metrics in our own terms, from a registry each core owns.
 //! - [`preferences`]: a person's defaults for new images.
+//! - [`pricing`]: what model calls cost, the unit of every budget.
 //! - [`sessions`]: web sessions and sign-ins in progress, kept in the store.
 //! - [`claims`]: which replica acts on an event every replica hears (a create-only record).
 //! - [`service`]: [`Atelier`], the operations front ends call.
@@ -34,6 +35,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod oidc;
 pub mod preferences;
+pub mod pricing;
 pub mod request;
 pub(crate) mod safety;
 pub(crate) mod service;

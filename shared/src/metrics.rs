@@ -142,6 +142,12 @@ struct ModelCallLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct SpendLabels {
+    model: String,
+    operation: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct StoreLabels {
     operation: &'static str,
 }
@@ -168,6 +174,7 @@ struct Instruments {
     jobs_running: Gauge,
     model_calls: Family<ModelCallLabels, Histogram, fn() -> Histogram>,
     store_errors: Family<StoreLabels, Counter>,
+    spent: Family<SpendLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     spool_images: Gauge,
     spool_bytes: Gauge,
     rate_limit_waits: Family<RouteLabels, Histogram, fn() -> Histogram>,
@@ -223,6 +230,12 @@ impl Metrics {
             "Calls to the object store that failed because the store could not be used, by operation",
             store_errors.clone(),
         );
+        let spent = Family::<SpendLabels, Counter<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "estimated_spend_usd",
+            "Estimated cost of model calls in US dollars from the price table, by model and operation (images, chat, critique, describe, appeal)",
+            spent.clone(),
+        );
         let spool_images = Gauge::default();
         registry.register("spool_images", "Images waiting in the local spool for the store", spool_images.clone());
         let spool_bytes = Gauge::default();
@@ -248,6 +261,7 @@ impl Metrics {
                 jobs_running,
                 model_calls,
                 store_errors,
+                spent,
                 spool_images,
                 spool_bytes,
                 rate_limit_waits,
@@ -261,6 +275,13 @@ impl Metrics {
     pub fn job_finished(&self, model: &str, outcome: JobOutcome) {
         let labels = JobLabels { model: model.to_string(), outcome: outcome.as_str() };
         self.instruments.jobs_finished.get_or_create(&labels).inc();
+    }
+
+    /// Adds a call's estimated price to `atelier_estimated_spend_usd_total{model, operation}`.
+    /// `model` is a configured model id (bounded like every other label).
+    pub fn spent(&self, model: &str, operation: &'static str, cost: crate::pricing::Usd) {
+        let labels = SpendLabels { model: model.to_string(), operation };
+        self.instruments.spent.get_or_create(&labels).inc_by(cost.as_dollars());
     }
 
     /// How many image jobs wait in line now.

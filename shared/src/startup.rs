@@ -92,6 +92,8 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
                 accounts,
                 spool_flusher,
                 metrics,
+                prices: config.prices.clone(),
+                text_model: config.bedrock.chat_model.clone(),
             };
             (parts, reason)
         }
@@ -120,6 +122,8 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
                 accounts,
                 spool_flusher,
                 metrics,
+                prices: config.prices.clone(),
+                text_model: settings.chat_model.clone(),
             };
             (parts, format!("Bedrock in {}", bedrock.region))
         }

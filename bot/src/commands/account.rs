@@ -2,6 +2,7 @@
 //! here is ephemeral: it is about one person.
 
 use atelier_shared::gallery::ListFilter;
+use atelier_shared::jobs::usage_text;
 use atelier_shared::preferences::PreferenceChange;
 use atelier_shared::{Actor, LinkStart};
 use poise::serenity_prelude as serenity;
@@ -168,10 +169,7 @@ async fn me(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
     let user_id = ctx.interaction.user.id.get();
     let owner = work::owner_of(data, &ctx.interaction.user).await?;
     let usage = data.core.usage(&owner).await?;
-    let quota = match (usage.images_left(), usage.daily_images) {
-        (Some(left), Some(quota)) => format!("{left} of {quota} images left today (resets at midnight UTC)"),
-        _ => format!("{} images today, no daily limit", usage.images_today),
-    };
+    let quota = format!("{}\n{}", usage_text::images(&usage), usage_text::budget(&usage));
     let link = match data.core.discord_link(user_id).await? {
         Some(link) => format!("linked to **{}** since {}", link.username, link.linked_at.date()),
         None if data.core.linking_available() => {

@@ -15,7 +15,7 @@ use crate::engine::{Generated, GeneratedImage, ImageEngine, ModelInfo, SafetyOut
 use crate::error::{Error, Invalid, Refused, Result};
 use crate::images::CheckedImage;
 use crate::metrics::{CallOutcome, Metrics};
-use crate::request::{EditRequest, GenerationRequest, Seed};
+use crate::request::{EditMode, EditRequest, GenerationRequest, ModelName, Seed};
 
 /// Image generation and editing on Bedrock.
 #[derive(Clone, Debug)]
@@ -214,6 +214,14 @@ impl ImageEngine for BedrockImageEngine {
         let mut models: Vec<ModelInfo> = default.into_iter().map(model_info).collect();
         models.extend(self.catalog.entries().iter().filter(|entry| Some(*entry) != default).map(model_info));
         models
+    }
+
+    fn model_id_for(&self, model: Option<&ModelName>, edit_mode: Option<EditMode>) -> Option<String> {
+        let entry = match edit_mode {
+            None => self.catalog.for_generation(model),
+            Some(mode) => self.catalog.for_edit(mode, model),
+        };
+        entry.ok().map(|entry| entry.id.clone())
     }
 
     fn check_generation(&self, request: &GenerationRequest) -> Result<Seed, Invalid> {

@@ -110,6 +110,18 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ),
     ("ATELIER_DAILY_IMAGE_QUOTA", "images one person may make per day (UTC); 0 for no limit (default 100)"),
     ("ATELIER_DAILY_APPEALS", "refusals one person may appeal per day (UTC); 0 for no limit (default 5)"),
+    (
+        "ATELIER_DAILY_BUDGET_USD",
+        "estimated US dollars one person's model calls (images, chat, critiques, descriptions, appeals) may cost per day (UTC); 0 for no limit (default 5)",
+    ),
+    (
+        "ATELIER_SERVICE_DAILY_BUDGET_USD",
+        "estimated US dollars all model calls together may cost per day (UTC), across replicas; 0 or unset for no cap",
+    ),
+    (
+        "ATELIER_PRICES",
+        "model prices to add or correct, as pattern=price pairs separated by commas: dollars per image (core=0.04) or per million tokens in/out (claude-sonnet=3/15)",
+    ),
     ("ATELIER_OIDC_ISSUER", "OpenID Connect issuer URL of the sign-in provider (Cognito user pool)"),
     ("ATELIER_OIDC_CLIENT_ID", "OpenID Connect client id of the web app"),
     ("ATELIER_OIDC_CLIENT_SECRET", "OpenID Connect client secret of the web app, if the client has one"),
@@ -271,6 +283,8 @@ pub struct Config {
     pub bedrock: BedrockSettings,
     /// How many image jobs run at once, and how much each person may ask for.
     pub limits: JobLimits,
+    /// What each model's calls are estimated to cost, for budgets and metrics.
+    pub prices: crate::pricing::PriceTable,
     /// Where `/metrics` is served, on a listener of its own; `None` serves no metrics.
     pub metrics_address: Option<SocketAddr>,
     /// How log lines are written.
@@ -295,6 +309,7 @@ impl Config {
         let models = engine::read_models(raw)?;
         let bedrock = bedrock::read(raw)?;
         let limits = jobs::read(raw)?;
+        let prices = jobs::read_prices(raw)?;
         let metrics_address = server::read_metrics_address(raw, bind)?;
         let log_format = LogFormat::from_raw(raw)?;
         Ok(Self {
@@ -310,6 +325,7 @@ impl Config {
             models,
             bedrock,
             limits,
+            prices,
             metrics_address,
             log_format,
         })

@@ -60,6 +60,10 @@ impl ImageEngine for DemoEngine {
         vec![Self::model()]
     }
 
+    fn model_id_for(&self, model: Option<&ModelName>, _edit_mode: Option<EditMode>) -> Option<String> {
+        Self::check_model(model).ok().map(|()| Self::model().id)
+    }
+
     fn check_generation(&self, request: &GenerationRequest) -> Result<Seed, Invalid> {
         Self::check_model(request.model.as_ref())?;
         request.guidance.refuse_unsupported("the demo engine", false, false)?;

@@ -7,13 +7,14 @@ use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
 use tokio::sync::{Notify, Semaphore};
 
-use super::ledger::{Ending, JobRecord, LedgerState, Ledgers, check_quota};
+use super::ledger::{Ending, JobRecord, LedgerState, Ledgers, check_budget, check_quota};
 use super::{
     Cancelled, JobAnswerer, JobDetails, JobId, Jobs, LocalJob, ReplicaId, Shared, Ticket, Usage, is_store_outage, lock,
 };
 use crate::config::JobLimits;
 use crate::error::{Error, Result};
 use crate::gallery::Owner;
+use crate::pricing::Usd;
 use crate::store::ObjectStore;
 
 impl Jobs {
@@ -46,23 +47,25 @@ impl Jobs {
         lock(&self.shared.answerers).insert(front_end.to_string(), answerer);
     }
 
-    /// Admits a job for `owner` that will make `images` images, charging them to today's
-    /// quota; refuses, with what to do, when the person has too much in progress or the
-    /// quota cannot cover it.
-    pub async fn admit(&self, owner: &Owner, images: u32, details: JobDetails) -> Result<Ticket> {
+    /// Admits a job for `owner` that will make `images` images costing an estimated `cost`,
+    /// charging both to today's quota and budget; refuses, with what to do, when the person
+    /// has too much in progress, the quota or the budget cannot cover it, or the service has
+    /// spent what its operator allows for the day.
+    pub async fn admit(&self, owner: &Owner, images: u32, cost: Usd, details: JobDetails) -> Result<Ticket> {
         if self.is_closed() {
             return Err(Error::Busy(
                 "Atelier is restarting and takes no new images for a moment: ask again in a minute".into(),
             ));
         }
+        self.check_service_budget(cost)?;
         let limits = self.shared.limits;
         let id = JobId::new();
         let ledgers = &self.shared.ledgers;
-        let mut in_store = match ledgers.admit(owner, id, images, &self.shared.replica, &limits).await {
+        let mut in_store = match ledgers.admit(owner, id, images, cost, &self.shared.replica, &limits).await {
             Ok(()) => true,
             Err(error) if is_store_outage(&error) => {
                 tracing::warn!(error = %error, "the store cannot keep the job ledger; counting this job locally");
-                self.admit_locally(owner, images)?;
+                self.admit_locally(owner, images, cost)?;
                 false
             }
             Err(refused) => return Err(refused),
@@ -81,7 +84,7 @@ impl Jobs {
                 Ok(()) => {
                     let mut line = lock(&self.shared.line);
                     line.roll_day(OffsetDateTime::now_utc().date());
-                    *line.images_today.entry(owner.clone()).or_default() += images;
+                    line.tally(owner, images, cost, false);
                 }
                 Err(error) => {
                     // A job in the ledger without its record could never be answered if this
@@ -95,7 +98,7 @@ impl Jobs {
                         return Err(error);
                     }
                     tracing::warn!(error = %error, "the store cannot keep the job record; counting this job locally");
-                    self.admit_locally(owner, images)?;
+                    self.admit_locally(owner, images, cost)?;
                     in_store = false;
                 }
             }
@@ -114,6 +117,7 @@ impl Jobs {
             owner: owner.clone(),
             number,
             images,
+            cost,
             in_store,
             model_started: false,
             finished: false,
@@ -121,14 +125,84 @@ impl Jobs {
         })
     }
 
-    /// The quota check of the old, per-process line, used only while the store is down.
-    fn admit_locally(&self, owner: &Owner, images: u32) -> Result<()> {
+    /// The quota and budget check of the old, per-process line, used only while the store
+    /// is down.
+    fn admit_locally(&self, owner: &Owner, images: u32, cost: Usd) -> Result<()> {
         let mut line = lock(&self.shared.line);
         line.roll_day(OffsetDateTime::now_utc().date());
         let used = line.images_today.get(owner).copied().unwrap_or(0);
         check_quota(self.shared.limits.daily_images, used, images)?;
-        *line.images_today.entry(owner.clone()).or_default() += images;
+        let spent = line.spent_today.get(owner).copied().unwrap_or_default();
+        check_budget(self.shared.limits.daily_budget, spent, cost)?;
+        line.tally(owner, images, cost, false);
         Ok(())
+    }
+
+    /// Refuses when the service as a whole has spent its day's cap (as far as this replica
+    /// knows: the others' spending arrives with their heartbeats, so the cap may be passed
+    /// by what the replicas spend between two of them).
+    fn check_service_budget(&self, cost: Usd) -> Result<()> {
+        let Some(cap) = self.shared.limits.service_daily_budget else { return Ok(()) };
+        let mut line = lock(&self.shared.line);
+        line.roll_day(OffsetDateTime::now_utc().date());
+        let spent = line.spent_here.saturating_add(line.spent_elsewhere);
+        if spent >= cap || spent.saturating_add(cost) > cap {
+            return Err(Error::Busy(
+                "Atelier has reached the spending limit its operator set for today; it takes new requests again \
+                 after midnight UTC"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a model call that is not an image job (a chat reply, a critique, a
+    /// description, an appeal) when the person's budget or the service's is spent, before
+    /// anything is called. Its price is known only afterwards: see [`Self::charge`].
+    pub async fn check_budget_left(&self, owner: &Owner) -> Result<()> {
+        self.check_service_budget(Usd::ZERO)?;
+        let Some(budget) = self.shared.limits.daily_budget else { return Ok(()) };
+        let spent = match self.shared.ledgers.ledger(owner).await {
+            Ok(ledger) => ledger.spent,
+            Err(error) if is_store_outage(&error) => {
+                let mut line = lock(&self.shared.line);
+                line.roll_day(OffsetDateTime::now_utc().date());
+                line.spent_today.get(owner).copied().unwrap_or_default()
+            }
+            Err(error) => return Err(error),
+        };
+        check_budget(Some(budget), spent, Usd::ZERO)
+    }
+
+    /// Adds the price of a call already made to the person's day and the service's. A store
+    /// that cannot be written leaves it counted here only: the call is made, and the person
+    /// already has their answer.
+    pub async fn charge(&self, owner: &Owner, cost: Usd) {
+        {
+            let mut line = lock(&self.shared.line);
+            line.roll_day(OffsetDateTime::now_utc().date());
+            line.tally(owner, 0, cost, false);
+        }
+        if let Err(error) = self.shared.ledgers.charge(owner, cost).await {
+            tracing::warn!(error = %error, user.id = %owner, cost = %cost, "could not add a call's price to the person's ledger");
+        }
+    }
+
+    /// What this replica spent today, for its heartbeat.
+    pub(super) fn spent_here(&self) -> super::ledger::DaySpend {
+        let today = OffsetDateTime::now_utc().date();
+        let mut line = lock(&self.shared.line);
+        line.roll_day(today);
+        super::ledger::DaySpend { day: today, usd: line.spent_here }
+    }
+
+    /// Notes what the other replicas spent today, read from their heartbeats.
+    pub(super) fn note_spent_elsewhere(&self, spent: super::ledger::DaySpend) {
+        let mut line = lock(&self.shared.line);
+        line.roll_day(OffsetDateTime::now_utc().date());
+        if line.day == Some(spent.day) {
+            line.spent_elsewhere = spent.usd;
+        }
     }
 
     pub(super) fn remember_unwritten_ending(&self, owner: &Owner, id: JobId, ending: Ending) {
@@ -165,6 +239,8 @@ impl Jobs {
             queued: ledger.count(LedgerState::Waiting),
             images_today: ledger.images,
             daily_images: self.shared.limits.daily_images,
+            spent_today: ledger.spent,
+            daily_budget: self.shared.limits.daily_budget,
         })
     }
 

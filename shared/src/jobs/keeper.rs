@@ -7,7 +7,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
-use super::ledger::{Ending, ReplicaRecord};
+use super::ledger::{DaySpend, Ending, ReplicaRecord};
 use super::{Jobs, ReplicaId, lock};
 use crate::error::Result;
 
@@ -61,8 +61,15 @@ impl Jobs {
             replica: self.shared.replica.clone(),
             heartbeat_at: OffsetDateTime::now_utc(),
             stopped: false,
+            spent: Some(self.spent_here()),
         };
         ledgers.beat(&beat).await?;
+        // Only a capped service needs to know what the others spent.
+        if self.shared.limits.service_daily_budget.is_some() {
+            let day = beat.spent.map_or_else(|| OffsetDateTime::now_utc().date(), |spent| spent.day);
+            let usd = ledgers.spent_elsewhere(day, &self.shared.replica).await?;
+            self.note_spent_elsewhere(DaySpend { day, usd });
+        }
         let ids = ledgers.job_ids(10_000).await?;
         let mut records = Vec::new();
         for id in ids {
@@ -145,6 +152,7 @@ impl Jobs {
             replica: self.shared.replica.clone(),
             heartbeat_at: OffsetDateTime::now_utc(),
             stopped: true,
+            spent: Some(self.spent_here()),
         };
         if let Err(error) = self.shared.ledgers.beat(&record).await {
             tracing::warn!(error = %error, "could not mark this replica stopped in the store");

@@ -13,6 +13,7 @@ use super::{JobDetails, JobId, ReplicaId};
 use crate::config::JobLimits;
 use crate::error::{Error, Result};
 use crate::gallery::Owner;
+use crate::pricing::Usd;
 use crate::store::json::JsonRecords;
 use crate::store::{ObjectKey, ObjectStore};
 
@@ -29,6 +30,9 @@ pub enum LedgerState {
 pub struct LedgerJob {
     pub id: JobId,
     pub images: u32,
+    /// Their estimated price, charged to the day's budget with them and given back with them.
+    #[serde(default)]
+    pub cost: Usd,
     /// The UTC day the images were charged to; a refund after midnight gives nothing back
     /// to the new day.
     pub day: Date,
@@ -51,19 +55,45 @@ pub struct PersonLedger {
     /// that linking, unlinking and linking again counts each image of the day once.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub counted_from: BTreeMap<Owner, u32>,
+    /// The estimated price of every model call today (images, chat, critiques,
+    /// descriptions, appeals), weighed against the daily budget.
+    #[serde(default)]
+    pub spent: Usd,
+    /// Like `counted_from`, for what the other owner spent today.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub spent_counted_from: BTreeMap<Owner, Usd>,
 }
 
 impl PersonLedger {
     fn today(existing: Option<Self>, today: Date) -> Self {
         match existing {
             Some(ledger) if ledger.day == today => ledger,
-            Some(ledger) => Self { day: today, images: 0, jobs: ledger.jobs, counted_from: BTreeMap::new() },
-            None => Self { day: today, images: 0, jobs: Vec::new(), counted_from: BTreeMap::new() },
+            Some(ledger) => Self { jobs: ledger.jobs, ..Self::empty(today) },
+            None => Self::empty(today),
+        }
+    }
+
+    fn empty(day: Date) -> Self {
+        Self {
+            day,
+            images: 0,
+            jobs: Vec::new(),
+            counted_from: BTreeMap::new(),
+            spent: Usd::ZERO,
+            spent_counted_from: BTreeMap::new(),
         }
     }
 
     pub fn count(&self, state: LedgerState) -> usize {
         self.jobs.iter().filter(|job| job.state == state).count()
+    }
+
+    /// Gives a job's images and their price back, if they were charged to this day.
+    fn refund(&mut self, job: &LedgerJob) {
+        if job.day == self.day {
+            self.images = self.images.saturating_sub(job.images);
+            self.spent = self.spent.saturating_sub(job.cost);
+        }
     }
 }
 
@@ -92,6 +122,16 @@ pub struct ReplicaRecord {
     /// Written on a clean stop: its leftover jobs can be answered at once.
     #[serde(default)]
     pub stopped: bool,
+    /// What this replica estimated it spent on model calls that day, for the service's cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spent: Option<DaySpend>,
+}
+
+/// Spending on one UTC day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaySpend {
+    pub day: Date,
+    pub usd: Usd,
 }
 
 /// How a job left the ledger.
@@ -181,6 +221,7 @@ impl Ledgers {
         owner: &Owner,
         id: JobId,
         images: u32,
+        cost: Usd,
         replica: &ReplicaId,
         limits: &JobLimits,
     ) -> Result<()> {
@@ -198,16 +239,34 @@ impl Ledgers {
                     )));
                 }
                 check_quota(limits.daily_images, ledger.images, images)?;
+                check_budget(limits.daily_budget, ledger.spent, cost)?;
                 ledger.images = ledger.images.saturating_add(images);
+                ledger.spent = ledger.spent.saturating_add(cost);
                 ledger.jobs.push(LedgerJob {
                     id,
                     images,
+                    cost,
                     day: today,
                     state: LedgerState::Waiting,
                     replica: replica.clone(),
                     cancel_requested: false,
                 });
                 Ok((ledger, ()))
+            })
+            .await
+    }
+
+    /// Adds the price of a call already made (a chat reply, a critique) to today's spending.
+    /// Never refuses: the call was checked against the budget before it was made.
+    pub async fn charge(&self, owner: &Owner, cost: Usd) -> Result<Usd> {
+        let today = OffsetDateTime::now_utc().date();
+        let _turn = self.writing(owner).await;
+        self.ledgers()
+            .update(&Self::ledger_key(owner)?, |existing: Option<PersonLedger>| {
+                let mut ledger = PersonLedger::today(existing, today);
+                ledger.spent = ledger.spent.saturating_add(cost);
+                let spent = ledger.spent;
+                Ok((ledger, spent))
             })
             .await
     }
@@ -226,9 +285,7 @@ impl Ledgers {
                 };
                 if ledger.jobs[position].cancel_requested {
                     let job = ledger.jobs.remove(position);
-                    if job.day == ledger.day {
-                        ledger.images = ledger.images.saturating_sub(job.images);
-                    }
+                    ledger.refund(&job);
                     return Ok((ledger, Start::Cancelled));
                 }
                 ledger.jobs[position].state = LedgerState::Running;
@@ -250,8 +307,8 @@ impl Ledgers {
                     return Ok((ledger, false));
                 };
                 let job = ledger.jobs.remove(position);
-                if ending == Ending::Refunded && job.day == ledger.day {
-                    ledger.images = ledger.images.saturating_sub(job.images);
+                if ending == Ending::Refunded {
+                    ledger.refund(&job);
                 }
                 Ok((ledger, true))
             })
@@ -282,7 +339,8 @@ impl Ledgers {
     /// left as it is: its jobs in progress still end there.
     pub async fn join(&self, from: &Owner, to: &Owner) -> Result<()> {
         let today = OffsetDateTime::now_utc().date();
-        let used = self.ledger(from).await?.images;
+        let from_ledger = self.ledger(from).await?;
+        let (used, spent) = (from_ledger.images, from_ledger.spent);
         let _turn = self.writing(to).await;
         self.ledgers()
             .update(&Self::ledger_key(to)?, |existing: Option<PersonLedger>| {
@@ -290,6 +348,9 @@ impl Ledgers {
                 let counted = ledger.counted_from.entry(from.clone()).or_default();
                 ledger.images = ledger.images.saturating_add(used.saturating_sub(*counted));
                 *counted = (*counted).max(used);
+                let counted = ledger.spent_counted_from.entry(from.clone()).or_default();
+                ledger.spent = ledger.spent.saturating_add(spent.saturating_sub(*counted));
+                *counted = (*counted).max(spent);
                 Ok((ledger, ()))
             })
             .await
@@ -302,15 +363,17 @@ impl Ledgers {
     /// changes nothing.
     pub async fn part(&self, from: &Owner, to: &Owner) -> Result<()> {
         let today = OffsetDateTime::now_utc().date();
-        let used = self.ledger(to).await?.images;
-        let from_used = {
+        let to_ledger = self.ledger(to).await?;
+        let (used, spent) = (to_ledger.images, to_ledger.spent);
+        let (from_used, from_spent) = {
             let _turn = self.writing(from).await;
             self.ledgers()
                 .update(&Self::ledger_key(from)?, |existing: Option<PersonLedger>| {
                     let mut ledger = PersonLedger::today(existing, today);
                     ledger.images = ledger.images.max(used);
-                    let images = ledger.images;
-                    Ok((ledger, images))
+                    ledger.spent = ledger.spent.max(spent);
+                    let counts = (ledger.images, ledger.spent);
+                    Ok((ledger, counts))
                 })
                 .await?
         };
@@ -319,6 +382,7 @@ impl Ledgers {
             .update(&Self::ledger_key(to)?, |existing: Option<PersonLedger>| {
                 let mut ledger = PersonLedger::today(existing, today);
                 ledger.counted_from.insert(from.clone(), from_used);
+                ledger.spent_counted_from.insert(from.clone(), from_spent);
                 Ok((ledger, ()))
             })
             .await
@@ -394,6 +458,33 @@ impl Ledgers {
     pub async fn replica(&self, replica: &ReplicaId) -> Result<Option<ReplicaRecord>> {
         self.replicas().get(&Self::replica_key(replica)?).await
     }
+
+    /// What every other replica says it spent on `day`, for the service's daily cap. Records
+    /// of replicas silent for two days are deleted on the way: each start names a new
+    /// replica, and nothing else would ever remove them.
+    pub async fn spent_elsewhere(&self, day: Date, here: &ReplicaId) -> Result<Usd> {
+        let keys = self
+            .store
+            .list("replicas/", None, 10_000)
+            .await
+            .map_err(|error| Error::operator("listing the replicas", error))?;
+        let now = OffsetDateTime::now_utc();
+        let mut total = Usd::ZERO;
+        for key in keys {
+            let Some(record) = self.replicas().get::<ReplicaRecord>(&key).await? else { continue };
+            if &record.replica == here {
+                continue;
+            }
+            if now - record.heartbeat_at > time::Duration::days(2) {
+                let _ = self.replicas().delete(&key).await;
+                continue;
+            }
+            if let Some(spent) = record.spent.filter(|spent| spent.day == day) {
+                total = total.saturating_add(spent.usd);
+            }
+        }
+        Ok(total)
+    }
 }
 
 /// Refuses, with what to do, a job that would take the person past today's quota.
@@ -404,6 +495,27 @@ pub fn check_quota(daily_images: Option<u32>, used: u32, images: u32) -> Result<
             plural(images as usize, "image"),
             plural(quota.saturating_sub(used) as usize, "image")
         ))),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses, with what to do, a call that would take the person past today's budget.
+pub fn check_budget(daily_budget: Option<Usd>, spent: Usd, cost: Usd) -> Result<()> {
+    match daily_budget {
+        Some(budget) if spent >= budget || spent.saturating_add(cost) > budget => {
+            let left = budget.saturating_sub(spent);
+            Err(Error::Busy(if left == Usd::ZERO {
+                format!(
+                    "you have spent today's budget of {budget} (estimated model costs of images, chat, critiques and \
+                     descriptions); it renews at midnight UTC"
+                )
+            } else {
+                format!(
+                    "that would cost about {cost}, and you have {left} left of today's budget of {budget}; ask for \
+                     fewer images or a cheaper model, or come back after midnight UTC"
+                )
+            }))
+        }
         _ => Ok(()),
     }
 }

@@ -2,6 +2,7 @@
 //! cancelling found.
 
 use super::JobId;
+use crate::pricing::Usd;
 
 /// Where a job is, as front ends show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,12 +43,44 @@ pub struct Usage {
     pub images_today: u32,
     /// `None` when there is no daily limit.
     pub daily_images: Option<u32>,
+    /// The estimated price of today's model calls.
+    pub spent_today: Usd,
+    /// `None` when there is no daily budget.
+    pub daily_budget: Option<Usd>,
 }
 
 impl Usage {
     /// Images left today, or `None` when there is no daily limit.
     pub fn images_left(&self) -> Option<u32> {
         self.daily_images.map(|quota| quota.saturating_sub(self.images_today))
+    }
+
+    /// What is left of today's budget, or `None` when there is no budget.
+    pub fn budget_left(&self) -> Option<Usd> {
+        self.daily_budget.map(|budget| budget.saturating_sub(self.spent_today))
+    }
+}
+
+/// A person's usage in words, the same on every front end (`/me`, the account page).
+pub mod usage_text {
+    use super::Usage;
+
+    /// "12 of 100 images left today (resets at midnight UTC)".
+    pub fn images(usage: &Usage) -> String {
+        match (usage.images_left(), usage.daily_images) {
+            (Some(left), Some(quota)) => format!("{left} of {quota} images left today (resets at midnight UTC)"),
+            _ => format!("{} images today, no daily limit", usage.images_today),
+        }
+    }
+
+    /// "$4.12 of today's $5.00 budget left (estimated model costs)".
+    pub fn budget(usage: &Usage) -> String {
+        match (usage.budget_left(), usage.daily_budget) {
+            (Some(left), Some(budget)) => format!(
+                "{left} of today's {budget} budget left (estimated cost of images, chat, critiques and descriptions)"
+            ),
+            _ => format!("{} spent today (estimated), no daily budget", usage.spent_today),
+        }
     }
 }
 

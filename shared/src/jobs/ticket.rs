@@ -7,6 +7,7 @@ use super::ledger::{Ending, Start};
 use super::{JobId, Jobs, Progress, Stage, is_store_outage, lock};
 use crate::error::{Error, Result};
 use crate::gallery::Owner;
+use crate::pricing::Usd;
 
 /// An admitted job: holds its place in line, then its running slot, until finished.
 pub struct Ticket {
@@ -15,6 +16,7 @@ pub struct Ticket {
     pub(super) owner: Owner,
     pub(super) number: u64,
     pub(super) images: u32,
+    pub(super) cost: Usd,
     /// Whether the job is in the store's ledger (false when admitted while the store was down).
     pub(super) in_store: bool,
     pub(super) model_started: bool,
@@ -25,6 +27,11 @@ pub struct Ticket {
 impl Ticket {
     pub fn id(&self) -> JobId {
         self.id
+    }
+
+    /// The job's estimated price, charged at admission.
+    pub fn cost(&self) -> Usd {
+        self.cost
     }
 
     /// Why a waiting job must leave the line now, if it must.
@@ -144,10 +151,7 @@ impl Ticket {
     async fn end(&self, ending: Ending) {
         let shared = &self.jobs.shared;
         if ending == Ending::Refunded {
-            let mut line = lock(&shared.line);
-            if let Some(used) = line.images_today.get_mut(&self.owner) {
-                *used = used.saturating_sub(self.images);
-            }
+            lock(&shared.line).tally(&self.owner, self.images, self.cost, true);
         }
         if !self.in_store {
             return;
@@ -189,6 +193,7 @@ impl Drop for Ticket {
                     owner: self.owner.clone(),
                     number: self.number,
                     images: self.images,
+                    cost: self.cost,
                     in_store: self.in_store,
                     model_started: self.model_started,
                     finished: true,

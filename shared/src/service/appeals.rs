@@ -18,9 +18,13 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::{Actor, Atelier, EditPlan, GenerationPlan, HeldId, HeldRef};
+
+/// About how long the reviewer's answer is (a verdict, a category and a sentence of reason).
+const REVIEW_ANSWER_CHARACTERS: usize = 400;
 use crate::error::{Refused, Result};
 use crate::gallery::{ImageId, Owner};
 use crate::images::check_upload;
+use crate::pricing::Tokens;
 use crate::request::{EditFields, GenerationFields, Region};
 use crate::safety::{Refusal, Verdict, normalise};
 use crate::store::{ObjectKey, PutMode};
@@ -98,7 +102,12 @@ impl Atelier {
                 Some(record) => Ok((RefusalRecord { appealed: true, ..record }, ())),
             })
             .await?;
-        match self.safety.review(text).await? {
+        self.before_text_call(owner).await?;
+        let verdict = self.safety.review(text).await;
+        let tokens = Tokens::estimate(text.chars().count(), REVIEW_ANSWER_CHARACTERS)
+            .plus_input(super::conversations::INSTRUCTION_TOKENS);
+        self.charge_text_call(owner, "appeal", tokens).await;
+        match verdict? {
             Verdict::Allowed => Ok(()),
             Verdict::Blocked(Refusal { by, category, reason }) => {
                 Err(crate::Error::Blocked(Refused { by, category: Some(category), reason, appealable: false }))

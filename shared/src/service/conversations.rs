@@ -4,11 +4,12 @@ use serde::{Deserialize, Serialize};
 
 use futures::StreamExt as _;
 
-use crate::chat::{ChatEvent, ChatMessage, ChatMode, ChatStream, ChatTurn, Speaker, StopReason};
+use crate::chat::{ChatEvent, ChatMessage, ChatMode, ChatStream, ChatTurn, Speaker, StopReason, TokenUsage};
 use crate::checker::Critique;
 use crate::error::Result;
 use crate::gallery::Owner;
 use crate::images::CheckedImage;
+use crate::pricing::Tokens;
 use crate::request::Prompt;
 
 use super::{Actor, Atelier, EditSource};
@@ -49,6 +50,11 @@ impl Conversation {
     }
 }
 
+/// What the instructions and the answer's schema add to a critique, a description or an
+/// appeal (their models report no usage to us, so these calls are estimated): about the
+/// length of the instructions Atelier sends with each.
+pub(super) const INSTRUCTION_TOKENS: u32 = 1_000;
+
 /// One exchange being answered: the model's reply as it streams. When the reply ends
 /// cleanly the exchange keeps itself in its conversation (the person's message and the whole
 /// reply, appended by compare-and-swap to what is stored now, so two messages answered at once
@@ -64,6 +70,8 @@ pub struct Exchange {
     reply: String,
     stream: ChatStream,
     over: bool,
+    /// The tokens the message's picture takes, for the estimate when the model reports none.
+    picture_tokens: u32,
 }
 
 impl Exchange {
@@ -81,12 +89,19 @@ impl Exchange {
             }
             Some(Err(error)) => {
                 self.over = true;
+                // The model ran as far as it got: that much is charged.
+                self.charge(None).await;
                 return Some(Err(error));
             }
             Some(Ok(finished @ ChatEvent::Finished { .. })) => finished,
             None => ChatEvent::Finished { stop_reason: StopReason::EndTurn, usage: None },
         };
         self.over = true;
+        let usage = match &event {
+            ChatEvent::Finished { usage, .. } => *usage,
+            ChatEvent::Text(_) => None,
+        };
+        self.charge(usage).await;
         // Owned copies, so no shared borrow of the stream is held across the write.
         let kept = keep_exchange(
             self.core.clone(),
@@ -96,6 +111,20 @@ impl Exchange {
             self.reply.clone(),
         );
         Some(kept.await.map(|()| event))
+    }
+
+    /// Charges the exchange to its person: the model's own count of tokens when it gave one,
+    /// else an estimate from what was sent and what came back.
+    /// (An owned future, so no borrow of the stream, which is not `Sync`, is held across the
+    /// write.)
+    fn charge(&self, usage: Option<TokenUsage>) -> impl Future<Output = ()> + Send + 'static {
+        let tokens = usage.map(Tokens::from).unwrap_or_else(|| {
+            let sent: usize = self.conversation.turns.iter().map(|turn| turn.text.chars().count()).sum();
+            Tokens::estimate(sent + self.said.chars().count(), self.reply.chars().count())
+                .plus_input(self.picture_tokens)
+        });
+        let (core, owner) = (self.core.clone(), self.conversation.owner.clone());
+        async move { core.charge_text_call(&owner, "chat", tokens).await }
     }
 
     /// Reads the reply to its end, telling `on_text` each piece as it comes; the exchange is
@@ -171,7 +200,10 @@ impl Atelier {
         conversation: Conversation,
         message: &ChatMessage,
     ) -> Result<Exchange> {
+        self.before_text_call(&conversation.owner).await?;
         let stream = self.chat.reply(conversation.mode, &conversation.turns, message).await?;
+        let picture_tokens =
+            message.image().map_or(0, |image| Tokens::of_image(image.size().width, image.size().height));
         Ok(Exchange {
             core: self.clone(),
             kept_as,
@@ -180,6 +212,7 @@ impl Atelier {
             reply: String::new(),
             stream,
             over: false,
+            picture_tokens,
         })
     }
 
@@ -201,9 +234,21 @@ impl Atelier {
         Ok(self.conversation(id).await?.filter(|conversation| conversation.owner == actor.owner))
     }
 
-    /// The structured critique of a prompt.
-    pub async fn check_prompt(&self, prompt: &Prompt) -> Result<Critique> {
-        self.critic.critique(prompt).await
+    /// The structured critique of a prompt, charged to the actor's budget.
+    pub async fn check_prompt(&self, actor: &Actor, prompt: &Prompt) -> Result<Critique> {
+        self.before_text_call(&actor.owner).await?;
+        let critique = self.critic.critique(prompt).await?;
+        let written: usize =
+            [&critique.strengths, &critique.improvements, &critique.suggestions, &critique.negative_prompt_suggestions]
+                .into_iter()
+                .flatten()
+                .chain(critique.improved_prompts.iter().map(|improved| &improved.prompt))
+                .chain([&critique.explanation])
+                .map(|text| text.chars().count())
+                .sum();
+        let tokens = Tokens::estimate(prompt.as_str().chars().count(), written).plus_input(INSTRUCTION_TOKENS);
+        self.charge_text_call(&actor.owner, "critique", tokens).await;
+        Ok(critique)
     }
 
     /// The picture a person points at (an upload, checked off the async workers, or a gallery
@@ -216,12 +261,20 @@ impl Atelier {
     }
 
     /// [`Self::describe`] of the picture a person points at.
-    pub async fn describe_source(&self, source: EditSource) -> Result<Vec<String>> {
-        self.describe(&self.source_image(source).await?).await
+    pub async fn describe_source(&self, actor: &Actor, source: EditSource) -> Result<Vec<String>> {
+        self.describe(actor, &self.source_image(source).await?).await
     }
 
-    /// Four prompts that would draw something like `image` (the `/describe` feature).
-    pub async fn describe(&self, image: &CheckedImage) -> Result<Vec<String>> {
-        self.chat.describe(image).await
+    /// Four prompts that would draw something like `image` (the `/describe` feature),
+    /// charged to the actor's budget.
+    pub async fn describe(&self, actor: &Actor, image: &CheckedImage) -> Result<Vec<String>> {
+        self.before_text_call(&actor.owner).await?;
+        let prompts = self.chat.describe(image).await?;
+        let written = prompts.iter().map(|prompt| prompt.chars().count()).sum();
+        let tokens = Tokens::estimate(0, written)
+            .plus_input(Tokens::of_image(image.size().width, image.size().height))
+            .plus_input(INSTRUCTION_TOKENS);
+        self.charge_text_call(&actor.owner, "describe", tokens).await;
+        Ok(prompts)
     }
 }

@@ -65,6 +65,14 @@ impl Filing {
     }
 }
 
+/// A job's model: the name metrics count it under, the id its price is looked up by, and
+/// the estimated price of its images.
+struct JobModel {
+    label: String,
+    id: String,
+    cost: crate::pricing::Usd,
+}
+
 /// A generation checked against its model, with the person's defaults filled in and its seed
 /// fixed: what a job runs. Only [`Atelier::plan_generation`] makes one, so nothing unchecked
 /// (and nothing without the person's defaults) reaches the job line.
@@ -276,7 +284,7 @@ impl Atelier {
         deliver: Deliver,
     ) {
         let details = JobDetails::generation(request.fields()).answered_at(actor.reply.clone());
-        let model = self.model_label(request.model.as_ref());
+        let model = self.job_model(request.model.as_ref(), None, request.count.get());
         let Some((mut ticket, deliver)) = self.admit(&model, &actor.owner, request.count.get(), details, deliver).await
         else {
             return;
@@ -298,29 +306,35 @@ impl Atelier {
         self.end_job(ticket, outcome, &model, deliver).instrument(job_span).await;
     }
 
-    /// The model a job is counted under: the one asked for, or the engine's default.
-    fn model_label(&self, model: Option<&ModelName>) -> String {
-        match model {
+    /// The model a job is counted under (the one asked for, or the engine's default), the
+    /// model id it runs on, and what its images are estimated to cost.
+    fn job_model(&self, model: Option<&ModelName>, edit_mode: Option<EditMode>, images: u32) -> JobModel {
+        let label = match model {
             Some(model) => model.as_str().to_string(),
             None => self.engine.models().first().map(|model| model.alias.clone()).unwrap_or_else(|| "default".into()),
-        }
+        };
+        // A model the engine does not know is refused by its check before it costs
+        // anything; priced meanwhile as the table's dearest, by an id no pattern matches.
+        let id = self.engine.model_id_for(model, edit_mode).unwrap_or_else(|| "unknown".into());
+        let cost = self.prices.images(&id, images);
+        JobModel { label, id, cost }
     }
 
     /// Admits a job to the line, or hands the refusal (limits, quota, a stopping process) to
     /// the person waiting and counts it.
     async fn admit(
         &self,
-        model: &str,
+        model: &JobModel,
         owner: &Owner,
         images: u32,
         details: JobDetails,
         deliver: Deliver,
     ) -> Option<(Ticket, Deliver)> {
-        match self.jobs.admit(owner, images, details).await {
+        match self.jobs.admit(owner, images, model.cost, details).await {
             Ok(ticket) => Some((ticket, deliver)),
             Err(refused) => {
                 if let crate::Error::Busy(_) = &refused {
-                    self.metrics.job_finished(model, JobOutcome::RefusedBusy);
+                    self.metrics.job_finished(&model.label, JobOutcome::RefusedBusy);
                 }
                 let _ = deliver.send(Err(refused));
                 None
@@ -406,7 +420,7 @@ impl Atelier {
         deliver: Deliver,
     ) {
         let details = JobDetails::edit().answered_at(actor.reply.clone());
-        let model = self.model_label(request.model.as_ref());
+        let model = self.job_model(request.model.as_ref(), Some(request.mode), 1);
         let Some((mut ticket, deliver)) = self.admit(&model, &actor.owner, 1, details, deliver).await else {
             return;
         };
@@ -426,13 +440,16 @@ impl Atelier {
     /// the record left behind is answered as interrupted, which is better than an answer lost.
     /// A failure that is not the person's gives the images back; a refusal by the model's own
     /// filter does not, since the model ran.
-    async fn end_job(&self, ticket: Ticket, outcome: Result<Vec<Kept>>, model: &str, deliver: Deliver) {
-        self.metrics.job_finished(model, JobOutcome::of(&outcome));
+    async fn end_job(&self, ticket: Ticket, outcome: Result<Vec<Kept>>, model: &JobModel, deliver: Deliver) {
+        self.metrics.job_finished(&model.label, JobOutcome::of(&outcome));
         let refund = match &outcome {
             Ok(_) => false,
             Err(crate::Error::Blocked(_)) => !ticket.has_model_started(),
             Err(_) => true,
         };
+        if !refund {
+            self.metrics.spent(&model.id, "image", ticket.cost());
+        }
         let filing = outcome.as_ref().ok().and_then(|kept| kept.first()).map(|kept| kept.filing.clone());
         let _ = deliver.send(outcome);
         // The job lasts until its images are filed, so a stopping process waits for that too.

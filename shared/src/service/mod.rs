@@ -28,6 +28,7 @@ use crate::error::Result;
 use crate::gallery::{Gallery, ImageId, Origin, Owner, SessionName};
 use crate::jobs::{JobId, Jobs, ReplyRoute};
 use crate::metrics::Metrics;
+use crate::pricing::{PriceTable, Tokens};
 use crate::safety::SafetyGate;
 use crate::store::ObjectKey;
 use crate::store::json::JsonRecords;
@@ -105,6 +106,10 @@ pub struct Parts {
     pub spool_flusher: Option<Arc<Flusher>>,
     /// What the process counts and measures, for `/metrics`.
     pub metrics: Metrics,
+    /// What each model's calls cost, for budgets and the spend metric.
+    pub prices: PriceTable,
+    /// The text model chat, critiques, descriptions and appeals are priced as.
+    pub text_model: String,
 }
 
 /// The core service; cheap to clone and share between the bot and the web app.
@@ -119,6 +124,8 @@ pub struct Atelier {
     accounts: Option<Arc<Accounts>>,
     spool_flusher: Option<Arc<Flusher>>,
     metrics: Metrics,
+    prices: PriceTable,
+    text_model: String,
     /// Jobs running here for people watching them (the web, the API).
     watched: watched::WatchedJobs,
     /// Woken each time this process keeps images, so open galleries show them at once.
@@ -137,6 +144,8 @@ impl Atelier {
             accounts: parts.accounts,
             spool_flusher: parts.spool_flusher,
             metrics: parts.metrics,
+            prices: parts.prices,
+            text_model: parts.text_model,
             watched: watched::WatchedJobs::default(),
             images_kept: Arc::default(),
         };
@@ -222,6 +231,20 @@ impl Atelier {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+    }
+
+    /// Refuses a model call that is not an image job when the actor's budget or the
+    /// service's is spent, before anything is called; nothing is charged.
+    async fn before_text_call(&self, owner: &Owner) -> Result<()> {
+        self.jobs.check_budget_left(owner).await
+    }
+
+    /// Charges a text model call that was made (`operation`: chat, critique, describe,
+    /// appeal) to its person's day and the service's, and counts it in the spend metric.
+    async fn charge_text_call(&self, owner: &Owner, operation: &'static str, tokens: Tokens) {
+        let cost = self.prices.tokens(&self.text_model, tokens);
+        self.metrics.spent(&self.text_model, operation, cost);
+        self.jobs.charge(owner, cost).await;
     }
 
     /// The store everything is kept in, for the core's own records (claims, requests).

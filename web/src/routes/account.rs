@@ -12,6 +12,7 @@ use crate::AppState;
 use crate::auth::{self, MaybeSignedIn, SESSION_COOKIE, SIGN_IN_COOKIE, SignedIn};
 use crate::error::WebError;
 use crate::page::{self, Section};
+use atelier_shared::jobs::usage_text;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -128,7 +129,11 @@ fn linking(state: &AppState) -> Result<&atelier_shared::Atelier, WebError> {
 
 /// Who you are and which Discord account is linked.
 async fn show_account(State(state): State<AppState>, user: SignedIn) -> Result<Markup, WebError> {
-    let link = linking(&state)?.web_link(&user.actor()).await?;
+    let usage = state.core.usage(&user.owner).await?;
+    let link = match state.core.linking_available() {
+        true => state.core.web_link(&user.actor()).await?,
+        false => None,
+    };
     let body = html! {
         section data-testid="account-page" {
             h1 { "Your account" }
@@ -138,7 +143,16 @@ async fn show_account(State(state): State<AppState>, user: SignedIn) -> Result<M
                     @if let Some(email) = &account.email { dt { "Email" } dd { (email) } }
                 }
             }
+            h2 { "Today" }
+            dl data-testid="usage" {
+                dt { "Images" } dd data-testid="images-left" { (usage_text::images(&usage)) }
+                dt { "Budget" } dd data-testid="budget-left" { (usage_text::budget(&usage)) }
+                dt { "Jobs" } dd { (usage.running) " running, " (usage.queued) " waiting" }
+            }
             h2 { "Discord" }
+            @if !state.core.linking_available() {
+                p { "Linking a Discord account is not set up here." }
+            } @else {
             @match &link {
                 Some(link) => {
                     p data-testid="linked-discord" {
@@ -154,6 +168,7 @@ async fn show_account(State(state): State<AppState>, user: SignedIn) -> Result<M
                     p { "No Discord account is linked. In Discord, type " code { "/link" }
                         " and open the link it gives you to see your Discord images here." }
                 }
+            }
             }
         }
     };

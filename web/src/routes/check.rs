@@ -32,7 +32,7 @@ async fn show_checker(State(state): State<AppState>, user: SignedIn, Query(form)
 async fn check_prompt(State(state): State<AppState>, user: SignedIn, Form(form): Form<CheckForm>) -> Response {
     let result = async {
         let prompt = Prompt::parse(&form.prompt)?;
-        Ok::<_, WebError>(state.core.check_prompt(&prompt).await?)
+        Ok::<_, WebError>(state.core.check_prompt(&user.actor(), &prompt).await?)
     }
     .await;
     match result {

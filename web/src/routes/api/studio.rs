@@ -179,11 +179,11 @@ pub async fn edit(
 )]
 pub async fn check(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     body: Result<Json<CheckBody>, JsonRejection>,
 ) -> Result<Json<CritiqueView>, ApiError> {
     let prompt = Prompt::parse(&json_body(body)?.prompt)?;
-    Ok(Json(CritiqueView::from(state.core.check_prompt(&prompt).await?)))
+    Ok(Json(CritiqueView::from(state.core.check_prompt(&caller.actor(), &prompt).await?)))
 }
 
 /// Four prompts that would draw something like an image.
@@ -208,7 +208,7 @@ pub async fn describe(
 ) -> Result<Json<Description>, ApiError> {
     let upload = read_multipart(multipart).await?;
     let source = edit_source(&caller, upload.image, upload.image_id.as_deref())?;
-    Ok(Json(Description { prompts: state.core.describe_source(source).await? }))
+    Ok(Json(Description { prompts: state.core.describe_source(&caller.actor(), source).await? }))
 }
 
 fn stop_reason_text(reason: StopReason) -> &'static str {

@@ -115,6 +115,13 @@ pub struct UsageView {
     pub daily_images: Option<u32>,
     /// Images left today; absent when there is no limit.
     pub images_left: Option<u32>,
+    /// The estimated cost of today's model calls (images, chat, critiques, descriptions,
+    /// appeals), in US dollars.
+    pub spent_today_usd: f64,
+    /// The daily budget in US dollars; absent when there is none.
+    pub daily_budget_usd: Option<f64>,
+    /// What is left of it; absent when there is no budget.
+    pub budget_left_usd: Option<f64>,
 }
 
 impl From<&Usage> for UsageView {
@@ -125,6 +132,9 @@ impl From<&Usage> for UsageView {
             images_today: usage.images_today,
             daily_images: usage.daily_images,
             images_left: usage.images_left(),
+            spent_today_usd: usage.spent_today.as_dollars(),
+            daily_budget_usd: usage.daily_budget.map(|budget| budget.as_dollars()),
+            budget_left_usd: usage.budget_left().map(|left| left.as_dollars()),
         }
     }
 }
