@@ -414,7 +414,7 @@ async fn read_image(path: &Path, what: &'static str) -> Result<CheckedImage, Fai
     let bytes = tokio::fs::read(path)
         .await
         .map_err(|error| Failure::must_change(format!("{}: cannot be read ({error})", path.display())))?;
-    check_upload(bytes.into(), what).await.map_err(|error| match error {
+    check_upload(&Owner::local_operator(), bytes.into(), what).await.map_err(|error| match error {
         atelier_shared::Error::Invalid(invalid) => Failure::must_change(format!("{}: {invalid}", path.display())),
         other => Failure::failed(format!("checking the image failed: {other}")),
     })

@@ -872,3 +872,65 @@ async fn with_the_store_down_before_the_command_imagine_still_delivers_and_store
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!((count("records"), count("images")), (1, 1), "stored once");
 }
+
+/// With S3 unreachable from the moment Atelier starts (a network outage, not a setting to
+/// fix), it starts anyway; `/imagine` delivers its image (it waits in the spool), and once S3
+/// answers again the image and its record land under the person, once.
+#[tokio::test]
+async fn with_s3_unreachable_from_the_start_imagine_delivers_and_stores_it_once_back() {
+    let moto = crate::support::moto::Moto::start().await;
+    let direct = moto.sdk_config().await;
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&direct).force_path_style(true).build());
+    s3.create_bucket().bucket("outage-gallery").send().await.unwrap();
+    let relay = crate::support::relay::Relay::start(([127, 0, 0, 1], moto.port).into()).await;
+    relay.cut();
+    let through_relay = direct.to_builder().endpoint_url(relay.endpoint()).build();
+    let spool = tempfile::tempdir().unwrap();
+    let discord = DiscordStandIn::start().await;
+    let (api, gateway) = (discord.url(), discord.gateway_url());
+    let app = TestApp::spawn_with_store_unreachable(
+        &[
+            ("ATELIER_ENGINE", "demo"),
+            ("ATELIER_STORE", "s3://outage-gallery"),
+            ("ATELIER_S3_FORCE_PATH_STYLE", "true"),
+            ("ATELIER_SPOOL_DIR", spool.path().to_str().unwrap()),
+            ("ATELIER_DISCORD_TOKEN", "stand-in-token"),
+            ("ATELIER_DISCORD_APPLICATION_ID", APPLICATION_ID),
+            ("ATELIER_DISCORD_API_URL", &api),
+            ("ATELIER_DISCORD_GATEWAY_URL", &gateway),
+        ],
+        through_relay,
+    )
+    .await;
+    discord.wait_until_ready().await;
+    // A page that needs the store says so plainly, as an outage that passes.
+    let (status, page) = app.get_text("/gallery").await;
+    assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{page}");
+    assert!(page.contains("image store is not answering right now"), "{page}");
+    let interaction = discord.slash_command(
+        &DiscordStandIn::user(PERSON, "person"),
+        "imagine",
+        json!([option("prompt", "a harbour in a power cut")]),
+        &[],
+    );
+    let id = interaction["id"].as_str().unwrap().to_string();
+    discord.dispatch_interaction(interaction).await;
+    let result = eventually("the result", || discord.interaction_original(&id).filter(shows_an_image)).await;
+    assert!(shows_an_image(&result), "{result:#}");
+    let stored = || async {
+        let listed = s3.list_objects_v2().bucket("outage-gallery").prefix(format!("users/discord-{PERSON}/")).send();
+        let listed = listed.await.unwrap();
+        let keys: Vec<String> = listed.contents().iter().filter_map(|object| object.key().map(String::from)).collect();
+        let count = |part: &str| keys.iter().filter(|key| key.contains(part)).count();
+        (count("/images/"), count("/records/"))
+    };
+    assert_eq!(stored().await, (0, 0), "nothing reached S3 while it was away");
+
+    relay.restore();
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while stored().await.1 == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(stored().await, (1, 1), "the image and its record are stored once under the person");
+}

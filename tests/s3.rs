@@ -3,8 +3,8 @@
 //! check (signatures and presigned-URL expiry).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use atelier_shared::adapters::S3Store;
@@ -347,80 +347,21 @@ fn assert_one_line_naming_the_store(code: Option<i32>, stderr: &str, fix: &str) 
     assert!(!stderr.contains("panicked") && !stderr.contains("testing"), "{stderr}");
 }
 
+/// A bucket that is missing is a setting to fix: `serve` stops and says so. (A bucket that
+/// cannot be *reached* is an outage, and Atelier starts without it: see
+/// `discord_bot::with_s3_unreachable_from_the_start_imagine_delivers_and_stores_it_once_back`.)
 #[tokio::test]
-async fn serve_stops_with_one_line_when_the_bucket_is_missing_or_unreachable() {
+async fn serve_stops_with_one_line_when_the_bucket_is_missing() {
     let moto = Moto::start().await;
     let (code, stderr) = serve_against("no-such-bucket", &moto.endpoint());
     assert_one_line_naming_the_store(code, &stderr, "create the bucket");
     assert!(stderr.contains("`no-such-bucket` does not exist"), "{stderr}");
-
-    let nobody = format!("http://127.0.0.1:{}", crate::support::free_port());
-    let (code, stderr) = serve_against("atelier-images", &nobody);
-    assert_one_line_naming_the_store(code, &stderr, "check AWS_ENDPOINT_URL_S3");
-}
-
-/// A loopback TCP relay in front of a stand-in that can be cut, as a network outage would
-/// cut it, and restored, while the stand-in keeps everything it stored.
-struct Relay {
-    address: SocketAddr,
-    cut: Arc<AtomicBool>,
-    connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
-    accepting: tokio::task::JoinHandle<()>,
-}
-
-impl Relay {
-    async fn start(target: SocketAddr) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let cut = Arc::new(AtomicBool::new(false));
-        let connections = Arc::new(Mutex::new(Vec::new()));
-        let accepting = tokio::spawn({
-            let (cut, connections) = (cut.clone(), connections.clone());
-            async move {
-                while let Ok((mut inbound, _)) = listener.accept().await {
-                    if cut.load(Ordering::SeqCst) {
-                        continue; // dropped at once: the connection is reset
-                    }
-                    let relaying = tokio::spawn(async move {
-                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                        }
-                    });
-                    connections.lock().unwrap().push(relaying.abort_handle());
-                }
-            }
-        });
-        Self { address, cut, connections, accepting }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://{}", self.address)
-    }
-
-    /// Drops every open connection and refuses new ones.
-    fn cut(&self) {
-        self.cut.store(true, Ordering::SeqCst);
-        for connection in self.connections.lock().unwrap().drain(..) {
-            connection.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.cut.store(false, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.cut();
-        self.accepting.abort();
-    }
 }
 
 #[tokio::test]
 async fn a_store_outage_during_a_save_says_so_and_damages_nothing() {
     let moto = Moto::start().await;
-    let relay = Relay::start(SocketAddr::from(([127, 0, 0, 1], moto.port))).await;
+    let relay = crate::support::relay::Relay::start(SocketAddr::from(([127, 0, 0, 1], moto.port))).await;
     let sdk_config = sdk_config_at(&relay.endpoint()).await;
     let bucket = new_bucket(&sdk_config).await;
     let gallery = Gallery::new(Arc::new(S3Store::new(&sdk_config, bucket.clone(), None, true)));

@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,53 +24,11 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 use crate::support::faults::FaultRow;
-use crate::support::moto::Moto;
-use crate::support::python::venv_program;
+use crate::support::moto::{Moto, RestartedMoto};
 
 /// How long the spool may take to empty once the store is back: the flusher's longest
 /// backoff (15 s) plus the SDK's own retries, with room to spare on a busy machine.
 const FLUSH_DEADLINE: Duration = Duration::from_secs(90);
-
-/// A moto started again on the port the first one had, so the core's configured endpoint
-/// works again, as S3 coming back would. moto keeps everything in memory, so it starts empty.
-struct RestartedMoto {
-    child: Child,
-}
-
-impl RestartedMoto {
-    async fn start(port: u16) -> Self {
-        let client = reqwest::Client::new();
-        // The port may take a moment to be free again after the first moto was killed.
-        for _ in 0..20 {
-            let mut child = Command::new(venv_program("moto_server"))
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("moto_server did not start");
-            for _ in 0..100 {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                if client.get(format!("http://127.0.0.1:{port}/moto-api/")).send().await.is_ok() {
-                    return Self { child };
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        panic!("moto could not be started again on port {port}");
-    }
-}
-
-impl Drop for RestartedMoto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn s3_client(sdk_config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk_config).force_path_style(true).build())

@@ -12,6 +12,7 @@ pub use imagine::{discord_origin, origin_in};
 
 use atelier_shared::Bytes;
 use atelier_shared::Invalid;
+use atelier_shared::gallery::Owner;
 use atelier_shared::images::{CheckedImage, MAX_UPLOAD_BYTES, check_upload};
 use poise::serenity_prelude as serenity;
 
@@ -74,8 +75,12 @@ async fn fetch_bytes(attachment: &serenity::Attachment, what: &'static str) -> R
 }
 
 /// Downloads an attachment and checks it is a whole image of a format the models read.
-async fn fetch_image(attachment: &serenity::Attachment, what: &'static str) -> Result<CheckedImage, BotError> {
-    Ok(check_upload(fetch_bytes(attachment, what).await?, what).await?)
+async fn fetch_image(
+    uploader: &Owner,
+    attachment: &serenity::Attachment,
+    what: &'static str,
+) -> Result<CheckedImage, BotError> {
+    Ok(check_upload(uploader, fetch_bytes(attachment, what).await?, what).await?)
 }
 
 /// The lists autocomplete offers. Autocomplete interactions are answered by

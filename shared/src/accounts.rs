@@ -197,6 +197,11 @@ impl Accounts {
         }
     }
 
+    /// The directory accounts are recorded in (it also says whether one may still sign in).
+    pub fn directory(&self) -> Arc<dyn AccountDirectory> {
+        self.directory.clone()
+    }
+
     /// Replaces the clock (tests move it past a token's expiry instead of waiting).
     pub fn with_clock(mut self, clock: impl Fn() -> OffsetDateTime + Send + Sync + 'static) -> Self {
         self.clock = Arc::new(clock);

@@ -78,8 +78,19 @@ impl Error {
     }
 
     /// What to tell the user: the message itself for their mistakes, a generic line otherwise.
+    /// Whether this is the image store not answering (an outage the operator should know of,
+    /// which people should be told plainly: it passes, and nothing of theirs is lost).
+    pub fn is_store_unavailable(&self) -> bool {
+        matches!(self, Self::Operator { source, .. }
+            if matches!(source.downcast_ref::<crate::store::StoreError>(), Some(crate::store::StoreError::Unavailable { .. })))
+    }
+
     pub fn user_message(&self) -> String {
         match self {
+            _ if self.is_store_unavailable() => "the image store is not answering right now, so this cannot be done \
+                 yet. Images being made still reach you and are kept once it is back. Please try again in a few \
+                 minutes"
+                .into(),
             Self::Operator { .. } => {
                 "something went wrong on our side; the operator has the details in the log. Please try again later"
                     .into()

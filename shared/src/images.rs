@@ -214,11 +214,60 @@ fn decode_cost(bytes: &[u8]) -> u32 {
     u32::try_from(units).unwrap_or(u32::MAX)
 }
 
+/// How many of one person's images may be checked at once. The decode budget keeps the
+/// process's memory bounded whoever sends; this keeps one person (a script, a Discord member
+/// pasting the same bomb again and again) from holding all of it while others wait. A check
+/// past the limit is refused at once, before anything is decoded.
+pub const UPLOADS_IN_FLIGHT_PER_PERSON: usize = 3;
+
+/// The checks in flight, by person.
+fn uploads_in_flight() -> &'static std::sync::Mutex<std::collections::HashMap<String, usize>> {
+    static IN_FLIGHT: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, usize>>> =
+        std::sync::OnceLock::new();
+    IN_FLIGHT.get_or_init(Default::default)
+}
+
+/// One person's check in flight; counted down when dropped, however the check ends.
+struct InFlight(String);
+
+impl InFlight {
+    fn claim(uploader: &crate::gallery::Owner) -> crate::Result<Self> {
+        // A poisoned lock only means a check panicked while counting; the counts are still whole.
+        let mut counts = uploads_in_flight().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = counts.entry(uploader.as_str().to_string()).or_default();
+        if *count >= UPLOADS_IN_FLIGHT_PER_PERSON {
+            return Err(crate::Error::Busy(format!(
+                "you have {UPLOADS_IN_FLIGHT_PER_PERSON} images being checked already; send this one when they are done"
+            )));
+        }
+        *count += 1;
+        Ok(Self(uploader.as_str().to_string()))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut counts = uploads_in_flight().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.0) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.0);
+            }
+        }
+    }
+}
+
 /// Checks an image that came from a person (an upload, an attachment, a stored image to edit)
 /// on the blocking pool: decoding a large one takes a while and must not hold up the async
-/// workers. Its decoded size is reserved from [`DECODE_BUDGET_BYTES`] first. The one place
-/// front ends and the core check such bytes.
-pub async fn check_upload(bytes: Bytes, what: &'static str) -> crate::Result<CheckedImage> {
+/// workers. At most [`UPLOADS_IN_FLIGHT_PER_PERSON`] of `uploader`'s checks run at once, and
+/// each reserves its decoded size from [`DECODE_BUDGET_BYTES`] first. The one place front ends
+/// and the core check such bytes.
+pub async fn check_upload(
+    uploader: &crate::gallery::Owner,
+    bytes: Bytes,
+    what: &'static str,
+) -> crate::Result<CheckedImage> {
+    let in_flight = InFlight::claim(uploader)?;
     let permit = decode_budget()
         .clone()
         .acquire_many_owned(decode_cost(&bytes))
@@ -227,6 +276,7 @@ pub async fn check_upload(bytes: Bytes, what: &'static str) -> crate::Result<Che
     tokio::task::spawn_blocking(move || {
         let checked = CheckedImage::check(bytes, what);
         drop(permit);
+        drop(in_flight);
         checked
     })
     .await

@@ -4,9 +4,11 @@
 //! (`{issuer}/.well-known/openid-configuration`): the endpoints, the signing keys (JWKS) and
 //! the logout endpoint when there is one.
 //!
-//! The web app keeps a [`PendingSignIn`] server-side between [`OidcSignIn::begin_sign_in`]
-//! (which gives the URL to send the browser to) and [`OidcSignIn::finish_sign_in`] (called
-//! with the `state` and `code` of the callback at `{public_url}auth/callback`). Finishing
+//! The web app keeps a [`PendingSignIn`] between [`OidcSignIn::begin_sign_in`] (which gives
+//! the URL to send the browser to) and [`OidcSignIn::finish_sign_in`] (called with the
+//! `state` and `code` of the callback at `{public_url}auth/callback`), as a [`HeldSignIn`] in
+//! a cookie encrypted and authenticated with the app's secret key: anonymous visitors opening
+//! the sign-in page then cost no write to the store, and any replica can finish the sign-in. Finishing
 //! checks the state first, then exchanges the code (with the PKCE verifier) and verifies the
 //! ID token with the `openidconnect` crate's verifier: signature against the provider's
 //! keys, issuer, audience, expiry and nonce.
@@ -96,8 +98,9 @@ type ProviderClient = openidconnect::Client<
     EndpointMaybeSet,
 >;
 
-/// A sign-in that has started: what the web app keeps server-side (never in the browser)
-/// until the provider sends the person back.
+/// A sign-in that has started: what the web app keeps until the provider sends the person
+/// back. Its state, nonce and PKCE verifier are secrets: the browser may carry them only
+/// encrypted (see [`HeldSignIn`]).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct PendingSignIn {
     csrf_state: String,
@@ -117,6 +120,32 @@ impl std::fmt::Debug for PendingSignIn {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The state, nonce and verifier are secrets of this one sign-in.
         formatter.debug_struct("PendingSignIn").field("return_to", &self.return_to).finish_non_exhaustive()
+    }
+}
+
+/// How long a sign-in may take at the provider.
+pub const SIGN_IN_LIFETIME: time::Duration = time::Duration::minutes(15);
+
+/// A sign-in in progress as the browser carries it, sealed by the web app in an encrypted
+/// cookie, with the time after which it no longer counts. A replayed cookie is no use: the
+/// code it would be finished with is single-use at the provider, and the cookie is removed
+/// by the first callback.
+#[derive(Serialize, Deserialize)]
+pub struct HeldSignIn {
+    pending: PendingSignIn,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+}
+
+impl HeldSignIn {
+    /// Holds a sign-in that has just begun.
+    pub fn new(pending: PendingSignIn) -> Self {
+        Self { pending, expires_at: OffsetDateTime::now_utc() + SIGN_IN_LIFETIME }
+    }
+
+    /// The sign-in, unless it took longer than [`SIGN_IN_LIFETIME`].
+    pub fn unexpired(self) -> Option<PendingSignIn> {
+        (self.expires_at > OffsetDateTime::now_utc()).then_some(self.pending)
     }
 }
 

@@ -165,12 +165,30 @@ async fn open_store(config: &Config, sdk_config: &mut Option<SdkConfig>) -> Resu
         StoreLocation::S3 { bucket, prefix } => {
             let sdk_config = load_sdk_config(sdk_config).await;
             let store = S3Store::new(&sdk_config, bucket.clone(), prefix.clone(), config.s3_force_path_style);
-            store.diagnose().await.map_err(|found| ConfigError {
-                variable: "ATELIER_STORE",
-                value: Some(config.store.to_string()),
-                problem: format!("the bucket cannot be used: {}", found.problem),
-                fix: found.fix,
-            })?;
+            match store.diagnose().await {
+                Ok(()) => {}
+                // S3 not answering is an outage, not a setting to fix: Atelier starts and
+                // works without it as far as it can (images wait in the spool, who people
+                // are and their quotas are counted here) until it answers again. A process
+                // that refused to start would be replaced, again and again, for as long as
+                // S3 is away, and the bot would be silent meanwhile.
+                Err(found) if found.unreachable => {
+                    tracing::warn!(
+                        store = %config.store,
+                        problem = %found.problem,
+                        "the bucket cannot be reached at start; starting without it: images wait in the spool \
+                         until it answers"
+                    );
+                }
+                Err(found) => {
+                    return Err(ConfigError {
+                        variable: "ATELIER_STORE",
+                        value: Some(config.store.to_string()),
+                        problem: format!("the bucket cannot be used: {}", found.problem),
+                        fix: found.fix,
+                    });
+                }
+            }
             Arc::new(store)
         }
     };

@@ -1,6 +1,7 @@
 //! The shared test harness: start Atelier in-process on port 0 with its own data folder, run
 //! the `atelier` binary with a clean environment, and stand-ins for outside services.
 
+pub mod attacks;
 pub mod bedrock;
 pub mod browser;
 pub mod cutting_proxy;
@@ -9,6 +10,7 @@ pub mod faults;
 pub mod moto;
 pub mod oidc;
 pub mod python;
+pub mod relay;
 pub mod s3s;
 
 use std::net::SocketAddr;
@@ -41,13 +43,36 @@ impl TestApp {
 
     /// Local mode with extra settings, as `ATELIER_*` variables.
     pub async fn spawn_with(settings: &[(&str, &str)]) -> Self {
-        Self::start(settings, AwsSetup::default()).await
+        let app = Self::start(settings, AwsSetup::default()).await;
+        app.wait_until_ready().await;
+        app
     }
 
     /// Local mode with extra settings and an SDK configuration pointing at AWS stand-ins
     /// (moto for an `s3://` store, say).
     pub async fn spawn_with_aws(settings: &[(&str, &str)], sdk_config: aws_config::SdkConfig) -> Self {
-        Self::start(settings, AwsSetup { sdk_config: Some(sdk_config), ..AwsSetup::default() }).await
+        let app = Self::start(settings, AwsSetup { sdk_config: Some(sdk_config), ..AwsSetup::default() }).await;
+        app.wait_until_ready().await;
+        app
+    }
+
+    /// [`Self::spawn_with_aws`] with a store that cannot be reached: the app must start and
+    /// answer, and its readiness probe must say the store is unavailable.
+    pub async fn spawn_with_store_unreachable(settings: &[(&str, &str)], sdk_config: aws_config::SdkConfig) -> Self {
+        let app = Self::start(settings, AwsSetup { sdk_config: Some(sdk_config), ..AwsSetup::default() }).await;
+        for _ in 0..400 {
+            if let Ok(response) = app.client.get(app.url("/healthz")).send().await
+                && response.status().is_success()
+            {
+                let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+                assert_eq!(ready.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+                let body: serde_json::Value = ready.json().await.unwrap();
+                assert_eq!(body["store"], "unavailable", "{body}");
+                return app;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the app at {} never answered", app.address);
     }
 
     async fn start(settings: &[(&str, &str)], aws: AwsSetup) -> Self {
@@ -88,9 +113,7 @@ impl TestApp {
             .default_headers(headers)
             .build()
             .unwrap();
-        let app = Self { address, client, data, stop: Some(stop), task: Some(task) };
-        app.wait_until_ready().await;
-        app
+        Self { address, client, data, stop: Some(stop), task: Some(task) }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -22,8 +22,12 @@ use crate::error::WebError;
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "atelier_session";
-/// The cookie that ties a sign-in in progress to the browser that started it.
-pub const SIGN_IN_COOKIE: &str = "atelier_sign_in";
+/// The cookie that carries a sign-in in progress, encrypted, in the browser that started it
+/// (see [`atelier_shared::oidc::HeldSignIn`]); over HTTPS it is a `__Host-` cookie, which
+/// plain HTTP or a sibling subdomain cannot plant.
+pub fn sign_in_cookie_name(secure: bool) -> &'static str {
+    if secure { "__Host-atelier_sign_in" } else { "atelier_sign_in" }
+}
 
 /// The signed-in user of a request.
 #[derive(Debug, Clone)]

@@ -32,6 +32,8 @@ impl WebError {
     pub fn status(&self) -> StatusCode {
         use atelier_shared::Error as Core;
         match self {
+            // An outage passes: 503 tells browsers, clients and the load balancer to come back.
+            Self::Core(error) if error.is_store_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Self::Core(Core::Invalid(_)) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Core(Core::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::Core(Core::Blocked(_)) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -25,7 +25,7 @@ async fn describe(
     let owner = work::owner_of(data, &ctx.interaction.user).await?;
     let responder = acknowledge(ctx, false).await?;
     let described = async {
-        let checked = fetch_image(&image, "the image").await?;
+        let checked = fetch_image(&owner, &image, "the image").await?;
         let actor = Actor::new(owner.clone(), origin_in(ctx.interaction.guild_id, ctx.interaction.channel_id));
         Ok::<_, BotError>(data.core.describe(&actor, &checked).await?)
     }

@@ -20,6 +20,15 @@ pub trait AccountDirectory: Send + Sync + 'static {
     /// [`crate::oidc::SignedInUser::username`]), or clears it with `None`. Clearing what is
     /// not there is not an error.
     async fn record_discord_id(&self, username: &str, discord_user_id: Option<u64>) -> Result<()>;
+
+    /// Whether the web user `username` may still use Atelier: `false` once the account is
+    /// disabled or deleted in the directory, so a session started before that ends (see
+    /// [`crate::sessions`]). An error means the directory could not say (an outage), never
+    /// `false`. A directory that keeps no accounts always says `true`.
+    async fn may_sign_in(&self, username: &str) -> Result<bool> {
+        let _ = username;
+        Ok(true)
+    }
 }
 
 /// No directory: the link lives in the store only.
@@ -101,6 +110,15 @@ impl AccountDirectory for CognitoDirectory {
         }
         Ok(())
     }
+
+    async fn may_sign_in(&self, username: &str) -> Result<bool> {
+        let user = self.client.admin_get_user().user_pool_id(&self.user_pool_id).username(username).send().await;
+        match user {
+            Ok(user) => Ok(user.enabled()),
+            Err(SdkError::ServiceError(service)) if service.err().code() == Some("UserNotFoundException") => Ok(false),
+            Err(error) => Err(cognito_error(error, "checking that a web account still exists", &self.user_pool_id)),
+        }
+    }
 }
 
 /// Maps a Cognito error: throttling and an unreachable service are worth a retry later;
@@ -125,7 +143,7 @@ where
     let detail = match &error {
         SdkError::ServiceError(service) => format!(
             "{}: {} (the pool must declare the custom attribute {DISCORD_ID_ATTRIBUTE}, and the app may \
-             need cognito-idp:AdminUpdateUserAttributes and AdminDeleteUserAttributes)",
+             need cognito-idp:AdminUpdateUserAttributes, AdminDeleteUserAttributes and AdminGetUser)",
             service.err().code().unwrap_or("Unknown"),
             service.err().message().unwrap_or("")
         ),

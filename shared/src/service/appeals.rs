@@ -191,9 +191,9 @@ impl Atelier {
                     let key = Self::held_key(&held.owner, held.id, part)?;
                     self.store().get(&key).await.map_err(|_| gone())
                 };
-                let source = check_upload(read("source").await?, "the refused edit's image").await?;
+                let source = check_upload(&actor.owner, read("source").await?, "the refused edit's image").await?;
                 let mask = match painted_mask {
-                    true => Some(check_upload(read("mask").await?, "the refused edit's mask").await?),
+                    true => Some(check_upload(&actor.owner, read("mask").await?, "the refused edit's mask").await?),
                     false => None,
                 };
                 let plan = self.plan_checked_edit(fields.parse(source, mask)?)?;

@@ -253,16 +253,16 @@ impl Atelier {
 
     /// The picture a person points at (an upload, checked off the async workers, or a gallery
     /// image) for describing or for a chat message.
-    pub async fn source_image(&self, source: EditSource) -> Result<CheckedImage> {
+    pub async fn source_image(&self, actor: &Actor, source: EditSource) -> Result<CheckedImage> {
         match source {
-            EditSource::Upload(bytes) => crate::images::check_upload(bytes, "the uploaded image").await,
-            EditSource::Gallery(image) => self.stored_source(&image).await,
+            EditSource::Upload(bytes) => crate::images::check_upload(&actor.owner, bytes, "the uploaded image").await,
+            EditSource::Gallery(image) => self.stored_source(actor, &image).await,
         }
     }
 
     /// [`Self::describe`] of the picture a person points at.
     pub async fn describe_source(&self, actor: &Actor, source: EditSource) -> Result<Vec<String>> {
-        self.describe(actor, &self.source_image(source).await?).await
+        self.describe(actor, &self.source_image(actor, source).await?).await
     }
 
     /// Four prompts that would draw something like `image` (the `/describe` feature),

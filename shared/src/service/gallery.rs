@@ -147,9 +147,9 @@ impl Atelier {
     }
 
     /// The image an edit starts from, checked like an upload.
-    pub(super) async fn stored_source(&self, image: &ImageRef) -> Result<crate::images::CheckedImage> {
+    pub(super) async fn stored_source(&self, actor: &Actor, image: &ImageRef) -> Result<crate::images::CheckedImage> {
         let (bytes, _) = self.gallery.image(&image.owner, image.id, Variant::Full).await?;
-        crate::images::check_upload(bytes, "the stored image").await
+        crate::images::check_upload(&actor.owner, bytes, "the stored image").await
     }
 
     /// Where the image `image` names is now (see the module documentation). Costs nothing for

@@ -202,10 +202,10 @@ impl Atelier {
         fields: &EditFields,
     ) -> Result<EditPlan> {
         let (parent, parent_session, source) = match source {
-            EditSource::Upload(bytes) => (None, None, check_upload(bytes, "the uploaded image").await?),
+            EditSource::Upload(bytes) => (None, None, check_upload(&actor.owner, bytes, "the uploaded image").await?),
             EditSource::Gallery(image) => {
                 let image = self.locate(&image).await?;
-                let checked = self.stored_source(&image).await?;
+                let checked = self.stored_source(actor, &image).await?;
                 if image.owner == actor.owner {
                     let session = self.gallery.record(&image.owner, image.id).await?.session;
                     (Some(image.id), session, checked)
@@ -215,7 +215,7 @@ impl Atelier {
             }
         };
         let mask = match mask {
-            Some(bytes) => Some(check_upload(bytes, "the mask").await?),
+            Some(bytes) => Some(check_upload(&actor.owner, bytes, "the mask").await?),
             None => None,
         };
         let plan = self.plan_checked_edit(fields.parse(source, mask)?)?;

@@ -5,7 +5,7 @@
 use crate::accounts::{Accounts, Link, LinkOffer, LinkToken, Linked};
 use crate::error::Result;
 use crate::gallery::Owner;
-use crate::oidc::{PendingSignIn, SignedInUser};
+use crate::oidc::SignedInUser;
 use crate::sessions::{Sessions, WebSession};
 
 use super::{Actor, Atelier, Owned};
@@ -108,7 +108,7 @@ impl Atelier {
     }
 
     fn sessions(&self) -> Sessions {
-        Sessions::new(self.gallery.store().clone())
+        Sessions::new(self.gallery.store().clone(), self.accounts.as_ref().map(|accounts| accounts.directory()))
     }
 
     /// Starts a web session for a signed-in person; returns its token for the cookie.
@@ -124,15 +124,5 @@ impl Atelier {
     /// Ends a web session (signing out).
     pub async fn end_session(&self, token: &str) -> Result<()> {
         self.sessions().end(token).await
-    }
-
-    /// Keeps a sign-in in progress so the callback works on any replica; returns its token.
-    pub async fn hold_sign_in(&self, pending: PendingSignIn) -> Result<String> {
-        self.sessions().hold_sign_in(pending).await
-    }
-
-    /// Takes back a sign-in in progress, once.
-    pub async fn claim_sign_in(&self, token: &str) -> Result<Option<PendingSignIn>> {
-        self.sessions().claim_sign_in(token).await
     }
 }

@@ -52,8 +52,20 @@ impl FolderStore {
     pub async fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
         let store = Self { root, writers: Arc::new(tokio::sync::Semaphore::new(WRITERS_AT_ONCE)) };
-        store.check().await?;
+        store.prove_writable().await?;
         Ok(store)
+    }
+
+    /// Writes and removes a probe file: once, at start, where a folder that cannot be used
+    /// is a setting to fix. The readiness check ([`ObjectStore::check`]) writes nothing, since
+    /// anyone may call it.
+    async fn prove_writable(&self) -> Result<(), StoreError> {
+        let root = self.root.clone();
+        self.write("writing a probe file", move || {
+            std::fs::create_dir_all(&root)?;
+            std::fs::remove_file(Self::write_temporary(&root, b"atelier")?)
+        })
+        .await
     }
 
     fn path(&self, key: &ObjectKey) -> PathBuf {
@@ -323,13 +335,24 @@ impl ObjectStore for FolderStore {
         .await
     }
 
+    /// Read-only: the folder is still there and this process may still write into it. The
+    /// public readiness probe calls this on every request, so it must not write (a flood of
+    /// probes would otherwise be a flood of files).
     async fn check(&self) -> Result<(), StoreError> {
         let root = self.root.clone();
-        self.write("writing a probe file", move || {
-            std::fs::create_dir_all(&root)?;
-            std::fs::remove_file(Self::write_temporary(&root, b"atelier")?)
+        tokio::task::spawn_blocking(move || {
+            if !std::fs::metadata(&root)?.is_dir() {
+                return Err(std::io::Error::new(ErrorKind::NotADirectory, "the store is not a folder"));
+            }
+            rustix::fs::access(
+                &root,
+                rustix::fs::Access::READ_OK | rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+            )
+            .map_err(std::io::Error::from)
         })
         .await
+        .map_err(|error| StoreError::Unavailable { location: self.location(), detail: error.to_string() })?
+        .map_err(|error| self.unavailable("checking the folder", error))
     }
 }
 

@@ -109,13 +109,17 @@ impl S3Store {
 pub struct BucketProblem {
     pub problem: String,
     pub fix: String,
+    /// Whether S3 could not be reached or answered with a server error (an outage, which
+    /// passes), rather than refusing (a setting to fix).
+    pub unreachable: bool,
 }
 
 impl S3Store {
     /// Calls `HeadBucket` and, when the bucket cannot be used, says why and what to do.
     pub async fn diagnose(&self) -> Result<(), BucketProblem> {
         let bucket = &self.bucket;
-        let problem = |problem: String, fix: &str| BucketProblem { problem, fix: fix.to_string() };
+        let problem = |problem: String, fix: &str| BucketProblem { problem, fix: fix.to_string(), unreachable: false };
+        let outage = |problem: String, fix: &str| BucketProblem { problem, fix: fix.to_string(), unreachable: true };
         if self.region.is_none() {
             return Err(problem("no AWS region is configured".into(), "set AWS_REGION to the bucket's region"));
         }
@@ -142,6 +146,7 @@ impl S3Store {
                         "set AWS_REGION to the bucket's region",
                     )
                 }
+                500..=599 => outage(describe(&error), "wait for S3 to answer again, or check AWS_ENDPOINT_URL_S3"),
                 _ => problem(describe(&error), "check ATELIER_STORE, AWS_REGION and AWS_ENDPOINT_URL_S3"),
             },
             _ if is_missing_credentials(&error) => problem(
@@ -149,7 +154,7 @@ impl S3Store {
                 "give this process AWS credentials (a task role, AWS_PROFILE, or AWS_ACCESS_KEY_ID and \
                  AWS_SECRET_ACCESS_KEY)",
             ),
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => problem(
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => outage(
                 format!("S3 cannot be reached ({})", causes(&error)),
                 "check AWS_ENDPOINT_URL_S3 (unset for AWS itself) and the network",
             ),

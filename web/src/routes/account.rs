@@ -1,15 +1,16 @@
 //! Signing in and out, the account page, and linking a Discord account from a `/link` token.
 
+use atelier_shared::oidc::{HeldSignIn, SIGN_IN_LIFETIME};
 use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum_extra::extract::cookie::{Cookie, SignedCookieJar};
+use axum_extra::extract::cookie::{Cookie, PrivateCookieJar, SignedCookieJar};
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::{self, MaybeSignedIn, SESSION_COOKIE, SIGN_IN_COOKIE, SignedIn};
+use crate::auth::{self, MaybeSignedIn, SESSION_COOKIE, SignedIn};
 use crate::error::WebError;
 use crate::page::{self, Section};
 use atelier_shared::jobs::usage_text;
@@ -37,10 +38,11 @@ fn no_provider() -> WebError {
     )
 }
 
-/// Starts a sign-in at the provider; the browser comes back to `/auth/callback`.
+/// Starts a sign-in at the provider; the browser comes back to `/auth/callback`. What the
+/// callback needs travels in an encrypted cookie, so this writes nothing to the store.
 async fn sign_in(
     State(state): State<AppState>,
-    jar: SignedCookieJar,
+    jar: PrivateCookieJar,
     Query(query): Query<SignInQuery>,
 ) -> Result<Response, WebError> {
     let Some(provider) = &state.auth.sign_in else {
@@ -50,8 +52,12 @@ async fn sign_in(
         );
     };
     let (url, pending) = provider.begin_sign_in(query.next.as_deref().unwrap_or("/studio")).await?;
-    let held = state.core.hold_sign_in(pending).await?;
-    let jar = jar.add(auth::cookie(&state, SIGN_IN_COOKIE, held));
+    let held = serde_json::to_string(&HeldSignIn::new(pending))
+        .map_err(|error| WebError::from(atelier_shared::Error::operator("sealing a sign-in", error)))?;
+    let name = auth::sign_in_cookie_name(state.auth.secure_cookies);
+    let mut cookie = auth::cookie(&state, name, held);
+    cookie.set_max_age(time::Duration::seconds(SIGN_IN_LIFETIME.whole_seconds()));
+    let jar = jar.add(cookie);
     Ok((jar, Redirect::to(url.as_str())).into_response())
 }
 
@@ -63,11 +69,27 @@ struct CallbackQuery {
     error_description: Option<String>,
 }
 
-/// Where the provider sends the browser back: checks it all, then starts a session.
+/// Where the provider sends the browser back: checks it all, then starts a session. The
+/// sign-in cookie is removed whatever the outcome, so a sign-in is tried once.
 async fn sign_in_callback(
     State(state): State<AppState>,
+    sign_in_jar: PrivateCookieJar,
     jar: SignedCookieJar,
     Query(query): Query<CallbackQuery>,
+) -> Response {
+    let name = auth::sign_in_cookie_name(state.auth.secure_cookies);
+    // A cookie that does not decrypt with our key (forged, or from before a key change) is
+    // absent to the private jar.
+    let held = sign_in_jar.get(name).map(|cookie| cookie.value().to_string());
+    let sign_in_jar = sign_in_jar.remove(Cookie::build(name).path("/").secure(state.auth.secure_cookies));
+    (sign_in_jar, finish_sign_in(state, jar, query, held).await).into_response()
+}
+
+async fn finish_sign_in(
+    state: AppState,
+    jar: SignedCookieJar,
+    query: CallbackQuery,
+    held: Option<String>,
 ) -> Result<Response, WebError> {
     let provider = state.auth.sign_in.as_ref().ok_or_else(no_provider)?;
     let start_again = |why: &str| {
@@ -86,13 +108,11 @@ async fn sign_in_callback(
         };
         return Err(start_again(code));
     }
-    let held = jar.get(SIGN_IN_COOKIE).map(|cookie| cookie.value().to_string());
-    let jar = jar.remove(Cookie::build(SIGN_IN_COOKIE).path("/"));
     let Some(held) = held else {
         return Err(start_again("this browser did not start it (or its cookie was lost)"));
     };
-    let Some(pending) = state.core.claim_sign_in(&held).await? else {
-        return Err(start_again("it took too long, or was already finished"));
+    let Some(pending) = serde_json::from_str::<HeldSignIn>(&held).ok().and_then(HeldSignIn::unexpired) else {
+        return Err(start_again("it took too long"));
     };
     let user = provider
         .finish_sign_in(&pending, query.state.as_deref().unwrap_or_default(), query.code.as_deref().unwrap_or_default())

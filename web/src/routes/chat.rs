@@ -143,7 +143,7 @@ impl Visit {
             Err(error) => return self.refuse(shown_id, &conversation, "", error),
         };
         let started = async {
-            let checked = check_message(&form, conversation.mode).await?;
+            let checked = check_message(&self.user, &form, conversation.mode).await?;
             let joined = Conversation { mode: checked.mode, ..conversation.clone() };
             let exchange = self.state.core.converse(&id.to_string(), joined, &checked.message).await?;
             Ok::<_, WebError>((checked, exchange))
@@ -226,14 +226,14 @@ async fn read_form(mut multipart: Multipart) -> Result<MessageForm, WebError> {
 }
 
 /// Checks the message, its mode (the conversation's own when none is chosen) and any image.
-async fn check_message(form: &MessageForm, current: ChatMode) -> Result<Checked, WebError> {
+async fn check_message(user: &SignedIn, form: &MessageForm, current: ChatMode) -> Result<Checked, WebError> {
     let mode = match form.mode.as_deref() {
         Some(text) => text.parse::<ChatMode>()?,
         None => current,
     };
     let mut message = ChatMessage::parse(&form.message)?;
     if let Some(bytes) = form.image.clone() {
-        message = message.with_image(check_upload(bytes, "the attached image").await?);
+        message = message.with_image(check_upload(&user.owner, bytes, "the attached image").await?);
     }
     Ok(Checked { mode, message })
 }

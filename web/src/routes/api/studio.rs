@@ -258,7 +258,8 @@ pub async fn chat(
     let mut message = ChatMessage::parse(&body.message)?;
     if let Some(id) = body.image_id.as_deref() {
         let id = parse_id(id)?;
-        message = message.with_image(state.core.source_image(EditSource::Gallery(caller.actor().own(id))).await?);
+        message = message
+            .with_image(state.core.source_image(&caller.actor(), EditSource::Gallery(caller.actor().own(id))).await?);
     }
     let mut exchange = state.core.converse_statelessly(&caller.actor(), mode, history, &message).await?;
 
