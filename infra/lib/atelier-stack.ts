@@ -1,7 +1,7 @@
 // Atelier on AWS: one stack with everything the `atelier` binary needs in production.
 //
-//   viewer ──HTTPS── CloudFront ──(origin-facing prefix list + secret header)── ALB ── service (Fargate, autoscaled)
-//   Discord gateway ───────────────────────────────────────────────────────────────── every task of the service
+//   viewer ──HTTPS── CloudFront ──VPC origin (prefix list + secret header)── internal ALB ── service (Fargate, autoscaled)
+//   Discord gateway ───────────────────────────────────────────────────────────────────────── every task of the service
 //   every task ── Bedrock (the configured models and guardrail only), S3 (the images bucket), Cognito (the pool)
 //
 // Why one service, each task running the web app and the bot: every connected copy of a bot
@@ -292,7 +292,13 @@ export class AtelierStack extends Stack {
     });
     skipCheckov(originVerify, secretKmsSkip);
 
-    // ── Load balancer, reachable from CloudFront only ──────────────────────────────────────
+    // ── Load balancer: internal, reached by CloudFront through a VPC origin ───────────────
+    // The load balancer has no public address: it sits in the private subnets, and CloudFront
+    // reaches it through a VPC origin (below), from network interfaces CloudFront places in
+    // this VPC, over AWS's own network. Nobody on the internet can send it anything, so
+    // session cookies, tokens and the origin header never cross the internet in clear even
+    // when CloudFront talks HTTP to it. With `originCertificateArn` the listener is HTTPS all
+    // the same, for those who want TLS inside the VPC as well.
     const originHttps = settings.originCertificateArn !== undefined;
     const listenerPort = originHttps ? 443 : 80;
     this.loadBalancerSecurityGroup = new ec2.SecurityGroup(this, 'LoadBalancerSecurityGroup', {
@@ -308,6 +314,13 @@ export class AtelierStack extends Stack {
       ec2.Port.tcp(CONTAINER_PORT),
       'To the tasks in this VPC only',
     );
+    // Only CloudFront, even from inside the VPC: the tasks and anything else in the VPC are
+    // not let in. AWS's instructions for VPC origins have the origin's group admit CloudFront's
+    // origin-facing managed prefix list, as here. CloudFront also makes a security group of its
+    // own in the VPC for its network interfaces, "CloudFront-VPCOrigins-Service-SG", but it is
+    // CloudFront's, made with the first VPC origin, and CloudFormation does not return its id:
+    // admitting it by id would take a look-up or a Lambda-backed custom resource, and this
+    // stack uses neither.
     // One rule: the prefix list counts as its maximum size (about 55 entries) against the
     // group's rule quota, so a second port would not fit in the default quota of 60.
     this.loadBalancerSecurityGroup.addIngressRule(
@@ -315,10 +328,13 @@ export class AtelierStack extends Stack {
       ec2.Port.tcp(listenerPort),
       'From CloudFront origin-facing servers only (managed prefix list)',
     );
+    // A VPC origin needs the VPC to have an internet gateway, though it routes nothing through
+    // it: the VPC this stack makes has one for its public subnets (the NAT gateway's), and an
+    // existing VPC needs one too (infra/README.md).
     const loadBalancer = new elbv2.ApplicationLoadBalancer(this, 'LoadBalancer', {
       vpc,
-      internetFacing: true,
-      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      internetFacing: false,
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
       securityGroup: this.loadBalancerSecurityGroup,
       dropInvalidHeaderFields: true,
       deletionProtection: settings.deletionProtection,
@@ -327,7 +343,10 @@ export class AtelierStack extends Stack {
     });
     loadBalancer.logAccessLogs(this.logBucket, 'load-balancer');
 
-    const targetGroup = new elbv2.ApplicationTargetGroup(this, 'WebTargets', {
+    // Named for the internal load balancer: a stack deployed when the load balancer was
+    // internet-facing gets a new load balancer (a scheme cannot change in place), and a target
+    // group serves one load balancer at a time, so the new one needs a new target group too.
+    const targetGroup = new elbv2.ApplicationTargetGroup(this, 'InternalWebTargets', {
       vpc,
       port: CONTAINER_PORT,
       protocol: elbv2.ApplicationProtocol.HTTP,
@@ -351,6 +370,10 @@ export class AtelierStack extends Stack {
         unhealthyThresholdCount: 3,
       },
     });
+    // The origin header is kept, though only CloudFront reaches the load balancer: it costs
+    // nothing, and it keeps the load balancer answering this distribution only, should another
+    // VPC origin in the account (or one shared with it) ever point at it, or the security group
+    // be widened later, say for a scraper in the VPC.
     const listener = loadBalancer.addListener('Listener', {
       port: listenerPort,
       protocol: originHttps ? elbv2.ApplicationProtocol.HTTPS : elbv2.ApplicationProtocol.HTTP,
@@ -368,22 +391,31 @@ export class AtelierStack extends Stack {
     if (!originHttps) {
       skipCheckov(
         listener,
-        { id: 'CKV_AWS_2', comment: 'HTTP only between CloudFront and the origin when no origin certificate is given (context originCertificateArn); viewers always use HTTPS.' },
-        { id: 'CKV_AWS_103', comment: 'No TLS on this listener without an origin certificate; see CKV_AWS_2.' },
+        {
+          id: 'CKV_AWS_2',
+          comment:
+            'HTTP on an internal load balancer with no public address, reached only by CloudFront through a VPC origin inside AWS; viewers always use HTTPS, and originCertificateArn makes this listener HTTPS.',
+        },
+        { id: 'CKV_AWS_103', comment: 'No TLS on this internal listener without an origin certificate; see CKV_AWS_2.' },
       );
     }
 
     // ── CloudFront ─────────────────────────────────────────────────────────────────────────
-    const originProps: origins.HttpOriginProps = {
+    // One VPC origin (an AWS::CloudFront::VpcOrigin for the load balancer) behind every
+    // behaviour. With an origin certificate CloudFront speaks HTTPS only and checks the
+    // certificate against originDomainName, which the operator points at the load balancer;
+    // without one it speaks HTTP, which stays inside AWS (see the load balancer above).
+    const origin = origins.VpcOrigin.withApplicationLoadBalancer(loadBalancer, {
+      domainName: originHttps ? settings.originDomainName : undefined,
       protocolPolicy: originHttps ? cloudfront.OriginProtocolPolicy.HTTPS_ONLY : cloudfront.OriginProtocolPolicy.HTTP_ONLY,
+      // The listener's port either way.
+      httpPort: 80,
+      httpsPort: 443,
       originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2],
       customHeaders: { [ORIGIN_VERIFY_HEADER]: originVerify.secretValue.unsafeUnwrap() },
       readTimeout: Duration.seconds(settings.originReadTimeoutSeconds),
       keepaliveTimeout: Duration.seconds(5),
-    };
-    const origin = originHttps
-      ? new origins.HttpOrigin(settings.originDomainName!, originProps)
-      : new origins.LoadBalancerV2Origin(loadBalancer, originProps);
+    });
 
     // Per-user images are `Cache-Control: private` (web/src/routes/gallery.rs), so with a
     // minimum TTL of 0 CloudFront keeps them out of its shared cache and browsers cache them.
@@ -759,7 +791,8 @@ export class AtelierStack extends Stack {
     });
     new CfnOutput(this, 'LoadBalancerDnsName', {
       value: loadBalancer.loadBalancerDnsName,
-      description: 'Point originDomainName here when CloudFront talks HTTPS to the origin (it refuses requests without the origin header)',
+      description:
+        'The internal load balancer (private addresses only; CloudFront reaches it through its VPC origin). Point originDomainName here when CloudFront talks HTTPS to it',
     });
     new CfnOutput(this, 'ImagesBucketName', { value: this.imagesBucket.bucketName, description: 'ATELIER_STORE' });
     new CfnOutput(this, 'UserPoolId', { value: this.userPool.userPoolId, description: 'ATELIER_COGNITO_USER_POOL_ID' });

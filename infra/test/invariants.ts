@@ -139,6 +139,24 @@ export function assertLoadBalancerOnlyFromCloudFront(template: TemplateJson, pre
   }
 }
 
+/**
+ * Nothing on the internet is served in plain HTTP: every load balancer is internal, and
+ * CloudFront reaches each through a VPC origin, whose endpoint is that load balancer.
+ */
+export function assertLoadBalancersInternal(template: TemplateJson): void {
+  const balancers = resourcesOfType(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer');
+  assert.ok(balancers.length >= 1, 'the stack has a load balancer');
+  const vpcOrigins = resourcesOfType(template, 'AWS::CloudFront::VpcOrigin');
+  for (const [id, balancer] of balancers) {
+    // CloudFormation's default scheme is internet-facing, so it must be spelled out.
+    assert.equal(balancer.Properties?.Scheme, 'internal', `${id} is internal`);
+    assert.ok(
+      vpcOrigins.some(([, origin]) => origin.Properties.VpcOriginEndpointConfig?.Arn?.Ref === id),
+      `${id} is the endpoint of a CloudFront VPC origin`,
+    );
+  }
+}
+
 /** Secret settings reach the containers as ECS secrets, never as plain environment. */
 export function assertSecretsNotInEnvironment(template: TemplateJson): void {
   const seen = new Set<string>();

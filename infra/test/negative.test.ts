@@ -19,6 +19,7 @@ import {
   assertCircuitBreakers,
   assertGracefulStop,
   assertLoadBalancerOnlyFromCloudFront,
+  assertLoadBalancersInternal,
   assertSecretsNotInEnvironment,
   assertSpoolWritable,
   assertStateNeverExpires,
@@ -41,6 +42,7 @@ describe('the checks fail when', () => {
     assertGracefulStop(template, STOP_MARGIN_SECONDS);
     assertSpoolWritable(template);
     assertStateNeverExpires(template);
+    assertLoadBalancersInternal(template);
   });
 
   it("the images bucket's public access block is removed", () => {
@@ -115,6 +117,76 @@ describe('the checks fail when', () => {
     assert.throws(() => assertLoadBalancerOnlyFromCloudFront(template, 'pl-3b927c52'), /exactly one ingress rule/);
   });
 
+  it('the load balancer is made internet-facing, with its plain HTTP listener', () => {
+    const { template } = synth({}, (stack) => {
+      (stack.node.findChild('LoadBalancer').node.defaultChild as elbv2.CfnLoadBalancer).addPropertyOverride('Scheme', 'internet-facing');
+    });
+    assertGuardFails(template, 'network.guard/internet_facing_load_balancers_serve_no_plain_http');
+    assertGuardFails(template, 'network.guard/internet_facing_load_balancers_have_no_plain_http_rules');
+    assert.throws(() => assertLoadBalancersInternal(template), /is internal/);
+  });
+
+  it("the load balancer's scheme is left out (CloudFormation then makes it internet-facing)", () => {
+    const { template } = synth({}, (stack) => {
+      (stack.node.findChild('LoadBalancer').node.defaultChild as elbv2.CfnLoadBalancer).addPropertyDeletionOverride('Scheme');
+    });
+    assertGuardFails(template, 'network.guard/internet_facing_load_balancers_serve_no_plain_http');
+    assert.throws(() => assertLoadBalancersInternal(template), /is internal/);
+  });
+
+  /** A second load balancer on the internet, as a hurried edit might add one for a quick test. */
+  function withPublicLoadBalancer(listen: (loadBalancer: elbv2.ApplicationLoadBalancer) => void) {
+    return synth({}, (stack) => {
+      const loadBalancer = new elbv2.ApplicationLoadBalancer(stack, 'PublicLoadBalancer', { vpc: stack.service.cluster.vpc, internetFacing: true });
+      listen(loadBalancer);
+    }).template;
+  }
+
+  it('an internet-facing load balancer serves plain HTTP', () => {
+    const template = withPublicLoadBalancer((loadBalancer) => {
+      loadBalancer.addListener('Http', {
+        port: 80,
+        open: false,
+        defaultAction: elbv2.ListenerAction.fixedResponse(200, { contentType: 'text/plain', messageBody: 'hello' }),
+      });
+    });
+    assertGuardFails(template, 'network.guard/internet_facing_load_balancers_serve_no_plain_http');
+    assert.throws(() => assertLoadBalancersInternal(template), /PublicLoadBalancer[0-9A-F]+ is internal/);
+  });
+
+  it('an internet-facing load balancer redirects plain HTTP to HTTPS but a listener rule still serves it', () => {
+    const template = withPublicLoadBalancer((loadBalancer) => {
+      const listener = loadBalancer.addListener('Http', {
+        port: 80,
+        open: false,
+        defaultAction: elbv2.ListenerAction.redirect({ protocol: 'HTTPS', port: '443', permanent: true }),
+      });
+      listener.addAction('Health', {
+        priority: 1,
+        conditions: [elbv2.ListenerCondition.pathPatterns(['/healthz'])],
+        action: elbv2.ListenerAction.fixedResponse(200, { contentType: 'text/plain', messageBody: 'ok' }),
+      });
+    });
+    assertGuardFails(template, 'network.guard/internet_facing_load_balancers_have_no_plain_http_rules');
+    assert.ok(!runGuard(template).failed.includes('network.guard/internet_facing_load_balancers_serve_no_plain_http'), 'the listener itself only redirects');
+  });
+
+  it('(the exception) an internet-facing load balancer whose plain HTTP listener only redirects to HTTPS passes the rules', () => {
+    const redirectOnly = withPublicLoadBalancer((loadBalancer) => {
+      loadBalancer.addListener('Http', {
+        port: 80,
+        open: false,
+        defaultAction: elbv2.ListenerAction.redirect({ protocol: 'HTTPS', port: '443', permanent: true }),
+      });
+    });
+    assert.equal(runGuard(redirectOnly).status, 0, runGuard(redirectOnly).output);
+    // A redirect that names no protocol keeps the request's own, plain HTTP.
+    const keepsHttp = withPublicLoadBalancer((loadBalancer) => {
+      loadBalancer.addListener('Http', { port: 80, open: false, defaultAction: elbv2.ListenerAction.redirect({ host: 'example.com' }) });
+    });
+    assertGuardFails(keepsHttp, 'network.guard/internet_facing_load_balancers_serve_no_plain_http');
+  });
+
   it('a service deploys without rollback', () => {
     const { template } = synth({}, (stack) => {
       (stack.service.node.defaultChild as ecs.CfnService).addPropertyOverride('DeploymentConfiguration.DeploymentCircuitBreaker.Rollback', false);
@@ -132,7 +204,7 @@ describe('the checks fail when', () => {
 
   it('the deregistration delay is shorter than the drain', () => {
     const { template } = synth({}, (stack) => {
-      const group = stack.node.findChild('WebTargets').node.defaultChild as elbv2.CfnTargetGroup;
+      const group = stack.node.findChild('InternalWebTargets').node.defaultChild as elbv2.CfnTargetGroup;
       group.addPropertyOverride('TargetGroupAttributes', [{ Key: 'deregistration_delay.timeout_seconds', Value: '0' }]);
     });
     assert.throws(() => assertGracefulStop(template, STOP_MARGIN_SECONDS), /no shorter than the drain/);

@@ -15,6 +15,7 @@ import {
   assertCircuitBreakers,
   assertGracefulStop,
   assertLoadBalancerOnlyFromCloudFront,
+  assertLoadBalancersInternal,
   assertLogRetention,
   assertSecretsNotInEnvironment,
   assertSpoolWritable,
@@ -155,6 +156,36 @@ describe('the task role', () => {
 });
 
 describe('the load balancer', () => {
+  it('is internal, in the private subnets, with no public address', () => {
+    assertLoadBalancersInternal(defaults.template);
+    assertLoadBalancersInternal(everything.template);
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      Scheme: 'internal',
+      Subnets: [{ Ref: Match.stringLikeRegexp('^VpcprivateSubnet1') }, { Ref: Match.stringLikeRegexp('^VpcprivateSubnet2') }],
+    });
+    Template.fromJSON(everything.template).hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      Scheme: 'internal',
+      Subnets: ['subnet-0bbbbbbbbbbbbbbb1', 'subnet-0bbbbbbbbbbbbbbb2'],
+    });
+  });
+
+  it('is reached by CloudFront through a VPC origin, in HTTP that stays inside AWS by default', () => {
+    const [balancerId] = resourcesOfType(defaults.template, 'AWS::ElasticLoadBalancingV2::LoadBalancer')[0];
+    const vpcOrigins = resourcesOfType(defaults.template, 'AWS::CloudFront::VpcOrigin');
+    assert.equal(vpcOrigins.length, 1, 'one VPC origin, shared by every behaviour');
+    const [vpcOriginId, vpcOrigin] = vpcOrigins[0];
+    assert.deepEqual(vpcOrigin.Properties.VpcOriginEndpointConfig.Arn, { Ref: balancerId });
+    assert.equal(vpcOrigin.Properties.VpcOriginEndpointConfig.OriginProtocolPolicy, 'http-only');
+    assert.equal(vpcOrigin.Properties.VpcOriginEndpointConfig.HTTPPort, 80);
+    const origins: any[] = resourcesOfType(defaults.template, 'AWS::CloudFront::Distribution')[0][1].Properties.DistributionConfig.Origins;
+    assert.equal(origins.length, 1);
+    assert.deepEqual(origins[0].VpcOriginConfig, { VpcOriginId: { 'Fn::GetAtt': [vpcOriginId, 'Id'] }, OriginReadTimeout: 60, OriginKeepaliveTimeout: 5 });
+    assert.equal(origins[0].CustomOriginConfig, undefined, 'no origin on the internet');
+    assert.deepEqual(origins[0].DomainName, { 'Fn::GetAtt': [balancerId, 'DNSName'] });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 80, Protocol: 'HTTP' });
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', { FromPort: 80, ToPort: 80, SourcePrefixListId: 'pl-3b927c52' });
+  });
+
   it('is reachable from CloudFront only', () => {
     assertLoadBalancerOnlyFromCloudFront(defaults.template, 'pl-3b927c52');
     assertLoadBalancerOnlyFromCloudFront(everything.template, 'pl-3b927c52');
@@ -180,10 +211,22 @@ describe('the load balancer', () => {
 
   it('speaks HTTPS to CloudFront when an origin certificate is given', () => {
     const full = Template.fromJSON(everything.template);
-    full.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 443, Protocol: 'HTTPS', SslPolicy: Match.anyValue() });
+    full.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 443,
+      Protocol: 'HTTPS',
+      SslPolicy: Match.anyValue(),
+      Certificates: [{ CertificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/66666666-7777-8888-9999-000000000000' }],
+    });
+    full.resourcePropertiesCountIs('AWS::ElasticLoadBalancingV2::Listener', { Protocol: 'HTTP' }, 0);
+    full.hasResourceProperties('AWS::CloudFront::VpcOrigin', {
+      VpcOriginEndpointConfig: Match.objectLike({ OriginProtocolPolicy: 'https-only', HTTPSPort: 443, OriginSSLProtocols: ['TLSv1.2'] }),
+    });
+    // Through the VPC origin still; the certificate is checked against originDomainName.
     full.hasResourceProperties('AWS::CloudFront::Distribution', {
       DistributionConfig: {
-        Origins: [Match.objectLike({ DomainName: 'origin.atelier.example.com', CustomOriginConfig: Match.objectLike({ OriginProtocolPolicy: 'https-only' }) })],
+        Origins: [
+          Match.objectLike({ DomainName: 'origin.atelier.example.com', VpcOriginConfig: Match.objectLike({ VpcOriginId: Match.anyValue() }), CustomOriginConfig: Match.absent() }),
+        ],
       },
     });
     full.hasResourceProperties('AWS::EC2::SecurityGroupIngress', { FromPort: 443, SourcePrefixListId: 'pl-3b927c52' });
