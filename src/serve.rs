@@ -92,6 +92,7 @@ pub async fn run(
         engine: started.engine,
         engine_reason: started.engine_reason.clone(),
         local_sign_in: config.local_sign_in(),
+        accepted_hosts: config.accepted_hosts(),
     };
     let auth = web_auth(&config).await?;
     // The metrics listener serves only /metrics, apart from the public web app, and stops with it.

@@ -406,3 +406,56 @@ async fn anonymous_sign_in_floods_write_nothing_and_a_forged_token_forges_no_log
     AttackRow::new("forged token with a line break in its key id", 1, 1, forged, "logged escaped on one line")
         .check_and_record();
 }
+
+/// Behind sign-in, the app answers only its public name and the names the operator lists
+/// (`ATELIER_ALLOWED_HOSTS`, the load balancer's name as CloudFront reaches it): a rebound
+/// name gets no page, not even the public ones, and changes nothing. The probes answer any
+/// name, as the load balancer's health checks address the task by its IP address.
+#[tokio::test]
+async fn behind_sign_in_a_foreign_host_gets_no_page_and_changes_nothing() {
+    let provider = OidcProvider::start().await;
+    let issuer = provider.issuer();
+    let data = tempfile::tempdir().unwrap();
+    let store = data.path().join("store");
+    let store_url = format!("file://{}", store.display());
+    let app = crate::support::TestApp::spawn_with(&[
+        ("ATELIER_OIDC_ISSUER", issuer.as_str()),
+        ("ATELIER_OIDC_CLIENT_ID", "atelier-web"),
+        ("ATELIER_OIDC_CLIENT_SECRET", "atelier-secret"),
+        ("ATELIER_SESSION_SECRET", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+        ("ATELIER_STORE", store_url.as_str()),
+        ("ATELIER_ALLOWED_HOSTS", "Internal-Atelier-LB.elb.example"),
+    ])
+    .await;
+    let before = walk_count(&store);
+    let rebound = "rebind.attacker.example";
+    let mut refused = 0;
+    for path in ["/", "/signin", "/gallery", "/api/me"] {
+        let answer = app.client.get(app.url(path)).header("host", rebound).send().await.unwrap();
+        assert_eq!(answer.status(), reqwest::StatusCode::MISDIRECTED_REQUEST, "{path}");
+        refused += 1;
+    }
+    let made = app
+        .client
+        .post(app.url("/api/generate"))
+        .header("host", rebound)
+        .header("cookie", format!("atelier_csrf={CSRF_TOKEN}"))
+        .header("x-csrf-token", CSRF_TOKEN)
+        .json(&json!({"prompt": "a kite"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), reqwest::StatusCode::MISDIRECTED_REQUEST);
+    refused += 1;
+    let changed = walk_count(&store) - before;
+    AttackRow::new("Host rebound to the app behind sign-in", 5, refused, changed, "421 before any handler")
+        .check_and_record();
+
+    // Our own names work: the public one, and the load balancer's (in any case).
+    assert_eq!(app.get("/").await.status(), reqwest::StatusCode::OK);
+    let by_balancer = app.client.get(app.url("/")).header("host", "internal-atelier-lb.elb.example").send().await;
+    assert_eq!(by_balancer.unwrap().status(), reqwest::StatusCode::OK);
+    // The probes answer the load balancer's health checks, addressed by the task's IP.
+    let probe = app.client.get(app.url("/healthz")).header("host", "10.0.3.7:8080").send().await.unwrap();
+    assert_eq!(probe.status(), reqwest::StatusCode::OK);
+}

@@ -657,8 +657,9 @@ export class AtelierStack extends Stack {
         }),
         new iam.PolicyStatement({
           sid: 'RecordLinkedDiscordAccounts',
-          // shared/src/accounts/directory.rs: set custom:discord_id on link, clear it on unlink.
-          actions: ['cognito-idp:AdminUpdateUserAttributes', 'cognito-idp:AdminDeleteUserAttributes'],
+          // shared/src/accounts/directory.rs: set custom:discord_id on link, clear it on unlink,
+          // and read whether an account is still enabled (sessions re-check it every 15 minutes).
+          actions: ['cognito-idp:AdminUpdateUserAttributes', 'cognito-idp:AdminDeleteUserAttributes', 'cognito-idp:AdminGetUser'],
           resources: [this.userPool.userPoolArn],
         }),
       ],
@@ -674,6 +675,9 @@ export class AtelierStack extends Stack {
     const environment: Record<string, string> = {
       ATELIER_BIND: `0.0.0.0:${CONTAINER_PORT}`,
       ATELIER_PUBLIC_URL: publicUrl,
+      // CloudFront addresses the origin by its own name, not the viewer's Host (see the
+      // origin request policy): the app answers that name and the public one, nothing else.
+      ATELIER_ALLOWED_HOSTS: originHttps ? settings.originDomainName! : loadBalancer.loadBalancerDnsName,
       ATELIER_STORE: storeUrl,
       ATELIER_ENGINE: 'bedrock',
       ATELIER_CHAT_MODEL: settings.chatModel,

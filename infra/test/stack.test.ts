@@ -142,7 +142,7 @@ describe('the task role', () => {
 
   it('may only set and clear the linked Discord id on users of its own pool', () => {
     const cognito = roleStatements(defaults.template, '/TaskRole/').find((statement) => statement.Sid === 'RecordLinkedDiscordAccounts');
-    assert.deepEqual(cognito.Action, ['cognito-idp:AdminDeleteUserAttributes', 'cognito-idp:AdminUpdateUserAttributes']);
+    assert.deepEqual(cognito.Action, ['cognito-idp:AdminDeleteUserAttributes', 'cognito-idp:AdminGetUser', 'cognito-idp:AdminUpdateUserAttributes']);
   });
 
   it('is assumed by ECS tasks of this account only', () => {
@@ -336,6 +336,8 @@ describe('the services', () => {
     assert.equal(env.ATELIER_ENGINE, 'bedrock');
     assert.match(JSON.stringify(env.ATELIER_STORE), /s3:\/\//);
     assert.match(JSON.stringify(env.ATELIER_PUBLIC_URL), /https:\/\//);
+    // The name CloudFront addresses the origin by: the load balancer's own DNS name.
+    assert.match(JSON.stringify(env.ATELIER_ALLOWED_HOSTS), /LoadBalancer.*DNSName/);
     assert.match(JSON.stringify(env.ATELIER_OIDC_ISSUER), /https:\/\/cognito-idp\.us-east-1\.amazonaws\.com\//);
     for (const name of ['ATELIER_OIDC_CLIENT_ID', 'ATELIER_COGNITO_USER_POOL_ID', 'ATELIER_CHAT_MODEL', 'ATELIER_CLASSIFIER_MODEL', 'ATELIER_GUARDRAIL_ID', 'ATELIER_GUARDRAIL_VERSION']) {
       assert.ok(env[name], name);

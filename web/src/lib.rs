@@ -76,6 +76,8 @@ pub struct Site {
     pub engine_reason: String,
     /// Whether visitors are signed in as the local operator.
     pub local_sign_in: LocalSignIn,
+    /// The names requests may be addressed to behind sign-in ([`hosts`]).
+    pub accepted_hosts: Vec<String>,
 }
 
 /// The largest request body: an image and a mask, each up to the upload limit, plus fields.
@@ -113,10 +115,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::account::router())
         .merge(routes::api::router())
         .layer(axum::middleware::from_fn_with_state(secure, csrf::protect))
-        .layer(axum::middleware::from_fn_with_state(
-            matches!(state.site.local_sign_in, LocalSignIn::Allowed),
-            hosts::only_loopback_when_local,
-        ))
+        .layer(axum::middleware::from_fn_with_state(hosts::HostRule::for_site(&state.site), hosts::only_our_own_names))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, content_security_policy(secure)))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))

@@ -56,6 +56,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ),
     ("ATELIER_LOG_FORMAT", "text (lines for people, the default) or json (one JSON object a line, for log stores)"),
     ("ATELIER_PUBLIC_URL", "the URL people use to reach the web app, for links from Discord and sign-in callbacks"),
+    (
+        "ATELIER_ALLOWED_HOSTS",
+        "other host names requests may be addressed to behind sign-in, comma-separated (the load balancer's name as CloudFront reaches it); requests to any other name are refused",
+    ),
     ("ATELIER_STORE", "where images are kept: file://PATH (default file://./atelier-data) or s3://BUCKET[/PREFIX]"),
     ("ATELIER_S3_FORCE_PATH_STYLE", "true for S3-compatible servers that need path-style URLs"),
     (
@@ -263,6 +267,9 @@ pub struct Config {
     pub bind: SocketAddr,
     /// The URL people reach the web app at; defaults to `http://{bind}`.
     pub public_url: Url,
+    /// Other names requests may be addressed to behind sign-in (`ATELIER_ALLOWED_HOSTS`):
+    /// the name the load balancer is reached by from CloudFront. See [`Config::accepted_hosts`].
+    pub allowed_hosts: Vec<String>,
     /// Where images, metadata and records are kept.
     pub store: StoreLocation,
     /// Path-style S3 URLs, for S3-compatible servers.
@@ -292,6 +299,22 @@ pub struct Config {
 }
 
 impl Config {
+    /// The host names (each with and without the public URL's port) the web app answers to
+    /// behind sign-in: the public URL's and `ATELIER_ALLOWED_HOSTS`. A request addressed to any
+    /// other name (DNS rebinding, a stray virtual host) gets no page.
+    pub fn accepted_hosts(&self) -> Vec<String> {
+        let mut hosts = Vec::new();
+        if let Some(host) = self.public_url.host_str() {
+            let host = host.to_ascii_lowercase();
+            if let Some(port) = self.public_url.port() {
+                hosts.push(format!("{host}:{port}"));
+            }
+            hosts.push(host);
+        }
+        hosts.extend(self.allowed_hosts.iter().cloned());
+        hosts
+    }
+
     /// Reads and checks the configuration from the process environment.
     pub fn from_environment() -> Result<Self, ConfigError> {
         Self::from_raw(&RawSettings::from_environment()?)
@@ -302,6 +325,7 @@ impl Config {
     pub fn from_raw(raw: &RawSettings) -> Result<Self, ConfigError> {
         let bind = server::read_bind(raw)?;
         let public_url = server::read_public_url(raw, bind)?;
+        let allowed_hosts = server::read_allowed_hosts(raw)?;
         let store = store::read(raw)?;
         let engine = engine::read_choice(raw)?;
         let discord = discord::read(raw)?;
@@ -315,6 +339,7 @@ impl Config {
         Ok(Self {
             bind,
             public_url,
+            allowed_hosts,
             store: store.location,
             s3_force_path_style: store.s3_force_path_style,
             spool_dir: store.spool_dir,

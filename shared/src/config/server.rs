@@ -79,6 +79,27 @@ fn default_public_url(bind: SocketAddr) -> Result<Url, ConfigError> {
     })
 }
 
+/// `ATELIER_ALLOWED_HOSTS`: host names, each with an optional port, comma-separated.
+pub(super) fn read_allowed_hosts(raw: &RawSettings) -> Result<Vec<String>, ConfigError> {
+    let Some(text) = raw.get("ATELIER_ALLOWED_HOSTS") else { return Ok(Vec::new()) };
+    let mut hosts = Vec::new();
+    for host in text.split(',').map(str::trim).filter(|host| !host.is_empty()) {
+        let plausible =
+            host.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b':' | b'[' | b']'));
+        if !plausible {
+            return Err(ConfigError {
+                variable: "ATELIER_ALLOWED_HOSTS",
+                value: Some(text.into()),
+                problem: format!("`{host}` is not a host name"),
+                fix: "list host names, such as internal-atelier-123.us-east-1.elb.amazonaws.com, separated by commas"
+                    .into(),
+            });
+        }
+        hosts.push(host.to_ascii_lowercase());
+    }
+    Ok(hosts)
+}
+
 /// The metrics listener's address: any address and port but the web app's own, so metrics
 /// are never served on the public port.
 pub(super) fn read_metrics_address(raw: &RawSettings, bind: SocketAddr) -> Result<Option<SocketAddr>, ConfigError> {
@@ -111,5 +132,9 @@ pub(super) fn describe(config: &Config) -> Vec<(&'static str, String)> {
         ("ATELIER_METRICS_ADDRESS", config.metrics_address.map(|address| address.to_string()).unwrap_or_else(unset)),
         ("ATELIER_LOG_FORMAT", config.log_format.as_str().to_string()),
         ("ATELIER_PUBLIC_URL", config.public_url.to_string()),
+        (
+            "ATELIER_ALLOWED_HOSTS",
+            if config.allowed_hosts.is_empty() { unset() } else { config.allowed_hosts.join(",") },
+        ),
     ]
 }
