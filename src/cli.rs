@@ -44,6 +44,8 @@ pub enum Command {
     Config,
     /// Register the bot's slash commands with Discord
     RegisterCommands,
+    /// The operator's tools: bans
+    Admin(crate::admin::AdminArgs),
 }
 
 #[derive(Debug, Args)]
@@ -218,6 +220,7 @@ pub fn main() -> ExitCode {
             Some(Command::Settings(args)) => tools::settings(args).await,
             Some(Command::Config) => tools::show_config().await,
             Some(Command::RegisterCommands) => tools::register_commands().await,
+            Some(Command::Admin(args)) => crate::admin::run(args).await,
         }
     });
     match outcome {
@@ -259,7 +262,9 @@ impl From<atelier_shared::Error> for Failure {
         use atelier_shared::Error;
         match error {
             // The request must change: a wrong option, a refused prompt, a missing image.
-            Error::Invalid(_) | Error::NotFound(_) | Error::Blocked(_) => Self::must_change(error),
+            Error::Invalid(_) | Error::NotFound(_) | Error::Blocked(_) | Error::Forbidden(_) => {
+                Self::must_change(error)
+            }
             // Nothing to change: a service that is busy or cannot be reached, a job called
             // back. Trying again later may work.
             Error::Busy(_) | Error::Cancelled(_) => Self::failed(error),

@@ -23,7 +23,7 @@ fn load_config() -> Result<Config, Failure> {
     Ok(Config::from_raw(&raw)?)
 }
 
-async fn load_core() -> Result<(Atelier, Started), Failure> {
+pub(crate) async fn load_core() -> Result<(Atelier, Started), Failure> {
     let config = load_config()?;
     Ok(startup::build(&config, &AwsSetup::detect()).await?)
 }

@@ -1038,3 +1038,55 @@ async fn a_signed_in_browser_calls_the_api_with_its_session_and_the_forgery_toke
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(error["message"].as_str().unwrap().starts_with("The access token is not a signed JWT"), "{error}");
 }
+
+/// A web account the operator bans is refused on every page and API call, signed in by its
+/// browser session or by an access token, with a plain 403; nothing is made.
+#[tokio::test]
+async fn a_banned_web_account_is_refused_on_pages_and_in_the_api() {
+    let ban = |app: &TestApp, owner: &str| {
+        let store = format!("file://{}", app.data.path().join("store").display());
+        let (output, _, stderr) = support::run(
+            support::atelier(app.data.path())
+                .args(["admin", "ban", owner, "--reason", "abuse"])
+                .env("ATELIER_STORE", &store)
+                .env("ATELIER_ENGINE", "demo"),
+        );
+        assert!(output.status.success(), "{stderr}");
+    };
+
+    // A browser signs in (the provider knows nothing of the ban) but gets no page.
+    let provider = OidcProvider::start().await;
+    let issuer = provider.issuer();
+    let settings = [
+        ("ATELIER_OIDC_ISSUER", issuer.as_str()),
+        ("ATELIER_OIDC_CLIENT_ID", "atelier-web"),
+        ("ATELIER_OIDC_CLIENT_SECRET", "atelier-secret"),
+        ("ATELIER_SESSION_SECRET", SESSION_SECRET),
+    ];
+    let app = TestApp::spawn_with(&settings).await;
+    ban(&app, "web-sub-ivo");
+    let browser =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let start = browser.get(app.url("/signin?next=/")).send().await.unwrap();
+    let authorize = start.headers()["location"].to_str().unwrap().to_string();
+    let callback = provider.authorize(&authorize, "sub-ivo").await;
+    assert_eq!(browser.get(callback.url.as_str()).send().await.unwrap().status(), StatusCode::SEE_OTHER);
+    let gallery = browser.get(app.url("/gallery")).send().await.unwrap();
+    assert_eq!(gallery.status(), StatusCode::FORBIDDEN);
+    assert!(gallery.text().await.unwrap().contains("banned"));
+    assert_eq!(browser.get(app.url("/api/me")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+
+    // An access token of a banned account is refused too, and makes nothing.
+    let issuer = TestIssuer::start().await;
+    let app = app_with(&issuer, &[]).await;
+    ban(&app, "web-sub-ivo");
+    let token = issuer.token("sub-ivo");
+    let (status, body) =
+        call_json(&app, Method::POST, "/api/generate", Some(&token), Some(json!({"prompt": "a kite"}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("banned"), "{body}");
+    assert_eq!(record_files(&app), 0, "a banned account made something");
+    // Someone else on the same service is not affected.
+    let (status, _) = call_json(&app, Method::GET, "/api/me", Some(&issuer.token("sub-alice")), None).await;
+    assert_eq!(status, StatusCode::OK);
+}

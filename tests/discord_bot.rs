@@ -934,3 +934,45 @@ async fn with_s3_unreachable_from_the_start_imagine_delivers_and_stores_it_once_
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(stored().await, (1, 1), "the image and its record are stored once under the person");
 }
+
+/// A person the operator bans with `atelier admin ban` (on the store a running bot uses) is
+/// refused by every command and button, privately and at no cost, within the few seconds a
+/// replica trusts its last look; lifting the ban gives everything back.
+#[tokio::test]
+async fn a_banned_discord_user_is_refused_everything_and_costs_nothing() {
+    const PERSON: u64 = 4_242;
+    let bot = Bot::start(&[]).await;
+    let store = format!("file://{}", bot.app.data.path().join("store").display());
+    let admin = |arguments: &[&str]| {
+        let mut command = crate::support::atelier(bot.app.data.path());
+        command.arg("admin").args(arguments).env("ATELIER_STORE", &store).env("ATELIER_ENGINE", "demo");
+        crate::support::run(&mut command)
+    };
+    // Seen not banned first, so the running bot has something to forget.
+    let first = bot.command(PERSON, "imagine", json!([option("prompt", "a lantern")]), &[]).await;
+    assert!(shows_an_image(&bot.result_of(&first).await));
+
+    let (output, stdout, stderr) = admin(&["ban", &format!("discord:{PERSON}"), "--reason", "spam"]);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains(&format!("banned discord-{PERSON}")), "{stdout}");
+    let (_, listed, _) = admin(&["bans"]);
+    assert!(listed.contains(&format!("discord-{PERSON}")) && listed.contains("spam"), "{listed}");
+
+    tokio::time::sleep(atelier_shared::NOT_BANNED_MEMORY).await;
+    let calls = bot.image_calls();
+    let refused = bot.command(PERSON, "imagine", json!([option("prompt", "a second lantern")]), &[]).await;
+    let answer = bot
+        .eventually("the refusal", || {
+            bot.discord.interaction_callback(&refused).filter(|callback| callback["data"]["content"].is_string())
+        })
+        .await;
+    let text = answer["data"]["content"].as_str().unwrap_or_default();
+    assert!(text.contains("banned"), "{answer}");
+    assert_eq!(answer["data"]["flags"].as_u64().unwrap_or_default() & 64, 64, "the refusal is private: {answer}");
+    assert_eq!(bot.image_calls(), calls, "a banned person's command called the model");
+
+    let (output, _, stderr) = admin(&["unban", &format!("discord:{PERSON}")]);
+    assert!(output.status.success(), "{stderr}");
+    let again = bot.command(PERSON, "imagine", json!([option("prompt", "a third lantern")]), &[]).await;
+    assert!(shows_an_image(&bot.result_of(&again).await));
+}

@@ -204,5 +204,6 @@ pub async fn hold_suggestions(
 
 /// The owner a Discord user acts as: their linked web account's, or their own.
 pub async fn owner_of(data: &Data, user: &serenity::User) -> Result<Owner, BotError> {
-    Ok(data.core.owner_for_discord(user.id.get()).await?)
+    // The core refuses a banned person here, before any command or button does anything.
+    Ok(data.core.person_for_discord(user.id.get()).await?)
 }

@@ -45,6 +45,10 @@ pub enum Error {
     /// A service is busy or briefly unavailable; trying again later should work.
     #[error("{0}")]
     Busy(String),
+    /// The person may not do this at all (banned, or lacking a permission such as Manage
+    /// Server): not a mistake to fix in the request.
+    #[error("{0}")]
+    Forbidden(String),
     /// The person called the job back before it started; nothing was charged.
     #[error("{0}")]
     Cancelled(String),

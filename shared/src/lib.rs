@@ -63,6 +63,7 @@ pub use error::{Error, Invalid, Refused, Result};
 // The use-case API, which is what front ends call: the core and the values its operations
 // take and give.
 pub use service::{
-    Actor, Appeal, Atelier, Conversation, EditPlan, EditSource, Exchange, FailureReason, Filing, GenerationPlan,
-    HeldAppeal, HeldId, HeldRef, ImageRef, JobRef, JobState, JobUpdates, JobView, Kept, LinkStart, Owned,
+    Actor, Appeal, Atelier, Ban, Conversation, EditPlan, EditSource, Exchange, FailureReason, Filing, GenerationPlan,
+    HeldAppeal, HeldId, HeldRef, ImageRef, JobRef, JobState, JobUpdates, JobView, Kept, LinkStart, NOT_BANNED_MEMORY,
+    Owned,
 };

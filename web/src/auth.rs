@@ -72,8 +72,10 @@ pub async fn current_user(parts: &mut Parts, state: &AppState) -> Result<Option<
         LocalSignIn::NotNeeded => {
             let jar = SignedCookieJar::from_headers(&parts.headers, state.auth.cookie_key.clone());
             let Some(token) = jar.get(SESSION_COOKIE) else { return Ok(None) };
-            let session = state.core.find_session(token.value()).await?;
-            Ok(session.map(|session| SignedIn {
+            let Some(session) = state.core.find_session(token.value()).await? else { return Ok(None) };
+            // A banned person gets no page and no API call, whatever their session.
+            state.core.admit_person(&session.user.owner).await?;
+            Ok(Some(SignedIn {
                 owner: session.user.owner.clone(),
                 display_name: session
                     .user

@@ -41,7 +41,7 @@ impl WebError {
             // The person called the job back; 409 says "not done, by your own doing".
             Self::Core(Core::Cancelled(_)) => StatusCode::CONFLICT,
             Self::Core(Core::Operator { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::Core(Core::Forbidden(_)) => StatusCode::FORBIDDEN,
             Self::SignInRequired { .. } => StatusCode::UNAUTHORIZED,
         }
     }

@@ -6,6 +6,7 @@ mod appeals;
 mod conversations;
 mod gallery;
 mod images;
+mod moderation;
 mod people;
 mod requests;
 mod watched;
@@ -13,6 +14,7 @@ mod watched;
 pub use appeals::HeldAppeal;
 pub use conversations::{Conversation, Exchange};
 pub use images::{Appeal, EditPlan, EditSource, Filing, GenerationPlan, Kept};
+pub use moderation::{Ban, NOT_BANNED_MEMORY};
 pub use people::LinkStart;
 pub use requests::HeldId;
 pub use watched::{FailureReason, JobState, JobUpdates, JobView};
@@ -130,6 +132,8 @@ pub struct Atelier {
     watched: watched::WatchedJobs,
     /// Woken each time this process keeps images, so open galleries show them at once.
     images_kept: Arc<tokio::sync::Notify>,
+    /// Who was recently seen not banned ([`moderation`]).
+    not_banned: moderation::NotBanned,
 }
 
 impl Atelier {
@@ -148,6 +152,7 @@ impl Atelier {
             text_model: parts.text_model,
             watched: watched::WatchedJobs::default(),
             images_kept: Arc::default(),
+            not_banned: moderation::NotBanned::default(),
         };
         core.answer_watched_jobs();
         core

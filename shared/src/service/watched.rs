@@ -117,7 +117,7 @@ pub enum FailureReason {
 impl FailureReason {
     fn of(error: &Error) -> Self {
         match error {
-            Error::Invalid(_) => Self::Invalid,
+            Error::Invalid(_) | Error::Forbidden(_) => Self::Invalid,
             Error::NotFound(_) => Self::NotFound,
             Error::Blocked(_) => Self::Blocked,
             Error::Busy(_) | Error::Cancelled(_) => Self::Busy,

@@ -92,13 +92,16 @@ impl FromRequestParts<AppState> for ApiCaller {
                     ));
                 };
                 match verifier.verify(&token).await {
-                    Ok(verified) => Ok(Self {
-                        owner: verified.owner,
-                        signed_in_with: SignedInWith::AccessToken {
-                            subject: verified.subject,
-                            username: verified.username,
-                        },
-                    }),
+                    Ok(verified) => {
+                        state.core.admit_person(&verified.owner).await?;
+                        Ok(Self {
+                            owner: verified.owner,
+                            signed_in_with: SignedInWith::AccessToken {
+                                subject: verified.subject,
+                                username: verified.username,
+                            },
+                        })
+                    }
                     Err(CoreError::Invalid(reason)) => Err(ApiError::TokenRefused(reason.message().to_string())),
                     // The provider's keys could not be fetched: not the caller's fault, and
                     // not a reason to slow down either.

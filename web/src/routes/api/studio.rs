@@ -298,6 +298,7 @@ fn event_stream(exchange: Exchange) -> impl futures::Stream<Item = Result<Event,
                     atelier_shared::Error::NotFound(_) => "not_found",
                     atelier_shared::Error::Blocked(_) => "blocked",
                     atelier_shared::Error::Busy(_) => "busy",
+                    atelier_shared::Error::Forbidden(_) => "forbidden",
                     atelier_shared::Error::Cancelled(_) => "cancelled",
                     atelier_shared::Error::Operator { .. } => "operator",
                 };
