@@ -93,6 +93,7 @@ pub async fn run(
         engine_reason: started.engine_reason.clone(),
         local_sign_in: config.local_sign_in(),
         accepted_hosts: config.accepted_hosts(),
+        public_url: config.public_url.clone(),
     };
     let auth = web_auth(&config).await?;
     // The metrics listener serves only /metrics, apart from the public web app, and stops with it.

@@ -880,6 +880,8 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/images/{id}"),
     ("get", "/api/images/{id}/file"),
     ("get", "/api/images/{id}/thumbnail"),
+    ("post", "/api/images/{id}/publish"),
+    ("delete", "/api/images/{id}/publish"),
     ("get", "/api/sessions"),
     ("patch", "/api/sessions/{name}"),
     ("delete", "/api/sessions/{name}"),

@@ -216,7 +216,7 @@ async fn imagine_is_acknowledged_then_answered_with_the_image_its_details_and_bu
     assert!(fields.contains(&("Seed".into(), "42".into())), "{fields:?}");
     assert!(embed["url"].as_str().unwrap().starts_with("https://atelier.example/gallery/"));
     let buttons = button_ids(&result);
-    for code in ["var", "edit", "zoom", "rmbg", "up", "reroll", "info", "dm", "del"] {
+    for code in ["var", "edit", "zoom", "rmbg", "up", "reroll", "info", "dm", "pub", "del"] {
         assert!(buttons.iter().any(|id| id.starts_with(&format!("atelier:{code}:discord-{PERSON}:"))), "{buttons:?}");
     }
     // Progress was shown in place while the job ran.
@@ -975,4 +975,79 @@ async fn a_banned_discord_user_is_refused_everything_and_costs_nothing() {
     assert!(output.status.success(), "{stderr}");
     let again = bot.command(PERSON, "imagine", json!([option("prompt", "a third lantern")]), &[]).await;
     assert!(shows_an_image(&bot.result_of(&again).await));
+}
+
+/// Publishing from Discord: the Publish button answers privately with the image's public page
+/// and its server's gallery; the page needs no sign-in, carries Open Graph tags whose image
+/// can be fetched, and is cacheable; the server gallery lists exactly the published images;
+/// Unpublish takes the page, its image and the gallery entry away (404).
+#[tokio::test]
+async fn published_images_have_a_public_page_and_a_server_gallery_until_unpublished() {
+    let bot = Bot::start(&[]).await;
+    let anonymous = reqwest::Client::new();
+    let mut made = Vec::new();
+    for prompt in ["a red kite over dunes", "a blue kite over the sea"] {
+        let interaction = bot.command(PERSON, "imagine", json!([option("prompt", prompt)]), &[]).await;
+        made.push(bot.result_of(&interaction).await);
+    }
+    let (published, kept_private) = (&made[0], &made[1]);
+    let publish = button(published, "pub");
+    let id = target_of(&publish);
+    let answer = bot.private_answer(&bot.press(PERSON, &publish, published).await).await;
+    let text = answer["content"].as_str().unwrap_or_default();
+    assert!(text.contains(&format!("https://atelier.example/p/{id}")), "{answer}");
+    let guild_gallery = format!("/servers/{}", crate::support::discord::GUILD_ID);
+    assert!(text.contains(&format!("https://atelier.example{guild_gallery}")), "{answer}");
+
+    // The public page, as Discord's unfurler fetches it: no cookie, no sign-in.
+    let page = anonymous.get(bot.app.url(&format!("/p/{id}"))).send().await.unwrap();
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    let cache = page.headers()["cache-control"].to_str().unwrap().to_string();
+    assert!(cache.starts_with("public"), "{cache}");
+    assert!(page.headers().get("set-cookie").is_none(), "a public page set a cookie");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("a red kite over dunes"), "{html}");
+    let og_image = meta_content(&html, "og:image").expect("no og:image");
+    assert_eq!(og_image, format!("https://atelier.example/p/{id}/full"));
+    assert_eq!(meta_content(&html, "twitter:card").as_deref(), Some("summary_large_image"));
+    let image_path = og_image.trim_start_matches("https://atelier.example");
+    let image = anonymous.get(bot.app.url(image_path)).send().await.unwrap();
+    assert_eq!(image.status(), reqwest::StatusCode::OK);
+    assert_eq!(image.headers()["content-type"], "image/png");
+    assert!(image.bytes().await.unwrap().starts_with(b"\x89PNG"));
+
+    // The server's gallery lists exactly the published image.
+    let gallery = anonymous.get(bot.app.url(&guild_gallery)).send().await.unwrap().text().await.unwrap();
+    assert!(gallery.contains(&format!("/p/{id}")), "{gallery}");
+    assert!(!gallery.contains(target_of(&button(kept_private, "pub"))), "an unpublished image is listed");
+    assert_eq!(gallery.matches("data-testid=\"server-gallery-item\"").count(), 1, "{gallery}");
+
+    // Unpublished: the page, its image and the gallery entry are gone, and not to be cached.
+    let unpublish = button(&answer, "unpub");
+    let done = bot.private_answer(&bot.press(PERSON, &unpublish, &answer).await).await;
+    assert!(done["content"].as_str().unwrap_or_default().contains("Unpublished"), "{done}");
+    for path in [format!("/p/{id}"), format!("/p/{id}/full")] {
+        let gone = anonymous.get(bot.app.url(&path)).send().await.unwrap();
+        assert_eq!(gone.status(), reqwest::StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(gone.headers()["cache-control"], "no-store");
+    }
+    let gallery = anonymous.get(bot.app.url(&guild_gallery)).send().await.unwrap().text().await.unwrap();
+    assert_eq!(gallery.matches("data-testid=\"server-gallery-item\"").count(), 0, "{gallery}");
+
+    // Someone else cannot publish another person's image.
+    let theirs = bot.private_answer(&bot.press(SOMEONE_ELSE, &button(kept_private, "pub"), kept_private).await).await;
+    assert!(!theirs["content"].as_str().unwrap_or_default().contains("Published"), "{theirs}");
+    let private_button = button(kept_private, "pub");
+    let private_id = target_of(&private_button);
+    let refused = anonymous.get(bot.app.url(&format!("/p/{private_id}"))).send().await.unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::NOT_FOUND);
+}
+
+/// The `content` of a `<meta property|name="{name}">` tag in a page.
+fn meta_content(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("=\"{name}\""))?;
+    let tag_start = html[..at].rfind('<')?;
+    let tag = &html[tag_start..tag_start + html[tag_start..].find('>')?];
+    let content = tag.split("content=\"").nth(1)?;
+    Some(content.split('"').next()?.replace("&amp;", "&"))
 }

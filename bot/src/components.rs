@@ -90,6 +90,8 @@ async fn on_button(
     };
     match target.action {
         Action::Delete => delete(context, component, data, &image, presser).await,
+        Action::Publish => publish(context, component, data, &record, presser).await,
+        Action::Unpublish => unpublish(context, component, data, &image, presser).await,
         Action::Details => {
             let embed = render::details(&record, &work::gallery_url(data, &record));
             // With every action's button: under a batch, this is how an image reaches the
@@ -236,6 +238,56 @@ async fn delete(
         tracing::warn!(error = %error, "the image was deleted but its Discord message could not be removed");
     }
     Ok(())
+}
+
+/// Publishes the image and answers privately with its public page (and this server's
+/// gallery), and a button to take it back.
+async fn publish(
+    context: &serenity::Context,
+    component: &serenity::ComponentInteraction,
+    data: &Data,
+    record: &ImageRecord,
+    presser: Owner,
+) -> Result<(), BotError> {
+    let responder = defer(context, component, true).await?;
+    let actor = Actor::new(presser, discord_origin(&responder));
+    let image = Owned::new(record.owner.clone(), record.id);
+    let published = match data.core.publish(&actor, &image).await {
+        Ok(published) => published,
+        Err(error) => return work::fail(&responder, &error).await,
+    };
+    let link = |path: String| data.public_url.join(&path).map(|url| url.to_string()).unwrap_or_default();
+    let mut text = format!(
+        "Published: anyone with this link can see it, no sign-in needed.\n{}",
+        link(format!("p/{}", record.id))
+    );
+    if let Some(guild_id) = published.guild_id {
+        text.push_str(&format!("\nIt is in this server's gallery too: {}", link(format!("servers/{guild_id}"))));
+    }
+    let unpublish = Target::new(Action::Unpublish, &record.owner, render::TargetId::Image(record.id));
+    let button =
+        serenity::CreateButton::new(unpublish.custom_id()).label("Unpublish").style(serenity::ButtonStyle::Secondary);
+    let outgoing = crate::respond::Outgoing {
+        content: Some(text),
+        components: vec![serenity::CreateActionRow::Buttons(vec![button])],
+        ..crate::respond::Outgoing::default()
+    };
+    responder.finish(outgoing).await
+}
+
+async fn unpublish(
+    context: &serenity::Context,
+    component: &serenity::ComponentInteraction,
+    data: &Data,
+    image: &ImageRef,
+    presser: Owner,
+) -> Result<(), BotError> {
+    let responder = defer(context, component, true).await?;
+    let actor = Actor::new(presser, discord_origin(&responder));
+    if let Err(error) = data.core.unpublish(&actor, image).await {
+        return work::fail(&responder, &error).await;
+    }
+    responder.finish(crate::respond::Outgoing::text("Unpublished: its public page is gone.")).await
 }
 
 async fn send_to_dm(

@@ -28,6 +28,10 @@ pub enum Action {
     Reroll,
     Details,
     SendToDm,
+    /// Gives the image a public page and a place in this server's public gallery.
+    Publish,
+    /// Takes it off them again.
+    Unpublish,
     Delete,
     /// Runs a request kept in the core (a suggestion from /describe or /check).
     ImagineHeld,
@@ -38,7 +42,7 @@ pub enum Action {
 }
 
 impl Action {
-    const ALL: [Self; 12] = [
+    const ALL: [Self; 14] = [
         Self::Variation,
         Self::Edit,
         Self::ZoomOut,
@@ -47,6 +51,8 @@ impl Action {
         Self::Reroll,
         Self::Details,
         Self::SendToDm,
+        Self::Publish,
+        Self::Unpublish,
         Self::Delete,
         Self::ImagineHeld,
         Self::Appeal,
@@ -63,6 +69,8 @@ impl Action {
             Self::Reroll => "reroll",
             Self::Details => "info",
             Self::SendToDm => "dm",
+            Self::Publish => "pub",
+            Self::Unpublish => "unpub",
             Self::Delete => "del",
             Self::ImagineHeld => "imagine",
             Self::Appeal => "appeal",
@@ -80,6 +88,8 @@ impl Action {
             Self::Reroll => "Reroll",
             Self::Details => "Details",
             Self::SendToDm => "Send to DM",
+            Self::Publish => "Publish",
+            Self::Unpublish => "Unpublish",
             Self::Delete => "Delete",
             Self::ImagineHeld => "Imagine",
             Self::Appeal => "Appeal",
@@ -234,7 +244,10 @@ pub fn buttons(record: &ImageRecord) -> Vec<serenity::CreateActionRow> {
                 .collect(),
         ),
         serenity::CreateActionRow::Buttons(
-            [Action::Reroll, Action::Details, Action::SendToDm, Action::Delete].into_iter().map(button).collect(),
+            [Action::Reroll, Action::Details, Action::SendToDm, Action::Publish, Action::Delete]
+                .into_iter()
+                .map(button)
+                .collect(),
         ),
     ]
 }

@@ -65,5 +65,5 @@ pub use error::{Error, Invalid, Refused, Result};
 pub use service::{
     Actor, Appeal, Atelier, Ban, Conversation, EditPlan, EditSource, Exchange, FailureReason, Filing, GenerationPlan,
     HeldAppeal, HeldId, HeldRef, ImageRef, JobRef, JobState, JobUpdates, JobView, Kept, LinkStart, NOT_BANNED_MEMORY,
-    Owned,
+    Owned, PublicPage, Published, SERVER_GALLERY_PAGE,
 };

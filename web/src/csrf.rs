@@ -172,7 +172,13 @@ pub async fn protect(State(secure): State<bool>, mut request: Request, next: Nex
     let replaced = response.headers().get_all(header::SET_COOKIE).iter().any(|cookie| {
         cookie.to_str().is_ok_and(|cookie| cookie.starts_with(COOKIE) || cookie.starts_with(SECURE_COOKIE))
     });
-    if existing.is_none() && !replaced {
+    // A response shared caches may keep (a public page) is the same for everyone: no cookie.
+    let public = response
+        .headers()
+        .get(header::CACHE_CONTROL)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("public"));
+    if existing.is_none() && !replaced && !public {
         response.headers_mut().append(header::SET_COOKIE, token_cookie(&token, secure));
     }
     response

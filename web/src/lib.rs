@@ -78,6 +78,8 @@ pub struct Site {
     pub local_sign_in: LocalSignIn,
     /// The names requests may be addressed to behind sign-in ([`hosts`]).
     pub accepted_hosts: Vec<String>,
+    /// Where people reach the app, for the absolute links of public pages (Open Graph).
+    pub public_url: url::Url,
 }
 
 /// The largest request body: an image and a mask, each up to the upload limit, plus fields.
@@ -107,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::studio::router())
         .merge(routes::jobs::router())
         .merge(routes::gallery::router())
+        .merge(routes::public::router())
         .merge(routes::live_gallery::router())
         .merge(routes::settings::router())
         .merge(routes::edit::router())

@@ -10,5 +10,6 @@ pub mod health;
 pub mod home;
 pub mod jobs;
 pub mod live_gallery;
+pub mod public;
 pub mod settings;
 pub mod studio;

@@ -80,7 +80,7 @@ impl ImageId {
     }
 
     /// The record key fragment that sorts newest first.
-    pub(super) fn newest_first(self) -> String {
+    pub(crate) fn newest_first(self) -> String {
         Ulid(u128::MAX - self.0.0).to_string()
     }
 }

@@ -102,6 +102,9 @@ impl Atelier {
             .into());
         }
         self.only_owner(actor, &found, "only the person who made this image can delete it").await?;
+        // Off its public page first: a deleted image is never shown to anyone.
+        let record = self.gallery.record(&found.owner, found.id).await?;
+        self.forget_published(&record).await?;
         self.gallery.delete(&found.owner, found.id).await
     }
 
@@ -162,7 +165,7 @@ impl Atelier {
     }
 
     /// The image `image` names, where it is now, with its record.
-    async fn find(&self, image: &ImageRef) -> Result<(ImageRef, ImageRecord)> {
+    pub(super) async fn find(&self, image: &ImageRef) -> Result<(ImageRef, ImageRecord)> {
         let missing = match self.gallery.record(&image.owner, image.id).await {
             Ok(record) => return Ok((image.clone(), record)),
             Err(Error::NotFound(missing)) => missing,

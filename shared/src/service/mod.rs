@@ -8,6 +8,7 @@ mod gallery;
 mod images;
 mod moderation;
 mod people;
+mod publishing;
 mod requests;
 mod watched;
 
@@ -16,6 +17,7 @@ pub use conversations::{Conversation, Exchange};
 pub use images::{Appeal, EditPlan, EditSource, Filing, GenerationPlan, Kept};
 pub use moderation::{Ban, NOT_BANNED_MEMORY};
 pub use people::LinkStart;
+pub use publishing::{PublicPage, Published, SERVER_GALLERY_PAGE};
 pub use requests::HeldId;
 pub use watched::{FailureReason, JobState, JobUpdates, JobView};
 

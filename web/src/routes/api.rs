@@ -99,6 +99,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(images::image_detail, images::delete_image))
         .routes(routes!(images::image_file))
         .routes(routes!(images::image_thumbnail))
+        .routes(routes!(images::publish_image, images::unpublish_image))
         .routes(routes!(sessions::list_sessions))
         .routes(routes!(sessions::rename_session, sessions::delete_session))
         .routes(routes!(studio::generate))

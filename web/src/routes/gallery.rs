@@ -23,6 +23,8 @@ pub fn router() -> Router<AppState> {
         .route("/gallery", get(show_gallery))
         .route("/gallery/{id}", get(show_image))
         .route("/gallery/{id}/delete", post(delete_image))
+        .route("/gallery/{id}/publish", post(publish_image))
+        .route("/gallery/{id}/unpublish", post(unpublish_image))
         .route("/gallery/sessions/rename", post(rename_session))
         .route("/gallery/sessions/delete", post(delete_session))
         .route("/images/{id}/{variant}", get(image_bytes))
@@ -170,11 +172,12 @@ async fn show_image(State(state): State<AppState>, user: SignedIn, Path(id): Pat
     let image = user.actor().own(id);
     let record = state.core.image_record(&image).await?;
     let children = state.core.image_children(&image).await?;
+    let published = state.core.is_published(&image).await?;
     let title = record.prompt.clone().unwrap_or_else(|| "An edited image".into());
-    Ok(page::render(&state.site, Some(&user), Section::Gallery, &title, image_page(&record, &children)))
+    Ok(page::render(&state.site, Some(&user), Section::Gallery, &title, image_page(&record, &children, published)))
 }
 
-fn image_page(record: &ImageRecord, children: &[ImageRecord]) -> Markup {
+fn image_page(record: &ImageRecord, children: &[ImageRecord], published: bool) -> Markup {
     let full = format!("/images/{}/full", record.id);
     html! {
         div.detail {
@@ -210,6 +213,19 @@ fn image_page(record: &ImageRecord, children: &[ImageRecord]) -> Markup {
                         a.button.secondary href=(format!("/studio?prompt={}", query_value(prompt))) data-testid="use-this-prompt" { "Use this prompt" }
                     }
                     a.button.secondary href=(format!("/edit?image={}", record.id)) data-testid="edit-this-image" { "Edit this image" }
+                    @if published {
+                        a.button.secondary href=(format!("/p/{}", record.id)) data-testid="public-page" { "Public page" }
+                        form method="post" action=(format!("/gallery/{}/unpublish", record.id)) {
+                            (crate::csrf::field())
+                            button.secondary type="submit" data-testid="unpublish-image" { "Unpublish" }
+                        }
+                    } @else {
+                        form method="post" action=(format!("/gallery/{}/publish", record.id)) {
+                            (crate::csrf::field())
+                            button.secondary type="submit" data-testid="publish-image"
+                                title="Anyone with the link can see it, and its server's gallery lists it" { "Publish" }
+                        }
+                    }
                     form method="post" action=(format!("/gallery/{}/delete", record.id)) {
                         (crate::csrf::field())
                         button.danger type="submit" data-testid="delete-image" { "Delete" }
@@ -229,6 +245,28 @@ async fn delete_image(
     let actor = user.actor();
     state.core.delete_image(&actor, &actor.own(id)).await?;
     Ok(Redirect::to("/gallery"))
+}
+
+async fn publish_image(
+    State(state): State<AppState>,
+    user: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Redirect, WebError> {
+    let id = parse_id(&id)?;
+    let actor = user.actor();
+    state.core.publish(&actor, &actor.own(id)).await?;
+    Ok(Redirect::to(&format!("/gallery/{id}")))
+}
+
+async fn unpublish_image(
+    State(state): State<AppState>,
+    user: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Redirect, WebError> {
+    let id = parse_id(&id)?;
+    let actor = user.actor();
+    state.core.unpublish(&actor, &actor.own(id)).await?;
+    Ok(Redirect::to(&format!("/gallery/{id}")))
 }
 
 async fn image_bytes(

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::caller::ApiCaller;
 use super::error::{ApiError, ErrorBody};
-use super::views::{ImageDetail, ImagePage, ImageView};
+use super::views::{ImageDetail, ImagePage, ImageView, PublishedView};
 use crate::AppState;
 
 /// Images per page when the caller does not say.
@@ -120,6 +120,61 @@ pub async fn delete_image(
     let id = parse_id(&id)?;
     let actor = caller.actor();
     state.core.delete_image(&actor, &actor.own(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Publishes an image: it gets a public page anyone can open without signing in, and a place
+/// in the public gallery of the Discord server it was made in. Publishing again changes nothing.
+#[utoipa::path(
+    post,
+    path = "/api/images/{id}/publish",
+    tag = "images",
+    params(("id" = String, Path, description = "The image's id")),
+    security(("access_token" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Published: where to see it", body = PublishedView),
+        (status = 401, description = "Not signed in, or the access token is refused", body = ErrorBody),
+        (status = 404, description = "No such image in the caller's gallery", body = ErrorBody),
+    )
+)]
+pub async fn publish_image(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Json<PublishedView>, ApiError> {
+    let id = parse_id(&id)?;
+    let actor = caller.actor();
+    let published = state.core.publish(&actor, &actor.own(id)).await?;
+    let base = &state.site.public_url;
+    let absolute = |path: String| base.join(&path).map(|url| url.to_string()).unwrap_or(path);
+    Ok(Json(PublishedView {
+        id: id.to_string(),
+        public_url: absolute(format!("p/{id}")),
+        server_gallery_url: published.guild_id.map(|guild_id| absolute(format!("servers/{guild_id}"))),
+    }))
+}
+
+/// Takes an image off its public page and its server's gallery.
+#[utoipa::path(
+    delete,
+    path = "/api/images/{id}/publish",
+    tag = "images",
+    params(("id" = String, Path, description = "The image's id")),
+    security(("access_token" = []), ("session_cookie" = [])),
+    responses(
+        (status = 204, description = "Unpublished (or it was not published)"),
+        (status = 401, description = "Not signed in, or the access token is refused", body = ErrorBody),
+        (status = 404, description = "No such image in the caller's gallery", body = ErrorBody),
+    )
+)]
+pub async fn unpublish_image(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id)?;
+    let actor = caller.actor();
+    state.core.unpublish(&actor, &actor.own(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -103,6 +103,17 @@ pub struct ImageDetail {
     pub children: Vec<ImageView>,
 }
 
+/// A published image: where anyone can see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublishedView {
+    /// The image's id.
+    pub id: String,
+    /// Its public page, which needs no sign-in and unfurls with the picture.
+    pub public_url: String,
+    /// The public gallery of the Discord server it was made in, if any.
+    pub server_gallery_url: Option<String>,
+}
+
 /// The caller's jobs and images today.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UsageView {
