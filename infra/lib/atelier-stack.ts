@@ -53,17 +53,21 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import type { Construct, IConstruct } from 'constructs';
+import type { Construct } from 'constructs';
 
 import { guardrailArn, modelArns } from './bedrock';
+import { LOG_GROUP_KMS_SKIP, type Skip, skipCheckov } from './checkov';
+import { metricsNamespace, Monitoring } from './monitoring';
 import { SHUTDOWN_DRAIN_SECONDS, STOP_MARGIN_SECONDS, type Settings } from './settings';
 
 /** The port the web app listens on in the container (ATELIER_BIND). */
 export const CONTAINER_PORT = 8080;
 /**
- * The port `/metrics` is served on in the container (ATELIER_METRICS_ADDRESS): mapped in the
+ * The port `/metrics` is served on in the container (ATELIER_METRICS_ADDRESS): scraped over the
+ * task's loopback by the metrics collector beside the app (lib/monitoring.ts), mapped in the
  * task definition for a scraper inside the VPC, never routed by the load balancer or CloudFront,
- * and open to nobody until a scraper's security group is let in (infra/README.md).
+ * and open to nothing outside the task until a scraper's security group is let in
+ * (infra/README.md).
  */
 export const METRICS_PORT = 9464;
 /**
@@ -102,22 +106,6 @@ export interface AtelierStackProps extends StackProps {
   readonly settings: Settings;
 }
 
-/** A deliberate exception to a checkov rule, with its reason (checkov reads both from the metadata). */
-interface Skip {
-  readonly id: string;
-  readonly comment: string;
-}
-
-/** Records checkov skips in a resource's metadata, where checkov reads them. */
-export function skipCheckov(construct: IConstruct, ...skips: Skip[]): void {
-  const resource = (construct.node.defaultChild ?? construct) as unknown as { addMetadata?: (key: string, value: unknown) => void; getMetadata?: (key: string) => unknown };
-  if (typeof resource.addMetadata !== 'function' || typeof resource.getMetadata !== 'function') {
-    throw new Error(`${construct.node.path} is not a CloudFormation resource`);
-  }
-  const existing = (resource.getMetadata('checkov') as { skip?: Skip[] } | undefined)?.skip ?? [];
-  resource.addMetadata('checkov', { skip: [...existing, ...skips] });
-}
-
 export class AtelierStack extends Stack {
   readonly imagesBucket: s3.Bucket;
   readonly logBucket: s3.Bucket;
@@ -128,6 +116,7 @@ export class AtelierStack extends Stack {
   readonly distribution: cloudfront.Distribution;
   readonly userPool: cognito.UserPool;
   readonly userPoolClient: cognito.UserPoolClient;
+  readonly monitoring: Monitoring;
   readonly siteUrl: string;
   private readonly zones: string[] | undefined;
 
@@ -786,6 +775,24 @@ export class AtelierStack extends Stack {
       scaleOutCooldown: Duration.minutes(1),
     });
 
+    // ── Metrics, alarms and a dashboard (lib/monitoring.ts) ────────────────────────────────
+    // A collector in every task scrapes /metrics over the task's loopback and publishes the
+    // series in CloudWatch; the alarms notify one SNS topic (alarmEmail subscribes an address).
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      namespace: metricsNamespace(this.stackName),
+      alarmEmail: settings.alarmEmail,
+      dailySpendAlarmUsd: settings.dailySpendAlarmUsd,
+      logRetentionDays: settings.logRetentionDays,
+      taskDefinition,
+      appContainer: container,
+      scrapeTarget: `127.0.0.1:${METRICS_PORT}`,
+      taskPolicy: this.taskPolicy,
+      containerLogs: logGroup,
+      loadBalancer,
+      targetGroup,
+      service: this.service,
+    });
+
     // ── What the operator needs next ──────────────────────────────────────────────────────
     const privateSubnets = vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnetIds;
     new CfnOutput(this, 'SiteUrl', { value: publicUrl, description: 'Where people open Atelier (ATELIER_PUBLIC_URL)' });
@@ -818,6 +825,18 @@ export class AtelierStack extends Stack {
         description: 'Open to add the bot to a server (scopes bot and applications.commands)',
       });
     }
+    new CfnOutput(this, 'DashboardUrl', {
+      value: `https://${region}.console.${partition === 'aws-cn' ? 'amazonaws.cn' : 'aws.amazon.com'}/cloudwatch/home?region=${region}#dashboards/dashboard/${this.monitoring.dashboard.dashboardName}`,
+      description: 'The CloudWatch dashboard: alarms, requests and errors, jobs, model calls, spend, the spool, tasks',
+    });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      value: this.monitoring.alarmTopic.topicArn,
+      description: 'Every alarm and its return to OK is published here; subscribe with -c alarmEmail=... or aws sns subscribe',
+    });
+    new CfnOutput(this, 'MetricsLogGroupName', {
+      value: this.monitoring.metricsLogGroup.logGroupName,
+      description: `The collector's EMF events; the metrics themselves are in CloudWatch namespace ${metricsNamespace(this.stackName)}`,
+    });
     new CfnOutput(this, 'RestartServiceCommand', {
       value: `aws ecs update-service --region ${region} --cluster ${cluster.clusterName} --service ${this.service.serviceName} --force-new-deployment`,
       description: 'Replaces every task, new ones first (they read secrets at start): run after storing or changing the Discord token',
@@ -843,8 +862,3 @@ export class AtelierStack extends Stack {
     return this.zones ?? [Fn.select(0, Fn.getAzs()), Fn.select(1, Fn.getAzs())];
   }
 }
-
-const LOG_GROUP_KMS_SKIP: Skip = {
-  id: 'CKV_AWS_158',
-  comment: 'CloudWatch Logs encrypts at rest with its own keys; the app logs no secrets (the configuration is printed redacted).',
-};

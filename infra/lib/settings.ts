@@ -76,6 +76,10 @@ export interface Settings {
   /** Whether the tasks run the Discord bot (get the token) at all. */
   readonly discordBot: boolean;
   readonly deletionProtection: boolean;
+  /** An email address the alarm topic notifies (an SNS email subscription), if any. */
+  readonly alarmEmail?: string;
+  /** Estimated model spend over a rolling 24 hours, in whole US dollars, above which an alarm fires. */
+  readonly dailySpendAlarmUsd: number;
 }
 
 /**
@@ -301,6 +305,13 @@ export function readSettings(context: ContextReader, environment: NodeJS.Process
     throw new SettingsError('storePrefix', `is ${JSON.stringify(storePrefix)}`, 'use letters, digits, ., _, - and / only');
   }
 
+  // One address: SNS sends it a confirmation, and alarms reach it once it is confirmed. A list
+  // belongs on the topic itself (more subscriptions, or a chat integration), not here.
+  const alarmEmail = text('alarmEmail');
+  if (alarmEmail !== undefined && !/^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$/.test(alarmEmail)) {
+    throw new SettingsError('alarmEmail', `is ${JSON.stringify(alarmEmail)}`, 'give one email address, such as ops@example.com, or leave it unset');
+  }
+
   return {
     env: { account, region },
     imageRepository,
@@ -338,6 +349,8 @@ export function readSettings(context: ContextReader, environment: NodeJS.Process
     discordMessageContent: flag('discordMessageContent', false),
     discordBot: flag('discordBot', true),
     deletionProtection: flag('deletionProtection', true),
+    alarmEmail,
+    dailySpendAlarmUsd: integer('dailySpendAlarmUsd', 50, 1, 1000000),
   };
 }
 

@@ -65,13 +65,18 @@ export function roleStatements(template: TemplateJson, rolePathPart: string): an
 
 const list = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
 
+/** The log writes the metrics collector makes (EMF events, one stream per task). */
+const METRICS_LOG_ACTIONS = ['logs:CreateLogStream', 'logs:PutLogEvents'];
+
 /**
  * The task role: Bedrock actions named one by one on model, profile and guardrail ARNs without
- * wildcards; S3 on the images bucket only; Cognito on the user pool only; nothing else.
+ * wildcards; S3 on the images bucket only; Cognito on the user pool only; log writes on the
+ * metrics log group only; nothing else (no CloudWatch API at all: metrics go as EMF log events).
  */
 export function assertTaskRoleLeastPrivilege(template: TemplateJson): void {
   const bucketId = logicalIdOf(template, 'AWS::S3::Bucket', '/Images/');
   const poolId = logicalIdOf(template, 'AWS::Cognito::UserPool', '/Users/');
+  const metricsLogsId = logicalIdOf(template, 'AWS::Logs::LogGroup', '/Monitoring/MetricsLogs/');
   const statements = roleStatements(template, '/TaskRole/');
   assert.ok(statements.length > 0, 'the task role has a policy');
   for (const statement of statements) {
@@ -108,6 +113,12 @@ export function assertTaskRoleLeastPrivilege(template: TemplateJson): void {
         break;
       case 'cognito-idp':
         for (const resource of resources) assert.deepEqual(resource, { 'Fn::GetAtt': [poolId, 'Arn'] }, 'Cognito access is on the pool only');
+        break;
+      case 'logs':
+        for (const action of actions) assert.ok(METRICS_LOG_ACTIONS.includes(action), `${action} is one of the collector's log writes`);
+        for (const resource of resources) {
+          assert.deepEqual(resource, { 'Fn::GetAtt': [metricsLogsId, 'Arn'] }, 'log writes are on the metrics log group only');
+        }
         break;
       default:
         assert.fail(`the task role has no business with ${service}`);
@@ -191,12 +202,13 @@ export function assertLogRetention(template: TemplateJson, days: number): void {
   for (const [id, group] of groups) assert.equal(group.Properties?.RetentionInDays, days, `${id} keeps logs ${days} days`);
 }
 
-/** The one container of the one task definition, and its environment by name. */
+/** The app's container (`atelier`) of the one task definition, and its environment by name. */
 function theContainer(template: TemplateJson): { definition: any; container: any; env: Record<string, string> } {
   const definitions = resourcesOfType(template, 'AWS::ECS::TaskDefinition');
   assert.equal(definitions.length, 1, 'one task definition');
   const definition = definitions[0][1];
-  const container = definition.Properties.ContainerDefinitions[0];
+  const container = definition.Properties.ContainerDefinitions.find((candidate: any) => candidate.Name === 'atelier');
+  assert.ok(container, 'the task definition has the app’s container, atelier');
   const env = Object.fromEntries((container.Environment ?? []).map((variable: any) => [variable.Name, variable.Value]));
   return { definition, container, env };
 }
@@ -256,5 +268,23 @@ export function assertStateNeverExpires(template: TemplateJson, storePrefix = ''
       const expires = rule.ExpirationInDays !== undefined || rule.ExpirationDate !== undefined;
       assert.ok(!(expires && key.startsWith(prefix)), `rule ${rule.Id} would expire ${key}`);
     }
+  }
+}
+
+/**
+ * Nothing but the app can stop the task or starve it: every other container (the metrics
+ * collector) is not essential, has a read-only root filesystem and a hard memory limit of at
+ * most half the task's, and the app's container is essential.
+ */
+export function assertSidecarsCannotStopTheApp(template: TemplateJson): void {
+  const { definition, container } = theContainer(template);
+  assert.notEqual(container.Essential, false, 'the app’s container is essential');
+  const taskMemory = Number(definition.Properties.Memory);
+  const others: any[] = definition.Properties.ContainerDefinitions.filter((candidate: any) => candidate !== container);
+  assert.ok(others.length >= 1, 'the task has a sidecar (the metrics collector)');
+  for (const other of others) {
+    assert.equal(other.Essential, false, `${other.Name} is not essential: when it stops, the task keeps running`);
+    assert.equal(other.ReadonlyRootFilesystem, true, `${other.Name} has a read-only root filesystem`);
+    assert.ok(typeof other.Memory === 'number' && other.Memory <= taskMemory / 2, `${other.Name} has a hard memory limit of at most half the task's`);
   }
 }

@@ -21,6 +21,7 @@ import {
   assertLoadBalancerOnlyFromCloudFront,
   assertLoadBalancersInternal,
   assertSecretsNotInEnvironment,
+  assertSidecarsCannotStopTheApp,
   assertSpoolWritable,
   assertStateNeverExpires,
   assertTaskRoleLeastPrivilege,
@@ -43,6 +44,7 @@ describe('the checks fail when', () => {
     assertSpoolWritable(template);
     assertStateNeverExpires(template);
     assertLoadBalancersInternal(template);
+    assertSidecarsCannotStopTheApp(template);
   });
 
   it("the images bucket's public access block is removed", () => {
@@ -107,6 +109,14 @@ describe('the checks fail when', () => {
     });
     assertGuardFails(template, 'ecs.guard/secrets_not_in_environment');
     assert.throws(() => assertSecretsNotInEnvironment(template), /is not plain environment/);
+  });
+
+  it("the app's container gets no ECS secrets (a sidecar needs none, the app does)", () => {
+    const { template } = synth({}, (stack) => {
+      (stack.service.taskDefinition.node.defaultChild as ecs.CfnTaskDefinition).addPropertyDeletionOverride('ContainerDefinitions.0.Secrets');
+    });
+    assertGuardFails(template, 'ecs.guard/secrets_not_in_environment');
+    assert.throws(() => assertSecretsNotInEnvironment(template), /both secrets reach a container/);
   });
 
   it('the load balancer is opened to the internet', () => {
@@ -215,6 +225,34 @@ describe('the checks fail when', () => {
       (stack.service.taskDefinition.node.defaultChild as ecs.CfnTaskDefinition).addPropertyDeletionOverride('ContainerDefinitions.0.MountPoints');
     });
     assert.throws(() => assertSpoolWritable(template), /a volume is mounted at ATELIER_SPOOL_DIR/);
+  });
+
+  it('the metrics collector is made essential (its failure would stop the task)', () => {
+    const { template } = synth({}, (stack) => {
+      (stack.service.taskDefinition.node.defaultChild as ecs.CfnTaskDefinition).addPropertyOverride('ContainerDefinitions.1.Essential', true);
+    });
+    assert.throws(() => assertSidecarsCannotStopTheApp(template), /metrics-collector is not essential/);
+  });
+
+  it('the metrics collector loses its memory limit', () => {
+    const { template } = synth({}, (stack) => {
+      (stack.service.taskDefinition.node.defaultChild as ecs.CfnTaskDefinition).addPropertyDeletionOverride('ContainerDefinitions.1.Memory');
+    });
+    assert.throws(() => assertSidecarsCannotStopTheApp(template), /metrics-collector has a hard memory limit/);
+  });
+
+  it('the task role may write to every log group', () => {
+    const { template } = synth({}, (stack) => {
+      stack.taskPolicy.addStatements(new iam.PolicyStatement({ actions: ['logs:PutLogEvents'], resources: ['arn:aws:logs:us-east-1:123456789012:log-group:*'] }));
+    });
+    assert.throws(() => assertTaskRoleLeastPrivilege(template), /log writes are on the metrics log group only/);
+  });
+
+  it('the task role is given cloudwatch:PutMetricData', () => {
+    const { template } = synth({}, (stack) => {
+      stack.taskPolicy.addStatements(new iam.PolicyStatement({ actions: ['cloudwatch:PutMetricData'], resources: ['*'] }));
+    });
+    assert.throws(() => assertTaskRoleLeastPrivilege(template), /not allowed on every resource|no business with cloudwatch/);
   });
 
   it('a lifecycle rule expires the jobs in progress', () => {

@@ -7,6 +7,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 
 import { modelArns } from '../lib/bedrock';
 import { DISCORD_BOT_PERMISSIONS, METRICS_PORT, runningJobsPerTask, SPOOL_DIR } from '../lib/atelier-stack';
+import { ALARM_THRESHOLDS, COLLECTOR_CONTAINER, COLLECTOR_IMAGE, metricsNamespace } from '../lib/monitoring';
 import { readSettings, SettingsError, SHUTDOWN_DRAIN_SECONDS, STOP_MARGIN_SECONDS } from '../lib/settings';
 import { resourcesOfType, runGuard, synth, TEST_CONTEXT } from './helpers';
 import {
@@ -18,6 +19,7 @@ import {
   assertLoadBalancersInternal,
   assertLogRetention,
   assertSecretsNotInEnvironment,
+  assertSidecarsCannotStopTheApp,
   assertSpoolWritable,
   assertStateNeverExpires,
   assertTaskRoleLeastPrivilege,
@@ -48,6 +50,12 @@ const everything = synth({
 
 function environmentOf(definition: any): Record<string, unknown> {
   return Object.fromEntries(definition.Properties.ContainerDefinitions[0].Environment.map((variable: any) => [variable.Name, variable.Value]));
+}
+
+function logicalId(stack: typeof defaults, type: string, part: string): string {
+  const found = resourcesOfType(stack.template, type).filter(([, resource]) => String(resource.Metadata['aws:cdk:path']).includes(part));
+  assert.equal(found.length, 1, `one ${type} at ${part}`);
+  return found[0][0];
 }
 
 function taskDefinition(stack: typeof defaults, part: string): any {
@@ -325,9 +333,10 @@ describe('the services', () => {
 
   it('log to CloudWatch with a retention', () => {
     assertLogRetention(defaults.template, 30);
-    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
-      ContainerDefinitions: [Match.objectLike({ LogConfiguration: Match.objectLike({ LogDriver: 'awslogs' }) })],
-    });
+    for (const container of taskDefinition(defaults, '/Task/').Properties.ContainerDefinitions) {
+      assert.equal(container.LogConfiguration.LogDriver, 'awslogs', container.Name);
+      assert.deepEqual(container.LogConfiguration.Options['awslogs-group'], { Ref: logicalId(defaults, 'AWS::Logs::LogGroup', '/Logs/') }, container.Name);
+    }
   });
 
   it('run the web app and the bot in every task with the settings shared/src/config.rs reads', () => {
@@ -530,6 +539,219 @@ describe('the outputs', () => {
   });
 });
 
+describe('metrics, alarms and the dashboard', () => {
+  const containers = (stack: typeof defaults): any[] => taskDefinition(stack, '/Task/').Properties.ContainerDefinitions;
+  const collector = (stack: typeof defaults): any => containers(stack).find((container) => container.Name === COLLECTOR_CONTAINER);
+  /** A value of the template as text, each reference written <Ref:logical id>. */
+  const text = (value: any): string => {
+    if (typeof value === 'string') return value;
+    if (value?.Ref !== undefined) return `<Ref:${value.Ref}>`;
+    if (value?.['Fn::Join'] !== undefined) return value['Fn::Join'][1].map(text).join(value['Fn::Join'][0]);
+    throw new Error(`not text: ${JSON.stringify(value)}`);
+  };
+  const collectorConfig = (stack: typeof defaults): any => {
+    const variable = collector(stack).Environment.find((candidate: any) => candidate.Name === 'AOT_CONFIG_CONTENT');
+    return JSON.parse(text(variable.Value));
+  };
+  const alarms = (stack: typeof defaults): Record<string, any> =>
+    Object.fromEntries(resourcesOfType(stack.template, 'AWS::CloudWatch::Alarm').map(([, alarm]) => [alarm.Properties.AlarmName, alarm.Properties]));
+  /** The metrics an alarm reads: its own, or those of its metric math. */
+  const metricsOf = (alarm: any): { namespace?: string; name?: string; dimensions: Record<string, unknown>; stat?: string; period?: number; expression?: string }[] =>
+    alarm.Metrics === undefined
+      ? [{ namespace: alarm.Namespace, name: alarm.MetricName, dimensions: Object.fromEntries((alarm.Dimensions ?? []).map((d: any) => [d.Name, d.Value])), stat: alarm.Statistic, period: alarm.Period }]
+      : alarm.Metrics.map((query: any) => ({
+          namespace: query.MetricStat?.Metric.Namespace,
+          name: query.MetricStat?.Metric.MetricName,
+          dimensions: Object.fromEntries((query.MetricStat?.Metric.Dimensions ?? []).map((d: any) => [d.Name, d.Value])),
+          stat: query.MetricStat?.Stat,
+          period: query.MetricStat?.Period ?? query.Period,
+          expression: query.Expression,
+        }));
+
+  it('run a metrics collector beside the app that cannot stop it: not essential, read-only, limited, restarted when it exits', () => {
+    assertSidecarsCannotStopTheApp(defaults.template);
+    assertSidecarsCannotStopTheApp(everything.template);
+    assert.deepEqual(containers(defaults).map((container) => container.Name), ['atelier', COLLECTOR_CONTAINER], 'the app first: the load balancer takes its port');
+    const sidecar = collector(defaults);
+    assert.equal(sidecar.Essential, false);
+    assert.equal(sidecar.ReadonlyRootFilesystem, true);
+    assert.equal(sidecar.Memory, 256);
+    assert.equal(sidecar.Cpu, 64);
+    assert.deepEqual(sidecar.RestartPolicy, { Enabled: true, RestartAttemptPeriod: 300 });
+    assert.deepEqual(sidecar.HealthCheck.Command, ['CMD', '/healthcheck']);
+    assert.equal(sidecar.PortMappings, undefined, 'the collector listens on nothing the VPC can reach');
+    assert.equal(sidecar.Secrets, undefined);
+    // A pinned release of the ADOT collector, never a moving tag.
+    assert.equal(sidecar.Image, COLLECTOR_IMAGE);
+    assert.match(sidecar.Image, /^public\.ecr\.aws\/aws-observability\/aws-otel-collector:v\d+\.\d+\.\d+$/);
+    // The app stops before the collector (ECS stops a container before those it depends on).
+    assert.deepEqual(containers(defaults)[0].DependsOn, [{ ContainerName: COLLECTOR_CONTAINER, Condition: 'START' }]);
+  });
+
+  it('scrape the app’s metrics port over the task’s loopback every 60 s, keeping only Atelier’s series', () => {
+    const config = collectorConfig(defaults);
+    const [job] = config.receivers.prometheus.config.scrape_configs;
+    assert.deepEqual(job.static_configs, [{ targets: [`127.0.0.1:${METRICS_PORT}`] }]);
+    assert.equal(job.scrape_interval, '60s');
+    assert.equal(job.metrics_path, '/metrics');
+    const keep = new RegExp(`^(?:${job.metric_relabel_configs[0].regex})$`);
+    for (const series of [
+      'atelier_jobs_finished_total',
+      'atelier_jobs_running',
+      'atelier_jobs_waiting',
+      'atelier_spool_images',
+      'atelier_spool_bytes',
+      'atelier_store_errors_total',
+      'atelier_model_call_duration_seconds_bucket',
+      'atelier_model_call_duration_seconds_count',
+      'atelier_model_call_duration_seconds_sum',
+      'atelier_estimated_spend_usd_total',
+      'atelier_discord_rate_limit_wait_seconds_count',
+    ]) {
+      assert.match(series, keep);
+    }
+    assert.doesNotMatch('process_cpu_seconds_total', keep);
+    // The collector expands ${...} in its configuration: nothing in it may look like that.
+    assert.doesNotMatch(text(collector(defaults).Environment[0].Value), /\$/);
+    // Counters and histograms become per-minute deltas, first values of new series included.
+    assert.deepEqual(config.processors.cumulativetodelta, { initial_value: 'keep' });
+    assert.deepEqual(config.service.pipelines.metrics, {
+      receivers: ['prometheus'],
+      processors: ['resourcedetection', 'cumulativetodelta'],
+      exporters: ['awsemf'],
+    });
+  });
+
+  it('publish them as EMF into the namespace, through a log group of their own, with few dimensions', () => {
+    const config = collectorConfig(defaults);
+    const emf = config.exporters.awsemf;
+    assert.equal(emf.namespace, 'Atelier');
+    assert.equal(emf.log_group_name, `<Ref:${logicalId(defaults, 'AWS::Logs::LogGroup', '/Monitoring/MetricsLogs/')}>`);
+    assert.equal(emf.dimension_rollup_option, 'NoDimensionRollup');
+    const dimensionsOf = (metric: string) =>
+      emf.metric_declarations.find((declaration: any) => declaration.metric_name_selectors.some((selector: string) => new RegExp(selector).test(metric)))?.dimensions;
+    assert.deepEqual(dimensionsOf('atelier_jobs_finished_total'), [['outcome'], ['model', 'outcome']]);
+    assert.deepEqual(dimensionsOf('atelier_model_call_duration_seconds'), [['outcome'], ['operation', 'outcome']]);
+    assert.deepEqual(dimensionsOf('atelier_estimated_spend_usd_total'), [[], ['model']]);
+    assert.deepEqual(dimensionsOf('atelier_spool_images'), [[]]);
+    for (const declaration of emf.metric_declarations) {
+      for (const set of declaration.dimensions) assert.ok(set.length <= 2, `few dimensions: ${set}`);
+    }
+    // A selector matches its own metric only, not a longer name that starts the same.
+    assert.equal(dimensionsOf('atelier_jobs_running_total'), undefined);
+    assert.equal(metricsNamespace('Atelier'), 'Atelier');
+    assert.equal(metricsNamespace('Staging'), 'Atelier/Staging');
+  });
+
+  it('give the task role log writes on the metrics log group only, and no CloudWatch API', () => {
+    const statements = roleStatements(defaults.template, '/TaskRole/');
+    const emf = statements.find((statement) => statement.Sid === 'PublishMetricsAsEmf');
+    assert.deepEqual(emf.Action, ['logs:CreateLogStream', 'logs:PutLogEvents']);
+    assert.deepEqual(emf.Resource, { 'Fn::GetAtt': [logicalId(defaults, 'AWS::Logs::LogGroup', '/Monitoring/MetricsLogs/'), 'Arn'] });
+    const actions = statements.flatMap((statement) => [statement.Action].flat());
+    assert.ok(!actions.some((action: string) => action.startsWith('cloudwatch:')), 'EMF needs no cloudwatch:PutMetricData');
+    assert.ok(!actions.includes('logs:CreateLogGroup'), 'the stack makes the group');
+  });
+
+  it('alarm on target 5xx as a share of requests, and on the load balancer’s own 5xx', () => {
+    const rate = alarms(defaults)['Atelier-target-5xx-rate'];
+    const metrics = metricsOf(rate);
+    assert.match(metrics.find((metric) => metric.expression)!.expression!, /^IF\(requests >= 20, 100 \* FILL\(errors, 0\) \/ requests, 0\)$/);
+    assert.deepEqual(
+      metrics.filter((metric) => metric.name).map((metric) => [metric.namespace, metric.name, metric.stat, metric.period]).sort(),
+      [
+        ['AWS/ApplicationELB', 'HTTPCode_Target_5XX_Count', 'Sum', 300],
+        ['AWS/ApplicationELB', 'RequestCount', 'Sum', 300],
+      ],
+    );
+    assert.equal(rate.Threshold, ALARM_THRESHOLDS.target5xxPercent);
+    assert.equal(rate.ComparisonOperator, 'GreaterThanThreshold');
+    const elb = metricsOf(alarms(defaults)['Atelier-load-balancer-5xx'])[0];
+    assert.deepEqual([elb.namespace, elb.name, elb.stat], ['AWS/ApplicationELB', 'HTTPCode_ELB_5XX_Count', 'Sum']);
+  });
+
+  it('alarm on jobs failing for the operator’s reasons, the spool, busy models, Bedrock throttling and the tasks', () => {
+    const all = alarms(defaults);
+    const failed = metricsOf(all['Atelier-jobs-failing'])[0];
+    assert.deepEqual([failed.namespace, failed.name, failed.dimensions, failed.stat, failed.period], ['Atelier', 'atelier_jobs_finished_total', { outcome: 'failed' }, 'Sum', 900]);
+    const spool = all['Atelier-spool-not-draining'];
+    assert.deepEqual([spool.Namespace, spool.MetricName, spool.Statistic, spool.Threshold, spool.ComparisonOperator], ['Atelier', 'atelier_spool_images', 'Maximum', 0, 'GreaterThanThreshold']);
+    assert.equal(spool.Period * spool.EvaluationPeriods, 15 * 60, 'fifteen minutes');
+    assert.equal(spool.DatapointsToAlarm, spool.EvaluationPeriods, 'without a break');
+    const busy = metricsOf(all['Atelier-models-busy'])[0];
+    assert.deepEqual([busy.namespace, busy.name, busy.dimensions, busy.stat], ['Atelier', 'atelier_model_call_duration_seconds', { outcome: 'busy' }, 'SampleCount']);
+    const throttles = metricsOf(all['Atelier-bedrock-throttles'])[0];
+    assert.equal(throttles.expression, 'SELECT SUM(InvocationThrottles) FROM SCHEMA("AWS/Bedrock", ModelId)');
+    const tasks = metricsOf(all['Atelier-tasks-below-desired']);
+    assert.deepEqual(tasks.filter((metric) => metric.name).map((metric) => [metric.namespace, metric.name]).sort(), [
+      ['ECS/ContainerInsights', 'DesiredTaskCount'],
+      ['ECS/ContainerInsights', 'RunningTaskCount'],
+    ]);
+    const missing = all['Atelier-metrics-missing'];
+    assert.deepEqual([missing.MetricName, missing.Statistic, missing.TreatMissingData], ['atelier_jobs_running', 'SampleCount', 'breaching']);
+  });
+
+  it('alarm on the estimated spend of 24 hours over dailySpendAlarmUsd', () => {
+    const spend = alarms(defaults)['Atelier-daily-spend'];
+    assert.deepEqual([spend.Namespace, spend.MetricName, spend.Statistic, spend.Period, spend.Dimensions], ['Atelier', 'atelier_estimated_spend_usd_total', 'Sum', 86400, undefined]);
+    assert.equal(spend.Threshold, 50);
+    assert.equal(alarms(synth({ dailySpendAlarmUsd: '120' }))['Atelier-daily-spend'].Threshold, 120);
+  });
+
+  it('send every alarm and its return to OK to one topic, and decide about missing data in each', () => {
+    const [topicId] = resourcesOfType(defaults.template, 'AWS::SNS::Topic').map(([id]) => id);
+    assert.equal(resourcesOfType(defaults.template, 'AWS::SNS::Topic').length, 1);
+    const all = Object.entries(alarms(defaults));
+    assert.equal(all.length, 9);
+    for (const [name, alarm] of all) {
+      assert.deepEqual(alarm.AlarmActions, [{ Ref: topicId }], name);
+      assert.deepEqual(alarm.OKActions, [{ Ref: topicId }], name);
+      assert.ok(['breaching', 'notBreaching', 'ignore', 'missing'].includes(alarm.TreatMissingData), `${name} says what missing data means`);
+      assert.ok(alarm.AlarmDescription.includes('infra/README.md'), `${name} points to what to do`);
+    }
+    // Only this account's alarms publish, over TLS.
+    const policy = resourcesOfType(defaults.template, 'AWS::SNS::TopicPolicy')[0][1].Properties.PolicyDocument.Statement;
+    const publish = policy.find((statement: any) => statement.Effect === 'Allow');
+    assert.deepEqual(publish.Principal, { Service: 'cloudwatch.amazonaws.com' });
+    assert.deepEqual(publish.Condition.StringEquals, { 'aws:SourceAccount': '123456789012' });
+    assert.ok(policy.some((statement: any) => statement.Effect === 'Deny' && statement.Condition?.Bool?.['aws:SecureTransport'] === 'false'));
+    assert.equal(defaults.template.Outputs.AlarmTopicArn.Value.Ref, topicId);
+  });
+
+  it('email the alarms to alarmEmail when it is set, and to nobody otherwise', () => {
+    assert.equal(resourcesOfType(defaults.template, 'AWS::SNS::Subscription').length, 0);
+    const mailed = synth({ alarmEmail: 'ops@example.com' });
+    Template.fromJSON(mailed.template).hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+  });
+
+  it('have a dashboard of the alarms, requests, jobs, model calls and latency, spend, the spool and the tasks', () => {
+    const dashboards = resourcesOfType(defaults.template, 'AWS::CloudWatch::Dashboard');
+    assert.equal(dashboards.length, 1);
+    const body = JSON.stringify(dashboards[0][1].Properties.DashboardBody);
+    for (const shown of [
+      'HTTPCode_Target_5XX_Count',
+      'HTTPCode_ELB_5XX_Count',
+      'TargetResponseTime',
+      'atelier_jobs_finished_total',
+      'atelier_jobs_running',
+      'atelier_jobs_waiting',
+      'atelier_model_call_duration_seconds',
+      'Average',
+      'InvocationThrottles',
+      'atelier_estimated_spend_usd_total',
+      'atelier_spool_images',
+      'atelier_store_errors_total',
+      'atelier_discord_rate_limit_wait_seconds',
+      'RunningTaskCount',
+    ]) {
+      assert.ok(body.includes(shown), shown);
+    }
+    assert.match(body, /type\\+":\\+"alarm/, 'an alarm status widget');
+    assert.match(body, /PROP\('Dim\.outcome'\)/, 'lines split by a dimension are labelled with its values');
+    assert.match(JSON.stringify(defaults.template.Outputs.DashboardUrl.Value), /cloudwatch\/home\?region=us-east-1#dashboards\/dashboard\//);
+  });
+});
+
 describe('the template', () => {
   it('passes our cfn-guard rules, with defaults and with every option', () => {
     for (const { template: json } of [defaults, everything]) {
@@ -564,6 +786,17 @@ describe('the settings', () => {
     assert.throws(() => read({ vpcId: 'vpc-1' }), /context vpcCidrBlock: is not set but vpcId is/);
     assert.throws(() => read({ shutdownGraceSeconds: '101' }), /context shutdownGraceSeconds: is "101"; use a whole number from 0 to 100/);
     assert.throws(() => read({ bedrockImageConcurrency: '0' }), /context bedrockImageConcurrency: is "0"/);
+    assert.throws(() => read({ alarmEmail: 'ops' }), /context alarmEmail: is "ops"; give one email address/);
+    assert.throws(() => read({ alarmEmail: 'a@example.com,b@example.com' }), /context alarmEmail: is "a@example.com,b@example.com"/);
+    assert.throws(() => read({ dailySpendAlarmUsd: '0' }), /context dailySpendAlarmUsd: is "0"; use a whole number from 1 to 1000000/);
+    assert.throws(() => read({ dailySpendAlarmUsd: '12.5' }), /context dailySpendAlarmUsd: is "12.5"/);
+  });
+
+  it('have no alarm address and a daily spend alarm at 50 US dollars unless told otherwise', () => {
+    assert.equal(read({}).alarmEmail, undefined);
+    assert.equal(read({}).dailySpendAlarmUsd, 50);
+    assert.equal(read({ alarmEmail: ' ops@example.com ' }).alarmEmail, 'ops@example.com');
+    assert.equal(read({ dailySpendAlarmUsd: 200 }).dailySpendAlarmUsd, 200);
   });
 
   it('add the chat, classifier and extra image models to the models the role may call', () => {
