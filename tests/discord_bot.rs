@@ -1051,3 +1051,95 @@ fn meta_content(html: &str, name: &str) -> Option<String> {
     let content = tag.split("content=\"").nth(1)?;
     Some(content.split('"').next()?.replace("&amp;", "&"))
 }
+
+/// A server's admins (Manage Server) set where results are posted, which models may be used,
+/// a daily budget for the whole server and its own moderation log; members without the
+/// permission cannot change anything, whatever Discord showed them.
+#[tokio::test]
+async fn server_admins_set_channels_models_budget_and_moderation_log_and_others_cannot() {
+    const ADMIN: u64 = 3_000_000_000_000_000_009;
+    let bot = Bot::start(&[]).await;
+    bot.discord.grant_manage_server(ADMIN);
+    let admin_bot = &bot;
+    let server = |user: u64, subcommand: &str, option: Option<(&str, &str)>| {
+        let options: Vec<Value> =
+            option.map(|(name, value)| json!({"name": name, "type": 3, "value": value})).into_iter().collect();
+        let subcommand = json!([{"name": subcommand, "type": 1, "options": options}]);
+        async move {
+            let bot = admin_bot;
+            let interaction = bot.command(user, "server", subcommand, &[]).await;
+            let answer = bot
+                .eventually("the /server answer", || {
+                    bot.discord
+                        .interaction_callback(&interaction)
+                        .filter(|callback| callback["data"]["content"].is_string())
+                })
+                .await;
+            assert_eq!(answer["data"]["flags"].as_u64().unwrap_or_default() & 64, 64, "not private: {answer}");
+            answer["data"]["content"].as_str().unwrap_or_default().to_string()
+        }
+    };
+    let allowed = format!("<#{MODERATION_CHANNEL}>");
+
+    // A member without Manage Server is refused, and nothing changes.
+    let refused = server(PERSON, "channels", Some(("channels", &allowed))).await;
+    assert!(refused.contains("Manage Server"), "{refused}");
+    assert!(server(ADMIN, "show", None).await.contains("Results are posted in: any channel"));
+
+    // Results only in the other channel: asked here, the image goes to its person alone, saying where.
+    let saved = server(ADMIN, "channels", Some(("channels", &allowed))).await;
+    assert!(saved.contains(&format!("Results are posted in: {allowed}")), "{saved}");
+    let asked_here = bot.command(PERSON, "imagine", json!([option("prompt", "a harbour at dawn")]), &[]).await;
+    let result =
+        bot.eventually("the result", || bot.discord.interaction_original(&asked_here).filter(shows_an_image)).await;
+    assert_eq!(result["flags"].as_u64().unwrap_or_default() & 64, 64, "the result is not private: {result:#}");
+    assert!(result["content"].as_str().unwrap_or_default().contains(&allowed), "{result:#}");
+    assert!(
+        bot.discord
+            .channel_messages(CHANNEL_ID)
+            .iter()
+            .all(|message| !message.to_string().contains("a harbour at dawn")),
+        "the result was posted in a channel the server does not allow"
+    );
+
+    // Models: only titan-v2 here; core is refused before any call.
+    assert!(server(ADMIN, "models", Some(("models", "titan-v2"))).await.contains("Models: titan-v2"));
+    let calls = bot.image_calls();
+    let wrong_model =
+        bot.command(PERSON, "imagine", json!([option("prompt", "a fox"), option("model", "core")]), &[]).await;
+    let answer = bot
+        .eventually("the refusal", || {
+            bot.discord.interaction_callback(&wrong_model).filter(|callback| callback["data"]["content"].is_string())
+        })
+        .await;
+    assert!(
+        answer["data"]["content"].as_str().unwrap_or_default().contains("allows these models: titan-v2"),
+        "{answer}"
+    );
+    assert_eq!(bot.image_calls(), calls);
+    assert!(server(ADMIN, "models", None).await.contains("Models: every model"));
+
+    // The server's own moderation log gets the refusal line.
+    server(ADMIN, "moderation-channel", Some(("channel", &allowed))).await;
+    bot.bedrock.script(Behaviour::ToolUse(json!({"verdict": "blocked", "category": "violence", "reason": "gore"})));
+    bot.command(PERSON, "imagine", json!([option("prompt", "a zombie film poster")]), &[]).await;
+    let logged =
+        bot.eventually("the moderation log line", || bot.discord.channel_messages(MODERATION_CHANNEL).pop()).await;
+    assert!(logged["content"].as_str().unwrap_or_default().contains("gore"), "{logged}");
+
+    // A server budget of one cent: a $0.04 image is refused, and nothing is charged.
+    assert!(server(ADMIN, "budget", Some(("dollars", "0.01"))).await.contains("Server budget: $0.01 a day"));
+    let calls = bot.image_calls();
+    let over =
+        bot.command(PERSON, "imagine", json!([option("prompt", "a lighthouse"), option("model", "core")]), &[]).await;
+    let refusal = bot.private_answer(&over).await;
+    assert!(
+        refusal["content"].as_str().unwrap_or_default().contains("server has used its daily budget"),
+        "{refusal:#}"
+    );
+    assert_eq!(bot.image_calls(), calls, "an image past the server's budget was drawn");
+    let me = bot.private_answer(&bot.command(PERSON, "me", json!([]), &[]).await).await;
+    // Only the one image drawn earlier is counted and charged.
+    let quota = me["embeds"][0]["fields"][0]["value"].as_str().unwrap_or_default();
+    assert!(quota.starts_with("99 of 100") && quota.contains("$4.96 of today's $5.00"), "{me:#}");
+}

@@ -7,6 +7,7 @@ mod check;
 mod describe;
 mod edit;
 mod imagine;
+mod server;
 
 pub use imagine::{discord_origin, origin_in};
 
@@ -28,6 +29,7 @@ pub fn commands() -> Vec<poise::Command<Data, BotError>> {
         .chain(check::commands())
         .chain(chat::commands())
         .chain(account::commands())
+        .chain(server::commands())
         .collect()
 }
 

@@ -32,7 +32,20 @@ pub async fn generate(
     };
     progress.stop().await;
     match outcome {
-        Ok(kept) => responder.finish(result_message(data, &kept)).await,
+        Ok(kept) => {
+            let mut message = result_message(data, &kept);
+            let elsewhere = plan.result_channels_elsewhere();
+            if !elsewhere.is_empty() {
+                let channels: Vec<String> = elsewhere.iter().map(|channel| format!("<#{channel}>")).collect();
+                let note =
+                    format!("This server posts results in {}, so this one is only for you.", channels.join(", "));
+                message.content = Some(match message.content.take() {
+                    Some(content) => format!("{note}\n{content}"),
+                    None => note,
+                });
+            }
+            responder.finish(message).await
+        }
         Err(error @ Error::Blocked(_)) => {
             let reason = error.to_string();
             let appeal = if error.offers_appeal() {
@@ -41,7 +54,7 @@ pub async fn generate(
             } else {
                 Vec::new()
             };
-            log_refusal(data, responder, &reason).await;
+            log_refusal(data, actor, responder, &reason).await;
             responder.refuse(&format!("Not drawn: {reason}."), appeal).await
         }
         Err(error) => fail(responder, &error).await,
@@ -80,7 +93,7 @@ pub async fn edit(
             } else {
                 Vec::new()
             };
-            log_refusal(data, responder, &reason).await;
+            log_refusal(data, actor, responder, &reason).await;
             responder.refuse(&format!("Not edited: {reason}."), appeal).await
         }
         Err(error) => fail(responder, &error).await,
@@ -97,8 +110,10 @@ pub async fn fail(responder: &impl Reply, error: &Error) -> Result<(), BotError>
 }
 
 /// One line in the moderation-log channel per refusal, without pinging anyone.
-async fn log_refusal(data: &Data, responder: &impl Reply, reason: &str) {
-    let Some(channel) = data.moderation_channel else { return };
+async fn log_refusal(data: &Data, actor: &Actor, responder: &impl Reply, reason: &str) {
+    // The server's own moderation channel, if its admins set one; else the operator's.
+    let server_channel = data.core.moderation_channel_for(actor).await.map(serenity::ChannelId::new);
+    let Some(channel) = server_channel.or(data.moderation_channel) else { return };
     let (user, asked_in) = responder.asked_by();
     let line = format!("Refused a prompt from <@{user}> in <#{asked_in}>: {reason}");
     if let Err(error) = responder.post_elsewhere(channel, &line).await {

@@ -456,6 +456,14 @@ export class AtelierStack extends Stack {
       responseHeadersPolicy: securityHeaders,
       compress: true,
     };
+    const publicBehavior: cloudfront.BehaviorOptions = {
+      origin,
+      viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+      allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+      cachePolicy: cloudfront.CachePolicy.USE_ORIGIN_CACHE_CONTROL_HEADERS_QUERY_STRINGS,
+      responseHeadersPolicy: securityHeaders,
+      compress: true,
+    };
     this.distribution = new cloudfront.Distribution(this, 'Distribution', {
       comment: 'Atelier',
       defaultBehavior: {
@@ -473,6 +481,12 @@ export class AtelierStack extends Stack {
       additionalBehaviors: {
         // The stylesheet is compiled into the binary and served with max-age=3600.
         '/static/*': staticBehavior,
+        // Published images' pages and files and the servers' public galleries are the same for
+        // everyone (web/src/routes/public.rs: Cache-Control public, 60 s; no cookie): cached at
+        // the edge for as long as the app says, keyed by path and query (a gallery's ?after=),
+        // with no cookie or viewer header forwarded, so nobody's session can shape them.
+        '/p/*': publicBehavior,
+        '/servers/*': publicBehavior,
         '/images/*/thumbnail': {
           origin,
           viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,

@@ -270,14 +270,21 @@ describe('the load balancer', () => {
 describe('CloudFront', () => {
   const distribution = () => resourcesOfType(defaults.template, 'AWS::CloudFront::Distribution')[0][1].Properties.DistributionConfig;
 
-  it('serves HTTPS only, caching static files and thumbnails and nothing else', () => {
+  it('serves HTTPS only, caching static files, thumbnails and public pages and nothing else', () => {
     const config = distribution();
     assert.equal(config.DefaultCacheBehavior.ViewerProtocolPolicy, 'redirect-to-https');
     // The managed CachingDisabled policy and AllViewerExceptHostHeader origin request policy.
     assert.equal(config.DefaultCacheBehavior.CachePolicyId, '4135ea2d-6df8-44a3-9df3-4b5a84be39ad');
     assert.equal(config.DefaultCacheBehavior.OriginRequestPolicyId, 'b689b0a8-53d0-40ab-baf2-68738e2966ac');
     const paths = config.CacheBehaviors.map((behavior: any) => behavior.PathPattern).sort();
-    assert.deepEqual(paths, ['/images/*/thumbnail', '/static/*']);
+    assert.deepEqual(paths, ['/images/*/thumbnail', '/p/*', '/servers/*', '/static/*']);
+    // Public pages: the managed UseOriginCacheControlHeaders-QueryStrings policy, no cookie
+    // or viewer header forwarded (no origin request policy), so no session can shape them.
+    for (const path of ['/p/*', '/servers/*']) {
+      const behavior = config.CacheBehaviors.find((candidate: any) => candidate.PathPattern === path);
+      assert.equal(behavior.CachePolicyId, '4cc15a8a-d715-48a4-82b8-cc0b614638fe', path);
+      assert.equal(behavior.OriginRequestPolicyId, undefined, path);
+    }
     for (const behavior of config.CacheBehaviors) {
       assert.equal(behavior.ViewerProtocolPolicy, 'redirect-to-https');
       assert.notEqual(behavior.CachePolicyId, '4135ea2d-6df8-44a3-9df3-4b5a84be39ad', `${behavior.PathPattern} is cached`);

@@ -289,6 +289,12 @@ impl DiscordStandIn {
         self.shared.lock().modal_submit_interaction(user, custom_id, fields)
     }
 
+    /// Makes `user_id` an admin of the guild: their interactions carry the Manage Server
+    /// permission from now on.
+    pub fn grant_manage_server(&self, user_id: u64) {
+        self.shared.lock().managers.insert(user_id.to_string());
+    }
+
     /// The `attachment_size_limit` of interactions built from now on, and the largest upload
     /// the stand-in accepts.
     pub fn set_attachment_size_limit(&self, bytes: u64) {

@@ -8,7 +8,7 @@ use tracing::Instrument as _;
 use crate::engine::Generated;
 use crate::error::Refused;
 use crate::error::Result;
-use crate::gallery::{ImageId, ImageRecord, Owner, Parameters, Saved, SessionName};
+use crate::gallery::{ImageId, ImageRecord, Origin, Owner, Parameters, Saved, SessionName};
 use crate::images::CheckedImage;
 use crate::images::check_upload;
 use crate::jobs::{Cancelled, JobDetails, Progress, Stage, Ticket, Usage, no_progress};
@@ -81,6 +81,9 @@ pub struct GenerationPlan {
     request: GenerationRequest,
     fields: GenerationFields,
     private_results: bool,
+    /// The channels its server posts results in, when it was asked elsewhere (its results
+    /// then go to the person alone).
+    result_channels_elsewhere: Vec<u64>,
 }
 
 impl GenerationPlan {
@@ -94,9 +97,16 @@ impl GenerationPlan {
         &self.fields
     }
 
-    /// Whether the person asked for results only they see (Discord's ephemeral answers).
+    /// Whether the results go to the person alone (Discord's ephemeral answers): they asked
+    /// for that, or their server posts results only in other channels.
     pub fn private_results(&self) -> bool {
         self.private_results
+    }
+
+    /// The channels where the server posts results, when this request was made in another
+    /// (say so with the result); empty otherwise.
+    pub fn result_channels_elsewhere(&self) -> &[u64] {
+        &self.result_channels_elsewhere
     }
 }
 
@@ -180,10 +190,32 @@ impl Atelier {
         let preferences = self.defaults_for(&actor.owner).await;
         let mut fields = fields.clone();
         preferences.fill_in(&mut fields);
+        let server = self.settings_where(actor).await;
+        if let Some((_, settings)) = &server
+            && fields.model.is_none()
+        {
+            fields.model.clone_from(&settings.default_model);
+        }
         let mut request = fields.parse()?;
         let seed = self.engine.check_generation(&request)?;
         request.seed = Some(seed);
-        Ok(GenerationPlan { request, fields, private_results: preferences.private_results })
+        let mut plan = GenerationPlan {
+            request,
+            fields,
+            private_results: preferences.private_results,
+            result_channels_elsewhere: Vec::new(),
+        };
+        if let Some((_, settings)) = &server {
+            self.check_model_allowed(settings, plan.request.model.as_ref())?;
+            if let Origin::Discord { channel_id, .. } = actor.origin
+                && !settings.result_channels.is_empty()
+                && !settings.result_channels.contains(&channel_id)
+            {
+                plan.private_results = true;
+                plan.result_channels_elsewhere.clone_from(&settings.result_channels);
+            }
+        }
+        Ok(plan)
     }
 
     /// Resolves an edit's source (an upload, checked off the async workers, or a gallery
@@ -285,8 +317,7 @@ impl Atelier {
     ) {
         let details = JobDetails::generation(request.fields()).answered_at(actor.reply.clone());
         let model = self.job_model(request.model.as_ref(), None, request.count.get());
-        let Some((mut ticket, deliver)) = self.admit(&model, &actor.owner, request.count.get(), details, deliver).await
-        else {
+        let Some((mut ticket, deliver)) = self.admit(&model, actor, request.count.get(), details, deliver).await else {
             return;
         };
         let job_span = job_span(&ticket, actor);
@@ -303,7 +334,7 @@ impl Atelier {
         }
         .instrument(job_span.clone())
         .await;
-        self.end_job(ticket, outcome, &model, deliver).instrument(job_span).await;
+        self.end_job(actor, ticket, outcome, &model, deliver).instrument(job_span).await;
     }
 
     /// The model a job is counted under (the one asked for, or the engine's default), the
@@ -325,12 +356,17 @@ impl Atelier {
     async fn admit(
         &self,
         model: &JobModel,
-        owner: &Owner,
+        actor: &Actor,
         images: u32,
         details: JobDetails,
         deliver: Deliver,
     ) -> Option<(Ticket, Deliver)> {
-        match self.jobs.admit(owner, images, model.cost, details).await {
+        // The server's daily budget first: refused there, nothing is charged to anyone.
+        let admitted = match self.check_server_budget(actor, model.cost).await {
+            Ok(()) => self.jobs.admit(&actor.owner, images, model.cost, details).await,
+            Err(refused) => Err(refused),
+        };
+        match admitted {
             Ok(ticket) => Some((ticket, deliver)),
             Err(refused) => {
                 if let crate::Error::Busy(_) = &refused {
@@ -421,7 +457,7 @@ impl Atelier {
     ) {
         let details = JobDetails::edit().answered_at(actor.reply.clone());
         let model = self.job_model(request.model.as_ref(), Some(request.mode), 1);
-        let Some((mut ticket, deliver)) = self.admit(&model, &actor.owner, 1, details, deliver).await else {
+        let Some((mut ticket, deliver)) = self.admit(&model, actor, 1, details, deliver).await else {
             return;
         };
         let job_span = job_span(&ticket, actor);
@@ -431,7 +467,7 @@ impl Atelier {
         }
         .instrument(job_span.clone())
         .await;
-        self.end_job(ticket, outcome, &model, deliver).instrument(job_span).await;
+        self.end_job(actor, ticket, outcome, &model, deliver).instrument(job_span).await;
     }
 
     /// Ends a job: counts it, hands the outcome to the person waiting, then takes the job out
@@ -440,7 +476,14 @@ impl Atelier {
     /// the record left behind is answered as interrupted, which is better than an answer lost.
     /// A failure that is not the person's gives the images back; a refusal by the model's own
     /// filter does not, since the model ran.
-    async fn end_job(&self, ticket: Ticket, outcome: Result<Vec<Kept>>, model: &JobModel, deliver: Deliver) {
+    async fn end_job(
+        &self,
+        actor: &Actor,
+        ticket: Ticket,
+        outcome: Result<Vec<Kept>>,
+        model: &JobModel,
+        deliver: Deliver,
+    ) {
         self.metrics.job_finished(&model.label, JobOutcome::of(&outcome));
         let refund = match &outcome {
             Ok(_) => false,
@@ -449,6 +492,7 @@ impl Atelier {
         };
         if !refund {
             self.metrics.spent(&model.id, "image", ticket.cost());
+            self.charge_server(actor, ticket.cost()).await;
         }
         let filing = outcome.as_ref().ok().and_then(|kept| kept.first()).map(|kept| kept.filing.clone());
         let _ = deliver.send(outcome);

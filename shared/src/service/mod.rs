@@ -10,6 +10,7 @@ mod moderation;
 mod people;
 mod publishing;
 mod requests;
+mod servers;
 mod watched;
 
 pub use appeals::HeldAppeal;
@@ -19,6 +20,7 @@ pub use moderation::{Ban, NOT_BANNED_MEMORY};
 pub use people::LinkStart;
 pub use publishing::{PublicPage, Published, SERVER_GALLERY_PAGE};
 pub use requests::HeldId;
+pub use servers::{Membership, ServerChange, ServerSettings};
 pub use watched::{FailureReason, JobState, JobUpdates, JobView};
 
 use std::sync::Arc;
@@ -136,6 +138,8 @@ pub struct Atelier {
     images_kept: Arc<tokio::sync::Notify>,
     /// Who was recently seen not banned ([`moderation`]).
     not_banned: moderation::NotBanned,
+    /// Servers' settings read recently ([`servers`]).
+    recent_server_settings: servers::RecentSettings,
 }
 
 impl Atelier {
@@ -155,6 +159,7 @@ impl Atelier {
             watched: watched::WatchedJobs::default(),
             images_kept: Arc::default(),
             not_banned: moderation::NotBanned::default(),
+            recent_server_settings: servers::RecentSettings::default(),
         };
         core.answer_watched_jobs();
         core

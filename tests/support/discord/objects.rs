@@ -14,6 +14,8 @@ pub(super) const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
 
 /// Permission bits (developers/topics/permissions.mdx) the stand-in's members and the bot hold.
 pub(super) mod permission {
+    /// Manage Server: only the users a test makes admins hold it.
+    pub const MANAGE_GUILD: u64 = 1 << 5;
     pub const ADD_REACTIONS: u64 = 1 << 6;
     pub const VIEW_CHANNEL: u64 = 1 << 10;
     pub const SEND_MESSAGES: u64 = 1 << 11;

@@ -204,6 +204,8 @@ pub(super) struct State {
     pub commands: Vec<Value>,
     command_ids: HashMap<String, String>,
     dm_channels: HashMap<String, String>,
+    /// Users whose member objects carry MANAGE_GUILD (the server's admins).
+    pub managers: HashSet<String>,
     pub gateway: Gateway,
 }
 
@@ -222,6 +224,7 @@ impl State {
             requests: Vec::new(),
             faults: Vec::new(),
             attachment_size_limit: DEFAULT_ATTACHMENT_SIZE_LIMIT,
+            managers: HashSet::new(),
             files: HashMap::new(),
             users,
             channels,
@@ -796,6 +799,10 @@ impl State {
                 interaction["guild_id"] = json!(guild_id);
                 interaction["guild_locale"] = json!("en-US");
                 interaction["member"] = objects::member(user);
+                if self.managers.contains(&id_string(user.get("id"))) {
+                    let permissions = EVERYONE_PERMISSIONS | objects::permission::MANAGE_GUILD;
+                    interaction["member"]["permissions"] = json!(permissions.to_string());
+                }
                 interaction["authorizing_integration_owners"] = json!({ "0": guild_id });
                 interaction["context"] = json!(0);
             }
