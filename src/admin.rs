@@ -23,6 +23,28 @@ pub enum AdminCommand {
     Unban(PersonArgs),
     /// List the bans
     Bans(ListArgs),
+    /// Images and model calls by model, person and server, with their estimated cost
+    Usage(UsageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// The first UTC day, YYYY-MM-DD (default: today)
+    #[arg(long)]
+    pub from: Option<String>,
+    /// The last UTC day, YYYY-MM-DD (default: the first)
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Print JSON, for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A UTC day as the operator writes it.
+fn day(text: &str) -> Result<time::Date, Failure> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text.trim(), format)
+        .map_err(|_| Failure::must_change(format!("`{text}` is not a day: write it as YYYY-MM-DD, such as 2026-12-07")))
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +89,15 @@ pub async fn run(args: AdminArgs) -> Result<(), Failure> {
         AdminCommand::Ban(ban) => Some(person(&ban.person.person)?),
         AdminCommand::Unban(unban) => Some(person(&unban.person)?),
         AdminCommand::Bans(_) => None,
+        AdminCommand::Usage(usage) => {
+            let today = time::OffsetDateTime::now_utc().date();
+            let from = usage.from.as_deref().map(day).transpose()?.unwrap_or(today);
+            let to = usage.to.as_deref().map(day).transpose()?.unwrap_or(from);
+            if to < from {
+                return Err(Failure::must_change("--to is before --from"));
+            }
+            None
+        }
     };
     let (core, _) = load_core().await?;
     let outcome = dispatch(&core, args.command, target).await;
@@ -98,9 +129,36 @@ async fn dispatch(core: &Atelier, command: AdminCommand, target: Option<Owner>) 
                 }
             }
         }
+        (AdminCommand::Usage(usage), _) => {
+            let today = time::OffsetDateTime::now_utc().date();
+            let from = usage.from.as_deref().map(day).transpose()?.unwrap_or(today);
+            let to = usage.to.as_deref().map(day).transpose()?.unwrap_or(from);
+            let report = core.usage_report(from, to).await?;
+            if usage.json {
+                println!("{}", serde_json::to_string_pretty(&report).map_err(Failure::failed)?);
+            } else {
+                print_usage(&report);
+            }
+        }
         _ => return Err(Failure::failed("nothing to do")),
     }
     Ok(())
+}
+
+fn print_usage(report: &atelier_shared::UsageReport) {
+    let line = |name: &str, totals: &atelier_shared::UsageTotals| {
+        println!("  {name:<40} {:>7} images {:>7} calls  ${:>10.4}", totals.images, totals.calls, totals.cost_usd);
+    };
+    println!("Usage from {} to {} (UTC days), estimated from the price table", report.from, report.to);
+    line("total", &report.total);
+    for (title, rows) in
+        [("By model", &report.by_model), ("By person", &report.by_person), ("By server", &report.by_server)]
+    {
+        println!("{title}:");
+        for (name, totals) in rows {
+            line(name, totals);
+        }
+    }
 }
 
 fn names(owners: &[Owner]) -> String {

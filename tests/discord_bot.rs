@@ -1143,3 +1143,46 @@ async fn server_admins_set_channels_models_budget_and_moderation_log_and_others_
     let quota = me["embeds"][0]["fields"][0]["value"].as_str().unwrap_or_default();
     assert!(quota.starts_with("99 of 100") && quota.contains("$4.96 of today's $5.00"), "{me:#}");
 }
+
+/// `atelier admin usage --json` counts what the bot was asked for: each delivered image job
+/// and each answered text call, by model, person and server, with its estimated cost.
+#[tokio::test]
+async fn admin_usage_totals_match_the_jobs_that_ran() {
+    let bot = Bot::start(&[]).await;
+    let store = format!("file://{}", bot.app.data.path().join("store").display());
+    let one =
+        bot.command(PERSON, "imagine", json!([option("prompt", "a lantern"), option("model", "core")]), &[]).await;
+    bot.result_of(&one).await;
+    let two = bot
+        .command(
+            SOMEONE_ELSE,
+            "imagine",
+            json!([option("prompt", "two kites"), option("model", "titan"), {"name": "count", "type": 4, "value": 2}]),
+            &[],
+        )
+        .await;
+    bot.result_of(&two).await;
+    let usage = || {
+        let mut command = crate::support::atelier(bot.app.data.path());
+        command.args(["admin", "usage", "--json"]).env("ATELIER_STORE", &store).env("ATELIER_ENGINE", "demo");
+        let (output, stdout, stderr) = crate::support::run(&mut command);
+        assert!(output.status.success(), "{stderr}");
+        serde_json::from_str::<Value>(&stdout).unwrap_or_else(|error| panic!("{error}: {stdout}"))
+    };
+    // The records are written as each job's bookkeeping ends, just after its answer.
+    let report =
+        bot.eventually("both jobs in the usage", || Some(usage()).filter(|report| report["total"]["calls"] == 2)).await;
+    assert_eq!(report["total"]["images"], 3, "{report:#}");
+    let by_model = &report["by_model"];
+    let core = by_model.as_object().unwrap().iter().find(|(id, _)| id.contains("stable-image-core")).expect("core");
+    assert_eq!(core.1["images"], 1);
+    assert!((core.1["cost_usd"].as_f64().unwrap() - 0.04).abs() < 1e-9, "{report:#}");
+    let titan = by_model.as_object().unwrap().iter().find(|(id, _)| id.contains("titan")).expect("titan");
+    assert_eq!(titan.1["images"], 2);
+    assert_eq!(report["by_person"][format!("discord-{PERSON}")]["images"], 1);
+    assert_eq!(report["by_person"][format!("discord-{SOMEONE_ELSE}")]["images"], 2);
+    assert_eq!(report["by_server"][crate::support::discord::GUILD_ID]["images"], 3);
+    let total = report["total"]["cost_usd"].as_f64().unwrap();
+    let parts: f64 = by_model.as_object().unwrap().values().map(|totals| totals["cost_usd"].as_f64().unwrap()).sum();
+    assert!((total - parts).abs() < 1e-9, "{report:#}");
+}

@@ -65,5 +65,6 @@ pub use error::{Error, Invalid, Refused, Result};
 pub use service::{
     Actor, Appeal, Atelier, Ban, Conversation, EditPlan, EditSource, Exchange, FailureReason, Filing, GenerationPlan,
     HeldAppeal, HeldId, HeldRef, ImageRef, JobRef, JobState, JobUpdates, JobView, Kept, LinkStart, Membership,
-    NOT_BANNED_MEMORY, Owned, PublicPage, Published, SERVER_GALLERY_PAGE, ServerChange, ServerSettings,
+    NOT_BANNED_MEMORY, Owned, PublicPage, Published, SERVER_GALLERY_PAGE, ServerChange, ServerSettings, UsageRecord,
+    UsageReport, UsageTotals,
 };

@@ -30,6 +30,11 @@ impl Ticket {
     }
 
     /// The job's estimated price, charged at admission.
+    /// How many images the job was admitted for.
+    pub fn images(&self) -> u32 {
+        self.images
+    }
+
     pub fn cost(&self) -> Usd {
         self.cost
     }

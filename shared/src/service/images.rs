@@ -493,6 +493,12 @@ impl Atelier {
         if !refund {
             self.metrics.spent(&model.id, "image", ticket.cost());
             self.charge_server(actor, ticket.cost()).await;
+            let guild_id = match actor.origin {
+                Origin::Discord { guild_id, .. } => guild_id,
+                Origin::Cli | Origin::Web => None,
+            };
+            let images = outcome.as_ref().map_or(ticket.images(), |kept| u32::try_from(kept.len()).unwrap_or(u32::MAX));
+            self.record_usage(&actor.owner, guild_id, &model.id, "image", images, ticket.cost()).await;
         }
         let filing = outcome.as_ref().ok().and_then(|kept| kept.first()).map(|kept| kept.filing.clone());
         let _ = deliver.send(outcome);

@@ -11,6 +11,7 @@ mod people;
 mod publishing;
 mod requests;
 mod servers;
+mod usage;
 mod watched;
 
 pub use appeals::HeldAppeal;
@@ -21,6 +22,7 @@ pub use people::LinkStart;
 pub use publishing::{PublicPage, Published, SERVER_GALLERY_PAGE};
 pub use requests::HeldId;
 pub use servers::{Membership, ServerChange, ServerSettings};
+pub use usage::{UsageRecord, UsageReport, UsageTotals};
 pub use watched::{FailureReason, JobState, JobUpdates, JobView};
 
 use std::sync::Arc;
@@ -257,6 +259,7 @@ impl Atelier {
         let cost = self.prices.tokens(&self.text_model, tokens);
         self.metrics.spent(&self.text_model, operation, cost);
         self.jobs.charge(owner, cost).await;
+        self.record_usage(owner, None, &self.text_model, operation, 0, cost).await;
     }
 
     /// The store everything is kept in, for the core's own records (claims, requests).
