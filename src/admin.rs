@@ -25,6 +25,29 @@ pub enum AdminCommand {
     Bans(ListArgs),
     /// Images and model calls by model, person and server, with their estimated cost
     Usage(UsageArgs),
+    /// Write everything the store keeps of a person (both sides of a link) into a tar archive
+    Export(ExportArgs),
+    /// Delete a person entirely: both sides of a link, their Cognito link attribute, every
+    /// object of theirs in the store
+    Delete(DeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub person: PersonArgs,
+    /// The archive to write (a .tar file)
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    #[command(flatten)]
+    pub person: PersonArgs,
+    /// Confirms the deletion, which cannot be undone
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +112,24 @@ pub async fn run(args: AdminArgs) -> Result<(), Failure> {
         AdminCommand::Ban(ban) => Some(person(&ban.person.person)?),
         AdminCommand::Unban(unban) => Some(person(&unban.person)?),
         AdminCommand::Bans(_) => None,
+        AdminCommand::Export(export) => {
+            if export.out.exists() {
+                return Err(Failure::must_change(format!(
+                    "--out {}: already exists; choose a new file",
+                    export.out.display()
+                )));
+            }
+            Some(person(&export.person.person)?)
+        }
+        AdminCommand::Delete(delete) => {
+            let owner = person(&delete.person.person)?;
+            if !delete.yes {
+                return Err(Failure::must_change(format!(
+                    "this deletes everything of {owner} (both sides of a link) and cannot be undone; add --yes to go ahead"
+                )));
+            }
+            Some(owner)
+        }
         AdminCommand::Usage(usage) => {
             let today = time::OffsetDateTime::now_utc().date();
             let from = usage.from.as_deref().map(day).transpose()?.unwrap_or(today);
@@ -140,6 +181,17 @@ async fn dispatch(core: &Atelier, command: AdminCommand, target: Option<Owner>) 
                 print_usage(&report);
             }
         }
+        (AdminCommand::Export(export), Some(owner)) => {
+            let objects = core.export_person(&owner).await?;
+            write_archive(&export.out, &objects)?;
+            println!("wrote {} objects of {owner} to {}", objects.len(), export.out.display());
+        }
+        (AdminCommand::Delete(_), Some(owner)) => {
+            let deleted = core.delete_person(&owner).await?;
+            let directory =
+                if deleted.directory_cleared { "; the linked Discord id was cleared in Cognito" } else { "" };
+            println!("deleted {} objects of {}{directory}", deleted.objects, names(&deleted.owners));
+        }
         _ => return Err(Failure::failed("nothing to do")),
     }
     Ok(())
@@ -159,6 +211,27 @@ fn print_usage(report: &atelier_shared::UsageReport) {
             line(name, totals);
         }
     }
+}
+
+/// Writes `objects` as a tar archive, each under its store key.
+fn write_archive(path: &std::path::Path, objects: &[(String, atelier_shared::Bytes)]) -> Result<(), Failure> {
+    let failed = |error: std::io::Error| Failure::failed(format!("writing {}: {error}", path.display()));
+    let file = std::fs::File::create_new(path).map_err(failed)?;
+    let mut archive = tar::Builder::new(std::io::BufWriter::new(file));
+    for (key, bytes) in objects {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        archive.append_data(&mut header, key, bytes.as_ref()).map_err(failed)?;
+    }
+    archive
+        .into_inner()
+        .map_err(failed)?
+        .into_inner()
+        .map_err(|error| failed(error.into_error()))?
+        .sync_all()
+        .map_err(failed)
 }
 
 fn names(owners: &[Owner]) -> String {

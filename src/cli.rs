@@ -44,7 +44,7 @@ pub enum Command {
     Config,
     /// Register the bot's slash commands with Discord
     RegisterCommands,
-    /// The operator's tools: bans
+    /// The operator's tools: bans, usage, export and deletion of a person
     Admin(crate::admin::AdminArgs),
 }
 

@@ -487,3 +487,99 @@ async fn linking_brings_the_discord_images_into_the_web_gallery_once() {
     assert_eq!(gallery.adopt(&discord, &alice.owner).await.unwrap(), 0);
     assert_eq!(all_ids(&gallery, &alice.owner).await, expected);
 }
+
+/// `atelier admin export` writes every object of a person (both sides of a link) into one
+/// archive; `atelier admin delete --yes` then leaves no key in the store that names them, clears
+/// the Discord id from their Cognito user, and keeps everyone else's things.
+#[tokio::test]
+async fn admin_export_holds_every_object_of_a_person_and_delete_leaves_nothing_of_them() {
+    let moto = Moto::start().await;
+    let pool = Pool::create(&moto, &["alice"]).await;
+    let (folder, store) = folder_store().await;
+    let accounts = Accounts::new(store.clone(), pool.directory(), &Url::parse(PUBLIC_URL).unwrap());
+    let alice = web_user("sub-alice", "alice");
+    let token = accounts.issue_link(DISCORD_ID).await.unwrap();
+    accounts.consume_link(token.token(), &alice).await.unwrap();
+    assert_eq!(pool.discord_id_of("alice").await, Some(DISCORD_ID.to_string()));
+
+    // Things of hers on both sides of the link, and things of Bob's.
+    let discord = Owner::discord(DISCORD_ID);
+    let bob = Owner::discord(42);
+    let put = |key: String, body: String| {
+        let store = store.clone();
+        async move {
+            let key = ObjectKey::new(key).unwrap();
+            store.put(&key, body.into_bytes().into(), "application/json", PutMode::Overwrite).await.unwrap();
+        }
+    };
+    for owner in [&alice.owner, &discord, &bob] {
+        put(format!("users/{owner}/records/01.json"), "{}".into()).await;
+        put(format!("users/{owner}/images/01J00000000000000000000000.png"), "png".into()).await;
+        put(format!("users/{owner}/preferences.json"), "{}".into()).await;
+        put(format!("conversations/thread-{owner}.json"), format!(r#"{{"owner":"{owner}","mode":"assistant"}}"#)).await;
+        put(format!("sessions/{owner}.json"), format!(r#"{{"user":{{"owner":"{owner}"}}}}"#)).await;
+    }
+    let everything = store.list("", None, 1_000).await.unwrap();
+    let names_her = |key: &str| {
+        key.contains(alice.owner.as_str()) || key.contains(&DISCORD_ID.to_string()) || key.contains("sub-alice")
+    };
+    let hers: std::collections::BTreeSet<String> =
+        everything.iter().map(|key| key.as_str().to_string()).filter(|key| names_her(key)).collect();
+    assert!(hers.len() >= 12, "{hers:?}");
+
+    let admin = |arguments: &[&str]| {
+        let mut command = crate::support::atelier(folder.path());
+        command
+            .arg("admin")
+            .args(arguments)
+            .env("ATELIER_STORE", format!("file://{}", folder.path().join("store").display()))
+            .env("ATELIER_ENGINE", "demo")
+            // The pool belongs to the sign-in settings; nothing here signs anyone in.
+            .env("ATELIER_OIDC_ISSUER", "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_test")
+            .env("ATELIER_OIDC_CLIENT_ID", "atelier-web")
+            .env("ATELIER_SESSION_SECRET", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+            .env("ATELIER_COGNITO_USER_POOL_ID", &pool.id)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_ENDPOINT_URL", moto.endpoint());
+        crate::support::run(&mut command)
+    };
+
+    // Export: one archive holding exactly her objects.
+    let archive_path = folder.path().join("alice.tar");
+    let (output, stdout, stderr) =
+        admin(&["export", &format!("discord:{DISCORD_ID}"), "--out", archive_path.to_str().unwrap()]);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("wrote"), "{stdout}");
+    let mut archive = tar::Archive::new(std::fs::File::open(&archive_path).unwrap());
+    let exported: std::collections::BTreeSet<String> =
+        archive.entries().unwrap().map(|entry| entry.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
+    let conversations_and_sessions: std::collections::BTreeSet<String> = everything
+        .iter()
+        .map(|key| key.as_str().to_string())
+        .filter(|key| {
+            (key.starts_with("conversations/") || key.starts_with("sessions/")) && !key.contains("discord-42")
+        })
+        .collect();
+    let expected: std::collections::BTreeSet<String> = hers.union(&conversations_and_sessions).cloned().collect();
+    assert_eq!(exported, expected, "the archive is not exactly her objects");
+
+    // Delete needs --yes, and then leaves nothing that names her.
+    let (output, _, stderr) = admin(&["delete", &format!("discord:{DISCORD_ID}")]);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--yes"), "{stderr}");
+    assert_eq!(store.list("", None, 1_000).await.unwrap().len(), everything.len(), "deleted without --yes");
+    let (output, stdout, stderr) = admin(&["delete", &format!("discord:{DISCORD_ID}"), "--yes"]);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("cleared in Cognito"), "{stdout}");
+    let left = store.list("", None, 1_000).await.unwrap();
+    let left: Vec<&str> = left.iter().map(|key| key.as_str()).collect();
+    assert!(left.iter().all(|key| !names_her(key)), "{left:?}");
+    for key in ["users/discord-42/records/01.json", "conversations/thread-discord-42.json", "sessions/discord-42.json"]
+    {
+        assert!(left.contains(&key), "Bob's {key} was deleted: {left:?}");
+    }
+    assert_eq!(left.len(), everything.len() - expected.len(), "{left:?}");
+    assert_eq!(pool.discord_id_of("alice").await, None, "the Cognito attribute is still there");
+}

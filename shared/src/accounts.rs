@@ -197,6 +197,15 @@ impl Accounts {
         }
     }
 
+    /// Forgets what this process remembers of these owners' links (their data was deleted).
+    pub fn forget(&self, owners: &[Owner]) {
+        if let Ok(mut known) = self.known_owners.lock() {
+            known.retain(|discord_user_id, owner| {
+                !owners.contains(owner) && !owners.contains(&Owner::discord(*discord_user_id))
+            });
+        }
+    }
+
     /// The directory accounts are recorded in (it also says whether one may still sign in).
     pub fn directory(&self) -> Arc<dyn AccountDirectory> {
         self.directory.clone()

@@ -29,6 +29,11 @@ pub trait AccountDirectory: Send + Sync + 'static {
         let _ = username;
         Ok(true)
     }
+
+    /// Whether links are recorded anywhere at all (false for [`NoDirectory`]).
+    fn records_links(&self) -> bool {
+        true
+    }
 }
 
 /// No directory: the link lives in the store only.
@@ -39,6 +44,10 @@ pub struct NoDirectory;
 impl AccountDirectory for NoDirectory {
     async fn record_discord_id(&self, _username: &str, _discord_user_id: Option<u64>) -> Result<()> {
         Ok(())
+    }
+
+    fn records_links(&self) -> bool {
+        false
     }
 }
 

@@ -66,7 +66,7 @@ impl Atelier {
     }
 
     /// The owners that are one person with `owner`: itself and the other side of its link.
-    async fn one_person(&self, owner: &Owner) -> Result<Vec<Owner>> {
+    pub(super) async fn one_person(&self, owner: &Owner) -> Result<Vec<Owner>> {
         let mut owners = vec![owner.clone()];
         if let Some(accounts) = &self.accounts {
             let link = match owner.discord_user_id() {
