@@ -215,23 +215,8 @@ fn print_usage(report: &atelier_shared::UsageReport) {
 
 /// Writes `objects` as a tar archive, each under its store key.
 fn write_archive(path: &std::path::Path, objects: &[(String, atelier_shared::Bytes)]) -> Result<(), Failure> {
-    let failed = |error: std::io::Error| Failure::failed(format!("writing {}: {error}", path.display()));
-    let file = std::fs::File::create_new(path).map_err(failed)?;
-    let mut archive = tar::Builder::new(std::io::BufWriter::new(file));
-    for (key, bytes) in objects {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        archive.append_data(&mut header, key, bytes.as_ref()).map_err(failed)?;
-    }
-    archive
-        .into_inner()
-        .map_err(failed)?
-        .into_inner()
-        .map_err(|error| failed(error.into_error()))?
-        .sync_all()
-        .map_err(failed)
+    let bytes = atelier_shared::data_archive(objects)?;
+    std::fs::write(path, bytes).map_err(|error| Failure::failed(format!("writing {}: {error}", path.display())))
 }
 
 fn names(owners: &[Owner]) -> String {

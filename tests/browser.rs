@@ -129,9 +129,11 @@ async fn links_a_discord_account_from_a_token_made_by_the_core() {
     let link = accounts.link_for_discord(DISCORD_ID).await.unwrap().expect("the Discord account is not linked");
     assert_eq!(link.subject, "dara");
 
-    // Signed in again later, the account page undoes the link.
+    // Signed in again later, the account page undoes the link, then deletes everything of hers.
     stack.run_flow("unlink", &[("SUBJECT", "dara"), ("DISCORD_ID", &DISCORD_ID.to_string())]).await;
     assert!(accounts.link_for_discord(DISCORD_ID).await.unwrap().is_none(), "the Discord account is still linked");
+    let left = stack.store().await.list("users/web-dara/", None, 10).await.unwrap();
+    assert!(left.is_empty(), "her data is still in the store: {left:?}");
 }
 
 #[tokio::test]

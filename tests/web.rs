@@ -375,3 +375,53 @@ async fn refused_edits_and_generations_are_appealed_once_from_their_jobs() {
     assert!(twice["error"]["message"].as_str().unwrap().contains("already appealed"), "{twice}");
     assert_eq!(stand_in.requests().len(), calls, "a second appeal asks no model");
 }
+
+/// The account page hands a person everything of theirs as one archive, and deletes it all
+/// only when they type "delete" to confirm.
+#[tokio::test]
+async fn the_account_page_exports_everything_and_deletes_it_once_confirmed() {
+    let app = TestApp::spawn().await;
+    let (_, page) = app.job_outcome(app.post_form("/studio", &[("prompt", "a paper boat")]).await).await;
+    let start = page.find("href=\"/gallery/").expect("no image on the job's page") + "href=\"/gallery/".len();
+    let id = page[start..start + 26].to_string();
+    let account = app.get_text("/account").await.1;
+    assert!(account.contains("data-testid=\"export-data\"") && account.contains("data-testid=\"delete-data\""));
+
+    let export = app.get("/account/export").await;
+    assert_eq!(export.status(), StatusCode::OK);
+    assert_eq!(export.headers()["content-type"], "application/x-tar");
+    let bytes = export.bytes().await.unwrap();
+    let mut archive = tar::Archive::new(bytes.as_ref());
+    let names: Vec<String> =
+        archive.entries().unwrap().map(|entry| entry.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
+    assert!(
+        names.iter().any(|name| name.starts_with("users/local-operator/images/") && name.contains(&id)),
+        "{names:?}"
+    );
+    assert!(names.iter().any(|name| name.starts_with("users/local-operator/records/")), "{names:?}");
+
+    // Without the confirmation nothing is deleted.
+    let refused = app.post_form("/account/delete", &[("confirm", "yes")]).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("type delete"));
+    assert_eq!(app.get(&format!("/gallery/{id}")).await.status(), StatusCode::OK);
+
+    let deleted = app.post_form("/account/delete", &[("confirm", "delete")]).await;
+    assert_eq!(deleted.status(), StatusCode::OK);
+    assert!(deleted.text().await.unwrap().contains("Everything of yours is gone"));
+    assert_eq!(app.get(&format!("/gallery/{id}")).await.status(), StatusCode::NOT_FOUND);
+    let left = std::fs::read_dir(app.data.path().join("store/users")).map(|entries| entries.count()).unwrap_or(0);
+    let mut files = Vec::new();
+    collect(&app.data.path().join("store/users/local-operator"), &mut files);
+    assert!(files.is_empty(), "left behind ({left} owners): {files:?}");
+}
+
+fn collect(folder: &std::path::Path, files: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(folder).into_iter().flatten().flatten() {
+        if entry.path().is_dir() {
+            collect(&entry.path(), files);
+        } else {
+            files.push(entry.path());
+        }
+    }
+}

@@ -66,5 +66,5 @@ pub use service::{
     Actor, Appeal, Atelier, Ban, Conversation, DeletedPerson, EditPlan, EditSource, Exchange, FailureReason, Filing,
     GenerationPlan, HeldAppeal, HeldId, HeldRef, ImageRef, JobRef, JobState, JobUpdates, JobView, Kept, LinkStart,
     Membership, NOT_BANNED_MEMORY, Owned, PublicPage, Published, SERVER_GALLERY_PAGE, ServerChange, ServerSettings,
-    UsageRecord, UsageReport, UsageTotals,
+    UsageRecord, UsageReport, UsageTotals, data_archive,
 };

@@ -1,4 +1,5 @@
-// Flow 7: a linked person signs in again and unlinks Discord from the account page.
+// Flow 7: a linked person signs in again, unlinks Discord from the account page, then deletes
+// all their data there (typing delete to confirm).
 //
 // Settings: ATELIER_URL, SCREENSHOTS, SUBJECT (the linked web account), DISCORD_ID.
 
@@ -19,4 +20,10 @@ await run('unlink', async (flow) => {
   await see('[data-testid="account-page"]', 'the account page after unlinking');
   check((await page.locator('[data-testid="linked-discord"]').count()) === 0, 'the account page still names a link');
   await step('unlinked');
+
+  await (await see('[data-testid="delete-confirm"]', 'the box to confirm deleting everything')).fill('delete');
+  await (await see('[data-testid="delete-data"]', 'the Delete all my data button')).click();
+  await page.waitForLoadState('load');
+  await see('[data-testid="deleted"]', 'the page saying everything is deleted');
+  await step('deleted');
 });

@@ -20,7 +20,7 @@ pub use conversations::{Conversation, Exchange};
 pub use images::{Appeal, EditPlan, EditSource, Filing, GenerationPlan, Kept};
 pub use moderation::{Ban, NOT_BANNED_MEMORY};
 pub use people::LinkStart;
-pub use personal_data::DeletedPerson;
+pub use personal_data::{DeletedPerson, data_archive};
 pub use publishing::{PublicPage, Published, SERVER_GALLERY_PAGE};
 pub use requests::HeldId;
 pub use servers::{Membership, ServerChange, ServerSettings};

@@ -113,6 +113,16 @@ impl Atelier {
         Ok(objects)
     }
 
+    /// Everything of the actor's own, as a tar archive (the account page's export).
+    pub async fn export_own_data(&self, actor: &super::Actor) -> Result<Vec<u8>> {
+        data_archive(&self.export_person(&actor.owner).await?)
+    }
+
+    /// Deletes everything of the actor's own (the account page's deletion).
+    pub async fn delete_own_data(&self, actor: &super::Actor) -> Result<DeletedPerson> {
+        self.delete_person(&actor.owner).await
+    }
+
     /// Deletes a person entirely (see the module documentation).
     pub async fn delete_person(&self, owner: &Owner) -> Result<DeletedPerson> {
         let (owners, keys) = self.person_keys(owner).await?;
@@ -139,4 +149,18 @@ impl Atelier {
         tracing::info!(owner = %owner, objects, "deleted a person's data");
         Ok(DeletedPerson { owners, objects, directory_cleared })
     }
+}
+
+/// A tar archive of `objects`, each under its store key.
+pub fn data_archive(objects: &[(String, bytes::Bytes)]) -> Result<Vec<u8>> {
+    let failed = |error: std::io::Error| crate::Error::operator("building an archive", error);
+    let mut builder = tar::Builder::new(Vec::new());
+    for (key, bytes) in objects {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, key, bytes.as_ref()).map_err(failed)?;
+    }
+    builder.into_inner().map_err(failed)
 }

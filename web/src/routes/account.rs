@@ -22,6 +22,8 @@ pub fn router() -> Router<AppState> {
         .route("/signout", post(sign_out))
         .route("/account", get(show_account))
         .route("/account/unlink", post(unlink))
+        .route("/account/export", get(export_data))
+        .route("/account/delete", post(delete_data))
         .route("/link", get(show_link).post(confirm_link))
 }
 
@@ -190,9 +192,67 @@ async fn show_account(State(state): State<AppState>, user: SignedIn) -> Result<M
                 }
             }
             }
+            h2 { "Your data" }
+            p {
+                a.button.secondary href="/account/export" download="atelier-data.tar" data-testid="export-data" {
+                    "Download everything"
+                }
+                " Your images, their records, your settings and conversations, as one archive."
+            }
+            form method="post" action="/account/delete" data-testid="delete-data-form" {
+                (crate::csrf::field())
+                p { "Deleting removes every image and record of yours, here and on the Discord account linked to \
+                     this one, and cannot be undone. Type " code { "delete" } " to confirm." }
+                label { "Confirm " input type="text" name="confirm" autocomplete="off" required data-testid="delete-confirm"; }
+                " "
+                button.danger type="submit" data-testid="delete-data" { "Delete all my data" }
+            }
         }
     };
     Ok(page::render(&state.site, Some(&user), Section::Home, "Your account", body))
+}
+
+/// Everything of the signed-in person's, as a tar archive.
+async fn export_data(State(state): State<AppState>, user: SignedIn) -> Result<Response, WebError> {
+    let archive = state.core.export_own_data(&user.actor()).await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/x-tar"),
+            (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"atelier-data.tar\""),
+            (axum::http::header::CACHE_CONTROL, "private, no-store"),
+        ],
+        archive,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DeleteForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+/// Deletes everything of the signed-in person's, then signs them out.
+async fn delete_data(
+    State(state): State<AppState>,
+    user: SignedIn,
+    jar: SignedCookieJar,
+    Form(form): Form<DeleteForm>,
+) -> Result<Response, WebError> {
+    if form.confirm.trim() != "delete" {
+        return Err(WebError::BadRequest(
+            "Nothing was deleted: type delete in the box to confirm that you want everything removed.".into(),
+        ));
+    }
+    let deleted = state.core.delete_own_data(&user.actor()).await?;
+    tracing::info!(owner = %user.owner, objects = deleted.objects, "a person deleted their data");
+    let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
+    let body = html! {
+        h1 { "Deleted" }
+        p data-testid="deleted" { "Everything of yours is gone (" (deleted.objects) " items). Thank you for using Atelier." }
+        p { a href="/" { "Back to the start" } }
+    };
+    Ok((jar, page::bare("Deleted", body)).into_response())
 }
 
 async fn unlink(State(state): State<AppState>, user: SignedIn) -> Result<Response, WebError> {
