@@ -30,6 +30,20 @@ pub enum AdminCommand {
     /// Delete a person entirely: both sides of a link, their Cognito link attribute, every
     /// object of theirs in the store
     Delete(DeleteArgs),
+    /// Start a person's day again: their images and spending today count from zero
+    ResetBudget(PersonArgs),
+    /// List the jobs in progress on every replica
+    Jobs(ListArgs),
+    /// Cancel a job in progress (one that has not started leaves at no charge)
+    Cancel(CancelArgs),
+    /// What waits in this machine's spool for the store, and the replicas seen recently
+    Status(ListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// The job's id, as `atelier admin jobs` lists it
+    pub job: String,
 }
 
 #[derive(Debug, Args)]
@@ -111,7 +125,17 @@ pub async fn run(args: AdminArgs) -> Result<(), Failure> {
     let target = match &args.command {
         AdminCommand::Ban(ban) => Some(person(&ban.person.person)?),
         AdminCommand::Unban(unban) => Some(person(&unban.person)?),
-        AdminCommand::Bans(_) => None,
+        AdminCommand::Bans(_) | AdminCommand::Jobs(_) | AdminCommand::Status(_) => None,
+        AdminCommand::ResetBudget(target) => Some(person(&target.person)?),
+        AdminCommand::Cancel(cancel) => {
+            if atelier_shared::jobs::JobId::parse(cancel.job.trim()).is_none() {
+                return Err(Failure::must_change(format!(
+                    "`{}` is not a job id: copy one from atelier admin jobs",
+                    cancel.job
+                )));
+            }
+            None
+        }
         AdminCommand::Export(export) => {
             if export.out.exists() {
                 return Err(Failure::must_change(format!(
@@ -191,6 +215,61 @@ async fn dispatch(core: &Atelier, command: AdminCommand, target: Option<Owner>) 
             let directory =
                 if deleted.directory_cleared { "; the linked Discord id was cleared in Cognito" } else { "" };
             println!("deleted {} objects of {}{directory}", deleted.objects, names(&deleted.owners));
+        }
+        (AdminCommand::ResetBudget(_), Some(owner)) => {
+            let owners = core.reset_budget(&owner).await?;
+            println!("today starts again for {}", names(&owners));
+        }
+        (AdminCommand::Jobs(list), _) => {
+            let jobs = core.jobs_in_progress().await?;
+            if list.json {
+                println!("{}", serde_json::to_string_pretty(&jobs).map_err(Failure::failed)?);
+            } else if jobs.is_empty() {
+                println!("no jobs in progress");
+            } else {
+                for job in jobs {
+                    println!(
+                        "{}  {}  {} images  since {}  on {}",
+                        job.id, job.owner, job.images, job.admitted_at, job.replica
+                    );
+                }
+            }
+        }
+        (AdminCommand::Cancel(cancel), _) => {
+            let id = atelier_shared::jobs::JobId::parse(cancel.job.trim())
+                .ok_or_else(|| Failure::must_change("not a job id"))?;
+            use atelier_shared::jobs::Cancelled;
+            match core.cancel_job_as_operator(id).await? {
+                Cancelled::Now | Cancelled::BeforeItStarts => {
+                    println!("cancelled {id}: it leaves the line, nothing charged")
+                }
+                Cancelled::TooLate => {
+                    return Err(Failure::failed(format!("{id} is already being drawn; it runs to its end")));
+                }
+                Cancelled::NotFound => return Err(Failure::must_change(format!("{id} is not in progress"))),
+            }
+        }
+        (AdminCommand::Status(list), _) => {
+            let spool = core.spool_depth();
+            let replicas = core.replicas().await?;
+            if list.json {
+                let value = serde_json::json!({
+                    "spool": spool.map(|depth| serde_json::json!({"entries": depth.entries, "bytes": depth.bytes})),
+                    "replicas": replicas,
+                });
+                println!("{}", serde_json::to_string_pretty(&value).map_err(Failure::failed)?);
+            } else {
+                match spool {
+                    Some(depth) => println!("spool: {} images waiting ({} bytes)", depth.entries, depth.bytes),
+                    None => println!("spool: none configured"),
+                }
+                let now = time::OffsetDateTime::now_utc();
+                for replica in replicas {
+                    let age = (now - replica.heartbeat_at).whole_seconds();
+                    let state = if replica.stopped { "stopped" } else { "running" };
+                    println!("replica {}: {state}, last heartbeat {age} s ago", replica.replica);
+                }
+            }
         }
         _ => return Err(Failure::failed("nothing to do")),
     }

@@ -1186,3 +1186,71 @@ async fn admin_usage_totals_match_the_jobs_that_ran() {
     let parts: f64 = by_model.as_object().unwrap().values().map(|totals| totals["cost_usd"].as_f64().unwrap()).sum();
     assert!((total - parts).abs() < 1e-9, "{report:#}");
 }
+
+/// The operator's job and budget tools act on the store a running bot uses: `admin jobs`
+/// lists a job waiting its turn, `admin cancel` calls it back at no charge, and `admin
+/// reset-budget` starts a person's day again.
+#[tokio::test]
+async fn admin_lists_and_cancels_jobs_and_resets_a_persons_day() {
+    let bot = Bot::start(&[("ATELIER_MAX_RUNNING_JOBS", "1")]).await;
+    let store = format!("file://{}", bot.app.data.path().join("store").display());
+    let admin = |arguments: &[&str]| {
+        let mut command = crate::support::atelier(bot.app.data.path());
+        command.arg("admin").args(arguments).env("ATELIER_STORE", &store).env("ATELIER_ENGINE", "demo");
+        crate::support::run(&mut command)
+    };
+    let first =
+        bot.command(PERSON, "imagine", json!([option("prompt", "a lantern"), option("model", "core")]), &[]).await;
+    bot.result_of(&first).await;
+
+    // One job holds the only slot for a while; the next waits behind it.
+    bot.bedrock.script(Behaviour::Delay(Duration::from_secs(4)));
+    let calls = bot.image_calls();
+    bot.command(PERSON, "imagine", json!([option("prompt", "a slow one"), option("model", "core")]), &[]).await;
+    bot.eventually("the slow job at the model", || (bot.image_calls() > calls).then_some(())).await;
+    bot.command(SOMEONE_ELSE, "imagine", json!([option("prompt", "the waiting one"), option("model", "core")]), &[])
+        .await;
+    let waiting = bot
+        .eventually("two jobs listed", || {
+            let (output, stdout, _) = admin(&["jobs", "--json"]);
+            let jobs: Vec<Value> = output.status.success().then(|| serde_json::from_str(&stdout).ok()).flatten()?;
+            (jobs.len() == 2).then_some(jobs)
+        })
+        .await;
+    let theirs = waiting
+        .iter()
+        .find(|job| job["owner"] == format!("discord-{SOMEONE_ELSE}"))
+        .expect("the waiting job is not listed");
+    let (output, stdout, stderr) = admin(&["cancel", theirs["id"].as_str().unwrap()]);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("nothing charged"), "{stdout}");
+    bot.bedrock.script(Behaviour::Delay(Duration::ZERO));
+
+    // Their day was not charged; PERSON's was, and starts again when the operator says so.
+    let quota = |user: u64| {
+        let bot = &bot;
+        async move {
+            let me = bot.private_answer(&bot.command(user, "me", json!([]), &[]).await).await;
+            me["embeds"][0]["fields"][0]["value"].as_str().unwrap_or_default().to_string()
+        }
+    };
+    // Cancelled from another process, the job leaves when its turn comes, and is refunded then.
+    let mut theirs_now = String::new();
+    for _ in 0..100 {
+        theirs_now = quota(SOMEONE_ELSE).await;
+        if theirs_now.starts_with("100 of 100") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(theirs_now.starts_with("100 of 100"), "the cancelled job was charged: {theirs_now}");
+    assert!(
+        bot.discord.channel_messages(CHANNEL_ID).iter().all(|message| !message.to_string().contains("the waiting one")),
+        "the cancelled job was drawn"
+    );
+    let (output, stdout, stderr) = admin(&["reset-budget", &format!("discord:{PERSON}")]);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains(&format!("discord-{PERSON}")), "{stdout}");
+    let after = quota(PERSON).await;
+    assert!(after.starts_with("100 of 100") && after.contains("$5.00 of today's $5.00"), "{after}");
+}

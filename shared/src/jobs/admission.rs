@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
 use tokio::sync::{Notify, Semaphore};
 
-use super::ledger::{Ending, JobRecord, LedgerState, Ledgers, check_budget, check_quota};
+use super::ledger::{Ending, JobRecord, LedgerState, Ledgers, ReplicaRecord, check_budget, check_quota};
 use super::{
     Cancelled, JobAnswerer, JobDetails, JobId, Jobs, LocalJob, ReplicaId, Shared, Ticket, Usage, is_store_outage, lock,
 };
@@ -229,6 +229,27 @@ impl Jobs {
     pub fn depth(&self) -> (usize, usize) {
         let line = lock(&self.shared.line);
         (line.waiting.len(), line.running)
+    }
+
+    /// Starts a person's day again (see [`super::ledger::Ledgers::reset_day`]).
+    pub async fn reset_day(&self, owner: &Owner) -> Result<()> {
+        self.shared.ledgers.reset_day(owner).await
+    }
+
+    /// The jobs in progress on every replica, oldest first (at most 1,000).
+    pub async fn jobs_in_progress(&self) -> Result<Vec<JobRecord>> {
+        let mut records = Vec::new();
+        for id in self.shared.ledgers.job_ids(1_000).await? {
+            if let Some(record) = self.shared.ledgers.job(id).await? {
+                records.push(record);
+            }
+        }
+        Ok(records)
+    }
+
+    /// The replicas that have written a heartbeat.
+    pub async fn replicas(&self) -> Result<Vec<ReplicaRecord>> {
+        self.shared.ledgers.all_replicas().await
     }
 
     /// One person's jobs and images today, everywhere.

@@ -271,6 +271,39 @@ impl Ledgers {
             .await
     }
 
+    /// Starts a person's day again: no images counted and nothing spent today (the operator's
+    /// `atelier admin reset-budget`). Their jobs in progress stay as they are.
+    pub async fn reset_day(&self, owner: &Owner) -> Result<()> {
+        let today = OffsetDateTime::now_utc().date();
+        let _turn = self.writing(owner).await;
+        self.ledgers()
+            .update(&Self::ledger_key(owner)?, |existing: Option<PersonLedger>| {
+                let mut ledger = PersonLedger::today(existing, today);
+                ledger.images = 0;
+                ledger.spent = Usd::ZERO;
+                ledger.counted_from.clear();
+                ledger.spent_counted_from.clear();
+                Ok((ledger, ()))
+            })
+            .await
+    }
+
+    /// Every replica that has written a heartbeat, by id.
+    pub async fn all_replicas(&self) -> Result<Vec<ReplicaRecord>> {
+        let keys = self
+            .store
+            .list("replicas/", None, 1_000)
+            .await
+            .map_err(|error| Error::operator("listing the replicas", error))?;
+        let mut replicas = Vec::new();
+        for key in keys {
+            if let Some(record) = JsonRecords::new(self.store.clone(), "replica heartbeat").get(&key).await? {
+                replicas.push(record);
+            }
+        }
+        Ok(replicas)
+    }
+
     /// Marks the job running, unless its owner cancelled it meanwhile (then it leaves the
     /// ledger refunded, in the same write). A job no longer in the ledger was finished by
     /// someone else (recovered after this replica was thought dead): it must not run.

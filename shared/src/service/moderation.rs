@@ -142,6 +142,39 @@ impl Atelier {
         }
     }
 
+    /// Starts a person's day again: their images and spending today count from zero (both
+    /// sides of a link). For the operator (`atelier admin reset-budget`).
+    pub async fn reset_budget(&self, owner: &Owner) -> Result<Vec<Owner>> {
+        let owners = self.one_person(owner).await?;
+        for owner in &owners {
+            self.jobs.reset_day(owner).await?;
+        }
+        Ok(owners)
+    }
+
+    /// The jobs in progress on every replica, oldest first.
+    pub async fn jobs_in_progress(&self) -> Result<Vec<crate::jobs::ledger::JobRecord>> {
+        self.jobs.jobs_in_progress().await
+    }
+
+    /// Cancels a job in progress for the operator, as if its owner had: a job that has not
+    /// started leaves at no charge; one that has started runs to its end.
+    pub async fn cancel_job_as_operator(&self, id: crate::jobs::JobId) -> Result<crate::jobs::Cancelled> {
+        let record = self
+            .jobs
+            .jobs_in_progress()
+            .await?
+            .into_iter()
+            .find(|record| record.id == id)
+            .ok_or_else(|| Error::not_found("no job in progress has that id"))?;
+        self.jobs.cancel(&record.owner, id).await
+    }
+
+    /// The replicas that have written a heartbeat.
+    pub async fn replicas(&self) -> Result<Vec<crate::jobs::ledger::ReplicaRecord>> {
+        self.jobs.replicas().await
+    }
+
     /// Who a Discord user is, for a command or a button: their gallery's owner (see
     /// [`Atelier::owner_for_discord`]), refused when either side of them is banned.
     pub async fn person_for_discord(&self, discord_user_id: u64) -> Result<Owner> {
