@@ -4,7 +4,7 @@
 //
 // Settings: ATELIER_URL, SCREENSHOTS, SUBJECT, PROMPT.
 
-import { check, generate, pathOf, run, setting, signIn } from './lib.mjs';
+import { check, generate, pathOf, run, secondBrowser, setting, signIn } from './lib.mjs';
 
 const subject = setting('SUBJECT');
 const prompt = setting('PROMPT');
@@ -31,8 +31,28 @@ await run('forms', async (flow) => {
   const made = await generate(flow, filled);
   log(`generated ${made.join(', ')} from the improved prompt`);
 
-  // Deleting from the image's page: it leaves the gallery.
+  // Publishing from the image's page: its public page opens without a session, with the
+  // picture in its Open Graph tags; unpublished, it is gone.
   await page.goto(`${base}${made[0]}`);
+  await (await see('[data-testid="publish-image"]', "the image page's Publish button")).click();
+  await page.waitForLoadState('load');
+  const publicLink = await see('[data-testid="public-page"]', 'the link to the public page');
+  const publicPath = pathOf(await publicLink.getAttribute('href'), base);
+  const anonymous = await secondBrowser('visitor');
+  const visitor = anonymous.page;
+  const shown = await visitor.goto(`${base}${publicPath}`);
+  check(shown.status() === 200, `the public page answers ${shown.status()} without a session`);
+  const ogImage = await visitor.locator('meta[property="og:image"]').getAttribute('content');
+  check(ogImage && ogImage.endsWith(`${publicPath}/full`), `the public page's og:image is ${ogImage}`);
+  await step('published');
+  await (await see('[data-testid="unpublish-image"]', "the image page's Unpublish button")).click();
+  await page.waitForLoadState('load');
+  // Asked afresh (a browser may keep the public page for its 60 seconds, as told), it is gone.
+  const unpublished = await visitor.context().request.get(`${base}${publicPath}`);
+  check(unpublished.status() === 404, `the unpublished page answers ${unpublished.status()}, not 404`);
+  await anonymous.close();
+
+  // Deleting from the image's page: it leaves the gallery.
   await (await see('[data-testid="delete-image"]', "the image page's Delete button")).click();
   await page.waitForURL((url) => url.pathname === '/gallery', { waitUntil: 'load' });
   await step('deleted');

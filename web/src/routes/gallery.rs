@@ -247,25 +247,28 @@ async fn delete_image(
     Ok(Redirect::to("/gallery"))
 }
 
-async fn publish_image(
-    State(state): State<AppState>,
-    user: SignedIn,
-    Path(id): Path<String>,
-) -> Result<Redirect, WebError> {
-    let id = parse_id(&id)?;
-    let actor = user.actor();
-    state.core.publish(&actor, &actor.own(id)).await?;
-    Ok(Redirect::to(&format!("/gallery/{id}")))
+async fn publish_image(state: State<AppState>, user: SignedIn, id: Path<String>) -> Result<Redirect, WebError> {
+    set_published(state, user, id, true).await
 }
 
-async fn unpublish_image(
+async fn unpublish_image(state: State<AppState>, user: SignedIn, id: Path<String>) -> Result<Redirect, WebError> {
+    set_published(state, user, id, false).await
+}
+
+/// Publishes or unpublishes one of the signed-in person's images, back to its page.
+async fn set_published(
     State(state): State<AppState>,
     user: SignedIn,
     Path(id): Path<String>,
+    publish: bool,
 ) -> Result<Redirect, WebError> {
     let id = parse_id(&id)?;
     let actor = user.actor();
-    state.core.unpublish(&actor, &actor.own(id)).await?;
+    let image = actor.own(id);
+    match publish {
+        true => state.core.publish(&actor, &image).await.map(drop)?,
+        false => state.core.unpublish(&actor, &image).await?,
+    }
     Ok(Redirect::to(&format!("/gallery/{id}")))
 }
 
