@@ -93,7 +93,7 @@ impl Atelier {
     /// Deletes an image; only the person whose gallery has it may (a Discord user linked to a
     /// web account, their images made before the link included).
     pub async fn delete_image(&self, actor: &Actor, image: &ImageRef) -> Result<()> {
-        let found = self.locate(image).await?;
+        let (found, record) = self.find(image).await?;
         if found.owner != image.owner && actor.owner == image.owner {
             // Made here before a link that has since ended: it stayed in the web account.
             return Err(crate::Invalid::new(
@@ -103,7 +103,6 @@ impl Atelier {
         }
         self.only_owner(actor, &found, "only the person who made this image can delete it").await?;
         // Off its public page first: a deleted image is never shown to anyone.
-        let record = self.gallery.record(&found.owner, found.id).await?;
         self.forget_published(&record).await?;
         self.gallery.delete(&found.owner, found.id).await
     }
