@@ -304,7 +304,7 @@ async fn register_commands_sends_the_command_list_through_the_configured_api() {
     .unwrap();
     let (status, stdout, stderr) = (output.0.status, output.1, output.2);
     assert!(status.success(), "{stderr}");
-    assert!(stdout.contains("Registered 10 slash commands"), "{stdout}");
+    assert!(stdout.contains("Registered 11 slash commands"), "{stdout}");
 
     let requests = discord.requests();
     // Without ATELIER_DISCORD_APPLICATION_ID the application is looked up from the token first.
@@ -314,7 +314,18 @@ async fn register_commands_sends_the_command_list_through_the_configured_api() {
     assert_eq!(put.authorization.as_deref(), Some("Bot stand-in-token"));
     let names: Vec<&str> =
         put.body.as_array().unwrap().iter().map(|command| command["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["imagine", "edit", "describe", "check", "chat", "link", "unlink", "gallery", "settings", "me"]);
+    assert_eq!(
+        names,
+        ["imagine", "edit", "describe", "check", "chat", "link", "unlink", "gallery", "settings", "me", "server"]
+    );
+    // /server is offered only to people who may manage the server (MANAGE_GUILD, 1 << 5), in
+    // servers only, with its subcommands.
+    let server = &put.body[10];
+    assert_eq!(server["default_member_permissions"], "32", "{server}");
+    assert_eq!(server["contexts"], serde_json::json!([0]), "{server}");
+    let subcommands: Vec<&str> =
+        server["options"].as_array().unwrap().iter().map(|option| option["name"].as_str().unwrap()).collect();
+    assert_eq!(subcommands, ["show", "channels", "models", "default-model", "budget", "moderation-channel"]);
     let imagine_options: Vec<&str> =
         put.body[0]["options"].as_array().unwrap().iter().map(|option| option["name"].as_str().unwrap()).collect();
     assert_eq!(imagine_options, ["prompt", "negative", "model", "aspect", "style", "seed", "count", "session"]);
