@@ -77,6 +77,17 @@ pub struct UsageArgs {
     pub json: bool,
 }
 
+/// The days a usage report covers: `--from` (today by default) to `--to` (`--from` by default).
+fn period(usage: &UsageArgs) -> Result<(time::Date, time::Date), Failure> {
+    let today = time::OffsetDateTime::now_utc().date();
+    let from = usage.from.as_deref().map(day).transpose()?.unwrap_or(today);
+    let to = usage.to.as_deref().map(day).transpose()?.unwrap_or(from);
+    if to < from {
+        return Err(Failure::must_change("--to is before --from"));
+    }
+    Ok((from, to))
+}
+
 /// A UTC day as the operator writes it.
 fn day(text: &str) -> Result<time::Date, Failure> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
@@ -155,12 +166,7 @@ pub async fn run(args: AdminArgs) -> Result<(), Failure> {
             Some(owner)
         }
         AdminCommand::Usage(usage) => {
-            let today = time::OffsetDateTime::now_utc().date();
-            let from = usage.from.as_deref().map(day).transpose()?.unwrap_or(today);
-            let to = usage.to.as_deref().map(day).transpose()?.unwrap_or(from);
-            if to < from {
-                return Err(Failure::must_change("--to is before --from"));
-            }
+            period(usage)?;
             None
         }
     };
@@ -195,9 +201,7 @@ async fn dispatch(core: &Atelier, command: AdminCommand, target: Option<Owner>) 
             }
         }
         (AdminCommand::Usage(usage), _) => {
-            let today = time::OffsetDateTime::now_utc().date();
-            let from = usage.from.as_deref().map(day).transpose()?.unwrap_or(today);
-            let to = usage.to.as_deref().map(day).transpose()?.unwrap_or(from);
+            let (from, to) = period(&usage)?;
             let report = core.usage_report(from, to).await?;
             if usage.json {
                 println!("{}", serde_json::to_string_pretty(&report).map_err(Failure::failed)?);

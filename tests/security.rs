@@ -50,15 +50,11 @@ async fn sixteen_decode_bombs_at_once_through_the_web_the_api_and_discord_stay_u
         .stderr(std::fs::File::create(folder.path().join("atelier.log")).unwrap())
         .spawn()
         .unwrap();
+    let mut child = child;
     let pid = child.id();
     discord.wait_until_ready().await;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
-    for _ in 0..200 {
-        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|response| response.status().is_success()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_ready(&client, &base, &mut child).await;
     assert!(bomb.len() < 1024 * 1024, "the bomb is small on the wire: {} bytes", bomb.len());
     let before = status_kb(pid, "VmRSS");
 
