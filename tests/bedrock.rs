@@ -780,10 +780,9 @@ async fn chat_critique_and_describe_stop_when_the_days_budget_is_spent_and_cost_
     // Chat priced so that one short reply spends what the image left.
     let settings = [("ATELIER_DAILY_BUDGET_USD", "0.05"), ("ATELIER_PRICES", "claude-sonnet=5000/5000")];
     let (_folder, core) = core(&stand_in, &settings).await;
-    let owner = actor().owner;
 
     plan_and_generate(&core, &actor(), &generation("a lighthouse", "core")).await.unwrap();
-    let usage = core.usage(&owner).await.unwrap();
+    let usage = core.usage(&actor()).await.unwrap();
     assert_eq!(usage.spent_today.micros(), 40_000, "one Stable Image Core image is $0.04");
     assert_eq!(usage.budget_left().map(|left| left.micros()), Some(10_000));
 
@@ -799,12 +798,12 @@ async fn chat_critique_and_describe_stop_when_the_days_budget_is_spent_and_cost_
     let message = ChatMessage::parse("what next?").unwrap();
     let mut exchange = core.converse_statelessly(&actor(), ChatMode::Assistant, Vec::new(), &message).await.unwrap();
     exchange.finish(|_| {}).await.unwrap();
-    let usage = core.usage(&owner).await.unwrap();
+    let usage = core.usage(&actor()).await.unwrap();
     assert!(usage.spent_today.micros() > 50_000, "the reply was not charged: {usage:?}");
     assert_eq!(usage.budget_left().map(|left| left.micros()), Some(0));
 
     let calls_before = stand_in.requests().len();
-    let spent_before = core.usage(&owner).await.unwrap().spent_today;
+    let spent_before = core.usage(&actor()).await.unwrap().spent_today;
     let stopped = |error: atelier_shared::Error| {
         assert!(matches!(error, atelier_shared::Error::Busy(_)), "{error:?}");
         let message = error.user_message();
@@ -814,7 +813,7 @@ async fn chat_critique_and_describe_stop_when_the_days_budget_is_spent_and_cost_
     stopped(core.check_prompt(&actor(), &Prompt::parse("a fox").unwrap()).await.unwrap_err());
     stopped(core.describe(&actor(), &png(256, 256, 200)).await.unwrap_err());
     assert_eq!(stand_in.requests().len(), calls_before, "a model was called after the budget was spent");
-    assert_eq!(core.usage(&owner).await.unwrap().spent_today, spent_before);
+    assert_eq!(core.usage(&actor()).await.unwrap().spent_today, spent_before);
 
     // Another person's budget is their own.
     let someone_else = Actor::new(Owner::discord(77), Origin::Cli);
@@ -823,7 +822,7 @@ async fn chat_critique_and_describe_stop_when_the_days_budget_is_spent_and_cost_
         "negative_prompt_suggestions": [], "explanation": "fine"
     })));
     core.check_prompt(&someone_else, &Prompt::parse("a fox").unwrap()).await.unwrap();
-    assert!(core.usage(&someone_else.owner).await.unwrap().spent_today.micros() > 0);
+    assert!(core.usage(&someone_else).await.unwrap().spent_today.micros() > 0);
 
     // The spending is counted by model and operation for Prometheus.
     let metrics = core.metrics().render();

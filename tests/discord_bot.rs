@@ -1144,6 +1144,135 @@ async fn server_admins_set_channels_models_budget_and_moderation_log_and_others_
     assert!(quota.starts_with("99 of 100") && quota.contains("$4.96 of today's $5.00"), "{me:#}");
 }
 
+/// A server's admins give a role a larger personal budget: a member with the role may spend up
+/// to it there, and everyone else keeps the service's budget.
+#[tokio::test]
+async fn a_role_with_a_budget_raises_its_members_personal_budget_on_that_server() {
+    const ADMIN: u64 = 3_000_000_000_000_000_009;
+    const PATRONS: u64 = 4_000_000_000_000_000_001;
+    let bot = Bot::start(&[("ATELIER_DAILY_BUDGET_USD", "0.05")]).await;
+    bot.discord.grant_manage_server(ADMIN);
+    let imagine = |user: u64, prompt: &'static str| {
+        let bot = &bot;
+        async move { bot.command(user, "imagine", json!([option("prompt", prompt), option("model", "core")]), &[]).await }
+    };
+    // $0.04 an image against $0.05 a day: the second is refused.
+    bot.result_of(&imagine(PERSON, "a lantern").await).await;
+    let refused = bot.private_answer(&imagine(PERSON, "a second lantern").await).await;
+    assert!(refused["content"].as_str().unwrap_or_default().contains("today's budget of $0.05"), "{refused:#}");
+
+    // A member without Manage Server cannot give a role a budget.
+    let role = format!("<@&{PATRONS}>");
+    let set = |user: u64, dollars: &'static str| {
+        let bot = &bot;
+        let role = role.clone();
+        async move {
+            let options = json!([{"name": "role-budget", "type": 1, "options": [
+                {"name": "role", "type": 3, "value": role}, {"name": "dollars", "type": 3, "value": dollars}
+            ]}]);
+            let interaction = bot.command(user, "server", options, &[]).await;
+            let answer = bot
+                .eventually("the /server answer", || {
+                    bot.discord
+                        .interaction_callback(&interaction)
+                        .filter(|callback| callback["data"]["content"].is_string())
+                })
+                .await;
+            answer["data"]["content"].as_str().unwrap_or_default().to_string()
+        }
+    };
+    assert!(set(PERSON, "1").await.contains("Manage Server"));
+    let saved = set(ADMIN, "1").await;
+    assert!(saved.contains(&format!("Personal budgets by role: {role} $1.00 a day")), "{saved}");
+
+    // Without the role, still refused; with it, the same person may go on, and /me says so.
+    let calls = bot.image_calls();
+    let still = bot.private_answer(&imagine(PERSON, "a third lantern").await).await;
+    assert!(still["content"].as_str().unwrap_or_default().contains("today's budget of $0.05"), "{still:#}");
+    assert_eq!(bot.image_calls(), calls);
+    bot.discord.give_role(PERSON, PATRONS);
+    bot.result_of(&imagine(PERSON, "a lantern for patrons").await).await;
+    assert_eq!(bot.image_calls(), calls + 1);
+    let me = bot.private_answer(&bot.command(PERSON, "me", json!([]), &[]).await).await;
+    let budget = me["embeds"][0]["fields"][0]["value"].as_str().unwrap_or_default();
+    assert!(budget.contains("$0.92 of today's $1.00"), "{me:#}");
+    // Someone else on the server keeps the service's budget.
+    bot.result_of(&imagine(SOMEONE_ELSE, "a kite").await).await;
+    let other = bot.private_answer(&imagine(SOMEONE_ELSE, "a second kite").await).await;
+    assert!(other["content"].as_str().unwrap_or_default().contains("today's budget of $0.05"), "{other:#}");
+}
+
+/// The safety check asked for a Discord request: its system instructions, from the stand-in's
+/// record of Converse calls that offer the verdict tool.
+fn safety_checks(bot: &Bot) -> Vec<String> {
+    bot.bedrock
+        .requests()
+        .into_iter()
+        .filter(|call| call.operation == Operation::Converse && call.body.to_string().contains("record_verdict"))
+        .map(|call| call.body["system"][0]["text"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Outside age-restricted channels the safety check is stricter (the classifier is told the
+/// image is for all ages), a refusal there is told only to its person, and the same prompt
+/// in the age-restricted channel is checked afresh under the standard policy. A server may
+/// choose the same policy everywhere.
+#[tokio::test]
+async fn the_safety_check_is_stricter_outside_age_restricted_channels() {
+    use crate::support::discord::AGE_RESTRICTED_CHANNEL_ID;
+    const ADMIN: u64 = 3_000_000_000_000_000_009;
+    let bot = Bot::start(&[]).await;
+    bot.discord.grant_manage_server(ADMIN);
+    let person = DiscordStandIn::user(PERSON, "person");
+
+    // In the ordinary channel: refused for all ages, privately, and nothing is posted.
+    bot.bedrock.script(Behaviour::ToolUse(json!({"verdict": "blocked", "category": "sexual", "reason": "nudity"})));
+    let calls = bot.image_calls();
+    let here = bot.command(PERSON, "imagine", json!([option("prompt", "a figure study in charcoal")]), &[]).await;
+    let refusal = bot.private_answer(&here).await;
+    assert!(refusal["content"].as_str().unwrap_or_default().contains("nudity"), "{refusal:#}");
+    assert_eq!(bot.image_calls(), calls);
+    assert!(
+        bot.discord.channel_messages(CHANNEL_ID).iter().all(|message| !message.to_string().contains("figure study")),
+        "a refused prompt was posted"
+    );
+    let checks = safety_checks(&bot);
+    assert_eq!(checks.len(), 1);
+    assert!(checks[0].contains("people of any age may see it"), "{}", checks[0]);
+
+    // The same prompt in the age-restricted channel: asked again, standard policy, drawn.
+    let interaction = bot.discord.slash_command_in(
+        AGE_RESTRICTED_CHANNEL_ID,
+        &person,
+        "imagine",
+        json!([option("prompt", "a figure study in charcoal")]),
+    );
+    let there = interaction["id"].as_str().unwrap().to_string();
+    bot.discord.dispatch_interaction(interaction).await;
+    bot.result_of(&there).await;
+    let checks = safety_checks(&bot);
+    assert_eq!(checks.len(), 2, "the verdict for all ages was reused in the age-restricted channel");
+    assert!(!checks[1].contains("any age"), "{}", checks[1]);
+
+    // The same policy everywhere (poise sends a choice as an integer: the second, 1): the
+    // ordinary channel gets the standard check.
+    let options = json!([{"name": "age-policy", "type": 1, "options": [{"name": "policy", "type": 4, "value": 1}]}]);
+    let changed = bot.command(ADMIN, "server", options, &[]).await;
+    let answer = bot
+        .eventually("the /server answer", || {
+            bot.discord.interaction_callback(&changed).filter(|callback| callback["data"]["content"].is_string())
+        })
+        .await;
+    assert!(
+        answer["data"]["content"].as_str().unwrap_or_default().contains("Safety check: the same in every channel"),
+        "{answer}"
+    );
+    bot.result_of(&bot.command(PERSON, "imagine", json!([option("prompt", "a charcoal landscape")]), &[]).await).await;
+    let checks = safety_checks(&bot);
+    assert_eq!(checks.len(), 3);
+    assert!(!checks[2].contains("any age"), "{}", checks[2]);
+}
+
 /// `atelier admin usage --json` counts what the bot was asked for: each delivered image job
 /// and each answered text call, by model, person and server, with its estimated cost.
 #[tokio::test]

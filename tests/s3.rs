@@ -210,7 +210,7 @@ async fn quotas_on_s3_hold_across_two_replicas_and_are_refunded_once() {
     assert_eq!(keys_in(&sdk_config, &bucket, "jobs/").await.len(), 2, "each job in progress has its record");
     failed.finish(true).await;
     kept.finish(false).await;
-    let usage = first.usage(&owner).await.unwrap();
+    let usage = first.usage(&owner, None).await.unwrap();
     assert_eq!((usage.images_today, usage.running + usage.queued), (2, 0));
     assert!(keys_in(&sdk_config, &bucket, "jobs/").await.is_empty());
 }

@@ -158,7 +158,7 @@ async fn on_event(context: &serenity::Context, event: &serenity::FullEvent, data
         serenity::FullEvent::InteractionCreate { interaction } => {
             components::on_interaction(context, interaction, data).await
         }
-        serenity::FullEvent::Message { new_message } => threads::on_message(data, &context.http, new_message).await,
+        serenity::FullEvent::Message { new_message } => threads::on_message(data, context, new_message).await,
         serenity::FullEvent::Resume { .. } => {
             tracing::info!("the Discord gateway connection was resumed");
             Ok(())

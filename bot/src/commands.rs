@@ -9,8 +9,6 @@ mod edit;
 mod imagine;
 mod server;
 
-pub use imagine::{discord_origin, origin_in};
-
 use atelier_shared::Bytes;
 use atelier_shared::Invalid;
 use atelier_shared::gallery::Owner;
@@ -33,6 +31,11 @@ pub fn commands() -> Vec<poise::Command<Data, BotError>> {
         .collect()
 }
 
+/// Where a command was asked, and the asker's roles there.
+fn place(ctx: &ApplicationContext<'_>) -> crate::place::Place {
+    crate::place_of!(&ctx.serenity_context().cache, ctx.interaction)
+}
+
 /// Acknowledges a command (Discord allows three seconds) and returns what answers it later.
 async fn acknowledge(ctx: ApplicationContext<'_>, ephemeral: bool) -> Result<Responder, BotError> {
     let context = poise::Context::Application(ctx);
@@ -41,7 +44,7 @@ async fn acknowledge(ctx: ApplicationContext<'_>, ephemeral: bool) -> Result<Res
     } else {
         context.defer().await?;
     }
-    Ok(Responder::for_command(ctx.serenity_context().http.clone(), ctx.interaction, ephemeral))
+    Ok(Responder::for_command(ctx.serenity_context(), ctx.interaction, ephemeral))
 }
 
 /// Checks what Discord says about an attachment before downloading it: cheap, so a wrong
@@ -178,7 +181,8 @@ async fn session_choices(
     }
     let sessions = match crate::work::owner_of(data, &interaction.user).await {
         Ok(owner) => {
-            let actor = atelier_shared::Actor::new(owner, origin_in(interaction.guild_id, interaction.channel_id));
+            let origin = crate::place::origin_in(interaction.guild_id, interaction.channel_id);
+            let actor = atelier_shared::Actor::new(owner, origin);
             data.core.gallery_sessions(&actor).await.unwrap_or_default()
         }
         Err(_) => Vec::new(),

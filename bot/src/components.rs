@@ -6,7 +6,6 @@
 //! presses a button acts for themselves (their quota, their gallery), except Delete, which
 //! only the owner may use.
 
-use atelier_shared::Actor;
 use atelier_shared::Error;
 use atelier_shared::gallery::{ImageRecord, Owner, Variant};
 use atelier_shared::jobs::Cancelled;
@@ -14,7 +13,6 @@ use atelier_shared::request::{EditFields, EditMode, GenerationFields};
 use atelier_shared::{Appeal, EditSource, HeldAppeal, ImageRef, Owned};
 use poise::serenity_prelude as serenity;
 
-use crate::commands::{discord_origin, origin_in};
 use crate::render::{self, Action, Target, truncate};
 use crate::respond::{Responder, retrying};
 use crate::{BotError, Data, work};
@@ -63,7 +61,7 @@ async fn defer(
 ) -> Result<Responder, BotError> {
     let message = serenity::CreateInteractionResponseMessage::new().ephemeral(ephemeral);
     component.create_response(&context.http, serenity::CreateInteractionResponse::Defer(message)).await?;
-    Ok(Responder::for_component(context.http.clone(), component, ephemeral))
+    Ok(Responder::for_component(context, component, ephemeral))
 }
 
 const GONE: &str = "This image is no longer in the gallery (it was deleted), so there is nothing to work from.";
@@ -173,10 +171,10 @@ async fn run_edit(
         Pressed::Modal(modal) => {
             let message = serenity::CreateInteractionResponseMessage::new().ephemeral(private);
             modal.create_response(&context.http, serenity::CreateInteractionResponse::Defer(message)).await?;
-            Responder::for_modal(context.http.clone(), modal, private)
+            Responder::for_modal(context, modal, private)
         }
     };
-    let actor = Actor::new(presser, discord_origin(&responder));
+    let actor = responder.actor(presser);
     let plan = match data.core.plan_edit(&actor, EditSource::Gallery(image), None, &fields).await {
         Ok(plan) => plan,
         Err(error) => return work::fail(&responder, &error).await,
@@ -229,7 +227,7 @@ async fn delete(
     // Acknowledged before deleting: every replica hears the press, and only the one whose
     // acknowledgement Discord takes may delete. The core says who may.
     let responder = defer(context, component, true).await?;
-    let actor = Actor::new(presser, discord_origin(&responder));
+    let actor = responder.actor(presser);
     if let Err(error) = data.core.delete_image(&actor, image).await {
         return work::fail(&responder, &error).await;
     }
@@ -250,7 +248,7 @@ async fn publish(
     presser: Owner,
 ) -> Result<(), BotError> {
     let responder = defer(context, component, true).await?;
-    let actor = Actor::new(presser, discord_origin(&responder));
+    let actor = responder.actor(presser);
     let image = Owned::new(record.owner.clone(), record.id);
     let published = match data.core.publish(&actor, &image).await {
         Ok(published) => published,
@@ -283,7 +281,7 @@ async fn unpublish(
     presser: Owner,
 ) -> Result<(), BotError> {
     let responder = defer(context, component, true).await?;
-    let actor = Actor::new(presser, discord_origin(&responder));
+    let actor = responder.actor(presser);
     if let Err(error) = data.core.unpublish(&actor, image).await {
         return work::fail(&responder, &error).await;
     }
@@ -354,7 +352,7 @@ async fn imagine_for(
     presser: Owner,
     fields: GenerationFields,
 ) -> Result<(), BotError> {
-    let actor = Actor::new(presser, origin_in(component.guild_id, component.channel_id));
+    let actor = crate::place_of!(&context.cache, component).actor(presser);
     let plan = match data.core.plan_generation(&actor, &fields).await {
         Ok(plan) => plan,
         Err(error) => return tell(context, component, &crate::error::capitalise(&error.user_message())).await,
@@ -373,7 +371,7 @@ async fn appeal(
     let Some(held) = target.held() else { return Ok(()) };
     let private = data.core.preferences(&presser).await?.private_results;
     let responder = defer(context, component, private).await?;
-    let actor = Actor::new(presser, discord_origin(&responder));
+    let actor = responder.actor(presser);
     // The core says who may appeal, runs the review, and answers a refusal that stands.
     match data.core.appeal_held(&actor, &held).await {
         Ok(HeldAppeal::Generation { plan }) => work::generate(data, &responder, &actor, &plan, Appeal::Asked).await,
@@ -399,7 +397,7 @@ async fn cancel(
     // acknowledgement Discord takes may cancel (the other would find the job gone and could
     // answer "already finished" first).
     let responder = defer(context, component, true).await?;
-    let actor = Actor::new(presser, discord_origin(&responder));
+    let actor = responder.actor(presser);
     let text = match data.core.cancel_job(&actor, &job).await {
         Ok(Cancelled::Now) => "Cancelled: it left the line, and nothing was charged.",
         Ok(Cancelled::BeforeItStarts) => "Cancelling: it leaves the line before it starts, and nothing is charged.",

@@ -9,6 +9,8 @@
 //! - [`respond`]: answering one interaction: progress in place, the result, refusals that
 //!   only the user sees, and the channel-message fallback once the 15-minute token is gone.
 //! - [`work`]: running image jobs for commands and buttons alike.
+//! - [`place`]: where someone asks from (server, channel, their roles, age-restricted or not),
+//!   which is how every handler builds the core's `Actor`.
 //! - [`recovery`]: answering people whose jobs were interrupted by a stopped process.
 //! - [`render`]: how results, critiques and long texts look within Discord's limits.
 //! - [`error`]: the bot's error type and the one `on_error` that words failures for users.
@@ -19,6 +21,7 @@ pub mod client;
 pub mod commands;
 pub mod components;
 pub mod error;
+pub mod place;
 pub mod rate_limits;
 pub mod recovery;
 pub mod render;

@@ -81,8 +81,9 @@ pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(1_000);
 
 /// serenity's command, component and modal interactions share these fields but no trait.
 macro_rules! responder_for {
-    ($http:expr, $interaction:expr, $ephemeral:expr) => {
+    ($http:expr, $cache:expr, $interaction:expr, $ephemeral:expr) => {
         Responder {
+            place: crate::place_of!($cache, $interaction),
             http: $http,
             interaction_id: $interaction.id,
             token: $interaction.token.clone(),
@@ -104,6 +105,8 @@ pub struct Responder {
     pub channel_id: serenity::ChannelId,
     pub guild_id: Option<serenity::GuildId>,
     pub user: serenity::User,
+    /// Where it was asked, and the asker's roles there.
+    pub place: crate::place::Place,
     /// Discord's upload limit for this interaction, in bytes.
     pub attachment_size_limit: u64,
     /// Whether the acknowledgement was ephemeral (only the user sees the answer).
@@ -129,20 +132,29 @@ impl Outgoing {
 }
 
 impl Responder {
-    pub fn for_command(http: Arc<serenity::Http>, interaction: &serenity::CommandInteraction, ephemeral: bool) -> Self {
-        responder_for!(http, interaction, ephemeral)
+    pub fn for_command(
+        context: &serenity::Context,
+        interaction: &serenity::CommandInteraction,
+        ephemeral: bool,
+    ) -> Self {
+        responder_for!(context.http.clone(), &context.cache, interaction, ephemeral)
     }
 
     pub fn for_component(
-        http: Arc<serenity::Http>,
+        context: &serenity::Context,
         interaction: &serenity::ComponentInteraction,
         ephemeral: bool,
     ) -> Self {
-        responder_for!(http, interaction, ephemeral)
+        responder_for!(context.http.clone(), &context.cache, interaction, ephemeral)
     }
 
-    pub fn for_modal(http: Arc<serenity::Http>, interaction: &serenity::ModalInteraction, ephemeral: bool) -> Self {
-        responder_for!(http, interaction, ephemeral)
+    pub fn for_modal(context: &serenity::Context, interaction: &serenity::ModalInteraction, ephemeral: bool) -> Self {
+        responder_for!(context.http.clone(), &context.cache, interaction, ephemeral)
+    }
+
+    /// `owner` asking where this interaction was made.
+    pub fn actor(&self, owner: atelier_shared::gallery::Owner) -> atelier_shared::Actor {
+        self.place.actor(owner)
     }
 
     pub fn http(&self) -> &Arc<serenity::Http> {
@@ -410,12 +422,15 @@ impl Responder {
         let route: Route = serde_json::from_value(route.route.clone()).ok()?;
         let mut user = serenity::User::default();
         user.id = serenity::UserId::new(route.user_id.max(1));
+        let channel_id = serenity::ChannelId::new(route.channel_id.max(1));
+        let guild_id = route.guild_id.filter(|id| *id > 0).map(serenity::GuildId::new);
         Some(Self {
             http,
             interaction_id: serenity::InteractionId::new(route.interaction_id.max(1)),
             token: route.token,
-            channel_id: serenity::ChannelId::new(route.channel_id.max(1)),
-            guild_id: route.guild_id.filter(|id| *id > 0).map(serenity::GuildId::new),
+            channel_id,
+            guild_id,
+            place: crate::place::Place::by_ids(guild_id, channel_id),
             user,
             attachment_size_limit: route.attachment_size_limit,
             ephemeral: route.ephemeral,

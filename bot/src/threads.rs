@@ -2,11 +2,12 @@
 //! replies when the bot may read message content, or by `/chat` inside the thread when not.
 //! The turns are kept in the core's store under the thread's id, so any replica can answer.
 
-use atelier_shared::Conversation;
 use atelier_shared::chat::{ChatEvent, ChatMessage, StopReason};
 use atelier_shared::claims::ClaimKind;
+use atelier_shared::{Actor, Conversation};
 use poise::serenity_prelude as serenity;
 
+use crate::place::Place;
 use crate::render::{MESSAGE_LIMIT, split_message};
 use crate::respond::{PROGRESS_INTERVAL, retrying};
 use crate::{BotError, Data};
@@ -21,11 +22,12 @@ use crate::{BotError, Data};
 pub async fn answer(
     data: &Data,
     http: &serenity::Http,
+    asker: &Actor,
     channel: serenity::ChannelId,
     conversation: Conversation,
     message: ChatMessage,
 ) -> Result<(), BotError> {
-    let mut stream = data.core.converse(&channel.to_string(), conversation, &message).await?;
+    let mut stream = data.core.converse(asker, &channel.to_string(), conversation, &message).await?;
     let mut live = LiveText::default();
     let mut last_flush = tokio::time::Instant::now();
     // Text arrived since the last flush: it is shown when the interval is up, even if the
@@ -132,7 +134,8 @@ impl LiveText {
 /// the thread is one of ours and the author is a person. Every replica of the bot receives
 /// the message, and a message has no acknowledgement to race for, so the replicas race for
 /// a claim on it in the store instead and only the winner answers.
-pub async fn on_message(data: &Data, http: &serenity::Http, message: &serenity::Message) -> Result<(), BotError> {
+pub async fn on_message(data: &Data, context: &serenity::Context, message: &serenity::Message) -> Result<(), BotError> {
+    let http = context.http.as_ref();
     if message.author.bot || message.content.trim().is_empty() || !data.message_content {
         return Ok(());
     }
@@ -153,5 +156,8 @@ pub async fn on_message(data: &Data, http: &serenity::Http, message: &serenity::
             return Ok(());
         }
     };
-    answer(data, http, message.channel_id, conversation, chat_message).await
+    let roles = message.member.as_ref().map(|member| member.roles.as_slice()).unwrap_or_default();
+    let place = Place::new(&context.cache, message.guild_id, message.channel_id, roles);
+    let asker = place.actor(crate::work::owner_of(data, &message.author).await?);
+    answer(data, http, &asker, message.channel_id, conversation, chat_message).await
 }

@@ -63,8 +63,8 @@ pub use error::{Error, Invalid, Refused, Result};
 // The use-case API, which is what front ends call: the core and the values its operations
 // take and give.
 pub use service::{
-    Actor, Appeal, Atelier, Ban, Conversation, DeletedPerson, EditPlan, EditSource, Exchange, FailureReason, Filing,
-    GenerationPlan, HeldAppeal, HeldId, HeldRef, ImageRef, JobRef, JobState, JobUpdates, JobView, Kept, LinkStart,
-    Membership, NOT_BANNED_MEMORY, Owned, PublicPage, Published, SERVER_GALLERY_PAGE, ServerChange, ServerSettings,
-    UsageRecord, UsageReport, UsageTotals, data_archive,
+    Actor, AgePolicy, Appeal, Atelier, Ban, Conversation, DeletedPerson, EditPlan, EditSource, Exchange, FailureReason,
+    Filing, GenerationPlan, HeldAppeal, HeldId, HeldRef, ImageRef, JobRef, JobState, JobUpdates, JobView, Kept,
+    LinkStart, Membership, NOT_BANNED_MEMORY, Owned, PublicPage, Published, SERVER_GALLERY_PAGE, ServerChange,
+    ServerSettings, UsageRecord, UsageReport, UsageTotals, data_archive,
 };

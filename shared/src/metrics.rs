@@ -547,9 +547,9 @@ impl MeasuredSafetyCheck {
 
 #[async_trait]
 impl SafetyCheck for MeasuredSafetyCheck {
-    async fn check(&self, text: &str) -> Result<Verdict> {
+    async fn check(&self, text: &str, audience: crate::safety::Audience) -> Result<Verdict> {
         let started = Instant::now();
-        let verdict = self.inner.check(text).await;
+        let verdict = self.inner.check(text, audience).await;
         self.metrics.model_call(&self.model, self.operation, started.elapsed(), CallOutcome::of(&verdict));
         verdict
     }

@@ -43,6 +43,18 @@ pub struct Refusal {
     pub by: Checker,
 }
 
+/// Who may see what a prompt makes, which sets how strict the gate is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Audience {
+    /// The community's policy as its operator set it: the web, the CLI, direct messages and
+    /// a Discord server's age-restricted channels.
+    #[default]
+    Standard,
+    /// A Discord server's channel that is not marked age-restricted, on a server that asks
+    /// for the stricter policy there: anyone of any age may be reading.
+    AllAges,
+}
+
 /// A safety verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -53,7 +65,9 @@ pub enum Verdict {
 /// One model-backed check (the guardrail, the classifier, the appeal reviewer).
 #[async_trait]
 pub trait SafetyCheck: Send + Sync + 'static {
-    async fn check(&self, text: &str) -> Result<Verdict>;
+    /// Whether `text` may be drawn for `audience`. A check with no stricter setting may treat
+    /// both audiences alike (the operator's guardrail does).
+    async fn check(&self, text: &str, audience: Audience) -> Result<Verdict>;
 
     /// Whether the gate may remember this check's verdict for a text and not ask again. A
     /// guardrail says no: it is the operator's policy, cheap to ask, and may change, so it
@@ -71,8 +85,9 @@ pub struct SafetyGate {
     blocked_terms: Vec<String>,
     checks: Vec<Arc<dyn SafetyCheck>>,
     appeal_reviewer: Option<Arc<dyn SafetyCheck>>,
-    /// Remembered verdicts, by the check's place in `checks` and the normalised text.
-    cache: Mutex<HashMap<(usize, String), Verdict>>,
+    /// Remembered verdicts, by the check's place in `checks`, the audience and the
+    /// normalised text: a prompt allowed for the standard audience may be refused for all ages.
+    cache: Mutex<HashMap<(usize, Audience, String), Verdict>>,
 }
 
 /// Lower case with runs of white space folded, so trivial variations share one verdict.
@@ -98,33 +113,33 @@ impl SafetyGate {
         })
     }
 
-    fn cached(&self, check: usize, normalised: &str) -> Option<Verdict> {
-        self.cache.lock().ok().and_then(|cache| cache.get(&(check, normalised.to_string())).cloned())
+    fn cached(&self, check: usize, audience: Audience, normalised: &str) -> Option<Verdict> {
+        self.cache.lock().ok().and_then(|cache| cache.get(&(check, audience, normalised.to_string())).cloned())
     }
 
-    fn remember(&self, check: usize, normalised: &str, verdict: &Verdict) {
+    fn remember(&self, check: usize, audience: Audience, normalised: &str, verdict: &Verdict) {
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();
             }
-            cache.insert((check, normalised.to_string()), verdict.clone());
+            cache.insert((check, audience, normalised.to_string()), verdict.clone());
         }
     }
 
-    /// Checks text before it reaches an image model.
-    pub async fn check(&self, text: &str) -> Result<Verdict> {
+    /// Checks text before it reaches an image model, for the audience that will see it.
+    pub async fn check(&self, text: &str, audience: Audience) -> Result<Verdict> {
         let normalised = normalise(text);
         if let Some(refusal) = self.local_rules(&normalised) {
             return Ok(Verdict::Blocked(refusal));
         }
         let mut verdict = Verdict::Allowed;
         for (place, check) in self.checks.iter().enumerate() {
-            verdict = match check.remembered().then(|| self.cached(place, &normalised)).flatten() {
+            verdict = match check.remembered().then(|| self.cached(place, audience, &normalised)).flatten() {
                 Some(verdict) => verdict,
                 None => {
-                    let verdict = check.check(text).await?;
+                    let verdict = check.check(text, audience).await?;
                     if check.remembered() {
-                        self.remember(place, &normalised, &verdict);
+                        self.remember(place, audience, &normalised, &verdict);
                     }
                     verdict
                 }
@@ -146,8 +161,9 @@ impl SafetyGate {
     /// the one request appealed (the caller lets that job through) and is never cached for
     /// others: an appeal must not open a prompt to everyone. Whether this person may appeal
     /// this text (a refusal on record, not appealed before) is the core's to decide, in the
-    /// store, before asking. The community's own list cannot be appealed.
-    pub async fn review(&self, text: &str) -> Result<Verdict> {
+    /// store, before asking. The community's own list cannot be appealed, and the reviewer
+    /// judges for the same audience the refusal was made for.
+    pub async fn review(&self, text: &str, audience: Audience) -> Result<Verdict> {
         let normalised = normalise(text);
         if let Some(refusal) = self.local_rules(&normalised) {
             return Ok(Verdict::Blocked(Refusal {
@@ -163,11 +179,11 @@ impl SafetyGate {
         // The operator's guardrail reads the appealed text too: the reviewer stands in for the
         // classifier, never for the operator's policy.
         for check in self.checks.iter().filter(|check| !check.remembered()) {
-            if let Verdict::Blocked(refusal) = check.check(text).await? {
+            if let Verdict::Blocked(refusal) = check.check(text, audience).await? {
                 return Ok(Verdict::Blocked(refusal));
             }
         }
-        Ok(match reviewer.check(text).await? {
+        Ok(match reviewer.check(text, audience).await? {
             Verdict::Blocked(refusal) => Verdict::Blocked(Refusal { by: Checker::Appeal, ..refusal }),
             Verdict::Allowed => Verdict::Allowed,
         })

@@ -48,6 +48,8 @@ pub const GUILD_ID: &str = "1100000000000000010";
 pub const CHANNEL_ID: &str = "1100000000000000020";
 /// A second text channel in the guild, for the moderation log.
 pub const MODERATION_CHANNEL_ID: &str = "1100000000000000021";
+/// A third text channel, marked age-restricted (`"nsfw": true`).
+pub const AGE_RESTRICTED_CHANNEL_ID: &str = "1100000000000000022";
 /// The `attachment_size_limit` interactions carry until a test changes it (25 MiB); uploads
 /// above the current limit are refused with 413 (40005) as Discord refuses them.
 pub const DEFAULT_ATTACHMENT_SIZE_LIMIT: u64 = 26_214_400;
@@ -267,6 +269,11 @@ impl DiscordStandIn {
         self.shared.lock().command_interaction(2, user, name, options, attachments)
     }
 
+    /// A slash command like [`Self::slash_command`], in another of the guild's channels.
+    pub fn slash_command_in(&self, channel_id: &str, user: &Value, name: &str, options: Value) -> Value {
+        self.shared.lock().command_interaction_in(channel_id, 2, user, name, options, &[])
+    }
+
     /// An autocomplete interaction (type 4). The option with `"focused": true` is the one being
     /// typed; when none is marked, the last (innermost) option is.
     pub fn autocomplete(&self, user: &Value, name: &str, mut options: Value) -> Value {
@@ -293,6 +300,11 @@ impl DiscordStandIn {
     /// permission from now on.
     pub fn grant_manage_server(&self, user_id: u64) {
         self.shared.lock().managers.insert(user_id.to_string());
+    }
+
+    /// Gives `user_id` a role on the guild: their member objects list it from now on.
+    pub fn give_role(&self, user_id: u64, role_id: u64) {
+        self.shared.lock().roles.entry(user_id.to_string()).or_default().push(role_id.to_string());
     }
 
     /// The `attachment_size_limit` of interactions built from now on, and the largest upload

@@ -1,13 +1,12 @@
 //! The person's own things: `/link`, `/unlink`, `/gallery`, `/settings`, `/me`. Every answer
 //! here is ephemeral: it is about one person.
 
+use atelier_shared::LinkStart;
 use atelier_shared::gallery::ListFilter;
 use atelier_shared::jobs::usage_text;
 use atelier_shared::preferences::PreferenceChange;
-use atelier_shared::{Actor, LinkStart};
 use poise::serenity_prelude as serenity;
 
-use super::imagine::origin_in;
 use super::{autocomplete_aspect, autocomplete_generator, autocomplete_style};
 use crate::render::{FIELD_LIMIT, truncate};
 use crate::{ApplicationContext, BotError, Data, work};
@@ -93,7 +92,7 @@ async fn unlink(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
 async fn gallery(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
     let data = ctx.data();
     let owner = work::owner_of(data, &ctx.interaction.user).await?;
-    let actor = Actor::new(owner, origin_in(ctx.interaction.guild_id, ctx.interaction.channel_id));
+    let actor = super::place(&ctx).actor(owner);
     let page = data.core.gallery_page(&actor, &ListFilter::default(), None, 5).await?;
     let gallery_url = data.public_url.join("gallery").map(|url| url.to_string()).unwrap_or_default();
     if page.records.is_empty() {
@@ -168,7 +167,7 @@ async fn me(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
     let data = ctx.data();
     let user_id = ctx.interaction.user.id.get();
     let owner = work::owner_of(data, &ctx.interaction.user).await?;
-    let usage = data.core.usage(&owner).await?;
+    let usage = data.core.usage(&super::place(&ctx).actor(owner)).await?;
     let quota = format!("{}\n{}", usage_text::images(&usage), usage_text::budget(&usage));
     let link = match data.core.discord_link(user_id).await? {
         Some(link) => format!("linked to **{}** since {}", link.username, link.linked_at.date()),

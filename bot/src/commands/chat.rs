@@ -56,7 +56,8 @@ async fn chat(
             // Inside one of our threads: the conversation goes on here.
             Some(conversation) => {
                 responder.finish(crate::respond::Outgoing::text(quoted)).await?;
-                threads::answer(data, &http, responder.channel_id, conversation, chat_message).await
+                let asker = responder.actor(work::owner_of(data, &responder.user).await?);
+                threads::answer(data, &http, &asker, responder.channel_id, conversation, chat_message).await
             }
             None => {
                 let mode = mode.map(ChatMode::from).unwrap_or_default();
@@ -70,9 +71,9 @@ async fn chat(
                 })
                 .await?;
                 let owner = work::owner_of(data, &responder.user).await?;
-                let conversation = Conversation { owner, mode, turns: Vec::new() };
+                let conversation = Conversation { owner: owner.clone(), mode, turns: Vec::new() };
                 data.core.remember_conversation(&thread.id.to_string(), &conversation).await?;
-                threads::answer(data, &http, thread.id, conversation, chat_message).await
+                threads::answer(data, &http, &responder.actor(owner), thread.id, conversation, chat_message).await
             }
         }
     }

@@ -1,10 +1,8 @@
 //! `/check`: the prompt checker's critique, with buttons that imagine each improved prompt.
 
-use atelier_shared::Actor;
 use atelier_shared::request::Prompt;
 
 use super::acknowledge;
-use super::imagine::origin_in;
 use crate::render;
 use crate::respond::Outgoing;
 use crate::{ApplicationContext, BotError, Data, work};
@@ -25,7 +23,7 @@ async fn check(
     let prompt = Prompt::parse(&prompt)?;
     let owner = work::owner_of(data, &ctx.interaction.user).await?;
     let responder = acknowledge(ctx, false).await?;
-    let actor = Actor::new(owner.clone(), origin_in(ctx.interaction.guild_id, ctx.interaction.channel_id));
+    let actor = super::place(&ctx).actor(owner.clone());
     let critique = match data.core.check_prompt(&actor, &prompt).await {
         Ok(critique) => critique,
         Err(error) => return work::fail(&responder, &error).await,

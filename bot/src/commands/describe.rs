@@ -1,10 +1,8 @@
 //! `/describe`: four prompts that would draw something like an attached image, each with a
 //! button that imagines it.
 
-use atelier_shared::Actor;
 use poise::serenity_prelude as serenity;
 
-use super::imagine::origin_in;
 use super::{acknowledge, check_attachment, fetch_image};
 use crate::render::{self, EMBED_DESCRIPTION_LIMIT, truncate};
 use crate::respond::Outgoing;
@@ -26,7 +24,7 @@ async fn describe(
     let responder = acknowledge(ctx, false).await?;
     let described = async {
         let checked = fetch_image(&owner, &image, "the image").await?;
-        let actor = Actor::new(owner.clone(), origin_in(ctx.interaction.guild_id, ctx.interaction.channel_id));
+        let actor = super::place(&ctx).actor(owner.clone());
         Ok::<_, BotError>(data.core.describe(&actor, &checked).await?)
     }
     .await;

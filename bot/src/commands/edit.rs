@@ -1,10 +1,10 @@
 //! `/edit`: edit an attached image in any mode the core offers.
 
 use atelier_shared::request::{EditFields, EditMode};
-use atelier_shared::{Actor, Appeal, EditSource};
+use atelier_shared::{Appeal, EditSource};
 use poise::serenity_prelude as serenity;
 
-use super::imagine::{discord_origin, session_named};
+use super::imagine::session_named;
 use super::{acknowledge, autocomplete_editor, autocomplete_session, check_attachment, fetch_bytes, seed_text};
 use crate::{ApplicationContext, BotError, Data, work};
 
@@ -93,7 +93,7 @@ async fn edit(
 
     // Downloading and decoding are not cheap enough to do inside Discord's three seconds.
     let responder = acknowledge(ctx, private).await?;
-    let mut actor = Actor::new(owner, discord_origin(&responder));
+    let mut actor = responder.actor(owner);
     actor.session = session;
     let checked = async {
         let source = fetch_bytes(&image, "the image").await?;

@@ -1,12 +1,10 @@
 //! `/imagine`: make images from a prompt, with inline parameters the way image-bot users
 //! type them (`--ar 16:9 --seed 42 --no trees --model ultra`).
 
-use atelier_shared::gallery::{Origin, SessionName};
+use atelier_shared::gallery::SessionName;
 use atelier_shared::request::GenerationFields;
 use atelier_shared::request::inline::apply_inline_parameters;
-use atelier_shared::{Actor, Appeal, Invalid};
-
-use poise::serenity_prelude as serenity;
+use atelier_shared::{Appeal, Invalid};
 
 use super::{
     acknowledge, autocomplete_aspect, autocomplete_generator, autocomplete_session, autocomplete_style, seed_text,
@@ -67,7 +65,7 @@ async fn imagine(
     let fields = apply_inline_parameters(&prompt, explicit)?;
     let session = session_named(session.as_deref())?;
     let owner = work::owner_of(data, &ctx.interaction.user).await?;
-    let mut actor = Actor::new(owner, origin_in(ctx.interaction.guild_id, ctx.interaction.channel_id));
+    let mut actor = super::place(&ctx).actor(owner);
     actor.session = session;
     // The core fills in the person's /settings.
     let plan = data.core.plan_generation(&actor, &fields).await?;
@@ -79,14 +77,4 @@ async fn imagine(
 /// The session an option names; blank names none.
 pub fn session_named(text: Option<&str>) -> Result<Option<SessionName>, Invalid> {
     text.map(str::trim).filter(|name| !name.is_empty()).map(SessionName::parse).transpose()
-}
-
-/// Where a Discord request came from, for the gallery record.
-pub fn discord_origin(responder: &crate::respond::Responder) -> Origin {
-    origin_in(responder.guild_id, responder.channel_id)
-}
-
-/// A request made in a channel (of a server, or a DM without one).
-pub fn origin_in(guild_id: Option<serenity::GuildId>, channel_id: serenity::ChannelId) -> Origin {
-    Origin::Discord { guild_id: guild_id.map(|id| id.get()), channel_id: channel_id.get(), message_id: None }
 }

@@ -7,7 +7,7 @@
 //! text option into its mention, and a text option takes any number of them.
 
 use atelier_shared::pricing::Usd;
-use atelier_shared::{Membership, ServerChange, ServerSettings};
+use atelier_shared::{AgePolicy, Membership, ServerChange, ServerSettings};
 use poise::serenity_prelude as serenity;
 
 use crate::{ApplicationContext, BotError, Data};
@@ -21,7 +21,16 @@ pub fn commands() -> Vec<poise::Command<Data, BotError>> {
     slash_command,
     guild_only,
     default_member_permissions = "MANAGE_GUILD",
-    subcommands("show", "channels", "models", "default_model", "budget", "moderation_channel"),
+    subcommands(
+        "show",
+        "channels",
+        "models",
+        "default_model",
+        "budget",
+        "role_budget",
+        "age_policy",
+        "moderation_channel"
+    ),
     subcommand_required
 )]
 async fn server(_ctx: ApplicationContext<'_>) -> Result<(), BotError> {
@@ -70,10 +79,43 @@ fn describe(settings: &ServerSettings) -> String {
     let moderation = settings
         .moderation_channel
         .map_or_else(|| "the operator's channel".to_string(), |channel| format!("<#{channel}>"));
+    let role_budgets = if settings.role_budgets.is_empty() {
+        "none".to_string()
+    } else {
+        settings
+            .role_budgets
+            .iter()
+            .map(|(role, budget)| format!("<@&{role}> {budget} a day"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let age_policy = match settings.age_policy {
+        AgePolicy::StricterOutsideAgeRestricted => "stricter in channels not marked age-restricted",
+        AgePolicy::SameEverywhere => "the same in every channel",
+    };
     format!(
         "**This server's Atelier settings**\nResults are posted in: {channels}\nModels: {models}\nDefault model: \
-         {default_model}\nServer budget: {budget}\nModeration log: {moderation}"
+         {default_model}\nServer budget: {budget}\nPersonal budgets by role: {role_budgets}\nSafety check: \
+         {age_policy}\nModeration log: {moderation}"
     )
+}
+
+/// A role id from text holding a role mention (`<@&123>`) or a plain id.
+fn role_id(text: &str) -> Result<u64, atelier_shared::Invalid> {
+    let text = text.trim();
+    text.trim_start_matches("<@&").trim_end_matches('>').parse::<u64>().map_err(|_| {
+        atelier_shared::Invalid::new(format!("`{text}` is not a role: type @ and pick one, or give its id"))
+    })
+}
+
+/// Dollars as typed (`2.50`, `$2.50`); blank is none.
+fn dollars(text: Option<&str>) -> Result<Option<Usd>, atelier_shared::Invalid> {
+    match text.map(str::trim).filter(|text| !text.is_empty()) {
+        Some(text) => Usd::parse(text.trim_start_matches('$'))
+            .map(Some)
+            .ok_or_else(|| atelier_shared::Invalid::new(format!("`{text}` is not an amount of dollars, such as 2.50"))),
+        None => Ok(None),
+    }
 }
 
 async fn answer(ctx: ApplicationContext<'_>, text: String) -> Result<(), BotError> {
@@ -139,13 +181,44 @@ async fn budget(
     ctx: ApplicationContext<'_>,
     #[description = "Dollars a day, such as 2.50; leave empty for no server budget"] dollars: Option<String>,
 ) -> Result<(), BotError> {
-    let budget = match dollars.as_deref().map(str::trim).filter(|text| !text.is_empty()) {
-        Some(text) => Some(Usd::parse(text.trim_start_matches('$')).ok_or_else(|| {
-            atelier_shared::Invalid::new(format!("`{text}` is not an amount of dollars, such as 2.50"))
-        })?),
-        None => None,
+    change(ctx, ServerChange::DailyBudget(self::dollars(dollars.as_deref())?)).await
+}
+
+/// A larger personal daily budget for members with a role (the largest of their roles counts)
+#[poise::command(slash_command, guild_only, rename = "role-budget")]
+async fn role_budget(
+    ctx: ApplicationContext<'_>,
+    #[description = "A role such as @Patrons"] role: String,
+    #[description = "Dollars a day for each member with it, such as 10; leave empty to take it away"] dollars: Option<
+        String,
+    >,
+) -> Result<(), BotError> {
+    let role_id = role_id(&role)?;
+    let budget = self::dollars(dollars.as_deref())?;
+    change(ctx, ServerChange::RoleBudget { role_id, budget }).await
+}
+
+/// How strict the safety check is in channels not marked age-restricted
+#[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
+enum AgePolicyChoice {
+    #[name = "Stricter outside age-restricted channels"]
+    Stricter,
+    #[name = "The same in every channel"]
+    Same,
+}
+
+/// How strict the safety check is outside age-restricted channels
+#[poise::command(slash_command, guild_only, rename = "age-policy")]
+async fn age_policy(
+    ctx: ApplicationContext<'_>,
+    #[description = "Stricter outside age-restricted channels (the default), or the same everywhere"]
+    policy: AgePolicyChoice,
+) -> Result<(), BotError> {
+    let policy = match policy {
+        AgePolicyChoice::Stricter => AgePolicy::StricterOutsideAgeRestricted,
+        AgePolicyChoice::Same => AgePolicy::SameEverywhere,
     };
-    change(ctx, ServerChange::DailyBudget(budget)).await
+    change(ctx, ServerChange::AgePolicy(policy)).await
 }
 
 /// Where refusals made on this server are logged

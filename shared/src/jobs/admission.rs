@@ -52,20 +52,33 @@ impl Jobs {
     /// has too much in progress, the quota or the budget cannot cover it, or the service has
     /// spent what its operator allows for the day.
     pub async fn admit(&self, owner: &Owner, images: u32, cost: Usd, details: JobDetails) -> Result<Ticket> {
+        self.admit_with_role_budget(owner, images, cost, None, details).await
+    }
+
+    /// [`Self::admit`] for someone whose server roles give them a personal daily budget of
+    /// their own: the larger of it and the service's applies (see [`Self::personal_budget`]).
+    pub async fn admit_with_role_budget(
+        &self,
+        owner: &Owner,
+        images: u32,
+        cost: Usd,
+        role_budget: Option<Usd>,
+        details: JobDetails,
+    ) -> Result<Ticket> {
         if self.is_closed() {
             return Err(Error::Busy(
                 "Atelier is restarting and takes no new images for a moment: ask again in a minute".into(),
             ));
         }
         self.check_service_budget(cost)?;
-        let limits = self.shared.limits;
+        let limits = JobLimits { daily_budget: self.personal_budget(role_budget), ..self.shared.limits };
         let id = JobId::new();
         let ledgers = &self.shared.ledgers;
         let mut in_store = match ledgers.admit(owner, id, images, cost, &self.shared.replica, &limits).await {
             Ok(()) => true,
             Err(error) if is_store_outage(&error) => {
                 tracing::warn!(error = %error, "the store cannot keep the job ledger; counting this job locally");
-                self.admit_locally(owner, images, cost)?;
+                self.admit_locally(owner, images, cost, limits.daily_budget)?;
                 false
             }
             Err(refused) => return Err(refused),
@@ -98,7 +111,7 @@ impl Jobs {
                         return Err(error);
                     }
                     tracing::warn!(error = %error, "the store cannot keep the job record; counting this job locally");
-                    self.admit_locally(owner, images, cost)?;
+                    self.admit_locally(owner, images, cost, limits.daily_budget)?;
                     in_store = false;
                 }
             }
@@ -127,15 +140,25 @@ impl Jobs {
 
     /// The quota and budget check of the old, per-process line, used only while the store
     /// is down.
-    fn admit_locally(&self, owner: &Owner, images: u32, cost: Usd) -> Result<()> {
+    fn admit_locally(&self, owner: &Owner, images: u32, cost: Usd, daily_budget: Option<Usd>) -> Result<()> {
         let mut line = lock(&self.shared.line);
         line.roll_day(OffsetDateTime::now_utc().date());
         let used = line.images_today.get(owner).copied().unwrap_or(0);
         check_quota(self.shared.limits.daily_images, used, images)?;
         let spent = line.spent_today.get(owner).copied().unwrap_or_default();
-        check_budget(self.shared.limits.daily_budget, spent, cost)?;
+        check_budget(daily_budget, spent, cost)?;
         line.tally(owner, images, cost, false);
         Ok(())
+    }
+
+    /// A person's daily budget when their roles give them `role_budget`: the larger of it and
+    /// the service's personal budget. A role raises a budget and never lowers it; a service
+    /// with no personal budget keeps none.
+    pub fn personal_budget(&self, role_budget: Option<Usd>) -> Option<Usd> {
+        match (self.shared.limits.daily_budget, role_budget) {
+            (Some(configured), Some(role)) => Some(configured.max(role)),
+            (configured, _) => configured,
+        }
     }
 
     /// Refuses when the service as a whole has spent its day's cap (as far as this replica
@@ -159,9 +182,9 @@ impl Jobs {
     /// Refuses a model call that is not an image job (a chat reply, a critique, a
     /// description, an appeal) when the person's budget or the service's is spent, before
     /// anything is called. Its price is known only afterwards: see [`Self::charge`].
-    pub async fn check_budget_left(&self, owner: &Owner) -> Result<()> {
+    pub async fn check_budget_left(&self, owner: &Owner, role_budget: Option<Usd>) -> Result<()> {
         self.check_service_budget(Usd::ZERO)?;
-        let Some(budget) = self.shared.limits.daily_budget else { return Ok(()) };
+        let Some(budget) = self.personal_budget(role_budget) else { return Ok(()) };
         let spent = match self.shared.ledgers.ledger(owner).await {
             Ok(ledger) => ledger.spent,
             Err(error) if is_store_outage(&error) => {
@@ -252,8 +275,9 @@ impl Jobs {
         self.shared.ledgers.all_replicas().await
     }
 
-    /// One person's jobs and images today, everywhere.
-    pub async fn usage(&self, owner: &Owner) -> Result<Usage> {
+    /// One person's jobs and images today, everywhere, against their budget (raised by
+    /// `role_budget` where they ask).
+    pub async fn usage(&self, owner: &Owner, role_budget: Option<Usd>) -> Result<Usage> {
         let ledger = self.shared.ledgers.ledger(owner).await?;
         Ok(Usage {
             running: ledger.count(LedgerState::Running),
@@ -261,7 +285,7 @@ impl Jobs {
             images_today: ledger.images,
             daily_images: self.shared.limits.daily_images,
             spent_today: ledger.spent,
-            daily_budget: self.shared.limits.daily_budget,
+            daily_budget: self.personal_budget(role_budget),
         })
     }
 

@@ -41,20 +41,20 @@ async fn the_budget_weighs_each_job_by_its_price_refunds_failures_and_holds_whil
     assert!(refused.to_string().contains("$0.03 left of today's budget of $0.10"), "{refused}");
     // A job that failed for a reason not the person's gives its price back.
     ultra.finish(true).await;
-    assert_eq!(jobs.usage(&owner).await.unwrap().spent_today, Usd::ZERO);
+    assert_eq!(jobs.usage(&owner, None).await.unwrap().spent_today, Usd::ZERO);
     let core = jobs.admit(&owner, 2, dollars(80_000), details()).await.unwrap();
     core.finish(false).await;
     // A call already made is charged even past the budget; after it, nothing more is let through.
-    jobs.check_budget_left(&owner).await.unwrap();
+    jobs.check_budget_left(&owner, None).await.unwrap();
     jobs.charge(&owner, dollars(30_000)).await;
-    let usage = jobs.usage(&owner).await.unwrap();
+    let usage = jobs.usage(&owner, None).await.unwrap();
     assert_eq!((usage.spent_today, usage.budget_left()), (dollars(110_000), Some(Usd::ZERO)));
-    let spent = jobs.check_budget_left(&owner).await.unwrap_err();
+    let spent = jobs.check_budget_left(&owner, None).await.unwrap_err();
     assert!(spent.to_string().contains("spent today's budget of $0.10"), "{spent}");
     // With the store gone, this process's own count still holds the budget.
     std::fs::remove_dir_all(folder.path()).unwrap();
     std::fs::write(folder.path(), b"not a folder").unwrap();
-    assert!(jobs.check_budget_left(&owner).await.unwrap_err().to_string().contains("spent today's budget"));
+    assert!(jobs.check_budget_left(&owner, None).await.unwrap_err().to_string().contains("spent today's budget"));
     assert!(jobs.admit(&owner, 1, dollars(1), details()).await.is_err());
 }
 
@@ -67,7 +67,7 @@ async fn the_services_daily_cap_stops_everyone_once_reached() {
     let refused = jobs.admit(&Owner::discord(2), 1, dollars(40_000), details()).await.err().unwrap();
     assert!(refused.to_string().contains("spending limit its operator set"), "{refused}");
     jobs.charge(&Owner::discord(3), dollars(10_000)).await;
-    assert!(jobs.check_budget_left(&Owner::discord(4)).await.is_err());
+    assert!(jobs.check_budget_left(&Owner::discord(4), None).await.is_err());
 }
 
 #[tokio::test]
@@ -79,11 +79,11 @@ async fn a_person_may_not_queue_past_the_limit_and_gets_the_place_back_when_a_jo
     let second = jobs.admit(&owner, 1, Usd::ZERO, details()).await.unwrap();
     let refused = jobs.admit(&owner, 1, Usd::ZERO, details()).await.err().unwrap();
     assert!(refused.to_string().contains("1 job running and 1 waiting"), "{refused}");
-    let usage = jobs.usage(&owner).await.unwrap();
+    let usage = jobs.usage(&owner, None).await.unwrap();
     assert_eq!((usage.running, usage.queued, usage.images_today, usage.daily_images), (1, 1, 2, None));
     second.finish(true).await;
     first.finish(false).await;
-    let usage = jobs.usage(&owner).await.unwrap();
+    let usage = jobs.usage(&owner, None).await.unwrap();
     assert_eq!((usage.running, usage.queued, usage.images_today), (0, 0, 1));
     assert!(jobs.admit(&owner, 1, Usd::ZERO, details()).await.is_ok());
 }
@@ -107,7 +107,7 @@ async fn a_closed_line_admits_nothing_new_tells_waiting_jobs_and_lets_running_jo
     waiting.finish(true).await;
     let refused = jobs.admit(&Owner::discord(6), 1, Usd::ZERO, details()).await.err().unwrap();
     assert!(refused.to_string().contains("restarting"), "{refused}");
-    let usage = jobs.usage(&owner).await.unwrap();
+    let usage = jobs.usage(&owner, None).await.unwrap();
     assert_eq!((usage.running, usage.queued, usage.images_today), (1, 0, 1), "the waiting job's 2 images came back");
     running.finish(false).await;
 }
@@ -124,7 +124,7 @@ async fn the_daily_quota_is_charged_on_admission_and_refunds_give_it_back_once()
     // A second ending of the same job (a retry after a lost reply) gives nothing back again.
     let ledgers = &jobs.shared.ledgers;
     assert!(!ledgers.finish(&owner, id, Ending::Refunded).await.unwrap());
-    assert_eq!(jobs.usage(&owner).await.unwrap().images_left(), Some(4));
+    assert_eq!(jobs.usage(&owner, None).await.unwrap().images_left(), Some(4));
     assert!(jobs.admit(&owner, 4, Usd::ZERO, details()).await.is_ok());
 }
 
@@ -154,12 +154,12 @@ async fn two_replicas_on_one_store_share_quotas_and_limits_and_never_both_squeez
         }
     }
     assert_eq!((admitted.len(), refused), (10, 10));
-    assert_eq!(first.usage(&owner).await.unwrap().images_today, 10);
-    assert_eq!(second.usage(&owner).await.unwrap().queued, 10);
+    assert_eq!(first.usage(&owner, None).await.unwrap().images_today, 10);
+    assert_eq!(second.usage(&owner, None).await.unwrap().queued, 10);
     for ticket in admitted {
         ticket.finish(false).await;
     }
-    assert_eq!(second.usage(&owner).await.unwrap().queued, 0);
+    assert_eq!(second.usage(&owner, None).await.unwrap().queued, 0);
     let listed = store.list("jobs/", None, 100).await.unwrap();
     assert!(listed.is_empty(), "finished jobs leave no record behind: {listed:?}");
 }
@@ -190,10 +190,10 @@ async fn waiting_jobs_report_their_place_and_run_in_order() {
     running.finish(false).await;
     let second = second_task.await.unwrap();
     assert_eq!(third_heard.recv().await, Some(Stage::Queued { position: 1, job: third_id }));
-    assert_eq!(jobs.usage(&Owner::discord(3)).await.unwrap().queued, 1);
+    assert_eq!(jobs.usage(&Owner::discord(3), None).await.unwrap().queued, 1);
     second.finish(false).await;
     let third = third_task.await.unwrap();
-    assert_eq!(jobs.usage(&Owner::discord(3)).await.unwrap().running, 1);
+    assert_eq!(jobs.usage(&Owner::discord(3), None).await.unwrap().running, 1);
     third.finish(false).await;
 }
 
@@ -227,7 +227,7 @@ async fn the_owner_cancels_a_waiting_job_here_or_on_another_replica_and_gets_the
     assert!(matches!(outcome, Err(Error::Cancelled(_))), "{outcome:?}");
     remote.finish(true).await;
 
-    let usage = here.usage(&owner).await.unwrap();
+    let usage = here.usage(&owner, None).await.unwrap();
     assert_eq!((usage.running, usage.queued, usage.images_today), (0, 0, 1), "only the finished job is charged");
 }
 
@@ -244,7 +244,7 @@ async fn a_job_dropped_before_the_model_ran_gives_its_images_back() {
     drop(spent);
     // The endings are written by tasks of their own; wait for them.
     for _ in 0..200 {
-        let usage = jobs.usage(&owner).await.unwrap();
+        let usage = jobs.usage(&owner, None).await.unwrap();
         if usage.running + usage.queued == 0 {
             assert_eq!(usage.images_today, 1, "the job that reached the model stays charged");
             return;
@@ -297,7 +297,7 @@ async fn jobs_of_a_stopped_replica_are_answered_and_refunded_once_by_the_others(
     assert_eq!(answerer.calls.load(Ordering::SeqCst), 2);
     let answered = lock(&answerer.answered).clone();
     assert!(answered.iter().all(|job| job.owner == owner && job.details.fields.is_some()));
-    let usage = first.usage(&owner).await.unwrap();
+    let usage = first.usage(&owner, None).await.unwrap();
     assert_eq!((usage.running, usage.queued, usage.images_today), (0, 0, 0), "both refunded");
     assert!(store.list("jobs/", None, 10).await.unwrap().is_empty());
     assert_eq!(first.recover_orphans(silence).await.unwrap(), 0, "nothing is answered twice");

@@ -26,7 +26,7 @@ use crate::gallery::{ImageId, Owner};
 use crate::images::check_upload;
 use crate::pricing::Tokens;
 use crate::request::{EditFields, GenerationFields, Region};
-use crate::safety::{Refusal, Verdict, normalise};
+use crate::safety::{Audience, Refusal, Verdict, normalise};
 use crate::store::{ObjectKey, PutMode};
 
 /// A refusal on record, which its person may appeal once.
@@ -84,7 +84,8 @@ impl Atelier {
     /// The one appeal of a refused text: claimed in the store, then reviewed. `Ok` lets the
     /// appealing job through; a refusal that stands, an appeal made before, or no refusal to
     /// appeal is [`crate::Error::Blocked`].
-    pub(super) async fn appeal(&self, owner: &Owner, text: &str) -> Result<()> {
+    pub(super) async fn appeal(&self, actor: &Actor, text: &str, audience: Audience) -> Result<()> {
+        let owner = &actor.owner;
         let key = Self::refusal_key(owner, text)?;
         // Nothing is counted for an appeal that cannot be made.
         match self.records("refusal").get::<RefusalRecord>(&key).await? {
@@ -102,8 +103,8 @@ impl Atelier {
                 Some(record) => Ok((RefusalRecord { appealed: true, ..record }, ())),
             })
             .await?;
-        self.before_text_call(owner).await?;
-        let verdict = self.safety.review(text).await;
+        self.before_text_call(owner, self.role_budget(actor).await).await?;
+        let verdict = self.safety.review(text, audience).await;
         let tokens = Tokens::estimate(text.chars().count(), REVIEW_ANSWER_CHARACTERS)
             .plus_input(super::conversations::INSTRUCTION_TOKENS);
         self.charge_text_call(owner, "appeal", tokens).await;

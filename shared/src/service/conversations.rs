@@ -175,10 +175,18 @@ async fn keep_exchange(
 }
 
 impl Atelier {
-    /// Starts answering `message` in `conversation`, kept under the front end's `id` (a
-    /// Discord thread, a web conversation); see [`Exchange`].
-    pub async fn converse(&self, id: &str, conversation: Conversation, message: &ChatMessage) -> Result<Exchange> {
-        self.start_exchange(Some(id.to_string()), conversation, message).await
+    /// Starts answering `message`, said by `actor`, in `conversation`, kept under the front
+    /// end's `id` (a Discord thread, a web conversation); see [`Exchange`]. The conversation's
+    /// owner pays, with the budget their roles give them when they are the one speaking.
+    pub async fn converse(
+        &self,
+        actor: &Actor,
+        id: &str,
+        conversation: Conversation,
+        message: &ChatMessage,
+    ) -> Result<Exchange> {
+        let role_budget = if actor.owner == conversation.owner { self.role_budget(actor).await } else { None };
+        self.start_exchange(Some(id.to_string()), conversation, message, role_budget).await
     }
 
     /// Answers `message` after `history` that the caller keeps itself (the JSON API): nothing
@@ -191,7 +199,7 @@ impl Atelier {
         message: &ChatMessage,
     ) -> Result<Exchange> {
         let conversation = Conversation { owner: actor.owner.clone(), mode, turns: history };
-        self.start_exchange(None, conversation, message).await
+        self.start_exchange(None, conversation, message, self.role_budget(actor).await).await
     }
 
     async fn start_exchange(
@@ -199,8 +207,9 @@ impl Atelier {
         kept_as: Option<String>,
         conversation: Conversation,
         message: &ChatMessage,
+        role_budget: Option<crate::pricing::Usd>,
     ) -> Result<Exchange> {
-        self.before_text_call(&conversation.owner).await?;
+        self.before_text_call(&conversation.owner, role_budget).await?;
         let stream = self.chat.reply(conversation.mode, &conversation.turns, message).await?;
         let picture_tokens =
             message.image().map_or(0, |image| Tokens::of_image(image.size().width, image.size().height));
@@ -236,7 +245,7 @@ impl Atelier {
 
     /// The structured critique of a prompt, charged to the actor's budget.
     pub async fn check_prompt(&self, actor: &Actor, prompt: &Prompt) -> Result<Critique> {
-        self.before_text_call(&actor.owner).await?;
+        self.before_text_call(&actor.owner, self.role_budget(actor).await).await?;
         let critique = self.critic.critique(prompt).await?;
         let written: usize =
             [&critique.strengths, &critique.improvements, &critique.suggestions, &critique.negative_prompt_suggestions]
@@ -268,7 +277,7 @@ impl Atelier {
     /// Four prompts that would draw something like `image` (the `/describe` feature),
     /// charged to the actor's budget.
     pub async fn describe(&self, actor: &Actor, image: &CheckedImage) -> Result<Vec<String>> {
-        self.before_text_call(&actor.owner).await?;
+        self.before_text_call(&actor.owner, self.role_budget(actor).await).await?;
         let prompts = self.chat.describe(image).await?;
         let written = prompts.iter().map(|prompt| prompt.chars().count()).sum();
         let tokens = Tokens::estimate(0, written)

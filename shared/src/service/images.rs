@@ -8,7 +8,7 @@ use tracing::Instrument as _;
 use crate::engine::Generated;
 use crate::error::Refused;
 use crate::error::Result;
-use crate::gallery::{ImageId, ImageRecord, Origin, Owner, Parameters, Saved, SessionName};
+use crate::gallery::{ImageId, ImageRecord, Origin, Parameters, Saved, SessionName};
 use crate::images::CheckedImage;
 use crate::images::check_upload;
 use crate::jobs::{Cancelled, JobDetails, Progress, Stage, Ticket, Usage, no_progress};
@@ -167,9 +167,10 @@ impl EditPlan {
 }
 
 impl Atelier {
-    /// One person's jobs and images today and images today, across every replica.
-    pub async fn usage(&self, owner: &Owner) -> Result<Usage> {
-        self.jobs.usage(owner).await
+    /// The actor's jobs and images today, across every replica, against the budget they have
+    /// where they ask (their server roles may raise it).
+    pub async fn usage(&self, actor: &Actor) -> Result<Usage> {
+        self.jobs.usage(&actor.owner, self.role_budget(actor).await).await
     }
 
     /// Calls back a waiting job; only the person who asked for it may.
@@ -325,7 +326,7 @@ impl Atelier {
             wait_turn_unless_withdrawn(&mut ticket, progress, withdrawn).await?;
             progress(Stage::Checking);
             let text = safety_text(Some(&request.prompt), request.negative_prompt.as_ref(), None);
-            self.check_or_appeal(&actor.owner, &text, appeal).await?;
+            self.check_or_appeal(actor, &text, appeal).await?;
             progress(Stage::Generating);
             ticket.model_started();
             let generated = self.engine.generate(request).await?;
@@ -363,7 +364,10 @@ impl Atelier {
     ) -> Option<(Ticket, Deliver)> {
         // The server's daily budget first: refused there, nothing is charged to anyone.
         let admitted = match self.check_server_budget(actor, model.cost).await {
-            Ok(()) => self.jobs.admit(&actor.owner, images, model.cost, details).await,
+            Ok(()) => {
+                let role_budget = self.role_budget(actor).await;
+                self.jobs.admit_with_role_budget(&actor.owner, images, model.cost, role_budget, details).await
+            }
             Err(refused) => Err(refused),
         };
         match admitted {
@@ -544,7 +548,7 @@ impl Atelier {
         let text = safety_text(request.prompt.as_ref(), request.negative_prompt.as_ref(), mask_prompt);
         if !text.is_empty() {
             progress(Stage::Checking);
-            self.check_or_appeal(&actor.owner, &text, appeal).await?;
+            self.check_or_appeal(actor, &text, appeal).await?;
         }
         progress(Stage::Generating);
         ticket.model_started();
@@ -565,11 +569,13 @@ impl Atelier {
     /// The safety gate for one job's text, or, when the job is an appeal, the appeal in its
     /// place (its "allowed" is for this job alone). A refusal that may be appealed is kept on
     /// record, so that the appeal, from any front end and any replica, has one to name.
-    async fn check_or_appeal(&self, owner: &Owner, text: &str, appeal: Appeal) -> Result<()> {
+    async fn check_or_appeal(&self, actor: &Actor, text: &str, appeal: Appeal) -> Result<()> {
+        let owner = &actor.owner;
+        let audience = self.audience(actor).await;
         if appeal == Appeal::Asked {
-            return self.appeal(owner, text).await;
+            return self.appeal(actor, text, audience).await;
         }
-        match self.safety.check(text).await? {
+        match self.safety.check(text, audience).await? {
             Verdict::Allowed => Ok(()),
             Verdict::Blocked(refusal) => {
                 tracing::info!(category = %refusal.category, by = %refusal.by, "a prompt was refused");

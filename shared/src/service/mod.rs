@@ -23,7 +23,7 @@ pub use people::LinkStart;
 pub use personal_data::{DeletedPerson, data_archive};
 pub use publishing::{PublicPage, Published, SERVER_GALLERY_PAGE};
 pub use requests::HeldId;
-pub use servers::{Membership, ServerChange, ServerSettings};
+pub use servers::{AgePolicy, Membership, ServerChange, ServerSettings};
 pub use usage::{UsageRecord, UsageReport, UsageTotals};
 pub use watched::{FailureReason, JobState, JobUpdates, JobView};
 
@@ -54,11 +54,17 @@ pub struct Actor {
     /// Where the front end answers this person if their job must be answered by another
     /// process (a Discord interaction); `None` where the person waits on the request itself.
     pub reply: Option<ReplyRoute>,
+    /// The Discord roles they hold on the server they ask from (a role may carry a larger
+    /// budget there); empty elsewhere.
+    pub roles: Vec<u64>,
+    /// Whether Discord marks the channel they ask in age-restricted (the safety gate is
+    /// stricter elsewhere on a server).
+    pub age_restricted_channel: bool,
 }
 
 impl Actor {
     pub fn new(owner: Owner, origin: Origin) -> Self {
-        Self { owner, origin, session: None, reply: None }
+        Self { owner, origin, session: None, reply: None, roles: Vec::new(), age_restricted_channel: false }
     }
 
     /// One of the actor's own things (an image of their gallery, a job of theirs), named by id:
@@ -249,10 +255,11 @@ impl Atelier {
         }
     }
 
-    /// Refuses a model call that is not an image job when the actor's budget or the
-    /// service's is spent, before anything is called; nothing is charged.
-    async fn before_text_call(&self, owner: &Owner) -> Result<()> {
-        self.jobs.check_budget_left(owner).await
+    /// Refuses a model call that is not an image job when the person's budget (raised by
+    /// `role_budget`, see `Atelier::role_budget`) or the service's is spent, before anything
+    /// is called; nothing is charged.
+    async fn before_text_call(&self, owner: &Owner, role_budget: Option<crate::pricing::Usd>) -> Result<()> {
+        self.jobs.check_budget_left(owner, role_budget).await
     }
 
     /// Charges a text model call that was made (`operation`: chat, critique, describe,

@@ -6,13 +6,17 @@
 //! - the models people may use there, and the server's default model (after a person's own);
 //! - a daily budget for the whole server, in the same estimated dollars as personal budgets,
 //!   counted in `servers/{guild}/spend/{day}.json` as images are delivered;
+//! - personal daily budgets for roles, larger than the service's: a member may spend up to the
+//!   largest of their roles' budgets (asked from that server);
+//! - the age policy: by default the safety gate is stricter in channels Discord does not mark
+//!   age-restricted ([`Audience::AllAges`]), and refusals are never posted anywhere;
 //! - the moderation-log channel for refusals made there.
 //!
 //! The front end says whether the person may manage the server ([`Membership`]); the core
 //! refuses a change from anyone else, whatever Discord showed them. Each replica keeps a
 //! server's settings for [`SETTINGS_MEMORY`] so a command costs no extra read.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,6 +26,7 @@ use time::OffsetDateTime;
 use crate::error::{Error, Result};
 use crate::gallery::Origin;
 use crate::pricing::Usd;
+use crate::safety::Audience;
 
 use super::{Actor, Atelier};
 
@@ -29,6 +34,20 @@ use super::{Actor, Atelier};
 pub const SETTINGS_MEMORY: Duration = Duration::from_secs(10);
 /// The most channels a server may list for results.
 pub const MAX_RESULT_CHANNELS: usize = 25;
+/// The most roles a server may give a budget of their own.
+pub const MAX_ROLE_BUDGETS: usize = 25;
+
+/// How strict the safety gate is in a server's channels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgePolicy {
+    /// Stricter in every channel not marked age-restricted (the default: a server is open to
+    /// anyone from 13 unless a channel says otherwise).
+    #[default]
+    StricterOutsideAgeRestricted,
+    /// The community's standard policy in every channel.
+    SameEverywhere,
+}
 
 /// One Discord server's settings. Empty lists and absent values mean "as everywhere".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +67,12 @@ pub struct ServerSettings {
     /// Where refusals made here are logged, instead of the operator's channel.
     #[serde(default)]
     pub moderation_channel: Option<u64>,
+    /// Personal daily budgets by Discord role id, for members holding the role.
+    #[serde(default)]
+    pub role_budgets: BTreeMap<u64, Usd>,
+    /// How strict the safety gate is outside age-restricted channels.
+    #[serde(default)]
+    pub age_policy: AgePolicy,
 }
 
 /// A change to a server's settings, one setting at a time.
@@ -58,6 +83,12 @@ pub enum ServerChange {
     DefaultModel(Option<String>),
     DailyBudget(Option<Usd>),
     ModerationChannel(Option<u64>),
+    /// A role's personal daily budget; `None` takes it away.
+    RoleBudget {
+        role_id: u64,
+        budget: Option<Usd>,
+    },
+    AgePolicy(AgePolicy),
 }
 
 /// What the front end knows of a person on a server.
@@ -139,6 +170,21 @@ impl Atelier {
                     ServerChange::DefaultModel(model) => settings.default_model = model,
                     ServerChange::DailyBudget(budget) => settings.daily_budget = budget,
                     ServerChange::ModerationChannel(channel) => settings.moderation_channel = channel,
+                    ServerChange::RoleBudget { role_id, budget: Some(budget) } => {
+                        if !settings.role_budgets.contains_key(&role_id)
+                            && settings.role_budgets.len() >= MAX_ROLE_BUDGETS
+                        {
+                            return Err(crate::Invalid::new(format!(
+                                "a server may give at most {MAX_ROLE_BUDGETS} roles a budget; take one away first"
+                            ))
+                            .into());
+                        }
+                        settings.role_budgets.insert(role_id, budget);
+                    }
+                    ServerChange::RoleBudget { role_id, budget: None } => {
+                        settings.role_budgets.remove(&role_id);
+                    }
+                    ServerChange::AgePolicy(policy) => settings.age_policy = policy,
                 }
                 Ok((settings.clone(), settings))
             })
@@ -244,6 +290,35 @@ impl Atelier {
             .await;
         if let Err(error) = charged {
             tracing::warn!(guild_id, error = %error, "could not add a job to its server's spending");
+        }
+    }
+
+    /// The personal daily budget the actor's roles give them where they asked, when a role of
+    /// theirs has one: the largest. (Whether it raises the service's budget is the job line's
+    /// to decide: a role never lowers it.)
+    pub(super) async fn role_budget(&self, actor: &Actor) -> Option<Usd> {
+        if actor.roles.is_empty() {
+            return None;
+        }
+        let (_, settings) = self.settings_where(actor).await?;
+        actor.roles.iter().filter_map(|role| settings.role_budgets.get(role).copied()).max()
+    }
+
+    /// Who may see what the actor makes where they asked, which sets the safety gate. A
+    /// server's channel not marked age-restricted is for all ages unless the server chose the
+    /// same policy everywhere; a server whose settings cannot be read gets the stricter gate.
+    pub(super) async fn audience(&self, actor: &Actor) -> Audience {
+        let Origin::Discord { guild_id: Some(guild_id), .. } = actor.origin else { return Audience::Standard };
+        if actor.age_restricted_channel {
+            return Audience::Standard;
+        }
+        match self.server_settings(guild_id).await {
+            Ok(settings) if settings.age_policy == AgePolicy::SameEverywhere => Audience::Standard,
+            Ok(_) => Audience::AllAges,
+            Err(error) => {
+                tracing::warn!(guild_id, error = %error, "could not read a server's settings; using the stricter gate");
+                Audience::AllAges
+            }
         }
     }
 

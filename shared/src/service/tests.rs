@@ -140,8 +140,8 @@ async fn two_messages_answered_at_once_in_one_conversation_both_stay() {
     let conversation = Conversation::new(owner.owner.clone(), ChatMode::Assistant);
     let (first, second) = (ChatMessage::parse("first question").unwrap(), ChatMessage::parse("second").unwrap());
     // Both start from the same (empty) conversation, as two replicas answering at once would.
-    let mut one = core.converse("thread-1", conversation.clone(), &first).await.unwrap();
-    let mut other = core.converse("thread-1", conversation, &second).await.unwrap();
+    let mut one = core.converse(&owner, "thread-1", conversation.clone(), &first).await.unwrap();
+    let mut other = core.converse(&owner, "thread-1", conversation, &second).await.unwrap();
     tokio::join!(finish(&mut one), finish(&mut other));
 
     let kept = core.own_conversation(&owner, "thread-1").await.unwrap().unwrap();
@@ -160,7 +160,8 @@ async fn a_kept_conversation_is_trimmed_to_its_newest_turns() {
     for number in 0..Conversation::MAX_TURNS {
         conversation.push_exchange(&format!("question {number}"), "answer");
     }
-    let mut exchange = core.converse("thread-2", conversation, &ChatMessage::parse("the last").unwrap()).await.unwrap();
+    let mut exchange =
+        core.converse(&owner, "thread-2", conversation, &ChatMessage::parse("the last").unwrap()).await.unwrap();
     let reply = finish(&mut exchange).await;
     let history = exchange.history_after();
     assert_eq!(history.len(), Conversation::MAX_TURNS);

@@ -150,6 +150,13 @@ pub(super) fn moderation_channel() -> Value {
     text_channel(super::MODERATION_CHANNEL_ID, "moderation-log")
 }
 
+/// The guild's age-restricted channel, AGE_RESTRICTED_CHANNEL_ID.
+pub(super) fn age_restricted_channel() -> Value {
+    let mut channel = text_channel(super::AGE_RESTRICTED_CHANNEL_ID, "after-dark");
+    channel["nsfw"] = json!(true);
+    channel
+}
+
 fn text_channel(id: &str, name: &str) -> Value {
     json!({
         "id": id,

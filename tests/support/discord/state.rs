@@ -206,6 +206,8 @@ pub(super) struct State {
     dm_channels: HashMap<String, String>,
     /// Users whose member objects carry MANAGE_GUILD (the server's admins).
     pub managers: HashSet<String>,
+    /// The role ids each user's member objects list.
+    pub roles: HashMap<String, Vec<String>>,
     pub gateway: Gateway,
 }
 
@@ -214,6 +216,7 @@ impl State {
         let mut channels = BTreeMap::new();
         channels.insert(CHANNEL_ID.to_string(), objects::guild_text_channel());
         channels.insert(super::MODERATION_CHANNEL_ID.to_string(), objects::moderation_channel());
+        channels.insert(super::AGE_RESTRICTED_CHANNEL_ID.to_string(), objects::age_restricted_channel());
         let mut users = HashMap::new();
         users.insert(BOT_USER_ID.to_string(), objects::bot_user());
         Self {
@@ -225,6 +228,7 @@ impl State {
             faults: Vec::new(),
             attachment_size_limit: DEFAULT_ATTACHMENT_SIZE_LIMIT,
             managers: HashSet::new(),
+            roles: HashMap::new(),
             files: HashMap::new(),
             users,
             channels,
@@ -707,6 +711,9 @@ impl State {
         if let Some(guild_id) = self.guild_of(channel_id) {
             event["guild_id"] = json!(guild_id);
             event["member"] = objects::partial_member(&message["author"]);
+            if let Some(roles) = self.roles.get(&id_string(message["author"].get("id"))) {
+                event["member"]["roles"] = json!(roles);
+            }
         }
         event
     }
@@ -799,6 +806,9 @@ impl State {
                 interaction["guild_id"] = json!(guild_id);
                 interaction["guild_locale"] = json!("en-US");
                 interaction["member"] = objects::member(user);
+                if let Some(roles) = self.roles.get(&id_string(user.get("id"))) {
+                    interaction["member"]["roles"] = json!(roles);
+                }
                 if self.managers.contains(&id_string(user.get("id"))) {
                     let permissions = EVERYONE_PERMISSIONS | objects::permission::MANAGE_GUILD;
                     interaction["member"]["permissions"] = json!(permissions.to_string());
@@ -824,7 +834,20 @@ impl State {
         options: Value,
         attachments: &[Value],
     ) -> Value {
-        let mut interaction = self.interaction_base(kind, user, CHANNEL_ID);
+        self.command_interaction_in(CHANNEL_ID, kind, user, name, options, attachments)
+    }
+
+    /// An application command or autocomplete interaction in `channel_id`.
+    pub(super) fn command_interaction_in(
+        &mut self,
+        channel_id: &str,
+        kind: u64,
+        user: &Value,
+        name: &str,
+        options: Value,
+        attachments: &[Value],
+    ) -> Value {
+        let mut interaction = self.interaction_base(kind, user, channel_id);
         let command_id = self.command_id(name);
         let mut data = json!({ "id": command_id, "name": name, "type": 1, "options": options });
         if !attachments.is_empty() {

@@ -151,7 +151,7 @@ fn linking(state: &AppState) -> Result<&atelier_shared::Atelier, WebError> {
 
 /// Who you are and which Discord account is linked.
 async fn show_account(State(state): State<AppState>, user: SignedIn) -> Result<Markup, WebError> {
-    let usage = state.core.usage(&user.owner).await?;
+    let usage = state.core.usage(&user.actor()).await?;
     let link = match state.core.linking_available() {
         true => state.core.web_link(&user.actor()).await?,
         false => None,

@@ -145,7 +145,8 @@ impl Visit {
         let started = async {
             let checked = check_message(&self.user, &form, conversation.mode).await?;
             let joined = Conversation { mode: checked.mode, ..conversation.clone() };
-            let exchange = self.state.core.converse(&id.to_string(), joined, &checked.message).await?;
+            let exchange =
+                self.state.core.converse(&self.user.actor(), &id.to_string(), joined, &checked.message).await?;
             Ok::<_, WebError>((checked, exchange))
         }
         .await;

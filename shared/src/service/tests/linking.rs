@@ -188,7 +188,7 @@ async fn linking_unlinking_and_linking_again_never_gives_a_second_days_quota() {
     link(&core, DISCORD_ID, &alice).await;
     assert!(is_over_quota(make(&core, &discord_actor(&core, DISCORD_ID).await).await));
     assert!(is_over_quota(make(&core, &web).await));
-    assert_eq!(core.usage(&alice.owner).await.unwrap().images_today, 3, "each image counted once");
+    assert_eq!(core.usage(&web_actor(&alice)).await.unwrap().images_today, 3, "each image counted once");
 }
 
 #[tokio::test]
@@ -203,13 +203,13 @@ async fn linking_again_counts_only_what_each_side_made_since_unlinking() {
     link(&core, DISCORD_ID, &alice).await;
     make(&core, &web).await.unwrap();
     core.unlink_discord(DISCORD_ID).await.unwrap();
-    assert_eq!(core.usage(&Owner::discord(DISCORD_ID)).await.unwrap().images_today, 3);
+    assert_eq!(core.usage(&discord_actor(&core, DISCORD_ID).await).await.unwrap().images_today, 3);
 
     // Apart, each side makes one more: the person has made five.
     make(&core, &discord_actor(&core, DISCORD_ID).await).await.unwrap();
     make(&core, &web).await.unwrap();
     link(&core, DISCORD_ID, &alice).await;
-    assert_eq!(core.usage(&alice.owner).await.unwrap().images_today, 5);
+    assert_eq!(core.usage(&web_actor(&alice)).await.unwrap().images_today, 5);
     make(&core, &discord_actor(&core, DISCORD_ID).await).await.unwrap();
     assert!(is_over_quota(make(&core, &web).await));
 }

@@ -21,7 +21,7 @@ use crate::AppState;
     )
 )]
 pub async fn me(State(state): State<AppState>, caller: ApiCaller) -> Result<Json<Me>, ApiError> {
-    let usage = UsageView::from(&state.core.usage(&caller.owner).await?);
+    let usage = UsageView::from(&state.core.usage(&caller.actor()).await?);
     let discord_link = state.core.web_link(&caller.actor()).await?.map(|link| DiscordLinkView {
         discord_user_id: link.discord_user_id.to_string(),
         linked_at: link.linked_at.format(&Rfc3339).unwrap_or_default(),
