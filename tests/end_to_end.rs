@@ -35,6 +35,8 @@ mod observability;
 mod replicas;
 // Discord's faults during bursts of jobs (dropped gateway, 429, 5xx, uploads refused for size, expired tokens): table rows.
 mod discord_faults;
+// The CDN told when a published image stops being public: `atelier serve` against moto's CloudFront.
+mod public_cache;
 // The S3 store against moto (store, gallery, CLI, web redirects) and s3s-fs (signatures, URL expiry).
 mod s3;
 // Attacks on the running service and what must hold (decode bombs, …).

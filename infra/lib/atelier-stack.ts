@@ -2,7 +2,8 @@
 //
 //   viewer ──HTTPS── CloudFront ──VPC origin (prefix list + secret header)── internal ALB ── service (Fargate, autoscaled)
 //   Discord gateway ───────────────────────────────────────────────────────────────────────── every task of the service
-//   every task ── Bedrock (the configured models and guardrail only), S3 (the images bucket), Cognito (the pool)
+//   every task ── Bedrock (the configured models and guardrail only), S3 (the images bucket), Cognito (the pool),
+//                 CloudFront (invalidations of this distribution's public pages)
 //
 // Why one service, each task running the web app and the bot: every connected copy of a bot
 // receives every interaction, but each interaction is handled exactly once across replicas.
@@ -633,7 +634,7 @@ export class AtelierStack extends Stack {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com', {
         conditions: { ArnLike: { 'aws:SourceArn': `arn:${partition}:ecs:${region}:${account}:*` }, StringEquals: { 'aws:SourceAccount': account } },
       }),
-      description: 'Atelier tasks: the configured Bedrock models and guardrail, the images bucket, the user pool',
+      description: 'Atelier tasks: the configured Bedrock models and guardrail, the images bucket, the user pool, invalidations of the distribution',
     });
     const objectArns = `${this.imagesBucket.bucketArn}/${prefix}*`;
     this.taskPolicy = new iam.Policy(this, 'TaskPolicy', {
@@ -659,6 +660,14 @@ export class AtelierStack extends Stack {
           resources: [objectArns],
         }),
         new iam.PolicyStatement({
+          sid: 'ForgetUnpublishedPages',
+          // shared/src/public_cache.rs: when a published image is unpublished or deleted, the
+          // app asks this distribution to drop its cached public pages (/p/{id}*, /servers/{guild}*)
+          // instead of showing them until their max-age runs out. This distribution only.
+          actions: ['cloudfront:CreateInvalidation'],
+          resources: [this.distribution.distributionArn],
+        }),
+        new iam.PolicyStatement({
           sid: 'RecordLinkedDiscordAccounts',
           // shared/src/accounts/directory.rs: set custom:discord_id on link, clear it on unlink,
           // and read whether an account is still enabled (sessions re-check it every 15 minutes).
@@ -681,6 +690,10 @@ export class AtelierStack extends Stack {
       // CloudFront addresses the origin by its own name, not the viewer's Host (see the
       // origin request policy): the app answers that name and the public one, nothing else.
       ATELIER_ALLOWED_HOSTS: originHttps ? settings.originDomainName! : loadBalancer.loadBalancerDnsName,
+      // The distribution caches the public pages; the app tells it when one stops being public.
+      // (The task definition already depends on the distribution, for ATELIER_PUBLIC_URL, and
+      // the distribution on nothing of the service's, so this makes no cycle.)
+      ATELIER_CLOUDFRONT_DISTRIBUTION_ID: this.distribution.distributionId,
       ATELIER_STORE: storeUrl,
       ATELIER_ENGINE: 'bedrock',
       ATELIER_CHAT_MODEL: settings.chatModel,
@@ -757,7 +770,7 @@ export class AtelierStack extends Stack {
       description: 'Atelier tasks: from the load balancer only',
       allowAllOutbound: false,
     });
-    // Everything the app talks to (Bedrock, S3, Cognito, Secrets Manager, ECR, Discord's
+    // Everything the app talks to (Bedrock, S3, Cognito, CloudFront, Secrets Manager, ECR, Discord's
     // REST API and gateway) is HTTPS on 443.
     securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS APIs and Discord');
 

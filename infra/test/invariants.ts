@@ -70,13 +70,15 @@ const METRICS_LOG_ACTIONS = ['logs:CreateLogStream', 'logs:PutLogEvents'];
 
 /**
  * The task role: Bedrock actions named one by one on model, profile and guardrail ARNs without
- * wildcards; S3 on the images bucket only; Cognito on the user pool only; log writes on the
- * metrics log group only; nothing else (no CloudWatch API at all: metrics go as EMF log events).
+ * wildcards; S3 on the images bucket only; Cognito on the user pool only; CloudFront
+ * invalidations of this stack's distribution only; log writes on the metrics log group only;
+ * nothing else (no CloudWatch API at all: metrics go as EMF log events).
  */
 export function assertTaskRoleLeastPrivilege(template: TemplateJson): void {
   const bucketId = logicalIdOf(template, 'AWS::S3::Bucket', '/Images/');
   const poolId = logicalIdOf(template, 'AWS::Cognito::UserPool', '/Users/');
   const metricsLogsId = logicalIdOf(template, 'AWS::Logs::LogGroup', '/Monitoring/MetricsLogs/');
+  const distributionId = logicalIdOf(template, 'AWS::CloudFront::Distribution', '/Distribution/');
   const statements = roleStatements(template, '/TaskRole/');
   assert.ok(statements.length > 0, 'the task role has a policy');
   for (const statement of statements) {
@@ -113,6 +115,15 @@ export function assertTaskRoleLeastPrivilege(template: TemplateJson): void {
         break;
       case 'cognito-idp':
         for (const resource of resources) assert.deepEqual(resource, { 'Fn::GetAtt': [poolId, 'Arn'] }, 'Cognito access is on the pool only');
+        break;
+      case 'cloudfront':
+        assert.deepEqual(actions, ['cloudfront:CreateInvalidation'], 'CloudFront: invalidations only');
+        for (const resource of resources) {
+          const parts = resource?.['Fn::Join']?.[1];
+          assert.ok(Array.isArray(parts), `a CloudFront resource is this stack's distribution's ARN: ${JSON.stringify(resource)}`);
+          assert.match(String(parts[0]), /^arn:aws[a-z-]*:cloudfront::\d{12}:distribution\/$/, 'a distribution ARN');
+          assert.deepEqual(parts.slice(1), [{ Ref: distributionId }], "CloudFront access is on this stack's distribution only");
+        }
         break;
       case 'logs':
         for (const action of actions) assert.ok(METRICS_LOG_ACTIONS.includes(action), `${action} is one of the collector's log writes`);

@@ -71,6 +71,15 @@ describe('the checks fail when', () => {
     assert.throws(() => assertTaskRoleLeastPrivilege(template), /not allowed on every resource/);
   });
 
+  it('the task role may invalidate every distribution in the account', () => {
+    const { template } = synth({}, (stack) => {
+      stack.taskPolicy.addStatements(
+        new iam.PolicyStatement({ actions: ['cloudfront:CreateInvalidation'], resources: ['arn:aws:cloudfront::123456789012:distribution/*'] }),
+      );
+    });
+    assert.throws(() => assertTaskRoleLeastPrivilege(template), /this stack's distribution/);
+  });
+
   it('the task role may invoke every foundation model through a wildcard ARN', () => {
     const { template } = synth({}, (stack) => {
       stack.taskPolicy.addStatements(

@@ -153,6 +153,23 @@ describe('the task role', () => {
     assert.deepEqual(cognito.Action, ['cognito-idp:AdminDeleteUserAttributes', 'cognito-idp:AdminGetUser', 'cognito-idp:AdminUpdateUserAttributes']);
   });
 
+  it('may invalidate cached pages of its own distribution only, which the app is told the id of', () => {
+    for (const stack of [defaults, everything]) {
+      const distribution = logicalId(stack, 'AWS::CloudFront::Distribution', '/Distribution/');
+      const forget = roleStatements(stack.template, '/TaskRole/').filter((statement) => statement.Sid === 'ForgetUnpublishedPages');
+      assert.equal(forget.length, 1, 'one statement');
+      assert.equal(forget[0].Effect, 'Allow');
+      assert.equal(forget[0].Action, 'cloudfront:CreateInvalidation');
+      assert.deepEqual(forget[0].Resource, { 'Fn::Join': ['', ['arn:aws:cloudfront::123456789012:distribution/', { Ref: distribution }]] });
+      const cloudfront = roleStatements(stack.template, '/TaskRole/').filter((statement) =>
+        JSON.stringify(statement.Action).includes('cloudfront:'),
+      );
+      assert.deepEqual(cloudfront, forget, 'no other CloudFront permission');
+      const env = environmentOf(taskDefinition(stack, '/Task/'));
+      assert.deepEqual(env.ATELIER_CLOUDFRONT_DISTRIBUTION_ID, { Ref: distribution });
+    }
+  });
+
   it('is assumed by ECS tasks of this account only', () => {
     template.hasResourceProperties('AWS::IAM::Role', {
       Description: Match.stringLikeRegexp('^Atelier tasks'),

@@ -15,6 +15,8 @@
 //! - [`pricing`]: what model calls cost, the unit of every budget.
 //! - [`sessions`]: web sessions and sign-ins in progress, kept in the store.
 //! - [`claims`]: which replica acts on an event every replica hears (a create-only record).
+//! - `public_cache`: the CDN in front of the public pages (the `PublicCache` trait and its
+//!   CloudFront adapter), told when a published image stops being public.
 //! - [`service`]: [`Atelier`], the operations front ends call.
 //! - [`startup`]: building an [`Atelier`] from a [`config::Config`].
 //!
@@ -36,6 +38,7 @@ pub mod metrics;
 pub mod oidc;
 pub mod preferences;
 pub mod pricing;
+pub(crate) mod public_cache;
 pub mod request;
 pub(crate) mod safety;
 pub(crate) mod service;

@@ -22,6 +22,7 @@ use crate::engine::demo::DemoEngine;
 use crate::gallery::Gallery;
 use crate::jobs::Jobs;
 use crate::metrics::{MeasuredChat, MeasuredCritic, MeasuredSafetyCheck, MeasuredStore, Metrics};
+use crate::public_cache::{CloudFrontPublicCache, PublicCache};
 use crate::safety::{Checker, SafetyCheck, SafetyGate};
 use crate::service::Parts;
 use crate::store::ObjectStore;
@@ -71,6 +72,7 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
     // Links live in the gallery's store; recording them on the Cognito user as well needs the pool id.
     let directory = account_directory(config, &mut sdk_config).await;
     let accounts = Some(Arc::new(Accounts::new(store.clone(), directory, &config.public_url)));
+    let public_cache = public_cache(config, &mut sdk_config).await;
     let jobs = Jobs::new(config.limits, store.clone());
     metrics.watch_jobs(jobs.clone());
     // An explicit SDK configuration means the caller has set AWS up already.
@@ -94,6 +96,7 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
                 metrics,
                 prices: config.prices.clone(),
                 text_model: config.bedrock.chat_model.clone(),
+                public_cache,
             };
             (parts, reason)
         }
@@ -124,6 +127,7 @@ pub async fn build(config: &Config, aws: &AwsSetup) -> Result<(Atelier, Started)
                 metrics,
                 prices: config.prices.clone(),
                 text_model: settings.chat_model.clone(),
+                public_cache,
             };
             (parts, format!("Bedrock in {}", bedrock.region))
         }
@@ -214,6 +218,15 @@ async fn account_directory(config: &Config, sdk_config: &mut Option<SdkConfig>) 
         }
         None => Arc::new(NoDirectory),
     }
+}
+
+/// The CDN told when a published image stops being public: the CloudFront distribution, when
+/// one is named. Its client is reached like every other AWS client here (the given SDK
+/// configuration, or the environment's, with `AWS_ENDPOINT_URL_CLOUDFRONT`).
+async fn public_cache(config: &Config, sdk_config: &mut Option<SdkConfig>) -> Option<Arc<dyn PublicCache>> {
+    let distribution_id = config.cloudfront_distribution_id.as_ref()?;
+    tracing::info!(distribution = %distribution_id, "unpublished pages are dropped from CloudFront at once");
+    Some(Arc::new(CloudFrontPublicCache::new(&load_sdk_config(sdk_config).await, distribution_id.clone())))
 }
 
 /// Why the demo engine runs, said loudly at start-up.

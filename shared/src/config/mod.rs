@@ -60,6 +60,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "ATELIER_ALLOWED_HOSTS",
         "other host names requests may be addressed to behind sign-in, comma-separated (the load balancer's name as CloudFront reaches it); requests to any other name are refused",
     ),
+    (
+        "ATELIER_CLOUDFRONT_DISTRIBUTION_ID",
+        "id of the CloudFront distribution in front of the web app, told to drop a public page the moment its image is unpublished or deleted (default: none, pages expire within a minute)",
+    ),
     ("ATELIER_STORE", "where images are kept: file://PATH (default file://./atelier-data) or s3://BUCKET[/PREFIX]"),
     ("ATELIER_S3_FORCE_PATH_STYLE", "true for S3-compatible servers that need path-style URLs"),
     (
@@ -270,6 +274,9 @@ pub struct Config {
     /// Other names requests may be addressed to behind sign-in (`ATELIER_ALLOWED_HOSTS`):
     /// the name the load balancer is reached by from CloudFront. See [`Config::accepted_hosts`].
     pub allowed_hosts: Vec<String>,
+    /// The CloudFront distribution in front of the web app (`ATELIER_CLOUDFRONT_DISTRIBUTION_ID`),
+    /// told to drop a public page once its image stops being public; `None` tells no cache.
+    pub cloudfront_distribution_id: Option<String>,
     /// Where images, metadata and records are kept.
     pub store: StoreLocation,
     /// Path-style S3 URLs, for S3-compatible servers.
@@ -326,6 +333,7 @@ impl Config {
         let bind = server::read_bind(raw)?;
         let public_url = server::read_public_url(raw, bind)?;
         let allowed_hosts = server::read_allowed_hosts(raw)?;
+        let cloudfront_distribution_id = server::read_cloudfront_distribution_id(raw)?;
         let store = store::read(raw)?;
         let engine = engine::read_choice(raw)?;
         let discord = discord::read(raw)?;
@@ -340,6 +348,7 @@ impl Config {
             bind,
             public_url,
             allowed_hosts,
+            cloudfront_distribution_id,
             store: store.location,
             s3_force_path_style: store.s3_force_path_style,
             spool_dir: store.spool_dir,

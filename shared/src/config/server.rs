@@ -1,5 +1,6 @@
 //! Where the process listens and how it reports: the web app's address and public URL, the
-//! metrics listener, and the log format. Read by `atelier serve` and the web app.
+//! CDN in front of it, the metrics listener, and the log format. Read by `atelier serve` and
+//! the web app.
 
 use std::net::SocketAddr;
 
@@ -100,6 +101,31 @@ pub(super) fn read_allowed_hosts(raw: &RawSettings) -> Result<Vec<String>, Confi
     Ok(hosts)
 }
 
+/// `ATELIER_CLOUDFRONT_DISTRIBUTION_ID`: a distribution id as CloudFront writes it (`E2QWRUHAPOMQZL`:
+/// capital letters and digits), not its domain name or ARN, which are easy to paste instead.
+pub(super) fn read_cloudfront_distribution_id(raw: &RawSettings) -> Result<Option<String>, ConfigError> {
+    let Some(text) = raw.get("ATELIER_CLOUDFRONT_DISTRIBUTION_ID") else { return Ok(None) };
+    let plausible = text.len() <= 64 && text.bytes().all(|byte| byte.is_ascii_uppercase() || byte.is_ascii_digit());
+    if !plausible {
+        let problem = if text.contains("cloudfront.net") {
+            "is the distribution's domain name, not its id"
+        } else if text.starts_with("arn:") {
+            "is the distribution's ARN, not its id"
+        } else {
+            "is not a CloudFront distribution id (capital letters and digits)"
+        };
+        return Err(ConfigError {
+            variable: "ATELIER_CLOUDFRONT_DISTRIBUTION_ID",
+            value: Some(text.into()),
+            problem: problem.into(),
+            fix: "use the distribution's id, such as E2QWRUHAPOMQZL (aws cloudfront list-distributions shows it), or \
+                  unset it when no CloudFront is in front of the web app"
+                .into(),
+        });
+    }
+    Ok(Some(text.to_string()))
+}
+
 /// The metrics listener's address: any address and port but the web app's own, so metrics
 /// are never served on the public port.
 pub(super) fn read_metrics_address(raw: &RawSettings, bind: SocketAddr) -> Result<Option<SocketAddr>, ConfigError> {
@@ -136,5 +162,6 @@ pub(super) fn describe(config: &Config) -> Vec<(&'static str, String)> {
             "ATELIER_ALLOWED_HOSTS",
             if config.allowed_hosts.is_empty() { unset() } else { config.allowed_hosts.join(",") },
         ),
+        ("ATELIER_CLOUDFRONT_DISTRIBUTION_ID", config.cloudfront_distribution_id.clone().unwrap_or_else(unset)),
     ]
 }

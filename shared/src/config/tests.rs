@@ -225,3 +225,23 @@ fn logs_are_text_unless_json_is_asked_for() {
     let error = config(&[("ATELIER_LOG_FORMAT", "yaml")]).unwrap_err();
     assert_eq!(error.to_string(), "ATELIER_LOG_FORMAT=yaml: is not a log format; use text or json");
 }
+
+#[test]
+fn a_cloudfront_distribution_is_named_by_its_id_or_not_at_all() {
+    assert_eq!(config(&[]).unwrap().cloudfront_distribution_id, None, "no CDN to tell in local mode");
+    let named = config(&[("ATELIER_CLOUDFRONT_DISTRIBUTION_ID", " E2QWRUHAPOMQZL ")]).unwrap();
+    assert_eq!(named.cloudfront_distribution_id.as_deref(), Some("E2QWRUHAPOMQZL"));
+    assert!(named.describe().contains(&("ATELIER_CLOUDFRONT_DISTRIBUTION_ID", "E2QWRUHAPOMQZL".to_string())));
+
+    for (value, problem) in [
+        ("d111111abcdef8.cloudfront.net", "domain name, not its id"),
+        ("arn:aws:cloudfront::123456789012:distribution/E2QWRUHAPOMQZL", "ARN, not its id"),
+        ("e2qwruhapomqzl", "not a CloudFront distribution id"),
+    ] {
+        let error = config(&[("ATELIER_CLOUDFRONT_DISTRIBUTION_ID", value)]).unwrap_err();
+        assert_eq!(error.variable, "ATELIER_CLOUDFRONT_DISTRIBUTION_ID");
+        let line = error.to_string();
+        assert!(line.contains(problem), "{line}");
+        assert!(line.contains("such as E2QWRUHAPOMQZL"), "{line}");
+    }
+}

@@ -39,6 +39,7 @@ use crate::gallery::{Gallery, ImageId, Origin, Owner, SessionName};
 use crate::jobs::{JobId, Jobs, ReplyRoute};
 use crate::metrics::Metrics;
 use crate::pricing::{PriceTable, Tokens};
+use crate::public_cache::PublicCache;
 use crate::safety::SafetyGate;
 use crate::store::ObjectKey;
 use crate::store::json::JsonRecords;
@@ -126,6 +127,9 @@ pub struct Parts {
     pub prices: PriceTable,
     /// The text model chat, critiques, descriptions and appeals are priced as.
     pub text_model: String,
+    /// The CDN in front of the public pages, told when an image stops being public; `None`
+    /// where there is none (their max-age alone bounds how long it shows them).
+    pub public_cache: Option<Arc<dyn PublicCache>>,
 }
 
 /// The core service; cheap to clone and share between the bot and the web app.
@@ -142,6 +146,7 @@ pub struct Atelier {
     metrics: Metrics,
     prices: PriceTable,
     text_model: String,
+    public_cache: Option<Arc<dyn PublicCache>>,
     /// Jobs running here for people watching them (the web, the API).
     watched: watched::WatchedJobs,
     /// Woken each time this process keeps images, so open galleries show them at once.
@@ -166,6 +171,7 @@ impl Atelier {
             metrics: parts.metrics,
             prices: parts.prices,
             text_model: parts.text_model,
+            public_cache: parts.public_cache,
             watched: watched::WatchedJobs::default(),
             images_kept: Arc::default(),
             not_banned: moderation::NotBanned::default(),

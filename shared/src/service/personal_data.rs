@@ -140,7 +140,12 @@ impl Atelier {
         // The public records first, so nothing of theirs stays visible while the rest goes.
         let (public, private): (Vec<_>, Vec<_>) = keys.into_iter().partition(|key| key.as_str().starts_with("public/"));
         let objects = public.len() + private.len();
-        for key in public.iter().chain(private.iter()) {
+        for key in &public {
+            self.store().delete(key).await?;
+        }
+        // Told before the rest goes, so a failure there leaves no cached public page behind.
+        self.forget_pages_of_public_keys(&public).await;
+        for key in &private {
             self.store().delete(key).await?;
         }
         if let Some(accounts) = &self.accounts {

@@ -9,6 +9,13 @@
 //! Unpublishing or deleting the image deletes both; a public page whose record is gone is a 404.
 //! The public record is written last and deleted first, so a crash in between leaves at worst
 //! a server-gallery entry whose page is already gone, which the listing skips.
+//!
+//! The pages are cacheable for a minute, and a CDN keeps them at the edge for that long. Once
+//! a published image stops being public (unpublished, deleted, or its person's data deleted),
+//! the CDN is told to drop its copies of the pages that showed it
+//! ([`PublicCache`](crate::public_cache::PublicCache)): `/p/{id}` with its files and, when it
+//! was in one, its server's gallery. A CDN that cannot be told fails nothing: the records are
+//! gone already, and the max-age bounds what it still shows.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -19,6 +26,11 @@ use crate::request::Size;
 use crate::store::ObjectKey;
 
 use super::{Actor, Atelier, ImageRef};
+
+/// The most pages named in one request to forget: CloudFront works on at most 15 wildcard
+/// paths at once, across every invalidation in progress, so more than a few (a person's whole
+/// public gallery, deleted with their data) are forgotten as every public page instead.
+pub(super) const MOST_PAGES_NAMED: usize = 8;
 
 /// The most images of a server's gallery on one page.
 pub const SERVER_GALLERY_PAGE: usize = 48;
@@ -88,19 +100,77 @@ impl Atelier {
         self.forget_published(&record).await
     }
 
-    /// Deletes an image's public records (public page first, then its server entry).
+    /// Deletes an image's public records (public page first, then its server entry) and, when
+    /// it was published, tells the CDN to drop the pages that showed it.
     pub(super) async fn forget_published(&self, record: &ImageRecord) -> Result<()> {
         let public = self.records("published image");
         let published = public.get::<Published>(&Self::public_key(record.id)?).await?;
         public.delete(&Self::public_key(record.id)?).await?;
-        let guild_id = published.and_then(|published| published.guild_id).or(match record.origin {
+        let guild_id = published.as_ref().and_then(|published| published.guild_id).or(match record.origin {
             Origin::Discord { guild_id, .. } => guild_id,
             Origin::Cli | Origin::Web => None,
         });
         if let Some(guild_id) = guild_id {
             self.records("server gallery entry").delete(&Self::server_key(guild_id, record.id)?).await?;
         }
+        // Only what was public can be in a shared cache: an image never published costs no
+        // request (nor does a leftover server entry, which its page's absence already hid).
+        if let Some(published) = published {
+            self.forget_public_pages(&[published.id], published.guild_id.as_slice()).await;
+        }
         Ok(())
+    }
+
+    /// Tells the CDN, if there is one, to drop its copies of the public pages of `images` and
+    /// of the galleries of `guilds` (each with its files and later pages: a path and `*`).
+    /// Never fails: the records are gone already and the pages' max-age bounds how long a copy
+    /// lives, so a CDN that cannot be told is the operator's to see in the log, not a reason
+    /// to fail (or half undo) what the person did.
+    pub(super) async fn forget_public_pages(&self, images: &[ImageId], guilds: &[u64]) {
+        let Some(cache) = &self.public_cache else { return };
+        if images.is_empty() && guilds.is_empty() {
+            return;
+        }
+        let paths: Vec<String> = if images.len() + guilds.len() > MOST_PAGES_NAMED {
+            vec!["/p/*".to_string(), "/servers/*".to_string()]
+        } else {
+            // `/servers/{guild}*` also names a longer guild id that starts with this one: a
+            // needless refresh of another gallery, cheaper than one path per page of this one.
+            let pages = images.iter().map(|id| format!("/p/{id}*"));
+            pages.chain(guilds.iter().map(|guild_id| format!("/servers/{guild_id}*"))).collect()
+        };
+        if let Err(error) = cache.forget(&paths).await {
+            tracing::warn!(
+                error = %error,
+                paths = ?paths,
+                "the CDN could not be told to drop pages that are no longer public; its copies expire on their own \
+                 within their max-age"
+            );
+        }
+    }
+
+    /// [`Self::forget_public_pages`] for public records deleted by their keys (a person's
+    /// data deleted whole): `public/images/{id}.json` and `public/servers/{guild}/…`.
+    pub(super) async fn forget_pages_of_public_keys(&self, keys: &[ObjectKey]) {
+        let images: Vec<ImageId> = keys
+            .iter()
+            .filter_map(|key| key.as_str().strip_prefix("public/images/")?.strip_suffix(".json"))
+            .filter_map(|id| ImageId::parse(id).ok())
+            .collect();
+        let mut guilds: Vec<u64> = keys
+            .iter()
+            .filter_map(|key| key.as_str().strip_prefix("public/servers/")?.split('/').next()?.parse().ok())
+            .collect();
+        guilds.sort_unstable();
+        guilds.dedup();
+        self.forget_public_pages(&images, &guilds).await;
+    }
+
+    /// This core telling `cache` instead of the configured CDN, for the tests of what it is told.
+    #[cfg(test)]
+    pub(crate) fn with_public_cache(mut self, cache: std::sync::Arc<dyn crate::public_cache::PublicCache>) -> Self {
+        self.public_cache = Some(cache);
+        self
     }
 
     /// Whether the actor's image is published, for its page.

@@ -3,9 +3,11 @@
 //! fill in every request and an edit stays in its parent's session, how sessions are renamed
 //! and deleted, and that two messages answered at once in one conversation both stay.
 //! `linking` proves that a Discord user who links a web account stays one person: earlier
-//! buttons, defaults and the day's quota.
+//! buttons, defaults and the day's quota. `publishing` proves what the CDN in front of the
+//! public pages is told when an image stops being public.
 
 mod linking;
+mod publishing;
 
 use super::*;
 use crate::chat::{ChatMessage, ChatMode};
