@@ -13,8 +13,12 @@
 //!
 //! A session is only the name records carry (`ImageRecord::session`): listing a gallery's
 //! sessions reads its records, and renaming one rewrites each of its records in place.
+//!
+//! Indexes by session, origin and parent (`users/{owner}/index/`, see [`index`]) let a filtered
+//! page and an image's children cost requests in proportion to what is shown.
 
 mod ids;
+mod index;
 mod reading;
 mod record;
 mod saving;
@@ -64,11 +68,12 @@ pub const MAX_PAGE: usize = 100;
 pub struct Gallery {
     store: Arc<dyn ObjectStore>,
     spool: Option<Spool>,
+    known_indexed: index::KnownIndexed,
 }
 
 impl Gallery {
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
-        Self { store, spool: None }
+        Self { store, spool: None, known_indexed: index::KnownIndexed::default() }
     }
 
     /// Keeps images in `spool` when the store cannot be reached (see [`Self::save`]).

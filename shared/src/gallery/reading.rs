@@ -71,34 +71,39 @@ impl Gallery {
         })
     }
 
+    /// A filtered page reads the session's (or else the origin's) index, so it costs one
+    /// listing and one read per image shown, however large the gallery; both filters are
+    /// checked against each record, which an index entry only points at.
     pub async fn list(&self, owner: &Owner, filter: &ListFilter, cursor: Option<&str>, limit: usize) -> Result<Page> {
         let limit = limit.clamp(1, MAX_PAGE);
-        let prefix = format!("users/{owner}/records/");
+        let prefix = match (&filter.session, filter.origin) {
+            (Some(session), _) => Self::session_prefix(owner, session),
+            (None, Some(origin)) => Self::origin_prefix(owner, origin),
+            (None, None) => format!("users/{owner}/records/"),
+        };
+        if filter.session.is_some() || filter.origin.is_some() {
+            self.ensure_indexed(owner).await?;
+        }
         let mut after = match cursor {
             Some(cursor) => {
                 let id = ImageId::parse(cursor)
                     .map_err(|_| Invalid::new("that page link is broken: start from the first page"))?;
-                Some(Self::record_key(owner, id)?.as_str().to_string())
+                Some(format!("{prefix}{}.json", id.newest_first()))
             }
             None => None,
         };
+        let matches = |record: &ImageRecord| {
+            filter.session.as_ref().is_none_or(|session| record.session.as_ref() == Some(session))
+                && filter.origin.is_none_or(|origin| record.origin.kind() == origin)
+        };
         let mut records = Vec::new();
         loop {
-            // Fetch a little more than needed: filters may drop some, and one extra tells
-            // whether a next page exists.
-            let keys = self.store.list(&prefix, after.as_deref(), (limit + 1).max(32)).await?;
-            let exhausted = keys.is_empty();
+            // One more than the page tells whether a next page exists; a little more still
+            // covers entries whose record is gone or no longer matches.
+            let keys = self.store.list(&prefix, after.as_deref(), limit + 1).await?;
+            let exhausted = keys.len() <= limit;
             after = keys.last().map(|key| key.as_str().to_string());
-            let mut batch = Vec::with_capacity(keys.len());
-            for (key, bytes) in keys.iter().zip(self.store.get_many(&keys).await) {
-                let record = serde_json::from_slice::<ImageRecord>(&bytes?)
-                    .map_err(|error| Error::operator(format!("reading the record at {}", key.as_str()), error))?;
-                batch.push(record);
-            }
-            records.extend(batch.into_iter().filter(|record| {
-                filter.session.as_ref().is_none_or(|session| record.session.as_ref() == Some(session))
-                    && filter.origin.is_none_or(|origin| record.origin.kind() == origin)
-            }));
+            records.extend(self.records_of(owner, &keys, matches).await?);
             if records.len() > limit || exhausted {
                 break;
             }
@@ -112,29 +117,19 @@ impl Gallery {
         Ok(Page { records, next_cursor })
     }
 
-    /// The images made from this one.
+    /// The images made from this one, newest first, from the parent index.
     pub async fn children(&self, owner: &Owner, id: ImageId) -> Result<Vec<ImageRecord>> {
-        // Children are always newer than their parent, so the scan stops at the parent.
-        let mut children = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.list(owner, &ListFilter::default(), cursor.as_deref(), MAX_PAGE).await?;
-            let reached_parent = page.records.iter().any(|record| record.id <= id);
-            children.extend(page.records.into_iter().filter(|record| record.parent == Some(id)));
-            match page.next_cursor {
-                Some(next) if !reached_parent => cursor = Some(next),
-                _ => return Ok(children),
-            }
-        }
+        self.indexed_children(owner, id).await
     }
 
-    /// Deletes an image: the record first (so it leaves listings at once), then its bytes.
+    /// Deletes an image: the record first (so it leaves listings at once), then its bytes,
+    /// then its index entries (after the record, so the index never lacks a record's entry).
     pub async fn delete(&self, owner: &Owner, id: ImageId) -> Result<()> {
         let record = self.record(owner, id).await?;
         self.store.delete(&Self::record_key(owner, id)?).await?;
         self.store.delete(&Self::image_key(owner, id, &record.extension)?).await?;
         self.store.delete(&Self::thumbnail_key(owner, id)?).await?;
-        Ok(())
+        self.delete_entries(&record).await
     }
 
     /// Whether the store can be used.
@@ -194,7 +189,10 @@ impl Gallery {
                     (Self::image_key(from, id, &record.extension)?, Self::thumbnail_key(from, id)?);
                 copy(store, &source_image, &Self::image_key(to, id, &record.extension)?, &record.media_type).await?;
                 copy(store, &source_thumbnail, &Self::thumbnail_key(to, id)?, "image/jpeg").await?;
+                let source_entries = Self::entry_keys(&record)?;
                 record.owner = to.clone();
+                // The new gallery's index entries before its record, as every write does.
+                self.put_entries(&record).await.map_err(failed)?;
                 let body =
                     serde_json::to_vec_pretty(&record).map_err(|error| Error::operator("encoding a record", error))?;
                 match store
@@ -207,6 +205,9 @@ impl Gallery {
                 store.delete(&source_image).await.map_err(failed)?;
                 store.delete(&source_thumbnail).await.map_err(failed)?;
                 store.delete(&source_record_key).await.map_err(failed)?;
+                for entry in &source_entries {
+                    store.delete(entry).await.map_err(failed)?;
+                }
                 moved += 1;
             }
         }

@@ -32,21 +32,35 @@ impl Gallery {
             body: image.bytes().clone(),
         };
         let record_object = Self::record_object(record)?;
+        // The spool writes the parts in this order too: the index entries after the bytes,
+        // the record after both (see `index`).
+        let entries_then_record = |mut entries: Vec<SpooledObject>, record_object: SpooledObject| {
+            entries.push(record_object);
+            entries
+        };
         match self.put_new(&image_object).await {
             Ok(()) => {}
             Err(error @ StoreError::Unavailable { .. }) => {
                 let thumbnail_object = self.thumbnail_object(record, image).await?;
-                // The spool writes the parts in this order too: the record after the bytes.
-                self.spool_parts(record, error, vec![image_object, record_object, thumbnail_object]).await?;
+                let mut parts = vec![image_object];
+                parts.extend(entries_then_record(Self::entry_objects(record)?, record_object));
+                parts.push(thumbnail_object);
+                self.spool_parts(record, error, parts).await?;
                 return Ok(Saved::Spooled);
             }
             Err(error) => return Err(saving_failed(error)),
         }
-        match self.put_new(&record_object).await {
+        let written = match self.put_entries(record).await {
+            Ok(()) => self.put_new(&record_object).await,
+            Err(error) => Err(error),
+        };
+        match written {
             Ok(()) => Ok(Saved::Stored),
             Err(error @ StoreError::Unavailable { .. }) => {
                 let thumbnail_object = self.thumbnail_object(record, image).await?;
-                self.spool_parts(record, error, vec![record_object, thumbnail_object]).await?;
+                let mut parts = entries_then_record(Self::entry_objects(record)?, record_object);
+                parts.push(thumbnail_object);
+                self.spool_parts(record, error, parts).await?;
                 Ok(Saved::Spooled)
             }
             Err(error) => Err(saving_failed(error)),

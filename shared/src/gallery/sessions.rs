@@ -74,11 +74,20 @@ impl Gallery {
             if record.session.as_ref() != Some(from) {
                 return Ok(false);
             }
+            // The new session's entry before the record, the old one's after it (see `index`).
+            let old_entries = Self::entry_keys(&record)?;
             record.session = to.cloned();
+            self.put_entries(&record).await.map_err(failed)?;
             let body =
                 serde_json::to_vec_pretty(&record).map_err(|error| Error::operator("encoding a record", error))?;
             match self.store.replace(key, Bytes::from(body), "application/json", &version).await {
-                Ok(()) => return Ok(true),
+                Ok(()) => {
+                    let new_entries = Self::entry_keys(&record)?;
+                    for stale in old_entries.iter().filter(|entry| !new_entries.contains(entry)) {
+                        self.store.delete(stale).await.map_err(failed)?;
+                    }
+                    return Ok(true);
+                }
                 // Changed or deleted since it was read: read it again.
                 Err(StoreError::Changed(_)) => continue,
                 Err(error) => return Err(failed(error)),
@@ -91,7 +100,11 @@ impl Gallery {
     }
 
     /// Calls `visit` with every record of the owner's gallery, newest first.
-    async fn each_record(&self, owner: &Owner, mut visit: impl FnMut(&ObjectKey, ImageRecord)) -> Result<()> {
+    pub(super) async fn each_record(
+        &self,
+        owner: &Owner,
+        mut visit: impl FnMut(&ObjectKey, ImageRecord),
+    ) -> Result<()> {
         let prefix = format!("users/{owner}/records/");
         let mut after: Option<String> = None;
         loop {

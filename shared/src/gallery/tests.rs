@@ -127,8 +127,11 @@ async fn deleting_removes_every_part_and_lineage_is_found() {
     gallery.delete(&owner, child.id).await.unwrap();
     gallery.delete(&owner, parent.id).await.unwrap();
     assert!(gallery.list(&owner, &ListFilter::default(), None, 10).await.unwrap().records.is_empty());
+    // Only the gallery's own mark that it is indexed stays: no part of either image, and no
+    // index entry.
     let left = gallery.store().list("users/", None, 100).await.unwrap();
-    assert!(left.is_empty(), "files left behind: {left:?} in {}", folder.path().display());
+    let left: Vec<&str> = left.iter().map(|key| key.as_str()).collect();
+    assert_eq!(left, ["users/local-operator/index/built.json"], "files left behind in {}", folder.path().display());
 }
 
 #[tokio::test]
@@ -164,4 +167,182 @@ async fn an_image_saved_in_two_steps_is_listed_at_once_and_its_thumbnail_follows
     assert_eq!((thumbnail, media_type.as_str()), (expected.clone(), "image/jpeg"));
     assert_eq!(gallery.store().get(&thumbnail_key(&never_filed)).await.unwrap(), expected);
     gallery.file(&never_filed, &image).await.unwrap();
+}
+
+fn in_session(name: &str) -> ListFilter {
+    ListFilter { session: Some(SessionName::parse(name).unwrap()), origin: None }
+}
+
+/// A store that counts the requests made of it (a key read with `get_many` counts as one, as
+/// on S3), for the tests of what a gallery operation costs.
+struct Counting {
+    inner: Arc<dyn ObjectStore>,
+    requests: std::sync::atomic::AtomicUsize,
+}
+
+impl Counting {
+    fn take(&self) -> usize {
+        self.requests.swap(0, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn count(&self, requests: usize) {
+        self.requests.fetch_add(requests, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for Counting {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        body: bytes::Bytes,
+        content_type: &str,
+        mode: crate::store::PutMode,
+    ) -> Result<(), crate::store::StoreError> {
+        self.count(1);
+        self.inner.put(key, body, content_type, mode).await
+    }
+    async fn get(&self, key: &ObjectKey) -> Result<bytes::Bytes, crate::store::StoreError> {
+        self.count(1);
+        self.inner.get(key).await
+    }
+    async fn get_many(&self, keys: &[ObjectKey]) -> Vec<Result<bytes::Bytes, crate::store::StoreError>> {
+        self.count(keys.len());
+        self.inner.get_many(keys).await
+    }
+    async fn get_versioned(
+        &self,
+        key: &ObjectKey,
+    ) -> Result<(bytes::Bytes, crate::store::Version), crate::store::StoreError> {
+        self.count(1);
+        self.inner.get_versioned(key).await
+    }
+    async fn replace(
+        &self,
+        key: &ObjectKey,
+        body: bytes::Bytes,
+        content_type: &str,
+        expected: &crate::store::Version,
+    ) -> Result<(), crate::store::StoreError> {
+        self.count(1);
+        self.inner.replace(key, body, content_type, expected).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectKey>, crate::store::StoreError> {
+        self.count(1);
+        self.inner.list(prefix, start_after, limit).await
+    }
+    async fn delete(&self, key: &ObjectKey) -> Result<(), crate::store::StoreError> {
+        self.count(1);
+        self.inner.delete(key).await
+    }
+    async fn check(&self) -> Result<(), crate::store::StoreError> {
+        self.inner.check().await
+    }
+    async fn download_url(
+        &self,
+        key: &ObjectKey,
+        expires_in: std::time::Duration,
+    ) -> Result<Option<String>, crate::store::StoreError> {
+        self.inner.download_url(key, expires_in).await
+    }
+}
+
+/// A session's page, a source's page and an old image's children cost a listing and a read
+/// per image shown, however many other images the gallery holds.
+#[tokio::test]
+async fn filtered_pages_and_children_cost_what_they_show_not_the_gallery() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = Arc::new(Counting {
+        inner: Arc::new(FolderStore::open(folder.path()).await.unwrap()),
+        requests: Default::default(),
+    });
+    let gallery = Gallery::new(store.clone());
+    let owner = Owner::local_operator();
+    let image = image().await;
+    let oldest = record(&owner, &image, Origin::Web, Some("harbours"));
+    gallery.save(&oldest, &image).await.unwrap();
+    for number in 0..300 {
+        let session = (number % 100 == 0).then_some("harbours");
+        let origin = if number == 150 { Origin::Cli } else { Origin::Web };
+        gallery.save(&record(&owner, &image, origin, session), &image).await.unwrap();
+    }
+    let child = ImageRecord { parent: Some(oldest.id), ..record(&owner, &image, Origin::Web, None) };
+    gallery.save(&child, &image).await.unwrap();
+    // The first indexed read checks the gallery's mark once.
+    gallery.list(&owner, &in_session("harbours"), None, 10).await.unwrap();
+    store.take();
+
+    let harbours = gallery.list(&owner, &in_session("harbours"), None, 10).await.unwrap();
+    assert_eq!(harbours.records.len(), 4);
+    assert!(harbours.records.iter().all(|record| record.session.as_ref().is_some_and(|s| s.as_str() == "harbours")));
+    assert_eq!(store.take(), 1 + 4, "one listing and one read per image of the session");
+    let from_cli =
+        gallery.list(&owner, &ListFilter { session: None, origin: Some(OriginKind::Cli) }, None, 10).await.unwrap();
+    assert_eq!(from_cli.records.len(), 1);
+    assert_eq!(store.take(), 1 + 1);
+    let children = gallery.children(&owner, oldest.id).await.unwrap();
+    assert_eq!(children.iter().map(|record| record.id).collect::<Vec<_>>(), [child.id]);
+    assert_eq!(store.take(), 2 + 1, "a listing of the children, one read, and the empty listing that ends it");
+}
+
+/// Entries whose record is gone, or says otherwise (a crash between two writes), are never
+/// shown; a renamed session's images are found under the new name only.
+#[tokio::test]
+async fn the_index_never_shows_what_the_records_do_not_say() {
+    let (_folder, gallery) = gallery().await;
+    let owner = Owner::local_operator();
+    let image = image().await;
+    let kept = record(&owner, &image, Origin::Web, Some("boats"));
+    gallery.save(&kept, &image).await.unwrap();
+    // A crash after the entries were written and before the record: entries without a record.
+    let ghost = record(&owner, &image, Origin::Web, Some("boats"));
+    gallery.put_entries(&ghost).await.unwrap();
+    let boats = in_session("boats");
+    let listed = gallery.list(&owner, &boats, None, 10).await.unwrap().records;
+    assert_eq!(listed.iter().map(|record| record.id).collect::<Vec<_>>(), [kept.id]);
+
+    assert_eq!(gallery.retag_session(&owner, &SessionName::parse("boats").unwrap(), None).await.unwrap(), 1);
+    assert!(gallery.list(&owner, &boats, None, 10).await.unwrap().records.is_empty());
+    let renamed = record(&owner, &image, Origin::Web, Some("ships"));
+    gallery.save(&renamed, &image).await.unwrap();
+    gallery
+        .retag_session(&owner, &SessionName::parse("ships").unwrap(), Some(&SessionName::parse("sea").unwrap()))
+        .await
+        .unwrap();
+    let sea = gallery.list(&owner, &in_session("sea"), None, 10).await.unwrap().records;
+    assert_eq!(sea.iter().map(|record| record.id).collect::<Vec<_>>(), [renamed.id]);
+    assert!(gallery.list(&owner, &in_session("ships"), None, 10).await.unwrap().records.is_empty());
+}
+
+/// A gallery kept before the index existed (records only) is indexed on its first filtered
+/// read, once.
+#[tokio::test]
+async fn a_gallery_from_before_the_index_is_indexed_on_first_use() {
+    let (folder, gallery) = gallery().await;
+    let owner = Owner::local_operator();
+    let image = image().await;
+    let parent =
+        record(&owner, &image, Origin::Discord { guild_id: None, channel_id: 1, message_id: None }, Some("old"));
+    gallery.save(&parent, &image).await.unwrap();
+    let child = ImageRecord { parent: Some(parent.id), ..record(&owner, &image, Origin::Web, None) };
+    gallery.save(&child, &image).await.unwrap();
+    // As an older Atelier left it: no index at all.
+    std::fs::remove_dir_all(folder.path().join("users/local-operator/index")).unwrap();
+
+    let fresh = Gallery::new(gallery.store().clone());
+    let old = fresh.list(&owner, &in_session("old"), None, 10).await.unwrap().records;
+    assert_eq!(old.iter().map(|record| record.id).collect::<Vec<_>>(), [parent.id]);
+    assert_eq!(
+        fresh.children(&owner, parent.id).await.unwrap().iter().map(|record| record.id).collect::<Vec<_>>(),
+        [child.id]
+    );
+    assert!(folder.path().join("users/local-operator/index/built.json").exists());
 }

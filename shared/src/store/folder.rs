@@ -39,11 +39,29 @@ fn content_version(bytes: &[u8]) -> Version {
     Version(digest.iter().map(|byte| format!("{byte:02x}")).collect())
 }
 
+/// How long after a folder last changed its sorted listing may be kept: longer than the
+/// file system's timestamp granularity (a clock tick), so that any later change gives the
+/// folder a different modification time than the one the listing was kept with.
+const LISTING_SETTLED_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The most folders whose listings are kept (each is its keys, sorted).
+const LISTINGS_KEPT: usize = 64;
+
 /// Objects as files under one folder; the key is the relative path.
 #[derive(Debug, Clone)]
 pub struct FolderStore {
     root: PathBuf,
     writers: Arc<tokio::sync::Semaphore>,
+    listings: Arc<std::sync::Mutex<std::collections::HashMap<PathBuf, KeptListing>>>,
+}
+
+/// A folder's keys, sorted, as they were when the folder had `modified` as its modification
+/// time. Only folders without sub-folders are kept (a sub-folder's changes do not show in its
+/// parent's time).
+#[derive(Debug)]
+struct KeptListing {
+    modified: std::time::SystemTime,
+    keys: Arc<Vec<String>>,
 }
 
 impl FolderStore {
@@ -51,7 +69,8 @@ impl FolderStore {
     /// path or permission shows at start rather than on someone's first image.
     pub async fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
-        let store = Self { root, writers: Arc::new(tokio::sync::Semaphore::new(WRITERS_AT_ONCE)) };
+        let store =
+            Self { root, writers: Arc::new(tokio::sync::Semaphore::new(WRITERS_AT_ONCE)), listings: Arc::default() };
         store.prove_writable().await?;
         Ok(store)
     }
@@ -299,28 +318,37 @@ impl ObjectStore for FolderStore {
         if replaced { Ok(()) } else { Err(StoreError::Changed(key.as_str().to_string())) }
     }
 
+    /// A page of keys costs reading the folder only when it changed in the last second or
+    /// is not known yet; otherwise its kept sorted listing answers with a binary search, so a
+    /// page deep in a large gallery costs what the page holds (see [`KeptListing`]).
     async fn list(&self, prefix: &str, start_after: Option<&str>, limit: usize) -> Result<Vec<ObjectKey>, StoreError> {
         let root = self.root.clone();
         let prefix = prefix.to_string();
         let start_after = start_after.map(String::from);
         let location = self.location();
+        let listings = self.listings.clone();
         tokio::task::spawn_blocking(move || {
             // Only the folder the prefix points into needs walking; keys elsewhere cannot match.
             let folder = match prefix.rfind('/') {
                 Some(end) => root.join(&prefix[..end]),
                 None => root.clone(),
             };
-            let mut keys = Vec::new();
-            collect_keys(&root, &folder, &mut keys).map_err(|error| StoreError::Unavailable {
+            let keys = sorted_keys(&root, &folder, &listings).map_err(|error| StoreError::Unavailable {
                 location,
                 detail: format!("listing files failed: {}", describe_io_error(&error)),
             })?;
-            keys.retain(|key| {
-                key.starts_with(&prefix) && start_after.as_deref().is_none_or(|after| key.as_str() > after)
-            });
-            keys.sort();
-            keys.truncate(limit);
-            Ok(keys.into_iter().filter_map(|key| ObjectKey::new(key).ok()).collect())
+            // The keys under the prefix are one run of the sorted list.
+            let from_prefix = keys.partition_point(|key| key.as_str() < prefix.as_str());
+            let from = match &start_after {
+                Some(after) => from_prefix.max(keys.partition_point(|key| key.as_str() <= after.as_str())),
+                None => from_prefix,
+            };
+            Ok(keys[from..]
+                .iter()
+                .take_while(|key| key.starts_with(&prefix))
+                .take(limit)
+                .filter_map(|key| ObjectKey::new(key.clone()).ok())
+                .collect())
         })
         .await
         .map_err(|error| StoreError::Unavailable { location: self.location(), detail: error.to_string() })?
@@ -356,12 +384,55 @@ impl ObjectStore for FolderStore {
     }
 }
 
-fn collect_keys(root: &Path, folder: &Path, keys: &mut Vec<String>) -> std::io::Result<()> {
-    let entries = match std::fs::read_dir(folder) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(()),
+/// Every key under `folder`, sorted: the kept listing when the folder has not changed since,
+/// else read from the disk (and kept, when the folder has no sub-folders and has not changed
+/// for [`LISTING_SETTLED_AFTER`]).
+fn sorted_keys(
+    root: &Path,
+    folder: &Path,
+    listings: &std::sync::Mutex<std::collections::HashMap<PathBuf, KeptListing>>,
+) -> std::io::Result<Arc<Vec<String>>> {
+    let modified = match std::fs::metadata(folder) {
+        Ok(metadata) => metadata.modified().ok(),
+        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Arc::default()),
         Err(error) => return Err(error),
     };
+    let lock = || listings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(modified) = modified
+        && let Some(kept) = lock().get(folder)
+        && kept.modified == modified
+    {
+        return Ok(kept.keys.clone());
+    }
+    let mut keys = Vec::new();
+    let has_folders = collect_keys(root, folder, &mut keys)?;
+    keys.sort();
+    let keys = Arc::new(keys);
+    let settled = modified.filter(|modified| {
+        modified.elapsed().is_ok_and(|age| age > LISTING_SETTLED_AFTER)
+            // Read again after the listing: unchanged while it was read.
+            && std::fs::metadata(folder).and_then(|metadata| metadata.modified()).ok() == Some(*modified)
+    });
+    if let Some(modified) = settled
+        && !has_folders
+    {
+        let mut kept = lock();
+        if kept.len() >= LISTINGS_KEPT {
+            kept.clear();
+        }
+        kept.insert(folder.to_path_buf(), KeptListing { modified, keys: keys.clone() });
+    }
+    Ok(keys)
+}
+
+/// Adds every key under `folder` to `keys`; whether `folder` has sub-folders.
+fn collect_keys(root: &Path, folder: &Path, keys: &mut Vec<String>) -> std::io::Result<bool> {
+    let entries = match std::fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(false),
+        Err(error) => return Err(error),
+    };
+    let mut has_folders = false;
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name();
@@ -370,6 +441,7 @@ fn collect_keys(root: &Path, folder: &Path, keys: &mut Vec<String>) -> std::io::
         }
         let path = entry.path();
         if entry.file_type()?.is_dir() {
+            has_folders = true;
             collect_keys(root, &path, keys)?;
         } else if let Ok(relative) = path.strip_prefix(root) {
             let key: Vec<String> =
@@ -377,7 +449,7 @@ fn collect_keys(root: &Path, folder: &Path, keys: &mut Vec<String>) -> std::io::
             keys.push(key.join("/"));
         }
     }
-    Ok(())
+    Ok(has_folders)
 }
 
 #[cfg(test)]
@@ -518,5 +590,33 @@ mod tests {
             reader.await.unwrap();
         }
         assert_eq!(store.get(&ledger).await.unwrap(), version(1_000));
+    }
+
+    /// A folder's kept listing answers pages only while the folder is unchanged: keys another
+    /// process (another store on the same folder) adds or removes show at once.
+    #[tokio::test]
+    async fn a_kept_listing_follows_changes_made_by_another_process() {
+        let folder = tempfile::tempdir().unwrap();
+        let here = FolderStore::open(folder.path()).await.unwrap();
+        let elsewhere = FolderStore::open(folder.path()).await.unwrap();
+        for name in ["b", "d", "f"] {
+            here.put(&key(&format!("users/x/records/{name}.json")), Bytes::from("{}"), "a", PutMode::Overwrite)
+                .await
+                .unwrap();
+        }
+        // Settled: the listing is kept from now on.
+        tokio::time::sleep(LISTING_SETTLED_AFTER + std::time::Duration::from_millis(200)).await;
+        let names = |keys: Vec<ObjectKey>| keys.iter().map(|key| key.as_str().to_string()).collect::<Vec<_>>();
+        assert_eq!(names(here.list("users/x/records/", None, 10).await.unwrap()).len(), 3);
+        assert_eq!(here.listings.lock().unwrap().len(), 1, "the settled folder's listing was not kept");
+        let page = here.list("users/x/records/", Some("users/x/records/b.json"), 1).await.unwrap();
+        assert_eq!(names(page), ["users/x/records/d.json"]);
+
+        elsewhere.put(&key("users/x/records/c.json"), Bytes::from("{}"), "a", PutMode::Overwrite).await.unwrap();
+        elsewhere.delete(&key("users/x/records/f.json")).await.unwrap();
+        let listed = names(here.list("users/x/records/", None, 10).await.unwrap());
+        assert_eq!(listed, ["users/x/records/b.json", "users/x/records/c.json", "users/x/records/d.json"]);
+        let page = here.list("users/x/records/", Some("users/x/records/b.json"), 1).await.unwrap();
+        assert_eq!(names(page), ["users/x/records/c.json"]);
     }
 }
