@@ -325,7 +325,10 @@ async fn register_commands_sends_the_command_list_through_the_configured_api() {
     assert_eq!(server["contexts"], serde_json::json!([0]), "{server}");
     let subcommands: Vec<&str> =
         server["options"].as_array().unwrap().iter().map(|option| option["name"].as_str().unwrap()).collect();
-    assert_eq!(subcommands, ["show", "channels", "models", "default-model", "budget", "moderation-channel"]);
+    assert_eq!(
+        subcommands,
+        ["show", "channels", "models", "default-model", "budget", "role-budget", "age-policy", "moderation-channel"]
+    );
     let imagine_options: Vec<&str> =
         put.body[0]["options"].as_array().unwrap().iter().map(|option| option["name"].as_str().unwrap()).collect();
     assert_eq!(imagine_options, ["prompt", "negative", "model", "aspect", "style", "seed", "count", "session"]);
