@@ -130,6 +130,7 @@ async fn start_atelier(discord: &DiscordStandIn, bedrock: &BedrockStandIn) -> At
         .env("ATELIER_USER_RUNNING_JOBS", "20")
         .env("ATELIER_USER_QUEUED_JOBS", "20")
         .env("ATELIER_DAILY_IMAGE_QUOTA", "0")
+        .env("ATELIER_DAILY_BUDGET_USD", "0")
         .env("ATELIER_SHUTDOWN_DRAIN_SECONDS", "0")
         // As in production: info-level logs, here to a file (DISCORD_LOAD_RUST_LOG to change).
         .env("RUST_LOG", std::env::var("DISCORD_LOAD_RUST_LOG").unwrap_or_else(|_| "info".into()))

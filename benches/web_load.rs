@@ -237,6 +237,8 @@ async fn memory_under_load() -> Vec<Figure> {
         ("ATELIER_USER_RUNNING_JOBS", limit.clone()),
         ("ATELIER_USER_QUEUED_JOBS", limit),
         ("ATELIER_DAILY_IMAGE_QUOTA", "0".into()),
+        // No spending limit either: 1,000 images of one person are $40 by the price table.
+        ("ATELIER_DAILY_BUDGET_USD", "0".into()),
         ("ATELIER_METRICS_ADDRESS", metrics_address.clone()),
     ]);
     let client = reqwest::Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
@@ -462,6 +464,7 @@ fn gallery_settings() -> Vec<(&'static str, String)> {
         ("ATELIER_USER_RUNNING_JOBS", "4".into()),
         ("ATELIER_USER_QUEUED_JOBS", "16".into()),
         ("ATELIER_DAILY_IMAGE_QUOTA", "0".into()),
+        ("ATELIER_DAILY_BUDGET_USD", "0".into()),
     ]
 }
 
