@@ -94,6 +94,37 @@ export const ORIGIN_VERIFY_HEADER = 'X-Origin-Verify';
 export const CALLBACK_PATH = 'auth/callback';
 
 /**
+ * The name of the Cognito identity provider for Sign in with Discord. It is part of the
+ * contract with the web app: a federated user's Cognito ID token carries an `identities` claim
+ * whose entry has `providerName` set to this and `userId` set to the Discord user id (Discord's
+ * `sub`), which is how the app knows the Discord account without `/link`. Renaming it breaks
+ * that, and replaces the provider (the name is its identity in Cognito), so every Discord user
+ * of the pool would come back as a new user.
+ */
+export const DISCORD_IDENTITY_PROVIDER = 'Discord';
+/**
+ * Discord's OpenID Connect endpoints, entered explicitly so that Cognito does not depend on
+ * discovering them from the issuer. The issuer and the keys that sign its RS256 ID tokens are
+ * those of https://discord.com/.well-known/openid-configuration; the authorization and token
+ * URLs are the ones Discord documents for OAuth2 (its discovery document lists the
+ * authorization URL under /api). User info is the current-user endpoint, whose
+ * documented user object has the `username`, `global_name` and `email` the attribute mapping
+ * reads; the discovery document names /api/oauth2/userinfo instead, whose claims Discord does
+ * not document. The ID token's `sub` is the Discord user id.
+ */
+export const DISCORD_OIDC = {
+  issuer: 'https://discord.com',
+  authorization: 'https://discord.com/oauth2/authorize',
+  token: 'https://discord.com/api/oauth2/token',
+  userInfo: 'https://discord.com/api/users/@me',
+  jwksUri: 'https://discord.com/api/oauth2/keys',
+  /** `openid` for the ID token, `identify` for the user object, `email` for its address. */
+  scopes: ['openid', 'identify', 'email'],
+} as const;
+/** Where Discord sends people back to Cognito: the path on the managed-login domain. */
+export const COGNITO_IDP_RESPONSE_PATH = '/oauth2/idpresponse';
+
+/**
  * Discord permissions the bot asks for when it is invited: view channels, send messages,
  * embed links, attach files, read message history, create public threads and send messages
  * in threads (chat conversations continue in threads).
@@ -117,6 +148,8 @@ export class AtelierStack extends Stack {
   readonly distribution: cloudfront.Distribution;
   readonly userPool: cognito.UserPool;
   readonly userPoolClient: cognito.UserPoolClient;
+  /** Sign in with Discord, when `discordClientId` is set. */
+  readonly discordProvider?: cognito.UserPoolIdentityProviderOidc;
   readonly monitoring: Monitoring;
   readonly siteUrl: string;
   private readonly zones: string[] | undefined;
@@ -550,6 +583,39 @@ export class AtelierStack extends Stack {
       cognitoDomain: { domainPrefix: settings.cognitoDomainPrefix },
       managedLoginVersion: cognito.ManagedLoginVersion.NEWER_MANAGED_LOGIN,
     });
+    // Sign in with Discord, when discordClientId is set: Cognito federates the Discord
+    // application as an OIDC provider and the managed login shows a "Discord" button beside
+    // email and password. Without it the stack is as before (no provider, Cognito only), so
+    // deployments that do not want Discord sign-in need nothing new.
+    if (settings.discordSignIn !== undefined) {
+      this.discordProvider = new cognito.UserPoolIdentityProviderOidc(this, 'DiscordSignIn', {
+        userPool: this.userPool,
+        // The name the web app looks for in the ID token's `identities` claim (see the constant).
+        name: DISCORD_IDENTITY_PROVIDER,
+        clientId: settings.discordSignIn.clientId,
+        // A dynamic reference ({{resolve:secretsmanager:…}}): CloudFormation reads the secret
+        // the operator stored when it creates or updates the provider, and the value never
+        // appears in the template, the assembly or the stack's parameters.
+        clientSecret: SecretValue.secretsManager(settings.discordSignIn.clientSecretName).unsafeUnwrap(),
+        issuerUrl: DISCORD_OIDC.issuer,
+        endpoints: {
+          authorization: DISCORD_OIDC.authorization,
+          token: DISCORD_OIDC.token,
+          userInfo: DISCORD_OIDC.userInfo,
+          jwksUri: DISCORD_OIDC.jwksUri,
+        },
+        scopes: [...DISCORD_OIDC.scopes],
+        // Discord's user endpoint answers GET with the access token as a bearer token.
+        attributeRequestMethod: cognito.OidcAttributeRequestMethod.GET,
+        // The pool requires an email, so it must be mapped (a Discord account without an email
+        // address cannot sign in this way). The Discord id needs no mapping: it is the ID
+        // token's `sub`, which Cognito keeps as the identity's user id in `identities`.
+        attributeMapping: {
+          email: cognito.ProviderAttribute.other('email'),
+          preferredUsername: cognito.ProviderAttribute.other('username'),
+        },
+      });
+    }
     this.userPoolClient = this.userPool.addClient('Web', {
       userPoolClientName: 'atelier-web',
       // A confidential client: the code exchange happens on the server, with PKCE as well
@@ -562,17 +628,28 @@ export class AtelierStack extends Stack {
         callbackUrls: [`${publicUrl}${CALLBACK_PATH}`],
         logoutUrls: [publicUrl],
       },
-      supportedIdentityProviders: [cognito.UserPoolClientIdentityProvider.COGNITO],
+      supportedIdentityProviders: [
+        cognito.UserPoolClientIdentityProvider.COGNITO,
+        ...(this.discordProvider === undefined ? [] : [cognito.UserPoolClientIdentityProvider.custom(DISCORD_IDENTITY_PROVIDER)]),
+      ],
       preventUserExistenceErrors: true,
       enableTokenRevocation: true,
+      // With Discord sign-in, preferred_username holds the Discord username. The ID token
+      // carries only attributes the client may read, and Cognito can only update at each
+      // sign-in the mapped attributes the client may write; so the client may write it too,
+      // which lets anyone set their own. It is a display name, never an identity: the
+      // Discord id comes from `identities` (or custom:discord_id, which nobody can write).
       readAttributes: new cognito.ClientAttributes()
-        .withStandardAttributes({ email: true, emailVerified: true })
+        .withStandardAttributes({ email: true, emailVerified: true, preferredUsername: this.discordProvider !== undefined })
         .withCustomAttributes('discord_id'),
-      writeAttributes: new cognito.ClientAttributes().withStandardAttributes({ email: true }),
+      writeAttributes: new cognito.ClientAttributes().withStandardAttributes({ email: true, preferredUsername: this.discordProvider !== undefined }),
       idTokenValidity: Duration.hours(1),
       accessTokenValidity: Duration.hours(1),
       refreshTokenValidity: Duration.days(30),
     });
+    // The client names the provider by its name, which is no reference CloudFormation sees;
+    // without this it could update the client before the provider exists, and fail.
+    if (this.discordProvider !== undefined) this.userPoolClient.node.addDependency(this.discordProvider);
     // Managed login (the newer version) shows its pages only with a style for the client.
     new cognito.CfnManagedLoginBranding(this, 'ManagedLoginBranding', {
       userPoolId: this.userPool.userPoolId,
@@ -838,6 +915,13 @@ export class AtelierStack extends Stack {
     new CfnOutput(this, 'OidcIssuer', { value: oidcIssuer, description: 'ATELIER_OIDC_ISSUER' });
     new CfnOutput(this, 'ManagedLoginUrl', { value: domain.baseUrl(), description: 'Cognito managed login (sign-up, sign-in, MFA set-up)' });
     new CfnOutput(this, 'SignInCallbackUrl', { value: `${publicUrl}${CALLBACK_PATH}`, description: 'The app client callback URL' });
+    // With or without discordClientId, so that it can go into the Discord application before
+    // the deployment that turns Sign in with Discord on.
+    new CfnOutput(this, 'DiscordSignInRedirectUrl', {
+      value: `${domain.baseUrl()}${COGNITO_IDP_RESPONSE_PATH}`,
+      description:
+        'Sign in with Discord: add this URL under OAuth2 > Redirects of the Discord application, then deploy with -c discordClientId=<its Client ID>',
+    });
     new CfnOutput(this, 'DiscordTokenSecretArn', {
       value: discordToken.secretArn,
       description: 'Store the bot token here: aws secretsmanager put-secret-value --secret-id <this> --secret-string <token>',

@@ -72,6 +72,13 @@ export interface Settings {
   /** An existing guardrail (id, version), or undefined to create one in the stack. */
   readonly guardrail?: { readonly id: string; readonly version: string };
   readonly discordApplicationId?: string;
+  /**
+   * Sign in with Discord through Cognito (an OIDC identity provider named `Discord`), when
+   * `discordClientId` is set: the Discord application's OAuth2 client id, and the Secrets
+   * Manager secret (a name or an ARN) the operator stored its client secret in. Undefined: the
+   * managed login offers email and password only, as before.
+   */
+  readonly discordSignIn?: DiscordSignIn;
   readonly discordMessageContent: boolean;
   /** Whether the tasks run the Discord bot (get the token) at all. */
   readonly discordBot: boolean;
@@ -81,6 +88,21 @@ export interface Settings {
   /** Estimated model spend over a rolling 24 hours, in whole US dollars, above which an alarm fires. */
   readonly dailySpendAlarmUsd: number;
 }
+
+/** Sign in with Discord: what Cognito needs to federate the Discord application. */
+export interface DiscordSignIn {
+  /** The OAuth2 client id (the same number as the Discord application id). */
+  readonly clientId: string;
+  /**
+   * The Secrets Manager secret holding the OAuth2 client secret as plain text: a name, or the
+   * ARN of one in another account. Only a reference goes into the template; CloudFormation
+   * reads the value when it creates or updates the identity provider.
+   */
+  readonly clientSecretName: string;
+}
+
+/** The secret `discordClientSecretName` names unless told otherwise (README: "Deploying to AWS"). */
+export const DISCORD_CLIENT_SECRET_NAME = 'atelier/discord-client-secret';
 
 /**
  * Seconds the process stays up unready after SIGTERM (ATELIER_SHUTDOWN_DRAIN_SECONDS), taking
@@ -300,6 +322,42 @@ export function readSettings(context: ContextReader, environment: NodeJS.Process
     throw new SettingsError('discordApplicationId', `is ${JSON.stringify(discordApplicationId)}`, 'use the numeric Application ID from the Discord developer portal');
   }
 
+  // Sign in with Discord is on when the OAuth2 client id is given; the secret's name has a
+  // default, so the client id alone is enough once the operator has stored the secret under it.
+  const discordClientId = text('discordClientId');
+  const discordClientSecretName = text('discordClientSecretName');
+  let discordSignIn: DiscordSignIn | undefined;
+  if (discordClientId !== undefined) {
+    // A Discord id is larger than the integers a JSON number holds exactly.
+    if (typeof context('discordClientId') === 'number') {
+      throw new SettingsError('discordClientId', `is the number ${discordClientId}`, 'write it as text, in quotes: a JSON number cannot hold a Discord id exactly');
+    }
+    if (!/^\d{15,22}$/.test(discordClientId)) {
+      throw new SettingsError(
+        'discordClientId',
+        `is ${JSON.stringify(discordClientId)}`,
+        'use the numeric Client ID from OAuth2 in the Discord developer portal (the same number as the Application ID)',
+      );
+    }
+    const clientSecretName = discordClientSecretName ?? DISCORD_CLIENT_SECRET_NAME;
+    const secretName = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+    const secretArn = /^arn:aws(?:-cn|-us-gov)?:secretsmanager:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$/;
+    if (!secretName.test(clientSecretName) && !secretArn.test(clientSecretName)) {
+      throw new SettingsError(
+        'discordClientSecretName',
+        `is ${JSON.stringify(clientSecretName)}`,
+        `give the name of the Secrets Manager secret that holds the Discord client secret (such as ${DISCORD_CLIENT_SECRET_NAME}), or its ARN`,
+      );
+    }
+    discordSignIn = { clientId: discordClientId, clientSecretName };
+  } else if (discordClientSecretName !== undefined) {
+    throw new SettingsError(
+      'discordClientSecretName',
+      'is set but discordClientId is not',
+      'set discordClientId as well to turn on Sign in with Discord, or leave both unset',
+    );
+  }
+
   const storePrefix = text('storePrefix')?.replace(/^\/+|\/+$/g, '');
   if (storePrefix !== undefined && !/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(storePrefix)) {
     throw new SettingsError('storePrefix', `is ${JSON.stringify(storePrefix)}`, 'use letters, digits, ., _, - and / only');
@@ -346,6 +404,7 @@ export function readSettings(context: ContextReader, environment: NodeJS.Process
     imageModels,
     guardrail,
     discordApplicationId,
+    discordSignIn,
     discordMessageContent: flag('discordMessageContent', false),
     discordBot: flag('discordBot', true),
     deletionProtection: flag('deletionProtection', true),

@@ -16,8 +16,13 @@ export const INFRA = path.resolve(__dirname, '..', '..');
 
 const cdkJson = JSON.parse(fs.readFileSync(path.join(INFRA, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
 
-/** What infra/check passes to `cdk synth`: an example account, a region, an image tag. */
-export const TEST_CONTEXT = { account: '123456789012', region: 'us-east-1', imageTag: 'test' };
+/**
+ * What infra/check passes to `cdk synth` (an example account, a region, an image tag), and a
+ * Discord client id, so that the stack the tests check has Sign in with Discord (infra/check
+ * lints the stack without it as its defaults, and with it as every option). A test of the
+ * stack without it passes `discordClientId: undefined`.
+ */
+export const TEST_CONTEXT = { account: '123456789012', region: 'us-east-1', imageTag: 'test', discordClientId: '123456789012345678' };
 
 /** A CloudFormation template as plain JSON. */
 export type TemplateJson = { Resources: Record<string, { Type: string; Properties?: any; Metadata?: any }>; Outputs?: any };

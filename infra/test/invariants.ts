@@ -197,6 +197,19 @@ export function assertSecretsNotInEnvironment(template: TemplateJson): void {
   assert.deepEqual([...seen].sort(), [...SECRET_SETTINGS].sort(), 'both secrets reach a container');
 }
 
+/**
+ * Every Cognito identity provider's client secret is a Secrets Manager dynamic reference, which
+ * CloudFormation resolves at deployment: never a literal in the template.
+ */
+export function assertIdentityProviderSecretsReferenced(template: TemplateJson): void {
+  for (const [id, provider] of resourcesOfType(template, 'AWS::Cognito::UserPoolIdentityProvider')) {
+    const secret = provider.Properties?.ProviderDetails?.client_secret;
+    if (secret === undefined) continue;
+    assert.equal(typeof secret, 'string', `${id}'s client secret is one dynamic reference`);
+    assert.match(secret, /^\{\{resolve:secretsmanager:[^{}]+\}\}$/, `${id}'s client secret comes from Secrets Manager`);
+  }
+}
+
 /** The service rolls back a deployment that does not become healthy. */
 export function assertCircuitBreakers(template: TemplateJson): void {
   const services = resourcesOfType(template, 'AWS::ECS::Service');

@@ -6,6 +6,7 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { Duration } from 'aws-cdk-lib';
+import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -18,6 +19,7 @@ import {
   assertBucketsTlsOnly,
   assertCircuitBreakers,
   assertGracefulStop,
+  assertIdentityProviderSecretsReferenced,
   assertLoadBalancerOnlyFromCloudFront,
   assertLoadBalancersInternal,
   assertSecretsNotInEnvironment,
@@ -45,6 +47,7 @@ describe('the checks fail when', () => {
     assertStateNeverExpires(template);
     assertLoadBalancersInternal(template);
     assertSidecarsCannotStopTheApp(template);
+    assertIdentityProviderSecretsReferenced(template);
   });
 
   it("the images bucket's public access block is removed", () => {
@@ -204,6 +207,24 @@ describe('the checks fail when', () => {
       loadBalancer.addListener('Http', { port: 80, open: false, defaultAction: elbv2.ListenerAction.redirect({ host: 'example.com' }) });
     });
     assertGuardFails(keepsHttp, 'network.guard/internet_facing_load_balancers_serve_no_plain_http');
+  });
+
+  it("Sign in with Discord's client secret is written into the template", () => {
+    const { template } = synth({}, (stack) => {
+      (stack.discordProvider!.node.defaultChild as cognito.CfnUserPoolIdentityProvider).addPropertyOverride('ProviderDetails.client_secret', 'pasted-from-the-portal');
+    });
+    assertGuardFails(template, 'cognito.guard/identity_provider_secrets_are_references');
+    assert.throws(() => assertIdentityProviderSecretsReferenced(template), /comes from Secrets Manager/);
+  });
+
+  it("Sign in with Discord's client secret is assembled in the template around a reference", () => {
+    const { template } = synth({}, (stack) => {
+      (stack.discordProvider!.node.defaultChild as cognito.CfnUserPoolIdentityProvider).addPropertyOverride('ProviderDetails.client_secret', {
+        'Fn::Join': ['', ['{{resolve:secretsmanager:atelier/discord-client-secret:SecretString:::}}', '-suffix']],
+      });
+    });
+    assertGuardFails(template, 'cognito.guard/identity_provider_secrets_are_references');
+    assert.throws(() => assertIdentityProviderSecretsReferenced(template), /is one dynamic reference/);
   });
 
   it('a service deploys without rollback', () => {

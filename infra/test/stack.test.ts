@@ -6,15 +6,16 @@ import { describe, it } from 'node:test';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 
 import { modelArns } from '../lib/bedrock';
-import { DISCORD_BOT_PERMISSIONS, METRICS_PORT, runningJobsPerTask, SPOOL_DIR } from '../lib/atelier-stack';
+import { DISCORD_BOT_PERMISSIONS, DISCORD_IDENTITY_PROVIDER, DISCORD_OIDC, METRICS_PORT, runningJobsPerTask, SPOOL_DIR } from '../lib/atelier-stack';
 import { ALARM_THRESHOLDS, COLLECTOR_CONTAINER, COLLECTOR_IMAGE, metricsNamespace } from '../lib/monitoring';
-import { readSettings, SettingsError, SHUTDOWN_DRAIN_SECONDS, STOP_MARGIN_SECONDS } from '../lib/settings';
+import { DISCORD_CLIENT_SECRET_NAME, readSettings, SettingsError, SHUTDOWN_DRAIN_SECONDS, STOP_MARGIN_SECONDS } from '../lib/settings';
 import { resourcesOfType, runGuard, synth, TEST_CONTEXT } from './helpers';
 import {
   assertBucketsPrivate,
   assertBucketsTlsOnly,
   assertCircuitBreakers,
   assertGracefulStop,
+  assertIdentityProviderSecretsReferenced,
   assertLoadBalancerOnlyFromCloudFront,
   assertLoadBalancersInternal,
   assertLogRetention,
@@ -26,10 +27,16 @@ import {
   roleStatements,
 } from './invariants';
 
+/** cdk.json's defaults, with Sign in with Discord (the test context has a Discord client id). */
 const defaults = synth();
 const template = Template.fromJSON(defaults.template);
+/** cdk.json's defaults as they are: no Discord client id, so no Sign in with Discord. */
+const withoutDiscord = synth({ discordClientId: undefined });
 
-/** Every option set: a domain, HTTPS to the origin, a WAF ACL, an existing VPC and guardrail. */
+/**
+ * Every option set: a domain, HTTPS to the origin, a WAF ACL, an existing VPC and guardrail, and
+ * the Discord client secret in a secret named by its ARN.
+ */
 const everything = synth({
   domainName: 'atelier.example.com',
   certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555',
@@ -44,6 +51,7 @@ const everything = synth({
   guardrailId: 'abc123def456',
   guardrailVersion: '3',
   discordApplicationId: '123456789012345678',
+  discordClientSecretName: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:atelier/discord-client-secret-AbCdEf',
   storePrefix: 'atelier',
   imageModels: 'nova=amazon.nova-canvas-v1:0,extra=stability.sd3-5-large-v1:0',
 });
@@ -528,9 +536,14 @@ describe('sign-in', () => {
   });
 
   it('does not let users write their own custom:discord_id', () => {
+    // With Discord sign-in the client also writes preferred_username, which Cognito updates from
+    // the Discord username at each sign-in (mapped attributes must be writable).
     const client = resourcesOfType(defaults.template, 'AWS::Cognito::UserPoolClient')[0][1];
-    assert.deepEqual(client.Properties.WriteAttributes, ['email']);
+    assert.deepEqual(client.Properties.WriteAttributes, ['email', 'preferred_username']);
     assert.ok(client.Properties.ReadAttributes.includes('custom:discord_id'));
+    const plain = resourcesOfType(withoutDiscord.template, 'AWS::Cognito::UserPoolClient')[0][1];
+    assert.deepEqual(plain.Properties.WriteAttributes, ['email']);
+    assert.ok(plain.Properties.ReadAttributes.includes('custom:discord_id'));
   });
 
   it('has a managed login domain with a style', () => {
@@ -539,10 +552,83 @@ describe('sign-in', () => {
   });
 });
 
+describe('sign in with Discord', () => {
+  const provider = (stack: typeof defaults) => {
+    const found = resourcesOfType(stack.template, 'AWS::Cognito::UserPoolIdentityProvider');
+    assert.equal(found.length, 1, 'one identity provider');
+    return found[0];
+  };
+  const client = (stack: typeof defaults) => resourcesOfType(stack.template, 'AWS::Cognito::UserPoolClient')[0][1];
+
+  it('federates Discord as an OIDC provider named Discord, with explicit endpoints, the scopes and the attribute mapping', () => {
+    const [, discord] = provider(defaults);
+    assert.equal(DISCORD_IDENTITY_PROVIDER, 'Discord', 'the name the web app looks for in the identities claim');
+    assert.equal(discord.Properties.ProviderType, 'OIDC');
+    assert.equal(discord.Properties.ProviderName, 'Discord');
+    assert.deepEqual(discord.Properties.UserPoolId, { Ref: logicalId(defaults, 'AWS::Cognito::UserPool', '/Users/') });
+    assert.deepEqual(discord.Properties.ProviderDetails, {
+      client_id: '123456789012345678',
+      client_secret: `{{resolve:secretsmanager:${DISCORD_CLIENT_SECRET_NAME}:SecretString:::}}`,
+      authorize_scopes: 'openid identify email',
+      attributes_request_method: 'GET',
+      oidc_issuer: 'https://discord.com',
+      authorize_url: 'https://discord.com/oauth2/authorize',
+      token_url: 'https://discord.com/api/oauth2/token',
+      attributes_url: 'https://discord.com/api/users/@me',
+      jwks_uri: 'https://discord.com/api/oauth2/keys',
+    });
+    assert.equal(DISCORD_OIDC.issuer, 'https://discord.com');
+    // The Discord id is the ID token's sub, which Cognito keeps in `identities` unmapped.
+    assert.deepEqual(discord.Properties.AttributeMapping, { email: 'email', preferred_username: 'username' });
+  });
+
+  it('gets the client secret from Secrets Manager at deployment, never as a literal', () => {
+    assertIdentityProviderSecretsReferenced(defaults.template);
+    assertIdentityProviderSecretsReferenced(everything.template);
+    const [, named] = provider(everything);
+    assert.equal(
+      named.Properties.ProviderDetails.client_secret,
+      '{{resolve:secretsmanager:arn:aws:secretsmanager:us-east-1:123456789012:secret:atelier/discord-client-secret-AbCdEf:SecretString:::}}',
+    );
+    // The provider's is the template's only client secret, and its only reference to a secret
+    // the stack does not make (the others are the stack's own, by ARN).
+    const text = JSON.stringify(defaults.template);
+    assert.equal(text.match(/client_secret/g)?.length, 1);
+    assert.deepEqual(text.match(/resolve:secretsmanager:[^"]+/g), [`resolve:secretsmanager:${DISCORD_CLIENT_SECRET_NAME}:SecretString:::}}`]);
+  });
+
+  it('is offered by the app client beside Cognito’s own sign-in, which CloudFormation creates after the provider', () => {
+    const web = client(defaults);
+    assert.deepEqual(web.Properties.SupportedIdentityProviders, ['COGNITO', 'Discord']);
+    const [providerId] = provider(defaults);
+    assert.ok(resourcesOfType(defaults.template, 'AWS::Cognito::UserPoolClient')[0][1].DependsOn?.includes(providerId), 'the client depends on the provider');
+    // The Discord username reaches the ID token.
+    assert.ok(web.Properties.ReadAttributes.includes('preferred_username'));
+    assert.deepEqual(client(everything).Properties.SupportedIdentityProviders, ['COGNITO', 'Discord']);
+  });
+
+  it('is absent without discordClientId: no identity provider, and only Cognito’s own sign-in', () => {
+    Template.fromJSON(withoutDiscord.template).resourceCountIs('AWS::Cognito::UserPoolIdentityProvider', 0);
+    const web = client(withoutDiscord);
+    assert.deepEqual(web.Properties.SupportedIdentityProviders, ['COGNITO']);
+    assert.equal(web.DependsOn, undefined);
+    assert.ok(!web.Properties.ReadAttributes.includes('preferred_username'));
+    assert.doesNotMatch(JSON.stringify(withoutDiscord.template), /client_secret|discord-client-secret|discord\.com/);
+  });
+
+  it('tells the operator the redirect URL to give Discord, with or without it', () => {
+    for (const stack of [defaults, withoutDiscord]) {
+      assert.deepEqual(stack.template.Outputs.DiscordSignInRedirectUrl.Value, {
+        'Fn::Join': ['', ['https://', { Ref: logicalId(stack, 'AWS::Cognito::UserPoolDomain', '/ManagedLogin/') }, '.auth.us-east-1.amazoncognito.com/oauth2/idpresponse']],
+      });
+    }
+  });
+});
+
 describe('the outputs', () => {
   it('give the operator the site, the sign-in ids and the Discord steps', () => {
     const outputs = Object.keys(everything.template.Outputs);
-    for (const name of ['SiteUrl', 'UserPoolId', 'UserPoolClientId', 'OidcIssuer', 'DiscordTokenSecretArn', 'DiscordInteractionsEndpointUrl', 'DiscordInstallUrl', 'RegisterCommandsCommand', 'RestartServiceCommand']) {
+    for (const name of ['SiteUrl', 'UserPoolId', 'UserPoolClientId', 'OidcIssuer', 'DiscordSignInRedirectUrl', 'DiscordTokenSecretArn', 'DiscordInteractionsEndpointUrl', 'DiscordInstallUrl', 'RegisterCommandsCommand', 'RestartServiceCommand']) {
       assert.ok(outputs.includes(name), name);
     }
     // The restart replaces the one service's tasks; the one-off task is of its definition and security group.
@@ -777,8 +863,8 @@ describe('metrics, alarms and the dashboard', () => {
 });
 
 describe('the template', () => {
-  it('passes our cfn-guard rules, with defaults and with every option', () => {
-    for (const { template: json } of [defaults, everything]) {
+  it('passes our cfn-guard rules, with defaults, without Discord sign-in and with every option', () => {
+    for (const { template: json } of [defaults, withoutDiscord, everything]) {
       const result = runGuard(json);
       assert.equal(result.status, 0, result.output);
     }
@@ -814,6 +900,27 @@ describe('the settings', () => {
     assert.throws(() => read({ alarmEmail: 'a@example.com,b@example.com' }), /context alarmEmail: is "a@example.com,b@example.com"/);
     assert.throws(() => read({ dailySpendAlarmUsd: '0' }), /context dailySpendAlarmUsd: is "0"; use a whole number from 1 to 1000000/);
     assert.throws(() => read({ dailySpendAlarmUsd: '12.5' }), /context dailySpendAlarmUsd: is "12.5"/);
+    assert.throws(() => read({ discordClientId: 'my-app' }), /context discordClientId: is "my-app"; use the numeric Client ID from OAuth2/);
+    assert.throws(() => read({ discordClientId: 123456789012345678 }), /context discordClientId: is the number 123456789012345680; write it as text/);
+    assert.throws(() => read({ discordClientSecretName: 'has spaces' }), /context discordClientSecretName: is "has spaces"; give the name of the Secrets Manager secret/);
+    assert.throws(() => read({ discordClientSecretName: 'arn:aws:secretsmanager:us-east-1:123:secret:x' }), /context discordClientSecretName: is "arn:aws:secretsmanager/);
+    assert.throws(
+      () => read({ discordClientId: undefined, discordClientSecretName: 'atelier/discord' }),
+      /context discordClientSecretName: is set but discordClientId is not; set discordClientId as well/,
+    );
+  });
+
+  it('turn Sign in with Discord on with discordClientId, the secret named atelier/discord-client-secret unless told otherwise', () => {
+    assert.equal(read({ discordClientId: undefined }).discordSignIn, undefined);
+    assert.equal(read({ discordClientId: '' }).discordSignIn, undefined);
+    assert.deepEqual(read({ discordClientId: ' 123456789012345678 ' }).discordSignIn, {
+      clientId: '123456789012345678',
+      clientSecretName: 'atelier/discord-client-secret',
+    });
+    assert.equal(DISCORD_CLIENT_SECRET_NAME, 'atelier/discord-client-secret');
+    assert.equal(read({ discordClientSecretName: 'prod/discord' }).discordSignIn?.clientSecretName, 'prod/discord');
+    const arn = 'arn:aws:secretsmanager:eu-west-1:210987654321:secret:shared/discord-AbCdEf';
+    assert.equal(read({ discordClientSecretName: arn }).discordSignIn?.clientSecretName, arn);
   });
 
   it('have no alarm address and a daily spend alarm at 50 US dollars unless told otherwise', () => {
