@@ -79,6 +79,7 @@ async fn folder_store() -> (tempfile::TempDir, Arc<dyn ObjectStore>) {
 
 fn web_user(subject: &str, username: &str) -> SignedInUser {
     SignedInUser {
+        discord: None,
         subject: subject.into(),
         username: username.into(),
         email: None,
@@ -149,6 +150,7 @@ async fn signing_in_through_the_provider_gives_the_verified_user() {
     assert_eq!(
         user,
         SignedInUser {
+            discord: None,
             subject: "sub-alice".into(),
             username: "alice".into(),
             email: Some("alice@example.com".into()),

@@ -31,6 +31,25 @@ pub(crate) struct Bot {
 impl Bot {
     /// Atelier on Bedrock (the stand-in) with the bot connected to the Discord stand-in.
     pub(crate) async fn start(settings: &[(&str, &str)]) -> Self {
+        let mut variables = vec![("ATELIER_PUBLIC_URL", "https://atelier.example")];
+        variables.extend_from_slice(settings);
+        Self::start_with(&variables).await
+    }
+
+    /// The bot with web sign-in through `provider` (the app's own address as its public URL,
+    /// so the provider's callback reaches it).
+    pub(crate) async fn start_signed_in(provider: &crate::support::oidc::OidcProvider) -> Self {
+        let issuer = provider.issuer();
+        Self::start_with(&[
+            ("ATELIER_OIDC_ISSUER", issuer.as_str()),
+            ("ATELIER_OIDC_CLIENT_ID", "atelier-web"),
+            ("ATELIER_OIDC_CLIENT_SECRET", "atelier-secret"),
+            ("ATELIER_SESSION_SECRET", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+        ])
+        .await
+    }
+
+    async fn start_with(settings: &[(&str, &str)]) -> Self {
         let discord = DiscordStandIn::start().await;
         let bedrock = BedrockStandIn::start().await;
         let sdk_config = bedrock.sdk_config().await;
@@ -41,7 +60,6 @@ impl Bot {
             ("ATELIER_DISCORD_APPLICATION_ID", APPLICATION_ID),
             ("ATELIER_DISCORD_API_URL", &api),
             ("ATELIER_DISCORD_GATEWAY_URL", &gateway),
-            ("ATELIER_PUBLIC_URL", "https://atelier.example"),
         ];
         variables.extend_from_slice(settings);
         let app = TestApp::spawn_with_aws(&variables, sdk_config).await;
@@ -631,6 +649,67 @@ async fn link_issues_a_one_time_link_that_the_web_app_accepts() {
     assert_eq!(offer.discord_user_id, PERSON);
 }
 
+/// "Sign in with Discord": a web sign-in whose ID token's `identities` claim names Discord
+/// links that web account to the Discord user at once (no /link), moving the images made in
+/// Discord into its gallery, and /me in Discord shows the link. The same Discord account
+/// signing in to a second web account is not moved there silently.
+#[tokio::test]
+async fn signing_in_with_discord_links_the_web_account_at_once() {
+    let provider = crate::support::oidc::OidcProvider::start().await;
+    let bot = Bot::start_signed_in(&provider).await;
+    let made =
+        bot.result_of(&bot.command(PERSON, "imagine", json!([option("prompt", "a moth at a lamp")]), &[]).await).await;
+    let image = target_of(&button(&made, "var")).to_string();
+    let discord_identity = |subject: &str| {
+        json!({
+            "cognito:username": format!("Discord_{PERSON}"),
+            "preferred_username": "person",
+            "email": format!("{subject}@example.com"),
+            "identities": [{
+                "userId": PERSON.to_string(), "providerName": "Discord", "providerType": "OIDC",
+                "issuer": null, "primary": "true", "dateCreated": "1700000000000"
+            }]
+        })
+    };
+    let sign_in = |subject: &'static str| {
+        let (bot, provider) = (&bot, &provider);
+        async move {
+            let browser = reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let start = browser.get(bot.app.url("/signin?next=/gallery")).send().await.unwrap();
+            let authorize = start.headers()["location"].to_str().unwrap().to_string();
+            let callback = provider.authorize(&authorize, subject).await;
+            let back = browser.get(callback.url.as_str()).send().await.unwrap();
+            assert_eq!(back.status(), reqwest::StatusCode::SEE_OTHER, "{}", back.text().await.unwrap());
+            browser
+        }
+    };
+    provider.set_user("dana", discord_identity("dana")).await;
+    let browser = sign_in("dana").await;
+
+    // Linked at once: the image made in Discord is in the web gallery, and the account says so.
+    assert!(record_in(&bot, "web-dana", &image).is_some(), "the Discord image did not move into the web gallery");
+    assert!(record_in(&bot, &format!("discord-{PERSON}"), &image).is_none());
+    let gallery = browser.get(bot.app.url("/api/images")).send().await.unwrap().text().await.unwrap();
+    assert!(gallery.contains(&image), "{gallery}");
+    let account = browser.get(bot.app.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(account.contains("data-testid=\"linked-discord\"") && account.contains("person"), "{account}");
+    let me = bot.private_answer(&bot.command(PERSON, "me", json!([]), &[]).await).await;
+    assert!(me.to_string().contains(&format!("linked to **Discord_{PERSON}**")), "{me:#}");
+
+    // The same Discord account signing in to another web account is not moved there.
+    provider.set_user("erin", discord_identity("erin")).await;
+    let other = sign_in("erin").await;
+    let account = other.get(bot.app.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(account.contains("data-testid=\"discord-linked-elsewhere\""), "{account}");
+    assert!(record_in(&bot, "web-dana", &image).is_some(), "the image left the first account");
+    let me = bot.private_answer(&bot.command(PERSON, "me", json!([]), &[]).await).await;
+    assert!(me.to_string().contains(&format!("linked to **Discord_{PERSON}**")), "{me:#}");
+}
+
 /// The gallery record of an image, read from `owner`'s gallery in the store, if it is there.
 fn record_in(bot: &Bot, owner: &str, id: &str) -> Option<Value> {
     let folder = bot.app.data.path().join(format!("store/users/{owner}/records"));
@@ -663,6 +742,7 @@ async fn after_linking_the_buttons_of_earlier_results_and_earlier_settings_keep_
         &reqwest::Url::parse("https://atelier.example").unwrap(),
     );
     let alice = SignedInUser {
+        discord: None,
         subject: "alice".into(),
         username: "alice".into(),
         email: None,

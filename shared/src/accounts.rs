@@ -108,6 +108,10 @@ pub struct Link {
     pub subject: String,
     /// The web account's user name in the provider's directory.
     pub username: String,
+    /// The Discord user's name when it was linked, to show on the account page (absent on
+    /// links made before it was kept).
+    #[serde(default)]
+    pub discord_name: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub linked_at: OffsetDateTime,
 }
@@ -131,6 +135,9 @@ pub struct Linked {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct TokenRecord {
     discord_user_id: u64,
+    /// The Discord user's name when they asked for the link.
+    #[serde(default)]
+    discord_name: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     issued_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -223,12 +230,18 @@ impl Accounts {
 
     /// A new one-time link for a Discord user, valid for [`LINK_LIFETIME`].
     pub async fn issue_link(&self, discord_user_id: u64) -> Result<LinkToken> {
+        self.issue_named_link(discord_user_id, None).await
+    }
+
+    /// [`Self::issue_link`], keeping the Discord user's name for the link record.
+    pub async fn issue_named_link(&self, discord_user_id: u64, discord_name: Option<&str>) -> Result<LinkToken> {
         let mut random = [0u8; TOKEN_BYTES];
         rand::rng().fill_bytes(&mut random);
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random);
         let issued_at = self.now();
         let expires_at = issued_at + LINK_LIFETIME;
-        let record = TokenRecord { discord_user_id, issued_at, expires_at };
+        let record =
+            TokenRecord { discord_user_id, discord_name: discord_name.map(String::from), issued_at, expires_at };
         if !self.create_json(&token_key(&token_hash(&token), "json")?, &record).await? {
             // 256 random bits never collide; a store that says otherwise is broken.
             return Err(Error::operator("issuing a link token", "the store already holds a token with this hash"));
@@ -282,7 +295,51 @@ impl Accounts {
             return Err(already_used());
         }
 
-        let link = self.bind(discord_user_id, web_user).await?;
+        let linked = self.complete_link(discord_user_id, record.discord_name, web_user).await?;
+        tracing::info!(
+            "linked Discord user {discord_user_id} to {} ({} earlier images moved)",
+            linked.link.owner,
+            linked.images_moved
+        );
+        Ok(linked)
+    }
+
+    /// Links the Discord account someone signed in with ("Sign in with Discord", Cognito's
+    /// `identities` claim) to their web account at once, as a used link token would: nothing
+    /// to do when the two are linked already (`Ok(None)`). A Discord account linked to another
+    /// web account, or a web account linked to another Discord account, is never re-linked
+    /// silently: the person is told how to unlink first.
+    pub async fn link_signed_in_discord(&self, web_user: &SignedInUser) -> Result<Option<Linked>> {
+        let Some(discord) = &web_user.discord else { return Ok(None) };
+        match self.link_for_discord(discord.user_id).await? {
+            Some(existing) if existing.owner == web_user.owner => return Ok(None),
+            Some(_) => return Err(discord_taken()),
+            None => {}
+        }
+        if let Some(existing) = self.live_web_link(&web_user.owner).await?
+            && existing.discord_user_id != discord.user_id
+        {
+            return Err(web_taken());
+        }
+        let linked = self.complete_link(discord.user_id, discord.name.clone(), web_user).await?;
+        tracing::info!(
+            "linked Discord user {} to {} at sign-in with Discord ({} earlier images moved)",
+            discord.user_id,
+            linked.link.owner,
+            linked.images_moved
+        );
+        Ok(Some(linked))
+    }
+
+    /// Everything a link does once it is decided: both link records, the day's count and
+    /// settings carried over, the Discord images moved, the directory told.
+    async fn complete_link(
+        &self,
+        discord_user_id: u64,
+        discord_name: Option<String>,
+        web_user: &SignedInUser,
+    ) -> Result<Linked> {
+        let link = self.bind(discord_user_id, discord_name, web_user).await?;
         let discord_owner = Owner::discord(discord_user_id);
         Ledgers::new(self.store.clone()).join(&discord_owner, &link.owner).await?;
         // Moved, not copied: the Discord defaults apply only through the web account now, and
@@ -294,17 +351,17 @@ impl Accounts {
         self.note_move(discord_user_id, &link.owner).await?;
         let images_moved = self.gallery.adopt(&discord_owner, &link.owner).await?;
         self.directory.record_discord_id(&link.username, Some(discord_user_id)).await?;
-        tracing::info!("linked Discord user {discord_user_id} to {} ({images_moved} earlier images moved)", link.owner);
         Ok(Linked { link, images_moved })
     }
 
     /// Writes both link records; re-running it for the same two accounts is harmless.
-    async fn bind(&self, discord_user_id: u64, web_user: &SignedInUser) -> Result<Link> {
+    async fn bind(&self, discord_user_id: u64, discord_name: Option<String>, web_user: &SignedInUser) -> Result<Link> {
         let mut link = Link {
             discord_user_id,
             owner: web_user.owner.clone(),
             subject: web_user.subject.clone(),
             username: web_user.username.clone(),
+            discord_name,
             linked_at: self.now(),
         };
         let discord_key = discord_key(discord_user_id)?;

@@ -62,6 +62,33 @@ const SCOPES: &[&str] = &["email", "profile"];
 pub struct ExtraClaims {
     #[serde(rename = "cognito:username", default, skip_serializing_if = "Option::is_none")]
     pub cognito_username: Option<String>,
+    /// The identity providers a Cognito user signed in through (a federated user's, such as
+    /// Discord's): Cognito's `identities` claim.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identities: Vec<FederatedIdentity>,
+}
+
+/// One entry of Cognito's `identities` claim: the provider and the person's id there.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FederatedIdentity {
+    #[serde(default)]
+    pub provider_name: String,
+    #[serde(default)]
+    pub user_id: String,
+}
+
+/// The name the stack gives Discord as the user pool's identity provider
+/// (`infra/lib/atelier-stack.ts`, `DISCORD_IDENTITY_PROVIDER`): a sign-in through it carries
+/// the Discord user id in `identities`.
+pub const DISCORD_IDENTITY_PROVIDER: &str = "Discord";
+
+/// The Discord account someone signed in with ("Sign in with Discord").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscordIdentity {
+    pub user_id: u64,
+    /// Their Discord user name, when the provider passed it on (`preferred_username`).
+    pub name: Option<String>,
 }
 
 impl AdditionalClaims for ExtraClaims {}
@@ -161,6 +188,9 @@ pub struct SignedInUser {
     pub name: Option<String>,
     /// Their gallery: `Owner::web_account(subject)`.
     pub owner: Owner,
+    /// The Discord account they signed in with, when they used "Sign in with Discord".
+    #[serde(default)]
+    pub discord: Option<DiscordIdentity>,
 }
 
 /// What discovery found, with the client built from it.
@@ -347,8 +377,20 @@ impl OidcSignIn {
             ))
         })?;
         let username = claims.additional_claims().cognito_username.clone().unwrap_or_else(|| subject.clone());
+        // A Discord id that does not read as one is not Discord's: it is ignored, never guessed.
+        let discord = claims
+            .additional_claims()
+            .identities
+            .iter()
+            .find(|identity| identity.provider_name == DISCORD_IDENTITY_PROVIDER)
+            .and_then(|identity| identity.user_id.parse::<u64>().ok())
+            .map(|user_id| DiscordIdentity {
+                user_id,
+                name: claims.preferred_username().map(|name| name.as_str().to_string()),
+            });
         Ok(SignedInUser {
             username,
+            discord,
             email: claims.email().map(|email| email.as_str().to_string()),
             name: claims.name().and_then(|name| name.get(None)).map(|name| name.as_str().to_string()),
             owner,

@@ -222,6 +222,7 @@ mod tests {
 
     fn ada() -> SignedInUser {
         SignedInUser {
+            discord: None,
             subject: "sub-ada".into(),
             username: "ada".into(),
             email: Some("ada@example.com".into()),

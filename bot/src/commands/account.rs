@@ -50,7 +50,7 @@ async fn link(ctx: ApplicationContext<'_>) -> Result<(), BotError> {
     }
     acknowledge_privately(ctx).await?;
     // The core decides (already linked, or a new link), once this replica owns the interaction.
-    let token = match data.core.start_link(ctx.interaction.user.id.get()).await? {
+    let token = match data.core.start_link(ctx.interaction.user.id.get(), &ctx.interaction.user.name).await? {
         LinkStart::Issued(token) => token,
         LinkStart::AlreadyLinked(existing) => {
             let text = format!(

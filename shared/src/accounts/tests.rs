@@ -40,6 +40,7 @@ async fn fixture() -> Fixture {
 
 fn user(subject: &str) -> SignedInUser {
     SignedInUser {
+        discord: None,
         subject: subject.into(),
         username: format!("user-{subject}"),
         email: None,

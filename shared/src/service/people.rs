@@ -62,13 +62,14 @@ impl Atelier {
         }
     }
 
-    /// Starts linking a Discord user to a web account, unless they are linked already.
-    pub async fn start_link(&self, discord_user_id: u64) -> Result<LinkStart> {
+    /// Starts linking a Discord user (named `discord_name` there) to a web account, unless they
+    /// are linked already.
+    pub async fn start_link(&self, discord_user_id: u64, discord_name: &str) -> Result<LinkStart> {
         let accounts = self.linking()?;
         if let Some(existing) = accounts.link_for_discord(discord_user_id).await? {
             return Ok(LinkStart::AlreadyLinked(existing));
         }
-        Ok(LinkStart::Issued(accounts.issue_link(discord_user_id).await?))
+        Ok(LinkStart::Issued(accounts.issue_named_link(discord_user_id, Some(discord_name)).await?))
     }
 
     /// What a link token would link, for the page that asks to confirm it.
@@ -111,8 +112,26 @@ impl Atelier {
         Sessions::new(self.gallery.store().clone(), self.accounts.as_ref().map(|accounts| accounts.directory()))
     }
 
-    /// Starts a web session for a signed-in person; returns its token for the cookie.
+    /// Starts a web session for a signed-in person; returns its token for the cookie. Someone
+    /// who signed in with Discord is linked to that Discord account first, with no /link round
+    /// trip (`Accounts::link_signed_in_discord`). A link that cannot be made (that Discord
+    /// account is linked to another web account) leaves them signed in and unlinked: the
+    /// account page says why and what to do. A store that fails here is tried again at the
+    /// next sign-in.
     pub async fn start_session(&self, user: SignedInUser) -> Result<String> {
+        if user.discord.is_some()
+            && let Some(accounts) = &self.accounts
+        {
+            match accounts.link_signed_in_discord(&user).await {
+                Ok(_) => {}
+                Err(refused) if refused.is_user_error() => {
+                    tracing::info!(owner = %user.owner, "not linked at sign-in with Discord: {}", refused.user_message());
+                }
+                Err(error) => {
+                    tracing::warn!(owner = %user.owner, error = %error, "could not link at sign-in with Discord")
+                }
+            }
+        }
         self.sessions().start(user).await
     }
 

@@ -178,8 +178,10 @@ async fn show_account(State(state): State<AppState>, user: SignedIn) -> Result<M
             @match &link {
                 Some(link) => {
                     p data-testid="linked-discord" {
-                        "Linked to the Discord account with id " code { (link.discord_user_id) }
-                        " since " (link.linked_at.date()) ". Images you make with the bot show in your gallery."
+                        "Linked to the Discord account "
+                        @if let Some(name) = &link.discord_name { strong data-testid="discord-name" { (name) } " " }
+                        "(id " code { (link.discord_user_id) } ") since " (link.linked_at.date())
+                        ". Images you make with the bot show in your gallery."
                     }
                     form method="post" action="/account/unlink" {
                         (crate::csrf::field())
@@ -187,8 +189,19 @@ async fn show_account(State(state): State<AppState>, user: SignedIn) -> Result<M
                     }
                 }
                 None => {
-                    p { "No Discord account is linked. In Discord, type " code { "/link" }
-                        " and open the link it gives you to see your Discord images here." }
+                    @if let Some(discord) = user.account.as_ref().and_then(|account| account.discord.as_ref()) {
+                        // Signed in with Discord, but that Discord account is another web
+                        // account's: it is never moved here without the person's say.
+                        p data-testid="discord-linked-elsewhere" {
+                            "You signed in with the Discord account "
+                            @if let Some(name) = &discord.name { strong { (name) } " " }
+                            "(id " code { (discord.user_id) } "), which is linked to another Atelier web account,                              so its images stay there. To see them here instead, unlink it (type "
+                            code { "/unlink" } " in Discord, or use that account's page), then sign in again."
+                        }
+                    } @else {
+                        p { "No Discord account is linked. In Discord, type " code { "/link" }
+                            " and open the link it gives you to see your Discord images here, or sign in with Discord." }
+                    }
                 }
             }
             }

@@ -12,6 +12,7 @@ const DISCORD_ID: u64 = 1;
 
 fn web_user(subject: &str) -> SignedInUser {
     SignedInUser {
+        discord: None,
         subject: subject.into(),
         username: format!("user-{subject}"),
         email: None,
@@ -32,7 +33,7 @@ async fn discord_actor(core: &Atelier, discord_user_id: u64) -> Actor {
 
 /// Runs `/link` and confirms it on the web, as `user`.
 async fn link(core: &Atelier, discord_user_id: u64, user: &SignedInUser) {
-    let LinkStart::Issued(token) = core.start_link(discord_user_id).await.unwrap() else {
+    let LinkStart::Issued(token) = core.start_link(discord_user_id, "person").await.unwrap() else {
         panic!("{discord_user_id} is linked already");
     };
     core.consume_link(token.token(), user).await.unwrap();
