@@ -476,10 +476,11 @@ fn milliseconds(value: f64) -> String {
 /// What a measured operation showed, to check it did what it should before its time counts.
 type Shown = Result<usize, String>;
 
-/// Runs `operation` (which returns how many images it showed) with `counted` saying how many
-/// store requests have been made so far: once
-/// counted, then again for the timing while it stays quick. A first run that wrote to the store
-/// (an index built on first use, say) is run again, so the figure is of the steady state.
+/// Runs `operation` (which returns how many images it showed) once with its store requests
+/// counted (`counted` says how many have been made so far), then again for the timing while it
+/// stays quick, the first run then being a warm-up. A run that wrote to the store (an index
+/// built on first use, say) is not counted and is run again, so the figure is of the steady
+/// state.
 async fn measure<F, Fut>(
     settings: &Settings,
     counted: &dyn Fn() -> Requests,
@@ -667,7 +668,6 @@ async fn deep_page(settings: &Settings, gallery: &Gallery, store: &CountingStore
         began.elapsed().as_secs_f64(),
         skipped / step
     );
-    let cursor = cursor;
     let mut measured = measure(settings, &|| store.requests(), expected, FIGURE_NAMES[2], || async {
         let page =
             gallery.list(&owner, &everything, cursor.as_deref(), PAGE).await.map_err(|error| error.to_string())?;
