@@ -58,7 +58,7 @@ pub mod adapters {
     pub use crate::store::folder::FolderStore;
     pub use crate::store::s3::S3Store;
     pub use crate::store::spool::Spool;
-    pub use crate::store::{ObjectKey, ObjectStore, PutMode, StoreError};
+    pub use crate::store::{ObjectKey, ObjectStore, PutMode, StoreError, Version};
 }
 
 pub use bytes::Bytes;
