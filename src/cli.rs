@@ -262,7 +262,7 @@ impl From<atelier_shared::Error> for Failure {
         use atelier_shared::Error;
         match error {
             // The request must change: a wrong option, a refused prompt, a missing image.
-            Error::Invalid(_) | Error::NotFound(_) | Error::Blocked(_) | Error::Forbidden(_) => {
+            Error::Invalid(_) | Error::NotFound(_) | Error::Blocked(_) | Error::Forbidden(_) | Error::Conflict(_) => {
                 Self::must_change(error)
             }
             // Nothing to change: a service that is busy or cannot be reached, a job called

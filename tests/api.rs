@@ -621,12 +621,12 @@ async fn generate_takes_prompts_in_any_language_and_with_emoji() {
     let issuer = TestIssuer::start().await;
     let app = app_with(&issuer, &[]).await;
     let token = issuer.token("sub-kumiko");
-    for prompt in ["猫がピアノを弾く", "a fox 🦊 in snow"] {
+    for prompt in ["猫がピアノを弾く", "قطة تعزف على البيانو", "a fox 🦊 in snow"] {
         let made = generate(&app, &token, json!({"prompt": prompt})).await;
         assert_eq!(made.len(), 1);
         assert_eq!(made[0]["prompt"], prompt);
     }
-    assert_eq!(image_ids(&app, &token, "").await.len(), 2);
+    assert_eq!(image_ids(&app, &token, "").await.len(), 3);
 }
 
 #[tokio::test]

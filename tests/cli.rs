@@ -133,7 +133,8 @@ fn generate_writes_demo_pngs_and_keeps_them_in_the_gallery() {
 #[test]
 fn generate_takes_prompts_in_any_language_and_with_emoji() {
     let folder = tempfile::tempdir().unwrap();
-    for (index, prompt) in ["猫がピアノを弾く", "a fox 🦊 in snow"].into_iter().enumerate() {
+    for (index, prompt) in ["猫がピアノを弾く", "قطة تعزف على البيانو", "a fox 🦊 in snow"].into_iter().enumerate()
+    {
         let out = format!("out-{index}");
         let (output, stdout, stderr) =
             run(atelier(folder.path()).args(["generate", "--prompt", prompt, "--size", "256x256", "--out", &out]));
@@ -148,8 +149,9 @@ fn generate_takes_prompts_in_any_language_and_with_emoji() {
         .unwrap()
         .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
         .collect();
-    assert_eq!(records.len(), 2);
+    assert_eq!(records.len(), 3);
     assert!(records.iter().any(|record| record.contains("猫がピアノを弾く")), "{records:?}");
+    assert!(records.iter().any(|record| record.contains("قطة تعزف على البيانو")), "{records:?}");
     assert!(records.iter().any(|record| record.contains("🦊")), "{records:?}");
 }
 

@@ -245,6 +245,23 @@ async fn imagine_is_acknowledged_then_answered_with_the_image_its_details_and_bu
     );
 }
 
+/// Communities write in every language and with emoji: each prompt reaches the model, the
+/// result's embed and the gallery's record exactly as typed.
+#[tokio::test]
+async fn imagine_takes_prompts_in_any_language_and_with_emoji() {
+    let bot = Bot::start(&[]).await;
+    for prompt in ["猫がピアノを弾く", "قطة تعزف على البيانو", "a fox 🦊 in snow"] {
+        let interaction = bot.command(PERSON, "imagine", json!([option("prompt", prompt)]), &[]).await;
+        let result = bot.result_of(&interaction).await;
+        assert_eq!(result["embeds"][0]["description"], prompt, "{result}");
+        let call =
+            bot.bedrock.requests().into_iter().rev().find(|call| call.operation == Operation::InvokeModel).unwrap();
+        assert_eq!(call.body["prompt"], prompt);
+        let id = result["embeds"][0]["url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+        assert_eq!(stored_record(&bot, &id)["prompt"], prompt);
+    }
+}
+
 /// The gallery record of an image the bot made for [`PERSON`], read from the store.
 fn stored_record(bot: &Bot, id: &str) -> Value {
     let folder = bot.app.data.path().join(format!("store/users/discord-{PERSON}/records"));

@@ -96,6 +96,26 @@ async fn generating_from_the_studio_fills_the_gallery() {
     assert_eq!(thumbnail.headers()["content-type"], "image/jpeg");
 }
 
+/// Prompts in any script and with emoji, typed into the studio's form: each is drawn, shown on
+/// the image's page and written into the PNG's text as UTF-8.
+#[tokio::test]
+async fn the_studio_takes_prompts_in_any_language_and_with_emoji() {
+    let app = TestApp::spawn().await;
+    for prompt in ["猫がピアノを弾く", "قطة تعزف على البيانو", "a fox 🦊 in snow"] {
+        let response = app.post_form("/studio", &[("prompt", prompt), ("size", "256x256")]).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let (status, page) = app.job_outcome(response).await;
+        assert_eq!(status, StatusCode::OK, "{prompt}: {page}");
+        let (_, gallery) = app.get_text("/gallery").await;
+        let id = first_image_id(&gallery);
+        let (_, detail) = app.get_text(&format!("/gallery/{id}")).await;
+        assert!(detail.contains(prompt), "{prompt}: {detail}");
+        let full = app.get(&format!("/images/{id}/full")).await.bytes().await.unwrap();
+        let description = png_text(&full, "Description").unwrap();
+        assert!(description.contains(prompt), "{description:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_refused_prompt_comes_back_with_the_reason_and_the_form_as_typed() {
     let app = TestApp::spawn().await;

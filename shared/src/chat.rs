@@ -34,6 +34,10 @@ pub enum ChatMode {
 impl ChatMode {
     pub const ALL: [Self; 4] = [Self::PromptCoach, Self::IdeaGenerator, Self::ModelExpert, Self::Assistant];
 
+    /// Short names people type for the modes.
+    pub const ALIASES: [(&'static str, Self); 3] =
+        [("coach", Self::PromptCoach), ("ideas", Self::IdeaGenerator), ("expert", Self::ModelExpert)];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PromptCoach => "prompt-coach",
@@ -63,13 +67,11 @@ impl FromStr for ChatMode {
     type Err = Invalid;
     fn from_str(text: &str) -> Result<Self, Invalid> {
         let wanted = text.trim().to_ascii_lowercase().replace(['_', ' '], "-");
-        let wanted = match wanted.as_str() {
-            "coach" => "prompt-coach",
-            "ideas" => "idea-generator",
-            "expert" => "model-expert",
-            other => other,
-        }
-        .to_string();
+        let wanted = Self::ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == wanted)
+            .map_or(wanted.as_str(), |(_, mode)| mode.as_str())
+            .to_string();
         Self::ALL.into_iter().find(|mode| mode.as_str() == wanted).ok_or_else(|| {
             let names: Vec<&str> = Self::ALL.iter().map(|mode| mode.as_str()).collect();
             Invalid::new(format!("`{text}` is not a chat mode: use one of {}", names.join(", ")))
@@ -105,7 +107,8 @@ impl ChatMessage {
         if trimmed.is_empty() {
             return Err(Invalid::new("the message is empty: write something to send"));
         }
-        let characters = trimmed.chars().count();
+        // Counted as sent, blanks around it included, so the API's document can state the limit.
+        let characters = text.chars().count();
         if characters > MAX_MESSAGE_CHARACTERS {
             return Err(Invalid::new(format!(
                 "the message is {characters} characters long; shorten it to at most {MAX_MESSAGE_CHARACTERS}"

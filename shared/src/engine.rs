@@ -51,6 +51,17 @@ pub struct ModelInfo {
     pub tuning: Vec<String>,
 }
 
+/// What an engine's models take in a generation, beyond what every request takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GenerationLimits {
+    /// The longest side any of its models draws.
+    pub largest_side: u32,
+    /// Whether any of its models takes a CFG scale.
+    pub cfg_scale: bool,
+    /// Whether any of its models takes a step count.
+    pub steps: bool,
+}
+
 /// What the engine's own safety filtering said about an image it returned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
@@ -91,6 +102,13 @@ pub trait ImageEngine: Send + Sync + 'static {
     /// Budgets look its price up by this id. `None` for a name the engine does not know
     /// (its check refuses the request anyway).
     fn model_id_for(&self, model: Option<&ModelName>, edit_mode: Option<EditMode>) -> Option<String>;
+
+    /// What its models take in a generation, for documents that describe the requests this
+    /// installation accepts. The default is the loosest: any size up to the common limit, and
+    /// the tuning knobs, each model checking its own ranges.
+    fn generation_limits(&self) -> GenerationLimits {
+        GenerationLimits { largest_side: crate::request::MAX_SIDE, cfg_scale: true, steps: true }
+    }
 
     /// Checks a generation request against the model's own limits without calling anything,
     /// so front ends can refuse a wrong option before they acknowledge, queue or charge it.

@@ -49,6 +49,10 @@ pub enum Error {
     /// Server): not a mistake to fix in the request.
     #[error("{0}")]
     Forbidden(String),
+    /// The request is well formed, but what it acts on is not in a state that allows it (a
+    /// job with no refusal to appeal, a session that already has the name asked for).
+    #[error("{0}")]
+    Conflict(String),
     /// The person called the job back before it started; nothing was charged.
     #[error("{0}")]
     Cancelled(String),
@@ -64,6 +68,10 @@ pub enum Error {
 impl Error {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::NotFound(message.into())
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::Conflict(message.into())
     }
 
     pub fn operator(context: impl Into<String>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {

@@ -73,7 +73,7 @@ impl JobOutcome {
     pub fn from_error(error: &Error) -> Self {
         match error {
             Error::Blocked(_) => Self::Blocked,
-            Error::Invalid(_) | Error::NotFound(_) | Error::Forbidden(_) => Self::Invalid,
+            Error::Invalid(_) | Error::NotFound(_) | Error::Forbidden(_) | Error::Conflict(_) => Self::Invalid,
             Error::Busy(_) => Self::Busy,
             Error::Cancelled(_) => Self::Cancelled,
             Error::Operator { .. } => Self::Failed,
@@ -121,7 +121,7 @@ impl CallOutcome {
         match result {
             Ok(_) => Self::Answered,
             Err(Error::Blocked(_)) => Self::Blocked,
-            Err(Error::Invalid(_) | Error::NotFound(_) | Error::Forbidden(_)) => Self::Invalid,
+            Err(Error::Invalid(_) | Error::NotFound(_) | Error::Forbidden(_) | Error::Conflict(_)) => Self::Invalid,
             Err(Error::Busy(_) | Error::Cancelled(_)) => Self::Busy,
             Err(Error::Operator { .. }) => Self::Failed,
         }

@@ -3,6 +3,7 @@
 //! (engines, the store, the front ends) can trust it, and every refusal says what to change.
 
 mod choices;
+pub mod contract;
 mod edit;
 mod edit_inputs;
 mod fields;

@@ -38,8 +38,9 @@ impl WebError {
             Self::Core(Core::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::Core(Core::Blocked(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Core(Core::Busy(_)) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            // The person called the job back; 409 says "not done, by your own doing".
-            Self::Core(Core::Cancelled(_)) => StatusCode::CONFLICT,
+            // The person called the job back; 409 says "not done, by your own doing". A
+            // conflict is a right request at the wrong moment.
+            Self::Core(Core::Cancelled(_) | Core::Conflict(_)) => StatusCode::CONFLICT,
             Self::Core(Core::Operator { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Forbidden(_) | Self::Core(Core::Forbidden(_)) => StatusCode::FORBIDDEN,
             Self::SignInRequired { .. } => StatusCode::UNAUTHORIZED,

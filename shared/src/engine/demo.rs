@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use image::{DynamicImage, GenericImageView, Rgb, RgbImage, Rgba, RgbaImage, imageops};
 use sha2::{Digest, Sha256};
 
-use super::{Generated, GeneratedImage, ImageEngine, ModelInfo, SafetyOutcome};
+use super::{Generated, GeneratedImage, GenerationLimits, ImageEngine, ModelInfo, SafetyOutcome};
 use crate::engine::EngineKind;
 use crate::error::{Error, Invalid, Result};
 use crate::images::{CheckedImage, encode_png};
@@ -62,6 +62,11 @@ impl ImageEngine for DemoEngine {
 
     fn model_id_for(&self, model: Option<&ModelName>, _edit_mode: Option<EditMode>) -> Option<String> {
         Self::check_model(model).ok().map(|()| Self::model().id)
+    }
+
+    fn generation_limits(&self) -> GenerationLimits {
+        // As `check_generation` holds them.
+        GenerationLimits { largest_side: DEMO_MAX_SIDE, cfg_scale: false, steps: false }
     }
 
     fn check_generation(&self, request: &GenerationRequest) -> Result<Seed, Invalid> {

@@ -103,9 +103,12 @@ impl fmt::Display for ImageId {
 pub struct SessionName(String);
 
 impl SessionName {
+    /// The longest session name, in characters.
+    pub const LONGEST: usize = 60;
+
     pub fn parse(text: &str) -> Result<Self, Invalid> {
         let name = text.trim();
-        if name.is_empty() || name.chars().count() > 60 || name.chars().any(char::is_control) {
+        if name.is_empty() || name.chars().count() > Self::LONGEST || name.chars().any(char::is_control) {
             return Err(Invalid::new("a session name is 1 to 60 characters, on one line"));
         }
         Ok(Self(name.to_string()))

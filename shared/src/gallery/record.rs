@@ -39,6 +39,8 @@ pub enum OriginKind {
 }
 
 impl OriginKind {
+    pub const ALL: [Self; 3] = [Self::Cli, Self::Web, Self::Discord];
+
     pub fn parse(text: &str) -> Result<Self, Invalid> {
         match text.trim().to_ascii_lowercase().as_str() {
             "cli" => Ok(Self::Cli),

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::contract::parse_whole_number;
 use crate::error::Invalid;
 
 /// The seed that makes a result reproducible. Bedrock models accept 0..=4,294,967,295
@@ -22,10 +23,10 @@ impl Seed {
 impl FromStr for Seed {
     type Err = Invalid;
     fn from_str(text: &str) -> Result<Self, Invalid> {
-        text.trim()
-            .parse::<u32>()
+        parse_whole_number(text)
+            .and_then(|seed| u32::try_from(seed).ok())
             .map(Seed)
-            .map_err(|_| Invalid::new(format!("`{text}` is not a seed: use a whole number from 0 to {}", u32::MAX)))
+            .ok_or_else(|| Invalid::new(format!("`{text}` is not a seed: use a whole number from 0 to {}", u32::MAX)))
     }
 }
 
@@ -60,9 +61,13 @@ impl ImageCount {
 pub struct StyleName(String);
 
 impl StyleName {
+    /// The longest style name.
+    pub const LONGEST: usize = 40;
+
     pub fn parse(text: &str) -> Result<Self, Invalid> {
         let name = text.trim().to_ascii_lowercase();
-        if name.is_empty() || name.len() > 40 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        if name.is_empty() || name.len() > Self::LONGEST || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
             return Err(Invalid::new(format!(
                 "`{text}` is not a style name: use letters, digits and hyphens, such as photographic"
             )));

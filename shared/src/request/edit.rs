@@ -84,7 +84,7 @@ impl fmt::Display for EditMode {
 impl FromStr for EditMode {
     type Err = Invalid;
     fn from_str(text: &str) -> Result<Self, Invalid> {
-        let wanted = text.trim().to_ascii_lowercase().replace('_', "-");
+        let wanted = text.trim().to_ascii_lowercase().replace(['_', ' '], "-");
         let wanted = match wanted.as_str() {
             "recolour" => "recolor",
             "remove-bg" | "background-removal" => "remove-background",

@@ -64,7 +64,9 @@ impl GenerationFields {
         };
         let count = match given(&self.count) {
             Some(text) => ImageCount::new(
-                text.parse().map_err(|_| Invalid::new(format!("`{text}` is not a number of images: use 1 to 4")))?,
+                super::contract::parse_whole_number(text)
+                    .map(|count| u32::try_from(count).unwrap_or(u32::MAX))
+                    .ok_or_else(|| Invalid::new(format!("`{text}` is not a number of images: use 1 to 4")))?,
             )?,
             None => ImageCount::ONE,
         };

@@ -23,14 +23,15 @@ impl Prompt {
         }
         // Line breaks and tabs are how people lay out a long prompt; any other control
         // character (NUL, escape sequences, …) is never meant, and would travel into model
-        // calls, logs, Discord messages and the gallery's records.
-        if let Some(control) = trimmed.chars().find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        // calls, logs, Discord messages and the gallery's records. The text is checked as
+        // given, blanks around it included, so the API's document can state the rule exactly.
+        if let Some(control) = text.chars().find(|c| super::contract::is_forbidden_control(*c)) {
             return Err(Invalid::new(format!(
                 "the prompt contains a control character (U+{:04X}): remove it and write plain text",
                 u32::from(control)
             )));
         }
-        let characters = trimmed.chars().count();
+        let characters = text.chars().count();
         if characters > MAX_PROMPT_CHARACTERS {
             return Err(Invalid::new(format!(
                 "the prompt is {characters} characters long; shorten it to at most {MAX_PROMPT_CHARACTERS}"

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::contract::parse_whole_number;
 use crate::error::Invalid;
 
 /// An aspect ratio such as 16:9, between 1:4 and 4:1 (the widest any of our models allows).
@@ -14,17 +15,26 @@ pub struct AspectRatio {
     pub height: u32,
 }
 
+impl AspectRatio {
+    /// The largest term of a ratio (`100:27`).
+    pub const LARGEST_TERM: u32 = 100;
+    /// How much longer one side may be than the other.
+    pub const MOST_EXTREME: u32 = 4;
+}
+
 impl FromStr for AspectRatio {
     type Err = Invalid;
     fn from_str(text: &str) -> Result<Self, Invalid> {
         let invalid = || Invalid::new(format!("`{text}` is not an aspect ratio: write it as W:H, such as 16:9"));
         let (width, height) = text.trim().split_once(':').ok_or_else(invalid)?;
-        let width: u32 = width.trim().parse().map_err(|_| invalid())?;
-        let height: u32 = height.trim().parse().map_err(|_| invalid())?;
-        if width == 0 || height == 0 || width > 100 || height > 100 {
-            return Err(invalid());
-        }
-        if width > height * 4 || height > width * 4 {
+        let term = |text: &str| {
+            parse_whole_number(text)
+                .filter(|term| (1..=u64::from(Self::LARGEST_TERM)).contains(term))
+                .and_then(|term| u32::try_from(term).ok())
+                .ok_or_else(invalid)
+        };
+        let (width, height) = (term(width)?, term(height)?);
+        if width > height * Self::MOST_EXTREME || height > width * Self::MOST_EXTREME {
             return Err(Invalid::new(format!(
                 "the aspect ratio {width}:{height} is too extreme: keep it between 1:4 and 4:1"
             )));
@@ -49,14 +59,21 @@ pub struct Size {
 /// The largest side we accept in a request or an uploaded image; models have lower limits.
 pub const MAX_SIDE: u32 = 4_096;
 
+impl Size {
+    /// The smallest side anyone may ask for.
+    pub const SMALLEST_SIDE: u32 = 64;
+}
+
 impl FromStr for Size {
     type Err = Invalid;
     fn from_str(text: &str) -> Result<Self, Invalid> {
         let invalid = || Invalid::new(format!("`{text}` is not a size: write it as WxH, such as 1024x1024"));
         let (width, height) = text.trim().split_once(['x', 'X', '×']).ok_or_else(invalid)?;
-        let width: u32 = width.trim().parse().map_err(|_| invalid())?;
-        let height: u32 = height.trim().parse().map_err(|_| invalid())?;
-        if !(64..=MAX_SIDE).contains(&width) || !(64..=MAX_SIDE).contains(&height) {
+        let side = |text: &str| {
+            parse_whole_number(text).map(|side| u32::try_from(side).unwrap_or(u32::MAX)).ok_or_else(invalid)
+        };
+        let (width, height) = (side(width)?, side(height)?);
+        if !(Self::SMALLEST_SIDE..=MAX_SIDE).contains(&width) || !(Self::SMALLEST_SIDE..=MAX_SIDE).contains(&height) {
             return Err(Invalid::new(format!(
                 "{width}x{height} is out of range: each side must be between 64 and {MAX_SIDE} pixels"
             )));

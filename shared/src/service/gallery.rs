@@ -118,11 +118,10 @@ impl Atelier {
     /// [`crate::Error::NotFound`].
     pub async fn rename_session(&self, actor: &Actor, from: &SessionName, to: &SessionName) -> Result<usize> {
         if from == to {
-            return Err(crate::Invalid::new(format!(
+            return Err(Error::conflict(format!(
                 "the session is already called `{}`: give it a different name",
                 to.as_str()
-            ))
-            .into());
+            )));
         }
         let moved = self.gallery.retag_session(&actor.owner, from, Some(to)).await?;
         if moved == 0 {

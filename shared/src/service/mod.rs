@@ -300,6 +300,24 @@ impl Atelier {
         self.engine.models()
     }
 
+    /// What this installation accepts in a request, for the API's document: the models a
+    /// generation or an edit may name, and what the engine's models take.
+    pub fn request_contract(&self) -> crate::request::contract::RequestContract {
+        let models = self.engine.models();
+        let names = |wanted: &dyn Fn(&ModelInfo) -> bool| {
+            models
+                .iter()
+                .filter(|model| wanted(model))
+                .flat_map(|model| [model.alias.clone(), model.id.clone()])
+                .collect::<Vec<_>>()
+        };
+        crate::request::contract::RequestContract {
+            generation_models: names(&|model| model.can_generate),
+            edit_models: names(&|model| !model.edit_modes.is_empty()),
+            limits: self.engine.generation_limits(),
+        }
+    }
+
     /// The style presets a generation may name.
     pub fn style_presets(&self) -> &'static [&'static str] {
         &crate::bedrock::sdxl::STYLE_PRESETS

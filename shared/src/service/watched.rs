@@ -117,7 +117,7 @@ pub enum FailureReason {
 impl FailureReason {
     fn of(error: &Error) -> Self {
         match error {
-            Error::Invalid(_) | Error::Forbidden(_) => Self::Invalid,
+            Error::Invalid(_) | Error::Forbidden(_) | Error::Conflict(_) => Self::Invalid,
             Error::NotFound(_) => Self::NotFound,
             Error::Blocked(_) => Self::Blocked,
             Error::Busy(_) | Error::Cancelled(_) => Self::Busy,
@@ -271,7 +271,7 @@ impl Atelier {
             _ => None,
         };
         let Some(held) = held else {
-            return Err(crate::Invalid::new("this job has no refusal that may be appealed").into());
+            return Err(Error::conflict("this job has no refusal that may be appealed"));
         };
         match self.appeal_held(actor, &actor.own(held)).await? {
             HeldAppeal::Generation { plan } => self.submit_generation(actor, &plan, Appeal::Asked).await,

@@ -195,7 +195,8 @@ async fn show_account(State(state): State<AppState>, user: SignedIn) -> Result<M
                         p data-testid="discord-linked-elsewhere" {
                             "You signed in with the Discord account "
                             @if let Some(name) = &discord.name { strong { (name) } " " }
-                            "(id " code { (discord.user_id) } "), which is linked to another Atelier web account,                              so its images stay there. To see them here instead, unlink it (type "
+                            "(id " code { (discord.user_id) } "), which is linked to another Atelier web account, so its images stay there. "
+                            "To see them here instead, unlink it (type "
                             code { "/unlink" } " in Discord, or use that account's page), then sign in again."
                         }
                     } @else {

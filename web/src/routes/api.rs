@@ -16,6 +16,7 @@
 
 mod account;
 mod caller;
+mod contract;
 mod error;
 mod images;
 mod jobs;
@@ -24,11 +25,11 @@ mod settings;
 mod studio;
 mod views;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use axum::extract::Extension;
+use axum::Router;
+use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
 use utoipa::openapi::OpenApi as OpenApiDocument;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -113,7 +114,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi_json))
 }
 
-/// The OpenAPI document, built once.
+/// The OpenAPI document as the handlers and types describe it, built once; what is served
+/// adds this installation's rules to it ([`contract::document`]).
 pub fn document() -> &'static OpenApiDocument {
     static DOCUMENT: OnceLock<OpenApiDocument> = OnceLock::new();
     DOCUMENT.get_or_init(|| api_routes().split_for_parts().1)
@@ -124,8 +126,13 @@ pub fn router() -> Router<AppState> {
     let (routes, _) = api_routes().split_for_parts();
     // Each app gets its own access-token verifier (with its cache of the provider's keys),
     // made on the first request that carries a token.
-    routes.layer(Extension(AccessTokens::default()))
+    routes.layer(Extension(AccessTokens::default())).layer(Extension(ServedDocument::default()))
 }
+
+/// The document this app serves, made on the first request for it (the rules are read from
+/// the app's core, so each app has its own).
+#[derive(Clone, Default)]
+struct ServedDocument(Arc<OnceLock<Vec<u8>>>);
 
 /// This document.
 #[utoipa::path(
@@ -134,6 +141,9 @@ pub fn router() -> Router<AppState> {
     tag = "document",
     responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json"))
 )]
-async fn openapi_json() -> Response {
-    Json(document()).into_response()
+async fn openapi_json(State(state): State<AppState>, Extension(served): Extension<ServedDocument>) -> Response {
+    let bytes = served
+        .0
+        .get_or_init(|| serde_json::to_vec(&contract::document(&state.core.request_contract())).unwrap_or_default());
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], bytes.clone()).into_response()
 }

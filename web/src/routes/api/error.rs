@@ -8,6 +8,7 @@
 //! | `invalid_token` | 401 | the access token is forged, expired, or not ours; nothing was changed |
 //! | `forbidden` | 403 | this installation refuses the request (local mode off loopback) |
 //! | `not_found` | 404 | no such image, or not the caller's (we do not say which) |
+//! | `conflict` | 409 | right request, wrong moment: a job with no refusal to appeal, a job called back, a session already of that name |
 //! | `blocked` | 422 | the safety check or the model's filter refused the content |
 //! | `busy` | 429 | too many jobs or the daily quota, or the model is busy: try later |
 //! | `unavailable` | 503 | a service we need cannot be reached right now |
@@ -29,7 +30,7 @@ use crate::error::WebError;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// What kind of problem: invalid, unauthorized, invalid_token, forbidden, not_found,
-    /// blocked, busy, unavailable or operator.
+    /// conflict, blocked, busy, unavailable or operator.
     #[schema(example = "invalid")]
     pub error: String,
     /// What to change, in a sentence.
@@ -116,6 +117,7 @@ impl IntoResponse for ApiError {
                         StatusCode::UNAUTHORIZED => "unauthorized",
                         StatusCode::FORBIDDEN => "forbidden",
                         StatusCode::NOT_FOUND => "not_found",
+                        StatusCode::CONFLICT => "conflict",
                         StatusCode::UNPROCESSABLE_ENTITY => "blocked",
                         StatusCode::SERVICE_UNAVAILABLE => "unavailable",
                         _ => "operator",

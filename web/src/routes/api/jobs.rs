@@ -100,7 +100,7 @@ pub async fn cancel_job(
     responses(
         (status = 202, description = "The appeal's job: follow it like any other", body = JobBody,
          headers(("Location" = String, description = "The new job's url"))),
-        (status = 400, description = "The job has no refusal that may be appealed", body = ErrorBody),
+        (status = 409, description = "The job has no refusal that may be appealed", body = ErrorBody),
         (status = 401, description = "Not signed in, or the access token is refused", body = ErrorBody),
         (status = 404, description = "No such job of the caller's, or its request is no longer kept", body = ErrorBody),
         (status = 422, description = "The refusal was appealed before", body = ErrorBody),

@@ -40,7 +40,8 @@ pub async fn list_sessions(State(state): State<AppState>, caller: ApiCaller) -> 
     security(("access_token" = []), ("session_cookie" = [])),
     responses(
         (status = 200, description = "The session under its new name", body = SessionView),
-        (status = 400, description = "A name is wrong, or the same as before", body = ErrorBody),
+        (status = 400, description = "A name is wrong", body = ErrorBody),
+        (status = 409, description = "The session already has that name", body = ErrorBody),
         (status = 401, description = "Not signed in, or the access token is refused", body = ErrorBody),
         (status = 404, description = "The caller has no session of that name", body = ErrorBody),
     )

@@ -66,7 +66,7 @@ pub async fn generate(
     body: Result<Json<GenerateBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let body = json_body(body)?;
-    let plan = state.core.plan_generation(&caller.actor(), &body.fields()).await?;
+    let plan = state.core.plan_generation(&caller.actor(), &body.fields()?).await?;
     let mut actor = caller.actor();
     actor.session =
         body.session.as_deref().filter(|name| !name.trim().is_empty()).map(SessionName::parse).transpose()?;
@@ -300,6 +300,7 @@ fn event_stream(exchange: Exchange) -> impl futures::Stream<Item = Result<Event,
                     atelier_shared::Error::Busy(_) => "busy",
                     atelier_shared::Error::Forbidden(_) => "forbidden",
                     atelier_shared::Error::Cancelled(_) => "cancelled",
+                    atelier_shared::Error::Conflict(_) => "conflict",
                     atelier_shared::Error::Operator { .. } => "operator",
                 };
                 let body = ErrorBody { error: kind.into(), message: crate::error::capitalise(&error.user_message()) };

@@ -274,9 +274,20 @@ pub struct GenerateBody {
 }
 
 impl GenerateBody {
-    /// The fields as every front end gives them to the core.
-    pub fn fields(&self) -> GenerationFields {
-        GenerationFields {
+    /// The fields as every front end gives them to the core. A list of colours holds one
+    /// colour per item (the text form is the one that separates them).
+    pub fn fields(&self) -> Result<GenerationFields, atelier_shared::Invalid> {
+        let colors = match &self.colors {
+            None => None,
+            Some(ColorList::Text(text)) => Some(text.clone()),
+            Some(ColorList::List(list)) => {
+                for item in list {
+                    atelier_shared::request::HexColor::parse(item)?;
+                }
+                Some(list.join(","))
+            }
+        };
+        Ok(GenerationFields {
             prompt: self.prompt.clone(),
             negative_prompt: self.negative_prompt.clone(),
             model: self.model.clone(),
@@ -285,13 +296,10 @@ impl GenerateBody {
             seed: self.seed.clone().map(NumberOrText::into_text),
             count: self.count.clone().map(NumberOrText::into_text),
             style: self.style.clone(),
-            colors: self.colors.clone().map(|colors| match colors {
-                ColorList::List(list) => list.join(","),
-                ColorList::Text(text) => text,
-            }),
+            colors,
             cfg_scale: self.cfg_scale.clone().map(NumberOrText::into_text),
             steps: self.steps.clone().map(NumberOrText::into_text),
-        }
+        })
     }
 }
 
