@@ -254,6 +254,12 @@ pub fn image_id_pattern() -> String {
     format!("^[{blank}]*[{first}][{rest}]{{25}}[{blank}]*$")
 }
 
+/// A similarity from 0.2 to 1.0 as a plain decimal ("0.5", ".75", "1").
+pub fn similarity_pattern() -> String {
+    let blank = blank();
+    format!("^[{blank}]*(?:0*\\.[2-9][0-9]*|0*1(?:\\.0*)?)[{blank}]*$")
+}
+
 /// A chat message: something that is not blank (its length is the schema's `maxLength`).
 pub fn message_pattern() -> String {
     not_blank_pattern()

@@ -39,6 +39,14 @@ impl EditMode {
         Self::Upscale,
     ];
 
+    /// Other names people type for the modes.
+    pub const ALIASES: [(&'static str, Self); 4] = [
+        ("recolour", Self::Recolor),
+        ("remove-bg", Self::RemoveBackground),
+        ("background-removal", Self::RemoveBackground),
+        ("variations", Self::Variation),
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Inpaint => "inpaint",
@@ -85,13 +93,11 @@ impl FromStr for EditMode {
     type Err = Invalid;
     fn from_str(text: &str) -> Result<Self, Invalid> {
         let wanted = text.trim().to_ascii_lowercase().replace(['_', ' '], "-");
-        let wanted = match wanted.as_str() {
-            "recolour" => "recolor",
-            "remove-bg" | "background-removal" => "remove-background",
-            "variations" => "variation",
-            other => other,
-        }
-        .to_string();
+        let wanted = Self::ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == wanted)
+            .map_or(wanted.as_str(), |(_, mode)| mode.as_str())
+            .to_string();
         Self::ALL.into_iter().find(|mode| mode.as_str() == wanted).ok_or_else(|| {
             let names: Vec<&str> = Self::ALL.iter().map(|mode| mode.as_str()).collect();
             Invalid::new(format!("`{text}` is not an edit mode: use one of {}", names.join(", ")))
@@ -111,17 +117,29 @@ pub enum OutpaintDirection {
     Down,
 }
 
+impl OutpaintDirection {
+    /// The words for each direction.
+    pub const WORDS: [(&'static str, Self); 8] = [
+        ("all", Self::All),
+        ("around", Self::All),
+        ("left", Self::Left),
+        ("right", Self::Right),
+        ("up", Self::Up),
+        ("top", Self::Up),
+        ("down", Self::Down),
+        ("bottom", Self::Down),
+    ];
+}
+
 impl FromStr for OutpaintDirection {
     type Err = Invalid;
     fn from_str(text: &str) -> Result<Self, Invalid> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "all" | "around" => Ok(Self::All),
-            "left" => Ok(Self::Left),
-            "right" => Ok(Self::Right),
-            "up" | "top" => Ok(Self::Up),
-            "down" | "bottom" => Ok(Self::Down),
-            _ => Err(Invalid::new(format!("`{text}` is not a direction: use all, left, right, up or down"))),
-        }
+        let wanted = text.trim().to_ascii_lowercase();
+        Self::WORDS
+            .iter()
+            .find(|(word, _)| *word == wanted)
+            .map(|(_, direction)| *direction)
+            .ok_or_else(|| Invalid::new(format!("`{text}` is not a direction: use all, left, right, up or down")))
     }
 }
 

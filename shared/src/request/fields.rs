@@ -142,7 +142,9 @@ impl EditFields {
             seed: given(&self.seed).map(str::parse).transpose()?,
             similarity: given(&self.similarity)
                 .map(|text| {
-                    text.parse::<f32>().map_err(|_| {
+                    // Plain decimals only (no sign, exponent or `inf`), as the API's document says.
+                    let plain = text.bytes().all(|byte| byte.is_ascii_digit() || byte == b'.');
+                    plain.then(|| text.parse::<f32>().ok()).flatten().ok_or_else(|| {
                         Invalid::new(format!("`{text}` is not a similarity: use a number from 0.2 to 1.0"))
                     })
                 })

@@ -11,7 +11,7 @@
 use atelier_shared::chat::{ChatMode, MAX_MESSAGE_CHARACTERS};
 use atelier_shared::gallery::OriginKind;
 use atelier_shared::request::contract::{self as rules, RequestContract};
-use atelier_shared::request::{EditMode, HexColor, ImageCount};
+use atelier_shared::request::{EditMode, HexColor, ImageCount, OutpaintDirection};
 use serde_json::{Map, Value, json};
 
 /// The document for this installation: the handlers' document with every request rule in.
@@ -23,6 +23,7 @@ pub fn document(contract: &RequestContract) -> Value {
     settings(&mut schemas["SettingsView"], contract);
     set_property(&mut schemas["RenameSessionBody"], "name", session_name());
     edit_form(&mut schemas["EditForm"], contract);
+    describe_form(&mut schemas["DescribeForm"]);
     chat_body(&mut schemas["ChatBody"]);
     set_property(&mut schemas["TurnView"], "speaker", string_with(rules::word_pattern(&["user", "assistant"])));
     set_parameter(&mut document, "/api/images", "get", "cursor", optional_text(rules::image_id_pattern()));
@@ -41,6 +42,8 @@ pub fn document(contract: &RequestContract) -> Value {
         set_parameter(&mut document, "/api/sessions/{name}", method, "name", session_name());
     }
     events(&mut document);
+    file_parts(&mut document, "/api/edit", &["image", "mask"]);
+    file_parts(&mut document, "/api/describe", &["image"]);
     document
 }
 
@@ -203,14 +206,91 @@ fn settings(schema: &mut Value, contract: &RequestContract) {
     schema["additionalProperties"] = json!(false);
 }
 
-fn edit_form(schema: &mut Value, contract: &RequestContract) {
-    let modes: Vec<&str> = EditMode::ALL.iter().map(|mode| mode.as_str()).collect();
-    set_property(schema, "mode", string_with(rules::word_pattern(&modes)));
-    set_property(schema, "prompt", optional(prompt()));
-    set_property(schema, "negative_prompt", optional(prompt()));
-    set_property(schema, "mask_prompt", optional(prompt()));
-    set_property(schema, "model", optional(models(&contract.edit_models)));
-    set_property(schema, "seed", optional(string_with(rules::seed_pattern())));
-    set_property(schema, "session", optional(session_name()));
+/// An image id for the forms' examples.
+const EXAMPLE_ID: &str = "01J9ZQ3V8X6K4M2N1P0R7S5T3W";
+
+/// An uploaded image part: a file the server reads as PNG, JPEG or WebP.
+fn file() -> Value {
+    json!({"type": "string", "format": "binary"})
+}
+
+/// The image a form works on: an upload or a gallery image's id, exactly one of them (a blank
+/// `image_id` is not given).
+fn one_source() -> Value {
+    let given = json!({"type": "string", "pattern": rules::not_blank_pattern()});
+    json!({"oneOf": [
+        {"required": ["image"], "properties": {"image_id": blank()}},
+        {"required": ["image_id"], "properties": {"image_id": given}, "not": {"required": ["image"]}},
+    ]})
+}
+
+/// Says which content types a form's file parts take.
+fn file_parts(document: &mut Value, path: &str, parts: &[&str]) {
+    let example =
+        document["components"]["schemas"][if path == "/api/edit" { "EditForm" } else { "DescribeForm" }]["examples"][0]
+            .clone();
+    let content = &mut document["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"];
+    content["example"] = example;
+    for part in parts {
+        content["encoding"][*part] = json!({"contentType": "image/png, image/jpeg, image/webp"});
+    }
+}
+
+fn describe_form(schema: &mut Value) {
+    set_property(schema, "image", file());
+    set_property(schema, "image_id", optional_text(rules::image_id_pattern()));
+    schema["allOf"] = json!([one_source()]);
+    schema["examples"] = json!([{"image_id": EXAMPLE_ID}]);
     schema["additionalProperties"] = json!(false);
+}
+
+fn edit_form(schema: &mut Value, contract: &RequestContract) {
+    let (region_modes, other_modes): (Vec<EditMode>, Vec<EditMode>) =
+        EditMode::ALL.into_iter().partition(|mode| mode.needs_region());
+    let words = |modes: &[EditMode]| {
+        let mut words: Vec<&str> = modes.iter().map(|mode| mode.as_str()).collect();
+        words.extend(EditMode::ALIASES.iter().filter(|(_, mode)| modes.contains(mode)).map(|(alias, _)| *alias));
+        rules::word_pattern(&words)
+    };
+    set_property(schema, "mode", string_with(words(&EditMode::ALL)));
+    set_property(schema, "image", file());
+    set_property(schema, "image_id", optional_text(rules::image_id_pattern()));
+    set_property(schema, "mask", file());
+    set_property(schema, "prompt", optional_text_rule(prompt()));
+    set_property(schema, "negative_prompt", optional_text_rule(prompt()));
+    set_property(schema, "mask_prompt", optional_text_rule(prompt()));
+    set_property(schema, "model", optional_text_rule(models(&contract.edit_models)));
+    set_property(schema, "seed", optional_text(rules::seed_pattern()));
+    set_property(schema, "similarity", optional_text(rules::similarity_pattern()));
+    let directions: Vec<&str> = OutpaintDirection::WORDS.iter().map(|(word, _)| *word).collect();
+    set_property(schema, "direction", optional_text(rules::word_pattern(&directions)));
+    set_property(schema, "session", optional_text_rule(session_name()));
+    let given = json!({"type": "string", "pattern": rules::not_blank_pattern()});
+    schema["allOf"] = json!([
+        one_source(),
+        // A region is a mask image or a mask prompt, not both.
+        {"not": {"required": ["mask", "mask_prompt"], "properties": {"mask_prompt": given}}},
+        // Inpaint, replace and recolor need a prompt and a region; the others take them freely.
+        {"anyOf": [
+            {"properties": {"mode": string_with(words(&other_modes))}},
+            {
+                "required": ["prompt"],
+                "properties": {"mode": string_with(words(&region_modes)), "prompt": given},
+                "anyOf": [{"required": ["mask"]}, {"required": ["mask_prompt"], "properties": {"mask_prompt": given}}],
+            },
+        ]},
+    ]);
+    schema["required"] = json!(["mode"]);
+    // A whole example, so that nobody (nor a fuzzer's examples) puts the fields' own examples
+    // together into a form the rules above refuse.
+    if let Some(mode) = schema["properties"]["mode"].as_object_mut() {
+        mode.remove("example");
+    }
+    schema["examples"] = json!([{"mode": "variation", "image_id": EXAMPLE_ID, "similarity": "0.7"}]);
+    schema["additionalProperties"] = json!(false);
+}
+
+/// A multipart text field: blank (not given) or the rule's.
+fn optional_text_rule(rule: Value) -> Value {
+    json!({"anyOf": [blank(), rule]})
 }

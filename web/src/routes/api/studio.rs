@@ -85,13 +85,21 @@ struct Upload {
     session: Option<String>,
 }
 
-async fn read_multipart(mut multipart: Multipart) -> Result<Upload, ApiError> {
+/// The fields of the describe form; the edit form takes them all.
+const DESCRIBE_FIELDS: &[&str] = &["image", "image_id"];
+
+async fn read_multipart(mut multipart: Multipart, only: Option<&[&str]>) -> Result<Upload, ApiError> {
     let unreadable = |error: axum::extract::multipart::MultipartError| {
         ApiError::invalid(format!("The multipart form could not be read: {}", error.body_text()))
     };
     let mut upload = Upload::default();
     while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
         let name = field.name().unwrap_or_default().to_string();
+        if only.is_some_and(|fields| !fields.contains(&name.as_str())) {
+            return Err(ApiError::invalid(format!(
+                "`{name}` is not a field of this form: see /api/openapi.json for the fields"
+            )));
+        }
         match name.as_str() {
             "image" | "mask" => {
                 let bytes = field.bytes().await.map_err(unreadable)?;
@@ -154,7 +162,7 @@ pub async fn edit(
     caller: ApiCaller,
     multipart: Multipart,
 ) -> Result<Response, ApiError> {
-    let upload = read_multipart(multipart).await?;
+    let upload = read_multipart(multipart, None).await?;
     let source = edit_source(&caller, upload.image, upload.image_id.as_deref())?;
     let mut actor = caller.actor();
     actor.session = upload.session.as_deref().map(SessionName::parse).transpose()?;
@@ -206,7 +214,7 @@ pub async fn describe(
     caller: ApiCaller,
     multipart: Multipart,
 ) -> Result<Json<Description>, ApiError> {
-    let upload = read_multipart(multipart).await?;
+    let upload = read_multipart(multipart, Some(DESCRIBE_FIELDS)).await?;
     let source = edit_source(&caller, upload.image, upload.image_id.as_deref())?;
     Ok(Json(Description { prompts: state.core.describe_source(&caller.actor(), source).await? }))
 }
