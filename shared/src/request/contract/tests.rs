@@ -11,7 +11,7 @@ fn compiled(pattern: &str) -> Regex {
 }
 
 /// Asserts that `pattern` matches a text exactly when `accepts` does, for every text given.
-fn agrees<'a>(pattern: &str, texts: impl IntoIterator<Item = String>, accepts: impl Fn(&str) -> bool) {
+fn agrees(pattern: &str, texts: impl IntoIterator<Item = String>, accepts: impl Fn(&str) -> bool) {
     let regex = compiled(pattern);
     for text in texts {
         assert_eq!(regex.is_match(&text), accepts(&text), "{text:?} against the pattern and the parser");
@@ -145,9 +145,9 @@ fn the_colour_patterns_agree_with_palettes() {
         ["", " ", ",", "#FF8800,#00FF00", "#FF8800 #00FF00", "#FF8800, #00FF00 ,", "#FF8800\t#00FF00", "#FF8800,,x"]
             .map(String::from)
             .to_vec();
-    palettes.push(vec!["#FF8800"; 10].join(","));
-    palettes.push(vec!["#FF8800"; 11].join(","));
-    palettes.push(vec!["#FF8800"; 10].join(" , "));
+    palettes.push(["#FF8800"; 10].join(","));
+    palettes.push(["#FF8800"; 11].join(","));
+    palettes.push(["#FF8800"; 10].join(" , "));
     agrees(&palette_pattern(), palettes, |text| parse_palette(Some(text)).is_ok());
 }
 

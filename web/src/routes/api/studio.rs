@@ -12,6 +12,7 @@ use atelier_shared::request::{EditFields, Prompt};
 use atelier_shared::{Appeal, EditSource, Exchange};
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -88,7 +89,14 @@ struct Upload {
 /// The fields of the describe form; the edit form takes them all.
 const DESCRIBE_FIELDS: &[&str] = &["image", "image_id"];
 
-async fn read_multipart(mut multipart: Multipart, only: Option<&[&str]>) -> Result<Upload, ApiError> {
+async fn read_multipart(
+    multipart: Result<Multipart, MultipartRejection>,
+    only: Option<&[&str]>,
+) -> Result<Upload, ApiError> {
+    // axum's own answer (plain text) would not be the JSON error the document promises.
+    let mut multipart = multipart.map_err(|rejection| {
+        ApiError::invalid(format!("The request is not a multipart form: {}", rejection.body_text()))
+    })?;
     let unreadable = |error: axum::extract::multipart::MultipartError| {
         ApiError::invalid(format!("The multipart form could not be read: {}", error.body_text()))
     };
@@ -160,7 +168,7 @@ fn edit_source(caller: &ApiCaller, upload: Option<Bytes>, image_id: Option<&str>
 pub async fn edit(
     State(state): State<AppState>,
     caller: ApiCaller,
-    multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let upload = read_multipart(multipart, None).await?;
     let source = edit_source(&caller, upload.image, upload.image_id.as_deref())?;
@@ -212,7 +220,7 @@ pub async fn check(
 pub async fn describe(
     State(state): State<AppState>,
     caller: ApiCaller,
-    multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Description>, ApiError> {
     let upload = read_multipart(multipart, Some(DESCRIBE_FIELDS)).await?;
     let source = edit_source(&caller, upload.image, upload.image_id.as_deref())?;
