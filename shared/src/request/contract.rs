@@ -83,6 +83,17 @@ pub fn not_blank_pattern() -> String {
     format!("[^{}]", blank())
 }
 
+/// Reads a mode's word as [`word_pattern`] describes it: any letter case, blanks around it, an
+/// underscore or a space for a hyphen, or one of its aliases.
+pub fn mode_word<T: Copy>(text: &str, all: &[T], aliases: &[(&str, T)], name: fn(T) -> &'static str) -> Option<T> {
+    let wanted = text.trim().to_ascii_lowercase().replace(['_', ' '], "-");
+    aliases
+        .iter()
+        .find(|(alias, _)| *alias == wanted)
+        .map(|(_, mode)| *mode)
+        .or_else(|| all.iter().copied().find(|mode| name(*mode) == wanted))
+}
+
 /// One of `words`, any letter case, with blanks around it; a hyphen may also be written as
 /// an underscore or a space, as the parsers of modes take it.
 pub fn word_pattern(words: &[&str]) -> String {

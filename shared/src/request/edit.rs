@@ -92,13 +92,7 @@ impl fmt::Display for EditMode {
 impl FromStr for EditMode {
     type Err = Invalid;
     fn from_str(text: &str) -> Result<Self, Invalid> {
-        let wanted = text.trim().to_ascii_lowercase().replace(['_', ' '], "-");
-        let wanted = Self::ALIASES
-            .iter()
-            .find(|(alias, _)| *alias == wanted)
-            .map_or(wanted.as_str(), |(_, mode)| mode.as_str())
-            .to_string();
-        Self::ALL.into_iter().find(|mode| mode.as_str() == wanted).ok_or_else(|| {
+        super::contract::mode_word(text, &Self::ALL, &Self::ALIASES, Self::as_str).ok_or_else(|| {
             let names: Vec<&str> = Self::ALL.iter().map(|mode| mode.as_str()).collect();
             Invalid::new(format!("`{text}` is not an edit mode: use one of {}", names.join(", ")))
         })
