@@ -46,6 +46,8 @@ mod counting_store;
 #[path = "support/figures.rs"]
 #[allow(dead_code)]
 mod figures;
+#[path = "support/process.rs"]
+mod process;
 // The stand-ins the end-to-end tests use; this binary needs only some of them.
 #[path = "../tests/support/mod.rs"]
 #[allow(dead_code, unused_imports)]
@@ -740,15 +742,7 @@ impl Served {
 
 impl Drop for Served {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        for _ in 0..100 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        process::stop_gracefully(&mut self.child);
     }
 }
 

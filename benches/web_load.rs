@@ -19,6 +19,8 @@
 #[path = "support/figures.rs"]
 #[allow(dead_code)]
 mod figures;
+#[path = "support/process.rs"]
+mod process;
 #[path = "../tests/support/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod support;
@@ -134,15 +136,7 @@ impl Atelier {
 
 impl Drop for Atelier {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
-        for _ in 0..100 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        process::stop_gracefully(&mut self.child);
     }
 }
 
