@@ -129,6 +129,16 @@ impl Bot {
         }
     }
 
+    /// Sends `/server` with `options` as `user` and waits for its answer (the interaction's
+    /// callback once it carries text).
+    pub(crate) async fn server_command(&self, user: u64, options: Value) -> Value {
+        let interaction = self.command(user, "server", options, &[]).await;
+        self.eventually("the /server answer", || {
+            self.discord.interaction_callback(&interaction).filter(|callback| callback["data"]["content"].is_string())
+        })
+        .await
+    }
+
     pub(crate) fn image_calls(&self) -> usize {
         self.bedrock.calls_to(Operation::InvokeModel)
     }
@@ -1164,14 +1174,7 @@ async fn server_admins_set_channels_models_budget_and_moderation_log_and_others_
         let subcommand = json!([{"name": subcommand, "type": 1, "options": options}]);
         async move {
             let bot = admin_bot;
-            let interaction = bot.command(user, "server", subcommand, &[]).await;
-            let answer = bot
-                .eventually("the /server answer", || {
-                    bot.discord
-                        .interaction_callback(&interaction)
-                        .filter(|callback| callback["data"]["content"].is_string())
-                })
-                .await;
+            let answer = bot.server_command(user, subcommand).await;
             assert_eq!(answer["data"]["flags"].as_u64().unwrap_or_default() & 64, 64, "not private: {answer}");
             answer["data"]["content"].as_str().unwrap_or_default().to_string()
         }
@@ -1267,14 +1270,7 @@ async fn a_role_with_a_budget_raises_its_members_personal_budget_on_that_server(
             let options = json!([{"name": "role-budget", "type": 1, "options": [
                 {"name": "role", "type": 3, "value": role}, {"name": "dollars", "type": 3, "value": dollars}
             ]}]);
-            let interaction = bot.command(user, "server", options, &[]).await;
-            let answer = bot
-                .eventually("the /server answer", || {
-                    bot.discord
-                        .interaction_callback(&interaction)
-                        .filter(|callback| callback["data"]["content"].is_string())
-                })
-                .await;
+            let answer = bot.server_command(user, options).await;
             answer["data"]["content"].as_str().unwrap_or_default().to_string()
         }
     };
@@ -1354,12 +1350,7 @@ async fn the_safety_check_is_stricter_outside_age_restricted_channels() {
     // The same policy everywhere (poise sends a choice as an integer: the second, 1): the
     // ordinary channel gets the standard check.
     let options = json!([{"name": "age-policy", "type": 1, "options": [{"name": "policy", "type": 4, "value": 1}]}]);
-    let changed = bot.command(ADMIN, "server", options, &[]).await;
-    let answer = bot
-        .eventually("the /server answer", || {
-            bot.discord.interaction_callback(&changed).filter(|callback| callback["data"]["content"].is_string())
-        })
-        .await;
+    let answer = bot.server_command(ADMIN, options).await;
     assert!(
         answer["data"]["content"].as_str().unwrap_or_default().contains("Safety check: the same in every channel"),
         "{answer}"
