@@ -51,9 +51,10 @@ fn class_of(predicate: impl Fn(char) -> bool) -> String {
     class
 }
 
-/// What `str::trim` takes away.
-fn blank() -> String {
-    class_of(char::is_whitespace)
+/// What `str::trim` takes away (every pattern uses it, so it is worked out once).
+fn blank() -> &'static str {
+    static BLANK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BLANK.get_or_init(|| class_of(char::is_whitespace))
 }
 
 /// Characters no text field takes: control characters other than tab and line breaks.

@@ -42,8 +42,8 @@ pub fn document(contract: &RequestContract) -> Value {
         set_parameter(&mut document, "/api/sessions/{name}", method, "name", session_name());
     }
     events(&mut document);
-    file_parts(&mut document, "/api/edit", &["image", "mask"]);
-    file_parts(&mut document, "/api/describe", &["image"]);
+    file_parts(&mut document, "/api/edit", "EditForm", &["image", "mask"]);
+    file_parts(&mut document, "/api/describe", "DescribeForm", &["image"]);
     document
 }
 
@@ -224,11 +224,10 @@ fn one_source() -> Value {
     ]})
 }
 
-/// Says which content types a form's file parts take.
-fn file_parts(document: &mut Value, path: &str, parts: &[&str]) {
-    let example =
-        document["components"]["schemas"][if path == "/api/edit" { "EditForm" } else { "DescribeForm" }]["examples"][0]
-            .clone();
+/// Says which content types a form's file parts take, and gives the form schema's example for
+/// the whole body.
+fn file_parts(document: &mut Value, path: &str, form: &str, parts: &[&str]) {
+    let example = document["components"]["schemas"][form]["examples"][0].clone();
     let content = &mut document["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"];
     content["example"] = example;
     for part in parts {
