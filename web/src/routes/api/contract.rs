@@ -150,7 +150,7 @@ fn set_property(schema: &mut Value, name: &str, rule: Value) {
 
 fn models(names: &[String]) -> Value {
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    json!({"type": "string", "pattern": rules::exact_name_pattern(&names), "examples": names})
+    json!({"type": "string", "pattern": rules::exact_name_pattern(&names)})
 }
 
 /// Names either rule or "none", for settings that can be cleared.
@@ -251,6 +251,7 @@ fn edit_form(schema: &mut Value, contract: &RequestContract) {
         words.extend(EditMode::ALIASES.iter().filter(|(_, mode)| modes.contains(mode)).map(|(alias, _)| *alias));
         rules::word_pattern(&words)
     };
+    // The fields every edit takes, each with its rule.
     set_property(schema, "mode", string_with(words(&EditMode::ALL)));
     set_property(schema, "image", file());
     set_property(schema, "image_id", optional_text(rules::image_id_pattern()));
@@ -264,29 +265,68 @@ fn edit_form(schema: &mut Value, contract: &RequestContract) {
     let directions: Vec<&str> = OutpaintDirection::WORDS.iter().map(|(word, _)| *word).collect();
     set_property(schema, "direction", optional_text(rules::word_pattern(&directions)));
     set_property(schema, "session", optional_text_rule(session_name()));
-    let given = json!({"type": "string", "pattern": rules::not_blank_pattern()});
-    schema["allOf"] = json!([
-        one_source(),
-        // A region is a mask image or a mask prompt, not both.
-        {"not": {"required": ["mask", "mask_prompt"], "properties": {"mask_prompt": given}}},
-        // Inpaint, replace and recolor need a prompt and a region; the others take them freely.
-        {"anyOf": [
-            {"properties": {"mode": string_with(words(&other_modes))}},
-            {
-                "required": ["prompt"],
-                "properties": {"mode": string_with(words(&region_modes)), "prompt": given},
-                "anyOf": [{"required": ["mask"]}, {"required": ["mask_prompt"], "properties": {"mask_prompt": given}}],
-            },
-        ]},
-    ]);
-    schema["required"] = json!(["mode"]);
-    // A whole example, so that nobody (nor a fuzzer's examples) puts the fields' own examples
-    // together into a form the rules above refuse.
     if let Some(mode) = schema["properties"]["mode"].as_object_mut() {
         mode.remove("example");
     }
-    schema["examples"] = json!([{"mode": "variation", "image_id": EXAMPLE_ID, "similarity": "0.7"}]);
+    let every_field =
+        json!({"type": "object", "properties": schema["properties"].clone(), "additionalProperties": false});
+
+    // Then one plain variant per way a form can be right: the source (an upload, or a gallery
+    // image's id), the mode (inpaint, replace and recolor need a prompt and a region; the others
+    // take them freely) and the region (a mask image, or at most a mask prompt). The variants
+    // exclude each other, so exactly one fits a right form; being plain objects, they read
+    // (and generate) without a search through combinations.
+    let variant = |modes: &[EditMode], upload: bool, mask: bool| {
+        let mut variant = every_field.clone();
+        let mut required = vec!["mode"];
+        set_property(&mut variant, "mode", string_with(words(modes)));
+        let (kept, dropped) = if upload { ("image", "image_id") } else { ("image_id", "image") };
+        required.push(kept);
+        if let Some(properties) = variant["properties"].as_object_mut() {
+            properties.remove(dropped);
+            if !mask {
+                properties.remove("mask");
+            }
+        }
+        if !upload {
+            set_property(&mut variant, "image_id", string_with(rules::image_id_pattern()));
+        }
+        // A file part's type is the form's own (above); a variant says only whether it is there.
+        for part in ["image", "mask"] {
+            if let Some(file) = variant["properties"].get_mut(part) {
+                *file = json!({});
+            }
+        }
+        let needs_region = modes.iter().all(|mode| mode.needs_region());
+        if mask {
+            required.push("mask");
+            set_property(&mut variant, "mask_prompt", blank());
+        } else if needs_region {
+            required.push("mask_prompt");
+            set_property(&mut variant, "mask_prompt", prompt());
+        }
+        if needs_region {
+            required.push("prompt");
+            set_property(&mut variant, "prompt", prompt());
+        }
+        variant["required"] = json!(required);
+        variant
+    };
+    let mut variants = Vec::new();
+    for modes in [&region_modes, &other_modes] {
+        for upload in [true, false] {
+            for mask in [true, false] {
+                variants.push(variant(modes, upload, mask));
+            }
+        }
+    }
+    // The fields stay listed on the form itself too (tools read a multipart form's parts there).
+    schema["required"] = json!(["mode"]);
     schema["additionalProperties"] = json!(false);
+    schema["oneOf"] = json!(variants);
+    // A whole example, so that nobody (nor a fuzzer's examples) puts the fields' own examples
+    // together into a form the rules refuse.
+    schema["examples"] = json!([{"mode": "variation", "image_id": EXAMPLE_ID, "similarity": "0.7"}]);
 }
 
 /// A multipart text field: blank (not given) or the rule's.

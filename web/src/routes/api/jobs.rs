@@ -53,10 +53,11 @@ pub async fn job(
 }
 
 /// Calls a waiting job back: it leaves the line and nothing is charged. A job the model is
-/// already drawing cannot be called back (409).
+/// already drawing cannot be called back (409). An action on the job rather than a `DELETE`
+/// of it: the job stays, readable as cancelled, which a `DELETE` would promise it would not.
 #[utoipa::path(
-    delete,
-    path = "/api/jobs/{id}",
+    post,
+    path = "/api/jobs/{id}/cancel",
     tag = "jobs",
     params(("id" = String, Path, description = "The job's id")),
     security(("access_token" = []), ("session_cookie" = [])),
