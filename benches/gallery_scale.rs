@@ -55,7 +55,7 @@ mod support;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -704,17 +704,9 @@ impl Served {
         let address = format!("127.0.0.1:{}", free_port());
         let log = folder.path().join("atelier.log");
         let mut command = atelier(folder.path());
-        command
-            .env("ATELIER_ENGINE", "demo")
-            .env("ATELIER_BIND", &address)
-            .env("ATELIER_SHUTDOWN_DRAIN_SECONDS", "0")
-            .env("ATELIER_SHUTDOWN_GRACE_SECONDS", "1")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        for (name, value) in settings {
-            command.env(name, value);
-        }
-        let mut served = Self { child: command.spawn().unwrap(), address, log, _folder: folder };
+        command.env("ATELIER_ENGINE", "demo");
+        let child = process::spawn_serve(command, &address, &log, settings);
+        let mut served = Self { child, address, log, _folder: folder };
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

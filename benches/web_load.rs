@@ -26,7 +26,7 @@ mod process;
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -85,17 +85,7 @@ impl Atelier {
     fn spawn(folder: &Path, settings: &[(&str, String)]) -> Self {
         let address = format!("127.0.0.1:{}", free_port());
         let log = folder.join(format!("atelier-{}.log", address.replace([':', '.'], "-")));
-        let mut command = atelier(folder);
-        command
-            .env("ATELIER_BIND", &address)
-            .env("ATELIER_SHUTDOWN_DRAIN_SECONDS", "0")
-            .env("ATELIER_SHUTDOWN_GRACE_SECONDS", "1")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        for (name, value) in settings {
-            command.env(name, value);
-        }
-        let child = command.spawn().unwrap();
+        let child = process::spawn_serve(atelier(folder), &address, &log, settings);
         Self { child, address, log }
     }
 
