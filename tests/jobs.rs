@@ -273,7 +273,13 @@ async fn jobs_an_api_caller_answered_at_once_cancels_a_waiting_job_and_a_drawn_i
 
     // The waiting one is called back: it never runs and costs nothing.
     let url = app.url(second["url"].as_str().unwrap());
-    let cancelled = app.client.delete(&url).header("x-csrf-token", crate::support::CSRF_TOKEN).send().await.unwrap();
+    let cancelled = app
+        .client
+        .post(format!("{url}/cancel"))
+        .header("x-csrf-token", crate::support::CSRF_TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(cancelled.status(), reqwest::StatusCode::ACCEPTED);
     let mut second = second;
     for _ in 0..400 {
