@@ -513,6 +513,12 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Heard {
 async fn the_replica_that_loses_says_nothing_above_debug() {
     use tracing_subscriber::layer::SubscriberExt as _;
     let heard = Heard::default();
+    // tracing caches whether a log line is wanted the first time any thread reaches it. With
+    // just one subscriber in the process, that is decided by the reaching thread's own
+    // subscriber, so a line first reached by another test's thread (which has none) would be
+    // cached as unwanted and never reach this one (tokio-rs/tracing#3611). A second subscriber
+    // kept registered for the test makes every thread ask all of them.
+    let _second_subscriber = tracing::Dispatch::new(tracing_subscriber::registry());
     let _catching = tracing::subscriber::set_default(tracing_subscriber::registry().with(heard.clone()));
     let replicas = Replicas::start(&[]).await;
 
@@ -569,9 +575,10 @@ async fn the_replica_that_loses_says_nothing_above_debug() {
     let expected = sent.len() + 1;
     let left = || heard.left_to_another_replica.load(std::sync::atomic::Ordering::SeqCst);
     replicas
-        .eventually("one debug line per interaction (and per thread message) left to the other replica", || {
-            (left() >= expected).then_some(())
-        })
+        .eventually(
+            &format!("one debug line per interaction (and per thread message) left to the other replica: {expected}"),
+            || (left() >= expected).then_some(()),
+        )
         .await;
     assert_eq!(left(), expected, "one debug line each, no more");
     let loud = heard.loud.lock().unwrap().clone();
