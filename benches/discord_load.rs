@@ -3,7 +3,7 @@
 //! the models on the Bedrock stand-in, both running in this process and timestamping what they
 //! send and receive on one clock.
 //!
-//! Figures, each with the target of issue 9:
+//! Figures, each with its target (issue 9, made stricter by issue 18 where it names one):
 //! - acknowledgement latency: 1,000 `/imagine` interactions dispatched within one second (by
 //!   1,000 people); from the gateway writing each INTERACTION_CREATE to the stand-in receiving
 //!   its callback (type 5). The model takes 3 s meanwhile, so the jobs wait on it and what is
@@ -105,11 +105,33 @@ impl Drop for Atelier {
     }
 }
 
+/// Where the run keeps its store, spool and log: `DISCORD_LOAD_FOLDER` puts them elsewhere,
+/// such as on a tmpfs to see how much of a figure is the file system's.
+fn run_folder() -> PathBuf {
+    std::env::var_os("DISCORD_LOAD_FOLDER")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench/discord-run"), PathBuf::from)
+}
+
+/// Issue 18's throughput target: 100 jobs/s on the machine's own disk, 200 with the store on a
+/// tmpfs (the file system of the mount the run folder is on, from `/proc/self/mountinfo`).
+fn throughput_target() -> f64 {
+    let folder = run_folder();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    // Each line: id parent major:minor root mount-point options ... - fstype source options.
+    let file_system = mounts
+        .lines()
+        .filter_map(|line| {
+            let mount_point = line.split(' ').nth(4)?;
+            let file_system = line.split(" - ").nth(1)?.split(' ').next()?;
+            folder.starts_with(mount_point).then_some((mount_point.len(), file_system))
+        })
+        .max_by_key(|(length, _)| *length)
+        .map(|(_, file_system)| file_system);
+    if file_system == Some("tmpfs") { 200.0 } else { 100.0 }
+}
+
 async fn start_atelier(discord: &DiscordStandIn, bedrock: &BedrockStandIn) -> Atelier {
-    // `DISCORD_LOAD_FOLDER` puts the run (store, spool, log) elsewhere, such as on a tmpfs to
-    // see how much of a figure is the file system's.
-    let folder = std::env::var_os("DISCORD_LOAD_FOLDER")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench/discord-run"), PathBuf::from);
+    let folder = run_folder();
     // Left only by a run that was killed: a finished run removes its store itself, after its
     // figures are taken (see `Atelier::remove_store`).
     let _ = std::fs::remove_dir_all(&folder);
@@ -333,7 +355,7 @@ async fn acknowledgements(discord: &DiscordStandIn, bedrock: &BedrockStandIn, ne
     vec![
         reported("ack latency p50", percentile(&latencies, 50.0), "ms", note.clone()),
         reported("ack latency p90", percentile(&latencies, 90.0), "ms", String::new()),
-        below("ack latency p99", percentile(&latencies, 99.0), "ms", 50.0, String::new()),
+        below("ack latency p99", percentile(&latencies, 99.0), "ms", 20.0, String::new()),
         reported("ack latency max", percentile(&latencies, 100.0), "ms", String::new()),
     ]
 }
@@ -492,7 +514,7 @@ async fn image_jobs(
             "image job overhead p50",
             percentile(&solo, 50.0),
             "ms",
-            10.0,
+            5.0,
             format!(
                 "{sequential_jobs} jobs one at a time; model's last answer byte -> result PATCH received (the image stored first); {image_note}"
             ),
@@ -510,7 +532,7 @@ async fn image_jobs(
             "image job throughput",
             burst_jobs as f64 / seconds,
             "jobs/s",
-            100.0,
+            throughput_target(),
             format!(
                 "{burst_jobs} jobs dispatched at once, first dispatch to last result in {seconds:.2} s ({:.0} MB uploaded); the last filed in the gallery at {filed_seconds:.2} s",
                 uploaded as f64 / 1e6

@@ -69,11 +69,17 @@ pub struct Gallery {
     store: Arc<dyn ObjectStore>,
     spool: Option<Spool>,
     known_indexed: index::KnownIndexed,
+    checked_if_new: index::CheckedIfNew,
 }
 
 impl Gallery {
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
-        Self { store, spool: None, known_indexed: index::KnownIndexed::default() }
+        Self {
+            store,
+            spool: None,
+            known_indexed: index::KnownIndexed::default(),
+            checked_if_new: index::CheckedIfNew::default(),
+        }
     }
 
     /// Keeps images in `spool` when the store cannot be reached (see [`Self::save`]).

@@ -18,7 +18,8 @@
 //! Galleries kept before the index existed are indexed once, on the first read that needs it:
 //! `index/built.json` marks an indexed gallery; without it, every record is read once and its
 //! entries written, then the marker. Writes add entries whether or not the marker exists, so an
-//! image kept while the gallery is being indexed is never missed.
+//! image kept while the gallery is being indexed is never missed. A gallery's first image
+//! writes the marker once it is stored, so a gallery begun with the index is never read whole.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,8 @@ use crate::store::{ObjectKey, PutMode, StoreError};
 
 /// What an entry holds: nothing; its name says everything.
 const ENTRY_BODY: &[u8] = b"{}";
+/// What the marker of an indexed gallery holds.
+const MARKER_BODY: &[u8] = b"{\"version\":1}";
 /// How many entries are written at once while an existing gallery is indexed.
 const INDEXING_WRITES_AT_ONCE: usize = 16;
 
@@ -53,6 +56,23 @@ impl KnownIndexed {
             known.clear();
         }
         known.insert(owner.clone());
+    }
+}
+
+/// Owners whose gallery this process has asked [`Gallery::mark_indexed_if_new`] about, so the
+/// question costs its requests once per process and owner.
+#[derive(Default, Clone)]
+pub(super) struct CheckedIfNew(Arc<Mutex<HashSet<Owner>>>);
+
+impl CheckedIfNew {
+    /// True the first time an owner is asked about (in a while: the set is bounded).
+    fn first_time(&self, owner: &Owner) -> bool {
+        let mut checked = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Bounded: forgetting only costs asking again.
+        if checked.len() > 100_000 {
+            checked.clear();
+        }
+        checked.insert(owner.clone())
     }
 }
 
@@ -172,6 +192,40 @@ impl Gallery {
         }
     }
 
+    /// Marks a gallery indexed when `record` is its first image, so it is never read whole
+    /// to be indexed: every image since has had its entries written with it. Called once the
+    /// record is stored, off the person's path; a gallery with older records is left to
+    /// [`Self::ensure_indexed`], as is one whose first two images were kept at once (each sees
+    /// the other). Only an optimisation: a failure is logged and changes nothing else.
+    pub(super) async fn mark_indexed_if_new(&self, record: &ImageRecord) {
+        let owner = &record.owner;
+        // Asked once per process and owner, whatever the answer: an old gallery's every image
+        // would otherwise pay a read and a listing.
+        if self.known_indexed.contains(owner) || !self.checked_if_new.first_time(owner) {
+            return;
+        }
+        let marked = async {
+            let marker = Self::marker_key(owner)?;
+            match self.store.get(&marker).await {
+                Ok(_) => return Ok(true),
+                Err(StoreError::NotFound(_)) => {}
+                Err(error) => return Err(Error::from(error)),
+            }
+            let newest = self.store.list(&format!("users/{owner}/records/"), None, 2).await?;
+            let own_key = Self::record_key(owner, record.id)?;
+            if newest.len() != 1 || newest[0] != own_key {
+                return Ok(false);
+            }
+            self.store.put(&marker, Bytes::from_static(MARKER_BODY), "application/json", PutMode::Overwrite).await?;
+            Ok::<bool, Error>(true)
+        };
+        match marked.await {
+            Ok(true) => self.known_indexed.insert(owner),
+            Ok(false) => {}
+            Err(error) => tracing::debug!(%owner, error = %error, "could not mark a new gallery indexed"),
+        }
+    }
+
     /// Indexes a gallery kept before the index existed, once (see the module documentation).
     pub(super) async fn ensure_indexed(&self, owner: &Owner) -> Result<()> {
         if self.known_indexed.contains(owner) {
@@ -205,7 +259,7 @@ impl Gallery {
                     write?;
                 }
                 self.store
-                    .put(&marker, Bytes::from_static(b"{\"version\":1}"), "application/json", PutMode::Overwrite)
+                    .put(&marker, Bytes::from_static(MARKER_BODY), "application/json", PutMode::Overwrite)
                     .await?;
                 tracing::info!(%owner, entries = written, "indexed a gallery kept before the index existed");
             }

@@ -72,6 +72,7 @@ impl Gallery {
     /// milliseconds), or if this process stops first, the gallery makes it when it is first
     /// asked for ([`Self::image`]).
     pub async fn file(&self, record: &ImageRecord, image: &CheckedImage) -> Result<()> {
+        self.mark_indexed_if_new(record).await;
         let thumbnail_object = self.thumbnail_object(record, image).await?;
         match self.put_new(&thumbnail_object).await {
             // Made on a first view meanwhile: the same picture.

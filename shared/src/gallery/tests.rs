@@ -346,3 +346,26 @@ async fn a_gallery_from_before_the_index_is_indexed_on_first_use() {
     );
     assert!(folder.path().join("users/local-operator/index/built.json").exists());
 }
+
+/// A gallery begun with the index is marked indexed by its first image, so its first filtered
+/// read does not read every record; one with older records is not marked by a new image, and
+/// its first filtered read still indexes (and finds) the older ones.
+#[tokio::test]
+async fn a_new_gallery_is_marked_indexed_by_its_first_image_and_an_old_one_is_not() {
+    let (folder, gallery) = gallery().await;
+    let owner = Owner::local_operator();
+    let image = image().await;
+    let marker = folder.path().join("users/local-operator/index/built.json");
+    let first = record(&owner, &image, Origin::Web, Some("old"));
+    gallery.save(&first, &image).await.unwrap();
+    assert!(marker.exists(), "the first image marks its gallery indexed");
+
+    // As an older Atelier left it: records without entries or marker.
+    std::fs::remove_dir_all(folder.path().join("users/local-operator/index")).unwrap();
+    let fresh = Gallery::new(gallery.store().clone());
+    fresh.save(&record(&owner, &image, Origin::Web, None), &image).await.unwrap();
+    assert!(!marker.exists(), "a gallery with older records is not marked by a new image");
+    let old = fresh.list(&owner, &in_session("old"), None, 10).await.unwrap().records;
+    assert_eq!(old.iter().map(|record| record.id).collect::<Vec<_>>(), [first.id]);
+    assert!(marker.exists());
+}
