@@ -247,10 +247,11 @@ async fn the_gallery_on_s3_lists_newest_first_across_pages_and_deletes_every_par
     assert_eq!(&bytes[..4], b"\x89PNG");
     assert_eq!(media_type, "image/png");
     gallery.delete(&owner, doomed).await.unwrap();
-    // Each image left is its bytes, thumbnail, record and origin index entry; nothing of the
-    // deleted one (its index entry is named by its record's key, so counted here).
+    // Each image left is its bytes, thumbnail, record and origin index entry, beside the
+    // gallery's index mark; nothing of the deleted one (its index entry is named by its
+    // record's key, so counted here).
     let left = keys_in(&sdk_config, &bucket, "users/local-operator/").await;
-    assert_eq!(left.len(), 4 * 4, "{left:#?}");
+    assert_eq!(left.len(), 4 * 4 + 1, "{left:#?}");
     assert!(!left.iter().any(|stored| stored.contains(&doomed.to_string())), "{left:#?}");
     assert!(gallery.record(&owner, doomed).await.is_err());
     let page = gallery.list(&owner, &ListFilter::default(), None, 10).await.unwrap();
@@ -300,9 +301,9 @@ async fn generate_on_the_command_line_keeps_its_image_in_the_bucket() {
     assert!(output.status.success(), "{stdout}\n{stderr}");
 
     let stored = keys_in(&sdk_config, &bucket, "users/local-operator/").await;
-    // The image, its thumbnail, its record and its origin index entry, and the person's
-    // ledger charging it.
-    assert_eq!(stored.len(), 5, "{stored:#?}");
+    // The image, its thumbnail, its record and its origin index entry, the mark that this new
+    // gallery is indexed, and the person's ledger charging it.
+    assert_eq!(stored.len(), 6, "{stored:#?}");
     assert!(keys_in(&sdk_config, &bucket, "jobs/").await.is_empty(), "the job ended");
     let find = |folder: &str, extension: &str| {
         stored

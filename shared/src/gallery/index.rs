@@ -92,7 +92,7 @@ impl Gallery {
         format!("users/{owner}/index/parent/{parent}/")
     }
 
-    fn marker_key(owner: &Owner) -> Result<ObjectKey> {
+    pub(super) fn marker_key(owner: &Owner) -> Result<ObjectKey> {
         Self::key(format!("users/{owner}/index/built.json"))
     }
 

@@ -43,7 +43,7 @@ impl Gallery {
             .map_err(|error| Error::operator("checking a stored image", error))??;
         let thumbnail = self.thumbnail_object(&record, &image).await?;
         match self.put_new(&thumbnail).await {
-            Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
+            Ok(()) | Err(StoreError::AlreadyExists(_)) => self.unless_deleted_meanwhile(&record, &thumbnail.key).await,
             Err(error) => tracing::warn!(image.id = %id, error = %error, "could not store a remade thumbnail"),
         }
         Ok(thumbnail.body)
@@ -141,7 +141,7 @@ impl Gallery {
     /// account), returning how many moved. Per image: the bytes and the thumbnail are copied
     /// create-only, then the record with its owner rewritten (so the image appears in `to`'s
     /// listings whole), then the source's bytes, thumbnail and record are deleted, the record
-    /// last. Safe to run again after a crash: an `AlreadyExists` is a copy made before, a
+    /// last, and at the end the source gallery's index mark. Safe to run again after a crash: an `AlreadyExists` is a copy made before, a
     /// missing source part one already moved, and an image never shows twice in one gallery.
     pub async fn adopt(&self, from: &Owner, to: &Owner) -> Result<usize> {
         /// Copies one object create-only; a source already gone is fine if the copy is there.
@@ -173,7 +173,12 @@ impl Gallery {
         let mut after: Option<String> = None;
         loop {
             let keys = store.list(&prefix, after.as_deref(), MAX_PAGE).await.map_err(failed)?;
-            let Some(last) = keys.last() else { return Ok(moved) };
+            let Some(last) = keys.last() else {
+                // Every image moved: the emptied gallery's index mark goes too, so nothing of
+                // `from` is left (a first image kept there again marks it again).
+                store.delete(&Self::marker_key(from)?).await.map_err(failed)?;
+                return Ok(moved);
+            };
             after = Some(last.as_str().to_string());
             for source_record_key in keys {
                 let bytes = match store.get(&source_record_key).await {

@@ -7,7 +7,7 @@ use super::{Gallery, ImageRecord};
 use crate::error::{Error, Result};
 use crate::images::{CheckedImage, make_thumbnail};
 use crate::store::spool::{Spool, SpooledObject};
-use crate::store::{PutMode, StoreError};
+use crate::store::{ObjectKey, PutMode, StoreError};
 
 impl Gallery {
     /// Keeps an image: its bytes as they are, its record, then its thumbnail. When the store
@@ -72,15 +72,35 @@ impl Gallery {
     /// milliseconds), or if this process stops first, the gallery makes it when it is first
     /// asked for ([`Self::image`]).
     pub async fn file(&self, record: &ImageRecord, image: &CheckedImage) -> Result<()> {
-        self.mark_indexed_if_new(record).await;
         let thumbnail_object = self.thumbnail_object(record, image).await?;
-        match self.put_new(&thumbnail_object).await {
+        let filed = match self.put_new(&thumbnail_object).await {
             // Made on a first view meanwhile: the same picture.
-            Ok(()) | Err(StoreError::AlreadyExists(_)) => Ok(()),
+            Ok(()) | Err(StoreError::AlreadyExists(_)) => {
+                self.unless_deleted_meanwhile(record, &thumbnail_object.key).await;
+                Ok(())
+            }
             Err(error @ StoreError::Unavailable { .. }) => {
                 self.spool_parts(record, error, vec![thumbnail_object]).await
             }
             Err(error) => Err(saving_failed(error)),
+        };
+        self.mark_indexed_if_new(record).await;
+        filed
+    }
+
+    /// Takes back a thumbnail just written if its image was deleted while it was being made:
+    /// the delete removes the record before the thumbnail, so either the delete removed this
+    /// thumbnail or the record is gone by now, and no thumbnail outlives its image.
+    pub(super) async fn unless_deleted_meanwhile(&self, record: &ImageRecord, thumbnail: &ObjectKey) {
+        let still_kept = match Self::record_key(&record.owner, record.id) {
+            Ok(key) => self.store.get(&key).await,
+            Err(_) => return,
+        };
+        if let Err(StoreError::NotFound(_)) = still_kept {
+            tracing::debug!(image.id = %record.id, "the image was deleted while its thumbnail was made; removing it");
+            if let Err(error) = self.store.delete(thumbnail).await {
+                tracing::warn!(image.id = %record.id, error = %error, "could not remove the thumbnail of a deleted image");
+            }
         }
     }
 

@@ -369,3 +369,22 @@ async fn a_new_gallery_is_marked_indexed_by_its_first_image_and_an_old_one_is_no
     assert_eq!(old.iter().map(|record| record.id).collect::<Vec<_>>(), [first.id]);
     assert!(marker.exists());
 }
+
+/// An image deleted while its thumbnail is being made leaves no thumbnail behind: nothing of
+/// it is served after the delete (Schemathesis found a thumbnail still served).
+#[tokio::test]
+async fn an_image_deleted_while_its_thumbnail_is_made_leaves_no_thumbnail() {
+    let (folder, gallery) = gallery().await;
+    let owner = Owner::local_operator();
+    let image = image().await;
+    let doomed = record(&owner, &image, Origin::Web, None);
+    assert_eq!(gallery.save_image(&doomed, &image).await.unwrap(), Saved::Stored);
+    gallery.delete(&owner, doomed.id).await.unwrap();
+    // The filing that was under way when the delete came.
+    gallery.file(&doomed, &image).await.unwrap();
+
+    assert!(gallery.image(&owner, doomed.id, Variant::Thumbnail).await.is_err());
+    let thumbnails = folder.path().join("users/local-operator/thumbnails");
+    let left = std::fs::read_dir(&thumbnails).map(|entries| entries.count()).unwrap_or(0);
+    assert_eq!(left, 0, "a thumbnail outlived its image in {}", thumbnails.display());
+}
