@@ -23,7 +23,8 @@ pub async fn serve(
     core: Atelier,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(core)).with_graceful_shutdown(shutdown).await
+    // One router shared by every connection (see `crate::serve`).
+    axum::serve(listener, router(core).into_make_service()).with_graceful_shutdown(shutdown).await
 }
 
 async fn scrape(State(core): State<Atelier>) -> impl IntoResponse {
