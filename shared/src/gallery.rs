@@ -68,8 +68,8 @@ pub const MAX_PAGE: usize = 100;
 pub struct Gallery {
     store: Arc<dyn ObjectStore>,
     spool: Option<Spool>,
-    known_indexed: index::KnownIndexed,
-    checked_if_new: index::CheckedIfNew,
+    known_indexed: index::OwnerSet,
+    checked_if_new: index::OwnerSet,
 }
 
 impl Gallery {
@@ -77,8 +77,8 @@ impl Gallery {
         Self {
             store,
             spool: None,
-            known_indexed: index::KnownIndexed::default(),
-            checked_if_new: index::CheckedIfNew::default(),
+            known_indexed: index::OwnerSet::default(),
+            checked_if_new: index::OwnerSet::default(),
         }
     }
 

@@ -39,40 +39,29 @@ const MARKER_BODY: &[u8] = b"{\"version\":1}";
 /// How many entries are written at once while an existing gallery is indexed.
 const INDEXING_WRITES_AT_ONCE: usize = 16;
 
-/// Owners whose gallery this process knows to be indexed, so the marker is read once per
-/// process and owner.
+/// A set of owners this process remembers something about, bounded: forgetting an owner only
+/// costs asking the store again. The gallery keeps two: the owners whose gallery it knows to
+/// be indexed (so the marker is read once per process and owner), and the owners it has asked
+/// [`Gallery::mark_indexed_if_new`] about (so that question costs its requests once).
 #[derive(Default, Clone)]
-pub(super) struct KnownIndexed(Arc<Mutex<HashSet<Owner>>>);
+pub(super) struct OwnerSet(Arc<Mutex<HashSet<Owner>>>);
 
-impl KnownIndexed {
+impl OwnerSet {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<Owner>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn contains(&self, owner: &Owner) -> bool {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(owner)
+        self.lock().contains(owner)
     }
 
-    fn insert(&self, owner: &Owner) {
-        let mut known = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Bounded: forgetting only costs one more read of a marker.
-        if known.len() > 100_000 {
-            known.clear();
+    /// Adds `owner`; true when it was not there (or had been forgotten).
+    fn insert(&self, owner: &Owner) -> bool {
+        let mut owners = self.lock();
+        if owners.len() > 100_000 {
+            owners.clear();
         }
-        known.insert(owner.clone());
-    }
-}
-
-/// Owners whose gallery this process has asked [`Gallery::mark_indexed_if_new`] about, so the
-/// question costs its requests once per process and owner.
-#[derive(Default, Clone)]
-pub(super) struct CheckedIfNew(Arc<Mutex<HashSet<Owner>>>);
-
-impl CheckedIfNew {
-    /// True the first time an owner is asked about (in a while: the set is bounded).
-    fn first_time(&self, owner: &Owner) -> bool {
-        let mut checked = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Bounded: forgetting only costs asking again.
-        if checked.len() > 100_000 {
-            checked.clear();
-        }
-        checked.insert(owner.clone())
+        owners.insert(owner.clone())
     }
 }
 
@@ -94,6 +83,11 @@ impl Gallery {
 
     pub(super) fn marker_key(owner: &Owner) -> Result<ObjectKey> {
         Self::key(format!("users/{owner}/index/built.json"))
+    }
+
+    /// Marks a gallery indexed.
+    async fn put_marker(&self, marker: &ObjectKey) -> Result<(), StoreError> {
+        self.store.put(marker, Bytes::from_static(MARKER_BODY), "application/json", PutMode::Overwrite).await
     }
 
     /// The index entries of one record: its origin, and its session and parent when it has them.
@@ -201,7 +195,7 @@ impl Gallery {
         let owner = &record.owner;
         // Asked once per process and owner, whatever the answer: an old gallery's every image
         // would otherwise pay a read and a listing.
-        if self.known_indexed.contains(owner) || !self.checked_if_new.first_time(owner) {
+        if self.known_indexed.contains(owner) || !self.checked_if_new.insert(owner) {
             return;
         }
         let marked = async {
@@ -216,11 +210,13 @@ impl Gallery {
             if newest.len() != 1 || newest[0] != own_key {
                 return Ok(false);
             }
-            self.store.put(&marker, Bytes::from_static(MARKER_BODY), "application/json", PutMode::Overwrite).await?;
+            self.put_marker(&marker).await?;
             Ok::<bool, Error>(true)
         };
         match marked.await {
-            Ok(true) => self.known_indexed.insert(owner),
+            Ok(true) => {
+                self.known_indexed.insert(owner);
+            }
             Ok(false) => {}
             Err(error) => tracing::debug!(%owner, error = %error, "could not mark a new gallery indexed"),
         }
@@ -258,9 +254,7 @@ impl Gallery {
                 while let Some(write) = writes.next().await {
                     write?;
                 }
-                self.store
-                    .put(&marker, Bytes::from_static(MARKER_BODY), "application/json", PutMode::Overwrite)
-                    .await?;
+                self.put_marker(&marker).await?;
                 tracing::info!(%owner, entries = written, "indexed a gallery kept before the index existed");
             }
             Err(error) => return Err(error.into()),

@@ -141,8 +141,9 @@ impl Gallery {
     /// account), returning how many moved. Per image: the bytes and the thumbnail are copied
     /// create-only, then the record with its owner rewritten (so the image appears in `to`'s
     /// listings whole), then the source's bytes, thumbnail and record are deleted, the record
-    /// last, and at the end the source gallery's index mark. Safe to run again after a crash: an `AlreadyExists` is a copy made before, a
-    /// missing source part one already moved, and an image never shows twice in one gallery.
+    /// last, and at the end the source gallery's index mark. Safe to run again after a crash:
+    /// an `AlreadyExists` is a copy made before, a missing source part one already moved, and
+    /// an image never shows twice in one gallery.
     pub async fn adopt(&self, from: &Owner, to: &Owner) -> Result<usize> {
         /// Copies one object create-only; a source already gone is fine if the copy is there.
         async fn copy(store: &dyn ObjectStore, source: &ObjectKey, target: &ObjectKey, media_type: &str) -> Result<()> {
